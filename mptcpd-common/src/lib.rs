@@ -1,0 +1,53 @@
+//! Types shared by mptcpd's eBPF programs and user space.
+//!
+//! Everything here is `#[repr(C)]` and `no_std`: the same bytes are written by a BPF program
+//! and read by the daemon. The `user` feature adds the user-space impls.
+#![no_std]
+
+/// Name of the map in which the `sock_create` observer counts stream sockets per cgroup.
+pub const SOCK_COUNTS_MAP: &str = "SOCK_COUNTS";
+
+/// Name of the `cgroup/sock_create` observer program.
+pub const SOCK_CREATE_PROGRAM: &str = "sock_create_observer";
+
+/// Most cgroups the observer tracks at once; the map is an LRU, so the least recently active
+/// cgroups are evicted first.
+pub const SOCK_COUNTS_MAX_ENTRIES: u32 = 4096;
+
+/// `IPPROTO_TCP`.
+pub const IPPROTO_TCP: u32 = 6;
+/// `IPPROTO_MPTCP` (Linux 5.6+).
+pub const IPPROTO_MPTCP: u32 = 262;
+/// `SOCK_STREAM`.
+pub const SOCK_STREAM: u32 = 1;
+
+/// Stream sockets created by the tasks of one cgroup, by protocol.
+///
+/// The map is per CPU: user space sums the per-CPU values.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SockCounts {
+    /// Sockets created as plain TCP.
+    pub tcp: u64,
+    /// Sockets created as MPTCP.
+    pub mptcp: u64,
+}
+
+impl SockCounts {
+    /// Adds another CPU's counts to these.
+    #[must_use]
+    pub const fn saturating_add(self, other: Self) -> Self {
+        let Self { tcp, mptcp } = self;
+        Self {
+            tcp: tcp.saturating_add(other.tcp),
+            mptcp: mptcp.saturating_add(other.mptcp),
+        }
+    }
+}
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: `SockCounts` is `#[repr(C)]`, made of two `u64` without padding, and every bit
+    // pattern is a valid value.
+    unsafe impl aya::Pod for super::SockCounts {}
+}

@@ -1,0 +1,18 @@
+//! systemd readiness (`Type=notify`). Without `NOTIFY_SOCKET` these do nothing; a test harness
+//! sets `NOTIFY_SOCKET` to learn when the daemon is ready, as systemd does.
+
+use sd_notify::NotifyState;
+
+pub(super) fn ready() {
+    send(&[NotifyState::Ready]);
+}
+
+pub(super) fn stopping() {
+    send(&[NotifyState::Stopping]);
+}
+
+fn send(state: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::warn!("sd_notify: {e}");
+    }
+}

@@ -1,0 +1,79 @@
+//! Optional eBPF telemetry: started when the kernel and privileges allow it; otherwise one line
+//! says why and the daemon goes on without it.
+
+use std::path::PathBuf;
+
+use crate::{
+    cgroup,
+    cli::Args,
+    ebpf::{EbpfError, PinDir, SockObserver, chain},
+};
+
+/// The running observer and the pins that expose it.
+pub(super) struct Telemetry {
+    // Field order is drop order: unpin, then detach.
+    _pins: Option<PinDir>,
+    observer: SockObserver,
+}
+
+impl Telemetry {
+    pub(super) fn start(args: &Args) -> Option<Self> {
+        let cgroup = match args.observe_cgroup.clone().map_or_else(cgroup::cgroup2_root, Ok) {
+            Ok(dir) => dir,
+            Err(e) => {
+                tracing::warn!("socket observer off: cgroup v2: {e}");
+                return None;
+            }
+        };
+        let observer = match SockObserver::attach(&cgroup) {
+            Ok(observer) => observer,
+            Err(e) if e.is_permission_denied() => {
+                tracing::warn!(
+                    "socket observer off: BPF not permitted ({}); needs CAP_BPF and CAP_NET_ADMIN",
+                    chain(&e)
+                );
+                return None;
+            }
+            Err(e) => {
+                tracing::error!("socket observer off: {}", chain(&e));
+                return None;
+            }
+        };
+        tracing::info!("socket observer attached to cgroup {}", cgroup.display());
+        let pins = match pin(&observer, &args.bpf_pin_dir) {
+            Ok((pins, path)) => {
+                tracing::info!("socket counts pinned at {}", path.display());
+                Some(pins)
+            }
+            Err(e) => {
+                tracing::warn!("socket counts not pinned: {}", chain(&e));
+                None
+            }
+        };
+        Some(Self {
+            _pins: pins,
+            observer,
+        })
+    }
+
+    pub(super) fn log_summary(&self) {
+        match self.observer.counts() {
+            Ok(counts) => {
+                let (tcp, mptcp) = counts
+                    .values()
+                    .fold((0_u64, 0_u64), |(t, m), c| (t + c.tcp, m + c.mptcp));
+                tracing::info!(
+                    "socket observer: {} cgroups, {tcp} TCP and {mptcp} MPTCP stream sockets",
+                    counts.len()
+                );
+            }
+            Err(e) => tracing::warn!("socket observer: {e}"),
+        }
+    }
+}
+
+fn pin(observer: &SockObserver, dir: &std::path::Path) -> Result<(PinDir, PathBuf), EbpfError> {
+    let mut pins = PinDir::open(dir)?;
+    let path = observer.pin_counts(&mut pins)?;
+    Ok((pins, path))
+}

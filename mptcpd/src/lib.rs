@@ -1,0 +1,10 @@
+//! mptcpd: a Multipath TCP path-management daemon.
+//!
+//! The daemon's logic lives here; the `mptcpd` binary only parses its command line and calls
+//! [`daemon::run`]. See `docs/architecture.md` for how the parts fit.
+
+pub mod cgroup;
+pub mod cli;
+pub mod daemon;
+pub mod ebpf;
+pub mod sockopt;
