@@ -1,1 +1,49 @@
-fn main() {}
+//! `cargo xtask`: the project's developer tasks. Each installs what it needs first (`setup`),
+//! so a fresh machine needs nothing but `cargo`.
+
+mod build_ebpf;
+mod cmd;
+mod lab;
+mod setup;
+mod test;
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "mptcpd developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Install what this machine lacks: Debian packages, pinned toolchains, bpf-linker.
+    Setup,
+    /// Build the eBPF object (the one the daemon embeds) and list its programs.
+    BuildEbpf,
+    /// Two-path MPTCP lab in network namespaces, with mptcpd running (root).
+    Lab(lab::LabArgs),
+    /// Formatting, clippy, unit and integration tests; ends with `N passed, N failed`.
+    Test(test::TestArgs),
+}
+
+fn main() -> ExitCode {
+    let Cli { task } = Cli::parse();
+    let result = match task {
+        Task::Setup => setup::run().map(|_| ()),
+        Task::BuildEbpf => setup::run().and_then(|_| build_ebpf::run()),
+        Task::Lab(args) => setup::run().and_then(|_| lab::run(&args)),
+        Task::Test(args) => setup::run().and_then(|_| test::run(&args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

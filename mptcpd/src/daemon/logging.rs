@@ -1,5 +1,6 @@
 //! `tracing` set-up: stderr or the journal, with `log` records (aya-log's) bridged in.
 
+use std::io::IsTerminal as _;
 use std::os::fd::AsFd as _;
 use std::os::unix::fs::MetadataExt as _;
 
@@ -31,7 +32,7 @@ pub(super) fn init(target: Option<LogTarget>, debug: bool) -> Result<(), DaemonE
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
-                    .with_target(false),
+                    .with_ansi(std::io::stderr().is_terminal()),
             )
             .try_init(),
         LogTarget::Journal => registry

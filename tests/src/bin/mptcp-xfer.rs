@@ -1,0 +1,173 @@
+//! `mptcp-xfer`: a small MPTCP client and server for the lab and the tests, and a one-socket
+//! mode for the socket observer's tests.
+
+use std::{
+    io::{Read as _, Write as _},
+    net::{Shutdown, SocketAddr},
+    process::ExitCode,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use mptcpd_tests::mptcp;
+use socket2::{Domain, Protocol, Socket, Type};
+
+#[derive(Debug, Parser)]
+#[command(name = "mptcp-xfer", about = "MPTCP test client and server")]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Create one IPv4 stream socket of the given protocol, print its SO_PROTOCOL, exit.
+    Socket {
+        #[arg(value_enum)]
+        protocol: Proto,
+    },
+    /// Accept one MPTCP connection, read it to the end, print how many bytes came.
+    Server {
+        #[arg(long)]
+        listen: SocketAddr,
+    },
+    /// Connect over MPTCP, send BYTES, and print the connection's subflows with what each
+    /// carried.
+    Client {
+        #[arg(long)]
+        connect: SocketAddr,
+        #[arg(long, default_value_t = 16 << 20)]
+        bytes: u64,
+        /// Wait (at most 10 s) for this many subflows beyond the first before sending.
+        #[arg(long, default_value_t = 0)]
+        wait_extra_subflows: u8,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Proto {
+    /// Protocol 0 (the kernel picks TCP).
+    Tcp,
+    /// IPPROTO_MPTCP.
+    Mptcp,
+}
+
+fn main() -> ExitCode {
+    let Cli { mode } = Cli::parse();
+    let result = match mode {
+        Mode::Socket { protocol } => socket(protocol),
+        Mode::Server { listen } => server(listen),
+        Mode::Client {
+            connect,
+            bytes,
+            wait_extra_subflows,
+        } => client(connect, bytes, wait_extra_subflows),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mptcp-xfer: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn socket(protocol: Proto) -> anyhow::Result<()> {
+    let protocol = match protocol {
+        Proto::Tcp => None,
+        Proto::Mptcp => Some(Protocol::from(mptcp::IPPROTO_MPTCP)),
+    };
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, protocol)?;
+    println!("protocol {}", mptcp::socket_protocol(&socket)?);
+    Ok(())
+}
+
+fn server(listen: SocketAddr) -> anyhow::Result<()> {
+    let listener = mptcp::listen(listen).with_context(|| format!("listening on {listen}"))?;
+    println!("listening {}", listener.local_addr()?);
+    std::io::stdout().flush()?;
+    let (mut conn, peer) = listener.accept()?;
+    let mut buf = vec![0_u8; 1 << 16];
+    let mut total: u64 = 0;
+    loop {
+        let n = conn.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total += u64::try_from(n)?;
+    }
+    println!("received {total} bytes from {peer}");
+    Ok(())
+}
+
+fn client(connect: SocketAddr, bytes: u64, wait_extra: u8) -> anyhow::Result<()> {
+    let mut stream = mptcp::connect(connect).with_context(|| format!("connecting {connect}"))?;
+    println!(
+        "connected {} -> {} (SO_PROTOCOL {})",
+        stream.local_addr()?,
+        stream.peer_addr()?,
+        mptcp::socket_protocol(&stream)?
+    );
+    let chunk = vec![0x5a_u8; 1 << 16];
+    let mut left = bytes;
+    let mut send = |stream: &mut std::net::TcpStream, max: u64| -> anyhow::Result<()> {
+        let mut budget = max.min(left);
+        while budget > 0 {
+            let n = usize::try_from(budget.min(chunk.len() as u64))?;
+            stream.write_all(&chunk[..n])?;
+            budget -= n as u64;
+            left -= n as u64;
+        }
+        Ok(())
+    };
+    if wait_extra > 0 {
+        // The path manager adds subflows once the connection is fully established, which
+        // takes data from the client: send a first chunk, then wait.
+        send(&mut stream, chunk.len() as u64)?;
+        let started = Instant::now();
+        let info = mptcp::wait_extra_subflows(&stream, wait_extra, Duration::from_secs(10))?;
+        println!(
+            "{} extra subflow(s) after {} ms",
+            info.extra_subflows,
+            started.elapsed().as_millis()
+        );
+    }
+    send(&mut stream, u64::MAX)?;
+    // Read the subflows once the peer has acknowledged everything, before closing.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let full = loop {
+        let full = mptcp::full_info(&stream)?;
+        if full.info.bytes_acked >= bytes || Instant::now() > deadline {
+            break full;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mptcp::FullInfo { info, subflows } = &full;
+    println!(
+        "connection token {:#010x}: {} subflows, bytes_sent={} bytes_acked={}",
+        info.token,
+        subflows.len(),
+        info.bytes_sent,
+        info.bytes_acked
+    );
+    for sf in subflows {
+        let addr = |a: Option<SocketAddr>| a.map_or_else(|| "?".to_owned(), |a| a.to_string());
+        println!(
+            "subflow {}: {} -> {} bytes_sent={} bytes_acked={} bytes_received={}",
+            sf.id,
+            addr(sf.local),
+            addr(sf.remote),
+            sf.tcp.bytes_sent,
+            sf.tcp.bytes_acked,
+            sf.tcp.bytes_received
+        );
+    }
+    stream.shutdown(Shutdown::Write)?;
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest)?;
+    if info.bytes_acked < bytes {
+        bail!("only {} of {bytes} bytes acknowledged", info.bytes_acked);
+    }
+    Ok(())
+}

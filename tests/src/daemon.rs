@@ -1,0 +1,170 @@
+//! Running a daemon under test: readiness through the systemd notify protocol (no sleeps),
+//! its log collected, and the process always reaped.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    os::unix::net::UnixDatagram,
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{Arc, Mutex, PoisonError},
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+
+use crate::interrupt;
+
+/// How long a daemon may take to become ready or to stop before the harness gives up: a bound
+/// on a hang, not a performance expectation.
+pub const LIVENESS: Duration = Duration::from_secs(30);
+
+/// A running daemon; killed and reaped on drop if still running.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    reader: Option<JoinHandle<()>>,
+    notify: UnixDatagram,
+    _notify_dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Spawns `cmd` (stderr captured, `NOTIFY_SOCKET` set) and waits until it sends
+    /// `READY=1`.
+    pub fn start(mut cmd: Command) -> anyhow::Result<Self> {
+        let notify_dir = tempfile::Builder::new().prefix("mptcpd-notify-").tempdir()?;
+        let socket_path = notify_dir.path().join("notify.sock");
+        let notify = UnixDatagram::bind(&socket_path)?;
+        notify.set_read_timeout(Some(Duration::from_millis(50)))?;
+        cmd.env("NOTIFY_SOCKET", &socket_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", cmd.get_program().to_string_lossy()))?;
+        let log = Arc::new(Mutex::new(String::new()));
+        let reader = child.stderr.take().map(|stderr| {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            })
+        });
+        let mut daemon = Self {
+            child,
+            log,
+            reader,
+            notify,
+            _notify_dir: notify_dir,
+        };
+        daemon.wait_for_notify("READY=1")?;
+        Ok(daemon)
+    }
+
+    /// The daemon's pid.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the daemon logged so far.
+    #[must_use]
+    pub fn log(&self) -> String {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_for_log(&mut self, needle: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + LIVENESS;
+        while !self.log().contains(needle) {
+            self.check_alive()?;
+            interrupt::check()?;
+            if Instant::now() > deadline {
+                bail!("no {needle:?} in the daemon's log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Sends SIGTERM, waits for the exit, and returns the exit status and the whole log.
+    pub fn stop(mut self) -> anyhow::Result<(ExitStatus, String)> {
+        self.signal(libc::SIGTERM)?;
+        let deadline = Instant::now() + LIVENESS;
+        let status = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break status;
+            }
+            if Instant::now() > deadline {
+                bail!("daemon did not stop on SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        if let Some(reader) = self.reader.take() {
+            let _joined = reader.join();
+        }
+        Ok((status, self.log()))
+    }
+
+    /// Sends `signal` to the daemon.
+    pub fn signal(&self, signal: libc::c_int) -> anyhow::Result<()> {
+        let pid = libc::pid_t::try_from(self.child.id())?;
+        // SAFETY: kill(2) on our own child, which is not reaped yet.
+        if unsafe { libc::kill(pid, signal) } != 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        Ok(())
+    }
+
+    fn wait_for_notify(&mut self, state: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + LIVENESS;
+        let mut buf = [0_u8; 4096];
+        loop {
+            match self.notify.recv(&mut buf) {
+                Ok(n) => {
+                    let message = String::from_utf8_lossy(&buf[..n]);
+                    if message.lines().any(|line| line == state) {
+                        return Ok(());
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(e.into()),
+            }
+            self.check_alive()?;
+            interrupt::check()?;
+            if Instant::now() > deadline {
+                bail!("daemon never sent {state}:\n{}", self.log());
+            }
+        }
+    }
+
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            if let Some(reader) = self.reader.take() {
+                let _joined = reader.join();
+            }
+            bail!("daemon exited ({status}):\n{}", self.log());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _killed = self.child.kill();
+            let _reaped = self.child.wait();
+        }
+    }
+}

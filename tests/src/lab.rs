@@ -1,0 +1,330 @@
+//! The two-path lab behind `cargo xtask lab`: a client and a server namespace joined by two
+//! veth pairs, mptcpd running in the client namespace, and an MPTCP transfer whose subflows
+//! and bytes per subflow are printed. Everything it makes is removed on success, on failure
+//! and on Ctrl-C.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+
+use crate::{
+    bins, cgroup::TestCgroup, daemon::Daemon, interrupt, netns::NetNs, veth::Address,
+    veth::VethPair,
+};
+
+/// Path A carries the initial subflow, path B the one the client's endpoint adds.
+const PATH_A: (&str, &str) = ("192.0.2.1", "192.0.2.2");
+const PATH_B: (&str, &str) = ("198.51.100.1", "198.51.100.2");
+const PORT: u16 = 5201;
+
+/// What the lab does.
+#[derive(Debug, Clone)]
+pub struct LabConfig {
+    /// Bytes the client sends.
+    pub bytes: u64,
+    /// Egress rate of each client link (tbf), so that one path alone cannot carry it all.
+    pub rate: String,
+}
+
+/// Runs the lab; everything it creates is gone when this returns, whatever the outcome.
+pub fn run(config: &LabConfig) -> anyhow::Result<()> {
+    interrupt::install()?;
+    let pin_dir = PathBuf::from(format!("/sys/fs/bpf/mptcpd-lab-{}", std::process::id()));
+    let (result, made) = {
+        let mut made = Vec::new();
+        let result = lab(config, &pin_dir, &mut made);
+        // Every guard inside `lab` has dropped by now.
+        (result, made)
+    };
+    let mut leftovers = Vec::new();
+    for item in &made {
+        if item.still_there()? {
+            leftovers.push(item.to_string());
+        }
+    }
+    if leftovers.is_empty() {
+        println!("lab: removed everything it made ({})", list(&made));
+    } else {
+        println!("lab: LEFT BEHIND: {}", leftovers.join(", "));
+    }
+    result?;
+    if !leftovers.is_empty() {
+        bail!("the lab left {} behind", leftovers.join(", "));
+    }
+    Ok(())
+}
+
+/// Something the lab made, checked after cleanup.
+#[derive(Debug)]
+enum Made {
+    Netns(String),
+    Cgroup(PathBuf),
+    Pins(PathBuf),
+}
+
+impl Made {
+    fn still_there(&self) -> anyhow::Result<bool> {
+        match self {
+            Self::Netns(name) => crate::netns::exists(name),
+            Self::Cgroup(path) | Self::Pins(path) => Ok(path.exists()),
+        }
+    }
+}
+
+impl std::fmt::Display for Made {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Netns(name) => write!(f, "netns {name}"),
+            Self::Cgroup(path) => write!(f, "cgroup {}", path.display()),
+            Self::Pins(path) => write!(f, "pins {}", path.display()),
+        }
+    }
+}
+
+fn list(made: &[Made]) -> String {
+    made.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::Result<()> {
+    let mptcpd = bins::path("mptcpd")?;
+    let xfer = bins::path("mptcp-xfer")?;
+
+    let client = NetNs::new("mptcpd-lab-cli")?;
+    made.push(Made::Netns(client.name().to_owned()));
+    let server = NetNs::new("mptcpd-lab-srv")?;
+    made.push(Made::Netns(server.name().to_owned()));
+    let cgroup = TestCgroup::new("mptcpd-lab")?;
+    made.push(Made::Cgroup(cgroup.path().to_owned()));
+    made.push(Made::Pins(pin_dir.clone()));
+
+    let _path_a = VethPair::new("c-a", &client, "s-a", &server)?;
+    let _path_b = VethPair::new("c-b", &client, "s-b", &server)?;
+    let _addrs = [
+        Address::add(&client, "c-a", &format!("{}/24", PATH_A.0))?,
+        Address::add(&server, "s-a", &format!("{}/24", PATH_A.1))?,
+        Address::add(&client, "c-b", &format!("{}/24", PATH_B.0))?,
+        Address::add(&server, "s-b", &format!("{}/24", PATH_B.1))?,
+    ];
+    for dev in ["c-a", "c-b"] {
+        crate::ip::run(
+            "tc",
+            &[
+                "-n", client.name(), "qdisc", "add", "dev", dev, "root", "tbf", "rate",
+                &config.rate, "burst", "64kb", "latency", "20ms",
+            ],
+        )?;
+    }
+    // The join from path B's address must leave through path B.
+    client.ip(&["rule", "add", "from", PATH_B.0, "table", "101"])?;
+    client.ip(&["route", "add", "default", "via", PATH_B.1, "dev", "c-b", "table", "101"])?;
+    println!(
+        "lab: namespaces {} (client) and {} (server); path A {} <-> {} (c-a/s-a), path B {} <-> {} \
+         (c-b/s-b), each client link limited to {}",
+        client.name(),
+        server.name(),
+        PATH_A.0,
+        PATH_A.1,
+        PATH_B.0,
+        PATH_B.1,
+        config.rate
+    );
+
+    println!("lab: starting mptcpd in {}", client.name());
+    let mut daemon_cmd = client.command(&mptcpd)?;
+    daemon_cmd.args(["--log", "stderr", "--debug", "--bpf-pin-dir"]);
+    daemon_cmd.arg(pin_dir).arg("--observe-cgroup").arg(cgroup.path());
+    let daemon = Daemon::start(daemon_cmd)?;
+    println!("lab: mptcpd ready (pid {})", daemon.pid());
+
+    // mptcpd does not manage endpoints yet: the lab configures the in-kernel path manager.
+    client.ip(&["mptcp", "limits", "set", "subflows", "2", "add_addr_accepted", "0"])?;
+    server.ip(&["mptcp", "limits", "set", "subflows", "2", "add_addr_accepted", "0"])?;
+    client.ip(&["mptcp", "endpoint", "add", PATH_B.0, "dev", "c-b", "subflow"])?;
+    println!(
+        "lab: the lab (not mptcpd, which does not manage endpoints yet) added the endpoint: {}",
+        client.ip(&["mptcp", "endpoint", "show"])?.trim()
+    );
+
+    let listen = SocketAddr::from(([0, 0, 0, 0], PORT));
+    let mut server_cmd = server.command(&xfer)?;
+    server_cmd.args(["server", "--listen", &listen.to_string()]);
+    cgroup.join_on_spawn(&mut server_cmd)?;
+    let mut server_proc = ChildGuard::spawn(server_cmd)?;
+    let server_lines = server_proc.lines()?;
+    let first = server_lines
+        .recv_timeout(crate::daemon::LIVENESS)
+        .context("server did not start")?;
+    println!("lab: server: {first}");
+
+    let mut client_cmd = client.command(&xfer)?;
+    client_cmd.args([
+        "client",
+        "--connect",
+        &format!("{}:{PORT}", PATH_A.1),
+        "--bytes",
+        &config.bytes.to_string(),
+        "--wait-extra-subflows",
+        "1",
+    ]);
+    cgroup.join_on_spawn(&mut client_cmd)?;
+    println!("lab: client sends {} bytes", config.bytes);
+    let mut client_proc = ChildGuard::spawn(client_cmd)?;
+    let client_lines = client_proc.lines()?;
+    let mut subflows = Vec::new();
+    let started = Instant::now();
+    loop {
+        interrupt::check()?;
+        match client_lines.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) => {
+                println!("lab: client: {line}");
+                if let Some(sf) = Subflow::parse(&line) {
+                    subflows.push(sf);
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if started.elapsed() > Duration::from_secs(120) {
+                    bail!("the transfer did not finish");
+                }
+            }
+        }
+    }
+    let client_status = client_proc.wait()?;
+    for line in server_lines.iter() {
+        println!("lab: server: {line}");
+    }
+    server_proc.wait()?;
+
+    let counts = mptcpd::ebpf::read_pinned_counts(&pin_dir.join(mptcpd::ebpf::SOCK_COUNTS_PIN))
+        .context("reading the observer's pinned counts")?;
+    let ours = counts.get(&cgroup.id()?).copied().unwrap_or_default();
+    println!(
+        "lab: mptcpd's socket observer, lab cgroup: {} TCP and {} MPTCP stream sockets created",
+        ours.tcp, ours.mptcp
+    );
+    let (status, log) = daemon.stop()?;
+    println!("lab: mptcpd stopped ({status}); its log:");
+    for line in log.lines() {
+        println!("lab:   {line}");
+    }
+
+    if !client_status.success() {
+        bail!("client failed ({client_status})");
+    }
+    for (name, (local, _)) in [("A", PATH_A), ("B", PATH_B)] {
+        let carried: u64 = subflows
+            .iter()
+            .filter(|sf| sf.local.starts_with(&format!("{local}:")))
+            .map(|sf| sf.bytes_acked)
+            .sum();
+        if carried == 0 {
+            bail!("no bytes went over path {name} ({local})");
+        }
+        println!("lab: path {name} ({local}) carried {carried} bytes");
+    }
+    Ok(())
+}
+
+/// One `subflow ...` line of `mptcp-xfer client`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Subflow {
+    /// Local address and port.
+    pub local: String,
+    /// Bytes the peer acknowledged on this subflow.
+    pub bytes_acked: u64,
+}
+
+impl Subflow {
+    /// Parses `subflow 1: LOCAL -> REMOTE bytes_sent=N bytes_acked=N bytes_received=N`.
+    #[must_use]
+    pub fn parse(line: &str) -> Option<Self> {
+        let rest = line.strip_prefix("subflow ")?;
+        let (_, rest) = rest.split_once(": ")?;
+        let mut words = rest.split_whitespace();
+        let local = words.next()?.to_owned();
+        let bytes_acked = words
+            .find_map(|w| w.strip_prefix("bytes_acked="))?
+            .parse()
+            .ok()?;
+        Some(Self { local, bytes_acked })
+    }
+}
+
+/// A child process, killed and reaped on drop.
+struct ChildGuard(Child);
+
+impl ChildGuard {
+    fn spawn(mut cmd: Command) -> anyhow::Result<Self> {
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        Ok(Self(cmd.spawn()?))
+    }
+
+    /// Lines of stdout and stderr, as they come.
+    fn lines(&mut self) -> anyhow::Result<std::sync::mpsc::Receiver<String>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let out = self.0.stdout.take().context("no stdout")?;
+        let err = self.0.stderr.take().context("no stderr")?;
+        let tx_err = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _sent = tx.send(line);
+            }
+        });
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let _sent = tx_err.send(line);
+            }
+        });
+        Ok(rx)
+    }
+
+    fn wait(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let deadline = Instant::now() + crate::daemon::LIVENESS;
+        loop {
+            if let Some(status) = self.0.try_wait()? {
+                return Ok(status);
+            }
+            interrupt::check()?;
+            if Instant::now() > deadline {
+                bail!("process {} did not exit", self.0.id());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _killed = self.0.kill();
+            let _reaped = self.0.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Subflow;
+
+    #[test]
+    fn parses_subflow_lines() {
+        assert_eq!(
+            Subflow::parse(
+                "subflow 2: 198.51.100.1:40001 -> 192.0.2.2:5201 bytes_sent=10 bytes_acked=9 \
+                 bytes_received=1"
+            ),
+            Some(Subflow {
+                local: "198.51.100.1:40001".to_owned(),
+                bytes_acked: 9
+            })
+        );
+        assert_eq!(Subflow::parse("connection token 0x1: 2 subflows"), None);
+        assert_eq!(Subflow::parse("subflow 1: a -> b bytes_acked=x"), None);
+    }
+}

@@ -1,0 +1,202 @@
+//! `cargo xtask test`: every check CI runs, in order, and a closing `N passed, N failed` line.
+//! A stage that fails (formatting, clippy, a build) counts as one failure; the later stages
+//! still run so one report shows everything.
+
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    process::{Command, Stdio},
+    sync::{Arc, Mutex, PoisonError},
+    time::Instant,
+};
+
+use anyhow::{Context as _, bail};
+
+use crate::{cmd, workspace};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct TestArgs {
+    /// Skip formatting and clippy.
+    #[arg(long)]
+    no_lint: bool,
+    /// Run only tests whose names contain this (unit and integration).
+    filter: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    skipped: u64,
+    failures: Vec<String>,
+}
+
+pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let nightly = workspace::ebpf_toolchain()?;
+
+    if !args.no_lint {
+        stage(&tally, "cargo fmt", cmd::cargo().args(["fmt", "--all", "--", "--check"]));
+        stage(
+            &tally,
+            "clippy",
+            cmd::cargo().args([
+                "clippy", "--workspace", "--exclude", "mptcpd-ebpf", "--all-targets", "--",
+                "-D", "warnings",
+            ]),
+        );
+        let mut ebpf_clippy = Command::new("rustup");
+        ebpf_clippy
+            .current_dir(workspace::root().join("mptcpd-ebpf"))
+            .args(["run", &nightly, "cargo", "clippy", "--package", "mptcpd-ebpf"])
+            .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core", "--release"])
+            .args(["--", "-D", "warnings"])
+            .env_remove("RUSTC")
+            .env_remove("CARGO");
+        stage(&tally, "clippy (eBPF)", &mut ebpf_clippy);
+    }
+    stage(
+        &tally,
+        "build",
+        cmd::cargo().args(["build", "-p", "mptcpd", "-p", "mptcpd-tests", "--bins"]),
+    );
+
+    let filter: Vec<&str> = args.filter.as_deref().into_iter().collect();
+    let mut unit = cmd::cargo();
+    unit.args(["test", "--workspace", "--exclude", "mptcpd-ebpf", "--exclude", "mptcpd-tests"])
+        .arg("--")
+        .args(&filter);
+    tests(&tally, "unit and library tests", &mut unit)?;
+    // Integration tests share kernel state (cgroup root, bpffs): one at a time.
+    let mut integration = cmd::cargo();
+    integration
+        .args(["test", "-p", "mptcpd-tests", "--", "--test-threads=1"])
+        .args(&filter);
+    tests(&tally, "integration tests (real kernel)", &mut integration)?;
+
+    let tally = tally.lock().unwrap_or_else(PoisonError::into_inner);
+    eprintln!("\nxtask test: {:.0?}", started.elapsed());
+    for failure in &tally.failures {
+        eprintln!("FAILED: {failure}");
+    }
+    let mut summary = format!("{} passed, {} failed", tally.passed, tally.failed);
+    if tally.skipped > 0 {
+        summary.push_str(&format!(", {} skipped", tally.skipped));
+    }
+    println!("{summary}");
+    if tally.failed > 0 {
+        bail!("{} failed", tally.failed);
+    }
+    Ok(())
+}
+
+/// A check that passes or fails as a whole.
+fn stage(tally: &Arc<Mutex<Tally>>, name: &str, command: &mut Command) {
+    eprintln!("\n== {name}: {}", cmd::display(command));
+    let ok = command.status().is_ok_and(|s| s.success());
+    let mut tally = tally.lock().unwrap_or_else(PoisonError::into_inner);
+    if !ok {
+        tally.failed += 1;
+        tally.failures.push(name.to_owned());
+    }
+}
+
+/// A libtest run: its results are counted from its output, which is passed through.
+fn tests(tally: &Arc<Mutex<Tally>>, name: &str, command: &mut Command) -> anyhow::Result<()> {
+    eprintln!("\n== {name}: {}", cmd::display(command));
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {}", cmd::display(command)))?;
+    let failed_before = tally.lock().unwrap_or_else(PoisonError::into_inner).failed;
+    let readers = [
+        child.stdout.take().map(|out| echo_and_count(out, Echo::Stdout, tally)),
+        child.stderr.take().map(|err| echo_and_count(err, Echo::Stderr, tally)),
+    ];
+    for reader in readers.into_iter().flatten() {
+        let _joined = reader.join();
+    }
+    let status = child.wait()?;
+    let mut tally = tally.lock().unwrap_or_else(PoisonError::into_inner);
+    if !status.success() {
+        tally.failures.push(format!("{name} ({status})"));
+        // A build failure or a crash reports no failed test: count it as one.
+        if tally.failed == failed_before {
+            tally.failed += 1;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Echo {
+    Stdout,
+    Stderr,
+}
+
+/// Passes `stream` through line by line, counting results as they go by.
+fn echo_and_count(
+    stream: impl std::io::Read + Send + 'static,
+    echo: Echo,
+    tally: &Arc<Mutex<Tally>>,
+) -> std::thread::JoinHandle<()> {
+    let tally = Arc::clone(tally);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let _echoed = match echo {
+                Echo::Stdout => writeln!(std::io::stdout(), "{line}"),
+                Echo::Stderr => writeln!(std::io::stderr(), "{line}"),
+            };
+            count(&tally, &line);
+        }
+    })
+}
+
+/// Counts `test result:` lines and the harness's `skipped:` lines (libtest counts a skipped
+/// test as passed, so it moves from passed to skipped).
+fn count(tally: &Mutex<Tally>, line: &str) {
+    let mut tally = tally.lock().unwrap_or_else(PoisonError::into_inner);
+    if line.starts_with("skipped: ") {
+        tally.skipped += 1;
+        tally.passed = tally.passed.saturating_sub(1);
+        return;
+    }
+    let Some(result) = line.strip_prefix("test result: ") else {
+        return;
+    };
+    for part in result.split(['.', ';']) {
+        let mut words = part.split_whitespace();
+        if let (Some(n), Some(what)) = (words.next(), words.next())
+            && let Ok(n) = n.parse::<u64>()
+        {
+            match what {
+                "passed" => tally.passed += n,
+                "failed" => tally.failed += n,
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::{Tally, count};
+
+    #[test]
+    fn counts_libtest_results_and_skips() {
+        let tally = Mutex::new(Tally::default());
+        count(
+            &tally,
+            "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; \
+             finished in 0.01s",
+        );
+        count(&tally, "test result: FAILED. 3 passed; 2 failed; 0 ignored");
+        count(&tally, "skipped: observer_counts: needs root");
+        count(&tally, "test observer ... ok");
+        let tally = tally.into_inner().unwrap();
+        assert_eq!((tally.passed, tally.failed, tally.skipped), (14, 2, 1));
+    }
+}

@@ -1,0 +1,42 @@
+//! Paths and pins of this workspace.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context as _, anyhow};
+
+/// The workspace root (xtask lives one level below it).
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// The toolchain channel pinned by a rust-toolchain.toml below the root.
+pub(crate) fn toolchain(relative: &str) -> anyhow::Result<String> {
+    let path = root().join(relative).join("rust-toolchain.toml");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .find_map(|line| {
+            let value = line.trim().strip_prefix("channel")?.trim_start().strip_prefix('=')?;
+            Some(value.trim().trim_matches('"').to_owned())
+        })
+        .ok_or_else(|| anyhow!("{} names no channel", path.display()))
+}
+
+/// The stable toolchain everything but the eBPF crate builds with.
+pub(crate) fn stable_toolchain() -> anyhow::Result<String> {
+    toolchain(".")
+}
+
+/// The nightly the eBPF crate builds with.
+pub(crate) fn ebpf_toolchain() -> anyhow::Result<String> {
+    toolchain("mptcpd-ebpf")
+}
+
+/// Where cargo puts build output.
+pub(crate) fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
+}
