@@ -33,7 +33,9 @@ impl TestCgroup {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
-        let procs = OpenOptions::new().write(true).open(path.join("cgroup.procs"));
+        let procs = OpenOptions::new()
+            .write(true)
+            .open(path.join("cgroup.procs"));
         let procs = match procs {
             Ok(file) => file,
             Err(e) => {

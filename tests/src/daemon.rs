@@ -18,7 +18,10 @@ use crate::interrupt;
 /// on a hang, not a performance expectation.
 pub const LIVENESS: Duration = Duration::from_secs(30);
 
-/// A running daemon; killed and reaped on drop if still running.
+/// How long a dropped daemon gets to exit on SIGTERM before it is killed.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// A running daemon; stopped and reaped on drop if still running.
 #[derive(Debug)]
 pub struct Daemon {
     child: Child,
@@ -32,7 +35,9 @@ impl Daemon {
     /// Spawns `cmd` (stderr captured, `NOTIFY_SOCKET` set) and waits until it sends
     /// `READY=1`.
     pub fn start(mut cmd: Command) -> anyhow::Result<Self> {
-        let notify_dir = tempfile::Builder::new().prefix("mptcpd-notify-").tempdir()?;
+        let notify_dir = tempfile::Builder::new()
+            .prefix("mptcpd-notify-")
+            .tempdir()?;
         let socket_path = notify_dir.path().join("notify.sock");
         let notify = UnixDatagram::bind(&socket_path)?;
         notify.set_read_timeout(Some(Duration::from_millis(50)))?;
@@ -161,10 +166,22 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// Stops the daemon as systemd would: SIGTERM so that it cleans up after itself, SIGKILL
+    /// if it has not exited within [`GRACE`].
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _killed = self.child.kill();
-            let _reaped = self.child.wait();
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
         }
+        if self.signal(libc::SIGTERM).is_ok() {
+            let deadline = Instant::now() + GRACE;
+            while Instant::now() < deadline {
+                if !matches!(self.child.try_wait(), Ok(None)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let _killed = self.child.kill();
+        let _reaped = self.child.wait();
     }
 }

@@ -88,7 +88,10 @@ impl std::fmt::Display for Made {
 }
 
 fn list(made: &[Made]) -> String {
-    made.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    made.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::Result<()> {
@@ -102,6 +105,7 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
     let cgroup = TestCgroup::new("mptcpd-lab")?;
     made.push(Made::Cgroup(cgroup.path().to_owned()));
     made.push(Made::Pins(pin_dir.clone()));
+    let _pins = PinsGuard(pin_dir);
 
     let _path_a = VethPair::new("c-a", &client, "s-a", &server)?;
     let _path_b = VethPair::new("c-b", &client, "s-b", &server)?;
@@ -115,14 +119,28 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
         crate::ip::run(
             "tc",
             &[
-                "-n", client.name(), "qdisc", "add", "dev", dev, "root", "tbf", "rate",
-                &config.rate, "burst", "64kb", "latency", "20ms",
+                "-n",
+                client.name(),
+                "qdisc",
+                "add",
+                "dev",
+                dev,
+                "root",
+                "tbf",
+                "rate",
+                &config.rate,
+                "burst",
+                "64kb",
+                "latency",
+                "20ms",
             ],
         )?;
     }
     // The join from path B's address must leave through path B.
     client.ip(&["rule", "add", "from", PATH_B.0, "table", "101"])?;
-    client.ip(&["route", "add", "default", "via", PATH_B.1, "dev", "c-b", "table", "101"])?;
+    client.ip(&[
+        "route", "add", "default", "via", PATH_B.1, "dev", "c-b", "table", "101",
+    ])?;
     println!(
         "lab: namespaces {} (client) and {} (server); path A {} <-> {} (c-a/s-a), path B {} <-> {} \
          (c-b/s-b), each client link limited to {}",
@@ -138,14 +156,35 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
     println!("lab: starting mptcpd in {}", client.name());
     let mut daemon_cmd = client.command(&mptcpd)?;
     daemon_cmd.args(["--log", "stderr", "--debug", "--bpf-pin-dir"]);
-    daemon_cmd.arg(pin_dir).arg("--observe-cgroup").arg(cgroup.path());
+    daemon_cmd
+        .arg(pin_dir)
+        .arg("--observe-cgroup")
+        .arg(cgroup.path());
     let daemon = Daemon::start(daemon_cmd)?;
     println!("lab: mptcpd ready (pid {})", daemon.pid());
 
     // mptcpd does not manage endpoints yet: the lab configures the in-kernel path manager.
-    client.ip(&["mptcp", "limits", "set", "subflows", "2", "add_addr_accepted", "0"])?;
-    server.ip(&["mptcp", "limits", "set", "subflows", "2", "add_addr_accepted", "0"])?;
-    client.ip(&["mptcp", "endpoint", "add", PATH_B.0, "dev", "c-b", "subflow"])?;
+    client.ip(&[
+        "mptcp",
+        "limits",
+        "set",
+        "subflows",
+        "2",
+        "add_addr_accepted",
+        "0",
+    ])?;
+    server.ip(&[
+        "mptcp",
+        "limits",
+        "set",
+        "subflows",
+        "2",
+        "add_addr_accepted",
+        "0",
+    ])?;
+    client.ip(&[
+        "mptcp", "endpoint", "add", PATH_B.0, "dev", "c-b", "subflow",
+    ])?;
     println!(
         "lab: the lab (not mptcpd, which does not manage endpoints yet) added the endpoint: {}",
         client.ip(&["mptcp", "endpoint", "show"])?.trim()
@@ -256,12 +295,29 @@ impl Subflow {
     }
 }
 
+/// The daemon removes its pins when it stops; this removes them if it could not (killed).
+struct PinsGuard<'a>(&'a PathBuf);
+
+impl Drop for PinsGuard<'_> {
+    fn drop(&mut self) {
+        // bpffs has no recursive removal: unlink each pin, then the directory.
+        if let Ok(entries) = std::fs::read_dir(self.0) {
+            for entry in entries.flatten() {
+                let _removed = std::fs::remove_file(entry.path());
+            }
+        }
+        let _removed = std::fs::remove_dir(self.0);
+    }
+}
+
 /// A child process, killed and reaped on drop.
 struct ChildGuard(Child);
 
 impl ChildGuard {
     fn spawn(mut cmd: Command) -> anyhow::Result<Self> {
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         Ok(Self(cmd.spawn()?))
     }
 

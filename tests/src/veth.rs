@@ -13,7 +13,17 @@ impl VethPair {
     /// `ip link add A netns NS_A type veth peer name B netns NS_B`, both ends up.
     pub fn new(a: &str, a_ns: &NetNs, b: &str, b_ns: &NetNs) -> anyhow::Result<Self> {
         crate::ip::ip(&[
-            "link", "add", a, "netns", a_ns.name(), "type", "veth", "peer", "name", b, "netns",
+            "link",
+            "add",
+            a,
+            "netns",
+            a_ns.name(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            b,
+            "netns",
             b_ns.name(),
         ])?;
         let pair = Self {

@@ -38,7 +38,12 @@ pub(crate) fn run() -> anyhow::Result<()> {
 /// Builds the object through `mptcpd/build.rs` and returns where it landed.
 pub(crate) fn build() -> anyhow::Result<PathBuf> {
     let mut check = cmd::cargo();
-    check.args(["check", "--package", "mptcpd", "--message-format=json-render-diagnostics"]);
+    check.args([
+        "check",
+        "--package",
+        "mptcpd",
+        "--message-format=json-render-diagnostics",
+    ]);
     eprintln!("+ {}", cmd::display(&check));
     let mut child = check.stdout(Stdio::piped()).spawn()?;
     let stdout = child.stdout.take().context("no stdout")?;
@@ -64,7 +69,21 @@ pub(crate) fn build() -> anyhow::Result<PathBuf> {
 
 /// ELF sections aya loads as programs (maps, BTF, license and the like are not).
 fn is_program_section(name: &str) -> bool {
-    ["cgroup/", "kprobe", "kretprobe", "tracepoint/", "raw_tp", "sockops", "fentry/", "fexit/", "fmod_ret/", "lsm/", "tp_btf/", "xdp", "classifier"]
-        .iter()
-        .any(|prefix| name.starts_with(prefix))
+    [
+        "cgroup/",
+        "kprobe",
+        "kretprobe",
+        "tracepoint/",
+        "raw_tp",
+        "sockops",
+        "fentry/",
+        "fexit/",
+        "fmod_ret/",
+        "lsm/",
+        "tp_btf/",
+        "xdp",
+        "classifier",
+    ]
+    .iter()
+    .any(|prefix| name.starts_with(prefix))
 }

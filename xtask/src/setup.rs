@@ -106,7 +106,11 @@ fn toolchain(
     let missing: Vec<&str> = components
         .iter()
         .copied()
-        .filter(|c| !have.lines().any(|line| line == *c || line.starts_with(&format!("{c}-"))))
+        .filter(|c| {
+            !have
+                .lines()
+                .any(|line| line == *c || line.starts_with(&format!("{c}-")))
+        })
         .collect();
     if !missing.is_empty() {
         cmd::run(

@@ -36,20 +36,43 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
     let nightly = workspace::ebpf_toolchain()?;
 
     if !args.no_lint {
-        stage(&tally, "cargo fmt", cmd::cargo().args(["fmt", "--all", "--", "--check"]));
+        stage(
+            &tally,
+            "cargo fmt",
+            cmd::cargo().args(["fmt", "--all", "--", "--check"]),
+        );
         stage(
             &tally,
             "clippy",
             cmd::cargo().args([
-                "clippy", "--workspace", "--exclude", "mptcpd-ebpf", "--all-targets", "--",
-                "-D", "warnings",
+                "clippy",
+                "--workspace",
+                "--exclude",
+                "mptcpd-ebpf",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
             ]),
         );
         let mut ebpf_clippy = Command::new("rustup");
         ebpf_clippy
             .current_dir(workspace::root().join("mptcpd-ebpf"))
-            .args(["run", &nightly, "cargo", "clippy", "--package", "mptcpd-ebpf"])
-            .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core", "--release"])
+            .args([
+                "run",
+                &nightly,
+                "cargo",
+                "clippy",
+                "--package",
+                "mptcpd-ebpf",
+            ])
+            .args([
+                "--target",
+                "bpfel-unknown-none",
+                "-Z",
+                "build-std=core",
+                "--release",
+            ])
             .args(["--", "-D", "warnings"])
             .env_remove("RUSTC")
             .env_remove("CARGO");
@@ -63,9 +86,16 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
 
     let filter: Vec<&str> = args.filter.as_deref().into_iter().collect();
     let mut unit = cmd::cargo();
-    unit.args(["test", "--workspace", "--exclude", "mptcpd-ebpf", "--exclude", "mptcpd-tests"])
-        .arg("--")
-        .args(&filter);
+    unit.args([
+        "test",
+        "--workspace",
+        "--exclude",
+        "mptcpd-ebpf",
+        "--exclude",
+        "mptcpd-tests",
+    ])
+    .arg("--")
+    .args(&filter);
     tests(&tally, "unit and library tests", &mut unit)?;
     // Integration tests share kernel state (cgroup root, bpffs): one at a time.
     let mut integration = cmd::cargo();
@@ -111,8 +141,14 @@ fn tests(tally: &Arc<Mutex<Tally>>, name: &str, command: &mut Command) -> anyhow
         .with_context(|| format!("running {}", cmd::display(command)))?;
     let failed_before = tally.lock().unwrap_or_else(PoisonError::into_inner).failed;
     let readers = [
-        child.stdout.take().map(|out| echo_and_count(out, Echo::Stdout, tally)),
-        child.stderr.take().map(|err| echo_and_count(err, Echo::Stderr, tally)),
+        child
+            .stdout
+            .take()
+            .map(|out| echo_and_count(out, Echo::Stdout, tally)),
+        child
+            .stderr
+            .take()
+            .map(|err| echo_and_count(err, Echo::Stderr, tally)),
     ];
     for reader in readers.into_iter().flatten() {
         let _joined = reader.join();

@@ -20,7 +20,11 @@ pub(crate) fn toolchain(relative: &str) -> anyhow::Result<String> {
     let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     text.lines()
         .find_map(|line| {
-            let value = line.trim().strip_prefix("channel")?.trim_start().strip_prefix('=')?;
+            let value = line
+                .trim()
+                .strip_prefix("channel")?
+                .trim_start()
+                .strip_prefix('=')?;
             Some(value.trim().trim_matches('"').to_owned())
         })
         .ok_or_else(|| anyhow!("{} names no channel", path.display()))
