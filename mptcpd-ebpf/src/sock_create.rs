@@ -20,6 +20,10 @@ static SOCK_COUNTS: LruPerCpuHashMap<u64, SockCounts> =
 const ALLOW: i32 = 1;
 
 #[cgroup_sock(sock_create)]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "aya's cgroup_sock macro hands the context over by value"
+)]
 fn sock_create_observer(ctx: SockContext) -> i32 {
     // SAFETY: the kernel passes a valid `bpf_sock` for the duration of the program.
     let (sock_type, protocol) = unsafe { ((*ctx.sock).type_, (*ctx.sock).protocol) };
@@ -33,30 +37,29 @@ fn sock_create_observer(ctx: SockContext) -> i32 {
     };
     // SAFETY: a helper without arguments, available to cgroup programs.
     let cgroup = unsafe { bpf_get_current_cgroup_id() };
-    match SOCK_COUNTS.get_ptr_mut(&cgroup) {
+    if let Some(counts) = SOCK_COUNTS.get_ptr_mut(&cgroup) {
         // SAFETY: the pointer is this CPU's slot of a live element; nothing else on this CPU
         // writes it while the program runs.
-        Some(counts) => unsafe {
+        unsafe {
             if mptcp {
                 (*counts).mptcp += 1;
             } else {
                 (*counts).tcp += 1;
             }
-        },
-        None => {
-            debug!(&ctx, "first stream socket in cgroup {}", cgroup);
-            let first = SockCounts {
-                tcp: u64::from(!mptcp),
-                mptcp: u64::from(mptcp),
-            };
-            // An update of a per-CPU map writes this CPU's slot only, so if another CPU inserted
-            // the key meanwhile, BPF_ANY still counts this socket exactly once.
-            if let Err(errno) = SOCK_COUNTS.insert(&cgroup, &first, u64::from(BPF_ANY)) {
-                error!(
-                    &ctx,
-                    "SOCK_COUNTS update for cgroup {} failed: {}", cgroup, errno
-                );
-            }
+        }
+    } else {
+        debug!(&ctx, "first stream socket in cgroup {}", cgroup);
+        let first = SockCounts {
+            tcp: u64::from(!mptcp),
+            mptcp: u64::from(mptcp),
+        };
+        // An update of a per-CPU map writes this CPU's slot only, so if another CPU inserted
+        // the key meanwhile, BPF_ANY still counts this socket exactly once.
+        if let Err(errno) = SOCK_COUNTS.insert(&cgroup, &first, u64::from(BPF_ANY)) {
+            error!(
+                &ctx,
+                "SOCK_COUNTS update for cgroup {} failed: {}", cgroup, errno
+            );
         }
     }
     ALLOW

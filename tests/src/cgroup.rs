@@ -70,8 +70,8 @@ impl TestCgroup {
                 } else {
                     Err(std::io::Error::last_os_error())
                 }
-            });
-        }
+            })
+        };
         Ok(())
     }
 }

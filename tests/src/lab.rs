@@ -14,8 +14,12 @@ use std::{
 use anyhow::{Context as _, bail};
 
 use crate::{
-    bins, cgroup::TestCgroup, daemon::Daemon, interrupt, netns::NetNs, veth::Address,
-    veth::VethPair,
+    bins,
+    cgroup::TestCgroup,
+    daemon::Daemon,
+    interrupt,
+    netns::NetNs,
+    veth::{Address, VethPair},
 };
 
 /// Path A carries the initial subflow, path B the one the client's endpoint adds.
@@ -98,60 +102,12 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
     let mptcpd = bins::path("mptcpd")?;
     let xfer = bins::path("mptcp-xfer")?;
 
-    let client = NetNs::new("mptcpd-lab-cli")?;
-    made.push(Made::Netns(client.name().to_owned()));
-    let server = NetNs::new("mptcpd-lab-srv")?;
-    made.push(Made::Netns(server.name().to_owned()));
+    let topology = Topology::new(&config.rate, made)?;
+    let Topology { client, server, .. } = &topology;
     let cgroup = TestCgroup::new("mptcpd-lab")?;
     made.push(Made::Cgroup(cgroup.path().to_owned()));
     made.push(Made::Pins(pin_dir.clone()));
     let _pins = PinsGuard(pin_dir);
-
-    let _path_a = VethPair::new("c-a", &client, "s-a", &server)?;
-    let _path_b = VethPair::new("c-b", &client, "s-b", &server)?;
-    let _addrs = [
-        Address::add(&client, "c-a", &format!("{}/24", PATH_A.0))?,
-        Address::add(&server, "s-a", &format!("{}/24", PATH_A.1))?,
-        Address::add(&client, "c-b", &format!("{}/24", PATH_B.0))?,
-        Address::add(&server, "s-b", &format!("{}/24", PATH_B.1))?,
-    ];
-    for dev in ["c-a", "c-b"] {
-        crate::ip::run(
-            "tc",
-            &[
-                "-n",
-                client.name(),
-                "qdisc",
-                "add",
-                "dev",
-                dev,
-                "root",
-                "tbf",
-                "rate",
-                &config.rate,
-                "burst",
-                "64kb",
-                "latency",
-                "20ms",
-            ],
-        )?;
-    }
-    // The join from path B's address must leave through path B.
-    client.ip(&["rule", "add", "from", PATH_B.0, "table", "101"])?;
-    client.ip(&[
-        "route", "add", "default", "via", PATH_B.1, "dev", "c-b", "table", "101",
-    ])?;
-    println!(
-        "lab: namespaces {} (client) and {} (server); path A {} <-> {} (c-a/s-a), path B {} <-> {} \
-         (c-b/s-b), each client link limited to {}",
-        client.name(),
-        server.name(),
-        PATH_A.0,
-        PATH_A.1,
-        PATH_B.0,
-        PATH_B.1,
-        config.rate
-    );
 
     println!("lab: starting mptcpd in {}", client.name());
     let mut daemon_cmd = client.command(&mptcpd)?;
@@ -164,24 +120,17 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
     println!("lab: mptcpd ready (pid {})", daemon.pid());
 
     // mptcpd does not manage endpoints yet: the lab configures the in-kernel path manager.
-    client.ip(&[
-        "mptcp",
-        "limits",
-        "set",
-        "subflows",
-        "2",
-        "add_addr_accepted",
-        "0",
-    ])?;
-    server.ip(&[
-        "mptcp",
-        "limits",
-        "set",
-        "subflows",
-        "2",
-        "add_addr_accepted",
-        "0",
-    ])?;
+    for ns in [client, server] {
+        ns.ip(&[
+            "mptcp",
+            "limits",
+            "set",
+            "subflows",
+            "2",
+            "add_addr_accepted",
+            "0",
+        ])?;
+    }
     client.ip(&[
         "mptcp", "endpoint", "add", PATH_B.0, "dev", "c-b", "subflow",
     ])?;
@@ -190,55 +139,7 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
         client.ip(&["mptcp", "endpoint", "show"])?.trim()
     );
 
-    let listen = SocketAddr::from(([0, 0, 0, 0], PORT));
-    let mut server_cmd = server.command(&xfer)?;
-    server_cmd.args(["server", "--listen", &listen.to_string()]);
-    cgroup.join_on_spawn(&mut server_cmd)?;
-    let mut server_proc = ChildGuard::spawn(server_cmd)?;
-    let server_lines = server_proc.lines()?;
-    let first = server_lines
-        .recv_timeout(crate::daemon::LIVENESS)
-        .context("server did not start")?;
-    println!("lab: server: {first}");
-
-    let mut client_cmd = client.command(&xfer)?;
-    client_cmd.args([
-        "client",
-        "--connect",
-        &format!("{}:{PORT}", PATH_A.1),
-        "--bytes",
-        &config.bytes.to_string(),
-        "--wait-extra-subflows",
-        "1",
-    ]);
-    cgroup.join_on_spawn(&mut client_cmd)?;
-    println!("lab: client sends {} bytes", config.bytes);
-    let mut client_proc = ChildGuard::spawn(client_cmd)?;
-    let client_lines = client_proc.lines()?;
-    let mut subflows = Vec::new();
-    let started = Instant::now();
-    loop {
-        interrupt::check()?;
-        match client_lines.recv_timeout(Duration::from_millis(50)) {
-            Ok(line) => {
-                println!("lab: client: {line}");
-                if let Some(sf) = Subflow::parse(&line) {
-                    subflows.push(sf);
-                }
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                if started.elapsed() > Duration::from_secs(120) {
-                    bail!("the transfer did not finish");
-                }
-            }
-        }
-    }
-    let client_status = client_proc.wait()?;
-    for line in server_lines.iter() {
-        println!("lab: server: {line}");
-    }
-    server_proc.wait()?;
+    let subflows = transfer(&topology, &xfer, &cgroup, config.bytes)?;
 
     let counts = mptcpd::ebpf::read_pinned_counts(&pin_dir.join(mptcpd::ebpf::SOCK_COUNTS_PIN))
         .context("reading the observer's pinned counts")?;
@@ -253,9 +154,6 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
         println!("lab:   {line}");
     }
 
-    if !client_status.success() {
-        bail!("client failed ({client_status})");
-    }
     for (name, (local, _)) in [("A", PATH_A), ("B", PATH_B)] {
         let carried: u64 = subflows
             .iter()
@@ -268,6 +166,124 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
         println!("lab: path {name} ({local}) carried {carried} bytes");
     }
     Ok(())
+}
+
+/// Two namespaces joined by two rate-limited paths. Fields drop in order: addresses, links,
+/// then the namespaces.
+struct Topology {
+    _addrs: [Address; 4],
+    _path_b: VethPair,
+    _path_a: VethPair,
+    client: NetNs,
+    server: NetNs,
+}
+
+impl Topology {
+    fn new(rate: &str, made: &mut Vec<Made>) -> anyhow::Result<Self> {
+        let client = NetNs::new("mptcpd-lab-cli")?;
+        made.push(Made::Netns(client.name().to_owned()));
+        let server = NetNs::new("mptcpd-lab-srv")?;
+        made.push(Made::Netns(server.name().to_owned()));
+        let path_a = VethPair::new("c-a", &client, "s-a", &server)?;
+        let path_b = VethPair::new("c-b", &client, "s-b", &server)?;
+        let addrs = [
+            Address::add(&client, "c-a", &format!("{}/24", PATH_A.0))?,
+            Address::add(&server, "s-a", &format!("{}/24", PATH_A.1))?,
+            Address::add(&client, "c-b", &format!("{}/24", PATH_B.0))?,
+            Address::add(&server, "s-b", &format!("{}/24", PATH_B.1))?,
+        ];
+        for dev in ["c-a", "c-b"] {
+            crate::ip::run(
+                "tc",
+                &[
+                    "-n",
+                    client.name(),
+                    "qdisc",
+                    "add",
+                    "dev",
+                    dev,
+                    "root",
+                    "tbf",
+                    "rate",
+                    rate,
+                    "burst",
+                    "64kb",
+                    "latency",
+                    "20ms",
+                ],
+            )?;
+        }
+        // The join from path B's address must leave through path B.
+        client.ip(&["rule", "add", "from", PATH_B.0, "table", "101"])?;
+        client.ip(&[
+            "route", "add", "default", "via", PATH_B.1, "dev", "c-b", "table", "101",
+        ])?;
+        println!(
+            "lab: namespaces {} (client) and {} (server); path A {} <-> {} (c-a/s-a), \
+             path B {} <-> {} (c-b/s-b), each client link limited to {rate}",
+            client.name(),
+            server.name(),
+            PATH_A.0,
+            PATH_A.1,
+            PATH_B.0,
+            PATH_B.1,
+        );
+        Ok(Self {
+            _addrs: addrs,
+            _path_b: path_b,
+            _path_a: path_a,
+            client,
+            server,
+        })
+    }
+}
+
+/// Runs the server and the client in the lab cgroup; returns the client's subflows.
+fn transfer(
+    topology: &Topology,
+    xfer: &std::path::Path,
+    cgroup: &TestCgroup,
+    bytes: u64,
+) -> anyhow::Result<Vec<Subflow>> {
+    let listen = SocketAddr::from(([0, 0, 0, 0], PORT));
+    let mut server_cmd = topology.server.command(xfer)?;
+    server_cmd.args(["server", "--listen", &listen.to_string()]);
+    cgroup.join_on_spawn(&mut server_cmd)?;
+    let mut server_proc = ChildGuard::spawn(server_cmd)?;
+    let server_lines = server_proc.lines()?;
+    let first = server_lines
+        .recv_timeout(crate::daemon::LIVENESS)
+        .context("server did not start")?;
+    println!("lab: server: {first}");
+
+    let mut client_cmd = topology.client.command(xfer)?;
+    client_cmd.args(["client", "--connect", &format!("{}:{PORT}", PATH_A.1)]);
+    client_cmd.args(["--bytes", &bytes.to_string(), "--wait-extra-subflows", "1"]);
+    cgroup.join_on_spawn(&mut client_cmd)?;
+    println!("lab: client sends {bytes} bytes");
+    let mut client_proc = ChildGuard::spawn(client_cmd)?;
+    let client_lines = client_proc.lines()?;
+    let mut subflows = Vec::new();
+    loop {
+        interrupt::check()?;
+        match client_lines.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) => {
+                println!("lab: client: {line}");
+                subflows.extend(Subflow::parse(&line));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
+    let client_status = client_proc.wait()?;
+    for line in &server_lines {
+        println!("lab: server: {line}");
+    }
+    server_proc.wait()?;
+    if !client_status.success() {
+        bail!("client failed ({client_status})");
+    }
+    Ok(subflows)
 }
 
 /// One `subflow ...` line of `mptcp-xfer client`.

@@ -97,8 +97,8 @@ impl NetNs {
                 } else {
                     Err(std::io::Error::last_os_error())
                 }
-            });
-        }
+            })
+        };
         Ok(())
     }
 }

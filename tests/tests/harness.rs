@@ -29,7 +29,7 @@ fn netns_is_removed_on_drop_and_on_panic() {
         panic!("a failing test");
     }));
     assert!(panicked.is_err());
-    assert!(!name.is_empty());
+    assert!(name.starts_with("mptcpd-t-guard"), "{name}");
     assert!(!netns::exists(&name).unwrap(), "{name} survived a panic");
 }
 
@@ -68,28 +68,27 @@ fn sysctls_change_inside_the_namespace_only_and_are_restored() {
     let ns = NetNs::new("mptcpd-t-sysctl").unwrap();
     let before = sysctl::read_in(&ns, "net.mptcp.pm_type").unwrap();
     assert_eq!(before, "0");
-    {
-        let _userspace = Sysctl::set(&ns, "net.mptcp.pm_type", "1").unwrap();
-        assert_eq!(sysctl::read_in(&ns, "net.mptcp.pm_type").unwrap(), "1");
-        // Seen the same way by a process in the namespace.
-        let out = ip::run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                ns.name(),
-                "cat",
-                "/proc/sys/net/mptcp/pm_type",
-            ],
-        )
-        .unwrap();
-        assert_eq!(out.trim(), "1");
-        assert_eq!(
-            std::fs::read_to_string("/proc/sys/net/mptcp/pm_type").unwrap(),
-            host_value,
-            "the host's value changed"
-        );
-    }
+    let userspace = Sysctl::set(&ns, "net.mptcp.pm_type", "1").unwrap();
+    assert_eq!(sysctl::read_in(&ns, "net.mptcp.pm_type").unwrap(), "1");
+    // Seen the same way by a process in the namespace.
+    let out = ip::run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            ns.name(),
+            "cat",
+            "/proc/sys/net/mptcp/pm_type",
+        ],
+    )
+    .unwrap();
+    assert_eq!(out.trim(), "1");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/mptcp/pm_type").unwrap(),
+        host_value,
+        "the host's value changed"
+    );
+    drop(userspace);
     assert_eq!(sysctl::read_in(&ns, "net.mptcp.pm_type").unwrap(), before);
 }
 

@@ -78,11 +78,10 @@ fn interrupted_lab_removes_everything() {
         !lab_namespaces().is_empty(),
         "the lab was running: {seen:?}"
     );
-    // SAFETY: kill(2) on our own running child.
-    assert_eq!(
-        unsafe { libc::kill(i32::try_from(lab.id()).unwrap(), libc::SIGINT) },
-        0
-    );
+    let pid = i32::try_from(lab.id()).unwrap();
+    // SAFETY: kill(2) on our own child, which has not been reaped.
+    let sent = unsafe { libc::kill(pid, libc::SIGINT) };
+    assert_eq!(sent, 0);
     seen.extend(lines.map(Result::unwrap));
     let rest = lab.wait_with_output().unwrap();
     let stdout = seen.join("\n");

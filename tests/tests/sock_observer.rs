@@ -6,7 +6,7 @@ use std::{path::PathBuf, process::Command};
 use mptcpd::ebpf::{SOCK_COUNTS_PIN, SockCounts, SockObserver, read_pinned_counts};
 use mptcpd_tests::{bins, cgroup::TestCgroup, daemon::Daemon, netns::NetNs, skip};
 
-/// Runs `mptcp-xfer socket PROTO` inside `cgroup` (and `netns`), returning the SO_PROTOCOL it
+/// Runs `mptcp-xfer socket PROTO` inside `cgroup` (and `netns`), returning the `SO_PROTOCOL` it
 /// printed.
 fn create_socket(cgroup: &TestCgroup, netns: Option<&NetNs>, proto: &str) -> i32 {
     let mut cmd = Command::new(bins::path("mptcp-xfer").unwrap());

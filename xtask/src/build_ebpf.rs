@@ -9,7 +9,7 @@ use object::{Object as _, ObjectSection as _};
 
 use crate::{cmd, workspace};
 
-/// The object's name in the daemon's OUT_DIR (the eBPF crate's binary).
+/// The object's name in the daemon's `OUT_DIR` (the eBPF crate's binary).
 const OBJECT_NAME: &str = "mptcpd-ebpf";
 
 pub(crate) fn run() -> anyhow::Result<()> {

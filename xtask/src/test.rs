@@ -109,11 +109,12 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
     for failure in &tally.failures {
         eprintln!("FAILED: {failure}");
     }
-    let mut summary = format!("{} passed, {} failed", tally.passed, tally.failed);
-    if tally.skipped > 0 {
-        summary.push_str(&format!(", {} skipped", tally.skipped));
-    }
-    println!("{summary}");
+    let skipped = if tally.skipped > 0 {
+        format!(", {} skipped", tally.skipped)
+    } else {
+        String::new()
+    };
+    println!("{} passed, {} failed{skipped}", tally.passed, tally.failed);
     if tally.failed > 0 {
         bail!("{} failed", tally.failed);
     }

@@ -13,7 +13,7 @@ pub fn load_object() -> Result<Ebpf, EbpfError> {
     EbpfLoader::new().load(OBJECT).map_err(EbpfError::Object)
 }
 
-/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones to the cgroup, where
+/// Kernels before 5.11 charge BPF memory to `RLIMIT_MEMLOCK`; later ones to the cgroup, where
 /// this is a no-op. Failing to raise it is not an error: the load says what it lacked.
 fn raise_memlock_limit() {
     let unlimited = libc::rlimit {
@@ -26,5 +26,23 @@ fn raise_memlock_limit() {
             "could not raise RLIMIT_MEMLOCK: {}",
             std::io::Error::last_os_error()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use object::{Object as _, ObjectSection as _};
+
+    use super::OBJECT;
+
+    #[test]
+    fn the_embedded_object_holds_the_sock_create_observer() {
+        let elf = object::File::parse(OBJECT).expect("an ELF object");
+        assert_eq!(elf.architecture(), object::Architecture::Bpf);
+        let sections: Vec<&str> = elf.sections().filter_map(|s| s.name().ok()).collect();
+        assert!(sections.contains(&"cgroup/sock_create"), "{sections:?}");
+        assert!(sections.contains(&"maps"), "{sections:?}");
+        assert!(sections.contains(&".BTF"), "{sections:?}");
+        assert!(sections.contains(&"license"), "{sections:?}");
     }
 }

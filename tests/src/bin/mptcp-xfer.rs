@@ -22,7 +22,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Mode {
-    /// Create one IPv4 stream socket of the given protocol, print its SO_PROTOCOL, exit.
+    /// Create one IPv4 stream socket of the given protocol, print its `SO_PROTOCOL`, exit.
     Socket {
         #[arg(value_enum)]
         protocol: Proto,
@@ -49,7 +49,7 @@ enum Mode {
 enum Proto {
     /// Protocol 0 (the kernel picks TCP).
     Tcp,
-    /// IPPROTO_MPTCP.
+    /// `IPPROTO_MPTCP`.
     Mptcp,
 }
 
