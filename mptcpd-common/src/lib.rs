@@ -51,3 +51,23 @@ mod user {
     // pattern is a valid value.
     unsafe impl aya::Pod for super::SockCounts {}
 }
+
+/// Kernel-feature probes: tiny programs that mptcpd loads and attaches to learn what the running
+/// kernel allows (never guessed from its version).
+pub mod probes {
+    /// Per-CPU array of hit counters, indexed by [`KPROBE_SLOT`] and [`FENTRY_SLOT`].
+    pub const HITS_MAP: &str = "PROBE_HITS";
+    /// Slot the kprobe probe counts in.
+    pub const KPROBE_SLOT: u32 = 0;
+    /// Slot the fentry probe counts in.
+    pub const FENTRY_SLOT: u32 = 1;
+    /// Number of slots.
+    pub const SLOTS: u32 = 2;
+    /// The kprobe program.
+    pub const KPROBE_PROGRAM: &str = "probe_kprobe";
+    /// The fentry program.
+    pub const FENTRY_PROGRAM: &str = "probe_fentry";
+    /// The kernel function both attach to: present on every kernel with TCP, called by every
+    /// active TCP open and every MPTCP subflow connect.
+    pub const TARGET_FUNCTION: &str = "tcp_connect";
+}

@@ -10,6 +10,7 @@
 pub mod bins;
 pub mod cgroup;
 pub mod daemon;
+pub mod features;
 pub mod interrupt;
 pub mod ip;
 pub mod lab;

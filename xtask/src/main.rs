@@ -6,6 +6,7 @@ mod cmd;
 mod lab;
 mod setup;
 mod test;
+mod vm;
 mod workspace;
 
 use std::process::ExitCode;
@@ -27,8 +28,11 @@ enum Task {
     BuildEbpf,
     /// Two-path MPTCP lab in network namespaces, with mptcpd running (root).
     Lab(lab::LabArgs),
-    /// Formatting, clippy, unit and integration tests; ends with `N passed, N failed`.
+    /// Formatting, clippy, unit and integration tests, then the VM tests; ends with
+    /// `N passed, N failed`.
     Test(test::TestArgs),
+    /// The tests that need kernel features the host blocks, on Debian kernels under qemu.
+    VmTest(vm::VmArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
         Task::BuildEbpf => setup::run().and_then(|_| build_ebpf::run()),
         Task::Lab(args) => setup::run().and_then(|_| lab::run(&args)),
         Task::Test(args) => setup::run().and_then(|_| test::run(&args)),
+        Task::VmTest(args) => setup::run().and_then(|_| vm::run(&args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

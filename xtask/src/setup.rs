@@ -14,7 +14,13 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("libzstd-dev", "bpf-linker links against LLVM 22"),
     ("zlib1g-dev", "bpf-linker links against LLVM 22"),
     ("iproute2", "the lab and the tests build namespaces with ip"),
+    ("qemu-system-x86", "the VM tests boot Debian kernels"),
+    ("busybox-static", "the VM tests' initramfs"),
+    ("cpio", "the VM tests' initramfs"),
+    ("xz-utils", "the VM tests unpack compressed kernel modules"),
 ];
+/// Targets of the stable toolchain beyond the host's.
+const STABLE_TARGETS: &[&str] = &["x86_64-unknown-linux-musl"];
 /// bpf-linker reads rustc's bitcode: its LLVM must be the eBPF nightly's.
 const LLVM_MAJOR: u32 = 22;
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
@@ -26,6 +32,7 @@ pub(crate) fn run() -> anyhow::Result<Vec<String>> {
     debian_packages(&mut installed)?;
     let stable = workspace::stable_toolchain()?;
     toolchain(&stable, &["clippy", "rustfmt"], &mut installed)?;
+    targets(&stable, STABLE_TARGETS, &mut installed)?;
     let nightly = workspace::ebpf_toolchain()?;
     toolchain(&nightly, &["rust-src", "clippy"], &mut installed)?;
     check_llvm(&nightly)?;
@@ -119,6 +126,30 @@ fn toolchain(
                 .args(&missing),
         )?;
         installed.extend(missing.iter().map(|c| format!("{c} for {channel}")));
+    }
+    Ok(())
+}
+
+fn targets(channel: &str, wanted: &[&str], installed: &mut Vec<String>) -> anyhow::Result<()> {
+    let have = cmd::stdout(Command::new("rustup").args([
+        "target",
+        "list",
+        "--installed",
+        "--toolchain",
+        channel,
+    ]))?;
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|t| !have.lines().any(|line| line.trim() == *t))
+        .collect();
+    if !missing.is_empty() {
+        cmd::run(
+            Command::new("rustup")
+                .args(["target", "add", "--toolchain", channel])
+                .args(&missing),
+        )?;
+        installed.extend(missing.iter().map(|t| format!("target {t} for {channel}")));
     }
     Ok(())
 }

@@ -11,13 +11,16 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-use crate::{cmd, workspace};
+use crate::{cmd, vm, workspace};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct TestArgs {
     /// Skip formatting and clippy.
     #[arg(long)]
     no_lint: bool,
+    /// Skip the VM stage (`cargo xtask vm-test`).
+    #[arg(long)]
+    no_vm: bool,
     /// Run only tests whose names contain this (unit and integration).
     filter: Option<String>,
 }
@@ -97,12 +100,17 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
     .arg("--")
     .args(&filter);
     tests(&tally, "unit and library tests", &mut unit)?;
-    // Integration tests share kernel state (cgroup root, bpffs): one at a time.
+    // Integration tests share kernel state (cgroup root, bpffs): one at a time. The `vm_`
+    // tests need what this kernel lacks; the VM stage runs them.
     let mut integration = cmd::cargo();
     integration
-        .args(["test", "-p", "mptcpd-tests", "--", "--test-threads=1"])
+        .args(["test", "-p", "mptcpd-tests", "--"])
+        .args(["--test-threads=1", "--skip", "vm_"])
         .args(&filter);
     tests(&tally, "integration tests (real kernel)", &mut integration)?;
+    if !args.no_vm {
+        vm_stage(&tally, args.filter.as_deref());
+    }
 
     let tally = tally.lock().unwrap_or_else(PoisonError::into_inner);
     eprintln!("\nxtask test: {:.0?}", started.elapsed());
@@ -119,6 +127,32 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
         bail!("{} failed", tally.failed);
     }
     Ok(())
+}
+
+/// The VM tests on every kernel, counted like the host's.
+fn vm_stage(tally: &Arc<Mutex<Tally>>, filter: Option<&str>) {
+    eprintln!("\n== VM tests (cargo xtask vm-test)");
+    let failed_before = tally.lock().unwrap_or_else(PoisonError::into_inner).failed;
+    let result = vm::run_kernels("all", filter, &mut |line| {
+        println!("{line}");
+        count(tally, line);
+    });
+    let mut tally = tally.lock().unwrap_or_else(PoisonError::into_inner);
+    match result {
+        Ok(runs) => {
+            for run in runs.iter().filter(|run| !run.passed) {
+                tally.failures.push(format!("VM tests on {}", run.kernel));
+            }
+            // A guest that failed without a failing test (a hang, a boot failure) counts once.
+            if runs.iter().any(|run| !run.passed) && tally.failed == failed_before {
+                tally.failed += 1;
+            }
+        }
+        Err(e) => {
+            tally.failed += 1;
+            tally.failures.push(format!("VM stage: {e:#}"));
+        }
+    }
 }
 
 /// A check that passes or fails as a whole.

@@ -59,6 +59,9 @@ pub enum EbpfError {
         #[source]
         source: aya::pin::PinError,
     },
+    /// The kernel's BTF could not be read (needed by BTF-based programs such as fentry).
+    #[error("kernel BTF: {0}")]
+    Btf(#[source] aya::BtfError),
     /// The aya-log ring buffer could not be watched.
     #[error("eBPF log ring buffer: {0}")]
     LogRing(#[source] io::Error),

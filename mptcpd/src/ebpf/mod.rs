@@ -3,12 +3,14 @@
 
 mod bpffs;
 mod error;
+mod features;
 mod log_drain;
 mod object;
 mod sock_observer;
 
 pub use bpffs::{DEFAULT_PIN_DIR, PinDir};
 pub use error::{EbpfError, chain};
+pub use features::{Hits, KernelFeatures, PROBES_OBJECT, Probes, Support};
 pub use log_drain::LogDrain;
 pub use mptcpd_common::SockCounts;
 pub use object::{OBJECT, load_object};

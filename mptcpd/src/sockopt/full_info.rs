@@ -7,7 +7,13 @@ use super::{
     tcp_info::TCP_INFO_SIZE,
 };
 
+const MPTCP_TCPINFO: libc::c_int = 2;
+const MPTCP_SUBFLOW_ADDRS: libc::c_int = 3;
 const MPTCP_FULL_INFO: libc::c_int = 4;
+/// `struct mptcp_subflow_data`, the header of the per-subflow arrays (5.16+).
+const SUBFLOW_DATA_SIZE: usize = 16;
+/// `struct mptcp_subflow_addrs`: two `sockaddr_storage`.
+const SUBFLOW_ADDRS_SIZE: usize = 256;
 /// `struct mptcp_full_info` up to its embedded `struct mptcp_info`.
 const HEADER_SIZE: usize = 40;
 /// `struct mptcp_subflow_info`: a `u32` id, padding, then two `sockaddr_storage`.
@@ -36,9 +42,83 @@ pub struct FullInfo {
     pub subflows: Vec<SubflowInfo>,
 }
 
-/// `getsockopt(SOL_MPTCP, MPTCP_FULL_INFO)`, retried with larger arrays until every subflow fits.
+/// The connection and its subflows: `MPTCP_FULL_INFO` (6.5+, one consistent snapshot), or on
+/// older kernels (5.16+) `MPTCP_INFO`, `MPTCP_SUBFLOW_ADDRS` and `MPTCP_TCPINFO` one after the
+/// other.
 pub fn full_info(fd: impl AsFd) -> io::Result<FullInfo> {
     let fd = fd.as_fd();
+    match full_info_at_once(fd) {
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+            // Also what a plain-TCP socket answers: MPTCP_INFO then says so itself.
+            let info = super::mptcp_info(fd)?;
+            let addrs = subflow_array(fd, MPTCP_SUBFLOW_ADDRS, SUBFLOW_ADDRS_SIZE)?;
+            let tcp = subflow_array(fd, MPTCP_TCPINFO, TCP_INFO_SIZE)?;
+            let subflows = (0..addrs.num.min(tcp.num))
+                .map_while(|i| {
+                    let sf = addrs.element(i)?;
+                    let ti = tcp.element(i)?;
+                    Some(SubflowInfo {
+                        // These options number nothing: count in kernel order, as FULL_INFO does.
+                        id: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                        local: parse_sockaddr(sf.get(..SOCKADDR_STORAGE_SIZE)?),
+                        remote: parse_sockaddr(sf.get(SOCKADDR_STORAGE_SIZE..)?),
+                        tcp: TcpInfo::parse(ti),
+                    })
+                })
+                .collect();
+            Ok(FullInfo { info, subflows })
+        }
+        other => other,
+    }
+}
+
+/// Elements of a per-subflow array option.
+struct SubflowArray {
+    bytes: Vec<u8>,
+    num: usize,
+    /// The kernel copies min(its element size, ours) bytes per element, packed.
+    stride: usize,
+}
+
+impl SubflowArray {
+    fn element(&self, i: usize) -> Option<&[u8]> {
+        self.bytes.get(i * self.stride..(i + 1) * self.stride)
+    }
+}
+
+/// `MPTCP_SUBFLOW_ADDRS` or `MPTCP_TCPINFO`: a `mptcp_subflow_data` header, then one element
+/// per subflow.
+fn subflow_array(
+    fd: std::os::fd::BorrowedFd<'_>,
+    name: libc::c_int,
+    elem: usize,
+) -> io::Result<SubflowArray> {
+    let mut capacity = 8;
+    loop {
+        let mut buf = vec![0_u8; SUBFLOW_DATA_SIZE + capacity * elem];
+        put_u32(&mut buf, 0, size_u32(SUBFLOW_DATA_SIZE));
+        put_u32(&mut buf, 12, size_u32(elem));
+        let len = getsockopt(fd, SOL_MPTCP, name, &mut buf)?;
+        let num = usize::try_from(le::u32_at(&buf, 4)).unwrap_or(usize::MAX);
+        if num > capacity {
+            capacity = num;
+            continue;
+        }
+        let kernel_size = usize::try_from(le::u32_at(&buf, 8)).unwrap_or(elem);
+        let stride = elem.min(kernel_size).max(1);
+        buf.truncate(len);
+        buf.drain(..SUBFLOW_DATA_SIZE.min(buf.len()));
+        let num = num.min(buf.len() / stride);
+        return Ok(SubflowArray {
+            bytes: buf,
+            num,
+            stride,
+        });
+    }
+}
+
+/// `getsockopt(SOL_MPTCP, MPTCP_FULL_INFO)`, retried with larger arrays until every subflow fits.
+fn full_info_at_once(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<FullInfo> {
     let mut capacity: u32 = 8;
     loop {
         let slots = usize::try_from(capacity).unwrap_or(usize::MAX);

@@ -1,0 +1,53 @@
+//! Kernel-feature probes, a separate object from the daemon's programs: each counts its hits,
+//! so that a probe proves the program type both attaches and fires.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    macros::{fentry, kprobe, map},
+    maps::PerCpuArray,
+    programs::{FEntryContext, ProbeContext},
+};
+use mptcpd_common::probes::{FENTRY_SLOT, KPROBE_SLOT, SLOTS};
+
+#[map]
+static PROBE_HITS: PerCpuArray<u64> = PerCpuArray::with_max_entries(SLOTS, 0);
+
+fn hit(slot: u32) {
+    if let Some(count) = PROBE_HITS.get_ptr_mut(slot) {
+        // SAFETY: this CPU's slot of an array element, written by nothing else meanwhile.
+        unsafe { *count += 1 };
+    }
+}
+
+#[kprobe]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "aya's macro passes the context by value"
+)]
+fn probe_kprobe(_ctx: ProbeContext) -> u32 {
+    hit(KPROBE_SLOT);
+    0
+}
+
+#[fentry(function = "tcp_connect")]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "aya's macro passes the context by value"
+)]
+fn probe_fentry(_ctx: FEntryContext) -> i32 {
+    hit(FENTRY_SLOT);
+    0
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
+    // The verifier proves the programs cannot panic; this only satisfies `no_std`.
+    loop {}
+}
+
+/// GPL-compatible: tracing programs may only use GPL helpers otherwise.
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual BSD/GPL\0";

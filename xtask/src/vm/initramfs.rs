@@ -1,0 +1,169 @@
+//! The VM's initramfs: static busybox, iproute2's `ip` with its libraries, the kernel modules
+//! the tests need, our static test binaries, and an init that mounts what the tests expect
+//! (proc, sys, cgroup2, bpffs, tracefs), runs every test binary, and powers off.
+
+use std::{
+    fmt::Write as _,
+    fs,
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, bail};
+
+use super::{Payload, kernel::Boot, kernel::KernelSpec};
+use crate::{cmd, workspace};
+
+const BUSYBOX: &str = "/bin/busybox";
+const IP: &str = "/usr/sbin/ip";
+/// The guest prints this as its last word; anything else (or nothing) is a failure.
+pub(crate) const RESULT_PASS: &str = "vm: RESULT pass";
+
+pub(crate) fn build(
+    spec: &KernelSpec,
+    boot: &Boot,
+    payload: &Payload,
+    filter: Option<&str>,
+) -> anyhow::Result<PathBuf> {
+    let dir = workspace::target_dir()
+        .join("vm")
+        .join("initramfs")
+        .join(spec.name);
+    let root = dir.join("root");
+    let _stale = fs::remove_dir_all(&root);
+    for sub in [
+        "bin",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "run",
+        "lib/modules",
+        "tests/bin",
+    ] {
+        fs::create_dir_all(root.join(sub))?;
+    }
+    copy_at_same_path(Path::new(BUSYBOX), &root)?;
+    copy_with_libraries(Path::new(IP), &root)?;
+    for module in spec.modules {
+        let name = Path::new(module).file_name().context("module name")?;
+        let source = boot.modules.join("kernel").join(module);
+        let dest = root.join("lib/modules").join(name);
+        let compressed = PathBuf::from(format!("{}.xz", source.display()));
+        if compressed.is_file() {
+            // busybox insmod takes plain modules only.
+            let out = cmd::output(Command::new("xz").arg("-dc").arg(&compressed))?;
+            if !out.status.success() {
+                bail!("xz -dc {} failed", compressed.display());
+            }
+            fs::write(&dest, out.stdout)?;
+        } else {
+            fs::copy(&source, &dest).with_context(|| format!("{}", source.display()))?;
+        }
+    }
+    for test in &payload.tests {
+        let file = test
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("test name")?;
+        // Cargo names test binaries NAME-HASH.
+        let name = file.rsplit_once('-').map_or(file, |(name, _)| name);
+        fs::copy(test, root.join("tests").join(name))?;
+    }
+    for bin in &payload.bins {
+        fs::copy(
+            bin,
+            root.join("tests/bin")
+                .join(bin.file_name().context("bin name")?),
+        )?;
+    }
+    let init = root.join("init");
+    fs::write(&init, init_script(spec, filter))?;
+    fs::set_permissions(&init, fs::Permissions::from_mode(0o755))?;
+
+    let cpio = dir.join("initramfs.cpio");
+    let status = Command::new("sh")
+        .current_dir(&root)
+        .arg("-c")
+        .arg(format!(
+            "find . -print0 | cpio --null -o -H newc --quiet > '{}'",
+            cpio.display()
+        ))
+        .status()?;
+    if !status.success() {
+        bail!("packing {} failed", cpio.display());
+    }
+    Ok(cpio)
+}
+
+fn init_script(spec: &KernelSpec, filter: Option<&str>) -> String {
+    let mut script = String::from(
+        r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/usr/sbin:/bin:/tests/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mkdir -p /run/netns
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mount -t bpf bpf /sys/fs/bpf
+mount -t tracefs tracefs /sys/kernel/tracing
+for m in /lib/modules/*.ko; do insmod "$m" || echo "vm: insmod $m failed"; done
+ip link set lo up
+export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu MPTCPD_BIN_DIR=/tests/bin RUST_BACKTRACE=1
+"#,
+    );
+    let _written = writeln!(
+        script,
+        "export MPTCPD_EXPECT_FEATURES={}",
+        spec.expect.join(",")
+    );
+    let filter = filter
+        .map(|f| format!(" '{}'", f.replace('\'', "")))
+        .unwrap_or_default();
+    let _written = write!(
+        script,
+        r#"echo "vm: kernel $(uname -r), expecting: $MPTCPD_EXPECT_FEATURES"
+status=pass
+for t in /tests/*; do
+    [ -f "$t" ] || continue
+    echo "vm: running $t"
+    "$t" --test-threads=1{filter} || status=fail
+done
+echo "vm: RESULT $status"
+poweroff -f
+"#
+    );
+    script
+}
+
+fn copy_at_same_path(file: &Path, root: &Path) -> anyhow::Result<()> {
+    let dest = root.join(file.strip_prefix("/")?);
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    fs::copy(file, &dest).with_context(|| format!("copying {}", file.display()))?;
+    Ok(())
+}
+
+/// Copies a dynamic binary and every library `ldd` resolves for it.
+fn copy_with_libraries(binary: &Path, root: &Path) -> anyhow::Result<()> {
+    copy_at_same_path(binary, root)?;
+    let ldd = cmd::stdout(Command::new("ldd").arg(binary))?;
+    for line in ldd.lines() {
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line
+                .split_whitespace()
+                .next()
+                .filter(|p| p.starts_with('/')),
+        };
+        if let Some(path) = path.filter(|p| p.starts_with('/')) {
+            copy_at_same_path(Path::new(path), root)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! The kernels the VM tests boot: Debian's packages, fetched by name with apt and cached under
+//! `target/vm/`.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, bail};
+
+use crate::{cmd, workspace};
+
+/// A kernel to test on, and what it must support.
+#[derive(Debug)]
+pub(crate) struct KernelSpec {
+    /// Name on the command line (`--kernel`).
+    pub(crate) name: &'static str,
+    /// Debian's meta package, which depends on the current versioned image.
+    meta_package: &'static str,
+    /// Features the tests must find (`MPTCPD_EXPECT_FEATURES`); any other missing one is a skip.
+    pub(crate) expect: &'static [&'static str],
+    /// Modules to load at boot (paths below `lib/modules/VERSION/kernel/`, without `.xz`).
+    pub(crate) modules: &'static [&'static str],
+}
+
+/// The kernels `vm-test` knows. To add one, add a row: the tests need no change.
+pub(crate) const KERNELS: &[KernelSpec] = &[
+    // Full features: kprobes, BPF trampolines (fentry, fmod_ret), update_socket_protocol.
+    KernelSpec {
+        name: "6.12",
+        meta_package: "linux-image-6.12-cloud-amd64",
+        expect: &["kprobe", "fentry"],
+        modules: &["drivers/net/veth.ko"],
+    },
+    // Debian 12's default kernel: kprobes and trampolines, but no update_socket_protocol.
+    KernelSpec {
+        name: "6.1",
+        meta_package: "linux-image-cloud-amd64",
+        expect: &["kprobe", "fentry"],
+        modules: &["drivers/net/veth.ko"],
+    },
+];
+
+/// An unpacked kernel package.
+pub(crate) struct Boot {
+    pub(crate) package: String,
+    pub(crate) vmlinuz: PathBuf,
+    pub(crate) modules: PathBuf,
+}
+
+/// Downloads and unpacks the kernel (once; later runs reuse the cache).
+pub(crate) fn fetch(spec: &KernelSpec) -> anyhow::Result<Boot> {
+    let package = resolve(spec.meta_package)?;
+    let dir = workspace::target_dir()
+        .join("vm")
+        .join("kernels")
+        .join(&package);
+    let root = dir.join("root");
+    if !root.join("boot").is_dir() {
+        fs::create_dir_all(&dir)?;
+        cmd::run(
+            Command::new("apt-get")
+                .current_dir(&dir)
+                .args(["download", "-q", &package]),
+        )?;
+        let deb = only_deb(&dir)?;
+        let unpacking = dir.join("root.partial");
+        let _stale = fs::remove_dir_all(&unpacking);
+        cmd::run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacking))?;
+        fs::rename(&unpacking, &root)?;
+        fs::remove_file(&deb)?;
+    }
+    let vmlinuz = first_entry(&root.join("boot"), "vmlinuz-")?;
+    let modules = first_entry(&root.join("lib/modules"), "")?;
+    Ok(Boot {
+        package,
+        vmlinuz,
+        modules,
+    })
+}
+
+/// The versioned image package a meta package currently depends on.
+fn resolve(meta: &str) -> anyhow::Result<String> {
+    let depends = || cmd::stdout(Command::new("apt-cache").args(["depends", meta]));
+    let text = match depends() {
+        Ok(text) if text.contains("Depends:") => text,
+        // A fresh machine has no package lists yet.
+        _ => {
+            cmd::run(Command::new("apt-get").args(["update", "-q"]))?;
+            depends()?
+        }
+    };
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("Depends: "))
+        .find(|dep| dep.starts_with("linux-image-"))
+        .map(str::to_owned)
+        .with_context(|| format!("apt-cache depends {meta} names no linux-image package"))
+}
+
+fn only_deb(dir: &Path) -> anyhow::Result<PathBuf> {
+    first_entry(dir, "linux-image-").and_then(|p| {
+        if p.extension().is_some_and(|e| e == "deb") {
+            Ok(p)
+        } else {
+            bail!("no .deb in {}", dir.display())
+        }
+    })
+}
+
+fn first_entry(dir: &Path, prefix: &str) -> anyhow::Result<PathBuf> {
+    fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix))
+        })
+        .with_context(|| format!("nothing named {prefix}* in {}", dir.display()))
+}

@@ -1,0 +1,154 @@
+//! `cargo xtask vm-test`: the tests that need what the host kernel blocks (kprobes, BPF
+//! trampolines), run on Debian's own kernels under qemu. The runner, not the tests, decides
+//! which kernel runs which tests and which features each kernel must have.
+
+mod initramfs;
+mod kernel;
+mod qemu;
+
+use std::{path::PathBuf, time::Instant};
+
+use anyhow::{Context as _, bail};
+use cargo_metadata::Message;
+
+use crate::{cmd, workspace};
+
+pub(crate) use kernel::KERNELS;
+
+/// Integration-test binaries that run in the VM: the harness's own tests, the observer, and
+/// the kernel-feature smoke tests (the lab needs tc and is host-only).
+const VM_TESTS: &[&str] = &["harness", "kernel_features", "sock_observer"];
+/// Binaries those tests start.
+const VM_BINS: &[&str] = &["mptcpd", "mptcp-xfer"];
+const TARGET: &str = "x86_64-unknown-linux-musl";
+const PROFILE: &str = "vm";
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct VmArgs {
+    /// Which kernel to boot: a name from the table in `vm/kernel.rs`, or `all`.
+    #[arg(long, default_value = "all")]
+    kernel: String,
+    /// Only tests whose names contain this.
+    filter: Option<String>,
+}
+
+/// What one kernel's run printed and how it ended.
+pub(crate) struct VmRun {
+    pub(crate) kernel: &'static str,
+    pub(crate) passed: bool,
+}
+
+pub(crate) fn run(args: &VmArgs) -> anyhow::Result<()> {
+    let runs = run_kernels(&args.kernel, args.filter.as_deref(), &mut |line| {
+        println!("{line}");
+    })?;
+    let failed: Vec<&str> = runs
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| r.kernel)
+        .collect();
+    if !failed.is_empty() {
+        bail!("VM tests failed on {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+/// Builds the test binaries once, then boots each selected kernel; every line the guests
+/// print goes to `out`.
+pub(crate) fn run_kernels(
+    which: &str,
+    filter: Option<&str>,
+    out: &mut dyn FnMut(&str),
+) -> anyhow::Result<Vec<VmRun>> {
+    let kernels: Vec<&kernel::KernelSpec> = KERNELS
+        .iter()
+        .filter(|k| which == "all" || k.name == which)
+        .collect();
+    if kernels.is_empty() {
+        let names: Vec<&str> = KERNELS.iter().map(|k| k.name).collect();
+        bail!(
+            "no kernel {which:?}: choose one of {} or all",
+            names.join(", ")
+        );
+    }
+    let started = Instant::now();
+    let payload = build_payload()?;
+    let mut runs = Vec::new();
+    for spec in kernels {
+        let boot = kernel::fetch(spec)?;
+        let initrd = initramfs::build(spec, &boot, &payload, filter)?;
+        let kernel_started = Instant::now();
+        let passed = qemu::boot(&boot.vmlinuz, &initrd, out)?;
+        out(&format!(
+            "vm: kernel {} ({}) {} in {:.1?}",
+            spec.name,
+            boot.package,
+            if passed { "passed" } else { "FAILED" },
+            kernel_started.elapsed()
+        ));
+        runs.push(VmRun {
+            kernel: spec.name,
+            passed,
+        });
+    }
+    out(&format!("vm: stage took {:.1?}", started.elapsed()));
+    Ok(runs)
+}
+
+/// Static binaries to put in the initramfs.
+pub(crate) struct Payload {
+    tests: Vec<PathBuf>,
+    bins: Vec<PathBuf>,
+}
+
+fn build_payload() -> anyhow::Result<Payload> {
+    cmd::run(
+        cmd::cargo()
+            .args(["build", "-p", "mptcpd", "-p", "mptcpd-tests", "--bins"])
+            .args(["--profile", PROFILE, "--target", TARGET]),
+    )?;
+    let mut no_run = cmd::cargo();
+    no_run
+        .args([
+            "test",
+            "-p",
+            "mptcpd-tests",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ])
+        .args(["--profile", PROFILE, "--target", TARGET]);
+    for test in VM_TESTS {
+        no_run.args(["--test", test]);
+    }
+    eprintln!("+ {}", cmd::display(&no_run));
+    let out = no_run.stderr(std::process::Stdio::inherit()).output()?;
+    if !out.status.success() {
+        bail!("{} failed", cmd::display(&no_run));
+    }
+    let mut tests = Vec::new();
+    for message in Message::parse_stream(out.stdout.as_slice()) {
+        if let Message::CompilerArtifact(artifact) = message?
+            && artifact.target.kind.iter().any(|k| k.to_string() == "test")
+            && let Some(exe) = artifact.executable
+        {
+            tests.push(exe.into_std_path_buf());
+        }
+    }
+    if tests.len() != VM_TESTS.len() {
+        bail!(
+            "expected {} VM test binaries, cargo built {tests:?}",
+            VM_TESTS.len()
+        );
+    }
+    let bin_dir = workspace::target_dir().join(TARGET).join(PROFILE);
+    let bins = VM_BINS
+        .iter()
+        .map(|name| {
+            let path = bin_dir.join(name);
+            path.is_file()
+                .then_some(path.clone())
+                .with_context(|| format!("{} was not built", path.display()))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Payload { tests, bins })
+}
