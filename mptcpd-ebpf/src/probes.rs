@@ -21,20 +21,12 @@ fn hit(slot: u32) {
 }
 
 #[kprobe]
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "aya's macro passes the context by value"
-)]
 fn probe_kprobe(_ctx: ProbeContext) -> u32 {
     hit(KPROBE_SLOT);
     0
 }
 
 #[fentry(function = "tcp_connect")]
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "aya's macro passes the context by value"
-)]
 fn probe_fentry(_ctx: FEntryContext) -> i32 {
     hit(FENTRY_SLOT);
     0
