@@ -17,6 +17,8 @@ use super::{
 };
 
 /// What the default-route lookup asks the way to (RFC 5737 TEST-NET-1), as the C daemon does.
+/// A documentation address is never a real destination, so the route found is the default one;
+/// a host that numbers its links from these ranges finds its on-link route instead.
 pub(super) const PROBE_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 /// The IPv6 lookup target (RFC 3849 documentation prefix), as the C daemon does.
 pub(super) const PROBE_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0);
