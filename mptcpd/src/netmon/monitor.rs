@@ -156,7 +156,7 @@ impl Worker {
             }
             NetlinkPayload::Overrun(_) => {
                 warn!("rtnetlink notifications were lost; dumping links and addresses again");
-                // What is queued predates the loss; the dump replaces it.
+                // The dump supersedes what is queued now; replaying it would only cost time.
                 while let Some(Some(_)) = self.notifications.next().now_or_never() {}
                 self.sync().await?;
             }
