@@ -1,0 +1,247 @@
+//! The rtnetlink side: subscriptions, dumps, route lookups, and the task that feeds the
+//! state machine. Everything it decides is in `state`; this file only moves messages.
+
+use std::collections::VecDeque;
+
+use futures_util::{FutureExt as _, StreamExt as _, TryStreamExt as _, stream::BoxStream};
+use rtnetlink::{
+    Handle, MulticastGroup,
+    packet_core::{NetlinkMessage, NetlinkPayload},
+    packet_route::RouteNetlinkMessage,
+    sys::{AsyncSocket as _, SocketAddr},
+};
+use tokio::{
+    sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel},
+    task::JoinHandle,
+};
+use tracing::{debug, warn};
+
+use super::{
+    NetmonError, decode,
+    flags::NotifyFlags,
+    model::NetEvent,
+    state::{Input, NetState, Output, RouteCheck},
+};
+
+/// Receive buffer asked for the notification socket (the kernel caps it at `rmem_max`);
+/// a burst that still overflows it is recovered by dumping again.
+const NOTIFY_RCVBUF: usize = 4 << 20;
+
+/// Notifications as netlink-proto hands them over.
+type Notifications = BoxStream<'static, (NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
+
+/// A running network monitor: links and addresses of this network namespace, as events.
+///
+/// Dropping it stops the monitor and closes its sockets.
+#[derive(Debug)]
+pub struct NetworkMonitor {
+    events: UnboundedReceiver<NetEvent>,
+    task: Option<JoinHandle<Result<(), NetmonError>>>,
+}
+
+impl NetworkMonitor {
+    /// Subscribes to link, address (and with `check_route`, route) notifications, then dumps
+    /// links and addresses. Returns once the dump is applied: its events are already queued.
+    ///
+    /// Must run inside a tokio runtime, in the network namespace to monitor (the sockets are
+    /// created here).
+    pub async fn start(flags: NotifyFlags) -> Result<Self, NetmonError> {
+        let mut groups = vec![
+            MulticastGroup::Link,
+            MulticastGroup::Ipv4Ifaddr,
+            MulticastGroup::Ipv6Ifaddr,
+        ];
+        if flags.contains(NotifyFlags::CHECK_ROUTE) {
+            groups.extend([MulticastGroup::Ipv4Route, MulticastGroup::Ipv6Route]);
+        }
+        // Subscribed before the dump, so that nothing between the two is lost.
+        let (mut notify_conn, _, notifications) =
+            rtnetlink::new_multicast_connection(&groups).map_err(NetmonError::Socket)?;
+        if let Err(e) = notify_conn
+            .socket_mut()
+            .socket_mut()
+            .set_rx_buf_sz(NOTIFY_RCVBUF)
+        {
+            debug!("could not enlarge the notification buffer: {e}");
+        }
+        let (request_conn, handle, _) = rtnetlink::new_connection().map_err(NetmonError::Socket)?;
+        let connections = [tokio::spawn(notify_conn), tokio::spawn(request_conn)];
+
+        let (sender, events) = unbounded_channel();
+        let mut worker = Worker {
+            state: NetState::new(flags),
+            handle,
+            notifications: notifications.boxed(),
+            events: sender,
+            connections,
+        };
+        worker.sync().await?;
+        tracing::info!(%flags, "network monitor started");
+        Ok(Self {
+            events,
+            task: Some(tokio::spawn(worker.run())),
+        })
+    }
+
+    /// The next event; `None` once the monitor has stopped (see [`Self::wait`]).
+    pub async fn next_event(&mut self) -> Option<NetEvent> {
+        self.events.recv().await
+    }
+
+    /// An event if one is queued, without waiting.
+    pub fn try_next_event(&mut self) -> Option<NetEvent> {
+        self.events.try_recv().ok()
+    }
+
+    /// Waits until the monitor stops and tells why. It stops only on a failure, so call this
+    /// after [`Self::next_event`] returned `None`.
+    pub async fn wait(mut self) -> Result<(), NetmonError> {
+        match self.task.take() {
+            Some(task) => task.await.map_err(NetmonError::Task)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for NetworkMonitor {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// The monitor task's state: the state machine and the sockets that feed it.
+struct Worker {
+    state: NetState,
+    /// Requests (dumps and route lookups), on a socket of their own.
+    handle: Handle,
+    notifications: Notifications,
+    events: UnboundedSender<NetEvent>,
+    connections: [JoinHandle<()>; 2],
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        for connection in &self.connections {
+            connection.abort();
+        }
+    }
+}
+
+impl Worker {
+    /// Applies notifications until the receiver is dropped or the socket fails.
+    async fn run(mut self) -> Result<(), NetmonError> {
+        loop {
+            let next = tokio::select! {
+                () = self.events.closed() => return Ok(()),
+                next = self.notifications.next() => next,
+            };
+            let Some((message, _)) = next else {
+                return Err(NetmonError::Closed);
+            };
+            self.handle_message(message).await?;
+        }
+    }
+
+    async fn handle_message(
+        &mut self,
+        message: NetlinkMessage<RouteNetlinkMessage>,
+    ) -> Result<(), NetmonError> {
+        match message.payload {
+            NetlinkPayload::InnerMessage(inner) => {
+                if let Some(input) = decode::input(&inner) {
+                    self.apply(input).await?;
+                }
+            }
+            NetlinkPayload::Overrun(_) => {
+                warn!("rtnetlink notifications were lost; dumping links and addresses again");
+                // The dump supersedes what is queued now; replaying it would only cost time.
+                while let Some(Some(_)) = self.notifications.next().now_or_never() {}
+                self.sync().await?;
+            }
+            other => debug!(kind = other.message_type(), "netlink message ignored"),
+        }
+        Ok(())
+    }
+
+    /// Dumps links then addresses and applies them as one snapshot.
+    async fn sync(&mut self) -> Result<(), NetmonError> {
+        let links: Vec<_> = self
+            .handle
+            .link()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|source| NetmonError::Dump {
+                what: "links",
+                source,
+            })?;
+        let addresses: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|source| NetmonError::Dump {
+                what: "addresses",
+                source,
+            })?;
+        debug!(
+            links = links.len(),
+            addresses = addresses.len(),
+            "dump received"
+        );
+        self.apply(Input::DumpStarted).await?;
+        for link in &links {
+            if let Some(info) = decode::link(link) {
+                self.apply(Input::NewLink(info)).await?;
+            }
+        }
+        for address in &addresses {
+            if let Some(info) = decode::address(address) {
+                self.apply(Input::NewAddress(info)).await?;
+            }
+        }
+        self.apply(Input::DumpFinished).await
+    }
+
+    /// Applies `input` and carries out what the state machine asks, route lookups included.
+    async fn apply(&mut self, input: Input) -> Result<(), NetmonError> {
+        let mut todo = VecDeque::from(self.state.apply(input));
+        while let Some(output) = todo.pop_front() {
+            match output {
+                Output::Event(event) => {
+                    debug!(?event, "network event");
+                    // A dropped receiver ends `run`; until then there is nothing to do.
+                    let _unheard = self.events.send(event);
+                }
+                Output::CheckRoute(check) => {
+                    let routable = lookup(&self.handle, &check).await?;
+                    debug!(address = %check.addr, ifindex = check.ifindex, routable, "route checked");
+                    todo.extend(self.state.apply(Input::RouteChecked { check, routable }));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a default route leaves through the address's interface now.
+async fn lookup(handle: &Handle, check: &RouteCheck) -> Result<bool, NetmonError> {
+    let mut replies = handle.route().get(decode::route_lookup(check)).execute();
+    let mut routable = false;
+    while let Some(reply) = replies.next().await {
+        match reply {
+            Ok(route) => routable |= decode::leaves_through(&route, check.ifindex),
+            // No route through that interface (ENETUNREACH and the like).
+            Err(rtnetlink::Error::NetlinkError(e)) => {
+                debug!(address = %check.addr, "no default route: {e}");
+            }
+            Err(e) => return Err(NetmonError::Lookup(e)),
+        }
+    }
+    Ok(routable)
+}
