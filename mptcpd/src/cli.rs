@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
-use crate::ebpf::DEFAULT_PIN_DIR;
+use crate::{ebpf::DEFAULT_PIN_DIR, netmon::NotifyFlags};
 
 /// Multipath TCP path-management daemon.
 #[derive(Debug, Clone, Parser)]
@@ -28,6 +28,11 @@ pub struct Args {
     /// cgroup v2 directory whose sockets are observed [default: the root of the hierarchy].
     #[arg(long, value_name = "DIR")]
     pub observe_cgroup: Option<PathBuf>,
+
+    /// Which addresses the network monitor reports, as in the C mptcpd:
+    /// existing,skip_link_local,skip_loopback,check_route [default: none].
+    #[arg(long, value_name = "FLAGS", default_value = "")]
+    pub notify_flags: NotifyFlags,
 }
 
 /// Log destinations.

@@ -2,10 +2,29 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::{Parser as _, error::ErrorKind};
+
+/// `EX_USAGE` from sysexits.h, as the C mptcpd exits on bad usage.
+const EX_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
-    let args = mptcpd::cli::Args::parse();
+    let args = match mptcpd::cli::Args::try_parse() {
+        Ok(args) => args,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _printed = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line: what was wrong; `--help` says the rest.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            eprintln!(
+                "mptcpd: {} (see --help)",
+                first.trim_start_matches("error: ")
+            );
+            return ExitCode::from(EX_USAGE);
+        }
+    };
     match mptcpd::daemon::run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

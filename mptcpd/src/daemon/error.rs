@@ -11,6 +11,12 @@ pub enum DaemonError {
     /// Logging could not be set up.
     #[error("logging to the journal: {0}")]
     Journal(#[source] io::Error),
+    /// The network monitor could not start.
+    #[error("network monitor: {0}")]
+    Netmon(#[source] crate::netmon::NetmonError),
+    /// The network monitor stopped while the daemon ran.
+    #[error("network monitor stopped{}", .0.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    NetmonStopped(Option<crate::netmon::NetmonError>),
     /// A signal handler could not be installed.
     #[error("installing signal handlers: {0}")]
     Signals(#[source] io::Error),

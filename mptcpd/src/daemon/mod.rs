@@ -8,7 +8,7 @@ mod telemetry;
 
 pub use error::DaemonError;
 
-use crate::cli::Args;
+use crate::{cli::Args, netmon::NetworkMonitor};
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(args: &Args) -> Result<(), DaemonError> {
@@ -24,10 +24,22 @@ async fn serve(args: &Args) -> Result<(), DaemonError> {
     tracing::info!("mptcpd {} starting", env!("CARGO_PKG_VERSION"));
     let mut signals = signals::Shutdown::install()?;
     let telemetry = telemetry::Telemetry::start(args);
+    let mut netmon = NetworkMonitor::start(args.notify_flags)
+        .await
+        .map_err(DaemonError::Netmon)?;
     notify::ready();
-    tracing::info!("ready");
+    tracing::info!("ready (notify flags: {})", args.notify_flags);
 
-    let signal = signals.recv().await;
+    let signal = loop {
+        tokio::select! {
+            signal = signals.recv() => break signal,
+            event = netmon.next_event() => match event {
+                // Until plugins consume them (the path-manager work), events are logged.
+                Some(event) => tracing::debug!("network: {event:?}"),
+                None => return Err(DaemonError::NetmonStopped(netmon.wait().await.err())),
+            },
+        }
+    };
     tracing::info!("{signal} received, shutting down");
     notify::stopping();
     if let Some(telemetry) = telemetry {

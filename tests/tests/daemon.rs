@@ -1,0 +1,52 @@
+//! The daemon process: command-line errors, and the network events it sees in its namespace.
+
+use std::process::Command;
+
+use mptcpd_tests::{
+    bins,
+    daemon::Daemon,
+    netns::NetNs,
+    skip,
+    veth::{Address, VethPair},
+};
+
+#[test]
+fn bad_usage_is_one_line_and_exit_64() {
+    let out = Command::new(bins::path("mptcpd").unwrap())
+        .args(["--notify-flags", "existing,bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("bogus"), "{stderr}");
+    assert!(stderr.starts_with("mptcpd: "), "{stderr}");
+}
+
+#[test]
+fn daemon_logs_interfaces_and_addresses_of_its_namespace() {
+    if !skip::require_root("daemon_logs_interfaces_and_addresses_of_its_namespace") {
+        return;
+    }
+    let ns = NetNs::new("mptcpd-t-dnet").unwrap();
+    let peer = NetNs::new("mptcpd-t-dnet").unwrap();
+    let _link = VethPair::new("d-a", &ns, "d-b", &peer).unwrap();
+    let _before = Address::add(&ns, "d-a", "198.51.100.7/24").unwrap();
+    let mut cmd = ns.command(bins::path("mptcpd").unwrap()).unwrap();
+    cmd.args([
+        "--log",
+        "stderr",
+        "--debug",
+        "--notify-flags",
+        "existing,skip_loopback",
+    ])
+    .args(["--bpf-pin-dir", "/sys/fs/bpf/mptcpd-test-dnet"]);
+    let mut daemon = Daemon::start(cmd).unwrap();
+    // `existing`: the address present at start-up is reported too.
+    daemon.wait_for_log("198.51.100.7").unwrap();
+    let _after = Address::add(&ns, "d-a", "203.0.113.9/24").unwrap();
+    daemon.wait_for_log("203.0.113.9").unwrap();
+    let (status, log) = daemon.stop().unwrap();
+    assert!(status.success(), "{log}");
+    assert!(!log.contains("127.0.0.1"), "skip_loopback:\n{log}");
+}
