@@ -30,7 +30,7 @@ pub struct Args {
     pub observe_cgroup: Option<PathBuf>,
 
     /// Which addresses the network monitor reports, as in the C mptcpd:
-    /// existing,skip_link_local,skip_loopback,check_route [default: none].
+    /// `existing,skip_link_local,skip_loopback,check_route` [default: none].
     #[arg(long, value_name = "FLAGS", default_value = "")]
     pub notify_flags: NotifyFlags,
 }
