@@ -24,8 +24,8 @@ fn main() -> anyhow::Result<()> {
 
     let toolchain_file = root_dir.join("rust-toolchain.toml");
     println!("cargo::rerun-if-changed={toolchain_file}");
-    let toolchain = fs::read_to_string(&toolchain_file)
-        .with_context(|| format!("reading {toolchain_file}"))?;
+    let toolchain =
+        fs::read_to_string(&toolchain_file).with_context(|| format!("reading {toolchain_file}"))?;
     let channel = toolchain_channel(&toolchain)
         .ok_or_else(|| anyhow!("{toolchain_file} names no channel"))?;
 
@@ -43,7 +43,11 @@ fn main() -> anyhow::Result<()> {
 /// The `channel = "..."` value of a rust-toolchain.toml (the file is ours and flat).
 fn toolchain_channel(toml: &str) -> Option<&str> {
     toml.lines().find_map(|line| {
-        let value = line.trim().strip_prefix("channel")?.trim_start().strip_prefix('=')?;
+        let value = line
+            .trim()
+            .strip_prefix("channel")?
+            .trim_start()
+            .strip_prefix('=')?;
         value.trim().strip_prefix('"')?.split('"').next()
     })
 }

@@ -9,9 +9,7 @@ use aya_ebpf::{
     maps::LruPerCpuHashMap, programs::SockContext,
 };
 use aya_log_ebpf::{debug, error};
-use mptcpd_common::{
-    IPPROTO_MPTCP, IPPROTO_TCP, SOCK_COUNTS_MAX_ENTRIES, SOCK_STREAM, SockCounts,
-};
+use mptcpd_common::{IPPROTO_MPTCP, IPPROTO_TCP, SOCK_COUNTS_MAX_ENTRIES, SOCK_STREAM, SockCounts};
 
 /// Per cgroup id, per CPU; per-CPU slots need no atomics and LRU evicts cgroups gone quiet.
 #[map]
@@ -54,7 +52,10 @@ fn sock_create_observer(ctx: SockContext) -> i32 {
             // An update of a per-CPU map writes this CPU's slot only, so if another CPU inserted
             // the key meanwhile, BPF_ANY still counts this socket exactly once.
             if let Err(errno) = SOCK_COUNTS.insert(&cgroup, &first, u64::from(BPF_ANY)) {
-                error!(&ctx, "SOCK_COUNTS update for cgroup {} failed: {}", cgroup, errno);
+                error!(
+                    &ctx,
+                    "SOCK_COUNTS update for cgroup {} failed: {}", cgroup, errno
+                );
             }
         }
     }

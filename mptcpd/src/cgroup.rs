@@ -95,7 +95,10 @@ cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0
 
     #[test]
     fn mount_points_are_unescaped() {
-        assert_eq!(unescape_mount_field(r"/mnt/my\040cgroups"), "/mnt/my cgroups");
+        assert_eq!(
+            unescape_mount_field(r"/mnt/my\040cgroups"),
+            "/mnt/my cgroups"
+        );
         assert_eq!(unescape_mount_field(r"/a\134b"), r"/a\b");
         // A backslash that starts no valid escape stays as it is.
         assert_eq!(unescape_mount_field(r"/a\9x"), r"/a\9x");

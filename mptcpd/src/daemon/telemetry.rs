@@ -18,7 +18,11 @@ pub(super) struct Telemetry {
 
 impl Telemetry {
     pub(super) fn start(args: &Args) -> Option<Self> {
-        let cgroup = match args.observe_cgroup.clone().map_or_else(cgroup::cgroup2_root, Ok) {
+        let cgroup = match args
+            .observe_cgroup
+            .clone()
+            .map_or_else(cgroup::cgroup2_root, Ok)
+        {
             Ok(dir) => dir,
             Err(e) => {
                 tracing::warn!("socket observer off: cgroup v2: {e}");

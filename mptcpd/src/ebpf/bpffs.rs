@@ -110,7 +110,11 @@ fn is_bpffs(path: &Path) -> io::Result<bool> {
         return Err(io::Error::last_os_error());
     }
     // f_type's width and sign vary by libc; the magic fits in 32 bits.
-    #[expect(clippy::cast_sign_loss, clippy::cast_possible_truncation, reason = "magic is u32")]
+    #[expect(
+        clippy::cast_sign_loss,
+        clippy::cast_possible_truncation,
+        reason = "magic is u32"
+    )]
     Ok(st.f_type as u32 == BPF_FS_MAGIC)
 }
 
@@ -126,5 +130,9 @@ fn mount_bpffs(target: &Path) -> io::Result<()> {
             std::ptr::null(),
         )
     };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }

@@ -69,7 +69,7 @@ pub enum EbpfError {
 
 impl EbpfError {
     /// The kernel refused for lack of privilege (`EPERM` or `EACCES` somewhere in the chain):
-    /// the process lacks CAP_BPF, or a security policy forbids the program type.
+    /// the process lacks `CAP_BPF`, or a security policy forbids the program type.
     #[must_use]
     pub fn is_permission_denied(&self) -> bool {
         let mut source: Option<&(dyn std::error::Error + 'static)> = self.source();

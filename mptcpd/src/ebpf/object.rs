@@ -13,7 +13,7 @@ pub fn load_object() -> Result<Ebpf, EbpfError> {
     EbpfLoader::new().load(OBJECT).map_err(EbpfError::Object)
 }
 
-/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones to the cgroup, where
+/// Kernels before 5.11 charge BPF memory to `RLIMIT_MEMLOCK`; later ones to the cgroup, where
 /// this is a no-op. Failing to raise it is not an error: the load says what it lacked.
 fn raise_memlock_limit() {
     let unlimited = libc::rlimit {

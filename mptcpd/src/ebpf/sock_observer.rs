@@ -65,9 +65,11 @@ impl SockObserver {
     /// Pins the counts map in `dir` so that other processes can read it while this one runs.
     pub fn pin_counts(&self, dir: &mut PinDir) -> Result<PathBuf, EbpfError> {
         let map = self.counts_map()?;
-        dir.pin(SOCK_COUNTS_PIN, |path| map.pin(path), |path, source| {
-            EbpfError::Pin { path, source }
-        })
+        dir.pin(
+            SOCK_COUNTS_PIN,
+            |path| map.pin(path),
+            |path, source| EbpfError::Pin { path, source },
+        )
     }
 
     fn counts_map(&self) -> Result<&Map, EbpfError> {

@@ -3,8 +3,8 @@
 use std::{io, net::SocketAddr, os::fd::AsFd};
 
 use super::{
-    MptcpInfo, SOL_MPTCP, TcpInfo, getsockopt, le, mptcp_info::MPTCP_INFO_SIZE,
-    parse_sockaddr, tcp_info::TCP_INFO_SIZE,
+    MptcpInfo, SOL_MPTCP, TcpInfo, getsockopt, le, mptcp_info::MPTCP_INFO_SIZE, parse_sockaddr,
+    tcp_info::TCP_INFO_SIZE,
 };
 
 const MPTCP_FULL_INFO: libc::c_int = 4;
@@ -78,7 +78,9 @@ fn parse(
         .map_while(|i| {
             let sf = subflows.get(i * sf_size..(i + 1) * sf_size)?;
             let ti = tcp.get(i * tcp_size..(i + 1) * tcp_size)?;
-            let local = sf.get(8..8 + SOCKADDR_STORAGE_SIZE).and_then(parse_sockaddr);
+            let local = sf
+                .get(8..8 + SOCKADDR_STORAGE_SIZE)
+                .and_then(parse_sockaddr);
             let remote = sf
                 .get(8 + SOCKADDR_STORAGE_SIZE..8 + 2 * SOCKADDR_STORAGE_SIZE)
                 .and_then(parse_sockaddr);
@@ -105,9 +107,7 @@ fn size_u32(size: usize) -> u32 {
 mod tests {
     use std::net::SocketAddr;
 
-    use super::{
-        HEADER_SIZE, MPTCP_INFO_SIZE, SUBFLOW_INFO_SIZE, TCP_INFO_SIZE, parse, put_u32,
-    };
+    use super::{HEADER_SIZE, MPTCP_INFO_SIZE, SUBFLOW_INFO_SIZE, TCP_INFO_SIZE, parse, put_u32};
 
     fn sockaddr_in(buf: &mut [u8], ip: [u8; 4], port: u16) {
         buf[0..2].copy_from_slice(&u16::try_from(libc::AF_INET).unwrap().to_ne_bytes());
@@ -122,9 +122,12 @@ mod tests {
         header[HEADER_SIZE] = 1; // one extra subflow
         let mut sf = vec![0_u8; 2 * SUBFLOW_INFO_SIZE];
         let mut tcp = vec![0_u8; 2 * TCP_INFO_SIZE];
-        for (i, (local, remote)) in [([192, 0, 2, 1], [192, 0, 2, 2]), ([198, 51, 100, 1], [192, 0, 2, 2])]
-            .into_iter()
-            .enumerate()
+        for (i, (local, remote)) in [
+            ([192, 0, 2, 1], [192, 0, 2, 2]),
+            ([198, 51, 100, 1], [192, 0, 2, 2]),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let base = i * SUBFLOW_INFO_SIZE;
             put_u32(&mut sf, base, u32::try_from(i + 1).unwrap());

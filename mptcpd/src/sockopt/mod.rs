@@ -30,9 +30,15 @@ pub const IPPROTO_MPTCP: libc::c_int = 262;
 pub fn socket_protocol(fd: impl AsFd) -> io::Result<libc::c_int> {
     let mut buf = [0_u8; size_of::<libc::c_int>()];
     let len = getsockopt(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL, &mut buf)?;
-    let bytes = buf.get(..len).and_then(|b| <[u8; 4]>::try_from(b).ok()).ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidData, "SO_PROTOCOL returned a short value")
-    })?;
+    let bytes = buf
+        .get(..len)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "SO_PROTOCOL returned a short value",
+            )
+        })?;
     Ok(libc::c_int::from_ne_bytes(bytes))
 }
 

@@ -19,9 +19,9 @@ pub const MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED: u32 = 1 << 1;
 pub struct MptcpInfo {
     /// Subflows beyond the initial one (`mptcpi_subflows`).
     pub extra_subflows: u8,
-    /// ADD_ADDRs sent (`mptcpi_add_addr_signal`).
+    /// `ADD_ADDR`s sent (`mptcpi_add_addr_signal`).
     pub add_addr_signal: u8,
-    /// ADD_ADDRs accepted (`mptcpi_add_addr_accepted`).
+    /// `ADD_ADDR`s accepted (`mptcpi_add_addr_accepted`).
     pub add_addr_accepted: u8,
     /// Limit on extra subflows (`mptcpi_subflows_max`).
     pub subflows_max: u8,
