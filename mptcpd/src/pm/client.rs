@@ -47,7 +47,7 @@ impl PmClient {
             NLM_F_REQUEST | NLM_F_ACK,
             0,
         );
-        let replies = match exchange(&jobs, request).await {
+        let replies = match exchange(&jobs, request, false).await {
             Err(PmError::Kernel(err)) => return Err(PmError::FamilyUnavailable(err)),
             other => other?,
         };
@@ -85,7 +85,7 @@ impl PmClient {
             NLM_F_REQUEST | NLM_F_ACK
         };
         let message = encode_request(self.family.id, request.to_message(), flags, 0);
-        let replies = exchange(&self.jobs, message).await?;
+        let replies = exchange(&self.jobs, message, request.is_dump()).await?;
         replies.iter().map(|bytes| decode_reply(bytes)).collect()
     }
 
@@ -277,10 +277,18 @@ fn socket_address(addr: SocketAddr) -> Address {
 }
 
 /// Queues a request and waits for its answer.
-async fn exchange(jobs: &mpsc::UnboundedSender<Job>, message: Vec<u8>) -> super::driver::Replies {
+async fn exchange(
+    jobs: &mpsc::UnboundedSender<Job>,
+    message: Vec<u8>,
+    dump: bool,
+) -> super::driver::Replies {
     let (reply, answer) = oneshot::channel();
-    jobs.send(Job { message, reply })
-        .map_err(|_| PmError::Closed)?;
+    jobs.send(Job {
+        message,
+        dump,
+        reply,
+    })
+    .map_err(|_| PmError::Closed)?;
     answer.await.map_err(|_| PmError::Closed)?
 }
 

@@ -1,7 +1,10 @@
 //! The task that owns the request socket: it numbers requests, sends them, and hands each
 //! reply to the request with the same sequence number, so that requests can be pipelined.
+//!
+//! Netlink runs one dump per socket at a time (a second one fails with `EBUSY`), so dumps
+//! wait in a queue while one is in flight; other requests are not held back.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use netlink_packet_core::NLM_F_DUMP_INTR;
 use tokio::sync::{mpsc, oneshot};
@@ -19,6 +22,8 @@ pub(crate) type Replies = Result<Vec<Vec<u8>>, PmError>;
 #[derive(Debug)]
 pub(crate) struct Job {
     pub(crate) message: Vec<u8>,
+    /// `NLM_F_DUMP` is set.
+    pub(crate) dump: bool,
     pub(crate) reply: oneshot::Sender<Replies>,
 }
 
@@ -34,6 +39,9 @@ pub(crate) struct Driver {
     socket: NlSocket,
     jobs: mpsc::UnboundedReceiver<Job>,
     pending: HashMap<u32, InFlight>,
+    /// The sequence number of the dump in flight.
+    dumping: Option<u32>,
+    queued_dumps: VecDeque<Job>,
     next_seq: u32,
 }
 
@@ -43,6 +51,8 @@ impl Driver {
             socket,
             jobs,
             pending: HashMap::new(),
+            dumping: None,
+            queued_dumps: VecDeque::new(),
             next_seq: 1,
         }
     }
@@ -50,17 +60,23 @@ impl Driver {
     /// Runs until every client handle is gone and every request has its answer.
     pub(crate) async fn run(mut self) {
         let mut open = true;
-        while open || !self.pending.is_empty() {
+        while open || !self.pending.is_empty() || !self.queued_dumps.is_empty() {
             tokio::select! {
                 job = self.jobs.recv(), if open => match job {
+                    Some(job) if job.dump && self.dumping.is_some() => {
+                        self.queued_dumps.push_back(job);
+                    }
                     Some(job) => self.submit(job).await,
                     None => open = false,
                 },
                 received = self.socket.recv() => match received {
-                    Ok(Received::Datagram(datagram)) => dispatch(&mut self.pending, datagram),
+                    Ok(Received::Datagram(datagram)) => {
+                        dispatch(&mut self.pending, &mut self.dumping, datagram);
+                    }
                     Ok(Received::Lost) => {
                         tracing::warn!(pending = self.pending.len(), "netlink replies lost");
                         fail_all(&mut self.pending, || PmError::Overrun);
+                        self.dumping = None;
                     }
                     Err(err) => {
                         tracing::error!(%err, "netlink request socket failed");
@@ -70,11 +86,20 @@ impl Driver {
                     }
                 },
             }
+            if self.dumping.is_none()
+                && let Some(job) = self.queued_dumps.pop_front()
+            {
+                self.submit(job).await;
+            }
         }
     }
 
     async fn submit(&mut self, job: Job) {
-        let Job { mut message, reply } = job;
+        let Job {
+            mut message,
+            dump,
+            reply,
+        } = job;
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1).max(1);
         if let Some(field) = message.get_mut(8..12) {
@@ -88,6 +113,9 @@ impl Driver {
                     reply,
                 };
                 self.pending.insert(seq, in_flight);
+                if dump {
+                    self.dumping = Some(seq);
+                }
             }
             Err(err) => {
                 // The caller may have given up waiting; nothing to do then.
@@ -98,7 +126,7 @@ impl Driver {
 }
 
 /// Hands every message of a datagram to the request it answers.
-fn dispatch(pending: &mut HashMap<u32, InFlight>, datagram: &[u8]) {
+fn dispatch(pending: &mut HashMap<u32, InFlight>, dumping: &mut Option<u32>, datagram: &[u8]) {
     for frame in frames(datagram) {
         let frame = match frame {
             Ok(frame) => frame,
@@ -129,6 +157,9 @@ fn dispatch(pending: &mut HashMap<u32, InFlight>, datagram: &[u8]) {
             tracing::debug!(seq, "answer to no pending request");
             continue;
         };
+        if *dumping == Some(seq) {
+            *dumping = None;
+        }
         let InFlight {
             replies,
             interrupted,

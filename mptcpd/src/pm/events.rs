@@ -16,6 +16,8 @@ use super::{
 
 /// Generous: a burst of thousands of events fits before the kernel starts dropping them.
 const RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
+/// Bounds the drain after an overrun when events keep pouring in.
+const MAX_DRAIN: usize = 10_000;
 
 /// What the stream yields.
 #[derive(Debug)]
@@ -82,11 +84,33 @@ impl EventStream {
                 Received::Datagram(datagram) => decode_datagram(*family_id, datagram, queue),
                 Received::Lost => {
                     tracing::warn!("mptcp_pm events lost: receive buffer overflow");
-                    return Poll::Ready(Ok(EventItem::Overrun));
+                    drain(socket, *family_id, queue)?;
+                    queue.push_back(EventItem::Overrun);
                 }
             }
         }
     }
+}
+
+/// After an overrun, takes every queued datagram at once.
+///
+/// The kernel reports the overrun before the events still queued, which are older than the
+/// lost ones, and drops further events silently until the queue is empty. Draining now
+/// empties it, and yielding the queued events before [`EventItem::Overrun`] means a caller
+/// that resyncs on `Overrun` never applies an event older than its resync.
+fn drain(
+    socket: &mut NlSocket,
+    family_id: u16,
+    queue: &mut VecDeque<EventItem>,
+) -> Result<(), PmError> {
+    for _ in 0..MAX_DRAIN {
+        match socket.try_recv()? {
+            Some(Received::Datagram(datagram)) => decode_datagram(family_id, datagram, queue),
+            Some(Received::Lost) => tracing::warn!("more mptcp_pm events lost"),
+            None => return Ok(()),
+        }
+    }
+    Ok(())
 }
 
 fn decode_datagram(family_id: u16, datagram: &[u8], queue: &mut VecDeque<EventItem>) {

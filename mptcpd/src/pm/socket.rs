@@ -103,25 +103,39 @@ impl NlSocket {
         }
     }
 
+    /// A datagram already queued, without waiting; `Ok(None)` when there is none.
+    pub(crate) fn try_recv(&mut self) -> io::Result<Option<Received<'_>>> {
+        match recv_into(self.fd.get_ref(), &mut self.buf) {
+            Ok(lost) => Ok(Some(self.received(lost))),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
     /// Receives the next datagram into the buffer; `Ok(true)` when messages were lost.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
         let Self { fd, buf } = self;
         loop {
             let mut guard = ready!(fd.poll_read_ready(cx))?;
-            buf.clear();
-            // MSG_TRUNC makes recv() return the datagram's real size, so a cut is visible.
-            match guard.try_io(|fd| fd.get_ref().recv(buf, libc::MSG_TRUNC)) {
-                Ok(Ok(len)) if len > buf.len() => {
-                    tracing::warn!(len, capacity = buf.capacity(), "netlink datagram truncated");
-                    return Poll::Ready(Ok(true));
-                }
-                Ok(Ok(_)) => return Poll::Ready(Ok(false)),
-                Ok(Err(err)) if err.raw_os_error() == Some(libc::ENOBUFS) => {
-                    return Poll::Ready(Ok(true));
-                }
-                Ok(Err(err)) => return Poll::Ready(Err(err)),
+            match guard.try_io(|fd| recv_into(fd.get_ref(), buf)) {
+                Ok(result) => return Poll::Ready(result),
                 Err(_would_block) => {}
             }
         }
+    }
+}
+
+/// One non-blocking receive into `buf`; `Ok(true)` when messages were lost.
+fn recv_into(socket: &Socket, buf: &mut Vec<u8>) -> io::Result<bool> {
+    buf.clear();
+    // MSG_TRUNC makes recv() return the datagram's real size, so a cut is visible.
+    match socket.recv(buf, libc::MSG_TRUNC) {
+        Ok(len) if len > buf.len() => {
+            tracing::warn!(len, capacity = buf.capacity(), "netlink datagram truncated");
+            Ok(true)
+        }
+        Ok(_) => Ok(false),
+        Err(err) if err.raw_os_error() == Some(libc::ENOBUFS) => Ok(true),
+        Err(err) => Err(err),
     }
 }

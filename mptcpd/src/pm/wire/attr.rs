@@ -105,7 +105,7 @@ impl<T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&T>> for AddrAttr {
             ADDR_ATTR_PORT => Self::Port(parse_u16(value)?),
             ADDR_ATTR_FLAGS => Self::Flags(EndpointFlags::from_bits_retain(parse_u32(value)?)),
             ADDR_ATTR_IF_IDX => Self::IfIdx(parse_i32(value)?),
-            _ => Self::Other(DefaultNla::parse(buf)?),
+            _ => Self::Other(unknown(buf)),
         })
     }
 }
@@ -174,9 +174,25 @@ impl<T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&T>> for PmAttr {
             ATTR_TOKEN => Self::Token(parse_u32(value)?),
             ATTR_LOC_ID => Self::LocId(exact_u8(value)?),
             ATTR_ADDR_REMOTE => Self::AddrRemote(parse_nest(value, "MPTCP_PM_ATTR_ADDR_REMOTE")?),
-            _ => Self::Other(DefaultNla::parse(buf)?),
+            _ => Self::Other(unknown(buf)),
         })
     }
+}
+
+/// An attribute this crate does not know, kept with its flags.
+///
+/// An attribute flagged both nested and network-order (meaningless, and never sent by the
+/// kernel) keeps only the nested flag: netlink-packet-core 0.9 cannot encode both, and the
+/// value must encode back to itself.
+pub(crate) fn unknown<T: AsRef<[u8]> + ?Sized>(buf: &NlaBuffer<&T>) -> DefaultNla {
+    let flag = if buf.nested_flag() {
+        NLA_F_NESTED
+    } else if buf.network_byte_order_flag() {
+        netlink_packet_core::NLA_F_NET_BYTEORDER
+    } else {
+        0
+    };
+    DefaultNla::new(buf.kind() | flag, buf.value().to_vec())
 }
 
 /// Parses a sequence of attributes, stopping at the first malformed one.

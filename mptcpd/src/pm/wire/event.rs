@@ -14,7 +14,7 @@ use netlink_packet_generic::{GenlFamily, GenlHeader};
 
 use super::{
     EventFlags, FAMILY_NAME, FAMILY_VERSION,
-    attr::{octets, parse_attrs},
+    attr::{octets, parse_attrs, unknown},
 };
 
 const TOKEN: u16 = 1;
@@ -231,7 +231,7 @@ impl<T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&T>> for EventAttr {
             RESET_REASON => Self::ResetReason(parse_u32(v)?),
             RESET_FLAGS => Self::ResetFlags(parse_u32(v)?),
             SERVER_SIDE => Self::ServerSide(byte()?),
-            _ => Self::Other(DefaultNla::parse(buf)?),
+            _ => Self::Other(unknown(buf)),
         })
     }
 }

@@ -138,7 +138,8 @@ impl<'a> Iterator for Frames<'a> {
                 // new_checked() guarantees NLMSG_HDRLEN <= length <= rest.len().
                 let len = usize::try_from(header.length).unwrap_or(usize::MAX);
                 let bytes = self.rest.get(..len).ok_or(WireError::Truncated)?;
-                self.rest = self.rest.get(len.next_multiple_of(4)..).unwrap_or_default();
+                let next = len.checked_next_multiple_of(4).unwrap_or(usize::MAX);
+                self.rest = self.rest.get(next..).unwrap_or_default();
                 Ok(Frame { header, bytes })
             });
         if frame.is_err() {
@@ -179,9 +180,9 @@ impl KernelError {
         } else {
             let len = echoed.get(..4).map_or(Ok(0), parse_u32)?;
             usize::try_from(len)
+                .ok()
+                .and_then(|len| len.max(NLMSG_HDRLEN).checked_next_multiple_of(4))
                 .unwrap_or(usize::MAX)
-                .max(NLMSG_HDRLEN)
-                .next_multiple_of(4)
         };
         let tlvs = if flags & NLM_F_ACK_TLVS != 0 {
             echoed.get(skip..)
