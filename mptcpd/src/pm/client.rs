@@ -11,8 +11,8 @@ use super::{
     driver::{Driver, Job},
     socket::NlSocket,
     wire::{
-        Address, Endpoint, EndpointFlags, FAMILY_NAME, Family, FrameKind, Limits, PmMessage,
-        Request, WireError, decode_genl, encode_request, frames, get_family_request,
+        Address, Endpoint, EndpointFlags, FAMILY_NAME, Family, Limits, PmMessage, Request,
+        WireError, decode_genl, encode_request, frames, get_family_request,
     },
 };
 
@@ -292,15 +292,9 @@ async fn exchange(
     answer.await.map_err(|_| PmError::Closed)?
 }
 
-/// Decodes one data message of the family.
+/// Decodes one data message of the family (the driver hands over nothing else).
 fn decode_reply(bytes: &[u8]) -> Result<PmMessage, PmError> {
     let frame = frames(bytes).next().ok_or(WireError::Truncated)??;
-    match frame.kind() {
-        FrameKind::Data => {
-            let genl: GenlMessage<PmMessage> = decode_genl(&frame)?;
-            Ok(genl.payload)
-        }
-        // The driver hands over data messages only.
-        _ => Err(WireError::Truncated.into()),
-    }
+    let genl: GenlMessage<PmMessage> = decode_genl(&frame)?;
+    Ok(genl.payload)
 }

@@ -179,3 +179,150 @@ fn fail_all(pending: &mut HashMap<u32, InFlight>, error: impl Fn() -> PmError) {
         let _ignored = in_flight.reply.send(Err(error()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use netlink_packet_core::NLM_F_DUMP_INTR;
+    use tokio::sync::oneshot;
+
+    use super::{InFlight, Replies, dispatch, fail_all};
+    use crate::pm::PmError;
+
+    const NLMSG_ERROR: u16 = 2;
+    const NLMSG_DONE: u16 = 3;
+    const NLM_F_MULTI: u16 = 2;
+    const NLM_F_CAPPED: u16 = 0x100;
+    const NLM_F_ACK_TLVS: u16 = 0x200;
+
+    fn nlmsg(kind: u16, flags: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
+        let len = u32::try_from(16 + payload.len()).unwrap();
+        let mut out = Vec::new();
+        out.extend(len.to_ne_bytes());
+        out.extend(kind.to_ne_bytes());
+        out.extend(flags.to_ne_bytes());
+        out.extend(seq.to_ne_bytes());
+        out.extend(0_u32.to_ne_bytes());
+        out.extend(payload);
+        out.resize(out.len().next_multiple_of(4), 0);
+        out
+    }
+
+    /// A `GET_ADDR` reply whose genl header carries `tag` as its version, to tell replies apart.
+    fn data(seq: u32, flags: u16, tag: u8) -> Vec<u8> {
+        nlmsg(0x1c, flags, seq, &[3, tag, 0, 0])
+    }
+
+    /// `NLMSG_ERROR` with a capped echo and, for errors, an extack message.
+    fn answer(seq: u32, errno: i32, message: &str) -> Vec<u8> {
+        let mut payload = (-errno).to_ne_bytes().to_vec();
+        payload.extend([0; 16]);
+        let mut flags = NLM_F_CAPPED;
+        if !message.is_empty() {
+            flags |= NLM_F_ACK_TLVS;
+            let len = u16::try_from(4 + message.len() + 1).unwrap();
+            payload.extend(len.to_ne_bytes());
+            payload.extend(1_u16.to_ne_bytes());
+            payload.extend(message.as_bytes());
+            payload.push(0);
+        }
+        nlmsg(NLMSG_ERROR, flags, seq, &payload)
+    }
+
+    fn pending(seqs: &[u32]) -> (HashMap<u32, InFlight>, Vec<oneshot::Receiver<Replies>>) {
+        let mut map = HashMap::new();
+        let mut answers = Vec::new();
+        for &seq in seqs {
+            let (reply, answer) = oneshot::channel();
+            map.insert(
+                seq,
+                InFlight {
+                    replies: Vec::new(),
+                    interrupted: false,
+                    reply,
+                },
+            );
+            answers.push(answer);
+        }
+        (map, answers)
+    }
+
+    fn tags(replies: &[Vec<u8>]) -> Vec<u8> {
+        replies.iter().map(|r| r[17]).collect()
+    }
+
+    #[test]
+    fn interleaved_replies_go_to_their_own_request() {
+        let (mut map, mut answers) = pending(&[1, 2, 3]);
+        let mut dumping = Some(1);
+        let first = [
+            data(1, NLM_F_MULTI, 10),
+            data(2, 0, 20),
+            data(1, NLM_F_MULTI, 11),
+        ]
+        .concat();
+        dispatch(&mut map, &mut dumping, &first);
+        assert_eq!(map.len(), 3, "nothing is complete before its ack or done");
+        let second = [answer(2, 0, ""), nlmsg(NLMSG_DONE, NLM_F_MULTI, 1, &[0; 4])].concat();
+        dispatch(&mut map, &mut dumping, &second);
+        assert_eq!(dumping, None, "the dump is over");
+        assert_eq!(map.len(), 1);
+        let dump = answers[0].try_recv().unwrap().unwrap();
+        assert_eq!(tags(&dump), [10, 11]);
+        assert_eq!(tags(&answers[1].try_recv().unwrap().unwrap()), [20]);
+        assert!(answers[2].try_recv().is_err(), "request 3 is still waiting");
+    }
+
+    #[test]
+    fn errors_carry_errno_and_message() {
+        let (mut map, mut answers) = pending(&[7]);
+        dispatch(
+            &mut map,
+            &mut None,
+            &answer(7, libc::EINVAL, "invalid token"),
+        );
+        match answers[0].try_recv().unwrap() {
+            Err(err @ PmError::Kernel(_)) => {
+                assert_eq!(err.errno(), Some(libc::EINVAL));
+                assert_eq!(err.kernel_message(), Some("invalid token"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_interrupted_dump_is_an_error() {
+        let (mut map, mut answers) = pending(&[4]);
+        let datagram = [
+            data(4, NLM_F_MULTI | NLM_F_DUMP_INTR, 1),
+            nlmsg(NLMSG_DONE, NLM_F_MULTI, 4, &[0; 4]),
+        ]
+        .concat();
+        dispatch(&mut map, &mut Some(4), &datagram);
+        assert!(matches!(
+            answers[0].try_recv().unwrap(),
+            Err(PmError::DumpInterrupted)
+        ));
+    }
+
+    #[test]
+    fn strangers_and_garbage_are_ignored() {
+        let (mut map, mut answers) = pending(&[1]);
+        dispatch(
+            &mut map,
+            &mut None,
+            &[data(9, 0, 1), answer(9, 0, "")].concat(),
+        );
+        dispatch(&mut map, &mut None, &[0xff; 7]);
+        dispatch(&mut map, &mut None, &[]);
+        assert_eq!(map.len(), 1);
+        assert!(answers[0].try_recv().is_err());
+        fail_all(&mut map, || PmError::Overrun);
+        assert!(map.is_empty());
+        assert!(matches!(
+            answers[0].try_recv().unwrap(),
+            Err(PmError::Overrun)
+        ));
+    }
+}

@@ -140,3 +140,34 @@ fn malformed(err: WireError) -> EventItem {
     tracing::warn!(%err, "undecodable mptcp_pm event");
     EventItem::Malformed(err)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::{EventItem, decode_datagram};
+    use crate::pm::wire::{Event, tests::fixture};
+
+    #[test]
+    fn a_datagram_yields_each_event_and_skips_other_families() {
+        let created = fixture("ev-kpm-cli-00-created");
+        let closed = fixture("ev-kpm-cli-05-closed");
+        let mut other_family = closed.clone();
+        other_family[4] = 0x42;
+        let mut truncated = created.clone();
+        truncated.truncate(40);
+        let datagram = [created, other_family, closed, truncated].concat();
+        let mut queue = VecDeque::new();
+        decode_datagram(0x1c, &datagram, &mut queue);
+        let items: Vec<_> = queue.into_iter().collect();
+        assert_eq!(items.len(), 3, "{items:?}");
+        assert!(matches!(items[0], EventItem::Event(Event::Created(_))));
+        assert!(matches!(
+            items[1],
+            EventItem::Event(Event::Closed {
+                token: 1_617_931_497
+            })
+        ));
+        assert!(matches!(items[2], EventItem::Malformed(_)));
+    }
+}

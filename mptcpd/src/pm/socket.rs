@@ -34,6 +34,8 @@ impl NlSocket {
     /// The explicit bind matters for multicast: the kernel skips sockets whose port id is 0
     /// when it broadcasts, so a socket that joins a group unbound gets nothing.
     pub(crate) fn open() -> io::Result<Self> {
+        // Registering with the reactor would panic outside a runtime; say so instead.
+        tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
         let mut socket = Socket::new(NETLINK_GENERIC)?;
         socket.set_non_blocking(true)?;
         socket.bind_auto()?;

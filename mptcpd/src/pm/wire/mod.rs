@@ -19,7 +19,7 @@ mod request;
 mod typed_event;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use attr::{AddrAttr, Address, PmAttr};
 pub use command::PmCmd;

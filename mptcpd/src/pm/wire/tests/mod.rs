@@ -12,7 +12,7 @@ fn fixture_dir() -> PathBuf {
 }
 
 /// The bytes of fixture `name` (`NAME.hex`: `#` comment lines, then hex bytes).
-fn fixture(name: &str) -> Vec<u8> {
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
     let path = fixture_dir().join(format!("{name}.hex"));
     let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     parse_hex(&text)
