@@ -20,7 +20,8 @@ use super::{
 ///
 /// A task spawned on the current tokio runtime owns the socket; handles are cheap to clone
 /// and requests from any of them are pipelined, their replies matched by sequence number.
-/// The task ends when the last handle is dropped.
+/// The task ends when the last handle is dropped. Requests have no timeout of their own (the
+/// kernel answers every one); wrap them in `tokio::time::timeout` where a bound is wanted.
 #[derive(Clone)]
 pub struct PmClient {
     jobs: mpsc::UnboundedSender<Job>,
