@@ -8,4 +8,5 @@ pub mod cli;
 pub mod daemon;
 pub mod ebpf;
 pub mod netmon;
+pub mod pm;
 pub mod sockopt;

@@ -1,0 +1,143 @@
+//! A non-blocking `NETLINK_GENERIC` socket on tokio's reactor.
+
+use std::{
+    future, io,
+    os::fd::AsRawFd as _,
+    task::{Context, Poll, ready},
+};
+
+use netlink_sys::{Socket, protocols::NETLINK_GENERIC};
+use tokio::io::unix::AsyncFd;
+
+/// Larger than any datagram the kernel builds for netlink (dumps stop at 32 KiB).
+const DATAGRAM_CAPACITY: usize = 64 * 1024;
+
+/// What one receive produced.
+#[derive(Debug)]
+pub(crate) enum Received<'a> {
+    /// One datagram: one or more netlink messages.
+    Datagram(&'a [u8]),
+    /// Messages were dropped: the receive buffer overflowed (`ENOBUFS`), or a datagram did
+    /// not fit the buffer and was cut.
+    Lost,
+}
+
+#[derive(Debug)]
+pub(crate) struct NlSocket {
+    fd: AsyncFd<Socket>,
+    buf: Vec<u8>,
+}
+
+impl NlSocket {
+    /// Opens a socket bound to a kernel-chosen port id, with extended acks on.
+    ///
+    /// The explicit bind matters for multicast: the kernel skips sockets whose port id is 0
+    /// when it broadcasts, so a socket that joins a group unbound gets nothing.
+    pub(crate) fn open() -> io::Result<Self> {
+        // Registering with the reactor would panic outside a runtime; say so instead.
+        tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
+        let mut socket = Socket::new(NETLINK_GENERIC)?;
+        socket.set_non_blocking(true)?;
+        socket.bind_auto()?;
+        socket.set_ext_ack(true)?;
+        // SAFETY: `Socket` owns its descriptor, closes it only on drop and always returns it
+        // from `as_raw_fd()`; the `AsyncFd` owns the `Socket` and never hands out `&mut`.
+        let fd = unsafe { AsyncFd::register(socket) }?;
+        Ok(Self {
+            fd,
+            buf: Vec::with_capacity(DATAGRAM_CAPACITY),
+        })
+    }
+
+    pub(crate) fn socket(&self) -> &Socket {
+        self.fd.get_ref()
+    }
+
+    /// Sets `SO_RCVBUF`, bypassing `net.core.rmem_max` when privileged (`SO_RCVBUFFORCE`).
+    pub(crate) fn set_receive_buffer(&self, bytes: usize) -> io::Result<()> {
+        let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+        let set = |option| {
+            // SAFETY: the fd is open for the lifetime of `self`; the value pointer and length
+            // describe a live c_int.
+            let rc = unsafe {
+                libc::setsockopt(
+                    self.socket().as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    option,
+                    (&raw const value).cast(),
+                    libc::socklen_t::try_from(size_of::<libc::c_int>()).unwrap_or(4),
+                )
+            };
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        };
+        set(libc::SO_RCVBUFFORCE).or_else(|_| set(libc::SO_RCVBUF))
+    }
+
+    pub(crate) async fn send(&self, bytes: &[u8]) -> io::Result<()> {
+        loop {
+            let mut guard = self.fd.writable().await?;
+            match guard.try_io(|fd| fd.get_ref().send(bytes, 0)) {
+                Ok(result) => return result.map(drop),
+                Err(_would_block) => {}
+            }
+        }
+    }
+
+    pub(crate) async fn recv(&mut self) -> io::Result<Received<'_>> {
+        let lost = future::poll_fn(|cx| self.poll_fill(cx)).await?;
+        Ok(self.received(lost))
+    }
+
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Received<'_>>> {
+        let lost = ready!(self.poll_fill(cx))?;
+        Poll::Ready(Ok(self.received(lost)))
+    }
+
+    fn received(&self, lost: bool) -> Received<'_> {
+        if lost {
+            Received::Lost
+        } else {
+            Received::Datagram(&self.buf)
+        }
+    }
+
+    /// A datagram already queued, without waiting; `Ok(None)` when there is none.
+    pub(crate) fn try_recv(&mut self) -> io::Result<Option<Received<'_>>> {
+        match recv_into(self.fd.get_ref(), &mut self.buf) {
+            Ok(lost) => Ok(Some(self.received(lost))),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Receives the next datagram into the buffer; `Ok(true)` when messages were lost.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        let Self { fd, buf } = self;
+        loop {
+            let mut guard = ready!(fd.poll_read_ready(cx))?;
+            match guard.try_io(|fd| recv_into(fd.get_ref(), buf)) {
+                Ok(result) => return Poll::Ready(result),
+                Err(_would_block) => {}
+            }
+        }
+    }
+}
+
+/// One non-blocking receive into `buf`; `Ok(true)` when messages were lost.
+fn recv_into(socket: &Socket, buf: &mut Vec<u8>) -> io::Result<bool> {
+    buf.clear();
+    // MSG_TRUNC makes recv() return the datagram's real size, so a cut is visible.
+    match socket.recv(buf, libc::MSG_TRUNC) {
+        Ok(len) if len > buf.len() => {
+            tracing::warn!(len, capacity = buf.capacity(), "netlink datagram truncated");
+            Ok(true)
+        }
+        Ok(_) => Ok(false),
+        Err(err) if err.raw_os_error() == Some(libc::ENOBUFS) => Ok(true),
+        Err(err) => Err(err),
+    }
+}
