@@ -78,6 +78,17 @@ impl NetNs {
         })
     }
 
+    /// Moves the calling thread into this namespace until the guard drops (for async tests whose
+    /// runtime runs on the test thread); [`Self::run`] is simpler where it fits.
+    pub fn enter(&self) -> anyhow::Result<Entered<'_>> {
+        let original: OwnedFd = File::open("/proc/thread-self/ns/net")?.into();
+        setns(self.file.as_raw_fd()).with_context(|| format!("entering netns {}", self.name))?;
+        Ok(Entered {
+            _netns: self,
+            original,
+        })
+    }
+
     /// A command that runs inside this namespace (without `ip netns exec`, which remounts
     /// `/sys` and so hides the cgroup and bpffs mounts).
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> anyhow::Result<Command> {
@@ -108,6 +119,32 @@ impl Drop for NetNs {
         if let Err(e) = ip::ip(&["netns", "del", &self.name]) {
             eprintln!("harness: could not delete netns {}: {e:#}", self.name);
         }
+    }
+}
+
+/// The calling thread's stay in a namespace: on drop it returns to where it was.
+#[derive(Debug)]
+pub struct Entered<'a> {
+    _netns: &'a NetNs,
+    original: OwnedFd,
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = setns(self.original.as_raw_fd()) {
+            // A thread stuck in a deleted namespace would corrupt every later test.
+            eprintln!("harness: cannot return to the original netns: {e}");
+            std::process::abort();
+        }
+    }
+}
+
+fn setns(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    // SAFETY: setns on a descriptor the caller keeps open.
+    if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

@@ -32,6 +32,12 @@ impl Drop for Sysctl<'_> {
     }
 }
 
+/// Sets `key` in `netns` for the namespace's whole life (nothing to restore: the namespace goes
+/// with the test). Prefer [`Sysctl::set`] where a test changes a value back and forth.
+pub fn set_in(netns: &NetNs, key: &str, value: &str) -> anyhow::Result<()> {
+    write_in(netns, &path(key), value)
+}
+
 /// Reads `key` as seen inside `netns`.
 pub fn read_in(netns: &NetNs, key: &str) -> anyhow::Result<String> {
     let path = path(key);

@@ -2,18 +2,16 @@
 //!
 //! Needs root (else each test prints `skipped: TEST: REASON`, or panics under `CI=true`).
 
-mod common;
-
 use std::{
     net::{IpAddr, SocketAddr},
     time::Duration,
 };
 
-use common::{Netns, mptcp_connect, mptcp_listener, privileged, read_to_end, send};
 use mptcpd::pm::{
     EventItem, EventStream, PmClient, PmError,
     wire::{EVENTS_GROUP, Endpoint, EndpointFlags, Event, Limits, PmCmd, Subflow},
 };
+use mptcpd_tests::{mptcp, netns::NetNs, skip, sysctl};
 use tokio::{task::JoinSet, time::timeout};
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -62,11 +60,11 @@ fn kernel_error(result: Result<(), PmError>) -> (i32, String) {
 
 #[tokio::test]
 async fn family_resolution() {
-    if !privileged("family_resolution") {
+    if !skip::require_root("family_resolution") {
         return;
     }
-    let ns = Netns::new("family");
-    let _in = ns.enter();
+    let ns = NetNs::new(concat!("mptcpd-t-pm-", "family")).unwrap();
+    let _in = ns.enter().unwrap();
     let client = PmClient::connect().await.expect("mptcp_pm resolves");
     let family = client.family();
     assert_eq!(family.name, "mptcp_pm");
@@ -80,11 +78,11 @@ async fn family_resolution() {
 
 #[tokio::test]
 async fn endpoints_add_get_dump_set_flags_del_flush() {
-    if !privileged("endpoints_add_get_dump_set_flags_del_flush") {
+    if !skip::require_root("endpoints_add_get_dump_set_flags_del_flush") {
         return;
     }
-    let ns = Netns::new("endpoints");
-    let _in = ns.enter();
+    let ns = NetNs::new(concat!("mptcpd-t-pm-", "endpoints")).unwrap();
+    let _in = ns.enter().unwrap();
     let client = PmClient::connect().await.expect("connect");
     assert_eq!(client.dump_addrs().await.expect("dump"), []);
     let endpoints = [
@@ -151,11 +149,11 @@ async fn endpoints_add_get_dump_set_flags_del_flush() {
 
 #[tokio::test]
 async fn limits_set_get() {
-    if !privileged("limits_set_get") {
+    if !skip::require_root("limits_set_get") {
         return;
     }
-    let ns = Netns::new("limits");
-    let _in = ns.enter();
+    let ns = NetNs::new(concat!("mptcpd-t-pm-", "limits")).unwrap();
+    let _in = ns.enter().unwrap();
     let client = PmClient::connect().await.expect("connect");
     let limits = Limits {
         add_addr_accepted: 3,
@@ -178,11 +176,11 @@ async fn limits_set_get() {
 
 #[tokio::test]
 async fn kernel_errors_carry_errno_and_extack() {
-    if !privileged("kernel_errors_carry_errno_and_extack") {
+    if !skip::require_root("kernel_errors_carry_errno_and_extack") {
         return;
     }
-    let ns = Netns::new("errors");
-    let _in = ns.enter();
+    let ns = NetNs::new(concat!("mptcpd-t-pm-", "errors")).unwrap();
+    let _in = ns.enter().unwrap();
     let client = PmClient::connect().await.expect("connect");
     let first = Endpoint::new(ip("192.0.2.1"), EndpointFlags::SIGNAL).with_id(1);
     client.add_addr(&first).await.expect("add");
@@ -233,11 +231,11 @@ async fn kernel_errors_carry_errno_and_extack() {
 
 #[tokio::test]
 async fn pipelined_requests_get_their_own_replies() {
-    if !privileged("pipelined_requests_get_their_own_replies") {
+    if !skip::require_root("pipelined_requests_get_their_own_replies") {
         return;
     }
-    let ns = Netns::new("pipeline");
-    let _in = ns.enter();
+    let ns = NetNs::new(concat!("mptcpd-t-pm-", "pipeline")).unwrap();
+    let _in = ns.enter().unwrap();
     let client = PmClient::connect().await.expect("connect");
     let mut adds = JoinSet::new();
     for id in 1..=8 {
@@ -270,11 +268,11 @@ async fn pipelined_requests_get_their_own_replies() {
 
 #[tokio::test]
 async fn events_of_a_connection_with_a_subflow_endpoint() {
-    if !privileged("events_of_a_connection_with_a_subflow_endpoint") {
+    if !skip::require_root("events_of_a_connection_with_a_subflow_endpoint") {
         return;
     }
-    let ns = Netns::new("events");
-    let _in = ns.enter();
+    let ns = NetNs::new(concat!("mptcpd-t-pm-", "events")).unwrap();
+    let _in = ns.enter().unwrap();
     let client = PmClient::connect().await.expect("connect");
     let mut events = client.subscribe().expect("subscribe");
     client
@@ -355,11 +353,11 @@ async fn events_of_a_connection_with_a_subflow_endpoint() {
 
 #[tokio::test]
 async fn receive_buffer_overflow_is_reported_and_the_stream_goes_on() {
-    if !privileged("receive_buffer_overflow_is_reported_and_the_stream_goes_on") {
+    if !skip::require_root("receive_buffer_overflow_is_reported_and_the_stream_goes_on") {
         return;
     }
-    let ns = Netns::new("overrun");
-    let _in = ns.enter();
+    let ns = NetNs::new(concat!("mptcpd-t-pm-", "overrun")).unwrap();
+    let _in = ns.enter().unwrap();
     let client = PmClient::connect().await.expect("connect");
     let mut events = client.subscribe().expect("subscribe");
     events
@@ -415,13 +413,13 @@ struct UserspaceLab {
         tokio::net::TcpStream,
         tokio::net::TcpListener,
     ),
-    _namespaces: (Netns, Netns),
+    _namespaces: (NetNs, NetNs),
 }
 
 impl UserspaceLab {
     async fn new() -> Self {
-        let cli = Netns::new("upm-cli");
-        let srv = Netns::new("upm-srv");
+        let cli = NetNs::new(concat!("mptcpd-t-pm-", "upm-cli")).unwrap();
+        let srv = NetNs::new(concat!("mptcpd-t-pm-", "upm-srv")).unwrap();
         for (dev, peer) in [("c-a", "s-a"), ("c-b", "s-b")] {
             cli.ip(&[
                 "link",
@@ -434,26 +432,29 @@ impl UserspaceLab {
                 peer,
                 "netns",
                 srv.name(),
-            ]);
+            ])
+            .unwrap();
         }
         for (ns, devs, host) in [(&cli, ["c-a", "c-b"], 1), (&srv, ["s-a", "s-b"], 2)] {
-            ns.ip(&["addr", "add", &format!("10.0.1.{host}/24"), "dev", devs[0]]);
-            ns.ip(&["addr", "add", &format!("10.0.2.{host}/24"), "dev", devs[1]]);
+            ns.ip(&["addr", "add", &format!("10.0.1.{host}/24"), "dev", devs[0]])
+                .unwrap();
+            ns.ip(&["addr", "add", &format!("10.0.2.{host}/24"), "dev", devs[1]])
+                .unwrap();
             for dev in devs {
-                ns.ip(&["link", "set", dev, "up"]);
+                ns.ip(&["link", "set", dev, "up"]).unwrap();
             }
         }
-        cli.sysctl("net.mptcp.pm_type", "1");
+        sysctl::set_in(&cli, "net.mptcp.pm_type", "1").unwrap();
 
         let (server, mut server_events, listener) = {
-            let _in = srv.enter();
+            let _in = srv.enter().unwrap();
             let client = PmClient::connect().await.expect("connect");
             let events = client.subscribe().expect("subscribe");
             (client, events, mptcp_listener(sock("0.0.0.0:5201")))
         };
         let remote = sock("10.0.1.2:5201");
         let (client, mut events, stream) = {
-            let _in = cli.enter();
+            let _in = cli.enter().unwrap();
             let client = PmClient::connect().await.expect("connect");
             let events = client.subscribe().expect("subscribe");
             (client, events, mptcp_connect(remote))
@@ -489,7 +490,7 @@ impl UserspaceLab {
 
 #[tokio::test]
 async fn userspace_pm_commands() {
-    if !privileged("userspace_pm_commands") {
+    if !skip::require_root("userspace_pm_commands") {
         return;
     }
     let mut lab = UserspaceLab::new().await;
@@ -591,4 +592,47 @@ async fn userspace_pm_commands() {
         .await;
     let (errno, message) = kernel_error(wrong);
     assert_eq!(errno, libc::EINVAL, "{message}");
+}
+
+// MPTCP sockets for the tokio runtime on the test thread.
+
+/// An MPTCP listener (in the current namespace).
+fn mptcp_listener(addr: SocketAddr) -> tokio::net::TcpListener {
+    let listener = mptcp::listen(addr).expect("an MPTCP listener");
+    listener.set_nonblocking(true).expect("non-blocking");
+    tokio::net::TcpListener::from_std(listener).expect("a tokio listener")
+}
+
+/// An MPTCP connection (in the current namespace); the handshake to a local or veth peer
+/// completes at once, so the blocking connect is brief.
+fn mptcp_connect(addr: SocketAddr) -> tokio::net::TcpStream {
+    let stream = mptcp::connect(addr).expect("an MPTCP connection");
+    stream.set_nonblocking(true).expect("non-blocking");
+    tokio::net::TcpStream::from_std(stream).expect("a tokio stream")
+}
+
+/// Writes all of `data` (MPTCP becomes fully established, and subflows open, once data flows).
+async fn send(stream: &tokio::net::TcpStream, mut data: &[u8]) {
+    while !data.is_empty() {
+        stream.writable().await.expect("writable");
+        match stream.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(err) => panic!("write: {err}"),
+        }
+    }
+}
+
+/// Reads until the peer closes.
+async fn read_to_end(stream: &tokio::net::TcpStream) {
+    let mut buf = [0_u8; 4096];
+    loop {
+        stream.readable().await.expect("readable");
+        match stream.try_read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(err) => panic!("read: {err}"),
+        }
+    }
 }
