@@ -1,0 +1,26 @@
+//! `mptcpctl`: the operator's command line over the `mptcp_pm` layer (see `mptcpd::ctl`).
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let args = mptcpd::ctl::CtlArgs::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("mptcpctl: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(mptcpd::ctl::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mptcpctl: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

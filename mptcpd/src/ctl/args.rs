@@ -1,0 +1,156 @@
+//! `mptcpctl`'s command line.
+
+use std::net::{IpAddr, SocketAddr};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Multipath TCP path-manager control (`mptcp_pm` generic netlink).
+#[derive(Debug, Parser)]
+#[command(name = "mptcpctl", version, about)]
+pub struct CtlArgs {
+    /// Print JSON, one value per line.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// In-kernel path-manager endpoints.
+    #[command(subcommand, alias = "endp")]
+    Endpoint(EndpointCommand),
+    /// Per-connection limits of the in-kernel path manager.
+    #[command(subcommand)]
+    Limits(LimitsCommand),
+    /// Print path-manager events as they arrive (needs `CAP_NET_ADMIN`).
+    Monitor,
+    /// Userspace PM: announce a local address on a connection (`ADD_ADDR`).
+    Announce {
+        #[arg(long)]
+        token: u32,
+        /// The local address.
+        #[arg(long)]
+        addr: IpAddr,
+        /// Its address id (1..=255).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..))]
+        id: u8,
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Userspace PM: withdraw an announced address id (`RM_ADDR`) and close its subflows.
+    Remove {
+        #[arg(long)]
+        token: u32,
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..))]
+        id: u8,
+    },
+    /// Userspace PM: subflows of a connection.
+    #[command(subcommand)]
+    Subflow(SubflowCommand),
+    /// Change flags of an endpoint (`--id`) or of one connection's subflow (`--token`).
+    SetFlags(SetFlags),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EndpointCommand {
+    /// Add an endpoint.
+    Add {
+        addr: IpAddr,
+        /// Bind subflows from this address to the interface.
+        #[arg(long)]
+        dev: Option<String>,
+        /// Address id (default: the kernel picks).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..))]
+        id: Option<u8>,
+        #[arg(long)]
+        port: Option<u16>,
+        /// What the endpoint is for.
+        #[arg(value_enum, required = true)]
+        flags: Vec<EndpointFlag>,
+    },
+    /// Delete an endpoint by id.
+    Del {
+        #[arg(value_parser = clap::value_parser!(u8).range(1..))]
+        id: u8,
+    },
+    /// Show one endpoint, or all.
+    Show {
+        #[arg(value_parser = clap::value_parser!(u8).range(1..))]
+        id: Option<u8>,
+    },
+    /// Delete every endpoint.
+    Flush,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LimitsCommand {
+    Show,
+    /// Set the limits; an omitted one keeps its value.
+    Set {
+        #[arg(long)]
+        subflows: Option<u32>,
+        #[arg(long)]
+        add_addr_accepted: Option<u32>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubflowCommand {
+    /// Open a subflow from a local address to a remote one.
+    Create {
+        #[arg(long)]
+        token: u32,
+        #[arg(long)]
+        local: IpAddr,
+        /// The local address's id (1..=255).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..))]
+        local_id: u8,
+        #[arg(long)]
+        remote: SocketAddr,
+    },
+    /// Close the subflow between these two addresses and ports.
+    Destroy {
+        #[arg(long)]
+        token: u32,
+        #[arg(long)]
+        local: SocketAddr,
+        #[arg(long)]
+        remote: SocketAddr,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SetFlags {
+    /// An in-kernel endpoint.
+    #[arg(long, conflicts_with = "token", required_unless_present = "token")]
+    pub id: Option<u8>,
+    /// A connection of the userspace path manager (with --local and --remote).
+    #[arg(long, requires_all = ["local", "remote"])]
+    pub token: Option<u32>,
+    /// The subflow's local address (port 0: any).
+    #[arg(long)]
+    pub local: Option<SocketAddr>,
+    /// The subflow's remote address and port.
+    #[arg(long)]
+    pub remote: Option<SocketAddr>,
+    #[arg(value_enum)]
+    pub change: FlagChange,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EndpointFlag {
+    Signal,
+    Subflow,
+    Backup,
+    Fullmesh,
+    Laminar,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FlagChange {
+    Backup,
+    Nobackup,
+    Fullmesh,
+    Nofullmesh,
+}
