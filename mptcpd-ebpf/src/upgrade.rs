@@ -37,9 +37,10 @@ extern "C" fn upgrade_socket(ctx: *const u64) -> i32 {
     if !eligible {
         return KEEP;
     }
-    let Some(cgroup) = enabled_cgroup() else {
+    let cgroup = enabled_cgroup();
+    if cgroup == NONE {
         return KEEP;
-    };
+    }
     if let Some(count) = UPGRADE_CGROUPS.get_ptr_mut(&cgroup) {
         // SAFETY: this CPU's slot of a live element; nothing else on this CPU writes it now.
         unsafe { *count += 1 };
@@ -49,11 +50,15 @@ extern "C" fn upgrade_socket(ctx: *const u64) -> i32 {
     mptcp
 }
 
-/// The deepest enabled cgroup among the current task's cgroup and its ancestors.
+/// No cgroup: ids start at 1. (Not an `Option`: LLVM may copy the payload of a `None`, an
+/// uninitialised register the verifier rejects.)
+const NONE: u64 = 0;
+
+/// The deepest enabled cgroup among the current task's cgroup and its ancestors, or [`NONE`].
 #[expect(clippy::inline_always, reason = "our loader links no BPF-to-BPF calls")]
 #[inline(always)]
-fn enabled_cgroup() -> Option<u64> {
-    let mut found = None;
+fn enabled_cgroup() -> u64 {
+    let mut found = NONE;
     for level in 0..MAX_CGROUP_DEPTH {
         // SAFETY: a helper without pointer arguments; 0 past the task's own level.
         let id = unsafe { bpf_get_current_ancestor_cgroup_id(level) };
@@ -62,7 +67,7 @@ fn enabled_cgroup() -> Option<u64> {
         }
         // SAFETY: only a lookup; nothing is read through the pointer.
         if unsafe { UPGRADE_CGROUPS.get(&id) }.is_some() {
-            found = Some(id);
+            found = id;
         }
     }
     found

@@ -73,11 +73,17 @@ pub enum FmodRetError {
     },
 }
 
-fn last_line(log: &str) -> &str {
-    log.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
+/// The verifier's complaint: the last lines of its log, without the statistics.
+fn last_line(log: &str) -> String {
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            !l.trim().is_empty()
+                && !l.starts_with("processed ")
+                && !l.starts_with("verification time")
+        })
+        .collect();
+    lines[lines.len().saturating_sub(2)..].join(" | ")
 }
 
 impl FmodRetProgram {
