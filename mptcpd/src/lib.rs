@@ -7,4 +7,5 @@ pub mod cgroup;
 pub mod cli;
 pub mod daemon;
 pub mod ebpf;
+pub mod mptcpize;
 pub mod sockopt;

@@ -49,10 +49,21 @@ pub enum Command {
     Reset,
 }
 
-/// What `enable` and `disable` act on: exactly one of a unit, a cgroup, or the caller's cgroup.
+/// What `enable` and `disable` act on, and how.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct Target {
+    /// The unit or cgroup.
+    #[command(flatten)]
+    pub what: What,
+    /// Do not run `systemctl daemon-reload` after writing or removing a drop-in.
+    #[arg(long)]
+    pub no_reload: bool,
+}
+
+/// Exactly one of a unit, a cgroup, or the caller's cgroup.
 #[derive(Debug, Clone, ClapArgs)]
 #[group(required = true, multiple = false)]
-pub struct Target {
+pub struct What {
     /// A systemd unit (`.service` is implied): a drop-in, never an edit of the unit file.
     #[arg(value_name = "UNIT")]
     pub unit: Option<String>,
@@ -63,7 +74,4 @@ pub struct Target {
     /// The cgroup mptcpize itself runs in (what a unit's drop-in uses at each start).
     #[arg(long)]
     pub current_cgroup: bool,
-    /// Do not run `systemctl daemon-reload` after writing or removing a drop-in.
-    #[arg(long)]
-    pub no_reload: bool,
 }

@@ -17,16 +17,19 @@ pub const LIBRARY: &str = "libmptcpwrap.so";
 /// Overrides where the wrapper is.
 pub const LIBRARY_ENV: &str = "MPTCPIZE_LIB";
 /// What Go programs read to use MPTCP (Go 1.21+); LD_PRELOAD does not reach Go's raw syscalls.
-pub const GODEBUG_MPTCP: &str = "multipathtcp=1";
+pub(super) const GODEBUG_MPTCP: &str = "multipathtcp=1";
 
 /// The wrapper: `$MPTCPIZE_LIB`, else beside the `mptcpize` binary, else the usual
 /// library directories.
-pub fn find_library() -> Result<PathBuf, MptcpizeError> {
+pub(super) fn find_library() -> Result<PathBuf, MptcpizeError> {
     let mut candidates = Vec::new();
     if let Some(path) = std::env::var_os(LIBRARY_ENV) {
         candidates.push(PathBuf::from(path));
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_owned)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_owned))
+    {
         candidates.push(dir.join(LIBRARY));
         candidates.push(dir.join("../lib/mptcpize").join(LIBRARY));
     }
@@ -48,7 +51,11 @@ pub fn ld_preload(existing: Option<&OsStr>, library: &Path) -> OsString {
     let library = library.as_os_str();
     match existing.filter(|e| !e.is_empty()) {
         None => library.to_owned(),
-        Some(e) if e.as_bytes().split(|b| *b == b':' || *b == b' ').any(|p| p == library.as_bytes()) => {
+        Some(e)
+            if e.as_bytes()
+                .split(|b| *b == b':' || *b == b' ')
+                .any(|p| p == library.as_bytes()) =>
+        {
             e.to_owned()
         }
         Some(e) => {
@@ -65,7 +72,11 @@ pub fn ld_preload(existing: Option<&OsStr>, library: &Path) -> OsString {
 pub fn godebug(existing: Option<&OsStr>) -> OsString {
     match existing.filter(|e| !e.is_empty()) {
         None => GODEBUG_MPTCP.into(),
-        Some(e) if e.as_bytes().split(|b| *b == b',').any(|p| p == GODEBUG_MPTCP.as_bytes()) => {
+        Some(e)
+            if e.as_bytes()
+                .split(|b| *b == b',')
+                .any(|p| p == GODEBUG_MPTCP.as_bytes()) =>
+        {
             e.to_owned()
         }
         Some(e) => {
@@ -79,7 +90,7 @@ pub fn godebug(existing: Option<&OsStr>) -> OsString {
 
 /// Why `LD_PRELOAD` cannot reach `program` (a path or a name looked up in `PATH`), if it cannot.
 #[must_use]
-pub fn unreachable_by_preload(program: &OsStr) -> Option<&'static str> {
+pub(super) fn unreachable_by_preload(program: &OsStr) -> Option<&'static str> {
     let path = resolve_program(program)?;
     let meta = fs::metadata(&path).ok()?;
     if meta.permissions().mode() & 0o6000 != 0 {
@@ -126,7 +137,13 @@ mod tests {
     #[test]
     fn godebug_appends_once() {
         assert_eq!(godebug(None), "multipathtcp=1");
-        assert_eq!(godebug(Some(OsStr::new("http2client=0"))), "http2client=0,multipathtcp=1");
-        assert_eq!(godebug(Some(OsStr::new("multipathtcp=1"))), "multipathtcp=1");
+        assert_eq!(
+            godebug(Some(OsStr::new("http2client=0"))),
+            "http2client=0,multipathtcp=1"
+        );
+        assert_eq!(
+            godebug(Some(OsStr::new("multipathtcp=1"))),
+            "multipathtcp=1"
+        );
     }
 }

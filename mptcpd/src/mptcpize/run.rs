@@ -17,7 +17,7 @@ use super::{Mechanism, MptcpizeError, preload};
 use crate::{cgroup, ebpf::Upgrade};
 
 /// Runs `command`; returns its exit code (128 + signal if a signal ended it).
-pub fn run(pin_dir: &Path, debug: bool, command: &[OsString]) -> Result<i32, MptcpizeError> {
+pub(super) fn run(pin_dir: &Path, debug: bool, command: &[OsString]) -> Result<i32, MptcpizeError> {
     let (program, args) = command
         .split_first()
         .ok_or_else(|| spawn_err(&OsString::new(), io::ErrorKind::InvalidInput.into()))?;

@@ -13,7 +13,16 @@ use super::MptcpizeError;
 pub const DROP_IN: &str = "mptcpize.conf";
 /// Unit types a name may end with; a bare name is a `.service`.
 const UNIT_TYPES: &[&str] = &[
-    "service", "socket", "scope", "slice", "mount", "swap", "target", "timer", "path", "device",
+    "service",
+    "socket",
+    "scope",
+    "slice",
+    "mount",
+    "swap",
+    "target",
+    "timer",
+    "path",
+    "device",
     "automount",
 ];
 
@@ -79,7 +88,11 @@ pub fn unit_name(arg: &str) -> Result<String, MptcpizeError> {
     }
     match arg.rsplit_once('.') {
         Some((name, ty)) if UNIT_TYPES.contains(&ty) => {
-            if name.is_empty() { Err(bad()) } else { Ok(arg.to_owned()) }
+            if name.is_empty() {
+                Err(bad())
+            } else {
+                Ok(arg.to_owned())
+            }
         }
         _ => Ok(format!("{arg}.service")),
     }
@@ -92,7 +105,11 @@ pub fn drop_in_path(systemd_dir: &Path, unit: &str) -> PathBuf {
 }
 
 /// Writes the drop-in (replacing an earlier one of ours).
-pub fn write(systemd_dir: &Path, unit: &str, drop_in: &DropIn) -> Result<PathBuf, MptcpizeError> {
+pub(super) fn write(
+    systemd_dir: &Path,
+    unit: &str,
+    drop_in: &DropIn,
+) -> Result<PathBuf, MptcpizeError> {
     let path = drop_in_path(systemd_dir, unit);
     let err = |source| MptcpizeError::DropIn {
         path: path.clone(),
@@ -109,7 +126,7 @@ pub fn write(systemd_dir: &Path, unit: &str, drop_in: &DropIn) -> Result<PathBuf
 }
 
 /// Removes the drop-in (and its directory if nothing else is in it); `false` if there was none.
-pub fn remove(systemd_dir: &Path, unit: &str) -> Result<bool, MptcpizeError> {
+pub(super) fn remove(systemd_dir: &Path, unit: &str) -> Result<bool, MptcpizeError> {
     let path = drop_in_path(systemd_dir, unit);
     match fs::remove_file(&path) {
         Ok(()) => {}
@@ -125,7 +142,7 @@ pub fn remove(systemd_dir: &Path, unit: &str) -> Result<bool, MptcpizeError> {
 
 /// Units with one of our drop-ins, each with its text.
 #[must_use]
-pub fn enabled_units(systemd_dir: &Path) -> Vec<(String, String)> {
+pub(super) fn enabled_units(systemd_dir: &Path) -> Vec<(String, String)> {
     let Ok(entries) = fs::read_dir(systemd_dir) else {
         return Vec::new();
     };
@@ -143,13 +160,13 @@ pub fn enabled_units(systemd_dir: &Path) -> Vec<(String, String)> {
 }
 
 /// `systemctl daemon-reload`, so that systemd reads the drop-in.
-pub fn daemon_reload() -> Result<(), MptcpizeError> {
+pub(super) fn daemon_reload() -> Result<(), MptcpizeError> {
     systemctl(&["daemon-reload"]).map(drop)
 }
 
 /// The unit's cgroup (`/system.slice/UNIT`) while it runs.
 #[must_use]
-pub fn control_group(unit: &str) -> Option<String> {
+pub(super) fn control_group(unit: &str) -> Option<String> {
     systemctl(&["show", "--property=ControlGroup", "--value", unit])
         .ok()
         .map(|out| out.trim().to_owned())
@@ -181,7 +198,10 @@ mod tests {
     #[test]
     fn unit_names() {
         assert_eq!(unit_name("nginx").unwrap(), "nginx.service");
-        assert_eq!(unit_name("getty@tty1.service").unwrap(), "getty@tty1.service");
+        assert_eq!(
+            unit_name("getty@tty1.service").unwrap(),
+            "getty@tty1.service"
+        );
         assert_eq!(unit_name("app.socket").unwrap(), "app.socket");
         assert_eq!(unit_name("my.app").unwrap(), "my.app.service");
         for bad in ["", "../etc", "a/b", ".service", "a b", "x\n", ".hidden"] {
