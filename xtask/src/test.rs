@@ -84,7 +84,17 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
     stage(
         &tally,
         "build",
-        cmd::cargo().args(["build", "-p", "mptcpd", "-p", "mptcpd-tests", "--bins"]),
+        cmd::cargo().args([
+            "build",
+            "-p",
+            "mptcpd",
+            "-p",
+            "mptcpd-tests",
+            "-p",
+            "mptcpwrap",
+            "--bins",
+            "--lib",
+        ]),
     );
 
     let filter: Vec<&str> = args.filter.as_deref().into_iter().collect();
