@@ -17,9 +17,15 @@ pub(crate) use kernel::KERNELS;
 
 /// Integration-test binaries that run in the VM: the harness's own tests, the observer, and
 /// the kernel-feature smoke tests (the lab needs tc and is host-only).
-const VM_TESTS: &[&str] = &["harness", "kernel_features", "sock_observer", "upgrade"];
+const VM_TESTS: &[&str] = &[
+    "harness",
+    "kernel_features",
+    "sock_observer",
+    "upgrade",
+    "mptcpize_ebpf",
+];
 /// Binaries those tests start.
-const VM_BINS: &[&str] = &["mptcpd", "mptcp-xfer"];
+const VM_BINS: &[&str] = &["mptcpd", "mptcpize", "mptcp-xfer"];
 const TARGET: &str = "x86_64-unknown-linux-musl";
 const PROFILE: &str = "vm";
 
