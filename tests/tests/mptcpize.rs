@@ -1,5 +1,5 @@
 //! `mptcpize` where the eBPF upgrade cannot run (the host kernel refuses BPF trampolines): the
-//! LD_PRELOAD fallback, systemd drop-ins, the fallback messages, bad input, and the coverage
+//! `LD_PRELOAD` fallback, systemd drop-ins, the fallback messages, bad input, and the coverage
 //! that `status` reads from the daemon's observer. The eBPF path is in `mptcpize_ebpf.rs`
 //! (VM).
 

@@ -65,7 +65,7 @@ fn probing_the_upgrade_names_what_is_missing() {
         Ok(()) => eprintln!("fmod_ret upgrade: available"),
         Err(e) => {
             let reason = chain(&e);
-            assert!(!reason.trim().is_empty());
+            assert_ne!(reason.trim(), "");
             assert!(!reason.contains('\n'), "one line: {reason}");
             features::missing(
                 "fmod_ret",

@@ -14,7 +14,7 @@ use mptcpd_common::upgrade::{CGROUPS_MAP, CGROUPS_MAX_ENTRIES, PROGRAM};
 
 use super::{
     EbpfError, PinDir,
-    fmod_ret::{FmodRetError, FmodRetProgram},
+    fmod_ret::{FmodRetError, FmodRetProgram, LoadedFmodRet},
 };
 
 /// The upgrade program's object, built and embedded like the daemon's main object.
@@ -186,7 +186,7 @@ fn load_and_attach(map: BorrowedFd<'_>) -> Result<super::fmod_ret::FmodRetLink, 
     super::raise_memlock_limit();
     let mut program = FmodRetProgram::parse(UPGRADE_OBJECT, PROGRAM)?;
     program.resolve_maps(|name| (name == CGROUPS_MAP).then(|| map.as_raw_fd()))?;
-    let loaded = program.load_for_running_kernel()?;
+    let loaded = LoadedFmodRet::load_for_running_kernel(&program)?;
     Ok(loaded.attach()?)
 }
 

@@ -22,7 +22,7 @@ pub enum MptcpizeError {
         #[source]
         source: io::Error,
     },
-    /// The LD_PRELOAD library is not installed where mptcpize looks.
+    /// The `LD_PRELOAD` library is not installed where mptcpize looks.
     #[error("libmptcpwrap.so not found (looked in {0})")]
     NoWrapper(String),
     /// The program to run could not be started.

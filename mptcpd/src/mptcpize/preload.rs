@@ -16,7 +16,7 @@ use super::MptcpizeError;
 pub const LIBRARY: &str = "libmptcpwrap.so";
 /// Overrides where the wrapper is.
 pub const LIBRARY_ENV: &str = "MPTCPIZE_LIB";
-/// What Go programs read to use MPTCP (Go 1.21+); LD_PRELOAD does not reach Go's raw syscalls.
+/// What Go programs read to use MPTCP (Go 1.21+); `LD_PRELOAD` does not reach Go's raw syscalls.
 pub(super) const GODEBUG_MPTCP: &str = "multipathtcp=1";
 
 /// The wrapper: `$MPTCPIZE_LIB`, else beside the `mptcpize` binary, else the usual

@@ -132,8 +132,8 @@ impl Transient {
                 } else {
                     Err(io::Error::last_os_error())
                 }
-            });
-        }
+            })
+        };
         let mut child = cmd.spawn().map_err(|e| spawn_err(program, e))?;
         // Like system(3): a terminal's ^C is for the child; this process waits to clean up.
         let ignored = [libc::SIGINT, libc::SIGQUIT].map(|sig| {

@@ -178,7 +178,7 @@ mod tests {
         assert_eq!(program.target, TARGET_FUNCTION);
         assert_eq!(program.license, "Dual BSD/GPL");
         assert!(program.insn_count() > 10, "{}", program.insn_count());
-        assert!(!program.map_refs.is_empty());
+        assert_ne!(program.map_refs.len(), 0);
         for map_ref in &program.map_refs {
             assert_eq!(map_ref.map, CGROUPS_MAP);
             assert_eq!(program.insns[map_ref.insn * INSN_SIZE], LD_IMM64);

@@ -86,32 +86,6 @@ fn last_line(log: &str) -> String {
     lines[lines.len().saturating_sub(2)..].join(" | ")
 }
 
-impl FmodRetProgram {
-    /// Loads the program (its maps must be resolved, see [`Self::resolve_maps`]) against the
-    /// kernel function named by its section, found in `btf`.
-    pub fn load(&self, btf: &Btf) -> Result<LoadedFmodRet, FmodRetError> {
-        let attach_btf_id = btf
-            .id_by_type_name_kind(&self.target, BtfKind::Func)
-            .map_err(|_| FmodRetError::MissingTarget(self.target.clone()))?;
-        let fd = sys::prog_load(&self.name, &self.insns, &self.license, attach_btf_id).map_err(
-            |(source, log)| FmodRetError::Load {
-                program: self.name.clone(),
-                source,
-                log,
-            },
-        )?;
-        Ok(LoadedFmodRet {
-            name: self.name.clone(),
-            fd,
-        })
-    }
-
-    /// Loads the program against the running kernel's BTF (`/sys/kernel/btf/vmlinux`).
-    pub fn load_for_running_kernel(&self) -> Result<LoadedFmodRet, FmodRetError> {
-        self.load(&Btf::from_sys_fs().map_err(FmodRetError::Btf)?)
-    }
-}
-
 /// A loaded program; the kernel unloads it when this and its links are gone.
 #[derive(Debug)]
 pub struct LoadedFmodRet {
@@ -120,6 +94,34 @@ pub struct LoadedFmodRet {
 }
 
 impl LoadedFmodRet {
+    /// Loads `program` (its maps resolved, see [`FmodRetProgram::resolve_maps`]) against the
+    /// kernel function named by its section, found in `btf`.
+    pub fn load(program: &FmodRetProgram, btf: &Btf) -> Result<Self, FmodRetError> {
+        let attach_btf_id = btf
+            .id_by_type_name_kind(&program.target, BtfKind::Func)
+            .map_err(|_| FmodRetError::MissingTarget(program.target.clone()))?;
+        let fd = sys::prog_load(
+            &program.name,
+            &program.insns,
+            &program.license,
+            attach_btf_id,
+        )
+        .map_err(|(source, log)| FmodRetError::Load {
+            program: program.name.clone(),
+            source,
+            log,
+        })?;
+        Ok(Self {
+            name: program.name.clone(),
+            fd,
+        })
+    }
+
+    /// Loads `program` against the running kernel's BTF (`/sys/kernel/btf/vmlinux`).
+    pub fn load_for_running_kernel(program: &FmodRetProgram) -> Result<Self, FmodRetError> {
+        Self::load(program, &Btf::from_sys_fs().map_err(FmodRetError::Btf)?)
+    }
+
     /// Attaches the program; it stays attached while the link's fd (or a pin of it) lives.
     pub fn attach(&self) -> Result<FmodRetLink, FmodRetError> {
         let fd = sys::attach(self.fd.as_fd()).map_err(|source| FmodRetError::Attach {
