@@ -112,6 +112,26 @@ fn vm_an_enabled_cgroup_outlives_the_tool_until_disabled() {
     assert_eq!(socket_in(&child), Some(6));
     assert_eq!(socket_in(&parent), Some(6));
 
+    // Enabling forgets the cgroups that were removed meanwhile.
+    let gone = parent.child("gone").unwrap();
+    let out = pins
+        .command(["enable", "--cgroup"])
+        .unwrap()
+        .arg(gone.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let gone_id = gone.id().unwrap();
+    drop(gone);
+    let mut again = pins.command(["enable", "--current-cgroup"]).unwrap();
+    other.join_on_spawn(&mut again).unwrap();
+    assert!(again.output().unwrap().status.success());
+    let upgrade = Upgrade::open(pins.path()).unwrap().unwrap();
+    let enabled = upgrade.cgroups().unwrap();
+    assert!(!enabled.contains_key(&gone_id), "{enabled:?}");
+    assert!(enabled.contains_key(&other.id().unwrap()), "{enabled:?}");
+    drop(upgrade);
+
     let out = pins.run(["reset"]).unwrap();
     assert!(out.status.success());
     assert_eq!(socket_in(&other), Some(6), "reset detaches the program");

@@ -70,6 +70,7 @@ fn enable(pin_dir: &Path, systemd_dir: &Path, target: &Target) -> Result<(), Mpt
     };
     let id = cgroup_id(&dir)?;
     let new = upgrade.enable(id)?;
+    forget_removed_cgroups(&mut upgrade)?;
     println!(
         "mptcpize: {} {} (id {id}): new TCP sockets of its processes are MPTCP",
         if new { "enabled" } else { "already enabled" },
@@ -174,6 +175,21 @@ fn disable(pin_dir: &Path, systemd_dir: &Path, target: &Target) -> Result<(), Mp
         if was { "disabled" } else { "was not enabled:" },
         dir.display()
     );
+    Ok(())
+}
+
+/// Disables the ids of cgroups that no longer exist (a unit's cgroup is new at each start, and
+/// ids are never reused). The keys are read before the tree, so a cgroup enabled meanwhile by
+/// another process is never taken for a removed one.
+fn forget_removed_cgroups(upgrade: &mut Upgrade) -> Result<(), MptcpizeError> {
+    let enabled = upgrade.cgroups()?;
+    let Ok(root) = cgroup::cgroup2_root() else {
+        return Ok(());
+    };
+    let live = cgroup::paths_by_id(&root);
+    for id in enabled.keys().filter(|id| !live.contains_key(id)) {
+        upgrade.disable(*id)?;
+    }
     Ok(())
 }
 
