@@ -20,6 +20,10 @@ pub const IPPROTO_TCP: u32 = 6;
 pub const IPPROTO_MPTCP: u32 = 262;
 /// `SOCK_STREAM`.
 pub const SOCK_STREAM: u32 = 1;
+/// `AF_INET`.
+pub const AF_INET: u32 = 2;
+/// `AF_INET6`.
+pub const AF_INET6: u32 = 10;
 
 /// Stream sockets created by the tasks of one cgroup, by protocol.
 ///
@@ -70,4 +74,24 @@ pub mod probes {
     /// The kernel function both attach to: present on every kernel with TCP, called by every
     /// active TCP open and every MPTCP subflow connect.
     pub const TARGET_FUNCTION: &str = "tcp_connect";
+}
+
+/// The TCP-to-MPTCP upgrade: an `fmod_ret/update_socket_protocol` program in its own object
+/// (aya cannot parse `fmod_ret` sections), with a map of enabled cgroups that user space creates
+/// and pins.
+pub mod upgrade {
+    /// The program (also its name in the kernel: at most 15 bytes).
+    pub const PROGRAM: &str = "upgrade_socket";
+    /// The kernel function whose return value the program replaces (Linux 6.6+).
+    pub const TARGET_FUNCTION: &str = "update_socket_protocol";
+    /// Per-CPU hash: key, an enabled cgroup v2 id; value, the sockets upgraded for it on that
+    /// CPU. A cgroup covers its descendants.
+    pub const CGROUPS_MAP: &str = "UPGRADE_CGROUPS";
+    /// Most cgroups enabled at once.
+    pub const CGROUPS_MAX_ENTRIES: u32 = 1024;
+    /// How many cgroup levels the program looks at, root (level 0) first. systemd nests about 5
+    /// deep; deeper cgroups are covered only by an enabled ancestor within this depth.
+    pub const MAX_CGROUP_DEPTH: i32 = 32;
+    /// The `type` bits that hold the socket type; `SOCK_NONBLOCK` and `SOCK_CLOEXEC` are above.
+    pub const SOCK_TYPE_MASK: u32 = 0xf;
 }

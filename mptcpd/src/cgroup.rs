@@ -58,11 +58,82 @@ pub fn cgroup_id(dir: &Path) -> io::Result<u64> {
     Ok(fs::metadata(dir)?.ino())
 }
 
+/// The cgroup v2 directory of the calling process (`0::/PATH` in `/proc/self/cgroup`).
+pub fn current_cgroup() -> io::Result<PathBuf> {
+    let root = cgroup2_root()?;
+    let own = fs::read_to_string("/proc/self/cgroup")?;
+    let relative = parse_proc_cgroup(&own).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            "no cgroup v2 entry in /proc/self/cgroup",
+        )
+    })?;
+    Ok(root.join(relative.trim_start_matches('/')))
+}
+
+/// The cgroup v2 path (`/a/b`) of a `/proc/PID/cgroup` table.
+#[must_use]
+pub fn parse_proc_cgroup(table: &str) -> Option<&str> {
+    table.lines().find_map(|line| line.strip_prefix("0::"))
+}
+
+/// A cgroup given as a directory, or as a path relative to the cgroup v2 root (`/system.slice`,
+/// as systemd names them): the directory, which must exist.
+pub fn resolve(path: &Path) -> io::Result<PathBuf> {
+    let root = cgroup2_root()?;
+    let dir = if path.starts_with(&root) {
+        path.to_owned()
+    } else {
+        root.join(path.strip_prefix("/").unwrap_or(path))
+    };
+    if dir.join("cgroup.procs").is_file() {
+        Ok(dir)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{} is not a cgroup v2 directory", dir.display()),
+        ))
+    }
+}
+
+/// Every cgroup below `root` (and `root` itself) by id, as paths relative to `root` (`/` for
+/// the root). Directories that vanish meanwhile are skipped.
+#[must_use]
+pub fn paths_by_id(root: &Path) -> std::collections::BTreeMap<u64, String> {
+    let mut found = std::collections::BTreeMap::new();
+    let mut pending = vec![(root.to_owned(), 0_u32)];
+    while let Some((dir, depth)) = pending.pop() {
+        let Ok(id) = cgroup_id(&dir) else { continue };
+        let relative = dir.strip_prefix(root).unwrap_or(&dir);
+        found.insert(id, format!("/{}", relative.display()));
+        // Deeper than any BPF program looks (and than systemd nests).
+        if depth >= 64 {
+            continue;
+        }
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pending.push((entry.path(), depth + 1));
+            }
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
-    use super::{find_cgroup2_mount, unescape_mount_field};
+    use super::{find_cgroup2_mount, parse_proc_cgroup, unescape_mount_field};
+
+    #[test]
+    fn finds_the_v2_entry_of_proc_cgroup() {
+        let table = "12:cpu,cpuacct:/\n0::/system.slice/foo.service\n";
+        assert_eq!(parse_proc_cgroup(table), Some("/system.slice/foo.service"));
+        assert_eq!(parse_proc_cgroup("1:name=systemd:/\n"), None);
+    }
 
     #[test]
     fn finds_the_hybrid_hierarchy_mount() {

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod ctl;
 pub mod daemon;
 pub mod ebpf;
+pub mod mptcpize;
 pub mod netmon;
 pub mod pm;
 pub mod sockopt;

@@ -26,7 +26,15 @@ pub struct TestCgroup {
 impl TestCgroup {
     /// Creates `ROOT/PREFIX-PID-N`.
     pub fn new(prefix: &str) -> anyhow::Result<Self> {
-        let root = mptcpd::cgroup::cgroup2_root()?;
+        Self::new_in(&mptcpd::cgroup::cgroup2_root()?, prefix)
+    }
+
+    /// Creates `PARENT/PREFIX-PID-N` below this one; drop it before this one.
+    pub fn child(&self, prefix: &str) -> anyhow::Result<Self> {
+        Self::new_in(&self.path, prefix)
+    }
+
+    fn new_in(root: &Path, prefix: &str) -> anyhow::Result<Self> {
         let path = root.join(format!(
             "{prefix}-{}-{}",
             std::process::id(),

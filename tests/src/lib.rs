@@ -15,6 +15,7 @@ pub mod interrupt;
 pub mod ip;
 pub mod lab;
 pub mod mptcp;
+pub mod mptcpize;
 pub mod netns;
 pub mod skip;
 pub mod sysctl;

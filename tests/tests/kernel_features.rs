@@ -38,7 +38,11 @@ fn probing_names_a_reason_for_every_missing_feature() {
         );
         eprintln!("kernel feature {feature}: not available: {reason}");
     }
-    for (feature, support) in [("kprobe", &found.kprobe), ("fentry", &found.fentry)] {
+    for (feature, support) in [
+        ("kprobe", &found.kprobe),
+        ("fentry", &found.fentry),
+        ("fmod_ret", &found.fmod_ret),
+    ] {
         if features::expected(feature) {
             assert_eq!(support, &Support::Yes, "{feature}");
         }

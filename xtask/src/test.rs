@@ -84,7 +84,17 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
     stage(
         &tally,
         "build",
-        cmd::cargo().args(["build", "-p", "mptcpd", "-p", "mptcpd-tests", "--bins"]),
+        cmd::cargo().args([
+            "build",
+            "-p",
+            "mptcpd",
+            "-p",
+            "mptcpd-tests",
+            "-p",
+            "mptcpwrap",
+            "--bins",
+            "--lib",
+        ]),
     );
 
     let filter: Vec<&str> = args.filter.as_deref().into_iter().collect();
@@ -133,7 +143,7 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
 fn vm_stage(tally: &Arc<Mutex<Tally>>, filter: Option<&str>) {
     eprintln!("\n== VM tests (cargo xtask vm-test)");
     let failed_before = tally.lock().unwrap_or_else(PoisonError::into_inner).failed;
-    let result = vm::run_kernels("all", filter, &mut |line| {
+    let result = vm::run_kernels("all", vm::Guest::Tests(filter), &mut |line| {
         println!("{line}");
         count(tally, line);
     });

@@ -62,6 +62,9 @@ pub enum EbpfError {
     /// The kernel's BTF could not be read (needed by BTF-based programs such as fentry).
     #[error("kernel BTF: {0}")]
     Btf(#[source] aya::BtfError),
+    /// The `fmod_ret` upgrade program could not be read, loaded or attached.
+    #[error(transparent)]
+    FmodRet(super::fmod_ret::FmodRetError),
     /// The aya-log ring buffer could not be watched.
     #[error("eBPF log ring buffer: {0}")]
     LogRing(#[source] io::Error),

@@ -11,7 +11,7 @@ use mptcpd_common::probes::{
     FENTRY_PROGRAM, FENTRY_SLOT, HITS_MAP, KPROBE_PROGRAM, KPROBE_SLOT, TARGET_FUNCTION,
 };
 
-use super::{EbpfError, chain};
+use super::{EbpfError, Upgrade, chain};
 
 /// The probes' object, built and embedded like the daemon's main object.
 pub static PROBES_OBJECT: &[u8] =
@@ -33,6 +33,8 @@ pub struct KernelFeatures {
     pub kprobe: Support,
     /// fentry and the other BPF trampolines (fexit, `fmod_ret`).
     pub fentry: Support,
+    /// The TCP-to-MPTCP upgrade: `fmod_ret/update_socket_protocol` (Linux 6.6+, trampolines).
+    pub fmod_ret: Support,
 }
 
 impl KernelFeatures {
@@ -46,28 +48,41 @@ impl KernelFeatures {
                 return Self {
                     kprobe: Support::No(reason.clone()),
                     fentry: Support::No(reason),
+                    fmod_ret: support(Upgrade::probe()),
                 };
             }
-        };
-        let support = |result: Result<(), EbpfError>| match result {
-            Ok(()) => Support::Yes,
-            Err(e) => Support::No(chain(&e)),
         };
         Self {
             kprobe: support(probes.attach_kprobe()),
             fentry: support(probes.attach_fentry()),
+            fmod_ret: support(Upgrade::probe()),
         }
     }
 
     /// The features that are missing, by name, with why.
     pub fn missing(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        let Self { kprobe, fentry } = self;
-        [("kprobe", kprobe), ("fentry", fentry)]
-            .into_iter()
-            .filter_map(|(name, support)| match support {
-                Support::Yes => None,
-                Support::No(reason) => Some((name, reason.as_str())),
-            })
+        let Self {
+            kprobe,
+            fentry,
+            fmod_ret,
+        } = self;
+        [
+            ("kprobe", kprobe),
+            ("fentry", fentry),
+            ("fmod_ret", fmod_ret),
+        ]
+        .into_iter()
+        .filter_map(|(name, support)| match support {
+            Support::Yes => None,
+            Support::No(reason) => Some((name, reason.as_str())),
+        })
+    }
+}
+
+fn support(result: Result<(), EbpfError>) -> Support {
+    match result {
+        Ok(()) => Support::Yes,
+        Err(e) => Support::No(chain(&e)),
     }
 }
 

@@ -4,14 +4,19 @@
 mod bpffs;
 mod error;
 mod features;
+pub mod fmod_ret;
 mod log_drain;
 mod object;
 mod sock_observer;
+mod upgrade;
 
 pub use bpffs::{DEFAULT_PIN_DIR, PinDir};
 pub use error::{EbpfError, chain};
 pub use features::{Hits, KernelFeatures, PROBES_OBJECT, Probes, Support};
+pub use fmod_ret::FmodRetError;
 pub use log_drain::LogDrain;
 pub use mptcpd_common::SockCounts;
+use object::raise_memlock_limit;
 pub use object::{OBJECT, load_object};
 pub use sock_observer::{SOCK_COUNTS_PIN, SockObserver, read_pinned_counts};
+pub use upgrade::{CGROUPS_PIN, Installed, LINK_PIN, UPGRADE_OBJECT, Upgrade};

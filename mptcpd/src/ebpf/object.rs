@@ -15,7 +15,7 @@ pub fn load_object() -> Result<Ebpf, EbpfError> {
 
 /// Kernels before 5.11 charge BPF memory to `RLIMIT_MEMLOCK`; later ones to the cgroup, where
 /// this is a no-op. Failing to raise it is not an error: the load says what it lacked.
-fn raise_memlock_limit() {
+pub(super) fn raise_memlock_limit() {
     let unlimited = libc::rlimit {
         rlim_cur: libc::RLIM_INFINITY,
         rlim_max: libc::RLIM_INFINITY,

@@ -20,11 +20,20 @@ const IP: &str = "/usr/sbin/ip";
 /// The guest prints this as its last word; anything else (or nothing) is a failure.
 pub(crate) const RESULT_PASS: &str = "vm: RESULT pass";
 
+/// What the guest runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Guest<'a> {
+    /// Every test binary, with an optional name filter.
+    Tests(Option<&'a str>),
+    /// A shell script (busybox sh), e.g. a benchmark; it passes if it exits 0.
+    Script(&'a str),
+}
+
 pub(crate) fn build(
     spec: &KernelSpec,
     boot: &Boot,
     payload: &Payload,
-    filter: Option<&str>,
+    guest: Guest<'_>,
 ) -> anyhow::Result<PathBuf> {
     let dir = workspace::target_dir()
         .join("vm")
@@ -79,7 +88,7 @@ pub(crate) fn build(
         )?;
     }
     let init = root.join("init");
-    fs::write(&init, init_script(spec, filter))?;
+    fs::write(&init, init_script(spec, guest))?;
     fs::set_permissions(&init, fs::Permissions::from_mode(0o755))?;
 
     let cpio = dir.join("initramfs.cpio");
@@ -97,7 +106,7 @@ pub(crate) fn build(
     Ok(cpio)
 }
 
-fn init_script(spec: &KernelSpec, filter: Option<&str>) -> String {
+fn init_script(spec: &KernelSpec, guest: Guest<'_>) -> String {
     let mut script = String::from(
         r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -121,6 +130,16 @@ export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu MPTCPD_BIN_DIR=/tests/bin RUST_BACK
         "export MPTCPD_EXPECT_FEATURES={}",
         spec.expect.join(",")
     );
+    let filter = match guest {
+        Guest::Tests(filter) => filter,
+        Guest::Script(body) => {
+            let _written = write!(
+                script,
+                "status=pass\n( set -e\n{body}\n) || status=fail\necho \"vm: RESULT $status\"\npoweroff -f\n"
+            );
+            return script;
+        }
+    };
     let filter = filter
         .map(|f| format!(" '{}'", f.replace('\'', "")))
         .unwrap_or_default();

@@ -30,7 +30,7 @@ pub(crate) const KERNELS: &[KernelSpec] = &[
     KernelSpec {
         name: "6.12",
         meta_package: "linux-image-6.12-cloud-amd64",
-        expect: &["kprobe", "fentry"],
+        expect: &["kprobe", "fentry", "fmod_ret"],
         modules: &["drivers/net/veth.ko"],
     },
     // Debian 12's default kernel: kprobes and trampolines, but no update_socket_protocol.

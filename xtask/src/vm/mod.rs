@@ -13,13 +13,20 @@ use cargo_metadata::Message;
 
 use crate::{cmd, workspace};
 
+pub(crate) use initramfs::Guest;
 pub(crate) use kernel::KERNELS;
 
 /// Integration-test binaries that run in the VM: the harness's own tests, the observer, and
 /// the kernel-feature smoke tests (the lab needs tc and is host-only).
-const VM_TESTS: &[&str] = &["harness", "kernel_features", "sock_observer"];
+const VM_TESTS: &[&str] = &[
+    "harness",
+    "kernel_features",
+    "sock_observer",
+    "upgrade",
+    "mptcpize_ebpf",
+];
 /// Binaries those tests start.
-const VM_BINS: &[&str] = &["mptcpd", "mptcp-xfer"];
+const VM_BINS: &[&str] = &["mptcpd", "mptcpize", "mptcp-xfer", "socket-bench"];
 const TARGET: &str = "x86_64-unknown-linux-musl";
 const PROFILE: &str = "vm";
 
@@ -39,9 +46,13 @@ pub(crate) struct VmRun {
 }
 
 pub(crate) fn run(args: &VmArgs) -> anyhow::Result<()> {
-    let runs = run_kernels(&args.kernel, args.filter.as_deref(), &mut |line| {
-        println!("{line}");
-    })?;
+    let runs = run_kernels(
+        &args.kernel,
+        Guest::Tests(args.filter.as_deref()),
+        &mut |line| {
+            println!("{line}");
+        },
+    )?;
     let failed: Vec<&str> = runs
         .iter()
         .filter(|r| !r.passed)
@@ -57,7 +68,7 @@ pub(crate) fn run(args: &VmArgs) -> anyhow::Result<()> {
 /// print goes to `out`.
 pub(crate) fn run_kernels(
     which: &str,
-    filter: Option<&str>,
+    guest: Guest<'_>,
     out: &mut dyn FnMut(&str),
 ) -> anyhow::Result<Vec<VmRun>> {
     let kernels: Vec<&kernel::KernelSpec> = KERNELS
@@ -76,7 +87,7 @@ pub(crate) fn run_kernels(
     let mut runs = Vec::new();
     for spec in kernels {
         let boot = kernel::fetch(spec)?;
-        let initrd = initramfs::build(spec, &boot, &payload, filter)?;
+        let initrd = initramfs::build(spec, &boot, &payload, guest)?;
         let kernel_started = Instant::now();
         let passed = qemu::boot(&boot.vmlinuz, &initrd, out)?;
         out(&format!(

@@ -1,0 +1,57 @@
+//! Errors of `mptcpize`: each is printed as one line.
+
+use std::{io, path::PathBuf};
+
+use crate::ebpf::EbpfError;
+
+/// Why an `mptcpize` command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MptcpizeError {
+    /// A cgroup was asked for but the eBPF upgrade cannot run here.
+    #[error("cannot enable a cgroup without the eBPF upgrade, which is not available: {0}")]
+    NoUpgrade(String),
+    /// The unit name is not one.
+    #[error("invalid unit name {0:?}")]
+    BadUnit(String),
+    /// A cgroup could not be found or used.
+    #[error("cgroup {}: {source}", path.display())]
+    Cgroup {
+        /// The cgroup.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The `LD_PRELOAD` library is not installed where mptcpize looks.
+    #[error("libmptcpwrap.so not found (looked in {0})")]
+    NoWrapper(String),
+    /// The program to run could not be started.
+    #[error("{program}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A drop-in could not be written or removed.
+    #[error("{}: {source}", path.display())]
+    DropIn {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// `systemctl` failed.
+    #[error("systemctl {args}: {reason}")]
+    Systemctl {
+        /// Its arguments.
+        args: String,
+        /// Its error output, or why it did not run.
+        reason: String,
+    },
+    /// Pinned eBPF state could not be read or changed.
+    #[error(transparent)]
+    Ebpf(#[from] EbpfError),
+}

@@ -1,0 +1,221 @@
+//! `mptcpize`: makes programs use MPTCP. Where the kernel runs the eBPF upgrade
+//! (`fmod_ret/update_socket_protocol`, Linux 6.6+, BPF trampolines permitted), by cgroup, for
+//! every program (static and setuid ones too); elsewhere through the `LD_PRELOAD` wrapper
+//! (`libmptcpwrap.so`) and `GODEBUG=multipathtcp=1`. The binary only parses and calls
+//! [`execute`].
+
+pub mod cli;
+mod error;
+mod mechanism;
+mod preload;
+mod run;
+mod status;
+mod unit;
+
+use std::path::{Path, PathBuf};
+
+pub use cli::{Args, Command, Target, What};
+pub use error::MptcpizeError;
+pub use mechanism::{Mechanism, why_not};
+pub use preload::{LIBRARY, LIBRARY_ENV, godebug, ld_preload};
+pub use unit::{DROP_IN, DropIn, drop_in_path, unit_name};
+
+use crate::{cgroup, ebpf::Upgrade};
+
+/// Runs a command; returns the exit code (for `run`, the program's).
+pub fn execute(args: &Args) -> Result<i32, MptcpizeError> {
+    let Args {
+        bpf_pin_dir,
+        systemd_dir,
+        command,
+    } = args;
+    match command {
+        Command::Run { debug, command } => run::run(bpf_pin_dir, *debug, command),
+        Command::Enable(target) => enable(bpf_pin_dir, systemd_dir, target).map(|()| 0),
+        Command::Disable(target) => disable(bpf_pin_dir, systemd_dir, target).map(|()| 0),
+        Command::Status => {
+            status::status(bpf_pin_dir, systemd_dir, &mut std::io::stdout().lock()).map(|()| 0)
+        }
+        Command::Reset => {
+            let removed = Upgrade::uninstall(bpf_pin_dir)?;
+            println!(
+                "mptcpize: {}",
+                if removed {
+                    "eBPF upgrade removed; no cgroup is upgraded any more"
+                } else {
+                    "no eBPF upgrade was installed"
+                }
+            );
+            Ok(0)
+        }
+    }
+}
+
+fn enable(pin_dir: &Path, systemd_dir: &Path, target: &Target) -> Result<(), MptcpizeError> {
+    let Target {
+        what: What {
+            unit,
+            cgroup,
+            current_cgroup,
+        },
+        no_reload,
+    } = target;
+    if let Some(unit) = unit {
+        return enable_unit(pin_dir, systemd_dir, &unit_name(unit)?, *no_reload);
+    }
+    let dir = cgroup_dir(cgroup.as_deref(), *current_cgroup)?;
+    let mut upgrade = match Mechanism::choose(pin_dir) {
+        Mechanism::Ebpf { upgrade, .. } => upgrade,
+        Mechanism::Preload { why } => return Err(MptcpizeError::NoUpgrade(why)),
+    };
+    let id = cgroup_id(&dir)?;
+    let new = upgrade.enable(id)?;
+    forget_removed_cgroups(&mut upgrade)?;
+    println!(
+        "mptcpize: {} {} (id {id}): new TCP sockets of its processes are MPTCP",
+        if new { "enabled" } else { "already enabled" },
+        dir.display()
+    );
+    Ok(())
+}
+
+fn enable_unit(
+    pin_dir: &Path,
+    systemd_dir: &Path,
+    unit: &str,
+    no_reload: bool,
+) -> Result<(), MptcpizeError> {
+    match Mechanism::choose(pin_dir) {
+        Mechanism::Ebpf { mut upgrade, .. } => {
+            let mptcpize = std::env::current_exe()
+                .and_then(std::fs::canonicalize)
+                .unwrap_or_else(|_| PathBuf::from("mptcpize"));
+            let pin_dir = pin_dir.to_owned();
+            let path = unit::write(systemd_dir, unit, &DropIn::Ebpf { mptcpize, pin_dir })?;
+            reload(no_reload)?;
+            let running = unit::control_group(unit)
+                .and_then(|cg| cgroup::resolve(Path::new(&cg)).ok())
+                .map(|dir| -> Result<_, MptcpizeError> {
+                    let id = cgroup_id(&dir)?;
+                    upgrade.enable(id)?;
+                    Ok(dir)
+                })
+                .transpose()?;
+            match running {
+                Some(dir) => println!(
+                    "mptcpize: enabled {unit} by the eBPF upgrade ({}); running now in {}: its \
+                     new TCP sockets are MPTCP, no restart needed",
+                    path.display(),
+                    dir.display()
+                ),
+                None => println!(
+                    "mptcpize: enabled {unit} by the eBPF upgrade ({}); not running: MPTCP from \
+                     its next start",
+                    path.display()
+                ),
+            }
+        }
+        Mechanism::Preload { why } => {
+            eprintln!("mptcpize: eBPF upgrade not available ({why}); using LD_PRELOAD");
+            let library = preload::find_library()?;
+            let path = unit::write(systemd_dir, unit, &DropIn::Preload { library })?;
+            reload(no_reload)?;
+            println!(
+                "mptcpize: enabled {unit} by LD_PRELOAD ({}): TCP until {unit} is restarted, \
+                 and for good in static or setuid programs",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn disable(pin_dir: &Path, systemd_dir: &Path, target: &Target) -> Result<(), MptcpizeError> {
+    let Target {
+        what: What {
+            unit,
+            cgroup,
+            current_cgroup,
+        },
+        no_reload,
+    } = target;
+    let upgrade = Upgrade::open(pin_dir)?;
+    if let Some(unit) = unit {
+        let unit = unit_name(unit)?;
+        let removed = unit::remove(systemd_dir, &unit)?;
+        if removed {
+            reload(*no_reload)?;
+        }
+        let running =
+            unit::control_group(&unit).and_then(|cg| cgroup::resolve(Path::new(&cg)).ok());
+        if let (Some(mut upgrade), Some(dir)) = (upgrade, running) {
+            upgrade.disable(cgroup_id(&dir)?)?;
+        }
+        println!(
+            "mptcpize: {}",
+            if removed {
+                format!(
+                    "disabled {unit} (drop-in removed; processes that preloaded the wrapper keep \
+                     it until {unit} restarts)"
+                )
+            } else {
+                format!("{unit} was not enabled")
+            }
+        );
+        return Ok(());
+    }
+    let dir = cgroup_dir(cgroup.as_deref(), *current_cgroup)?;
+    let id = cgroup_id(&dir)?;
+    let was = match upgrade {
+        Some(mut upgrade) => upgrade.disable(id)?,
+        None => false,
+    };
+    println!(
+        "mptcpize: {} {} (id {id})",
+        if was { "disabled" } else { "was not enabled:" },
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Disables the ids of cgroups that no longer exist (a unit's cgroup is new at each start, and
+/// ids are never reused). The keys are read before the tree, so a cgroup enabled meanwhile by
+/// another process is never taken for a removed one.
+fn forget_removed_cgroups(upgrade: &mut Upgrade) -> Result<(), MptcpizeError> {
+    let enabled = upgrade.cgroups()?;
+    let Ok(root) = cgroup::cgroup2_root() else {
+        return Ok(());
+    };
+    let live = cgroup::paths_by_id(&root);
+    for id in enabled.keys().filter(|id| !live.contains_key(id)) {
+        upgrade.disable(*id)?;
+    }
+    Ok(())
+}
+
+fn cgroup_dir(path: Option<&Path>, current: bool) -> Result<PathBuf, MptcpizeError> {
+    let err = |path: &Path, source| MptcpizeError::Cgroup {
+        path: path.to_owned(),
+        source,
+    };
+    match path {
+        Some(path) => cgroup::resolve(path).map_err(|e| err(path, e)),
+        None if current => cgroup::current_cgroup().map_err(|e| err(Path::new("self"), e)),
+        None => Err(MptcpizeError::BadUnit(String::new())),
+    }
+}
+
+fn cgroup_id(dir: &Path) -> Result<u64, MptcpizeError> {
+    cgroup::cgroup_id(dir).map_err(|source| MptcpizeError::Cgroup {
+        path: dir.to_owned(),
+        source,
+    })
+}
+
+fn reload(no_reload: bool) -> Result<(), MptcpizeError> {
+    if no_reload {
+        Ok(())
+    } else {
+        unit::daemon_reload()
+    }
+}
