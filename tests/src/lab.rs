@@ -139,7 +139,27 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
         client.ip(&["mptcp", "endpoint", "show"])?.trim()
     );
 
+    // The path manager's events of the transfer, as an operator would watch them.
+    let mut monitor_cmd = client.command(bins::path("mptcpctl")?)?;
+    monitor_cmd.args(["monitor", "--json"]);
+    let mut monitor = ChildGuard::spawn(monitor_cmd)?;
+    let events = monitor.lines()?;
+    let first = events
+        .recv_timeout(crate::daemon::LIVENESS)
+        .context("mptcpctl monitor did not start")?;
+    println!("lab: {first}");
+
     let subflows = transfer(&topology, &xfer, &cgroup, config.bytes)?;
+
+    // The client has closed: its CLOSED event ends the story.
+    let deadline = Instant::now() + crate::daemon::LIVENESS;
+    while let Ok(event) = events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        println!("lab: mptcpctl monitor --json: {event}");
+        if event.contains(r#""event":"CLOSED""#) {
+            break;
+        }
+    }
+    drop(monitor);
 
     let counts = mptcpd::ebpf::read_pinned_counts(&pin_dir.join(mptcpd::ebpf::SOCK_COUNTS_PIN))
         .context("reading the observer's pinned counts")?;

@@ -50,6 +50,22 @@ fn lab_carries_data_over_both_paths_and_cleans_up() {
     );
     assert!(stdout.contains("removed everything it made"), "{stdout}");
     assert!(lab_namespaces().is_empty(), "{:?}", lab_namespaces());
+    // mptcpctl monitor --json saw the join over path B and the close.
+    let events: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("lab: mptcpctl monitor --json: "))
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains(r#""event":"SF_ESTABLISHED""#)
+                && e.contains(r#""local":"198.51.100.1:"#)),
+        "{stdout}"
+    );
+    assert!(
+        events.iter().any(|e| e.contains(r#""event":"CLOSED""#)),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -125,6 +125,8 @@ async fn monitor(
     out: &mut impl std::io::Write,
 ) -> Result<(), CtlError> {
     let mut events = client.subscribe()?;
+    // On stderr, so that --json output stays JSON: from here on no event is missed.
+    eprintln!("mptcpctl: monitoring mptcp_pm events");
     loop {
         match events.recv().await? {
             EventItem::Event(event) => {
