@@ -5,6 +5,7 @@ use std::process::Command;
 use mptcpd_tests::{
     bins,
     daemon::Daemon,
+    mptcp,
     netns::NetNs,
     skip,
     veth::{Address, VethPair},
@@ -49,4 +50,29 @@ fn daemon_logs_interfaces_and_addresses_of_its_namespace() {
     let (status, log) = daemon.stop().unwrap();
     assert!(status.success(), "{log}");
     assert!(!log.contains("127.0.0.1"), "skip_loopback:\n{log}");
+}
+
+#[test]
+fn daemon_follows_mptcp_events_of_its_namespace() {
+    if !skip::require_root("daemon_follows_mptcp_events_of_its_namespace") {
+        return;
+    }
+    let ns = NetNs::new("mptcpd-t-dpm").unwrap();
+    let mut cmd = ns.command(bins::path("mptcpd").unwrap()).unwrap();
+    cmd.args(["--log", "stderr", "--debug"])
+        .args(["--bpf-pin-dir", "/sys/fs/bpf/mptcpd-test-dpm"]);
+    let mut daemon = Daemon::start(cmd).unwrap();
+    ns.run(|| {
+        let listener = mptcp::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let client = mptcp::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        std::io::Write::write_all(&mut &client, b"x").unwrap();
+        let mut byte = [0_u8; 1];
+        std::io::Read::read_exact(&mut &server, &mut byte).unwrap();
+    })
+    .unwrap();
+    daemon.wait_for_log("mptcp: Established").unwrap();
+    daemon.wait_for_log("mptcp: ListenerCreated").unwrap();
+    let (status, log) = daemon.stop().unwrap();
+    assert!(status.success(), "{log}");
 }

@@ -3,7 +3,7 @@
 
 use std::{
     io::{BufRead as _, BufReader},
-    process::{Child, Command, Output, Stdio},
+    process::{Child, Output, Stdio},
     sync::mpsc::{Receiver, channel},
     time::{Duration, Instant},
 };
@@ -174,6 +174,10 @@ impl Drop for Monitor {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario against the kernel, step by step"
+)]
 fn userspace_pm_commands_reach_the_peer() {
     if !skip::require_root("userspace_pm_commands_reach_the_peer") {
         return;

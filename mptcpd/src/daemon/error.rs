@@ -17,6 +17,9 @@ pub enum DaemonError {
     /// The network monitor stopped while the daemon ran.
     #[error("network monitor stopped{}", .0.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
     NetmonStopped(Option<crate::netmon::NetmonError>),
+    /// The `mptcp_pm` generic-netlink family could not be used.
+    #[error("mptcp_pm: {0}")]
+    Pm(#[source] crate::pm::PmError),
     /// A signal handler could not be installed.
     #[error("installing signal handlers: {0}")]
     Signals(#[source] io::Error),

@@ -8,7 +8,11 @@ mod telemetry;
 
 pub use error::DaemonError;
 
-use crate::{cli::Args, netmon::NetworkMonitor};
+use crate::{
+    cli::Args,
+    netmon::NetworkMonitor,
+    pm::{EventItem, PmClient},
+};
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(args: &Args) -> Result<(), DaemonError> {
@@ -27,6 +31,8 @@ async fn serve(args: &Args) -> Result<(), DaemonError> {
     let mut netmon = NetworkMonitor::start(args.notify_flags)
         .await
         .map_err(DaemonError::Netmon)?;
+    let pm = PmClient::connect().await.map_err(DaemonError::Pm)?;
+    let mut pm_events = pm.subscribe().map_err(DaemonError::Pm)?;
     notify::ready();
     tracing::info!("ready (notify flags: {})", args.notify_flags);
 
@@ -38,6 +44,12 @@ async fn serve(args: &Args) -> Result<(), DaemonError> {
                 Some(event) => tracing::debug!("network: {event:?}"),
                 None => return Err(DaemonError::NetmonStopped(netmon.wait().await.err())),
             },
+            item = pm_events.recv() => match item.map_err(DaemonError::Pm)? {
+                // Until plugins consume them (the path-manager work), events are logged.
+                EventItem::Event(event) => tracing::debug!("mptcp: {event:?}"),
+                EventItem::Overrun => resync(&pm).await,
+                EventItem::Malformed(e) => tracing::debug!("mptcp: undecodable event: {e}"),
+            },
         }
     };
     tracing::info!("{signal} received, shutting down");
@@ -47,4 +59,13 @@ async fn serve(args: &Args) -> Result<(), DaemonError> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Events were lost: what was derived from them is re-read from the kernel.
+async fn resync(pm: &PmClient) {
+    tracing::warn!("mptcp_pm events lost (receive buffer overrun): re-reading the endpoints");
+    match pm.dump_addrs().await {
+        Ok(endpoints) => tracing::info!("resynced: {} endpoints", endpoints.len()),
+        Err(e) => tracing::warn!("resync failed: {e}"),
+    }
 }
