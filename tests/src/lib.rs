@@ -18,6 +18,7 @@ pub mod mptcp;
 pub mod mptcp_tokio;
 pub mod netns;
 pub mod pm;
+pub mod pm_conn;
 pub mod skip;
 pub mod sysctl;
 pub mod two_hosts;

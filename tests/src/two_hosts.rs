@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::{netns::NetNs, veth::VethPair};
+use crate::{netns::NetNs, sysctl, veth::VethPair};
 
 /// The client's host number on every path.
 pub const CLIENT: u8 = 1;
@@ -57,6 +57,11 @@ impl TwoHosts {
     pub fn new(prefix: &str) -> anyhow::Result<Self> {
         let client = NetNs::new(&format!("{prefix}-cli"))?;
         let server = NetNs::new(&format!("{prefix}-srv"))?;
+        // No duplicate address detection on the links at all: their link-local addresses,
+        // which neighbour discovery uses, are usable at once too.
+        for ns in [&client, &server] {
+            sysctl::set_in(ns, "net.ipv6.conf.default.accept_dad", "0")?;
+        }
         let paths = [
             VethPair::new("c1", &client, "s1", &server)?,
             VethPair::new("c2", &client, "s2", &server)?,

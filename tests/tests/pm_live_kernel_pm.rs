@@ -7,26 +7,16 @@
 
 use std::net::SocketAddr;
 
-use mptcpd::pm::{
-    EventStream, PmClient,
-    wire::{Endpoint, EndpointFlags, Event, Limits},
-};
+use mptcpd::pm::wire::{Endpoint, EndpointFlags, Event};
 use mptcpd_tests::{
-    mptcp_tokio,
-    pm::{WAIT, wait_for},
+    pm::wait_for,
+    pm_conn::{PORT, PmConnection},
     skip,
     two_hosts::{CLIENT, IpVersion, SERVER, TwoHosts},
 };
-use tokio::time::timeout;
 
-const PORT: u16 = 5201;
 /// The id of the server's `signal` endpoint.
 const SIGNAL_ID: u8 = 3;
-/// Room for one announced address and one extra subflow on each side.
-const LIMITS: Limits = Limits {
-    add_addr_accepted: 2,
-    subflows: 2,
-};
 
 #[tokio::test]
 async fn kernel_pm_signal_endpoint_events_ipv4() {
@@ -44,32 +34,9 @@ async fn kernel_pm_signal_endpoint_events_ipv6() {
     signal_endpoint_events(IpVersion::V6, concat!("mptcpd-t-kpm-", "v6")).await;
 }
 
-/// A PM client, its event stream, with the limits set, in the namespace entered.
-async fn pm() -> (PmClient, EventStream) {
-    let client = PmClient::connect().await.expect("connect");
-    let events = client.subscribe().expect("subscribe");
-    client.set_limits(LIMITS).await.expect("set_limits");
-    (client, events)
-}
-
-/// One connection from the client's first address to the server, with both PMs listening.
-struct Connected {
-    server: PmClient,
-    server_events: EventStream,
-    events: EventStream,
-    stream: tokio::net::TcpStream,
-    accepted: tokio::net::TcpStream,
-    /// The client's token.
-    token: u32,
-    server_token: u32,
-    // Kept for the test's duration.
-    _client: PmClient,
-    _listener: tokio::net::TcpListener,
-}
-
 async fn signal_endpoint_events(version: IpVersion, prefix: &str) {
     let hosts = TwoHosts::new(prefix).expect("namespaces");
-    let mut conn = connect(&hosts, version).await;
+    let mut conn = PmConnection::open(&hosts, version).await;
     let token = conn.token;
     let announced_addr = version.addr(2, SERVER);
 
@@ -139,98 +106,6 @@ async fn signal_endpoint_events(version: IpVersion, prefix: &str) {
         (token, joined.local, joined.remote)
     );
 
-    close(conn).await;
-}
-
-/// Connects from the client's first address; checks CREATED and ESTABLISHED on both sides.
-async fn connect(hosts: &TwoHosts, version: IpVersion) -> Connected {
-    let server_addr = SocketAddr::new(version.addr(1, SERVER), PORT);
-    let (server, mut server_events, listener) = {
-        let _in = hosts.server.enter().unwrap();
-        let (client, events) = pm().await;
-        let listen_on = SocketAddr::new(version.unspecified(), PORT);
-        let listener = mptcp_tokio::listen(listen_on).expect("listen");
-        (client, events, listener)
-    };
-    let (client, mut events, stream) = {
-        let _in = hosts.client.enter().unwrap();
-        let (client, events) = pm().await;
-        let stream = mptcp_tokio::connect(server_addr).expect("connect");
-        (client, events, stream)
-    };
-    let (accepted, _) = timeout(WAIT, listener.accept())
-        .await
-        .expect("accept")
-        .expect("accept");
-    mptcp_tokio::send(&stream, b"x").await.expect("send");
-    let local = stream.local_addr().expect("local address");
-
-    let created = wait_for(&mut events, "CREATED", |e| match e {
-        Event::Created(c) => Some(*c),
-        _ => None,
-    })
-    .await;
-    assert_eq!(
-        (created.local, created.remote, created.server_side),
-        (local, server_addr, false)
-    );
-    let established = wait_for(&mut events, "ESTABLISHED", |e| match e {
-        Event::Established(c) => Some(*c),
-        _ => None,
-    })
-    .await;
-    assert_eq!(established.token, created.token);
-    assert_eq!(
-        (established.local, established.remote),
-        (local, server_addr)
-    );
-    let on_server = wait_for(&mut server_events, "server ESTABLISHED", |e| match e {
-        Event::Established(c) => Some(*c),
-        _ => None,
-    })
-    .await;
-    assert!(on_server.server_side);
-    assert_eq!((on_server.local, on_server.remote), (server_addr, local));
-    Connected {
-        server,
-        server_events,
-        events,
-        stream,
-        accepted,
-        token: created.token,
-        server_token: on_server.token,
-        _client: client,
-        _listener: listener,
-    }
-}
-
-/// A graceful close on both sides: CLOSED on each.
-async fn close(conn: Connected) {
-    let Connected {
-        mut server_events,
-        mut events,
-        stream,
-        accepted,
-        token,
-        server_token,
-        ..
-    } = conn;
-    drop(stream);
-    timeout(WAIT, mptcp_tokio::read_to_end(&accepted))
-        .await
-        .expect("end of stream")
-        .expect("read");
-    drop(accepted);
-    let closed = wait_for(&mut events, "CLOSED", |e| match e {
-        Event::Closed { token } => Some(*token),
-        _ => None,
-    })
-    .await;
-    assert_eq!(closed, token);
-    let closed = wait_for(&mut server_events, "server CLOSED", |e| match e {
-        Event::Closed { token } => Some(*token),
-        _ => None,
-    })
-    .await;
-    assert_eq!(closed, server_token);
+    conn.close().await;
+    conn.close_listener().await;
 }
