@@ -4,7 +4,7 @@
 //!
 //! Needs root (else each test prints `skipped: TEST: REASON`, or panics under `CI=true`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use mptcpd::pm::wire::{Endpoint, EndpointFlags, Event};
 use mptcpd_tests::{
@@ -129,28 +129,7 @@ async fn commands_and_events(version: IpVersion, prefix: &str) {
     .await;
     assert_eq!((closed.local, closed.remote), (sub.local, sub.remote));
 
-    // SUBFLOW_DESTROY of a fresh subflow.
-    let third = Endpoint::new(second, EndpointFlags::empty()).with_id(DESTROYED_ID);
-    conn.client
-        .subflow_create(token, &third, remote)
-        .await
-        .expect("subflow_create");
-    let sub = wait_for(&mut conn.events, "SUB_ESTABLISHED", |e| match e {
-        Event::SubflowEstablished(s) if s.local_id == DESTROYED_ID => Some(*s),
-        _ => None,
-    })
-    .await;
-    conn.client
-        .subflow_destroy(token, sub.local, sub.remote)
-        .await
-        .expect("subflow_destroy");
-    let closed = wait_for(&mut conn.events, "SUB_CLOSED", |e| match e {
-        Event::SubflowClosed(s) if s.local_id == DESTROYED_ID => Some(*s),
-        _ => None,
-    })
-    .await;
-    assert_eq!((closed.local, closed.remote), (sub.local, sub.remote));
-
+    subflow_destroy(&mut conn, second).await;
     conn.close().await;
     closed_token_is_refused(&conn, version).await;
     conn.close_listener().await;
@@ -200,4 +179,28 @@ async fn closed_token_is_refused(conn: &PmConnection, version: IpVersion) {
             "{command}"
         );
     }
+}
+
+/// `SUBFLOW_DESTROY` of a fresh subflow from `from`.
+async fn subflow_destroy(conn: &mut PmConnection, from: IpAddr) {
+    let third = Endpoint::new(from, EndpointFlags::empty()).with_id(DESTROYED_ID);
+    conn.client
+        .subflow_create(conn.token, &third, conn.remote)
+        .await
+        .expect("subflow_create");
+    let sub = wait_for(&mut conn.events, "SUB_ESTABLISHED", |e| match e {
+        Event::SubflowEstablished(s) if s.local_id == DESTROYED_ID => Some(*s),
+        _ => None,
+    })
+    .await;
+    conn.client
+        .subflow_destroy(conn.token, sub.local, sub.remote)
+        .await
+        .expect("subflow_destroy");
+    let closed = wait_for(&mut conn.events, "SUB_CLOSED", |e| match e {
+        Event::SubflowClosed(s) if s.local_id == DESTROYED_ID => Some(*s),
+        _ => None,
+    })
+    .await;
+    assert_eq!((closed.local, closed.remote), (sub.local, sub.remote));
 }
