@@ -7,6 +7,7 @@
 //! unwinds. Tests that need root call [`skip::require_root`], which skips outside CI and fails
 //! with `CI=true`.
 
+pub mod bench;
 pub mod bins;
 pub mod cgroup;
 pub mod daemon;

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's developer tasks. Each installs what it needs first (`setup`),
 //! so a fresh machine needs nothing but `cargo`.
 
+mod bench;
 mod build_ebpf;
 mod cmd;
 mod lab;
@@ -33,6 +34,9 @@ enum Task {
     Test(test::TestArgs),
     /// The tests that need kernel features the host blocks, on Debian kernels under qemu.
     VmTest(vm::VmArgs),
+    /// Benchmarks against the real kernel (root); each prints a table and writes
+    /// `target/bench/NAME.json`.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         Task::Lab(args) => setup::run().and_then(|_| lab::run(&args)),
         Task::Test(args) => setup::run().and_then(|_| test::run(&args)),
         Task::VmTest(args) => setup::run().and_then(|_| vm::run(&args)),
+        Task::Bench(args) => setup::run().and_then(|_| bench::run(&args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
