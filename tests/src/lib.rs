@@ -7,6 +7,7 @@
 //! unwinds. Tests that need root call [`skip::require_root`], which skips outside CI and fails
 //! with `CI=true`.
 
+pub mod bench;
 pub mod bins;
 pub mod cgroup;
 pub mod daemon;
@@ -15,8 +16,12 @@ pub mod interrupt;
 pub mod ip;
 pub mod lab;
 pub mod mptcp;
+pub mod mptcp_tokio;
 pub mod mptcpize;
 pub mod netns;
+pub mod pm;
+pub mod pm_conn;
 pub mod skip;
 pub mod sysctl;
+pub mod two_hosts;
 pub mod veth;

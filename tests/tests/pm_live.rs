@@ -2,19 +2,19 @@
 //!
 //! Needs root (else each test prints `skipped: TEST: REASON`, or panics under `CI=true`).
 
-use std::{
-    net::{IpAddr, SocketAddr},
-    time::Duration,
-};
+use std::net::{IpAddr, SocketAddr};
 
 use mptcpd::pm::{
-    EventItem, EventStream, PmClient, PmError,
+    EventItem, EventStream, PmClient,
     wire::{EVENTS_GROUP, Endpoint, EndpointFlags, Event, Limits, PmCmd, Subflow},
 };
-use mptcpd_tests::{mptcp, netns::NetNs, skip, sysctl};
+use mptcpd_tests::{
+    mptcp_tokio,
+    netns::NetNs,
+    pm::{WAIT, kernel_error, wait_for},
+    skip, sysctl,
+};
 use tokio::{task::JoinSet, time::timeout};
-
-const WAIT: Duration = Duration::from_secs(5);
 
 fn ip(text: &str) -> IpAddr {
     text.parse().expect("an IP address")
@@ -22,40 +22,6 @@ fn ip(text: &str) -> IpAddr {
 
 fn sock(text: &str) -> SocketAddr {
     text.parse().expect("a socket address")
-}
-
-/// The next event `pick` accepts, skipping others; panics after `WAIT`.
-async fn wait_for<T>(
-    events: &mut EventStream,
-    what: &str,
-    pick: impl Fn(&Event) -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let item = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-            .expect("event socket");
-        match item {
-            EventItem::Event(event) => {
-                if let Some(found) = pick(&event) {
-                    return found;
-                }
-            }
-            other => panic!("waiting for {what}: {other:?}"),
-        }
-    }
-}
-
-fn kernel_error(result: Result<(), PmError>) -> (i32, String) {
-    match result {
-        Err(err) => (
-            err.errno()
-                .unwrap_or_else(|| panic!("not a kernel error: {err}")),
-            err.kernel_message().unwrap_or_default().to_owned(),
-        ),
-        Ok(()) => panic!("the kernel accepted the request"),
-    }
 }
 
 #[tokio::test]
@@ -596,43 +562,18 @@ async fn userspace_pm_commands() {
 
 // MPTCP sockets for the tokio runtime on the test thread.
 
-/// An MPTCP listener (in the current namespace).
 fn mptcp_listener(addr: SocketAddr) -> tokio::net::TcpListener {
-    let listener = mptcp::listen(addr).expect("an MPTCP listener");
-    listener.set_nonblocking(true).expect("non-blocking");
-    tokio::net::TcpListener::from_std(listener).expect("a tokio listener")
+    mptcp_tokio::listen(addr).expect("an MPTCP listener")
 }
 
-/// An MPTCP connection (in the current namespace); the handshake to a local or veth peer
-/// completes at once, so the blocking connect is brief.
 fn mptcp_connect(addr: SocketAddr) -> tokio::net::TcpStream {
-    let stream = mptcp::connect(addr).expect("an MPTCP connection");
-    stream.set_nonblocking(true).expect("non-blocking");
-    tokio::net::TcpStream::from_std(stream).expect("a tokio stream")
+    mptcp_tokio::connect(addr).expect("an MPTCP connection")
 }
 
-/// Writes all of `data` (MPTCP becomes fully established, and subflows open, once data flows).
-async fn send(stream: &tokio::net::TcpStream, mut data: &[u8]) {
-    while !data.is_empty() {
-        stream.writable().await.expect("writable");
-        match stream.try_write(data) {
-            Ok(n) => data = &data[n..],
-            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(err) => panic!("write: {err}"),
-        }
-    }
+async fn send(stream: &tokio::net::TcpStream, data: &[u8]) {
+    mptcp_tokio::send(stream, data).await.expect("send");
 }
 
-/// Reads until the peer closes.
 async fn read_to_end(stream: &tokio::net::TcpStream) {
-    let mut buf = [0_u8; 4096];
-    loop {
-        stream.readable().await.expect("readable");
-        match stream.try_read(&mut buf) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(err) => panic!("read: {err}"),
-        }
-    }
+    mptcp_tokio::read_to_end(stream).await.expect("read");
 }

@@ -34,7 +34,8 @@ enum Task {
     Test(test::TestArgs),
     /// The tests that need kernel features the host blocks, on Debian kernels under qemu.
     VmTest(vm::VmArgs),
-    /// Benchmarks (`upgrade`: `socket()+close()` with each way of getting MPTCP).
+    /// Benchmarks against the real kernel (root); each prints a table and writes
+    /// `target/bench/NAME.json`.
     Bench(bench::BenchArgs),
 }
 

@@ -11,29 +11,20 @@ use anyhow::{Context as _, bail};
 use crate::{cmd, vm, workspace};
 
 #[derive(Debug, clap::Args)]
-pub(crate) struct BenchArgs {
-    #[command(subcommand)]
-    what: What,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum What {
-    /// `socket()+close()`: native TCP, native MPTCP, `LD_PRELOAD` (host), eBPF upgrade (VM 6.12).
-    Upgrade {
-        /// Calls per measurement (5 rounds; the median round counts).
-        #[arg(long, default_value_t = 100_000)]
-        iterations: u32,
-        /// Measurements per mode, interleaved; the median counts.
-        #[arg(long, default_value_t = 3)]
-        repeat: u32,
-    },
+pub(crate) struct UpgradeArgs {
+    /// Calls per measurement (5 rounds; the median round counts).
+    #[arg(long, default_value_t = 100_000)]
+    iterations: u32,
+    /// Measurements per mode, interleaved; the median counts.
+    #[arg(long, default_value_t = 3)]
+    repeat: u32,
 }
 
 /// One machine's medians, ns per `socket()+close()`, by mode.
 type Run = BTreeMap<String, f64>;
 
-pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let What::Upgrade { iterations, repeat } = args.what;
+pub(crate) fn run(args: &UpgradeArgs) -> anyhow::Result<()> {
+    let UpgradeArgs { iterations, repeat } = *args;
     cmd::run(cmd::cargo().args([
         "build",
         "-p",

@@ -1,0 +1,452 @@
+//! The `mptcp_pm` layer's throughput: events decoded by [`EventStream`] under a connection
+//! storm between two namespaces (beside `ip mptcp monitor` on the same storm), and endpoint
+//! dump round trips of [`PmClient::dump_addrs`] (beside `ip mptcp endpoint show`).
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    net::{IpAddr, SocketAddr},
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use mptcpd::pm::{
+    EventItem, EventStream, PmClient,
+    wire::{Endpoint, EndpointFlags, Event, Limits},
+};
+use tokio::runtime::Runtime;
+
+use super::{
+    monitor::{Monitor, Printed},
+    report::{Row, json_number, json_string, rows_json, table},
+    storm::StormServer,
+};
+use crate::{
+    netns::NetNs,
+    two_hosts::{CLIENT, IpVersion, SERVER, TwoHosts},
+};
+
+/// Dump round trips per round.
+const DUMPS: u32 = 2000;
+/// `ip mptcp endpoint show` runs per round.
+const IP_SHOWS: u32 = 100;
+/// The in-kernel PM's endpoint limit: the dumps list this many.
+const ENDPOINTS: u8 = 8;
+/// Quiet time after which a storm's events are taken as complete (some were lost).
+const IDLE: Duration = Duration::from_secs(2);
+
+/// What to run.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    /// Connections per storm.
+    pub connections: usize,
+    /// Repetitions of each measurement; the median is reported.
+    pub rounds: usize,
+}
+
+/// The results.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The rows of the table.
+    pub rows: Vec<Row>,
+    /// The table, for people.
+    pub table: String,
+    /// Everything, as JSON.
+    pub json: String,
+}
+
+/// Runs every measurement (root).
+pub fn run(config: Config) -> anyhow::Result<Outcome> {
+    if config.connections == 0 || config.rounds == 0 {
+        bail!("--connections and --rounds must be at least 1");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let storms = storm_rounds(&rt, config)?;
+    let dumps = dump_rounds(&rt, config.rounds)?;
+
+    let live = |f: fn(&StormRound) -> f64| median(storms.iter().map(f).collect());
+    let total = |f: fn(&StormRound) -> u64| count(storms.iter().map(f).sum());
+    let rows = vec![
+        Row {
+            name: "events decoded, all storms".to_owned(),
+            unit: "events",
+            ours: total(|s| s.live.events),
+            peer: Some((
+                "lines printed by ip mptcp monitor (same storms)".to_owned(),
+                total(|s| s.monitor.total),
+            )),
+        },
+        Row {
+            name: "overruns, all storms".to_owned(),
+            unit: "overruns",
+            ours: total(|s| s.live.overruns + s.backlog.overruns),
+            peer: None,
+        },
+        Row {
+            name: "events/s during the storm, first to last".to_owned(),
+            unit: "1/s",
+            ours: live(|s| s.live.rate()),
+            peer: Some((
+                "ip mptcp monitor lines/s (same storm)".to_owned(),
+                live(|s| rate(s.monitor.total, s.monitor.first, s.monitor.last)),
+            )),
+        },
+        Row {
+            name: "events/s draining a storm's backlog".to_owned(),
+            unit: "1/s",
+            ours: live(|s| s.backlog.rate()),
+            peer: None,
+        },
+        Row {
+            name: "endpoint dump round trips/s, 8 endpoints".to_owned(),
+            unit: "1/s",
+            ours: median(dumps.iter().map(|d| d.ours).collect()),
+            peer: Some((
+                "ip mptcp endpoint show runs/s (process spawn included)".to_owned(),
+                median(dumps.iter().map(|d| d.ip).collect()),
+            )),
+        },
+    ];
+    let json = json(config, &rows, &storms);
+    Ok(Outcome {
+        table: table(&rows),
+        rows,
+        json,
+    })
+}
+
+/// What one storm gave.
+#[derive(Debug)]
+struct StormRound {
+    /// Read while the storm ran.
+    live: Tally,
+    /// Read after the storm, from a stream that was not read during it.
+    backlog: Tally,
+    /// The peer, on the live storm.
+    monitor: Printed,
+}
+
+/// Events read from a stream.
+#[derive(Debug, Default)]
+struct Tally {
+    events: u64,
+    by_kind: BTreeMap<&'static str, u64>,
+    overruns: u64,
+    malformed: u64,
+    /// When counting started (for the backlog: when draining started).
+    start: Option<Instant>,
+    first: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl Tally {
+    fn add(&mut self, item: &EventItem) {
+        let now = Instant::now();
+        match item {
+            EventItem::Event(event) => {
+                self.events += 1;
+                *self.by_kind.entry(kind(event)).or_default() += 1;
+                self.first.get_or_insert(now);
+                self.last = Some(now);
+            }
+            EventItem::Overrun => self.overruns += 1,
+            EventItem::Malformed(_) => self.malformed += 1,
+        }
+    }
+
+    fn closed(&self) -> u64 {
+        self.by_kind.get("CLOSED").copied().unwrap_or(0)
+    }
+
+    /// Events per second from the start (or the first event) to the last.
+    fn rate(&self) -> f64 {
+        rate(self.events, self.start.or(self.first), self.last)
+    }
+}
+
+fn storm_rounds(rt: &Runtime, config: Config) -> anyhow::Result<Vec<StormRound>> {
+    let hosts = TwoHosts::new("mptcpd-bench-storm")?;
+    // One extra subflow per connection (more events, as a path manager sees them).
+    let extra = Endpoint::new(IpVersion::V4.addr(2, CLIENT), EndpointFlags::SUBFLOW).with_id(1);
+    let limits = Limits {
+        add_addr_accepted: 0,
+        subflows: 1,
+    };
+    for (ns, endpoint) in [(&hosts.client, Some(extra)), (&hosts.server, None)] {
+        let _in = ns.enter()?;
+        rt.block_on(async {
+            let pm = PmClient::connect().await?;
+            pm.set_limits(limits).await?;
+            if let Some(endpoint) = endpoint {
+                pm.add_addr(&endpoint).await?;
+            }
+            anyhow::Ok(())
+        })?;
+    }
+    let server = StormServer::new(&hosts, SocketAddr::new(IpVersion::V4.addr(1, SERVER), 5201))?;
+    let monitor = Monitor::start(&hosts.client, SocketAddr::from(([127, 0, 0, 1], 5999)))?;
+    // A first storm that is not counted: caches and neighbours warm up.
+    server.storm(&hosts, config.connections.min(50))?;
+    std::thread::sleep(Duration::from_millis(200));
+
+    let mut rounds = Vec::new();
+    for round in 1..=config.rounds {
+        monitor.clear();
+        let live = live_storm(rt, &hosts, &server, &monitor, config.connections)?;
+        let monitor_printed = monitor.printed();
+        let backlog = backlog_storm(rt, &hosts, &server, &monitor, config.connections)?;
+        eprintln!(
+            "bench: storm {round}/{}: {} events live ({} overruns), monitor {} lines, \
+             {} events from the backlog ({} overruns)",
+            config.rounds,
+            live.events,
+            live.overruns,
+            monitor_printed.total,
+            backlog.events,
+            backlog.overruns
+        );
+        rounds.push(StormRound {
+            live,
+            backlog,
+            monitor: monitor_printed,
+        });
+    }
+    Ok(rounds)
+}
+
+/// Reads events while the storm runs, until every connection's CLOSED came to both the
+/// stream and the monitor, or nothing came for [`IDLE`].
+fn live_storm(
+    rt: &Runtime,
+    hosts: &TwoHosts,
+    server: &StormServer,
+    monitor: &Monitor,
+    connections: usize,
+) -> anyhow::Result<Tally> {
+    let mut events = subscribe(rt, &hosts.client)?;
+    let want = u64::try_from(connections)?;
+    let done = AtomicBool::new(false);
+    let mut tally = Tally::default();
+    std::thread::scope(|scope| {
+        let storm = scope.spawn(|| {
+            let result = server.storm(hosts, connections);
+            done.store(true, Ordering::Relaxed);
+            result
+        });
+        rt.block_on(async {
+            let mut progress = Instant::now();
+            loop {
+                match tokio::time::timeout(Duration::from_millis(50), events.recv()).await {
+                    Ok(item) => {
+                        tally.add(&item?);
+                        progress = Instant::now();
+                    }
+                    Err(_elapsed) => {}
+                }
+                let printed = monitor.printed();
+                let monitor_closed = printed.by_kind.get("CLOSED").copied().unwrap_or(0);
+                if tally.closed() >= want && monitor_closed >= want {
+                    break;
+                }
+                let quiet = progress.max(printed.last.unwrap_or(progress));
+                if done.load(Ordering::Relaxed) && quiet.elapsed() > IDLE {
+                    break;
+                }
+            }
+            anyhow::Ok(())
+        })?;
+        storm.join().expect("storm thread")
+    })?;
+    Ok(tally)
+}
+
+/// Runs a storm without reading, waits until the monitor printed its last CLOSED (so the
+/// kernel has queued every event), then times the drain.
+fn backlog_storm(
+    rt: &Runtime,
+    hosts: &TwoHosts,
+    server: &StormServer,
+    monitor: &Monitor,
+    connections: usize,
+) -> anyhow::Result<Tally> {
+    let mut events = subscribe(rt, &hosts.client)?;
+    let want = u64::try_from(connections)?;
+    monitor.clear();
+    server.storm(hosts, connections)?;
+    let deadline = Instant::now() + IDLE;
+    while monitor
+        .printed()
+        .by_kind
+        .get("CLOSED")
+        .copied()
+        .unwrap_or(0)
+        < want
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut tally = Tally {
+        start: Some(Instant::now()),
+        ..Tally::default()
+    };
+    rt.block_on(async {
+        while tally.closed() < want {
+            match tokio::time::timeout(Duration::from_millis(200), events.recv()).await {
+                Ok(item) => tally.add(&item?),
+                Err(_elapsed) => break,
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(tally)
+}
+
+/// An event stream in `netns`.
+fn subscribe(rt: &Runtime, netns: &NetNs) -> anyhow::Result<EventStream> {
+    let _in = netns.enter()?;
+    rt.block_on(async { Ok(PmClient::connect().await?.subscribe()?) })
+}
+
+/// Dump round trips per second, ours and `ip`'s.
+#[derive(Debug)]
+struct DumpRound {
+    ours: f64,
+    ip: f64,
+}
+
+fn dump_rounds(rt: &Runtime, rounds: usize) -> anyhow::Result<Vec<DumpRound>> {
+    let ns = NetNs::new("mptcpd-bench-dump")?;
+    let _in = ns.enter()?;
+    let pm = rt.block_on(async {
+        let pm = PmClient::connect().await?;
+        for id in 1..=ENDPOINTS {
+            let addr = IpAddr::from([192, 0, 2, id]);
+            pm.add_addr(&Endpoint::new(addr, EndpointFlags::SIGNAL).with_id(id))
+                .await?;
+        }
+        anyhow::Ok(pm)
+    })?;
+    let mut results = Vec::new();
+    for round in 1..=rounds {
+        let started = Instant::now();
+        rt.block_on(async {
+            for _ in 0..DUMPS {
+                let listed = pm.dump_addrs().await?.len();
+                if listed != usize::from(ENDPOINTS) {
+                    bail!("the dump listed {listed} endpoints");
+                }
+            }
+            anyhow::Ok(())
+        })?;
+        let ours = f64::from(DUMPS) / started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        for _ in 0..IP_SHOWS {
+            let out = ns
+                .command("ip")?
+                .args(["mptcp", "endpoint", "show"])
+                .output()
+                .context("ip mptcp endpoint show")?;
+            let listed = String::from_utf8_lossy(&out.stdout).lines().count();
+            if !out.status.success() || listed != usize::from(ENDPOINTS) {
+                bail!("ip mptcp endpoint show: {}, {listed} lines", out.status);
+            }
+        }
+        let ip = f64::from(IP_SHOWS) / started.elapsed().as_secs_f64();
+        eprintln!("bench: dumps {round}/{rounds}: {ours:.0}/s, ip {ip:.0}/s");
+        results.push(DumpRound { ours, ip });
+    }
+    Ok(results)
+}
+
+/// The name `ip mptcp monitor` prints for the event.
+const fn kind(event: &Event) -> &'static str {
+    match event {
+        Event::Created(_) => "CREATED",
+        Event::Established(_) => "ESTABLISHED",
+        Event::Closed { .. } => "CLOSED",
+        Event::Announced(_) => "ANNOUNCED",
+        Event::Removed { .. } => "REMOVED",
+        Event::SubflowEstablished(_) => "SF_ESTABLISHED",
+        Event::SubflowClosed(_) => "SF_CLOSED",
+        Event::SubflowPriority(_) => "SF_PRIO",
+        Event::ListenerCreated(_) => "LISTENER_CREATED",
+        Event::ListenerClosed(_) => "LISTENER_CLOSED",
+        Event::Other(_) => "OTHER",
+    }
+}
+
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "event counts stay far below 2^52"
+)]
+fn count(n: u64) -> f64 {
+    n as f64
+}
+
+fn rate(n: u64, first: Option<Instant>, last: Option<Instant>) -> f64 {
+    match (first, last) {
+        (Some(first), Some(last)) if last > first => count(n) / (last - first).as_secs_f64(),
+        _ => f64::NAN,
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => f64::midpoint(values[n / 2 - 1], values[n / 2]),
+    }
+}
+
+fn json(config: Config, rows: &[Row], storms: &[StormRound]) -> String {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut rounds = Vec::new();
+    for s in storms {
+        let ours: Vec<String> = s
+            .live
+            .by_kind
+            .iter()
+            .map(|(k, v)| format!("{}: {v}", json_string(k)))
+            .collect();
+        let peer: Vec<String> = s
+            .monitor
+            .by_kind
+            .iter()
+            .map(|(k, v)| format!("{}: {v}", json_string(k)))
+            .collect();
+        let mut round = String::new();
+        let _infallible = write!(
+            round,
+            "{{\"live\": {{\"events\": {}, \"overruns\": {}, \"malformed\": {}, \
+             \"events_per_s\": {}, \"by_kind\": {{{}}}}}, \
+             \"monitor\": {{\"lines\": {}, \"lines_per_s\": {}, \"by_kind\": {{{}}}}}, \
+             \"backlog\": {{\"events\": {}, \"overruns\": {}, \"events_per_s\": {}}}}}",
+            s.live.events,
+            s.live.overruns,
+            s.live.malformed,
+            json_number(s.live.rate()),
+            ours.join(", "),
+            s.monitor.total,
+            json_number(rate(s.monitor.total, s.monitor.first, s.monitor.last)),
+            peer.join(", "),
+            s.backlog.events,
+            s.backlog.overruns,
+            json_number(s.backlog.rate()),
+        );
+        rounds.push(round);
+    }
+    format!(
+        "{{\n  \"benchmark\": \"netlink\",\n  \"kernel\": {},\n  \"connections\": {},\n  \
+         \"rounds\": {},\n  \"dumps_per_round\": {DUMPS},\n  \"ip_shows_per_round\": {IP_SHOWS},\n  \
+         \"rows\": {},\n  \"storms\": [\n    {}\n  ]\n}}\n",
+        json_string(kernel.trim()),
+        config.connections,
+        config.rounds,
+        rows_json(rows),
+        rounds.join(",\n    "),
+    )
+}

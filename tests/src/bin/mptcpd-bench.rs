@@ -1,0 +1,61 @@
+//! `mptcpd-bench`: the benchmarks `cargo xtask bench` builds and runs (root).
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use mptcpd_tests::bench::netlink;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mptcpd-bench",
+    about = "mptcpd benchmarks against the real kernel (root)"
+)]
+struct Args {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Events decoded under a connection storm, and endpoint dump round trips.
+    Netlink {
+        /// Connections per storm.
+        #[arg(long, default_value_t = 500)]
+        connections: usize,
+        /// Repetitions of each measurement (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Where to write the JSON results.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let Args { bench } = Args::parse();
+    let result = match bench {
+        Bench::Netlink {
+            connections,
+            rounds,
+            json,
+        } => netlink::run(netlink::Config {
+            connections,
+            rounds,
+        })
+        .and_then(|outcome| {
+            print!("{}", outcome.table);
+            if let Some(path) = json {
+                std::fs::write(&path, &outcome.json)?;
+                println!("bench: wrote {}", path.display());
+            }
+            Ok(())
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: FAILED: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Two namespaces, a client and a server, joined by two veth pairs ("paths") that carry both
+//! IPv4 and IPv6: path P has `10.0.P.0/24` and `fd00:P::/64`, the client is host 1, the server
+//! host 2.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::{netns::NetNs, sysctl, veth::VethPair};
+
+/// The client's host number on every path.
+pub const CLIENT: u8 = 1;
+/// The server's host number on every path.
+pub const SERVER: u8 = 2;
+
+/// IPv4 or IPv6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpVersion {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+impl IpVersion {
+    /// Address `host` on path `path` (1 or 2).
+    #[must_use]
+    pub fn addr(self, path: u8, host: u8) -> IpAddr {
+        match self {
+            Self::V4 => Ipv4Addr::new(10, 0, path, host).into(),
+            Self::V6 => Ipv6Addr::new(0xfd00, path.into(), 0, 0, 0, 0, 0, host.into()).into(),
+        }
+    }
+
+    /// The wildcard address (to listen on).
+    #[must_use]
+    pub fn unspecified(self) -> IpAddr {
+        match self {
+            Self::V4 => Ipv4Addr::UNSPECIFIED.into(),
+            Self::V6 => Ipv6Addr::UNSPECIFIED.into(),
+        }
+    }
+}
+
+/// The two namespaces and their links; everything is removed on drop.
+#[derive(Debug)]
+pub struct TwoHosts {
+    // Declared first so that the links go before the namespaces.
+    _paths: [VethPair; 2],
+    /// The client's namespace; its ends are `c1` and `c2`.
+    pub client: NetNs,
+    /// The server's namespace; its ends are `s1` and `s2`.
+    pub server: NetNs,
+}
+
+impl TwoHosts {
+    /// Creates `PREFIX-cli-…` and `PREFIX-srv-…` with both paths up and addressed (IPv6
+    /// without duplicate address detection, so usable at once).
+    pub fn new(prefix: &str) -> anyhow::Result<Self> {
+        let client = NetNs::new(&format!("{prefix}-cli"))?;
+        let server = NetNs::new(&format!("{prefix}-srv"))?;
+        // No duplicate address detection on the links at all: their link-local addresses,
+        // which neighbour discovery uses, are usable at once too.
+        for ns in [&client, &server] {
+            sysctl::set_in(ns, "net.ipv6.conf.default.accept_dad", "0")?;
+        }
+        let paths = [
+            VethPair::new("c1", &client, "s1", &server)?,
+            VethPair::new("c2", &client, "s2", &server)?,
+        ];
+        for path in 1..=2_u8 {
+            for (ns, dev, host) in [(&client, "c", CLIENT), (&server, "s", SERVER)] {
+                let dev = format!("{dev}{path}");
+                let v4 = format!("{}/24", IpVersion::V4.addr(path, host));
+                let v6 = format!("{}/64", IpVersion::V6.addr(path, host));
+                ns.ip(&["addr", "add", &v4, "dev", &dev])?;
+                ns.ip(&["addr", "add", &v6, "dev", &dev, "nodad"])?;
+            }
+        }
+        Ok(Self {
+            _paths: paths,
+            client,
+            server,
+        })
+    }
+}

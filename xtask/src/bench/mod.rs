@@ -1,0 +1,34 @@
+//! `cargo xtask bench ...`: benchmarks against the real kernel (root). Each builds what it
+//! needs in release mode and runs it; nothing here is a test and no timing is judged.
+
+mod netlink;
+mod upgrade;
+
+use anyhow::bail;
+
+use crate::cmd;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Bench {
+    /// The `mptcp_pm` layer: events decoded under a connection storm between two namespaces
+    /// (beside `ip mptcp monitor`), endpoint dump round trips (beside `ip mptcp endpoint show`).
+    Netlink(netlink::NetlinkArgs),
+    /// `socket()+close()`: native TCP, native MPTCP, `LD_PRELOAD` (host), eBPF upgrade (VM 6.12).
+    Upgrade(upgrade::UpgradeArgs),
+}
+
+pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if !cmd::is_root() {
+        bail!("benchmarks need root (network namespaces, mptcp_pm events): run them as root");
+    }
+    match &args.bench {
+        Bench::Netlink(netlink) => netlink::run(netlink),
+        Bench::Upgrade(upgrade) => upgrade::run(upgrade),
+    }
+}
