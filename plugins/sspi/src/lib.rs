@@ -1,0 +1,1 @@
+//! `sspi` (work in progress).
