@@ -131,7 +131,7 @@ impl AddrAdv {
         }
     }
 
-    async fn new_address(&mut self, ifindex: u32, addr: IpAddr, pm: &dyn PathManager) {
+    async fn address_up(&mut self, ifindex: u32, addr: IpAddr, pm: &dyn PathManager) {
         match self.held.get(&addr) {
             Some(held) if held.ifindex == ifindex => return,
             // The address moved to another interface: its endpoint is bound to the old one.
@@ -181,7 +181,7 @@ impl Plugin for AddrAdv {
         addr: IpAddr,
         pm: &'a dyn PathManager,
     ) -> BoxFuture<'a, ()> {
-        Box::pin(self.new_address(iface.index, addr, pm))
+        Box::pin(self.address_up(iface.index, addr, pm))
     }
 
     fn delete_local_address<'a>(

@@ -1,7 +1,7 @@
 use std::net::IpAddr;
 
 use mptcpd_plugin::{
-    Endpoint, EndpointFlags, Interface, Limits, Plugin, PluginConfig,
+    Endpoint, EndpointFlags, Interface, Limits, Plugin as _, PluginConfig,
     testing::{Call, EEXIST, RecordingPm, block_on},
 };
 
@@ -138,10 +138,7 @@ fn an_address_moving_to_another_link_is_rebound() {
     let (mut p, pm) = plugin(EndpointFlags::SUBFLOW);
     block_on(p.new_local_address(&iface(3), ip(1), &pm));
     block_on(p.new_local_address(&iface(5), ip(1), &pm));
-    assert_eq!(
-        pm.endpoints(),
-        [endpoint(1, 1, EndpointFlags::SUBFLOW, 5)]
-    );
+    assert_eq!(pm.endpoints(), [endpoint(1, 1, EndpointFlags::SUBFLOW, 5)]);
 }
 
 #[test]

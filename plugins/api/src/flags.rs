@@ -149,7 +149,10 @@ mod tests {
         assert_eq!("".parse::<EndpointFlags>(), Ok(EndpointFlags::empty()));
         assert!("subflow,bogus".parse::<EndpointFlags>().is_err());
         assert!("subflow,".parse::<EndpointFlags>().is_err());
-        assert_eq!(EndpointFlags::from_bits_retain(0x41).to_string(), "signal,0x40");
+        assert_eq!(
+            EndpointFlags::from_bits_retain(0x41).to_string(),
+            "signal,0x40"
+        );
         assert_eq!(f - EndpointFlags::BACKUP, EndpointFlags::SUBFLOW);
     }
 }

@@ -33,12 +33,8 @@ pub trait Commands: Send + Sync {
     /// Userspace PM REMOVE: withdraws local address `id` from the connection.
     fn remove_address(&self, token: Token, id: u8) -> PmFuture<'_, ()>;
     /// Userspace PM `SUBFLOW_CREATE` from `local` (id 1..=255) to `remote`.
-    fn subflow_create(
-        &self,
-        token: Token,
-        local: Endpoint,
-        remote: SocketAddr,
-    ) -> PmFuture<'_, ()>;
+    fn subflow_create(&self, token: Token, local: Endpoint, remote: SocketAddr)
+    -> PmFuture<'_, ()>;
     /// Userspace PM `SUBFLOW_DESTROY`.
     fn subflow_destroy(
         &self,

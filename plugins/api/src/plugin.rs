@@ -7,9 +7,7 @@ use std::{
     pin::Pin,
 };
 
-use crate::{
-    Connection, EndpointFlags, Interface, PathManager, RemoteAddress, Subflow, Token,
-};
+use crate::{Connection, EndpointFlags, Interface, PathManager, RemoteAddress, Subflow, Token};
 
 /// What every callback returns: a future the host awaits before the next event.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -22,7 +20,6 @@ pub const PRIORITY_DEFAULT: i32 = 0;
 pub const PRIORITY_LOW: i32 = 19;
 
 /// A callback that does nothing.
-#[must_use]
 pub fn done<'a>() -> BoxFuture<'a, ()> {
     Box::pin(future::ready(()))
 }

@@ -25,7 +25,11 @@ pub const EEXIST: i32 = 17;
 /// The kernel's `EINVAL`.
 pub const EINVAL: i32 = 22;
 
-/// Runs a future that never waits (the fake answers at once); panics if it would.
+/// Runs a future that never waits (the fake answers at once).
+///
+/// # Panics
+///
+/// If the future is not ready at the first poll.
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     let mut cx = Context::from_waker(Waker::noop());
@@ -97,7 +101,9 @@ impl RecordingPm {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The commands received so far, then forgets them.
@@ -299,12 +305,11 @@ impl PathManager for RecordingPm {
         let mut state = self.state();
         state.calls.push(Call::Listen(addr));
         let bound = if addr.port() == 0 {
-            match state.listeners.keys().find(|l| l.ip() == addr.ip()) {
-                Some(existing) => *existing,
-                None => {
-                    state.next_port += 1;
-                    SocketAddr::new(addr.ip(), 40_000 + state.next_port)
-                }
+            if let Some(existing) = state.listeners.keys().find(|l| l.ip() == addr.ip()) {
+                *existing
+            } else {
+                state.next_port += 1;
+                SocketAddr::new(addr.ip(), 40_000 + state.next_port)
             }
         } else {
             addr
