@@ -11,6 +11,10 @@ pub enum PmError {
         /// The kernel's extended-ack message, when it gave one.
         message: Option<String>,
     },
+    /// Address id 0 where an id is needed: the kernel would take it silently and mix the
+    /// address up with the initial subflow's.
+    #[error("address id 0 refused: ids 1..=255 name local addresses")]
+    ZeroId,
     /// Every address id 1..=255 is in use.
     #[error("no free address id (1..=255 all in use)")]
     IdsExhausted,
@@ -34,7 +38,9 @@ impl PmError {
     pub const fn errno(&self) -> Option<i32> {
         match self {
             Self::Kernel { errno, .. } => Some(*errno),
-            Self::IdsExhausted | Self::Listener { .. } | Self::Unavailable(_) => None,
+            Self::ZeroId | Self::IdsExhausted | Self::Listener { .. } | Self::Unavailable(_) => {
+                None
+            }
         }
     }
 }
