@@ -86,7 +86,7 @@ impl Daemon {
             match timeout_at(deadline, self.netmon.next_event()).await {
                 Ok(Some(event)) => self.host.on_net_event(&event).await,
                 Ok(None) => panic!("the monitor stopped"),
-                Err(_) => panic!("timed out waiting for {what}; endpoints: {endpoints:?}"),
+                Err(elapsed) => panic!("{elapsed} waiting for {what}; endpoints: {endpoints:?}"),
             }
         }
     }
@@ -153,14 +153,16 @@ async fn addr_adv_follows_addresses_and_links() {
     assert_eq!(limits.add_addr_accepted, 3);
 
     drop(address);
-    daemon.until("removal", |e| e.is_empty()).await;
+    daemon.until("removal", <[Endpoint]>::is_empty).await;
 
     let _address = Address::add(&ns, "pl0", "10.1.0.1/24").unwrap();
     daemon
         .until("an endpoint again", |e| has(e, "10.1.0.1"))
         .await;
     ns.ip(&["link", "set", "pl0", "down"]).unwrap();
-    daemon.until("removal on link down", |e| e.is_empty()).await;
+    daemon
+        .until("removal on link down", <[Endpoint]>::is_empty)
+        .await;
     ns.ip(&["link", "set", "pl0", "up"]).unwrap();
     daemon
         .until("the endpoint on link up", |e| has(e, "10.1.0.1"))
@@ -301,4 +303,243 @@ async fn a_restarted_host_adopts_its_endpoints_without_duplicates_or_stale_ones(
     assert!(has(&after, "192.0.2.1"));
     assert_eq!(second.host.shutdown().await, 1);
     assert_eq!(client.dump_addrs().await.unwrap(), [by_hand()]);
+}
+
+/// Both ends of the `sspi` test: what each side's events said so far.
+#[derive(Default)]
+struct Seen {
+    client: Vec<Event>,
+    server: Vec<Event>,
+}
+
+impl Seen {
+    /// Subflows established and not closed (the initial one is not reported) from `local`.
+    fn live_from(&self, local: IpAddr) -> usize {
+        let mut live = Vec::new();
+        for event in &self.client {
+            match event {
+                Event::SubflowEstablished(s) if s.local.ip() == local => live.push(s.local),
+                Event::SubflowClosed(s) => live.retain(|l| *l != s.local),
+                _ => {}
+            }
+        }
+        live.len()
+    }
+}
+
+/// Runs the host on the client's events and collects both sides' events until `done`.
+async fn pump(
+    daemon: &mut Daemon,
+    host_events: &mut EventStream,
+    observer: &mut EventStream,
+    server_events: &mut EventStream,
+    seen: &mut Seen,
+    what: &str,
+    done: impl Fn(&Seen) -> bool,
+) {
+    let deadline = Instant::now() + WAIT;
+    while !done(seen) {
+        let step = async {
+            tokio::select! {
+                item = host_events.recv() => match item.expect("events") {
+                    EventItem::Event(e) => daemon.host.on_pm_event(&e).await,
+                    EventItem::Overrun => daemon.host.resync().await,
+                    EventItem::Malformed(e) => panic!("{e}"),
+                },
+                event = daemon.netmon.next_event() => {
+                    daemon.host.on_net_event(&event.expect("monitor")).await;
+                }
+                item = observer.recv() => if let EventItem::Event(e) = item.expect("events") {
+                    seen.client.push(e);
+                },
+                item = server_events.recv() => if let EventItem::Event(e) = item.expect("events") {
+                    seen.server.push(e);
+                },
+            }
+        };
+        let stepped = timeout_at(deadline, step).await;
+        assert!(
+            stepped.is_ok(),
+            "timed out waiting for {what}; client: {:#?}; server: {:#?}",
+            seen.client,
+            seen.server
+        );
+    }
+}
+
+#[tokio::test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario across two namespaces, step by step"
+)]
+async fn sspi_announces_and_keeps_one_subflow_per_interface() {
+    if !skip::require_root("sspi_announces_and_keeps_one_subflow_per_interface") {
+        return;
+    }
+    let cli = NetNs::new(concat!("mptcpd-t-pl-", "sspi-c")).unwrap();
+    let srv = NetNs::new(concat!("mptcpd-t-pl-", "sspi-s")).unwrap();
+    let _va = VethPair::new("c-a", &cli, "s-a", &srv).unwrap();
+    let _vb = VethPair::new("c-b", &cli, "s-b", &srv).unwrap();
+    let _addrs = [
+        Address::add(&cli, "c-a", "10.0.1.1/24").unwrap(),
+        Address::add(&cli, "c-b", "10.0.2.1/24").unwrap(),
+        Address::add(&srv, "s-a", "10.0.1.2/24").unwrap(),
+        Address::add(&srv, "s-b", "10.0.2.2/24").unwrap(),
+    ];
+    // The userspace path manager in the client's namespace only.
+    sysctl::set_in(&cli, "net.mptcp.pm_type", "1").unwrap();
+
+    // The server: the in-kernel path manager, which joins addresses announced to it.
+    let (mut server_events, listener) = {
+        let _in = srv.enter().unwrap();
+        let server = PmClient::connect().await.expect("mptcp_pm");
+        let limits = mptcpd::pm::wire::Limits {
+            add_addr_accepted: 2,
+            subflows: 2,
+        };
+        server.set_limits(limits).await.expect("limits");
+        let events = server.subscribe().expect("subscribe");
+        (events, mptcp_listener(sock("0.0.0.0:5201")))
+    };
+
+    let _in = cli.enter().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let settings = PluginSettings {
+        path_manager: Some("sspi".to_owned()),
+        load_plugins: Some(vec!["sspi".to_owned()]),
+        addr_flags: EndpointFlags::empty(),
+        state_file: Some(state.path().join("endpoints")),
+    };
+    let mut daemon = Daemon::start(
+        &settings,
+        NotifyFlags::EXISTING | NotifyFlags::SKIP_LOOPBACK,
+    )
+    .await;
+    assert_eq!(daemon.host.default_plugin(), "sspi");
+    let client = PmClient::connect().await.expect("mptcp_pm");
+    let mut host_events = client.subscribe().expect("subscribe");
+    let mut observer = client.subscribe().expect("subscribe");
+
+    let stream = mptcp_connect(sock("10.0.1.2:5201"));
+    let (_accepted, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .expect("accept")
+        .expect("accept");
+    send(&stream, b"hello").await;
+
+    let mut seen = Seen::default();
+    let announced = |seen: &Seen| {
+        seen.server.iter().find_map(|e| match e {
+            Event::Announced(a) if a.addr == ip("10.0.2.1") => Some(*a),
+            _ => None,
+        })
+    };
+    pump(
+        &mut daemon,
+        &mut host_events,
+        &mut observer,
+        &mut server_events,
+        &mut seen,
+        "ANNOUNCED at the server",
+        |s| announced(s).is_some(),
+    )
+    .await;
+    let announcement = announced(&seen).unwrap();
+    assert_ne!(announcement.remote_id, 0, "a real address id");
+    let port = announcement.port.expect("the listener's port");
+    assert_ne!(port, 0);
+    assert!(
+        !seen
+            .server
+            .iter()
+            .any(|e| matches!(e, Event::Announced(a) if a.addr == ip("10.0.1.1"))),
+        "the initial subflow's interface is not announced"
+    );
+
+    // The server joins the announced address (the listener accepts it): one subflow on c-b.
+    let joined = ip("10.0.2.1");
+    pump(
+        &mut daemon,
+        &mut host_events,
+        &mut observer,
+        &mut server_events,
+        &mut seen,
+        "the server's join to the announced address",
+        |s| s.live_from(joined) == 1,
+    )
+    .await;
+    let token = seen
+        .client
+        .iter()
+        .find_map(|e| match e {
+            Event::Created(c) => Some(c.token),
+            _ => None,
+        })
+        .expect("CREATED");
+
+    // A second subflow on c-b, forced: sspi closes it. (Its own id: the kernel matches the
+    // announced entry by address and port, and this one has no port.)
+    let local = mptcpd::pm::wire::Endpoint::new(joined, mptcpd::pm::wire::EndpointFlags::empty())
+        .with_id(200);
+    client
+        .subflow_create(token, &local, sock("10.0.2.2:5201"))
+        .await
+        .expect("subflow_create");
+    pump(
+        &mut daemon,
+        &mut host_events,
+        &mut observer,
+        &mut server_events,
+        &mut seen,
+        "the extra subflow to be closed",
+        |s| {
+            s.client.iter().any(|e| {
+                matches!(e, Event::SubflowClosed(c) if c.local.ip() == joined
+                    && c.remote == sock("10.0.2.2:5201"))
+            })
+        },
+    )
+    .await;
+    assert_eq!(
+        seen.live_from(joined),
+        1,
+        "one subflow on c-b: {:#?}",
+        seen.client
+    );
+    assert_eq!(
+        seen.live_from(ip("10.0.1.1")),
+        0,
+        "only the initial subflow on c-a"
+    );
+    let info = mptcp::mptcp_info(&stream).expect("MPTCP_INFO");
+    assert_eq!(info.extra_subflows, 1, "{info:?}");
+
+    drop(stream);
+    daemon.host.shutdown().await;
+}
+
+/// An MPTCP listener (in the current namespace).
+fn mptcp_listener(addr: SocketAddr) -> tokio::net::TcpListener {
+    let listener = mptcp::listen(addr).expect("an MPTCP listener");
+    listener.set_nonblocking(true).expect("non-blocking");
+    tokio::net::TcpListener::from_std(listener).expect("a tokio listener")
+}
+
+/// An MPTCP connection (in the current namespace).
+fn mptcp_connect(addr: SocketAddr) -> tokio::net::TcpStream {
+    let stream = mptcp::connect(addr).expect("an MPTCP connection");
+    stream.set_nonblocking(true).expect("non-blocking");
+    tokio::net::TcpStream::from_std(stream).expect("a tokio stream")
+}
+
+/// Writes all of `data` (MPTCP becomes fully established once data flows).
+async fn send(stream: &tokio::net::TcpStream, mut data: &[u8]) {
+    while !data.is_empty() {
+        stream.writable().await.expect("writable");
+        match stream.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(err) => panic!("write: {err}"),
+        }
+    }
 }
