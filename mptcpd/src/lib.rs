@@ -10,5 +10,6 @@ pub mod daemon;
 pub mod ebpf;
 pub mod mptcpize;
 pub mod netmon;
+pub mod plugins;
 pub mod pm;
 pub mod sockopt;

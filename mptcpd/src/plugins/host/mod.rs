@@ -1,0 +1,272 @@
+//! The plugin host: routes events to plugins and runs the daemon's endpoint life cycle.
+
+use std::collections::HashMap;
+
+use mptcpd_plugin::{Commands, Plugin, PluginConfig, Token};
+use tracing::{debug, info, warn};
+
+use super::{HostPm, PluginError, PluginSettings, convert, registry};
+use crate::{netmon::NetEvent, pm::wire::Event};
+
+/// The loaded plugins and the handle they share.
+///
+/// The daemon calls, in this order: [`Self::start`]; [`Self::on_net_event`] for the network
+/// monitor's start-up events (queued when `NetworkMonitor::start` returns); [`Self::settle`];
+/// then [`Self::on_net_event`] and [`Self::on_pm_event`] as events come, [`Self::resync`]
+/// after an `EventItem::Overrun`; [`Self::shutdown`] on SIGTERM or SIGINT. A reload
+/// (SIGHUP) keeps the host: tracked connections survive.
+pub struct PluginHost<K: Commands> {
+    /// In priority order.
+    plugins: Vec<Box<dyn Plugin>>,
+    default: usize,
+    /// Which plugin handles each connection.
+    connections: HashMap<Token, usize>,
+    pm: HostPm<K>,
+    /// Events were lost: a token never seen may belong to a connection whose creation was.
+    events_lost: bool,
+}
+
+impl<K: Commands> std::fmt::Debug for PluginHost<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost")
+            .field("plugins", &self.plugin_names())
+            .field("default", &self.default_plugin())
+            .field("connections", &self.connections.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Commands> PluginHost<K> {
+    /// Loads the built-in plugins `settings` selects, adopts the endpoints a previous run of
+    /// the daemon left (see the module docs), and calls each plugin's `init`.
+    ///
+    /// An unknown plugin name, or a default plugin that is not loaded, is an error; so is a
+    /// kernel that cannot list its endpoints.
+    pub async fn start(settings: &PluginSettings, kernel: K) -> Result<Self, PluginError> {
+        let PluginSettings {
+            path_manager,
+            load_plugins,
+            addr_flags,
+            state_file,
+        } = settings;
+        let config = PluginConfig {
+            addr_flags: *addr_flags,
+        };
+        let (plugins, default) = registry::select(
+            registry::builtin(&config),
+            load_plugins.as_deref(),
+            path_manager.as_deref(),
+        )?;
+        let pm = HostPm::new(kernel, state_file.clone());
+        Self::with_plugins(plugins, default, pm).await
+    }
+
+    /// With given plugins (in priority order) and handle: adopts, then calls `init`.
+    pub async fn with_plugins(
+        plugins: Vec<Box<dyn Plugin>>,
+        default: usize,
+        pm: HostPm<K>,
+    ) -> Result<Self, PluginError> {
+        let adopted = pm.adopt().await.map_err(PluginError::Dump)?;
+        let mut host = Self {
+            plugins,
+            default,
+            connections: HashMap::new(),
+            pm,
+            events_lost: false,
+        };
+        info!(
+            plugins = ?host.plugin_names(),
+            default = host.default_plugin(),
+            adopted,
+            "plugins loaded"
+        );
+        for plugin in &mut host.plugins {
+            plugin.init(&host.pm).await;
+        }
+        Ok(host)
+    }
+
+    /// Plugins in priority order.
+    #[must_use]
+    pub fn plugin_names(&self) -> Vec<&'static str> {
+        self.plugins.iter().map(|p| p.name()).collect()
+    }
+
+    /// The plugin that handles new connections.
+    #[must_use]
+    pub fn default_plugin(&self) -> &'static str {
+        self.plugins[self.default].name()
+    }
+
+    /// How many connections are tracked.
+    #[must_use]
+    pub fn connections(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// The handle plugins use.
+    pub const fn pm(&self) -> &HostPm<K> {
+        &self.pm
+    }
+
+    /// Passes a network-monitor event to every plugin, in priority order.
+    pub async fn on_net_event(&mut self, event: &NetEvent) {
+        let pm = &self.pm;
+        match event {
+            NetEvent::NewInterface(i) => {
+                let iface = convert::interface(i);
+                for p in &mut self.plugins {
+                    p.new_interface(&iface, pm).await;
+                }
+            }
+            NetEvent::UpdateInterface(i) => {
+                let iface = convert::interface(i);
+                for p in &mut self.plugins {
+                    p.update_interface(&iface, pm).await;
+                }
+            }
+            NetEvent::DeleteInterface(i) => {
+                let iface = convert::interface(i);
+                for p in &mut self.plugins {
+                    p.delete_interface(&iface, pm).await;
+                }
+            }
+            NetEvent::NewLocalAddress { interface, address } => {
+                let iface = convert::interface(interface);
+                for p in &mut self.plugins {
+                    p.new_local_address(&iface, address.addr, pm).await;
+                }
+            }
+            NetEvent::DeleteLocalAddress { interface, address } => {
+                let iface = convert::interface(interface);
+                for p in &mut self.plugins {
+                    p.delete_local_address(&iface, address.addr, pm).await;
+                }
+            }
+        }
+    }
+
+    /// Passes an `mptcp_pm` event to the plugin that handles its connection (listener
+    /// events: the default plugin).
+    pub async fn on_pm_event(&mut self, event: &Event) {
+        let Self {
+            plugins,
+            default,
+            connections,
+            pm,
+            events_lost,
+        } = self;
+        let default = *default;
+        let mut route = |token| route(connections, *events_lost, default, token);
+        match event {
+            Event::Created(c) => {
+                connections.insert(c.token, default);
+                let conn = convert::connection(c);
+                plugins[default].new_connection(&conn, pm).await;
+            }
+            Event::Established(c) => {
+                if let Some(at) = route(c.token) {
+                    let conn = convert::connection(c);
+                    plugins[at].connection_established(&conn, pm).await;
+                }
+            }
+            Event::Closed { token } => {
+                // Dropped here: the C daemon kept every token for its whole life.
+                if let Some(at) = route(*token) {
+                    connections.remove(token);
+                    plugins[at].connection_closed(*token, pm).await;
+                }
+            }
+            Event::Announced(a) => {
+                if let Some(at) = route(a.token) {
+                    let addr = convert::remote_address(a);
+                    plugins[at].new_address(&addr, pm).await;
+                }
+            }
+            Event::Removed { token, remote_id } => {
+                if let Some(at) = route(*token) {
+                    plugins[at].address_removed(*token, *remote_id, pm).await;
+                }
+            }
+            Event::SubflowEstablished(s) => {
+                if let Some(at) = route(s.token) {
+                    plugins[at].new_subflow(&convert::subflow(s), pm).await;
+                }
+            }
+            Event::SubflowClosed(s) => {
+                if let Some(at) = route(s.token) {
+                    plugins[at].subflow_closed(&convert::subflow(s), pm).await;
+                }
+            }
+            Event::SubflowPriority(s) => {
+                if let Some(at) = route(s.token) {
+                    plugins[at].subflow_priority(&convert::subflow(s), pm).await;
+                }
+            }
+            Event::ListenerCreated(l) => plugins[default].listener_created(l.local, pm).await,
+            Event::ListenerClosed(l) => plugins[default].listener_closed(l.local, pm).await,
+            Event::Other(e) => debug!(kind = ?e.kind, "event for no plugin callback"),
+        }
+    }
+
+    /// After the network monitor's start-up events: removes the endpoints adopted from a
+    /// previous run that no plugin added again (their address is gone, or no longer
+    /// qualifies). Returns how many.
+    pub async fn settle(&mut self) -> usize {
+        let removed = self.pm.remove_unclaimed().await;
+        if removed > 0 {
+            info!(removed, "stale endpoints of a previous run removed");
+        }
+        removed
+    }
+
+    /// After `mptcp_pm` events were lost: re-reads the kernel's endpoints (ours that someone
+    /// removed are forgotten, the others' ids are kept off) and from now on routes events
+    /// of unknown connections to the default plugin.
+    pub async fn resync(&mut self) {
+        self.events_lost = true;
+        match self.pm.refresh().await {
+            Ok(gone) if gone.is_empty() => info!("resynced with the kernel's endpoints"),
+            Ok(gone) => warn!(
+                count = gone.len(),
+                "resynced: endpoints of ours were removed by someone else"
+            ),
+            Err(e) => warn!("resync failed: {e}"),
+        }
+    }
+
+    /// Calls each plugin's `exit` in reverse priority order, then removes every endpoint
+    /// this daemon added (and only those) and closes the listeners. Returns how many
+    /// endpoints were removed.
+    pub async fn shutdown(mut self) -> usize {
+        for plugin in self.plugins.iter_mut().rev() {
+            plugin.exit(&self.pm).await;
+        }
+        let removed = self.pm.remove_owned().await;
+        info!(removed, "endpoints of this daemon removed");
+        removed
+    }
+}
+
+/// The plugin of a connection. An unknown token is dropped (as in the C daemon), unless
+/// events were lost: then it is the default plugin's, whose CREATED may have been lost.
+fn route(
+    connections: &mut HashMap<Token, usize>,
+    events_lost: bool,
+    default: usize,
+    token: Token,
+) -> Option<usize> {
+    if let Some(&at) = connections.get(&token) {
+        return Some(at);
+    }
+    if events_lost {
+        connections.insert(token, default);
+        return Some(default);
+    }
+    debug!("event for an unknown connection dropped");
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,37 @@
+//! The plugin host: built-in plugins, selected by the settings, fed with network-monitor
+//! and `mptcp_pm` events, commanding the kernel through a handle that remembers which
+//! endpoints this daemon added.
+//!
+//! - Plugins are compiled in (`registry`): there is no `.so` loading, so `--plugin-dir` only
+//!   matters for the C daemon's compatibility checks (a directory, not world-writable).
+//! - Connection events go to the plugin that handles the connection (the default plugin,
+//!   picked by `--path-manager` or priority, for every new connection), per token; the
+//!   token is forgotten when the connection closes (the C daemon leaked it). Listener events
+//!   go to the default plugin, interface and address events to every plugin, in priority
+//!   order.
+//! - Endpoints added through the handle are "ours" and written to a state file
+//!   (`/run/mptcpd/endpoints` by default: tmpfs, gone at reboot like the endpoints). A
+//!   restarted daemon adopts those the kernel still has (same id and address), re-adding
+//!   one identically is then a no-op, and [`PluginHost::settle`] removes the adopted ones no
+//!   plugin asked for again. Shutdown removes ours and only ours.
+
+mod convert;
+mod error;
+mod handle;
+mod host;
+mod kernel;
+mod listeners;
+mod owned;
+mod registry;
+mod settings;
+
+pub use error::PluginError;
+pub use handle::HostPm;
+pub use host::PluginHost;
+pub use kernel::NetlinkPm;
+pub use listeners::ListenerManager;
+pub use registry::{builtin, select};
+pub use settings::{DEFAULT_STATE_FILE, PluginSettings};
+
+/// The plugin API, re-exported for the daemon and tests.
+pub use mptcpd_plugin as api;

@@ -1,0 +1,33 @@
+//! What the host is configured with (filled from `mptcpd::config` by the daemon).
+
+use std::path::PathBuf;
+
+use mptcpd_plugin::EndpointFlags;
+
+/// Where the endpoints this daemon added are remembered across restarts.
+pub const DEFAULT_STATE_FILE: &str = "/run/mptcpd/endpoints";
+
+/// The plugin-related settings: `--path-manager`, `--load-plugins`, `--addr-flags`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginSettings {
+    /// The default plugin's name; `None`: the loaded plugin with the best priority.
+    pub path_manager: Option<String>,
+    /// The plugins to load; `None`: every built-in plugin.
+    pub load_plugins: Option<Vec<String>>,
+    /// Flags of the endpoints `addr_adv` adds.
+    pub addr_flags: EndpointFlags,
+    /// The state file naming the endpoints this daemon added; `None`: remembered in memory
+    /// only (nothing is adopted after a restart).
+    pub state_file: Option<PathBuf>,
+}
+
+impl Default for PluginSettings {
+    fn default() -> Self {
+        Self {
+            path_manager: None,
+            load_plugins: None,
+            addr_flags: EndpointFlags::empty(),
+            state_file: Some(PathBuf::from(DEFAULT_STATE_FILE)),
+        }
+    }
+}

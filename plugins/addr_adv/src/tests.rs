@@ -1,0 +1,171 @@
+use std::net::IpAddr;
+
+use mptcpd_plugin::{
+    Endpoint, EndpointFlags, Interface, Limits, Plugin as _, PluginConfig,
+    testing::{Call, EEXIST, RecordingPm, block_on},
+};
+
+use crate::AddrAdv;
+
+fn iface(index: u32) -> Interface {
+    Interface {
+        index,
+        name: format!("eth{index}"),
+        flags: 0x1_0043,
+    }
+}
+
+fn ip(n: u8) -> IpAddr {
+    IpAddr::from([10, 0, n, 1])
+}
+
+fn plugin(flags: EndpointFlags) -> (AddrAdv, RecordingPm) {
+    let pm = RecordingPm::new();
+    let mut plugin = AddrAdv::new(&PluginConfig { addr_flags: flags });
+    block_on(plugin.init(&pm));
+    (plugin, pm)
+}
+
+fn endpoint(id: u8, n: u8, flags: EndpointFlags, ifindex: i32) -> Endpoint {
+    Endpoint {
+        id,
+        addr: ip(n),
+        port: None,
+        flags,
+        if_idx: Some(ifindex),
+    }
+}
+
+#[test]
+fn init_sets_the_c_plugins_starting_limits() {
+    let (_, pm) = plugin(EndpointFlags::SUBFLOW);
+    let limits = Limits {
+        add_addr_accepted: 2,
+        subflows: 2,
+    };
+    assert_eq!(pm.take_calls(), [Call::SetLimits(limits)]);
+    let (_, pm) = plugin(EndpointFlags::SIGNAL);
+    let limits = Limits {
+        add_addr_accepted: 0,
+        subflows: 2,
+    };
+    assert_eq!(
+        pm.take_calls(),
+        [Call::SetLimits(limits)],
+        "add_addr_accepted follows only with subflow"
+    );
+}
+
+#[test]
+fn an_address_gets_an_endpoint_with_the_flags_and_loses_it() {
+    let flags = EndpointFlags::SUBFLOW | EndpointFlags::BACKUP;
+    let (mut p, pm) = plugin(flags);
+    pm.take_calls();
+    block_on(p.new_local_address(&iface(3), ip(1), &pm));
+    let added = endpoint(1, 1, flags, 3);
+    assert_eq!(
+        pm.take_calls(),
+        [
+            Call::AddEndpoint(added),
+            Call::SetLimits(Limits {
+                add_addr_accepted: 3,
+                subflows: 3
+            })
+        ]
+    );
+    // Reported again (e.g. after a monitor resync): nothing to do.
+    block_on(p.new_local_address(&iface(3), ip(1), &pm));
+    assert_eq!(pm.take_calls(), []);
+    block_on(p.delete_local_address(&iface(3), ip(1), &pm));
+    assert_eq!(
+        pm.take_calls(),
+        [
+            Call::RemoveEndpoint(1),
+            Call::SetLimits(Limits {
+                add_addr_accepted: 2,
+                subflows: 2
+            })
+        ]
+    );
+    assert_eq!(pm.endpoints(), []);
+    // An address it never had: nothing.
+    block_on(p.delete_local_address(&iface(3), ip(9), &pm));
+    assert_eq!(pm.take_calls(), []);
+}
+
+#[test]
+fn the_ninth_address_waits_for_room() {
+    let (mut p, pm) = plugin(EndpointFlags::SIGNAL);
+    for n in 1..=9 {
+        block_on(p.new_local_address(&iface(u32::from(n)), ip(n), &pm));
+    }
+    assert_eq!(pm.endpoints().len(), 8);
+    assert!(!pm.endpoints().iter().any(|e| e.addr == ip(9)));
+    // Limits stop following past 8.
+    assert_eq!(pm.limits().subflows, 8);
+    pm.take_calls();
+    block_on(p.delete_local_address(&iface(2), ip(2), &pm));
+    let calls = pm.take_calls();
+    assert_eq!(calls[0], Call::RemoveEndpoint(2));
+    assert!(
+        calls.contains(&Call::AddEndpoint(endpoint(2, 9, EndpointFlags::SIGNAL, 9))),
+        "the waiting address takes the freed room (and the freed id): {calls:?}"
+    );
+    assert_eq!(pm.endpoints().len(), 8);
+    // A waiting address that goes away stops waiting.
+    block_on(p.new_local_address(&iface(10), ip(10), &pm));
+    block_on(p.delete_local_address(&iface(10), ip(10), &pm));
+    block_on(p.delete_local_address(&iface(1), ip(1), &pm));
+    assert!(!pm.endpoints().iter().any(|e| e.addr == ip(10)));
+}
+
+#[test]
+fn a_link_going_away_removes_its_endpoints_only() {
+    let (mut p, pm) = plugin(EndpointFlags::SUBFLOW);
+    block_on(p.new_local_address(&iface(3), ip(1), &pm));
+    block_on(p.new_local_address(&iface(3), ip(2), &pm));
+    block_on(p.new_local_address(&iface(4), ip(3), &pm));
+    block_on(p.delete_interface(&iface(3), &pm));
+    let left: Vec<IpAddr> = pm.endpoints().iter().map(|e| e.addr).collect();
+    assert_eq!(left, [ip(3)]);
+    // Back up: the monitor reports the addresses again.
+    block_on(p.new_local_address(&iface(3), ip(1), &pm));
+    assert_eq!(pm.endpoints().len(), 2);
+}
+
+#[test]
+fn an_address_moving_to_another_link_is_rebound() {
+    let (mut p, pm) = plugin(EndpointFlags::SUBFLOW);
+    block_on(p.new_local_address(&iface(3), ip(1), &pm));
+    block_on(p.new_local_address(&iface(5), ip(1), &pm));
+    assert_eq!(pm.endpoints(), [endpoint(1, 1, EndpointFlags::SUBFLOW, 5)]);
+}
+
+#[test]
+fn a_foreign_endpoint_for_the_address_is_left_alone() {
+    let (mut p, pm) = plugin(EndpointFlags::SUBFLOW);
+    let theirs = endpoint(7, 1, EndpointFlags::SIGNAL, 3);
+    pm.insert_endpoint(theirs);
+    pm.take_calls();
+    block_on(p.new_local_address(&iface(3), ip(1), &pm));
+    let calls = pm.take_calls();
+    assert_eq!(
+        calls,
+        [Call::AddEndpoint(endpoint(7, 1, EndpointFlags::SUBFLOW, 3))],
+        "the seeded id is used; EEXIST is not retried"
+    );
+    block_on(p.delete_local_address(&iface(3), ip(1), &pm));
+    assert_eq!(pm.take_calls(), [], "it never held it");
+    assert_eq!(pm.endpoints(), [theirs]);
+    let _ = EEXIST;
+}
+
+#[test]
+fn a_failed_add_frees_the_id() {
+    let (mut p, pm) = plugin(EndpointFlags::SUBFLOW);
+    pm.fail_next("add_endpoint", 22);
+    block_on(p.new_local_address(&iface(3), ip(1), &pm));
+    assert_eq!(pm.endpoints(), []);
+    block_on(p.new_local_address(&iface(3), ip(2), &pm));
+    assert_eq!(pm.endpoints()[0].id, 1, "id 1 was released");
+}

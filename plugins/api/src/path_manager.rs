@@ -1,0 +1,77 @@
+//! The handle plugins command the path managers through.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::{BoxFuture, Endpoint, EndpointFlags, Limits, PmError, Token};
+
+/// A command's answer, to await.
+pub type PmFuture<'a, T> = BoxFuture<'a, Result<T, PmError>>;
+
+/// The kernel's path-manager commands, both path managers. Each future resolves to the
+/// kernel's answer (an acknowledgement, a reply, or its errno and message).
+pub trait Commands: Send + Sync {
+    /// In-kernel PM `ADD_ADDR`: adds an endpoint (`EEXIST` for a duplicate, `ERANGE` past
+    /// the kernel's 8 endpoints).
+    fn add_endpoint(&self, endpoint: Endpoint) -> PmFuture<'_, ()>;
+    /// In-kernel PM `DEL_ADDR`: removes the endpoint with this id.
+    fn remove_endpoint(&self, id: u8) -> PmFuture<'_, ()>;
+    /// In-kernel PM `GET_ADDR`.
+    fn get_endpoint(&self, id: u8) -> PmFuture<'_, Endpoint>;
+    /// In-kernel PM `GET_ADDR` dump: every endpoint, implicit ones and other tools' too.
+    fn dump_endpoints(&self) -> PmFuture<'_, Vec<Endpoint>>;
+    /// In-kernel PM `FLUSH_ADDRS`: removes every endpoint, other tools' too.
+    fn flush_endpoints(&self) -> PmFuture<'_, ()>;
+    /// In-kernel PM `SET_FLAGS` on an endpoint (`backup`, `fullmesh`).
+    fn set_endpoint_flags(&self, id: u8, flags: EndpointFlags) -> PmFuture<'_, ()>;
+    /// In-kernel PM `SET_LIMITS` (each at most 8).
+    fn set_limits(&self, limits: Limits) -> PmFuture<'_, ()>;
+    /// In-kernel PM `GET_LIMITS`.
+    fn get_limits(&self) -> PmFuture<'_, Limits>;
+    /// Userspace PM ANNOUNCE: advertises `local` (id 1..=255; 0 is refused here, as the
+    /// kernel silently accepts it) to the peer of connection `token`.
+    fn announce(&self, token: Token, local: Endpoint) -> PmFuture<'_, ()>;
+    /// Userspace PM REMOVE: withdraws local address `id` from the connection.
+    fn remove_address(&self, token: Token, id: u8) -> PmFuture<'_, ()>;
+    /// Userspace PM `SUBFLOW_CREATE` from `local` (id 1..=255) to `remote`.
+    fn subflow_create(&self, token: Token, local: Endpoint, remote: SocketAddr)
+    -> PmFuture<'_, ()>;
+    /// Userspace PM `SUBFLOW_DESTROY`.
+    fn subflow_destroy(
+        &self,
+        token: Token,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> PmFuture<'_, ()>;
+    /// Userspace PM `SET_FLAGS` with a token: marks the subflow backup or not (`MP_PRIO`).
+    fn set_backup(
+        &self,
+        token: Token,
+        local: SocketAddr,
+        remote: SocketAddr,
+        backup: bool,
+    ) -> PmFuture<'_, ()>;
+}
+
+/// What a callback gets: the kernel's commands plus the daemon's shared services (address
+/// ids, listening sockets, the endpoints this daemon owns).
+///
+/// The daemon's implementation records the endpoints added through it: those are "ours",
+/// removed at shutdown and adopted after a restart. Adding an endpoint identical to one it
+/// already owns succeeds without asking the kernel (adoption, no duplicate).
+pub trait PathManager: Commands {
+    /// The id of a local address: the one it already has (from the kernel's endpoints or an
+    /// earlier call), else the lowest free one in 1..=255.
+    fn address_id(&self, addr: IpAddr) -> Result<u8, PmError>;
+    /// Frees the id of an address that no longer needs it (kept if another tool's endpoint
+    /// uses it).
+    fn release_address_id(&self, addr: IpAddr);
+    /// A reference to an MPTCP listening socket on `addr` (port 0: an ephemeral port, shared
+    /// by every caller asking for that address with port 0), for joins to announced
+    /// addresses. Returns the address and port listened on.
+    fn listen(&self, addr: SocketAddr) -> Result<SocketAddr, PmError>;
+    /// Drops a reference taken by [`Self::listen`] (with the address it returned); the
+    /// socket closes with the last one.
+    fn close_listener(&self, addr: SocketAddr) -> Result<(), PmError>;
+    /// The in-kernel endpoints this daemon added (or adopted) and has not removed.
+    fn owned_endpoints(&self) -> Vec<Endpoint>;
+}

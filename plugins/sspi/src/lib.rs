@@ -1,0 +1,245 @@
+//! `sspi`, single subflow per interface, for the userspace path manager
+//! (`net.mptcp.pm_type=1`).
+//!
+//! - When a connection is established, each other interface's first address of the
+//!   connection's family is announced to the peer, with an address id from the ID manager
+//!   (never 0, which the C plugin used and so never announced anything) and a port on which
+//!   an MPTCP listener accepts the joins.
+//! - A connection keeps at most one subflow per local interface: a subflow that joins on an
+//!   interface that already carries one of the connection's subflows is closed.
+//! - Everything kept about a connection is dropped when it closes, listeners included.
+//!
+//! Local addresses are mapped to interfaces from the address callbacks; an address the
+//! monitor never reported (start-up addresses without `existing`) is not enforced on.
+
+use std::{
+    collections::{BTreeMap, HashMap, hash_map::Entry},
+    net::{IpAddr, SocketAddr},
+};
+
+use mptcpd_plugin::{
+    BoxFuture, Connection, Endpoint, EndpointFlags, Interface, PathManager, Plugin, Subflow, Token,
+};
+use tracing::{debug, info, warn};
+
+/// The plugin's registered name.
+pub const NAME: &str = "sspi";
+
+/// The two ends of a subflow.
+type Ends = (SocketAddr, SocketAddr);
+
+/// The `sspi` plugin.
+#[derive(Debug, Default)]
+pub struct Sspi {
+    /// Local addresses and the interface each is on.
+    addrs: BTreeMap<IpAddr, u32>,
+    /// The subflow a connection keeps on an interface.
+    kept: HashMap<(Token, u32), Ends>,
+    /// The listeners taken for a connection's announcements.
+    listeners: HashMap<Token, Vec<SocketAddr>>,
+}
+
+impl Sspi {
+    /// A plugin with nothing known yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many subflows the plugin tracks for `token` (for tests).
+    #[must_use]
+    pub fn subflows_of(&self, token: Token) -> usize {
+        self.kept.keys().filter(|(t, _)| *t == token).count()
+    }
+
+    fn interface_of(&self, addr: IpAddr, bound: Option<i32>) -> Option<u32> {
+        self.addrs
+            .get(&addr)
+            .copied()
+            .or_else(|| bound.and_then(|i| u32::try_from(i).ok()))
+    }
+
+    fn created(&mut self, conn: &Connection) {
+        if let Some(ifindex) = self.interface_of(conn.local.ip(), None) {
+            self.kept
+                .insert((conn.token, ifindex), (conn.local, conn.remote));
+        } else {
+            debug!(local = %conn.local, "connection from an address on no known interface");
+        }
+    }
+
+    /// Announces one address of each other interface.
+    async fn established(&mut self, conn: &Connection, pm: &dyn PathManager) {
+        let own = self.interface_of(conn.local.ip(), None);
+        let mut per_interface: BTreeMap<u32, IpAddr> = BTreeMap::new();
+        for (&addr, &ifindex) in &self.addrs {
+            if Some(ifindex) != own && addr.is_ipv4() == conn.local.is_ipv4() {
+                per_interface.entry(ifindex).or_insert(addr);
+            }
+        }
+        for (ifindex, addr) in per_interface {
+            let id = match pm.address_id(addr) {
+                Ok(id) => id,
+                Err(e) => {
+                    warn!("not announcing {addr}: {e}");
+                    continue;
+                }
+            };
+            let listening = match pm.listen(SocketAddr::new(addr, 0)) {
+                Ok(listening) => listening,
+                Err(e) => {
+                    warn!("not announcing {addr}: {e}");
+                    continue;
+                }
+            };
+            let local = Endpoint {
+                id,
+                addr,
+                port: Some(listening.port()),
+                flags: EndpointFlags::SIGNAL,
+                if_idx: None,
+            };
+            match pm.announce(conn.token, local).await {
+                Ok(()) => {
+                    info!(id, %listening, ifindex, "address announced");
+                    self.listeners
+                        .entry(conn.token)
+                        .or_default()
+                        .push(listening);
+                }
+                Err(e) => {
+                    warn!("announcing {listening}: {e}");
+                    close(pm, listening);
+                }
+            }
+        }
+    }
+
+    async fn joined(&mut self, sub: &Subflow, pm: &dyn PathManager) {
+        let Some(ifindex) = self.interface_of(sub.local.ip(), sub.if_idx) else {
+            debug!(local = %sub.local, "subflow from an address on no known interface");
+            return;
+        };
+        match self.kept.entry((sub.token, ifindex)) {
+            Entry::Vacant(slot) => {
+                slot.insert((sub.local, sub.remote));
+            }
+            Entry::Occupied(kept) if *kept.get() == (sub.local, sub.remote) => {}
+            Entry::Occupied(_) => {
+                info!(local = %sub.local, remote = %sub.remote, ifindex,
+                    "closing a second subflow on the interface");
+                if let Err(e) = pm.subflow_destroy(sub.token, sub.local, sub.remote).await {
+                    warn!("closing subflow {} -> {}: {e}", sub.local, sub.remote);
+                }
+            }
+        }
+    }
+
+    fn subflow_gone(&mut self, sub: &Subflow) {
+        if let Some(ifindex) = self.interface_of(sub.local.ip(), sub.if_idx) {
+            // Only the kept subflow frees the interface, not the extra one closed above
+            // (the C plugin forgot the interface on any close).
+            if self.kept.get(&(sub.token, ifindex)) == Some(&(sub.local, sub.remote)) {
+                self.kept.remove(&(sub.token, ifindex));
+            }
+        }
+    }
+
+    fn closed(&mut self, token: Token, pm: &dyn PathManager) {
+        self.kept.retain(|(t, _), _| *t != token);
+        for listening in self.listeners.remove(&token).unwrap_or_default() {
+            close(pm, listening);
+        }
+    }
+}
+
+fn close(pm: &dyn PathManager, listening: SocketAddr) {
+    if let Err(e) = pm.close_listener(listening) {
+        warn!("closing the listener on {listening}: {e}");
+    }
+}
+
+impl Plugin for Sspi {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn description(&self) -> &'static str {
+        "userspace path manager: a single subflow per interface"
+    }
+
+    fn new_connection<'a>(
+        &'a mut self,
+        conn: &'a Connection,
+        _pm: &'a dyn PathManager,
+    ) -> BoxFuture<'a, ()> {
+        self.created(conn);
+        mptcpd_plugin::done()
+    }
+
+    fn connection_established<'a>(
+        &'a mut self,
+        conn: &'a Connection,
+        pm: &'a dyn PathManager,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(self.established(conn, pm))
+    }
+
+    fn connection_closed<'a>(
+        &'a mut self,
+        token: Token,
+        pm: &'a dyn PathManager,
+    ) -> BoxFuture<'a, ()> {
+        self.closed(token, pm);
+        mptcpd_plugin::done()
+    }
+
+    fn new_subflow<'a>(
+        &'a mut self,
+        subflow: &'a Subflow,
+        pm: &'a dyn PathManager,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(self.joined(subflow, pm))
+    }
+
+    fn subflow_closed<'a>(
+        &'a mut self,
+        subflow: &'a Subflow,
+        _pm: &'a dyn PathManager,
+    ) -> BoxFuture<'a, ()> {
+        self.subflow_gone(subflow);
+        mptcpd_plugin::done()
+    }
+
+    fn delete_interface<'a>(
+        &'a mut self,
+        iface: &'a Interface,
+        _pm: &'a dyn PathManager,
+    ) -> BoxFuture<'a, ()> {
+        self.addrs.retain(|_, i| *i != iface.index);
+        mptcpd_plugin::done()
+    }
+
+    fn new_local_address<'a>(
+        &'a mut self,
+        iface: &'a Interface,
+        addr: IpAddr,
+        _pm: &'a dyn PathManager,
+    ) -> BoxFuture<'a, ()> {
+        self.addrs.insert(addr, iface.index);
+        mptcpd_plugin::done()
+    }
+
+    fn delete_local_address<'a>(
+        &'a mut self,
+        _iface: &'a Interface,
+        addr: IpAddr,
+        _pm: &'a dyn PathManager,
+    ) -> BoxFuture<'a, ()> {
+        self.addrs.remove(&addr);
+        mptcpd_plugin::done()
+    }
+}
+
+#[cfg(test)]
+mod tests;

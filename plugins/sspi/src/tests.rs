@@ -1,0 +1,153 @@
+use std::net::{IpAddr, SocketAddr};
+
+use mptcpd_plugin::{
+    Connection, Endpoint, EndpointFlags, Interface, Plugin as _, Subflow,
+    testing::{Call, RecordingPm, block_on},
+};
+
+use crate::Sspi;
+
+const TOKEN: u32 = 0xabcd;
+
+fn iface(index: u32) -> Interface {
+    Interface {
+        index,
+        name: format!("eth{index}"),
+        flags: 0x1_0043,
+    }
+}
+
+fn sock(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+fn conn() -> Connection {
+    Connection {
+        token: TOKEN,
+        local: sock("10.0.1.1:40000"),
+        remote: sock("10.0.1.2:5201"),
+        local_id: Some(0),
+        remote_id: Some(0),
+        server_side: false,
+        deny_join_id0: false,
+    }
+}
+
+fn subflow(local: &str, remote: &str) -> Subflow {
+    Subflow {
+        token: TOKEN,
+        local: sock(local),
+        remote: sock(remote),
+        local_id: 1,
+        remote_id: 0,
+        backup: false,
+        if_idx: None,
+        error: None,
+    }
+}
+
+/// Interfaces 1 (10.0.1.1), 2 (10.0.2.1, 10.0.2.9), 3 (10.0.3.1 and an IPv6 address).
+fn setup() -> (Sspi, RecordingPm) {
+    let pm = RecordingPm::new();
+    let mut p = Sspi::new();
+    for (index, addr) in [
+        (1, "10.0.1.1"),
+        (2, "10.0.2.1"),
+        (2, "10.0.2.9"),
+        (3, "10.0.3.1"),
+        (3, "2001:db8::1"),
+    ] {
+        block_on(p.new_local_address(&iface(index), ip(addr), &pm));
+    }
+    (p, pm)
+}
+
+#[test]
+fn announces_one_address_per_other_interface_with_real_ids_and_listeners() {
+    let (mut p, pm) = setup();
+    block_on(p.new_connection(&conn(), &pm));
+    assert_eq!(pm.take_calls(), [], "nothing before ESTABLISHED");
+    block_on(p.connection_established(&conn(), &pm));
+    let calls = pm.take_calls();
+    let announced: Vec<Endpoint> = calls
+        .iter()
+        .filter_map(|c| match c {
+            Call::Announce(TOKEN, e) => Some(*e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(announced.len(), 2, "{calls:?}");
+    assert_eq!(announced[0].addr, ip("10.0.2.1"));
+    assert_eq!(announced[1].addr, ip("10.0.3.1"));
+    for e in &announced {
+        assert_ne!(e.id, 0, "id 0 is never announced");
+        assert!(e.port.is_some_and(|p| p != 0), "{e:?}");
+        assert!(e.flags.contains(EndpointFlags::SIGNAL));
+    }
+    assert_eq!(pm.listeners().len(), 2);
+    // Closing the connection releases them.
+    block_on(p.connection_closed(TOKEN, &pm));
+    assert!(pm.listeners().is_empty());
+    assert_eq!(
+        p.subflows_of(TOKEN),
+        0,
+        "state of a closed connection is dropped"
+    );
+}
+
+#[test]
+fn a_failed_announcement_releases_its_listener() {
+    let (mut p, pm) = setup();
+    block_on(p.new_connection(&conn(), &pm));
+    pm.fail_next("announce", 22);
+    block_on(p.connection_established(&conn(), &pm));
+    assert_eq!(pm.listeners().len(), 1);
+}
+
+#[test]
+fn a_second_subflow_on_an_interface_is_closed() {
+    let (mut p, pm) = setup();
+    block_on(p.new_connection(&conn(), &pm));
+    // A join on interface 2: kept.
+    block_on(p.new_subflow(&subflow("10.0.2.1:41000", "10.0.1.2:5201"), &pm));
+    assert_eq!(pm.take_calls(), []);
+    // Another one on interface 2 (other address of the same interface): closed.
+    let extra = subflow("10.0.2.9:41001", "10.0.2.2:5201");
+    block_on(p.new_subflow(&extra, &pm));
+    assert_eq!(
+        pm.take_calls(),
+        [Call::SubflowDestroy(TOKEN, extra.local, extra.remote)]
+    );
+    // A second one on the initial subflow's interface: closed too.
+    let extra1 = subflow("10.0.1.1:41002", "10.0.2.2:5201");
+    block_on(p.new_subflow(&extra1, &pm));
+    assert_eq!(
+        pm.take_calls(),
+        [Call::SubflowDestroy(TOKEN, extra1.local, extra1.remote)]
+    );
+    // The extra one closing does not free interface 2 (the C plugin's bug) ...
+    block_on(p.subflow_closed(&extra, &pm));
+    let again = subflow("10.0.2.9:41003", "10.0.2.2:5201");
+    block_on(p.new_subflow(&again, &pm));
+    assert_eq!(
+        pm.take_calls(),
+        [Call::SubflowDestroy(TOKEN, again.local, again.remote)]
+    );
+    // ... the kept one closing does.
+    block_on(p.subflow_closed(&subflow("10.0.2.1:41000", "10.0.1.2:5201"), &pm));
+    block_on(p.new_subflow(&again, &pm));
+    assert_eq!(pm.take_calls(), []);
+    assert_eq!(p.subflows_of(TOKEN), 2);
+}
+
+#[test]
+fn unknown_addresses_are_left_alone() {
+    let (mut p, pm) = setup();
+    block_on(p.new_subflow(&subflow("192.0.2.1:1", "10.0.1.2:5201"), &pm));
+    block_on(p.new_subflow(&subflow("192.0.2.1:2", "10.0.1.2:5201"), &pm));
+    assert_eq!(pm.take_calls(), []);
+}

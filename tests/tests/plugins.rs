@@ -1,0 +1,545 @@
+//! The plugin host with the built-in plugins against the real kernel: a network monitor, a
+//! path-manager client and a `PluginHost` inside network namespaces of their own, on the test
+//! thread (`NetNs::enter`).
+//!
+//! Needs root (else each test prints `skipped: TEST: REASON`, or panics under `CI=true`).
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
+
+use mptcpd::{
+    netmon::{NetworkMonitor, NotifyFlags},
+    plugins::{
+        NetlinkPm, PluginHost, PluginSettings,
+        api::{Commands as _, Endpoint, EndpointFlags, Limits},
+    },
+    pm::{EventItem, EventStream, PmClient, wire::Event},
+};
+use mptcpd_tests::{
+    mptcp,
+    netns::NetNs,
+    skip, sysctl,
+    veth::{Address, VethPair},
+};
+use tokio::time::{Instant, timeout_at};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().expect("an IP address")
+}
+
+fn sock(text: &str) -> SocketAddr {
+    text.parse().expect("a socket address")
+}
+
+fn addr_adv(state_file: PathBuf, flags: EndpointFlags) -> PluginSettings {
+    PluginSettings {
+        path_manager: None,
+        load_plugins: Some(vec!["addr_adv".to_owned()]),
+        addr_flags: flags,
+        state_file: Some(state_file),
+    }
+}
+
+/// A monitor and a host in the current namespace, the monitor's start-up events applied.
+struct Daemon {
+    netmon: NetworkMonitor,
+    host: PluginHost<NetlinkPm>,
+}
+
+impl Daemon {
+    async fn start(settings: &PluginSettings, notify: NotifyFlags) -> Self {
+        let netmon = NetworkMonitor::start(notify).await.expect("monitor");
+        let pm = PmClient::connect().await.expect("mptcp_pm");
+        let host = PluginHost::start(settings, NetlinkPm(pm))
+            .await
+            .expect("host");
+        let mut daemon = Self { netmon, host };
+        while let Some(event) = daemon.netmon.try_next_event() {
+            daemon.host.on_net_event(&event).await;
+        }
+        daemon.host.settle().await;
+        daemon
+    }
+
+    async fn endpoints(&self) -> Vec<Endpoint> {
+        self.host
+            .pm()
+            .kernel()
+            .dump_endpoints()
+            .await
+            .expect("dump")
+    }
+
+    /// Feeds network events to the host until the kernel's endpoints satisfy `done`.
+    async fn until(&mut self, what: &str, done: impl Fn(&[Endpoint]) -> bool) -> Vec<Endpoint> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let endpoints = self.endpoints().await;
+            if done(&endpoints) {
+                return endpoints;
+            }
+            match timeout_at(deadline, self.netmon.next_event()).await {
+                Ok(Some(event)) => self.host.on_net_event(&event).await,
+                Ok(None) => panic!("the monitor stopped"),
+                Err(elapsed) => panic!("{elapsed} waiting for {what}; endpoints: {endpoints:?}"),
+            }
+        }
+    }
+}
+
+fn has(endpoints: &[Endpoint], addr: &str) -> bool {
+    endpoints.iter().any(|e| e.addr == ip(addr))
+}
+
+fn ifindex(ns: &NetNs, dev: &str) -> i32 {
+    let out = ns.ip(&["-o", "link", "show", dev]).expect("ip link");
+    out.split(':')
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .expect("ifindex")
+}
+
+#[tokio::test]
+async fn addr_adv_follows_addresses_and_links() {
+    if !skip::require_root("addr_adv_follows_addresses_and_links") {
+        return;
+    }
+    let ns = NetNs::new(concat!("mptcpd-t-pl-", "follow")).unwrap();
+    let _veth = VethPair::new("pl0", &ns, "pl1", &ns).unwrap();
+    let _in = ns.enter().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let flags = EndpointFlags::SUBFLOW | EndpointFlags::BACKUP;
+    let settings = addr_adv(state.path().join("endpoints"), flags);
+    let mut daemon = Daemon::start(&settings, NotifyFlags::empty()).await;
+    let limits = daemon
+        .host
+        .pm()
+        .kernel()
+        .get_limits()
+        .await
+        .expect("limits");
+    assert_eq!(
+        limits,
+        Limits {
+            add_addr_accepted: 2,
+            subflows: 2
+        },
+        "init sets the C plugin's limits"
+    );
+
+    let address = Address::add(&ns, "pl0", "10.1.0.1/24").unwrap();
+    let endpoints = daemon.until("an endpoint", |e| has(e, "10.1.0.1")).await;
+    let [endpoint] = endpoints.as_slice() else {
+        panic!("one endpoint: {endpoints:?}")
+    };
+    assert_eq!(endpoint.flags, flags);
+    assert_eq!(endpoint.if_idx, Some(ifindex(&ns, "pl0")));
+    assert_ne!(endpoint.id, 0);
+    let limits = daemon
+        .host
+        .pm()
+        .kernel()
+        .get_limits()
+        .await
+        .expect("limits");
+    assert_eq!(limits.subflows, 3);
+    assert_eq!(limits.add_addr_accepted, 3);
+
+    drop(address);
+    daemon.until("removal", <[Endpoint]>::is_empty).await;
+
+    let _address = Address::add(&ns, "pl0", "10.1.0.1/24").unwrap();
+    daemon
+        .until("an endpoint again", |e| has(e, "10.1.0.1"))
+        .await;
+    ns.ip(&["link", "set", "pl0", "down"]).unwrap();
+    daemon
+        .until("removal on link down", <[Endpoint]>::is_empty)
+        .await;
+    ns.ip(&["link", "set", "pl0", "up"]).unwrap();
+    daemon
+        .until("the endpoint on link up", |e| has(e, "10.1.0.1"))
+        .await;
+    assert_eq!(daemon.host.shutdown().await, 1);
+}
+
+#[tokio::test]
+async fn addr_adv_respects_the_eight_endpoint_limit() {
+    if !skip::require_root("addr_adv_respects_the_eight_endpoint_limit") {
+        return;
+    }
+    let ns = NetNs::new(concat!("mptcpd-t-pl-", "eight")).unwrap();
+    let _veth = VethPair::new("pl0", &ns, "pl1", &ns).unwrap();
+    let _in = ns.enter().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let settings = addr_adv(state.path().join("endpoints"), EndpointFlags::SIGNAL);
+    let mut daemon = Daemon::start(&settings, NotifyFlags::empty()).await;
+    let mut addresses: Vec<Address> = (1..=10)
+        .map(|n| Address::add(&ns, "pl0", &format!("10.2.0.{n}/32")).unwrap())
+        .collect();
+    // (/32: each its own primary, so deleting one leaves the others.)
+    // All ten are reported; eight get an endpoint, the rest wait without harm.
+    daemon.until("eight endpoints", |e| e.len() == 8).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    while let Some(event) = daemon.netmon.try_next_event() {
+        daemon.host.on_net_event(&event).await;
+    }
+    let endpoints = daemon.endpoints().await;
+    assert_eq!(endpoints.len(), 8, "{endpoints:?}");
+    let missing: Vec<String> = (1..=10)
+        .map(|n| format!("10.2.0.{n}"))
+        .filter(|a| !has(&endpoints, a))
+        .collect();
+    assert_eq!(missing.len(), 2);
+    // One with an endpoint goes: a waiting one takes its room.
+    let holder = endpoints[0].addr;
+    let at = (1..=10)
+        .position(|n| ip(&format!("10.2.0.{n}")) == holder)
+        .unwrap();
+    drop(addresses.remove(at));
+    let endpoints = daemon
+        .until("a waiting address's endpoint", |e| {
+            e.len() == 8 && !e.iter().any(|x| x.addr == holder)
+        })
+        .await;
+    assert!(has(&endpoints, &missing[0]), "{endpoints:?}");
+    assert_eq!(daemon.host.shutdown().await, 8);
+    assert_eq!(
+        PmClient::connect()
+            .await
+            .unwrap()
+            .dump_addrs()
+            .await
+            .unwrap(),
+        []
+    );
+}
+
+fn by_hand() -> mptcpd::pm::wire::Endpoint {
+    mptcpd::pm::wire::Endpoint::new(ip("192.0.2.1"), mptcpd::pm::wire::EndpointFlags::SIGNAL)
+        .with_id(50)
+}
+
+#[tokio::test]
+async fn shutdown_removes_only_the_daemons_endpoints() {
+    if !skip::require_root("shutdown_removes_only_the_daemons_endpoints") {
+        return;
+    }
+    let ns = NetNs::new(concat!("mptcpd-t-pl-", "shutdown")).unwrap();
+    let _veth = VethPair::new("pl0", &ns, "pl1", &ns).unwrap();
+    let _in = ns.enter().unwrap();
+    let client = PmClient::connect().await.unwrap();
+    client
+        .add_addr(&by_hand())
+        .await
+        .expect("a hand-made endpoint");
+    let state = tempfile::tempdir().unwrap();
+    let settings = addr_adv(state.path().join("endpoints"), EndpointFlags::SUBFLOW);
+    let mut daemon = Daemon::start(&settings, NotifyFlags::empty()).await;
+    let _a = Address::add(&ns, "pl0", "10.3.0.1/24").unwrap();
+    let _b = Address::add(&ns, "pl1", "10.3.1.1/24").unwrap();
+    daemon
+        .until("two endpoints of ours", |e| {
+            has(e, "10.3.0.1") && has(e, "10.3.1.1")
+        })
+        .await;
+    assert_eq!(daemon.host.shutdown().await, 2);
+    assert_eq!(client.dump_addrs().await.unwrap(), [by_hand()]);
+}
+
+#[tokio::test]
+async fn a_restarted_host_adopts_its_endpoints_without_duplicates_or_stale_ones() {
+    if !skip::require_root("a_restarted_host_adopts_its_endpoints_without_duplicates_or_stale_ones")
+    {
+        return;
+    }
+    let ns = NetNs::new(concat!("mptcpd-t-pl-", "restart")).unwrap();
+    let _veth = VethPair::new("pl0", &ns, "pl1", &ns).unwrap();
+    let _in = ns.enter().unwrap();
+    let client = PmClient::connect().await.unwrap();
+    client
+        .add_addr(&by_hand())
+        .await
+        .expect("a hand-made endpoint");
+    let state = tempfile::tempdir().unwrap();
+    let settings = addr_adv(state.path().join("endpoints"), EndpointFlags::SUBFLOW);
+    let mut first = Daemon::start(
+        &settings,
+        NotifyFlags::EXISTING | NotifyFlags::SKIP_LOOPBACK,
+    )
+    .await;
+    let _a = Address::add(&ns, "pl0", "10.4.0.1/24").unwrap();
+    let b = Address::add(&ns, "pl1", "10.4.1.1/24").unwrap();
+    let before = first
+        .until("two endpoints", |e| {
+            has(e, "10.4.0.1") && has(e, "10.4.1.1")
+        })
+        .await;
+    // Killed: no shutdown, the endpoints stay. 10.4.1.1 goes while no daemon runs.
+    drop(first);
+    drop(b);
+
+    let second = Daemon::start(
+        &settings,
+        NotifyFlags::EXISTING | NotifyFlags::SKIP_LOOPBACK,
+    )
+    .await;
+    let after = second.endpoints().await;
+    let kept: Vec<&Endpoint> = before.iter().filter(|e| e.addr == ip("10.4.0.1")).collect();
+    assert_eq!(
+        after.len(),
+        2,
+        "ours adopted once, the stale one removed: {after:?}"
+    );
+    assert!(after.contains(kept[0]), "same id, not re-added: {after:?}");
+    assert!(!has(&after, "10.4.1.1"), "{after:?}");
+    assert!(has(&after, "192.0.2.1"));
+    assert_eq!(second.host.shutdown().await, 1);
+    assert_eq!(client.dump_addrs().await.unwrap(), [by_hand()]);
+}
+
+/// Both ends of the `sspi` test: what each side's events said so far.
+#[derive(Default)]
+struct Seen {
+    client: Vec<Event>,
+    server: Vec<Event>,
+}
+
+impl Seen {
+    /// Subflows established and not closed (the initial one is not reported) from `local`.
+    fn live_from(&self, local: IpAddr) -> usize {
+        let mut live = Vec::new();
+        for event in &self.client {
+            match event {
+                Event::SubflowEstablished(s) if s.local.ip() == local => live.push(s.local),
+                Event::SubflowClosed(s) => live.retain(|l| *l != s.local),
+                _ => {}
+            }
+        }
+        live.len()
+    }
+}
+
+/// Runs the host on the client's events and collects both sides' events until `done`.
+async fn pump(
+    daemon: &mut Daemon,
+    host_events: &mut EventStream,
+    observer: &mut EventStream,
+    server_events: &mut EventStream,
+    seen: &mut Seen,
+    what: &str,
+    done: impl Fn(&Seen) -> bool,
+) {
+    let deadline = Instant::now() + WAIT;
+    while !done(seen) {
+        let step = async {
+            tokio::select! {
+                item = host_events.recv() => match item.expect("events") {
+                    EventItem::Event(e) => daemon.host.on_pm_event(&e).await,
+                    EventItem::Overrun => daemon.host.resync().await,
+                    EventItem::Malformed(e) => panic!("{e}"),
+                },
+                event = daemon.netmon.next_event() => {
+                    daemon.host.on_net_event(&event.expect("monitor")).await;
+                }
+                item = observer.recv() => if let EventItem::Event(e) = item.expect("events") {
+                    seen.client.push(e);
+                },
+                item = server_events.recv() => if let EventItem::Event(e) = item.expect("events") {
+                    seen.server.push(e);
+                },
+            }
+        };
+        let stepped = timeout_at(deadline, step).await;
+        assert!(
+            stepped.is_ok(),
+            "timed out waiting for {what}; client: {:#?}; server: {:#?}",
+            seen.client,
+            seen.server
+        );
+    }
+}
+
+#[tokio::test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario across two namespaces, step by step"
+)]
+async fn sspi_announces_and_keeps_one_subflow_per_interface() {
+    if !skip::require_root("sspi_announces_and_keeps_one_subflow_per_interface") {
+        return;
+    }
+    let cli = NetNs::new(concat!("mptcpd-t-pl-", "sspi-c")).unwrap();
+    let srv = NetNs::new(concat!("mptcpd-t-pl-", "sspi-s")).unwrap();
+    let _va = VethPair::new("c-a", &cli, "s-a", &srv).unwrap();
+    let _vb = VethPair::new("c-b", &cli, "s-b", &srv).unwrap();
+    let _addrs = [
+        Address::add(&cli, "c-a", "10.0.1.1/24").unwrap(),
+        Address::add(&cli, "c-b", "10.0.2.1/24").unwrap(),
+        Address::add(&srv, "s-a", "10.0.1.2/24").unwrap(),
+        Address::add(&srv, "s-b", "10.0.2.2/24").unwrap(),
+    ];
+    // The userspace path manager in the client's namespace only.
+    sysctl::set_in(&cli, "net.mptcp.pm_type", "1").unwrap();
+
+    // The server: the in-kernel path manager, which joins addresses announced to it.
+    let (mut server_events, listener) = {
+        let _in = srv.enter().unwrap();
+        let server = PmClient::connect().await.expect("mptcp_pm");
+        let limits = mptcpd::pm::wire::Limits {
+            add_addr_accepted: 2,
+            subflows: 2,
+        };
+        server.set_limits(limits).await.expect("limits");
+        let events = server.subscribe().expect("subscribe");
+        (events, mptcp_listener(sock("0.0.0.0:5201")))
+    };
+
+    let _in = cli.enter().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let settings = PluginSettings {
+        path_manager: Some("sspi".to_owned()),
+        load_plugins: Some(vec!["sspi".to_owned()]),
+        addr_flags: EndpointFlags::empty(),
+        state_file: Some(state.path().join("endpoints")),
+    };
+    let mut daemon = Daemon::start(
+        &settings,
+        NotifyFlags::EXISTING | NotifyFlags::SKIP_LOOPBACK,
+    )
+    .await;
+    assert_eq!(daemon.host.default_plugin(), "sspi");
+    let client = PmClient::connect().await.expect("mptcp_pm");
+    let mut host_events = client.subscribe().expect("subscribe");
+    let mut observer = client.subscribe().expect("subscribe");
+
+    let stream = mptcp_connect(sock("10.0.1.2:5201"));
+    let (_accepted, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .expect("accept")
+        .expect("accept");
+    send(&stream, b"hello").await;
+
+    let mut seen = Seen::default();
+    let announced = |seen: &Seen| {
+        seen.server.iter().find_map(|e| match e {
+            Event::Announced(a) if a.addr == ip("10.0.2.1") => Some(*a),
+            _ => None,
+        })
+    };
+    pump(
+        &mut daemon,
+        &mut host_events,
+        &mut observer,
+        &mut server_events,
+        &mut seen,
+        "ANNOUNCED at the server",
+        |s| announced(s).is_some(),
+    )
+    .await;
+    let announcement = announced(&seen).unwrap();
+    assert_ne!(announcement.remote_id, 0, "a real address id");
+    let port = announcement.port.expect("the listener's port");
+    assert_ne!(port, 0);
+    assert!(
+        !seen
+            .server
+            .iter()
+            .any(|e| matches!(e, Event::Announced(a) if a.addr == ip("10.0.1.1"))),
+        "the initial subflow's interface is not announced"
+    );
+
+    // The server joins the announced address (the listener accepts it): one subflow on c-b.
+    let joined = ip("10.0.2.1");
+    pump(
+        &mut daemon,
+        &mut host_events,
+        &mut observer,
+        &mut server_events,
+        &mut seen,
+        "the server's join to the announced address",
+        |s| s.live_from(joined) == 1,
+    )
+    .await;
+    let token = seen
+        .client
+        .iter()
+        .find_map(|e| match e {
+            Event::Created(c) => Some(c.token),
+            _ => None,
+        })
+        .expect("CREATED");
+
+    // A second subflow on c-b, forced: sspi closes it. (Its own id: the kernel matches the
+    // announced entry by address and port, and this one has no port.)
+    let local = mptcpd::pm::wire::Endpoint::new(joined, mptcpd::pm::wire::EndpointFlags::empty())
+        .with_id(200);
+    client
+        .subflow_create(token, &local, sock("10.0.2.2:5201"))
+        .await
+        .expect("subflow_create");
+    pump(
+        &mut daemon,
+        &mut host_events,
+        &mut observer,
+        &mut server_events,
+        &mut seen,
+        "the extra subflow to be closed",
+        |s| {
+            s.client.iter().any(|e| {
+                matches!(e, Event::SubflowClosed(c) if c.local.ip() == joined
+                    && c.remote == sock("10.0.2.2:5201"))
+            })
+        },
+    )
+    .await;
+    assert_eq!(
+        seen.live_from(joined),
+        1,
+        "one subflow on c-b: {:#?}",
+        seen.client
+    );
+    assert_eq!(
+        seen.live_from(ip("10.0.1.1")),
+        0,
+        "only the initial subflow on c-a"
+    );
+    let info = mptcp::mptcp_info(&stream).expect("MPTCP_INFO");
+    assert_eq!(info.extra_subflows, 1, "{info:?}");
+
+    drop(stream);
+    daemon.host.shutdown().await;
+}
+
+/// An MPTCP listener (in the current namespace).
+fn mptcp_listener(addr: SocketAddr) -> tokio::net::TcpListener {
+    let listener = mptcp::listen(addr).expect("an MPTCP listener");
+    listener.set_nonblocking(true).expect("non-blocking");
+    tokio::net::TcpListener::from_std(listener).expect("a tokio listener")
+}
+
+/// An MPTCP connection (in the current namespace).
+fn mptcp_connect(addr: SocketAddr) -> tokio::net::TcpStream {
+    let stream = mptcp::connect(addr).expect("an MPTCP connection");
+    stream.set_nonblocking(true).expect("non-blocking");
+    tokio::net::TcpStream::from_std(stream).expect("a tokio stream")
+}
+
+/// Writes all of `data` (MPTCP becomes fully established once data flows).
+async fn send(stream: &tokio::net::TcpStream, mut data: &[u8]) {
+    while !data.is_empty() {
+        stream.writable().await.expect("writable");
+        match stream.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(err) => panic!("write: {err}"),
+        }
+    }
+}
