@@ -71,13 +71,21 @@ fn bad_config_files_are_refused_with_one_line() {
         .unwrap();
     assert_refused(&out, 1, "world-writable");
 
-    write(&path, "[core]\nlog=stderr\nnotify-flags=existing,sometimes\n", 0o644);
+    write(
+        &path,
+        "[core]\nlog=stderr\nnotify-flags=existing,sometimes\n",
+        0o644,
+    );
     let out = Command::new(&mptcpd)
         .arg("--config")
         .arg(&path)
         .output()
         .unwrap();
-    assert_refused(&out, 1, &format!("{}:3: key \"notify-flags\"", path.display()));
+    assert_refused(
+        &out,
+        1,
+        &format!("{}:3: key \"notify-flags\"", path.display()),
+    );
 
     let missing = path.with_file_name("missing.conf");
     let out = Command::new(&mptcpd)
@@ -173,7 +181,9 @@ fn sighup_reloads_the_config_file_and_the_daemon_stays_ready() {
     daemon.signal(libc::SIGHUP).unwrap();
     daemon.wait_for_notify("RELOADING=1").unwrap();
     daemon.wait_for_notify("READY=1").unwrap();
-    daemon.wait_for_log("keeping the current configuration").unwrap();
+    daemon
+        .wait_for_log("keeping the current configuration")
+        .unwrap();
 
     write(&path, "[core]\nlog=stderr\ndebug=true\n", 0o644);
     daemon.signal(libc::SIGHUP).unwrap();

@@ -161,3 +161,18 @@ fn load_refuses_a_missing_named_file_and_a_world_writable_plugin_dir() {
     assert!(matches!(err, ConfigError::PluginDir { .. }), "{err}");
     assert_eq!(err.to_string().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn the_shipped_config_file_parses_to_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), include_str!("../../../dist/mptcpd.conf"));
+    let named = format!("--config={}", path.display());
+    let config = Config::load(&parse(&[&named, "--log=stderr"]).unwrap()).unwrap();
+    assert_eq!(
+        config,
+        Config {
+            config_file: Some(path),
+            ..Config::default()
+        }
+    );
+}
