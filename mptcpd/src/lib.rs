@@ -5,6 +5,7 @@
 
 pub mod cgroup;
 pub mod cli;
+pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod ebpf;

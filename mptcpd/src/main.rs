@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser as _, error::ErrorKind};
+use clap::{CommandFactory as _, Parser as _, error::ErrorKind};
 
 /// `EX_USAGE` from sysexits.h, as the C mptcpd exits on bad usage.
 const EX_USAGE: u8 = 64;
@@ -25,6 +25,11 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
+    if args.usage {
+        print!("{}", mptcpd::cli::Args::command().render_usage());
+        println!();
+        return ExitCode::SUCCESS;
+    }
     match mptcpd::daemon::run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

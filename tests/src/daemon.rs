@@ -128,7 +128,9 @@ impl Daemon {
         Ok(())
     }
 
-    fn wait_for_notify(&mut self, state: &str) -> anyhow::Result<()> {
+    /// Waits until the daemon sends a notify message with the line `state` (e.g. `READY=1`,
+    /// `RELOADING=1`); messages before it are consumed.
+    pub fn wait_for_notify(&mut self, state: &str) -> anyhow::Result<()> {
         let deadline = Instant::now() + LIVENESS;
         let mut buf = [0_u8; 4096];
         loop {

@@ -4,6 +4,7 @@
 mod bench;
 mod build_ebpf;
 mod cmd;
+mod install;
 mod lab;
 mod setup;
 mod test;
@@ -34,6 +35,9 @@ enum Task {
     Test(test::TestArgs),
     /// The tests that need kernel features the host blocks, on Debian kernels under qemu.
     VmTest(vm::VmArgs),
+    /// Release build installed with the default config and a hardened systemd unit
+    /// (`--destdir` for staging).
+    Install(install::InstallArgs),
     /// Benchmarks against the real kernel (root); each prints a table and writes
     /// `target/bench/NAME.json`.
     Bench(bench::BenchArgs),
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         Task::Lab(args) => setup::run().and_then(|_| lab::run(&args)),
         Task::Test(args) => setup::run().and_then(|_| test::run(&args)),
         Task::VmTest(args) => setup::run().and_then(|_| vm::run(&args)),
+        Task::Install(args) => install::run(&args),
         Task::Bench(args) => setup::run().and_then(|_| bench::run(&args)),
     };
     match result {

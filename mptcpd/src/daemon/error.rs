@@ -1,16 +1,46 @@
-//! Errors that stop the daemon.
+//! Errors that stop the daemon. Each is one line: `main` prints it whatever `--log` says.
 
 use std::io;
 
 /// Why the daemon could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    /// The configuration cannot be used.
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// The kernel has no MPTCP.
+    #[error(
+        "MPTCP is not available: {} is missing (kernel without CONFIG_MPTCP)",
+        "/proc/sys/net/mptcp/enabled"
+    )]
+    MptcpAbsent,
+    /// MPTCP is switched off in this network namespace.
+    #[error(
+        "MPTCP is disabled in this network namespace (net.mptcp.enabled = 0); \
+         enable it with: sysctl -w net.mptcp.enabled=1"
+    )]
+    MptcpDisabled,
+    /// The path manager cannot be changed without `CAP_NET_ADMIN`.
+    #[error(
+        "CAP_NET_ADMIN is not in the effective capability set: the path manager cannot be \
+         configured without it (run as root or grant CAP_NET_ADMIN)"
+    )]
+    NoNetAdmin,
+    /// A prerequisite could not be checked.
+    #[error("checking prerequisites: {0}")]
+    Prerequisite(#[source] io::Error),
     /// The async runtime could not be built.
     #[error("starting the runtime: {0}")]
     Runtime(#[source] io::Error),
     /// Logging could not be set up.
-    #[error("logging to the journal: {0}")]
-    Journal(#[source] io::Error),
+    #[error("logging to the {target}: {source}")]
+    Logging {
+        /// `journal` or `syslog`.
+        target: crate::config::LogTarget,
+        /// What failed.
+        #[source]
+        source: io::Error,
+    },
     /// The network monitor could not start.
     #[error("network monitor: {0}")]
     Netmon(#[source] crate::netmon::NetmonError),

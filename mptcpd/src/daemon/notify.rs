@@ -7,6 +7,17 @@ pub(super) fn ready() {
     send(&[NotifyState::Ready]);
 }
 
+/// Sent before a reload; systemd >= 253 (`Type=notify-reload`) wants the monotonic time with it.
+pub(super) fn reloading() {
+    match NotifyState::monotonic_usec_now() {
+        Ok(now) => send(&[NotifyState::Reloading, now]),
+        Err(e) => {
+            tracing::warn!("reading the monotonic clock: {e}");
+            send(&[NotifyState::Reloading]);
+        }
+    }
+}
+
 pub(super) fn stopping() {
     send(&[NotifyState::Stopping]);
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::{
     cgroup,
-    cli::Args,
+    config::Config,
     ebpf::{EbpfError, PinDir, SockObserver, chain},
 };
 
@@ -17,8 +17,8 @@ pub(super) struct Telemetry {
 }
 
 impl Telemetry {
-    pub(super) fn start(args: &Args) -> Option<Self> {
-        let cgroup = match args
+    pub(super) fn start(config: &Config) -> Option<Self> {
+        let cgroup = match config
             .observe_cgroup
             .clone()
             .map_or_else(cgroup::cgroup2_root, Ok)
@@ -44,7 +44,7 @@ impl Telemetry {
             }
         };
         tracing::info!("socket observer attached to cgroup {}", cgroup.display());
-        let pins = match pin(&observer, &args.bpf_pin_dir) {
+        let pins = match pin(&observer, &config.bpf_pin_dir) {
             Ok((pins, path)) => {
                 tracing::info!("socket counts pinned at {}", path.display());
                 Some(pins)

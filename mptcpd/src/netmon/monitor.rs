@@ -11,7 +11,10 @@ use rtnetlink::{
     sys::{AsyncSocket as _, SocketAddr},
 };
 use tokio::{
-    sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel},
+    sync::{
+        mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel},
+        watch,
+    },
     task::JoinHandle,
 };
 use tracing::{debug, warn};
@@ -36,6 +39,7 @@ type Notifications = BoxStream<'static, (NetlinkMessage<RouteNetlinkMessage>, So
 #[derive(Debug)]
 pub struct NetworkMonitor {
     events: UnboundedReceiver<NetEvent>,
+    flags: watch::Sender<NotifyFlags>,
     task: Option<JoinHandle<Result<(), NetmonError>>>,
 }
 
@@ -68,8 +72,10 @@ impl NetworkMonitor {
         let connections = [tokio::spawn(notify_conn), tokio::spawn(request_conn)];
 
         let (sender, events) = unbounded_channel();
+        let (flags_tx, flags_rx) = watch::channel(flags);
         let mut worker = Worker {
             state: NetState::new(flags),
+            flags: flags_rx,
             handle,
             notifications: notifications.boxed(),
             events: sender,
@@ -79,6 +85,7 @@ impl NetworkMonitor {
         tracing::info!(%flags, "network monitor started");
         Ok(Self {
             events,
+            flags: flags_tx,
             task: Some(tokio::spawn(worker.run())),
         })
     }
@@ -86,6 +93,13 @@ impl NetworkMonitor {
     /// The next event; `None` once the monitor has stopped (see [`Self::wait`]).
     pub async fn next_event(&mut self) -> Option<NetEvent> {
         self.events.recv().await
+    }
+
+    /// Filters later events with `flags` (a configuration reload). Addresses already
+    /// reported stay so until they change; `check_route` keeps its start-up value, because
+    /// route notifications are subscribed to at start only; `existing` only matters at start.
+    pub fn set_flags(&self, flags: NotifyFlags) {
+        self.flags.send_replace(flags);
     }
 
     /// An event if one is queued, without waiting.
@@ -114,6 +128,8 @@ impl Drop for NetworkMonitor {
 /// The monitor task's state: the state machine and the sockets that feed it.
 struct Worker {
     state: NetState,
+    /// Notify flags changed while running.
+    flags: watch::Receiver<NotifyFlags>,
     /// Requests (dumps and route lookups), on a socket of their own.
     handle: Handle,
     notifications: Notifications,
@@ -135,6 +151,12 @@ impl Worker {
         loop {
             let next = tokio::select! {
                 () = self.events.closed() => return Ok(()),
+                Ok(()) = self.flags.changed() => {
+                    let flags = *self.flags.borrow_and_update();
+                    self.state.set_flags(flags);
+                    debug!(flags = %self.state.flags(), "notify flags changed");
+                    continue;
+                }
                 next = self.notifications.next() => next,
             };
             let Some((message, _)) = next else {

@@ -137,6 +137,13 @@ impl NetState {
         self.flags
     }
 
+    /// Filters later decisions with `flags`, except `check_route`, which keeps its start-up
+    /// value (the monitor subscribes to route notifications at start only).
+    pub fn set_flags(&mut self, flags: NotifyFlags) {
+        self.flags = flags.difference(NotifyFlags::CHECK_ROUTE)
+            | self.flags.intersection(NotifyFlags::CHECK_ROUTE);
+    }
+
     /// Whether the first dump has finished.
     #[must_use]
     pub const fn started(&self) -> bool {

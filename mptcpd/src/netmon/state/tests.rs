@@ -636,3 +636,24 @@ fn flags_are_kept() {
     assert_eq!(NetState::new(flags).flags(), flags);
     assert!(!NetState::new(flags).started());
 }
+
+#[test]
+fn changed_flags_filter_later_addresses_and_keep_check_route() {
+    let fe80 = addr(2, "fe80::1/64");
+    let fe81 = addr(2, "fe80::2/64");
+    let (mut state, _) = start(NotifyFlags::empty(), &[eth(2)], &[]);
+    assert_eq!(
+        state.apply(Input::NewAddress(fe80)),
+        [new_addr(&eth(2), fe80)]
+    );
+    state.set_flags(NotifyFlags::SKIP_LINK_LOCAL | NotifyFlags::CHECK_ROUTE);
+    assert_eq!(state.flags(), NotifyFlags::SKIP_LINK_LOCAL);
+    assert_eq!(state.apply(Input::NewAddress(fe81)), []);
+
+    let (mut state, _) = start(NotifyFlags::CHECK_ROUTE, &[eth(2)], &[]);
+    state.set_flags(NotifyFlags::SKIP_LOOPBACK);
+    assert_eq!(
+        state.flags(),
+        NotifyFlags::SKIP_LOOPBACK | NotifyFlags::CHECK_ROUTE
+    );
+}

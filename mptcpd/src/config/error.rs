@@ -1,0 +1,88 @@
+//! Why the configuration could not be loaded. Every message is one line that names the file
+//! (and line and key) or directory at fault.
+
+use std::{io, path::PathBuf};
+
+/// A configuration that cannot be used. Command-line syntax errors are clap's (exit 64); these
+/// come from the file and the directories it names (exit 1, as the C daemon's).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be opened or read (a missing default file is not an error).
+    #[error("config file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: io::Error,
+    },
+    /// Anyone may write the file: whoever does could choose the plugins the daemon runs.
+    #[error("config file {} is world-writable: refused (chmod o-w it)", path.display())]
+    WorldWritable {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A directory, device or pipe where the file should be.
+    #[error("config file {} is not a regular file", path.display())]
+    NotRegular {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A line of the file is wrong.
+    #[error("{}:{line}: {problem}", path.display())]
+    Line {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        problem: LineProblem,
+    },
+    /// The plugin directory cannot be trusted.
+    #[error("plugin directory {}: {problem}", path.display())]
+    PluginDir {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: PluginDirProblem,
+    },
+}
+
+/// What is wrong with one line of the config file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineProblem {
+    /// Neither a comment, a `[group]` nor `key=value`.
+    #[error("expected [group], key=value or a # comment")]
+    Syntax,
+    /// `key=value` before the first `[group]`.
+    #[error("key {0:?} outside a [group]")]
+    Ungrouped(String),
+    /// A key the daemon does not know (the C daemon ignores those silently).
+    #[error("unknown key {0:?} in [core]")]
+    UnknownKey(String),
+    /// A key without a value, where a value is needed.
+    #[error("key {0:?}: empty value")]
+    EmptyValue(String),
+    /// A value the key does not take (the C daemon ignores some of those silently).
+    #[error("key {key:?}: {message}")]
+    BadValue {
+        /// The key.
+        key: String,
+        /// Why the value is refused.
+        message: String,
+    },
+}
+
+/// What is wrong with the plugin directory.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginDirProblem {
+    /// Anyone may put a plugin there.
+    #[error("world-writable: refused (chmod o-w it)")]
+    WorldWritable,
+    /// Something else is at that path.
+    #[error("not a directory")]
+    NotDirectory,
+    /// It could not be examined.
+    #[error("{0}")]
+    Io(#[source] io::Error),
+}

@@ -1,0 +1,336 @@
+//! The configuration file (`/etc/mptcpd/mptcpd.conf`, `--config FILE`): read only if it is a
+//! regular file nobody else may write, then parsed as the C daemon's ELL settings format
+//! (`[core]` with `key=value` lines, `#` comments).
+
+use std::{
+    fs::File,
+    io,
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+    str::FromStr as _,
+};
+
+use super::{AddrFlags, ConfigError, LineProblem, LogTarget, PluginList};
+use crate::netmon::NotifyFlags;
+
+/// The only group the daemon reads; others are ignored, as by the C daemon.
+const GROUP: &str = "core";
+
+/// What the file sets; `None` where it says nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct FileSettings {
+    /// `debug=true|false` (not in the C daemon, which can only be told on the command line).
+    pub(super) debug: Option<bool>,
+    pub(super) log: Option<LogTarget>,
+    pub(super) plugin_dir: Option<PathBuf>,
+    pub(super) path_manager: Option<String>,
+    pub(super) load_plugins: Option<PluginList>,
+    pub(super) addr_flags: Option<AddrFlags>,
+    pub(super) notify_flags: Option<NotifyFlags>,
+    pub(super) bpf_pin_dir: Option<PathBuf>,
+    pub(super) observe_cgroup: Option<PathBuf>,
+}
+
+/// Reads and parses `path`. `Ok(None)` when it does not exist and is not `required`.
+pub(super) fn read(path: &Path, required: bool) -> Result<Option<FileSettings>, ConfigError> {
+    let read_error = |source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !required => return Ok(None),
+        Err(e) => return Err(read_error(e)),
+    };
+    // Checked on the open file, so that it cannot be swapped between check and read.
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(ConfigError::NotRegular {
+            path: path.to_owned(),
+        });
+    }
+    if meta.permissions().mode() & 0o002 != 0 {
+        return Err(ConfigError::WorldWritable {
+            path: path.to_owned(),
+        });
+    }
+    let text = io::read_to_string(&mut file).map_err(read_error)?;
+    parse(&text)
+        .map(Some)
+        .map_err(|(line, problem)| ConfigError::Line {
+            path: path.to_owned(),
+            line,
+            problem,
+        })
+}
+
+/// Parses the file's text; an error carries the 1-based line number. A key given twice takes
+/// its last value.
+pub(super) fn parse(text: &str) -> Result<FileSettings, (usize, LineProblem)> {
+    let mut settings = FileSettings::default();
+    let mut group: Option<&str> = None;
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = |problem| (index + 1, problem);
+        if let Some(name) = line.strip_prefix('[') {
+            let name = name.strip_suffix(']').ok_or(at(LineProblem::Syntax))?;
+            group = Some(name.trim());
+            continue;
+        }
+        let (key, value) = line.split_once('=').ok_or(at(LineProblem::Syntax))?;
+        let (key, value) = (key.trim(), value.trim());
+        if key.is_empty() {
+            return Err(at(LineProblem::Syntax));
+        }
+        match group {
+            None => return Err(at(LineProblem::Ungrouped(key.to_owned()))),
+            Some(GROUP) => set(&mut settings, key, value).map_err(at)?,
+            Some(_) => {}
+        }
+    }
+    Ok(settings)
+}
+
+/// Sets `key` from `value`.
+fn set(settings: &mut FileSettings, key: &str, value: &str) -> Result<(), LineProblem> {
+    // Exhaustive, so that a new setting cannot be forgotten here.
+    let FileSettings {
+        debug,
+        log,
+        plugin_dir,
+        path_manager,
+        load_plugins,
+        addr_flags,
+        notify_flags,
+        bpf_pin_dir,
+        observe_cgroup,
+    } = settings;
+    match key {
+        "debug" => *debug = Some(typed(key, non_empty(key, value)?, parse_bool)?),
+        "log" => *log = Some(typed(key, non_empty(key, value)?, LogTarget::from_str)?),
+        "plugin-dir" => *plugin_dir = Some(non_empty(key, value)?.into()),
+        "path-manager" => *path_manager = Some(non_empty(key, value)?.to_owned()),
+        "load-plugins" => {
+            *load_plugins = Some(typed(key, non_empty(key, value)?, PluginList::from_str)?);
+        }
+        // An empty flag list means no flags, as on the command line.
+        "addr-flags" => *addr_flags = Some(typed(key, value, AddrFlags::from_str)?),
+        "notify-flags" => *notify_flags = Some(typed(key, value, NotifyFlags::from_str)?),
+        "bpf-pin-dir" => *bpf_pin_dir = Some(non_empty(key, value)?.into()),
+        "observe-cgroup" => *observe_cgroup = Some(non_empty(key, value)?.into()),
+        _ => return Err(LineProblem::UnknownKey(key.to_owned())),
+    }
+    Ok(())
+}
+
+fn non_empty<'v>(key: &str, value: &'v str) -> Result<&'v str, LineProblem> {
+    if value.is_empty() {
+        Err(LineProblem::EmptyValue(key.to_owned()))
+    } else {
+        Ok(value)
+    }
+}
+
+fn typed<T, E: std::fmt::Display>(
+    key: &str,
+    value: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, LineProblem> {
+    parse(value).map_err(|e| LineProblem::BadValue {
+        key: key.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// ELL's boolean words.
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(format!("expected true or false, not {value:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{fs, os::unix::fs::PermissionsExt as _, path::PathBuf};
+
+    use super::{FileSettings, parse, read};
+    use crate::{
+        config::{AddrFlags, ConfigError, LineProblem, LogTarget, PluginList},
+        netmon::NotifyFlags,
+    };
+
+    /// Debian's mptcpd 0.12 `/etc/mptcpd/mptcpd.conf`, comments shortened.
+    const DEBIAN: &str = "\
+# SPDX-License-Identifier: BSD-3-Clause
+
+[core]
+#   stderr  - standard unbuffered I/O stream
+log=stderr
+
+plugin-dir=/usr/lib/x86_64-linux-gnu/mptcpd
+
+path-manager=addr_adv
+
+#   signal    (do not use with the \"fullmesh\" flag)
+# addr-flags=subflow
+
+# notify-flags=existing,skip_link_local,skip_loopback
+
+# load-plugins=addr_adv,sspi
+";
+
+    #[test]
+    fn the_c_daemons_file_parses() {
+        assert_eq!(
+            parse(DEBIAN),
+            Ok(FileSettings {
+                log: Some(LogTarget::Stderr),
+                plugin_dir: Some(PathBuf::from("/usr/lib/x86_64-linux-gnu/mptcpd")),
+                path_manager: Some("addr_adv".to_owned()),
+                ..FileSettings::default()
+            })
+        );
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let text = "[core]\n\
+            debug=true\n\
+            log = journal\n\
+            plugin-dir=/p\n\
+            path-manager=sspi\n\
+            load-plugins=sspi,addr_adv\n\
+            addr-flags=subflow,backup\n\
+            notify-flags=existing,check_route\n\
+            bpf-pin-dir=/sys/fs/bpf/x\n\
+            observe-cgroup=/sys/fs/cgroup/x\n";
+        assert_eq!(
+            parse(text),
+            Ok(FileSettings {
+                debug: Some(true),
+                log: Some(LogTarget::Journal),
+                plugin_dir: Some("/p".into()),
+                path_manager: Some("sspi".to_owned()),
+                load_plugins: Some(PluginList(vec!["sspi".to_owned(), "addr_adv".to_owned()])),
+                addr_flags: Some(AddrFlags::SUBFLOW | AddrFlags::BACKUP),
+                notify_flags: Some(NotifyFlags::EXISTING | NotifyFlags::CHECK_ROUTE),
+                bpf_pin_dir: Some("/sys/fs/bpf/x".into()),
+                observe_cgroup: Some("/sys/fs/cgroup/x".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn other_groups_are_ignored_and_the_last_value_wins() {
+        let text = "[other]\nlog=bogus\nwhatever=1\n[core]\nlog=null\nlog=syslog\n\
+                    addr-flags=\n";
+        assert_eq!(
+            parse(text),
+            Ok(FileSettings {
+                log: Some(LogTarget::Syslog),
+                addr_flags: Some(AddrFlags::empty()),
+                ..FileSettings::default()
+            })
+        );
+    }
+
+    #[test]
+    fn each_bad_line_is_named() {
+        let cases: [(&str, usize, LineProblem); 8] = [
+            ("log=stderr\n", 1, LineProblem::Ungrouped("log".to_owned())),
+            ("[core]\nlog\n", 2, LineProblem::Syntax),
+            ("[core\n", 1, LineProblem::Syntax),
+            ("[core]\n=x\n", 2, LineProblem::Syntax),
+            (
+                "[core]\n\nlogg=stderr\n",
+                3,
+                LineProblem::UnknownKey("logg".to_owned()),
+            ),
+            (
+                "[core]\nplugin-dir=\n",
+                2,
+                LineProblem::EmptyValue("plugin-dir".to_owned()),
+            ),
+            (
+                "[core]\nload-plugins= \n",
+                2,
+                LineProblem::EmptyValue("load-plugins".to_owned()),
+            ),
+            (
+                "[core]\npath-manager=\n",
+                2,
+                LineProblem::EmptyValue("path-manager".to_owned()),
+            ),
+        ];
+        for (text, line, problem) in cases {
+            assert_eq!(parse(text), Err((line, problem)), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_value() {
+        for (text, key, word) in [
+            ("[core]\nlog=syslogd\n", "log", "syslogd"),
+            ("[core]\naddr-flags=subflow,bakup\n", "addr-flags", "bakup"),
+            ("[core]\nnotify-flags=existing,x\n", "notify-flags", "\"x\""),
+            ("[core]\ndebug=maybe\n", "debug", "maybe"),
+            ("[core]\nload-plugins=a,,b\n", "load-plugins", "a,,b"),
+        ] {
+            let Err((2, LineProblem::BadValue { key: k, message })) = parse(text) else {
+                panic!("{text:?}: {:?}", parse(text));
+            };
+            assert_eq!(k, key);
+            assert!(message.contains(word), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_missing_file_is_fine_unless_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("absent.conf");
+        assert!(read(&path, false).unwrap().is_none());
+        let err = read(&path, true).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+        assert!(err.to_string().contains("absent.conf"), "{err}");
+    }
+
+    #[test]
+    fn world_writable_files_and_non_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mptcpd.conf");
+        fs::write(&path, "[core]\nlog=null\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(
+            read(&path, true).unwrap().unwrap().log,
+            Some(LogTarget::Null)
+        );
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();
+        let err = read(&path, false).unwrap_err();
+        assert!(matches!(err, ConfigError::WorldWritable { .. }), "{err}");
+        assert!(err.to_string().contains("world-writable"), "{err}");
+        let err = read(dir.path(), true).unwrap_err();
+        assert!(matches!(err, ConfigError::NotRegular { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_bad_line_reads_as_file_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mptcpd.conf");
+        fs::write(&path, "[core]\n# comment\nlog=loud\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let message = read(&path, true).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            format!(
+                "{}:3: key \"log\": unknown log target \"loud\" \
+                 (expected stderr, syslog, journal or null)",
+                path.display()
+            )
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! The daemon's configuration against the real binary: file and options, bad usage, refusals
+//! (world-writable file, MPTCP disabled, no `CAP_NET_ADMIN`) and SIGHUP reloads.
+
+use std::{
+    fs,
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use mptcpd_tests::{bins, daemon::Daemon, netns::NetNs, skip, sysctl};
+
+/// A config file with `text`, mode `mode`, in a directory removed on drop.
+fn config_file(text: &str, mode: u32) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix("mptcpd-config-")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join("mptcpd.conf");
+    write(&path, text, mode);
+    (dir, path)
+}
+
+fn write(path: &Path, text: &str, mode: u32) {
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn pin_dir(name: &str) -> String {
+    format!("/sys/fs/bpf/mptcpd-test-{name}")
+}
+
+/// Asserts that the daemon refused with exit status `code` and one line containing `needle`.
+fn assert_refused(out: &Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line:\n{stderr}");
+    assert!(stderr.starts_with("mptcpd: "), "{stderr}");
+    assert!(stderr.contains(needle), "{needle:?} in {stderr}");
+}
+
+#[test]
+fn bad_usage_exits_64_with_one_line() {
+    let mptcpd = bins::path("mptcpd").unwrap();
+    let cases: [(&[&str], &str); 7] = [
+        (&["--bogus"], "--bogus"),
+        (&["--log=loud"], "loud"),
+        (&["-l", ""], "--log"),
+        (&["--plugin-dir="], "--plugin-dir"),
+        (&["--path-manager="], "--path-manager"),
+        (&["--addr-flags=subflow,nope"], "nope"),
+        (&["--load-plugins="], "--load-plugins"),
+    ];
+    for (args, needle) in cases {
+        let out = Command::new(&mptcpd).args(args).output().unwrap();
+        assert_refused(&out, 64, needle);
+    }
+    let usage = Command::new(&mptcpd).arg("--usage").output().unwrap();
+    assert!(usage.status.success());
+    assert!(String::from_utf8_lossy(&usage.stdout).starts_with("Usage: mptcpd"));
+}
+
+#[test]
+fn bad_config_files_are_refused_with_one_line() {
+    let mptcpd = bins::path("mptcpd").unwrap();
+    let (_dir, path) = config_file("[core]\nlog=stderr\n", 0o666);
+    let out = Command::new(&mptcpd)
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_refused(&out, 1, "world-writable");
+
+    write(
+        &path,
+        "[core]\nlog=stderr\nnotify-flags=existing,sometimes\n",
+        0o644,
+    );
+    let out = Command::new(&mptcpd)
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_refused(
+        &out,
+        1,
+        &format!("{}:3: key \"notify-flags\"", path.display()),
+    );
+
+    let missing = path.with_file_name("missing.conf");
+    let out = Command::new(&mptcpd)
+        .arg("--config")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_refused(&out, 1, "missing.conf");
+}
+
+#[test]
+fn config_file_and_options_make_the_effective_settings() {
+    if !skip::require_root("config_file_and_options_make_the_effective_settings") {
+        return;
+    }
+    let ns = NetNs::new("mptcpd-t-cfg").unwrap();
+    let (_dir, path) = config_file(
+        "[core]\nlog=null\npath-manager=sspi\naddr-flags=subflow,backup\n\
+         notify-flags=existing\nload-plugins=sspi\n",
+        0o644,
+    );
+    let mut cmd = ns.command(bins::path("mptcpd").unwrap()).unwrap();
+    cmd.arg("--config")
+        .arg(&path)
+        .args(["--log=stderr", "-d", "--notify-flags=skip_loopback"])
+        .args(["--bpf-pin-dir", &pin_dir("cfg")]);
+    let mut daemon = Daemon::start(cmd).unwrap();
+    daemon.wait_for_log("configuration: ").unwrap();
+    let (status, log) = daemon.stop().unwrap();
+    assert!(status.success(), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("configuration: "))
+        .unwrap_or_default();
+    for setting in [
+        format!("config-file={}", path.display()),
+        "debug=true".to_owned(),
+        "log=stderr".to_owned(),
+        "path-manager=sspi".to_owned(),
+        "load-plugins=sspi".to_owned(),
+        "addr-flags=subflow,backup".to_owned(),
+        "notify-flags=skip_loopback".to_owned(),
+    ] {
+        assert!(line.contains(&format!("{setting} ")), "{setting} in {line}");
+    }
+}
+
+#[test]
+fn mptcp_disabled_is_refused_with_one_line() {
+    if !skip::require_root("mptcp_disabled_is_refused_with_one_line") {
+        return;
+    }
+    let ns = NetNs::new("mptcpd-t-nomptcp").unwrap();
+    sysctl::set_in(&ns, "net.mptcp.enabled", "0").unwrap();
+    let out = ns
+        .command(bins::path("mptcpd").unwrap())
+        .unwrap()
+        .args(["--log=stderr", "--bpf-pin-dir", &pin_dir("nomptcp")])
+        .output()
+        .unwrap();
+    assert_refused(&out, 1, "net.mptcp.enabled = 0");
+}
+
+#[test]
+fn missing_cap_net_admin_is_refused_with_one_line() {
+    if !skip::require_root("missing_cap_net_admin_is_refused_with_one_line") {
+        return;
+    }
+    let ns = NetNs::new("mptcpd-t-nocap").unwrap();
+    let mut cmd = ns.command(bins::path("mptcpd").unwrap()).unwrap();
+    cmd.args(["--log=stderr", "--bpf-pin-dir", &pin_dir("nocap")]);
+    drop_capability_on_spawn(&mut cmd, CAP_NET_ADMIN);
+    let out = cmd.output().unwrap();
+    assert_refused(&out, 1, "CAP_NET_ADMIN");
+}
+
+#[test]
+fn sighup_reloads_the_config_file_and_the_daemon_stays_ready() {
+    if !skip::require_root("sighup_reloads_the_config_file_and_the_daemon_stays_ready") {
+        return;
+    }
+    let ns = NetNs::new("mptcpd-t-hup").unwrap();
+    let (_dir, path) = config_file("[core]\nlog=stderr\ndebug=false\n", 0o644);
+    let mut cmd = ns.command(bins::path("mptcpd").unwrap()).unwrap();
+    cmd.arg("--config")
+        .arg(&path)
+        .args(["--bpf-pin-dir", &pin_dir("hup")]);
+    let mut daemon = Daemon::start(cmd).unwrap();
+    assert!(!daemon.log().contains("DEBUG"), "{}", daemon.log());
+
+    // A bad file is reported and the running configuration stays.
+    write(&path, "[core]\ndebug=perhaps\n", 0o644);
+    daemon.signal(libc::SIGHUP).unwrap();
+    daemon.wait_for_notify("RELOADING=1").unwrap();
+    daemon.wait_for_notify("READY=1").unwrap();
+    daemon
+        .wait_for_log("keeping the current configuration")
+        .unwrap();
+
+    write(&path, "[core]\nlog=stderr\ndebug=true\n", 0o644);
+    daemon.signal(libc::SIGHUP).unwrap();
+    daemon.wait_for_notify("RELOADING=1").unwrap();
+    daemon.wait_for_notify("READY=1").unwrap();
+    daemon.wait_for_log("configuration reloaded").unwrap();
+    // Debug messages now appear: the one after the reload names the new setting.
+    daemon.wait_for_log("debug=true").unwrap();
+    let (status, log) = daemon.stop().unwrap();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("DEBUG"), "{log}");
+}
+
+/// From linux/capability.h (libc does not export it).
+const CAP_NET_ADMIN: libc::c_ulong = 12;
+
+/// Drops `cap` from the bounding set before exec, so that the root child lacks it.
+fn drop_capability_on_spawn(cmd: &mut Command, cap: libc::c_ulong) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_CAPBSET_DROP, cap) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
