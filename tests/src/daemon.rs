@@ -156,6 +156,11 @@ impl Daemon {
         }
     }
 
+    /// Fails (with the log) if the daemon has exited.
+    pub fn check_running(&mut self) -> anyhow::Result<()> {
+        self.check_alive()
+    }
+
     fn check_alive(&mut self) -> anyhow::Result<()> {
         if let Some(status) = self.child.try_wait()? {
             if let Some(reader) = self.reader.take() {

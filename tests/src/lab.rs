@@ -109,35 +109,62 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
     made.push(Made::Pins(pin_dir.clone()));
     let _pins = PinsGuard(pin_dir);
 
-    println!("lab: starting mptcpd in {}", client.name());
+    // The lab's own (empty) configuration file: the host's /etc/mptcpd/mptcpd.conf stays out.
+    let config_dir = tempfile::Builder::new().prefix("mptcpd-lab-").tempdir()?;
+    let config_file = config_dir.path().join("mptcpd.conf");
+    std::fs::write(&config_file, "[core]\n")?;
+    println!(
+        "lab: starting mptcpd in {} (addr_adv, --addr-flags subflow)",
+        client.name()
+    );
     let mut daemon_cmd = client.command(&mptcpd)?;
-    daemon_cmd.args(["--log", "stderr", "--debug", "--bpf-pin-dir"]);
     daemon_cmd
+        .args(["--log", "stderr", "--debug", "--config"])
+        .arg(&config_file)
+        .args(["--path-manager", "addr_adv", "--addr-flags", "subflow"])
+        .args(["--notify-flags", "existing,skip_link_local,skip_loopback"])
+        .arg("--bpf-pin-dir")
         .arg(pin_dir)
         .arg("--observe-cgroup")
         .arg(cgroup.path());
-    let daemon = Daemon::start(daemon_cmd)?;
+    let mut daemon = Daemon::start(daemon_cmd)?;
     println!("lab: mptcpd ready (pid {})", daemon.pid());
 
-    // mptcpd does not manage endpoints yet: the lab configures the in-kernel path manager.
-    for ns in [client, server] {
-        ns.ip(&[
-            "mptcp",
-            "limits",
-            "set",
-            "subflows",
-            "2",
-            "add_addr_accepted",
-            "0",
-        ])?;
-    }
-    client.ip(&[
-        "mptcp", "endpoint", "add", PATH_B.0, "dev", "c-b", "subflow",
+    // The server runs no daemon: its limits are the kernel's defaults, set explicitly here.
+    server.ip(&[
+        "mptcp",
+        "limits",
+        "set",
+        "subflows",
+        "2",
+        "add_addr_accepted",
+        "0",
     ])?;
+    // mptcpd's addr_adv adds one endpoint per usable address; path B's makes the join.
+    let deadline = Instant::now() + crate::daemon::LIVENESS;
+    let endpoints = loop {
+        let shown = client.ip(&["mptcp", "endpoint", "show"])?;
+        if shown.contains(PATH_B.0) {
+            break shown;
+        }
+        interrupt::check()?;
+        if Instant::now() > deadline {
+            bail!(
+                "mptcpd added no endpoint for {}:\n{}",
+                PATH_B.0,
+                daemon.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    for line in endpoints.lines() {
+        println!("lab: endpoint added by mptcpd: {}", line.trim());
+    }
     println!(
-        "lab: the lab (not mptcpd, which does not manage endpoints yet) added the endpoint: {}",
-        client.ip(&["mptcp", "endpoint", "show"])?.trim()
+        "lab: limits set by mptcpd: {}",
+        client.ip(&["mptcp", "limits", "show"])?.trim()
     );
+    daemon.check_running()?;
 
     // The path manager's events of the transfer, as an operator would watch them.
     let mut monitor_cmd = client.command(bins::path("mptcpctl")?)?;

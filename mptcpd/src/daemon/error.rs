@@ -50,6 +50,9 @@ pub enum DaemonError {
     /// The `mptcp_pm` generic-netlink family could not be used.
     #[error("mptcp_pm: {0}")]
     Pm(#[source] crate::pm::PmError),
+    /// The plugins could not start (an unknown name, say).
+    #[error("plugins: {0}")]
+    Plugins(#[source] crate::plugins::PluginError),
     /// A signal handler could not be installed.
     #[error("installing signal handlers: {0}")]
     Signals(#[source] io::Error),

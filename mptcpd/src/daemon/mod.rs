@@ -5,6 +5,7 @@ mod error;
 mod family;
 mod logging;
 mod notify;
+mod plugins;
 mod prereq;
 mod reload;
 mod signals;
@@ -17,7 +18,8 @@ use crate::{
     cli::Args,
     config::Config,
     netmon::NetworkMonitor,
-    pm::{EventItem, PmClient},
+    plugins::{NetlinkPm, PluginHost},
+    pm::EventItem,
 };
 use signals::{Signal, Signals};
 
@@ -107,6 +109,23 @@ async fn serve(args: &Args, config: Config, log: &logging::LogLevel) -> Result<(
         }
     };
     let mut pm_events = pm.subscribe().map_err(DaemonError::Pm)?;
+    let mut host = PluginHost::start(&plugins::settings(&running.config), NetlinkPm(pm.clone()))
+        .await
+        .map_err(DaemonError::Plugins)?;
+    tracing::info!(
+        "plugins: {} (default {})",
+        host.plugin_names().join(", "),
+        host.default_plugin()
+    );
+    // The monitor's start-up events first, then what was adopted but not claimed is stale.
+    while let Some(event) = running.netmon.try_next_event() {
+        tracing::debug!("network: {event:?}");
+        host.on_net_event(&event).await;
+    }
+    let stale = host.settle().await;
+    if stale > 0 {
+        tracing::info!("removed {stale} stale endpoints of an earlier run");
+    }
     notify::ready();
     tracing::info!("ready (notify flags: {})", running.config.notify_flags);
 
@@ -125,34 +144,34 @@ async fn serve(args: &Args, config: Config, log: &logging::LogLevel) -> Result<(
                 Signal::Term | Signal::Int => break signal,
             },
             event = running.netmon.next_event() => match event {
-                // Until plugins consume them (the path-manager work), events are logged.
-                Some(event) => tracing::debug!("network: {event:?}"),
+                Some(event) => {
+                    tracing::debug!("network: {event:?}");
+                    host.on_net_event(&event).await;
+                }
                 None => {
                     return Err(DaemonError::NetmonStopped(running.netmon.wait().await.err()));
                 }
             },
             item = pm_events.recv() => match item.map_err(DaemonError::Pm)? {
-                // Until plugins consume them (the path-manager work), events are logged.
-                EventItem::Event(event) => tracing::debug!("mptcp: {event:?}"),
-                EventItem::Overrun => resync(&pm).await,
+                EventItem::Event(event) => {
+                    tracing::debug!("mptcp: {event:?}");
+                    host.on_pm_event(&event).await;
+                }
+                EventItem::Overrun => {
+                    tracing::warn!("mptcp_pm events lost (receive buffer overrun): resynchronising");
+                    host.resync().await;
+                }
                 EventItem::Malformed(e) => tracing::debug!("mptcp: undecodable event: {e}"),
             },
         }
     };
     tracing::info!("{signal} received, shutting down");
     notify::stopping();
+    let removed = host.shutdown().await;
+    tracing::info!("removed the {removed} endpoints this daemon added");
     if let Some(telemetry) = telemetry {
         telemetry.log_summary();
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Events were lost: what was derived from them is re-read from the kernel.
-async fn resync(pm: &PmClient) {
-    tracing::warn!("mptcp_pm events lost (receive buffer overrun): re-reading the endpoints");
-    match pm.dump_addrs().await {
-        Ok(endpoints) => tracing::info!("resynced: {} endpoints", endpoints.len()),
-        Err(e) => tracing::warn!("resync failed: {e}"),
-    }
 }

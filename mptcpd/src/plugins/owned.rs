@@ -129,6 +129,15 @@ impl Owned {
         let Some(path) = &self.file else {
             return;
         };
+        if self.endpoints.is_empty() {
+            // Nothing to remember: leave no file behind (one per network namespace).
+            if let Err(e) = fs::remove_file(path)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                warn!("removing {}: {e}", path.display());
+            }
+            return;
+        }
         let mut text = String::from("# mptcpd: endpoints this daemon added (id address)\n");
         for e in self.endpoints.values() {
             // Writing to a String cannot fail.
