@@ -141,23 +141,7 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
         "0",
     ])?;
     // mptcpd's addr_adv adds one endpoint per usable address; path B's makes the join.
-    let deadline = Instant::now() + crate::daemon::LIVENESS;
-    let endpoints = loop {
-        let shown = client.ip(&["mptcp", "endpoint", "show"])?;
-        if shown.contains(PATH_B.0) {
-            break shown;
-        }
-        interrupt::check()?;
-        if Instant::now() > deadline {
-            bail!(
-                "mptcpd added no endpoint for {}:\n{}",
-                PATH_B.0,
-                daemon.log()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    for line in endpoints.lines() {
+    for line in wait_for_endpoint(client, PATH_B.0, &mut daemon)?.lines() {
         println!("lab: endpoint added by mptcpd: {}", line.trim());
     }
     println!(
@@ -213,6 +197,23 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
         println!("lab: path {name} ({local}) carried {carried} bytes");
     }
     Ok(())
+}
+
+/// Waits until the daemon has added an endpoint for `addr`; returns the endpoint table.
+fn wait_for_endpoint(client: &NetNs, addr: &str, daemon: &mut Daemon) -> anyhow::Result<String> {
+    let deadline = Instant::now() + crate::daemon::LIVENESS;
+    loop {
+        let shown = client.ip(&["mptcp", "endpoint", "show"])?;
+        if shown.contains(addr) {
+            return Ok(shown);
+        }
+        daemon.check_running()?;
+        interrupt::check()?;
+        if Instant::now() > deadline {
+            bail!("mptcpd added no endpoint for {addr}:\n{}", daemon.log());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Two namespaces joined by two rate-limited paths. Fields drop in order: addresses, links,
