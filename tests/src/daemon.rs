@@ -21,6 +21,15 @@ pub const LIVENESS: Duration = Duration::from_secs(30);
 /// How long a dropped daemon gets to exit on SIGTERM before it is killed.
 const GRACE: Duration = Duration::from_secs(5);
 
+/// Resident memory of a daemon, in KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    /// `VmRSS`: resident now.
+    pub rss_kib: u64,
+    /// `VmHWM`: the resident peak so far.
+    pub hwm_kib: u64,
+}
+
 /// A running daemon; stopped and reaped on drop if still running.
 #[derive(Debug)]
 pub struct Daemon {
@@ -34,7 +43,21 @@ pub struct Daemon {
 impl Daemon {
     /// Spawns `cmd` (stderr captured, `NOTIFY_SOCKET` set) and waits until it sends
     /// `READY=1`.
-    pub fn start(mut cmd: Command) -> anyhow::Result<Self> {
+    pub fn start(cmd: Command) -> anyhow::Result<Self> {
+        let mut daemon = Self::spawn(cmd)?;
+        daemon.wait_for_notify("READY=1")?;
+        Ok(daemon)
+    }
+
+    /// Spawns `cmd` and waits until its log contains `ready_line`: for daemons without
+    /// `sd_notify`, such as Debian's C mptcpd.
+    pub fn start_logged(cmd: Command, ready_line: &str) -> anyhow::Result<Self> {
+        let mut daemon = Self::spawn(cmd)?;
+        daemon.wait_for_log(ready_line)?;
+        Ok(daemon)
+    }
+
+    fn spawn(mut cmd: Command) -> anyhow::Result<Self> {
         let notify_dir = tempfile::Builder::new()
             .prefix("mptcpd-notify-")
             .tempdir()?;
@@ -59,21 +82,35 @@ impl Daemon {
                 }
             })
         });
-        let mut daemon = Self {
+        Ok(Self {
             child,
             log,
             reader,
             notify,
             _notify_dir: notify_dir,
-        };
-        daemon.wait_for_notify("READY=1")?;
-        Ok(daemon)
+        })
     }
 
     /// The daemon's pid.
     #[must_use]
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The daemon's resident memory now and at its peak (`VmRSS`, `VmHWM`).
+    pub fn memory(&self) -> anyhow::Result<Memory> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kib = |key: &str| -> anyhow::Result<u64> {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(key))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+                .with_context(|| format!("no {key} in /proc/{}/status", self.child.id()))
+        };
+        Ok(Memory {
+            rss_kib: kib("VmRSS:")?,
+            hwm_kib: kib("VmHWM:")?,
+        })
     }
 
     /// What the daemon logged so far.

@@ -9,8 +9,11 @@
 
 pub mod bench;
 pub mod bins;
+pub mod c_peer;
 pub mod cgroup;
 pub mod daemon;
+pub mod daemons;
+pub mod endpoints;
 pub mod features;
 pub mod interrupt;
 pub mod ip;

@@ -3,7 +3,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use mptcpd_tests::bench::netlink;
+use mptcpd_tests::bench::{churn, netlink};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,6 +29,15 @@ enum Bench {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Endpoint-table convergence under address churn: ours, the C mptcpd, and the floor.
+    Churn {
+        /// Add-then-delete cycles of 8 addresses per subject.
+        #[arg(long, default_value_t = 200)]
+        cycles: usize,
+        /// Where to write the JSON results.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -43,6 +52,14 @@ fn main() -> ExitCode {
             rounds,
         })
         .and_then(|outcome| {
+            print!("{}", outcome.table);
+            if let Some(path) = json {
+                std::fs::write(&path, &outcome.json)?;
+                println!("bench: wrote {}", path.display());
+            }
+            Ok(())
+        }),
+        Bench::Churn { cycles, json } => churn::run(churn::Config { cycles }).and_then(|outcome| {
             print!("{}", outcome.table);
             if let Some(path) = json {
                 std::fs::write(&path, &outcome.json)?;

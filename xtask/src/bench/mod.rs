@@ -1,6 +1,7 @@
 //! `cargo xtask bench ...`: benchmarks against the real kernel (root). Each builds what it
 //! needs in release mode and runs it; nothing here is a test and no timing is judged.
 
+mod churn;
 mod netlink;
 mod upgrade;
 
@@ -19,6 +20,9 @@ enum Bench {
     /// The `mptcp_pm` layer: events decoded under a connection storm between two namespaces
     /// (beside `ip mptcp monitor`), endpoint dump round trips (beside `ip mptcp endpoint show`).
     Netlink(netlink::NetlinkArgs),
+    /// Endpoint-table convergence under address churn: ours beside the C mptcpd 0.12 and the
+    /// `ip mptcp endpoint` floor, with each daemon's memory.
+    Churn(churn::ChurnArgs),
     /// `socket()+close()`: native TCP, native MPTCP, `LD_PRELOAD` (host), eBPF upgrade (VM 6.12).
     Upgrade(upgrade::UpgradeArgs),
 }
@@ -28,6 +32,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         bail!("benchmarks need root (network namespaces, mptcp_pm events): run them as root");
     }
     match &args.bench {
+        Bench::Churn(churn) => churn::run(churn),
         Bench::Netlink(netlink) => netlink::run(netlink),
         Bench::Upgrade(upgrade) => upgrade::run(upgrade),
     }
