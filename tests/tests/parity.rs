@@ -394,14 +394,11 @@ fn parity_skip_loopback() {
     });
 }
 
-/// Ours differs here and should not: the C daemon never monitors the loopback interface
+/// Both the same: the C daemon never monitors the loopback interface
 /// (`mptcpd_nm_monitor_loopback` is off outside its own tests), so `lo`'s addresses never get
-/// an endpoint, with or without `skip_loopback`; ours reports `lo` unless `skip_loopback` is
-/// set and adds endpoints for `127.0.0.1`, `::1` and `127.0.0.2`. Not a C bug fix: a bug of ours
-/// in `netmon::state` (`shows`, `passes_filters`), kept visible until it is fixed.
+/// an endpoint, with or without `skip_loopback`. Ours used to report `lo` without
+/// `skip_loopback` (a bug of ours, found by this test); `netmon::state` now never reports it.
 #[test]
-#[ignore = "bug of ours: without skip_loopback our monitor reports lo and addr_adv adds \
-            endpoints for its addresses; the C daemon never monitors lo"]
 fn parity_loopback_interface_is_never_used() {
     parity("parity_loopback_interface_is_never_used", |run| {
         run.ip(&["addr", "add", "10.1.9.1/24", "dev", LINK])?;

@@ -185,13 +185,15 @@ impl NetState {
     }
 
     /// Whether a link in this state should be reported as an interface.
-    fn shows(&self, info: &Interface) -> bool {
-        info.is_ready() && !(self.flags.contains(NotifyFlags::SKIP_LOOPBACK) && info.is_loopback())
+    /// The loopback interface never carries a path: like the C daemon, it is not reported at
+    /// all, whatever the flags (`skip_loopback` is about host-scope addresses elsewhere).
+    fn shows(info: &Interface) -> bool {
+        info.is_ready() && !info.is_loopback()
     }
 
     fn new_link(&mut self, info: Interface, out: &mut Vec<Output>) {
         let index = info.index;
-        let shows = self.shows(&info);
+        let shows = Self::shows(&info);
         let epoch = self.epoch;
         let link = self.links.entry(index).or_insert_with(|| Link {
             info: info.clone(),
