@@ -52,3 +52,26 @@ pub fn wait_extra_subflows(
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Runs `mptcp-xfer socket PROTO` (`tcp`: protocol 0; `mptcp`) as a new process inside `cgroup`
+/// and, if given, `netns`: the protocol the kernel gave its socket (`SO_PROTOCOL`).
+pub fn new_process_socket(
+    cgroup: &crate::cgroup::TestCgroup,
+    netns: Option<&crate::netns::NetNs>,
+    proto: &str,
+) -> anyhow::Result<i32> {
+    let mut cmd = std::process::Command::new(crate::bins::path("mptcp-xfer")?);
+    cmd.args(["socket", proto]);
+    if let Some(netns) = netns {
+        netns.enter_on_spawn(&mut cmd)?;
+    }
+    cgroup.join_on_spawn(&mut cmd)?;
+    let out = cmd.output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "mptcp-xfer socket {proto}: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    crate::mptcpize::printed_protocol(&out)
+        .ok_or_else(|| anyhow::anyhow!("mptcp-xfer printed no protocol"))
+}

@@ -2,19 +2,10 @@
 //! by `run` and inside an enabled cgroup, the enabled state outlives the tool, and `disable`
 //! stops it. On kernels without the hook (6.1), the fallback is named in one line.
 
-use std::process::Command;
-
 use mptcpd::ebpf::Upgrade;
 use mptcpd_tests::{
-    bins, cgroup::TestCgroup, features, mptcpize::PinDir, mptcpize::printed_protocol, skip,
+    bins, cgroup::TestCgroup, features, mptcp, mptcpize::PinDir, mptcpize::printed_protocol, skip,
 };
-
-fn socket_in(cgroup: &TestCgroup) -> Option<i32> {
-    let mut cmd = Command::new(bins::path("mptcp-xfer").unwrap());
-    cmd.args(["socket", "tcp"]);
-    cgroup.join_on_spawn(&mut cmd).unwrap();
-    printed_protocol(&cmd.output().unwrap())
-}
 
 /// `true` where the upgrade runs; otherwise reports the missing feature.
 fn upgrade_available(test: &str) -> bool {
@@ -80,9 +71,15 @@ fn vm_an_enabled_cgroup_outlives_the_tool_until_disabled() {
         String::from_utf8_lossy(&out.stderr)
     );
     // mptcpize has exited: only the pins keep the program and the cgroup enabled.
-    assert_eq!(socket_in(&child), Some(262));
-    assert_eq!(socket_in(&parent), Some(262));
-    assert_eq!(socket_in(&other), Some(6));
+    assert_eq!(
+        mptcp::new_process_socket(&child, None, "tcp").ok(),
+        Some(262)
+    );
+    assert_eq!(
+        mptcp::new_process_socket(&parent, None, "tcp").ok(),
+        Some(262)
+    );
+    assert_eq!(mptcp::new_process_socket(&other, None, "tcp").ok(), Some(6));
 
     // A new run of the tool sees the state and the counts.
     let status = pins.run(["status"]).unwrap();
@@ -100,7 +97,10 @@ fn vm_an_enabled_cgroup_outlives_the_tool_until_disabled() {
     let mut current = pins.command(["enable", "--current-cgroup"]).unwrap();
     other.join_on_spawn(&mut current).unwrap();
     assert!(current.output().unwrap().status.success());
-    assert_eq!(socket_in(&other), Some(262));
+    assert_eq!(
+        mptcp::new_process_socket(&other, None, "tcp").ok(),
+        Some(262)
+    );
 
     let out = pins
         .command(["disable", "--cgroup"])
@@ -109,8 +109,11 @@ fn vm_an_enabled_cgroup_outlives_the_tool_until_disabled() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert_eq!(socket_in(&child), Some(6));
-    assert_eq!(socket_in(&parent), Some(6));
+    assert_eq!(mptcp::new_process_socket(&child, None, "tcp").ok(), Some(6));
+    assert_eq!(
+        mptcp::new_process_socket(&parent, None, "tcp").ok(),
+        Some(6)
+    );
 
     // Enabling forgets the cgroups that were removed meanwhile.
     let gone = parent.child("gone").unwrap();
@@ -134,7 +137,11 @@ fn vm_an_enabled_cgroup_outlives_the_tool_until_disabled() {
 
     let out = pins.run(["reset"]).unwrap();
     assert!(out.status.success());
-    assert_eq!(socket_in(&other), Some(6), "reset detaches the program");
+    assert_eq!(
+        mptcp::new_process_socket(&other, None, "tcp").ok(),
+        Some(6),
+        "reset detaches the program"
+    );
 }
 
 #[test]

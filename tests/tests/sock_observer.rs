@@ -4,29 +4,7 @@
 use std::{path::PathBuf, process::Command};
 
 use mptcpd::ebpf::{SOCK_COUNTS_PIN, SockCounts, SockObserver, read_pinned_counts};
-use mptcpd_tests::{bins, cgroup::TestCgroup, daemon::Daemon, netns::NetNs, skip};
-
-/// Runs `mptcp-xfer socket PROTO` inside `cgroup` (and `netns`), returning the `SO_PROTOCOL` it
-/// printed.
-fn create_socket(cgroup: &TestCgroup, netns: Option<&NetNs>, proto: &str) -> i32 {
-    let mut cmd = Command::new(bins::path("mptcp-xfer").unwrap());
-    cmd.args(["socket", proto]);
-    if let Some(netns) = netns {
-        netns.enter_on_spawn(&mut cmd).unwrap();
-    }
-    cgroup.join_on_spawn(&mut cmd).unwrap();
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .strip_prefix("protocol ")
-        .and_then(|p| p.parse().ok())
-        .expect("mptcp-xfer printed its protocol")
-}
+use mptcpd_tests::{bins, cgroup::TestCgroup, daemon::Daemon, mptcp, netns::NetNs, skip};
 
 fn pin_dir(test: &str) -> PathBuf {
     PathBuf::from(format!(
@@ -64,9 +42,18 @@ fn daemon_counts_tcp_and_mptcp_sockets_of_a_cgroup() {
     assert_eq!(loaded_observers(), observers_before + 1);
 
     // Protocol 0 and IPPROTO_MPTCP, each from a fresh process inside the test cgroup.
-    assert_eq!(create_socket(&cgroup, Some(&netns), "tcp"), 6);
-    assert_eq!(create_socket(&cgroup, Some(&netns), "mptcp"), 262);
-    assert_eq!(create_socket(&cgroup, Some(&netns), "mptcp"), 262);
+    assert_eq!(
+        mptcp::new_process_socket(&cgroup, Some(&netns), "tcp").unwrap(),
+        6
+    );
+    assert_eq!(
+        mptcp::new_process_socket(&cgroup, Some(&netns), "mptcp").unwrap(),
+        262
+    );
+    assert_eq!(
+        mptcp::new_process_socket(&cgroup, Some(&netns), "mptcp").unwrap(),
+        262
+    );
 
     let counts = read_pinned_counts(&pins.join(SOCK_COUNTS_PIN)).unwrap();
     assert_eq!(
@@ -100,9 +87,12 @@ fn observer_counts_only_below_the_cgroup_it_is_attached_to() {
     let observers_before = loaded_observers();
     let observer = SockObserver::attach(watched.path()).unwrap();
 
-    assert_eq!(create_socket(&watched, None, "mptcp"), 262);
-    assert_eq!(create_socket(&other, None, "tcp"), 6);
-    assert_eq!(create_socket(&watched, None, "tcp"), 6);
+    assert_eq!(
+        mptcp::new_process_socket(&watched, None, "mptcp").unwrap(),
+        262
+    );
+    assert_eq!(mptcp::new_process_socket(&other, None, "tcp").unwrap(), 6);
+    assert_eq!(mptcp::new_process_socket(&watched, None, "tcp").unwrap(), 6);
 
     let counts = observer.counts().unwrap();
     assert_eq!(

@@ -2,29 +2,10 @@
 //! the library. The host kernel refuses BPF trampolines: the `vm_` tests run in the VM (6.12 has
 //! the hook; 6.1 lacks it and reports so).
 
-use std::{path::PathBuf, process::Command};
+use std::path::PathBuf;
 
 use mptcpd::ebpf::{Upgrade, chain};
-use mptcpd_tests::{bins, cgroup::TestCgroup, features, skip};
-
-/// Runs `mptcp-xfer socket tcp` (protocol 0, `SOCK_CLOEXEC` in `type`) inside `cgroup` and
-/// returns the `SO_PROTOCOL` it printed.
-fn socket_protocol_in(cgroup: &TestCgroup) -> i32 {
-    let mut cmd = Command::new(bins::path("mptcp-xfer").unwrap());
-    cmd.args(["socket", "tcp"]);
-    cgroup.join_on_spawn(&mut cmd).unwrap();
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .strip_prefix("protocol ")
-        .and_then(|p| p.parse().ok())
-        .expect("mptcp-xfer printed its protocol")
-}
+use mptcpd_tests::{cgroup::TestCgroup, features, mptcp, skip};
 
 /// A pin directory of this test's own, removed (with the upgrade) on drop.
 struct Pins(PathBuf);
@@ -92,9 +73,15 @@ fn vm_static_binary_gets_mptcp_only_in_an_enabled_cgroup() {
     assert!(upgrade.enable(enabled.id().unwrap()).unwrap());
     assert!(!upgrade.enable(enabled.id().unwrap()).unwrap(), "already");
 
-    assert_eq!(socket_protocol_in(&enabled), 262);
-    assert_eq!(socket_protocol_in(&other), 6);
-    assert_eq!(socket_protocol_in(&enabled), 262);
+    assert_eq!(
+        mptcp::new_process_socket(&enabled, None, "tcp").unwrap(),
+        262
+    );
+    assert_eq!(mptcp::new_process_socket(&other, None, "tcp").unwrap(), 6);
+    assert_eq!(
+        mptcp::new_process_socket(&enabled, None, "tcp").unwrap(),
+        262
+    );
     let counts = upgrade.cgroups().unwrap();
     assert_eq!(counts.get(&enabled.id().unwrap()), Some(&2), "{counts:?}");
     assert_eq!(counts.get(&other.id().unwrap()), None, "{counts:?}");
@@ -115,8 +102,11 @@ fn vm_an_enabled_parent_covers_its_children_until_disabled() {
     let grandchild = child.child("grandchild").unwrap();
     assert!(upgrade.enable(parent.id().unwrap()).unwrap());
 
-    assert_eq!(socket_protocol_in(&grandchild), 262);
-    assert_eq!(socket_protocol_in(&child), 262);
+    assert_eq!(
+        mptcp::new_process_socket(&grandchild, None, "tcp").unwrap(),
+        262
+    );
+    assert_eq!(mptcp::new_process_socket(&child, None, "tcp").unwrap(), 262);
     // Counted for the enabled cgroup that covered them.
     assert_eq!(
         upgrade.cgroups().unwrap().get(&parent.id().unwrap()),
@@ -128,8 +118,11 @@ fn vm_an_enabled_parent_covers_its_children_until_disabled() {
         !upgrade.disable(parent.id().unwrap()).unwrap(),
         "already off"
     );
-    assert_eq!(socket_protocol_in(&grandchild), 6);
-    assert_eq!(socket_protocol_in(&parent), 6);
+    assert_eq!(
+        mptcp::new_process_socket(&grandchild, None, "tcp").unwrap(),
+        6
+    );
+    assert_eq!(mptcp::new_process_socket(&parent, None, "tcp").unwrap(), 6);
 }
 
 #[test]
@@ -147,7 +140,10 @@ fn vm_the_pinned_upgrade_outlives_its_handle() {
     drop(upgrade);
 
     // Nothing of this process holds the program now: only the pins do.
-    assert_eq!(socket_protocol_in(&cgroup), 262);
+    assert_eq!(
+        mptcp::new_process_socket(&cgroup, None, "tcp").unwrap(),
+        262
+    );
     let reopened = Upgrade::open(&pins.0).unwrap().expect("still installed");
     assert_eq!(
         reopened.cgroups().unwrap().get(&cgroup.id().unwrap()),
@@ -156,5 +152,9 @@ fn vm_the_pinned_upgrade_outlives_its_handle() {
     drop(reopened);
 
     assert!(Upgrade::uninstall(&pins.0).unwrap());
-    assert_eq!(socket_protocol_in(&cgroup), 6, "detached with its pins");
+    assert_eq!(
+        mptcp::new_process_socket(&cgroup, None, "tcp").unwrap(),
+        6,
+        "detached with its pins"
+    );
 }
