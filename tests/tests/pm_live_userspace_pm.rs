@@ -130,9 +130,32 @@ async fn commands_and_events(version: IpVersion, prefix: &str) {
     assert_eq!((closed.local, closed.remote), (sub.local, sub.remote));
 
     subflow_destroy(&mut conn, second).await;
+
+    foreign_and_wrong_tokens_are_refused(&conn, second).await;
+
     conn.close().await;
     closed_token_is_refused(&conn, version).await;
     conn.close_listener().await;
+}
+
+/// The server's connection belongs to the in-kernel PM, and a token that names no connection is
+/// no token: both are refused.
+async fn foreign_and_wrong_tokens_are_refused(conn: &PmConnection, second: IpAddr) {
+    let (token, remote) = (conn.token, conn.remote);
+    let (errno, message) = kernel_error(conn.server.remove(conn.server_token, 1).await);
+    assert_eq!(errno, libc::EINVAL);
+    assert!(message.contains("userspace PM not selected"), "{message}");
+    let wrong = conn
+        .client
+        .set_flags_for(
+            token ^ 1,
+            SocketAddr::new(second, 0),
+            remote,
+            EndpointFlags::BACKUP,
+        )
+        .await;
+    let (errno, message) = kernel_error(wrong);
+    assert_eq!(errno, libc::EINVAL, "{message}");
 }
 
 /// Every command that takes a token, with the token of the connection that just closed: the
