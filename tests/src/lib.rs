@@ -14,6 +14,7 @@ pub mod cgroup;
 pub mod daemon;
 pub mod daemons;
 pub mod endpoints;
+pub mod faults;
 pub mod features;
 pub mod interrupt;
 pub mod ip;

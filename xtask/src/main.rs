@@ -7,6 +7,7 @@ mod cmd;
 mod install;
 mod lab;
 mod setup;
+mod soak;
 mod test;
 mod vm;
 mod workspace;
@@ -41,6 +42,9 @@ enum Task {
     /// Benchmarks against the real kernel (root); each prints a table and writes
     /// `target/bench/NAME.json`.
     Bench(bench::BenchArgs),
+    /// The fault-injection tests in their long form (kill -9 under churn, event overruns,
+    /// link flaps); `--seed N` replays a run.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         Task::VmTest(args) => setup::run().and_then(|_| vm::run(&args)),
         Task::Install(args) => install::run(&args),
         Task::Bench(args) => setup::run().and_then(|_| bench::run(&args)),
+        Task::Soak(args) => setup::run().and_then(|_| soak::run(&args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
