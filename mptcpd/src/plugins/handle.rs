@@ -2,7 +2,6 @@
 //! recorded as ours, plus the ID and listener managers.
 
 use std::{
-    collections::BTreeMap,
     net::{IpAddr, SocketAddr},
     path::PathBuf,
     sync::{Mutex, MutexGuard, PoisonError},
@@ -11,18 +10,21 @@ use std::{
 use mptcpd_plugin::{
     Commands, Endpoint, EndpointFlags, IdManager, Limits, PathManager, PmError, PmFuture, Token,
 };
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{listeners::ListenerManager, owned::Owned};
 
 #[derive(Debug)]
 struct State {
+    /// Rebuilt from every dump of the kernel's endpoints ([`seed`]).
     ids: IdManager,
     owned: Owned,
-    /// Other tools' endpoints as last seen (by id), whose ids and addresses we keep off.
-    foreign: BTreeMap<u8, IpAddr>,
     listeners: ListenerManager,
 }
+
+/// How many `ADD_ADDR`s one endpoint gets when its id keeps being taken (see
+/// [`HostPm::add_to_kernel`]).
+const ADD_ATTEMPTS: usize = 4;
 
 /// The daemon's [`PathManager`] over a kernel `K` (the netlink client, or a fake in tests).
 #[derive(Debug)]
@@ -33,7 +35,7 @@ pub struct HostPm<K> {
 
 /// "address not found": what `DEL_ADDR` answers for an id the kernel does not have.
 fn not_found(result: &Result<(), PmError>) -> bool {
-    matches!(result, Err(PmError::Kernel { errno, .. }) if *errno == libc::EINVAL)
+    result.as_ref().is_err_and(PmError::is_not_found)
 }
 
 impl<K: Commands> HostPm<K> {
@@ -53,7 +55,6 @@ impl<K: Commands> HostPm<K> {
             state: Mutex::new(State {
                 ids: IdManager::new(),
                 owned: Owned::new(state_file),
-                foreign: BTreeMap::new(),
                 listeners,
             }),
         }
@@ -76,8 +77,8 @@ impl<K: Commands> HostPm<K> {
     }
 
     /// Start-up: reads the kernel's endpoints, adopts ours (named by the state file, still in
-    /// the kernel with the same id and address) and seeds the ID manager with every
-    /// endpoint. Returns how many were adopted.
+    /// the kernel with the same id and address) and seeds the ID manager from them. Returns
+    /// how many were adopted.
     pub(super) async fn adopt(&self) -> Result<usize, PmError> {
         let kernel = self.kernel.dump_endpoints().await?;
         let mut state = self.state();
@@ -112,6 +113,52 @@ impl<K: Commands> HostPm<K> {
         removed
     }
 
+    /// `ADD_ADDR`, resolving the refusals that a stale view of the kernel's ids explains;
+    /// returns the endpoint as added.
+    ///
+    /// Other tools (`ip mptcp endpoint add` without an id) and the kernel (implicit endpoints)
+    /// take ids without telling us, so an id that was free at the last dump may be taken. We
+    /// still choose ids ourselves (lowest free, as the C daemon; known before the request, so
+    /// it can be written down first) and, when the kernel refuses one as taken, re-read its
+    /// endpoints, rebuild the ID manager and ask again with a fresh id: a retry fails only if
+    /// yet another tool takes the new id between that dump and the request, so a few
+    /// attempts suffice. Letting the kernel choose every id instead would cost a dump after
+    /// every add to learn the id, and leave no id to record before the request.
+    ///
+    /// An implicit endpoint of the address itself is refused for every explicit id (`EBUSY`
+    /// for its own, `EINVAL` for another): then we ask without an id, and the kernel hands
+    /// its id over to our endpoint, leaving the subflows that use it alone.
+    async fn add_to_kernel(&self, mut endpoint: Endpoint) -> Result<Endpoint, PmError> {
+        let mut attempt = 1;
+        loop {
+            let refused = match self.kernel.add_endpoint(endpoint).await {
+                Ok(id) => return Ok(Endpoint { id, ..endpoint }),
+                Err(e) => e,
+            };
+            if attempt == ADD_ATTEMPTS || !(refused.is_id_taken() || refused.is_invalid()) {
+                return Err(refused);
+            }
+            attempt += 1;
+            let kernel = self.kernel.dump_endpoints().await?;
+            let mut state = self.state();
+            seed(&mut state, &kernel);
+            if implicit_for(&kernel, &endpoint) {
+                info!(addr = %endpoint.addr, "taking over the kernel's implicit endpoint");
+                endpoint.id = 0;
+            } else if refused.is_id_taken() {
+                state.ids.remove_id(endpoint.addr);
+                let fresh = state
+                    .ids
+                    .get_id(endpoint.addr)
+                    .ok_or(PmError::IdsExhausted)?;
+                debug!(addr = %endpoint.addr, taken = endpoint.id, fresh, "address id taken meanwhile");
+                endpoint.id = fresh;
+            } else {
+                return Err(refused);
+            }
+        }
+    }
+
     async fn remove_all(&self, endpoints: Vec<Endpoint>, why: &str) -> usize {
         let mut removed = 0;
         for e in endpoints {
@@ -130,21 +177,34 @@ impl<K: Commands> HostPm<K> {
     }
 }
 
-/// Every kernel endpoint keeps its id; those not ours are the others'.
+/// Rebuilds the ID manager from a dump: ours give their address its id; the ids of the
+/// others (other tools', the kernel's implicit ones) are kept off, and their addresses get
+/// ids of their own if a plugin asks (an `ADD_ADDR` for such an address is the kernel's to
+/// refuse or, for an implicit endpoint, to hand over).
 fn seed(state: &mut State, kernel: &[Endpoint]) {
-    state.foreign.clear();
-    for e in kernel {
-        state.ids.map_id(e.addr, e.id);
-        if !state.owned.contains(e.id) {
-            state.foreign.insert(e.id, e.addr);
-        }
-    }
+    let (ours, others): (Vec<&Endpoint>, Vec<&Endpoint>) =
+        kernel.iter().partition(|e| state.owned.contains(e.id));
+    state.ids.sync(
+        ours.iter().map(|e| (e.addr, e.id)),
+        others.iter().map(|e| e.id),
+    );
+}
+
+/// The kernel holds an implicit endpoint for the endpoint's address (and port).
+fn implicit_for(kernel: &[Endpoint], endpoint: &Endpoint) -> bool {
+    kernel.iter().any(|k| {
+        k.addr == endpoint.addr
+            && k.port == endpoint.port
+            && k.flags.contains(EndpointFlags::IMPLICIT)
+    })
 }
 
 impl<K: Commands> Commands for HostPm<K> {
     /// Adds and records as ours; an identical endpoint of ours is adopted without asking the
-    /// kernel, one of ours for the same address with other values is replaced.
-    fn add_endpoint(&self, endpoint: Endpoint) -> PmFuture<'_, ()> {
+    /// kernel, one of ours for the same address with other values is replaced. The id may
+    /// differ from the one asked for when that one was taken meanwhile (see
+    /// [`HostPm::add_to_kernel`]).
+    fn add_endpoint(&self, endpoint: Endpoint) -> PmFuture<'_, u8> {
         Box::pin(async move {
             if endpoint.id == 0 {
                 return Err(PmError::ZeroId);
@@ -155,7 +215,7 @@ impl<K: Commands> Commands for HostPm<K> {
                     Some(mine) if mine == endpoint => {
                         state.owned.claim(mine.id);
                         info!(id = mine.id, addr = %mine.addr, "endpoint adopted");
-                        return Ok(());
+                        return Ok(mine.id);
                     }
                     Some(mine) => Some(mine.id),
                     None => None,
@@ -168,11 +228,11 @@ impl<K: Commands> Commands for HostPm<K> {
                 }
                 self.state().owned.remove(old);
             }
-            self.kernel.add_endpoint(endpoint).await?;
+            let added = self.add_to_kernel(endpoint).await?;
             let mut state = self.state();
-            state.owned.insert(endpoint);
-            state.foreign.remove(&endpoint.id);
-            Ok(())
+            state.ids.map_id(added.addr, added.id);
+            state.owned.insert(added);
+            Ok(added.id)
         })
     }
 
@@ -180,9 +240,7 @@ impl<K: Commands> Commands for HostPm<K> {
         Box::pin(async move {
             let result = self.kernel.remove_endpoint(id).await;
             if result.is_ok() || not_found(&result) {
-                let mut state = self.state();
-                state.owned.remove(id);
-                state.foreign.remove(&id);
+                self.state().owned.remove(id);
             }
             result
         })
@@ -192,8 +250,13 @@ impl<K: Commands> Commands for HostPm<K> {
         self.kernel.get_endpoint(id)
     }
 
+    /// The kernel's endpoints; the ID manager is rebuilt from them.
     fn dump_endpoints(&self) -> PmFuture<'_, Vec<Endpoint>> {
-        self.kernel.dump_endpoints()
+        Box::pin(async move {
+            let kernel = self.kernel.dump_endpoints().await?;
+            seed(&mut self.state(), &kernel);
+            Ok(kernel)
+        })
     }
 
     fn flush_endpoints(&self) -> PmFuture<'_, ()> {
@@ -201,7 +264,7 @@ impl<K: Commands> Commands for HostPm<K> {
             self.kernel.flush_endpoints().await?;
             let mut state = self.state();
             state.owned.clear();
-            state.foreign.clear();
+            seed(&mut state, &[]);
             Ok(())
         })
     }
@@ -271,9 +334,7 @@ impl<K: Commands> PathManager for HostPm<K> {
 
     fn release_address_id(&self, addr: IpAddr) {
         let mut state = self.state();
-        let in_use =
-            state.owned.by_addr(addr).is_some() || state.foreign.values().any(|a| *a == addr);
-        if !in_use {
+        if state.owned.by_addr(addr).is_none() {
             state.ids.remove_id(addr);
         }
     }
@@ -302,3 +363,7 @@ impl<K: Commands> PathManager for HostPm<K> {
         self.state().owned.all()
     }
 }
+
+#[cfg(test)]
+#[path = "handle_tests.rs"]
+mod tests;
