@@ -16,14 +16,14 @@ use super::{listeners::ListenerManager, owned::Owned};
 
 #[derive(Debug)]
 struct State {
-    /// Rebuilt from every dump of the kernel's endpoints ([`seed`]).
+    /// Rebuilt from every dump of the kernel's endpoints (`seed`).
     ids: IdManager,
     owned: Owned,
     listeners: ListenerManager,
 }
 
 /// How many `ADD_ADDR`s one endpoint gets when its id keeps being taken (see
-/// [`HostPm::add_to_kernel`]).
+/// `HostPm::add_to_kernel`).
 const ADD_ATTEMPTS: usize = 4;
 
 /// The daemon's [`PathManager`] over a kernel `K` (the netlink client, or a fake in tests).
@@ -203,7 +203,7 @@ impl<K: Commands> Commands for HostPm<K> {
     /// Adds and records as ours; an identical endpoint of ours is adopted without asking the
     /// kernel, one of ours for the same address with other values is replaced. The id may
     /// differ from the one asked for when that one was taken meanwhile (see
-    /// [`HostPm::add_to_kernel`]).
+    /// `HostPm::add_to_kernel`).
     fn add_endpoint(&self, endpoint: Endpoint) -> PmFuture<'_, u8> {
         Box::pin(async move {
             if endpoint.id == 0 {
