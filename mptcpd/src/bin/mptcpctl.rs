@@ -2,10 +2,22 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::{Parser as _, error::ErrorKind};
 
 fn main() -> ExitCode {
-    let args = mptcpd::ctl::CtlArgs::parse();
+    let args = match mptcpd::ctl::CtlArgs::try_parse() {
+        Ok(args) => args,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
+        Err(e) => {
+            eprintln!(
+                "mptcpctl: {} (mptcpctl --help)",
+                mptcpd::usage::one_line(&e)
+            );
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -11,17 +11,9 @@ fn main() -> ExitCode {
             e.exit()
         }
         Err(e) => {
-            // One line: what is wrong, without clap's usage block.
-            let text = e.render().to_string();
-            let what: Vec<&str> = text
-                .lines()
-                .map(str::trim)
-                .take_while(|l| !l.starts_with("Usage:"))
-                .filter(|l| !l.is_empty())
-                .collect();
             eprintln!(
                 "mptcpize: {} (mptcpize --help)",
-                what.join(" ").trim_start_matches("error: ")
+                mptcpd::usage::one_line(&e)
             );
             return ExitCode::from(2);
         }

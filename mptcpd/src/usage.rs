@@ -1,0 +1,33 @@
+//! Bad usage in one line, for the `mptcpctl` and `mptcpize` binaries: clap's message without
+//! its usage block.
+
+/// What clap found wrong, on one line, without `error: ` and the usage block that follows.
+#[must_use]
+pub fn one_line(error: &clap::Error) -> String {
+    let text = error.render().to_string();
+    let what: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    what.join(" ").trim_start_matches("error: ").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::one_line;
+    use crate::ctl::CtlArgs;
+
+    #[test]
+    fn a_range_error_is_one_line_naming_the_option() {
+        let error = CtlArgs::try_parse_from(["mptcpctl", "set-flags", "--id", "0", "backup"])
+            .expect_err("id 0");
+        let line = one_line(&error);
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.contains("--id"), "{line}");
+        assert!(line.contains("1..=255"), "{line}");
+    }
+}
