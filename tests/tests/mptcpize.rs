@@ -306,7 +306,8 @@ fn tests_never_write_to_the_real_systemd_directory() {
     let real = Path::new(DEFAULT_SYSTEMD_DIR);
     let before = snapshot(real);
     let pins = PinDir::new("realdir");
-    // What the other tests run, enable and disable included, through the same harness.
+    // What the other tests run, enable and disable included, through the same harness; checked
+    // after each command, as a disable would hide an enable's write.
     for args in [
         &["enable", "mptcpd-test-unit", "--no-reload"][..],
         &["status"],
@@ -314,15 +315,21 @@ fn tests_never_write_to_the_real_systemd_directory() {
         &["enable", "../etc/passwd", "--no-reload"],
     ] {
         let _done = pins.run(args).unwrap();
+        assert_eq!(
+            snapshot(real),
+            before,
+            "{args:?} changed {}",
+            real.display()
+        );
+        if args[0] == "enable" && args[1] == "mptcpd-test-unit" {
+            // The harness's directory got the drop-in instead (and removes it on drop).
+            assert!(
+                pins.systemd_dir()
+                    .join("mptcpd-test-unit.service.d")
+                    .exists()
+            );
+        }
     }
-    assert!(
-        !real.join("mptcpd-test-unit.service.d").exists(),
-        "a drop-in went to {}",
-        real.display()
-    );
-    assert_eq!(snapshot(real), before, "{} changed", real.display());
-    // The harness's directory got the drop-in instead (and removes it on drop).
-    assert!(pins.systemd_dir().exists());
 }
 
 /// An ELF64 little-endian executable without a `PT_INTERP` program header (no dynamic loader).
