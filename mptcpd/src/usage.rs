@@ -1,6 +1,25 @@
 //! Bad usage in one line, for the `mptcpctl` and `mptcpize` binaries: clap's message without
 //! its usage block.
 
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+
+/// Parses the command line of `program`. `--help` and `--version` print and exit 0; bad usage
+/// is one line on stderr and `Err` with exit status 2 (clap's).
+pub fn parse<T: clap::Parser>(program: &str) -> Result<T, ExitCode> {
+    match T::try_parse() {
+        Ok(args) => Ok(args),
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
+        Err(e) => {
+            eprintln!("{program}: {} ({program} --help)", one_line(&e));
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 /// What clap found wrong, on one line, without `error: ` and the usage block that follows.
 #[must_use]
 pub fn one_line(error: &clap::Error) -> String {

@@ -2,21 +2,10 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser as _, error::ErrorKind};
-
 fn main() -> ExitCode {
-    let args = match mptcpd::ctl::CtlArgs::try_parse() {
+    let args = match mptcpd::usage::parse::<mptcpd::ctl::CtlArgs>("mptcpctl") {
         Ok(args) => args,
-        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
-            e.exit()
-        }
-        Err(e) => {
-            eprintln!(
-                "mptcpctl: {} (mptcpctl --help)",
-                mptcpd::usage::one_line(&e)
-            );
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -2,21 +2,10 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser as _, error::ErrorKind};
-
 fn main() -> ExitCode {
-    let args = match mptcpd::mptcpize::Args::try_parse() {
+    let args = match mptcpd::usage::parse::<mptcpd::mptcpize::Args>("mptcpize") {
         Ok(args) => args,
-        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
-            e.exit()
-        }
-        Err(e) => {
-            eprintln!(
-                "mptcpize: {} (mptcpize --help)",
-                mptcpd::usage::one_line(&e)
-            );
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     match mptcpd::mptcpize::execute(&args) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
