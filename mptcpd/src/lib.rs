@@ -14,3 +14,4 @@ pub mod netmon;
 pub mod plugins;
 pub mod pm;
 pub mod sockopt;
+pub mod usage;

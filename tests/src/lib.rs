@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod daemons;
 pub mod endpoints;
 pub mod faults;
+pub mod fds;
 pub mod features;
 pub mod interrupt;
 pub mod ip;

@@ -3,9 +3,15 @@
 //! that `status` reads from the daemon's observer. The eBPF path is in `mptcpize_ebpf.rs`
 //! (VM).
 
-use std::{fs, process::Command};
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    time::SystemTime,
+};
 
-use mptcpd::ebpf::Upgrade;
+use mptcpd::{ebpf::Upgrade, mptcpize::cli::DEFAULT_SYSTEMD_DIR};
 use mptcpd_tests::{
     bins, cgroup::TestCgroup, daemon::Daemon, mptcpize::PinDir, mptcpize::printed_protocol,
     netns::NetNs, skip,
@@ -107,7 +113,7 @@ fn run_warns_that_a_static_binary_stays_on_tcp() {
     if !fallback_expected(TEST) {
         return;
     }
-    let busybox = std::path::Path::new("/bin/busybox");
+    let busybox = Path::new("/bin/busybox");
     if !fs::read(busybox).is_ok_and(|elf| is_static_elf64(&elf)) {
         skip::skip(
             TEST,
@@ -134,18 +140,11 @@ fn enable_and_disable_a_unit_write_and_remove_only_our_drop_in() {
         return;
     }
     let pins = PinDir::new("unit");
-    let systemd = tempfile::tempdir().unwrap();
-    let unit_dir = systemd.path().join("web.service.d");
-    fs::create_dir(&unit_dir).unwrap();
+    let unit_dir = pins.systemd_dir().join("web.service.d");
+    fs::create_dir_all(&unit_dir).unwrap();
     let admin = unit_dir.join("10-admin.conf");
     fs::write(&admin, "[Service]\nEnvironment=KEEP=1\n").unwrap();
-    let mptcpize = |args: &[&str]| {
-        pins.command(["--systemd-dir".as_ref(), systemd.path().as_os_str()])
-            .unwrap()
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let mptcpize = |args: &[&str]| pins.run(args).unwrap();
 
     let out = mptcpize(&["enable", "web", "--no-reload"]);
     assert!(out.status.success(), "{:?}", stderr_lines(&out));
@@ -275,6 +274,62 @@ fn status_shows_the_observers_coverage_per_cgroup() {
     assert_eq!(numbers, ["1", "1"], "TCP and MPTCP: {line}");
     let (status, log) = daemon.stop().unwrap();
     assert!(status.success(), "{log}");
+}
+
+/// Every file below `dir` with its size and modification time (empty if `dir` is absent).
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, Option<SystemTime>)> {
+    let mut files = BTreeMap::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(dir) = todo.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let Ok(meta) = fs::symlink_metadata(entry.path()) else {
+                continue;
+            };
+            if meta.is_dir() {
+                todo.push(entry.path());
+            }
+            files.insert(entry.path(), (meta.len(), meta.modified().ok()));
+        }
+    }
+    files
+}
+
+#[test]
+fn tests_never_write_to_the_real_systemd_directory() {
+    const TEST: &str = "tests_never_write_to_the_real_systemd_directory";
+    if !fallback_expected(TEST) {
+        return;
+    }
+    let real = Path::new(DEFAULT_SYSTEMD_DIR);
+    let before = snapshot(real);
+    let pins = PinDir::new("realdir");
+    // What the other tests run, enable and disable included, through the same harness; checked
+    // after each command, as a disable would hide an enable's write.
+    for args in [
+        &["enable", "mptcpd-test-unit", "--no-reload"][..],
+        &["status"],
+        &["disable", "mptcpd-test-unit", "--no-reload"],
+        &["enable", "../etc/passwd", "--no-reload"],
+    ] {
+        let _done = pins.run(args).unwrap();
+        assert_eq!(
+            snapshot(real),
+            before,
+            "{args:?} changed {}",
+            real.display()
+        );
+        if args[0] == "enable" && args[1] == "mptcpd-test-unit" {
+            // The harness's directory got the drop-in instead (and removes it on drop).
+            assert!(
+                pins.systemd_dir()
+                    .join("mptcpd-test-unit.service.d")
+                    .exists()
+            );
+        }
+    }
 }
 
 /// An ELF64 little-endian executable without a `PT_INTERP` program header (no dynamic loader).

@@ -33,10 +33,12 @@ pub enum DaemonError {
     #[error("starting the runtime: {0}")]
     Runtime(#[source] io::Error),
     /// Logging could not be set up.
-    #[error("logging to the {target}: {source}")]
+    #[error("logging to the {target} ({}): {source}", path.display())]
     Logging {
         /// `journal` or `syslog`.
         target: crate::config::LogTarget,
+        /// The socket.
+        path: std::path::PathBuf,
         /// What failed.
         #[source]
         source: io::Error,

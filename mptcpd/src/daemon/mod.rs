@@ -3,6 +3,8 @@
 
 mod error;
 mod family;
+mod journal;
+mod log_socket;
 mod logging;
 mod notify;
 mod plugins;
@@ -33,7 +35,9 @@ pub fn run(args: &Args) -> Result<(), DaemonError> {
         .enable_all()
         .build()
         .map_err(DaemonError::Runtime)?;
-    runtime.block_on(serve(args, config, &log))
+    let served = runtime.block_on(serve(args, config, &log));
+    log.report_dropped();
+    served
 }
 
 /// What a reload changes.

@@ -26,9 +26,11 @@ use super::{
     state::{Input, NetState, Output, RouteCheck},
 };
 
-/// Receive buffer asked for the notification socket (the kernel caps it at `rmem_max`);
-/// a burst that still overflows it is recovered by dumping again.
-const NOTIFY_RCVBUF: usize = 4 << 20;
+/// Receive buffer of the notification socket (the kernel doubles it): twice the `mptcp_pm`
+/// event socket's, as a link notification (with its statistics) is several times the size of
+/// a path-manager event. Forced past `rmem_max`; a burst that still overflows it is recovered
+/// by dumping again.
+pub const NOTIFY_RECEIVE_BUFFER: usize = 8 << 20;
 
 /// Notifications as netlink-proto hands them over.
 type Notifications = BoxStream<'static, (NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
@@ -61,12 +63,12 @@ impl NetworkMonitor {
         // Subscribed before the dump, so that nothing between the two is lost.
         let (mut notify_conn, _, notifications) =
             rtnetlink::new_multicast_connection(&groups).map_err(NetmonError::Socket)?;
-        if let Err(e) = notify_conn
-            .socket_mut()
-            .socket_mut()
-            .set_rx_buf_sz(NOTIFY_RCVBUF)
-        {
-            debug!("could not enlarge the notification buffer: {e}");
+        // Past rmem_max, as the mptcp_pm event socket: an overrun costs a full re-dump.
+        if let Err(e) = crate::sockopt::set_receive_buffer(
+            &*notify_conn.socket_mut().socket_mut(),
+            NOTIFY_RECEIVE_BUFFER,
+        ) {
+            warn!("could not enlarge the notification buffer: {e}");
         }
         let (request_conn, handle, _) = rtnetlink::new_connection().map_err(NetmonError::Socket)?;
         let connections = [tokio::spawn(notify_conn), tokio::spawn(request_conn)];

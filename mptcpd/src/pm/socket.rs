@@ -2,7 +2,6 @@
 
 use std::{
     future, io,
-    os::fd::AsRawFd as _,
     task::{Context, Poll, ready},
 };
 
@@ -55,26 +54,7 @@ impl NlSocket {
 
     /// Sets `SO_RCVBUF`, bypassing `net.core.rmem_max` when privileged (`SO_RCVBUFFORCE`).
     pub(crate) fn set_receive_buffer(&self, bytes: usize) -> io::Result<()> {
-        let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
-        let set = |option| {
-            // SAFETY: the fd is open for the lifetime of `self`; the value pointer and length
-            // describe a live c_int.
-            let rc = unsafe {
-                libc::setsockopt(
-                    self.socket().as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    option,
-                    (&raw const value).cast(),
-                    libc::socklen_t::try_from(size_of::<libc::c_int>()).unwrap_or(4),
-                )
-            };
-            if rc == 0 {
-                Ok(())
-            } else {
-                Err(io::Error::last_os_error())
-            }
-        };
-        set(libc::SO_RCVBUFFORCE).or_else(|_| set(libc::SO_RCVBUF))
+        crate::sockopt::set_receive_buffer(self.socket(), bytes)
     }
 
     pub(crate) async fn send(&self, bytes: &[u8]) -> io::Result<()> {
