@@ -13,7 +13,7 @@ use mptcpd_plugin::{
 };
 use tracing::{info, warn};
 
-use super::{listeners::ListenerManager, owned::Owned};
+use super::{listeners::ListenerManager, mapped::MappedSubflows, owned::Owned};
 
 #[derive(Debug)]
 struct State {
@@ -29,6 +29,8 @@ struct State {
 pub struct HostPm<K> {
     kernel: K,
     state: Mutex<State>,
+    /// Kept apart from `state`: only events and subflow commands use it.
+    mapped: Mutex<MappedSubflows>,
 }
 
 /// "address not found": what `DEL_ADDR` answers for an id the kernel does not have.
@@ -56,6 +58,7 @@ impl<K: Commands> HostPm<K> {
                 foreign: BTreeMap::new(),
                 listeners,
             }),
+            mapped: Mutex::default(),
         }
     }
 
@@ -67,6 +70,11 @@ impl<K: Commands> HostPm<K> {
     fn state(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding the lock; if it did, the data is still consistent.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The subflows reported with IPv4-mapped addresses (see `plugins::mapped`).
+    pub(super) fn mapped(&self) -> MutexGuard<'_, MappedSubflows> {
+        self.mapped.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The listeners open and their references.
@@ -250,6 +258,7 @@ impl<K: Commands> Commands for HostPm<K> {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> PmFuture<'_, ()> {
+        let (local, remote) = self.mapped().to_kernel(token, local, remote);
         self.kernel.subflow_destroy(token, local, remote)
     }
 
@@ -260,6 +269,7 @@ impl<K: Commands> Commands for HostPm<K> {
         remote: SocketAddr,
         backup: bool,
     ) -> PmFuture<'_, ()> {
+        let (local, remote) = self.mapped().to_kernel(token, local, remote);
         self.kernel.set_backup(token, local, remote, backup)
     }
 }
