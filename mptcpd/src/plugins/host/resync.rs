@@ -123,7 +123,7 @@ pub(super) async fn resync<K: Commands>(
     }
     host.events_lost = false;
     info!(
-        live = by_token.len(),
+        listed = by_token.len(),
         closed = closed.len(),
         adopted,
         established,
