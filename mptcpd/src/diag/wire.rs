@@ -3,9 +3,10 @@
 //! (uapi `linux/sock_diag.h`, `linux/inet_diag.h`, `linux/mptcp.h`; host byte order except
 //! ports and addresses, which are in network order).
 //!
-//! `netlink-packet-sock-diag` 0.5 was looked at: its request takes the protocol in the 8-bit
-//! `sdiag_protocol` (262 does not fit; the kernel wants `INET_DIAG_REQ_PROTOCOL`) and it
-//! decodes `INET_DIAG_INFO` as `struct tcp_info` only, so these few structures are our own.
+//! `netlink-packet-sock-diag` 0.5 was looked at (it uses our `netlink-packet-core` 0.9): its
+//! request has only the 8-bit `sdiag_protocol` and no request attributes (262 needs
+//! `INET_DIAG_REQ_PROTOCOL`), and it reads `INET_DIAG_INFO` as `struct tcp_info` (or raw
+//! bytes), so these few structures are our own.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

@@ -20,7 +20,10 @@ enum Seen {
     /// Exists, but plugins are not told about it from the dump (still connecting, fallen
     /// back to TCP, shutting down): its events, if any, are still to come.
     Alive,
-    /// Established with the peer's key: what CREATED and ESTABLISHED announce.
+    /// Established with the peer's key: what CREATED and ESTABLISHED announce. A client can
+    /// be here a moment before the kernel's ESTABLISHED (MPTCP-level establishment waits for
+    /// the peer's first ack); plugins then hear of it that much earlier, and the kernel's
+    /// event is not passed on again.
     Ready,
 }
 
