@@ -2,7 +2,7 @@
 
 mod commands;
 mod fixtures;
-mod fuzz;
+pub(crate) mod fuzz;
 
 use std::{fs, path::PathBuf};
 
