@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
+pub mod diag;
 pub mod ebpf;
 pub mod mptcpize;
 pub mod netmon;

@@ -27,6 +27,7 @@ pub mod netns;
 pub mod pm;
 pub mod pm_conn;
 pub mod skip;
+pub mod sspi_pair;
 pub mod sysctl;
 pub mod two_hosts;
 pub mod veth;

@@ -369,7 +369,7 @@ async fn pump(
             tokio::select! {
                 item = host_events.recv() => match item.expect("events") {
                     EventItem::Event(e) => daemon.host.on_pm_event(&e).await,
-                    EventItem::Overrun => daemon.host.resync().await,
+                    EventItem::Overrun => daemon.host.resync(mptcpd::diag::connections().await).await,
                     EventItem::Malformed(e) => panic!("{e}"),
                 },
                 event = daemon.netmon.next_event() => {

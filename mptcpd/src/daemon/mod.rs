@@ -19,6 +19,7 @@ pub use error::DaemonError;
 use crate::{
     cli::Args,
     config::Config,
+    diag,
     netmon::NetworkMonitor,
     plugins::{NetlinkPm, PluginHost},
     pm::EventItem,
@@ -80,6 +81,23 @@ impl Running<'_> {
     }
 }
 
+/// Test-only: the `mptcp_pm` event socket's receive buffer in bytes, small enough that a
+/// test can force an overrun (`tests/tests/faults_overrun.rs`).
+const TEST_EVENT_BUFFER: &str = "MPTCPD_TEST_EVENT_RCVBUF";
+
+/// The `mptcp_pm` events, with the test setting's buffer if given.
+fn subscribe(pm: &crate::pm::PmClient) -> Result<crate::pm::EventStream, DaemonError> {
+    let events = pm.subscribe().map_err(DaemonError::Pm)?;
+    let test_buffer = std::env::var(TEST_EVENT_BUFFER).ok();
+    if let Some(bytes) = test_buffer.and_then(|b| b.parse().ok()) {
+        tracing::warn!("{TEST_EVENT_BUFFER}={bytes}: a test setting, not for production");
+        if let Err(e) = events.set_receive_buffer(bytes) {
+            tracing::warn!("{TEST_EVENT_BUFFER}: {e}");
+        }
+    }
+    Ok(events)
+}
+
 async fn serve(args: &Args, config: Config, log: &logging::LogLevel) -> Result<(), DaemonError> {
     tracing::info!("mptcpd {} starting", env!("CARGO_PKG_VERSION"));
     tracing::debug!("configuration: {config}");
@@ -112,7 +130,8 @@ async fn serve(args: &Args, config: Config, log: &logging::LogLevel) -> Result<(
             }
         }
     };
-    let mut pm_events = pm.subscribe().map_err(DaemonError::Pm)?;
+    let mut pm_events = subscribe(&pm)?;
+    let mut overruns: u64 = 0;
     let mut host = PluginHost::start(&plugins::settings(&running.config), NetlinkPm(pm.clone()))
         .await
         .map_err(DaemonError::Plugins)?;
@@ -162,8 +181,11 @@ async fn serve(args: &Args, config: Config, log: &logging::LogLevel) -> Result<(
                     host.on_pm_event(&event).await;
                 }
                 EventItem::Overrun => {
-                    tracing::warn!("mptcp_pm events lost (receive buffer overrun): resynchronising");
-                    host.resync().await;
+                    overruns += 1;
+                    tracing::warn!(
+                        "mptcp_pm events lost (receive buffer overrun {overruns}): resynchronising"
+                    );
+                    host.resync(diag::connections().await).await;
                 }
                 EventItem::Malformed(e) => tracing::debug!("mptcp: undecodable event: {e}"),
             },

@@ -12,7 +12,7 @@ use mptcpd_plugin::{
 };
 use tracing::{debug, info, warn};
 
-use super::{listeners::ListenerManager, owned::Owned};
+use super::{listeners::ListenerManager, mapped::MappedSubflows, owned::Owned};
 
 #[derive(Debug)]
 struct State {
@@ -31,6 +31,8 @@ const ADD_ATTEMPTS: usize = 4;
 pub struct HostPm<K> {
     kernel: K,
     state: Mutex<State>,
+    /// Kept apart from `state`: only events and subflow commands use it.
+    mapped: Mutex<MappedSubflows>,
 }
 
 /// "address not found": what `DEL_ADDR` answers for an id the kernel does not have.
@@ -57,6 +59,7 @@ impl<K: Commands> HostPm<K> {
                 owned: Owned::new(state_file),
                 listeners,
             }),
+            mapped: Mutex::default(),
         }
     }
 
@@ -68,6 +71,11 @@ impl<K: Commands> HostPm<K> {
     fn state(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding the lock; if it did, the data is still consistent.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The subflows reported with IPv4-mapped addresses (see `plugins::mapped`).
+    pub(super) fn mapped(&self) -> MutexGuard<'_, MappedSubflows> {
+        self.mapped.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The listeners open and their references.
@@ -313,6 +321,7 @@ impl<K: Commands> Commands for HostPm<K> {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> PmFuture<'_, ()> {
+        let (local, remote) = self.mapped().to_kernel(token, local, remote);
         self.kernel.subflow_destroy(token, local, remote)
     }
 
@@ -323,6 +332,7 @@ impl<K: Commands> Commands for HostPm<K> {
         remote: SocketAddr,
         backup: bool,
     ) -> PmFuture<'_, ()> {
+        let (local, remote) = self.mapped().to_kernel(token, local, remote);
         self.kernel.set_backup(token, local, remote, backup)
     }
 }

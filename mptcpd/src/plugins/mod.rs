@@ -21,6 +21,7 @@ mod handle;
 mod host;
 mod kernel;
 mod listeners;
+mod mapped;
 mod owned;
 mod registry;
 mod settings;

@@ -1,11 +1,15 @@
-//! A non-blocking `NETLINK_GENERIC` socket on tokio's reactor.
+//! A non-blocking netlink socket on tokio's reactor (`NETLINK_GENERIC` for `mptcp_pm`;
+//! `NETLINK_SOCK_DIAG` for the connection dump).
 
 use std::{
     future, io,
     task::{Context, Poll, ready},
 };
 
-use netlink_sys::{Socket, protocols::NETLINK_GENERIC};
+use netlink_sys::{
+    Socket,
+    protocols::{NETLINK_GENERIC, NETLINK_SOCK_DIAG},
+};
 use tokio::io::unix::AsyncFd;
 
 /// Larger than any datagram the kernel builds for netlink (dumps stop at 32 KiB).
@@ -33,9 +37,18 @@ impl NlSocket {
     /// The explicit bind matters for multicast: the kernel skips sockets whose port id is 0
     /// when it broadcasts, so a socket that joins a group unbound gets nothing.
     pub(crate) fn open() -> io::Result<Self> {
+        Self::open_protocol(NETLINK_GENERIC)
+    }
+
+    /// A `NETLINK_SOCK_DIAG` socket, otherwise as [`Self::open`].
+    pub(crate) fn open_sock_diag() -> io::Result<Self> {
+        Self::open_protocol(NETLINK_SOCK_DIAG)
+    }
+
+    fn open_protocol(protocol: isize) -> io::Result<Self> {
         // Registering with the reactor would panic outside a runtime; say so instead.
         tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
-        let mut socket = Socket::new(NETLINK_GENERIC)?;
+        let mut socket = Socket::new(protocol)?;
         socket.set_non_blocking(true)?;
         socket.bind_auto()?;
         socket.set_ext_ack(true)?;

@@ -14,7 +14,7 @@ use crate::pm::wire::{
 const ROUNDS: usize = 100_000;
 
 /// `SplitMix64`: tiny, fast, and good enough to drive mutations from a fixed seed.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -25,7 +25,7 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         usize::try_from(self.next() % u64::try_from(n.max(1)).unwrap()).unwrap()
     }
 
@@ -48,7 +48,7 @@ impl Rng {
     }
 }
 
-fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
+pub(crate) fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
     for _ in 0..=rng.below(4) {
         let at = rng.below(input.len());
         match rng.below(6) {

@@ -2,7 +2,7 @@
 
 mod commands;
 mod fixtures;
-mod fuzz;
+pub(crate) mod fuzz;
 
 use std::{fs, path::PathBuf};
 
@@ -18,7 +18,7 @@ pub(crate) fn fixture(name: &str) -> Vec<u8> {
     parse_hex(&text)
 }
 
-fn parse_hex(text: &str) -> Vec<u8> {
+pub(crate) fn parse_hex(text: &str) -> Vec<u8> {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .flat_map(str::split_whitespace)
