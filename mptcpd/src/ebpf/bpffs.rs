@@ -122,7 +122,12 @@ pub fn check_pin_dir(dir: &Path) -> Result<OwnedFd, EbpfError> {
         .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(dir)
         .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => untrusted("it is a symbolic link".to_owned()),
+            // O_DIRECTORY is checked first: a link to a directory gives ENOTDIR.
+            Some(libc::ELOOP | libc::ENOTDIR)
+                if fs::symlink_metadata(dir).is_ok_and(|m| m.is_symlink()) =>
+            {
+                untrusted("it is a symbolic link".to_owned())
+            }
             Some(libc::ENOTDIR) => untrusted("it is not a directory".to_owned()),
             _ => EbpfError::Bpffs {
                 path: dir.to_owned(),
