@@ -160,15 +160,16 @@ fn mptcpize_refuses_a_pin_directory_others_could_change() {
 /// Options of the bpffs mounted at `/sys/fs/bpf` in the mount namespace of `pid`.
 fn bpffs_options(pid: u32) -> Option<String> {
     let mountinfo = fs::read_to_string(format!("/proc/{pid}/mountinfo")).ok()?;
+    // The last mount there is the one seen.
     mountinfo
         .lines()
+        .rev()
         .filter(|l| l.split(' ').nth(4) == Some("/sys/fs/bpf"))
-        .filter_map(|l| {
+        .find_map(|l| {
             let (_, after) = l.split_once(" - ")?;
             let mut fields = after.split(' ');
             (fields.next() == Some("bpf")).then(|| fields.nth(1).unwrap_or_default().to_owned())
         })
-        .last()
 }
 
 #[test]
@@ -255,7 +256,7 @@ fn the_daemon_drops_bpf_capabilities_once_its_programs_are_loaded() {
         .arg(pins.path());
     let daemon = Daemon::start(cmd).unwrap();
     let sets = capability_sets(daemon.pid());
-    assert!(!sets.is_empty());
+    assert!(sets.len() >= 4, "{sets:?}");
     for (set, value) in &sets {
         assert_eq!(value & (CAP_BPF | CAP_PERFMON), 0, "{set} = {value:#x}");
     }

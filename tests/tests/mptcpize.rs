@@ -3,7 +3,12 @@
 //! that `status` reads from the daemon's observer. The eBPF path is in `mptcpize_ebpf.rs`
 //! (VM).
 
-use std::{fs, process::Command};
+use std::{
+    fs,
+    os::unix::{fs::PermissionsExt as _, process::CommandExt as _},
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
 
 use mptcpd::ebpf::Upgrade;
 use mptcpd_tests::{
@@ -23,7 +28,7 @@ fn fallback_expected(test: &str) -> bool {
     true
 }
 
-fn stderr_lines(out: &std::process::Output) -> Vec<String> {
+fn stderr_lines(out: &Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stderr)
         .lines()
         .filter(|l| !l.starts_with("ERROR: ld.so:"))
@@ -107,7 +112,7 @@ fn run_warns_that_a_static_binary_stays_on_tcp() {
     if !fallback_expected(TEST) {
         return;
     }
-    let busybox = std::path::Path::new("/bin/busybox");
+    let busybox = Path::new("/bin/busybox");
     if !fs::read(busybox).is_ok_and(|elf| is_static_elf64(&elf)) {
         skip::skip(
             TEST,
@@ -301,8 +306,7 @@ fn is_static_elf64(elf: &[u8]) -> bool {
 
 /// `root/usr/bin/mptcpize` and `root/usr/lib/mptcpize/libmptcpwrap.so`, as `cargo xtask
 /// install --destdir root` lays them out, copied from the build; returns the binary.
-fn install_copy(root: &std::path::Path) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt as _;
+fn install_copy(root: &Path) -> PathBuf {
     let bin = root.join("usr/bin");
     let lib = root.join("usr/lib/mptcpize");
     for dir in [&bin, &lib] {
@@ -326,25 +330,19 @@ fn install_copy(root: &std::path::Path) -> std::path::PathBuf {
     mptcpize
 }
 
-/// `MPTCPIZE ARGS... --systemd-dir SYSTEMD --bpf-pin-dir PINS`, run to completion.
-fn enable_web(
-    mptcpize: &std::path::Path,
-    pins: &PinDir,
-    systemd: &std::path::Path,
-    extra: &[&str],
-) -> std::process::Output {
-    Command::new(mptcpize)
-        .arg("--bpf-pin-dir")
+/// `MPTCPIZE --bpf-pin-dir PINS --systemd-dir SYSTEMD enable web --no-reload EXTRA...`.
+fn enable_web(mptcpize: &Path, pins: &PinDir, systemd: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(mptcpize);
+    cmd.arg("--bpf-pin-dir")
         .arg(pins.path())
         .arg("--systemd-dir")
         .arg(systemd)
         .args(["enable", "web", "--no-reload"])
-        .args(extra)
-        .output()
-        .unwrap()
+        .args(extra);
+    cmd
 }
 
-fn errors(out: &std::process::Output) -> Vec<String> {
+fn errors(out: &Output) -> Vec<String> {
     stderr_lines(out)
         .into_iter()
         .filter(|l| !l.contains("eBPF upgrade not available"))
@@ -357,7 +355,6 @@ fn enable_refuses_a_wrapper_others_could_replace_unless_forced() {
     if !skip::require_root(TEST) || !fallback_expected(TEST) {
         return;
     }
-    use std::os::unix::fs::PermissionsExt as _;
     let base = tempfile::tempdir().unwrap();
     let open = base.path().join("open");
     fs::create_dir(&open).unwrap();
@@ -367,7 +364,9 @@ fn enable_refuses_a_wrapper_others_could_replace_unless_forced() {
     let systemd = tempfile::tempdir().unwrap();
     let drop_in = systemd.path().join("web.service.d/mptcpize.conf");
 
-    let out = enable_web(&mptcpize, &pins, systemd.path(), &[]);
+    let out = enable_web(&mptcpize, &pins, systemd.path(), &[])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = errors(&out);
     assert_eq!(err.len(), 1, "{err:?}");
@@ -384,7 +383,9 @@ fn enable_refuses_a_wrapper_others_could_replace_unless_forced() {
     assert!(err[0].ends_with("or pass --force)"), "{err:?}");
     assert!(!drop_in.exists());
 
-    let out = enable_web(&mptcpize, &pins, systemd.path(), &["--force"]);
+    let out = enable_web(&mptcpize, &pins, systemd.path(), &["--force"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{:?}", stderr_lines(&out));
     assert!(
         errors(&out)
@@ -415,13 +416,8 @@ fn enable_from_the_installed_layout_names_the_installed_wrapper_only() {
     let elsewhere = tempfile::tempdir().unwrap();
     let theirs = elsewhere.path().join("libmptcpwrap.so");
     fs::write(&theirs, "").unwrap();
-    let out = Command::new(&mptcpize)
+    let out = enable_web(&mptcpize, &pins, systemd.path(), &[])
         .env("MPTCPIZE_LIB", &theirs)
-        .arg("--bpf-pin-dir")
-        .arg(pins.path())
-        .arg("--systemd-dir")
-        .arg(systemd.path())
-        .args(["enable", "web", "--no-reload"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{:?}", stderr_lines(&out));
@@ -469,7 +465,6 @@ fn enable_writes_the_drop_in_0644_whatever_the_umask() {
     if !skip::require_root(TEST) || !fallback_expected(TEST) {
         return;
     }
-    use std::os::unix::{fs::PermissionsExt as _, process::CommandExt as _};
     let pins = PinDir::new("umask");
     let systemd = tempfile::tempdir().unwrap();
     let mut cmd = pins

@@ -409,13 +409,8 @@ mod tests {
         // verify checks a program's path only without the `-` prefix (failure ignored).
         let text = fs::read_to_string(&path).unwrap();
         fs::write(&path, text.replace("ExecStartPre=-+", "ExecStartPre=+")).unwrap();
-        let out = Command::new("systemd-analyze")
-            .args(["verify", "--man=no"])
-            .arg(&unit)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{stderr}");
+        let (success, stderr) = verify(&unit);
+        assert!(success, "{stderr}");
         assert!(
             !stderr.contains("web.service"),
             "remarks on the unit:\n{stderr}"
@@ -427,12 +422,21 @@ mod tests {
             mptcpize.display()
         );
         fs::write(&path, raw).unwrap();
+        let (success, stderr) = verify(&unit);
+        assert!(!success || !stderr.is_empty());
+    }
+
+    /// `systemd-analyze verify UNIT`: whether it succeeded, and what it said.
+    fn verify(unit: &Path) -> (bool, String) {
         let out = Command::new("systemd-analyze")
             .args(["verify", "--man=no"])
-            .arg(&unit)
+            .arg(unit)
             .output()
             .unwrap();
-        assert!(!out.status.success() || !out.stderr.is_empty());
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     #[test]
