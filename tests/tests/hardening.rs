@@ -281,3 +281,84 @@ fn the_daemon_drops_bpf_capabilities_once_its_programs_are_loaded() {
     assert!(!pins.path().join("sock_counts").exists(), "{log}");
     assert!(!log.contains("could not remove pin"), "{log}");
 }
+
+/// What `ProtectControlGroups=yes` does: every cgroup mount read-only, in a mount namespace of
+/// the daemon's own. The observer still attaches: that takes a descriptor of the cgroup, not
+/// write access.
+#[test]
+fn the_observer_attaches_with_the_cgroup_tree_read_only() {
+    const TEST: &str = "the_observer_attaches_with_the_cgroup_tree_read_only";
+    if !skip::require_root(TEST) {
+        return;
+    }
+    let mounts = fs::read_to_string("/proc/self/mounts").unwrap();
+    let cgroup_mounts: Vec<std::ffi::CString> = mounts
+        .lines()
+        .filter_map(|l| {
+            let mut fields = l.split(' ');
+            let target = fields.nth(1)?;
+            let fstype = fields.next()?;
+            fstype
+                .starts_with("cgroup")
+                .then(|| std::ffi::CString::new(target).ok())?
+        })
+        .collect();
+    if cgroup_mounts.is_empty() {
+        skip::skip(TEST, "no cgroup file system mounted");
+        return;
+    }
+    let ns = NetNs::new("mptcpd-t-hro").unwrap();
+    let pins = PinDir::new("cgro");
+    let config = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = ns.command(bins::path("mptcpd").unwrap()).unwrap();
+    cmd.args(["--log", "stderr", "--config"])
+        .arg(config.path())
+        .arg("--bpf-pin-dir")
+        .arg(pins.path());
+    // SAFETY: only unshare(2) and mount(2) between fork and exec, on strings made before.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::unshare(libc::CLONE_NEWNS) != 0
+                || libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            for target in &cgroup_mounts {
+                let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
+                let none = std::ptr::null();
+                if libc::mount(none, target.as_ptr(), none, flags, none.cast()) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        })
+    };
+    let daemon = Daemon::start(cmd).unwrap();
+    // The daemon's view: every cgroup mount read-only.
+    let mountinfo = fs::read_to_string(format!("/proc/{}/mountinfo", daemon.pid())).unwrap();
+    let cgroup_lines: Vec<&str> = mountinfo
+        .lines()
+        .filter(|l| {
+            l.split_once(" - ")
+                .is_some_and(|(_, t)| t.starts_with("cgroup"))
+        })
+        .collect();
+    assert!(!cgroup_lines.is_empty(), "{mountinfo}");
+    for line in &cgroup_lines {
+        assert_eq!(
+            line.split(' ').nth(5).map(|o| o.split(',').next()),
+            Some(Some("ro")),
+            "{line}"
+        );
+    }
+    let (status, log) = daemon.stop().unwrap();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("socket observer attached to cgroup"), "{log}");
+    assert!(!log.contains("socket observer off"), "{log}");
+}
