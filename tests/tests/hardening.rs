@@ -157,6 +157,27 @@ fn mptcpize_refuses_a_pin_directory_others_could_change() {
     }
 }
 
+/// Moves the calling process into a mount namespace of its own whose changes stay there.
+/// Async-signal-safe (system calls only): for `pre_exec`.
+fn private_mount_namespace() -> std::io::Result<()> {
+    // SAFETY: unshare(2) and mount(2) with valid strings or nulls.
+    let failed = unsafe {
+        libc::unshare(libc::CLONE_NEWNS) != 0
+            || libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) != 0
+    };
+    if failed {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// Options of the bpffs mounted at `/sys/fs/bpf` in the mount namespace of `pid`.
 fn bpffs_options(pid: u32) -> Option<String> {
     let mountinfo = fs::read_to_string(format!("/proc/{pid}/mountinfo")).ok()?;
@@ -188,17 +209,7 @@ fn the_daemon_mounts_bpffs_for_root_only() {
     unsafe {
         cmd.pre_exec(|| {
             // A mount namespace of its own, where nothing is mounted at /sys/fs/bpf.
-            if libc::unshare(libc::CLONE_NEWNS) != 0
-                || libc::mount(
-                    std::ptr::null(),
-                    c"/".as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
+            private_mount_namespace()?;
             while libc::umount2(c"/sys/fs/bpf".as_ptr(), libc::MNT_DETACH) == 0 {}
             Ok(())
         })
@@ -318,17 +329,7 @@ fn the_observer_attaches_with_the_cgroup_tree_read_only() {
     // SAFETY: only unshare(2) and mount(2) between fork and exec, on strings made before.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::unshare(libc::CLONE_NEWNS) != 0
-                || libc::mount(
-                    std::ptr::null(),
-                    c"/".as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
+            private_mount_namespace()?;
             for target in &cgroup_mounts {
                 let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
                 let none = std::ptr::null();
