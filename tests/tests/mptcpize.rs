@@ -6,8 +6,9 @@
 use std::{
     collections::BTreeMap,
     fs,
+    os::unix::{fs::PermissionsExt as _, process::CommandExt as _},
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Output},
     time::SystemTime,
 };
 
@@ -29,7 +30,7 @@ fn fallback_expected(test: &str) -> bool {
     true
 }
 
-fn stderr_lines(out: &std::process::Output) -> Vec<String> {
+fn stderr_lines(out: &Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stderr)
         .lines()
         .filter(|l| !l.starts_with("ERROR: ld.so:"))
@@ -352,4 +353,185 @@ fn is_static_elf64(elf: &[u8]) -> bool {
         read(phoff + i * phentsize, 4)
             .is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) != PT_INTERP)
     })
+}
+
+/// `root/usr/bin/mptcpize` and `root/usr/lib/mptcpize/libmptcpwrap.so`, as `cargo xtask
+/// install --destdir root` lays them out, copied from the build; returns the binary.
+fn install_copy(root: &Path) -> PathBuf {
+    let bin = root.join("usr/bin");
+    let lib = root.join("usr/lib/mptcpize");
+    for dir in [&bin, &lib] {
+        fs::create_dir_all(dir).unwrap();
+    }
+    for dir in [
+        root.join("usr"),
+        root.join("usr/lib"),
+        bin.clone(),
+        lib.clone(),
+    ] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mptcpize = bin.join("mptcpize");
+    fs::copy(bins::path("mptcpize").unwrap(), &mptcpize).unwrap();
+    fs::copy(
+        bins::path("libmptcpwrap.so").unwrap(),
+        lib.join("libmptcpwrap.so"),
+    )
+    .unwrap();
+    mptcpize
+}
+
+/// `MPTCPIZE --bpf-pin-dir PINS --systemd-dir SYSTEMD enable web --no-reload EXTRA...`.
+fn enable_web(mptcpize: &Path, pins: &PinDir, systemd: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(mptcpize);
+    cmd.arg("--bpf-pin-dir")
+        .arg(pins.path())
+        .arg("--systemd-dir")
+        .arg(systemd)
+        .args(["enable", "web", "--no-reload"])
+        .args(extra);
+    cmd
+}
+
+fn errors(out: &Output) -> Vec<String> {
+    stderr_lines(out)
+        .into_iter()
+        .filter(|l| !l.contains("eBPF upgrade not available"))
+        .collect()
+}
+
+#[test]
+fn enable_refuses_a_wrapper_others_could_replace_unless_forced() {
+    const TEST: &str = "enable_refuses_a_wrapper_others_could_replace_unless_forced";
+    if !skip::require_root(TEST) || !fallback_expected(TEST) {
+        return;
+    }
+    let base = tempfile::tempdir().unwrap();
+    let open = base.path().join("open");
+    fs::create_dir(&open).unwrap();
+    let mptcpize = install_copy(&open);
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    let pins = PinDir::new("trust");
+    let systemd = tempfile::tempdir().unwrap();
+    let drop_in = systemd.path().join("web.service.d/mptcpize.conf");
+
+    let out = enable_web(&mptcpize, &pins, systemd.path(), &[])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = errors(&out);
+    assert_eq!(err.len(), 1, "{err:?}");
+    let library = open.join("usr/lib/mptcpize/libmptcpwrap.so");
+    assert!(
+        err[0].starts_with(&format!(
+            "mptcpize: refusing to name {} in a drop-in run as root: {} is writable by all \
+             users (mode 777)",
+            library.display(),
+            open.display()
+        )),
+        "{err:?}"
+    );
+    assert!(err[0].ends_with("or pass --force)"), "{err:?}");
+    assert!(!drop_in.exists());
+
+    let out = enable_web(&mptcpize, &pins, systemd.path(), &["--force"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", stderr_lines(&out));
+    assert!(
+        errors(&out)
+            .iter()
+            .any(|l| l.starts_with("mptcpize: warning: --force: naming ")),
+        "{:?}",
+        stderr_lines(&out)
+    );
+    let text = fs::read_to_string(&drop_in).unwrap();
+    assert!(
+        text.contains(&format!("Environment=LD_PRELOAD={} ", library.display())),
+        "{text}"
+    );
+}
+
+#[test]
+fn enable_from_the_installed_layout_names_the_installed_wrapper_only() {
+    const TEST: &str = "enable_from_the_installed_layout_names_the_installed_wrapper_only";
+    if !skip::require_root(TEST) || !fallback_expected(TEST) {
+        return;
+    }
+    // tempdir: root's, 0700, below the sticky /tmp.
+    let root = tempfile::tempdir().unwrap();
+    let mptcpize = install_copy(root.path());
+    let pins = PinDir::new("installed");
+    let systemd = tempfile::tempdir().unwrap();
+    // The caller's MPTCPIZE_LIB is for `run`, never for root's services.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let theirs = elsewhere.path().join("libmptcpwrap.so");
+    fs::write(&theirs, "").unwrap();
+    let out = enable_web(&mptcpize, &pins, systemd.path(), &[])
+        .env("MPTCPIZE_LIB", &theirs)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", stderr_lines(&out));
+    assert!(errors(&out).is_empty(), "{:?}", stderr_lines(&out));
+    let text = fs::read_to_string(systemd.path().join("web.service.d/mptcpize.conf")).unwrap();
+    let installed = root.path().join("usr/lib/mptcpize/libmptcpwrap.so");
+    assert!(
+        text.contains(&format!(
+            "\nEnvironment=LD_PRELOAD={} GODEBUG=multipathtcp=1\n",
+            installed.display()
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn enable_takes_only_services() {
+    const TEST: &str = "enable_takes_only_services";
+    if !skip::require_root(TEST) || !fallback_expected(TEST) {
+        return;
+    }
+    let pins = PinDir::new("types");
+    let systemd = tempfile::tempdir().unwrap();
+    for unit in ["app.socket", "user.slice", "backup.timer"] {
+        let out = pins
+            .command(["--systemd-dir".as_ref(), systemd.path().as_os_str()])
+            .unwrap()
+            .args(["enable", unit, "--no-reload"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{unit}");
+        let err = errors(&out);
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert!(
+            err[0].starts_with(&format!("mptcpize: {unit} is not a service: ")),
+            "{err:?}"
+        );
+    }
+    assert_eq!(fs::read_dir(systemd.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn enable_writes_the_drop_in_0644_whatever_the_umask() {
+    const TEST: &str = "enable_writes_the_drop_in_0644_whatever_the_umask";
+    if !skip::require_root(TEST) || !fallback_expected(TEST) {
+        return;
+    }
+    let pins = PinDir::new("umask");
+    let systemd = tempfile::tempdir().unwrap();
+    let mut cmd = pins
+        .command(["--systemd-dir".as_ref(), systemd.path().as_os_str()])
+        .unwrap();
+    cmd.args(["enable", "web", "--no-reload"]);
+    // SAFETY: umask(2) only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o077);
+            Ok(())
+        })
+    };
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{:?}", stderr_lines(&out));
+    let drop_in = systemd.path().join("web.service.d/mptcpize.conf");
+    let mode = fs::metadata(&drop_in).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o644);
 }

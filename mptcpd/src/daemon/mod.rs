@@ -9,6 +9,7 @@ mod logging;
 mod notify;
 mod plugins;
 mod prereq;
+mod privileges;
 mod reload;
 mod signals;
 mod syslog;
@@ -103,6 +104,11 @@ async fn serve(args: &Args, config: Config, log: &logging::LogLevel) -> Result<(
     tracing::debug!("configuration: {config}");
     let mut signals = Signals::install()?;
     let telemetry = telemetry::Telemetry::start(&config);
+    // Nothing loads a BPF program after this point.
+    match privileges::drop_bpf_capabilities() {
+        Ok(()) => tracing::debug!("dropped CAP_BPF and CAP_PERFMON"),
+        Err(e) => tracing::warn!("could not drop CAP_BPF and CAP_PERFMON: {e}"),
+    }
     let netmon = NetworkMonitor::start(config.notify_flags)
         .await
         .map_err(DaemonError::Netmon)?;
