@@ -25,6 +25,7 @@ pub mod mptcpize;
 pub mod netns;
 pub mod pm;
 pub mod pm_conn;
+pub mod restart_lab;
 pub mod skip;
 pub mod sysctl;
 pub mod two_hosts;

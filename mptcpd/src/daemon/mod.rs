@@ -3,6 +3,7 @@
 
 mod error;
 mod family;
+mod instance;
 mod logging;
 mod notify;
 mod plugins;
@@ -28,12 +29,13 @@ pub fn run(args: &Args) -> Result<(), DaemonError> {
     let config = Config::load(args)?;
     // Before logging starts, so that a refusal is the only line printed.
     prereq::check()?;
+    let instance = instance::Instance::claim(&config.state_dir)?;
     let log = logging::init(config.log, config.debug)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(DaemonError::Runtime)?;
-    runtime.block_on(serve(args, config, &log))
+    runtime.block_on(serve(args, config, &log, &instance))
 }
 
 /// What a reload changes.
@@ -76,7 +78,12 @@ impl Running<'_> {
     }
 }
 
-async fn serve(args: &Args, config: Config, log: &logging::LogLevel) -> Result<(), DaemonError> {
+async fn serve(
+    args: &Args,
+    config: Config,
+    log: &logging::LogLevel,
+    instance: &instance::Instance,
+) -> Result<(), DaemonError> {
     tracing::info!("mptcpd {} starting", env!("CARGO_PKG_VERSION"));
     tracing::debug!("configuration: {config}");
     let mut signals = Signals::install()?;
@@ -109,7 +116,8 @@ async fn serve(args: &Args, config: Config, log: &logging::LogLevel) -> Result<(
         }
     };
     let mut pm_events = pm.subscribe().map_err(DaemonError::Pm)?;
-    let mut host = PluginHost::start(&plugins::settings(&running.config), NetlinkPm(pm.clone()))
+    let settings = plugins::settings(&running.config, instance.state_file());
+    let mut host = PluginHost::start(&settings, NetlinkPm(pm.clone()))
         .await
         .map_err(DaemonError::Plugins)?;
     tracing::info!(
@@ -118,11 +126,7 @@ async fn serve(args: &Args, config: Config, log: &logging::LogLevel) -> Result<(
         host.default_plugin()
     );
     // The monitor's start-up events first, then what was adopted but not claimed is stale.
-    while let Some(event) = running.netmon.try_next_event() {
-        tracing::debug!("network: {event:?}");
-        host.on_net_event(&event).await;
-    }
-    let stale = host.settle().await;
+    let stale = host.start_up(&mut running.netmon).await;
     if stale > 0 {
         tracing::info!("removed {stale} stale endpoints of an earlier run");
     }

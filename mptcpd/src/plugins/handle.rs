@@ -119,14 +119,40 @@ impl<K: Commands> HostPm<K> {
             if result.is_ok() || not_found(&result) {
                 info!(id = e.id, addr = %e.addr, "removed endpoint ({why})");
                 removed += 1;
+                let mut state = self.state();
+                state.owned.remove(e.id);
+                state.ids.remove_id(e.addr);
             } else if let Err(err) = result {
+                // Still ours, and still recorded: the next run removes it or adopts it.
                 warn!("removing endpoint {} ({}): {err}", e.id, e.addr);
             }
-            let mut state = self.state();
-            state.owned.remove(e.id);
-            state.ids.remove_id(e.addr);
         }
         removed
+    }
+
+    /// Adds `endpoint` with its intent recorded first, so that a crash between the kernel's
+    /// answer and the record's confirmation still leaves the next run a record to match.
+    async fn add_recorded(&self, endpoint: Endpoint) -> Result<(), PmError> {
+        self.state().owned.intend(endpoint);
+        let result = self.kernel.add_endpoint(endpoint).await;
+        let mut state = self.state();
+        match result {
+            Ok(()) => state.owned.insert(endpoint),
+            Err(_) => state.owned.abandon(endpoint),
+        }
+        result
+    }
+
+    /// The addresses (and interfaces) of the endpoints adopted at start-up that no plugin
+    /// added again yet: the network monitor reports them even without `existing`, so that
+    /// their plugin takes them up again.
+    pub(super) fn adopted_addresses(&self) -> Vec<(Option<u32>, IpAddr)> {
+        self.state()
+            .owned
+            .unclaimed()
+            .iter()
+            .map(|e| (e.if_idx.and_then(|i| u32::try_from(i).ok()), e.addr))
+            .collect()
     }
 }
 
@@ -168,10 +194,8 @@ impl<K: Commands> Commands for HostPm<K> {
                 }
                 self.state().owned.remove(old);
             }
-            self.kernel.add_endpoint(endpoint).await?;
-            let mut state = self.state();
-            state.owned.insert(endpoint);
-            state.foreign.remove(&endpoint.id);
+            self.add_recorded(endpoint).await?;
+            self.state().foreign.remove(&endpoint.id);
             Ok(())
         })
     }
@@ -207,7 +231,17 @@ impl<K: Commands> Commands for HostPm<K> {
     }
 
     fn set_endpoint_flags(&self, id: u8, flags: EndpointFlags) -> PmFuture<'_, ()> {
-        self.kernel.set_endpoint_flags(id, flags)
+        Box::pin(async move {
+            self.kernel.set_endpoint_flags(id, flags).await?;
+            // The state file identifies ours by their flags too.
+            if self.state().owned.contains(id) {
+                match self.kernel.get_endpoint(id).await {
+                    Ok(now) => self.state().owned.update(now),
+                    Err(e) => warn!("reading endpoint {id} after a flag change: {e}"),
+                }
+            }
+            Ok(())
+        })
     }
 
     fn set_limits(&self, limits: Limits) -> PmFuture<'_, ()> {

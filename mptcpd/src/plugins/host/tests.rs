@@ -368,3 +368,42 @@ fn zero_ids_are_refused() {
     );
     assert_eq!(pm.kernel().take_calls(), []);
 }
+
+#[test]
+fn a_failed_removal_keeps_the_record_for_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("endpoints");
+    let mut host = block_on(PluginHost::with_plugins(
+        addr_adv(),
+        0,
+        pm(RecordingPm::new(), Some(file.clone())),
+    ))
+    .unwrap();
+    block_on(host.on_net_event(&address(3, "eth0", "10.0.0.1")));
+    // A refused add leaves no record behind.
+    host.pm().kernel().fail_next("add_endpoint", libc::EPERM);
+    block_on(host.on_net_event(&address(4, "eth1", "10.0.1.1")));
+    let kernel = RecordingPm::new();
+    for e in host.pm().kernel().endpoints() {
+        kernel.insert_endpoint(e);
+    }
+    host.pm().kernel().fail_next("remove_endpoint", libc::EPERM);
+    assert_eq!(block_on(host.shutdown()), 0);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("endpoint added 1 10.0.0.1 - subflow 3"),
+        "{text}"
+    );
+    assert!(!text.contains("10.0.1.1"), "{text}");
+
+    // The next run adopts it, and (no plugin claiming it) removes it.
+    let mut host = block_on(PluginHost::with_plugins(
+        addr_adv(),
+        0,
+        pm(kernel, Some(file.clone())),
+    ))
+    .unwrap();
+    assert_eq!(block_on(host.settle()), 1);
+    assert_eq!(host.pm().kernel().endpoints(), []);
+    assert!(!file.exists());
+}
