@@ -19,11 +19,12 @@ const FOREIGN_ID: &str = "50";
 /// The namespace and its two interfaces.
 #[derive(Debug)]
 pub struct RestartLab {
-    /// The namespace (dropped last).
+    // Fields drop in order: the pair before its namespace.
+    _veth: VethPair,
+    /// The namespace.
     pub ns: NetNs,
     /// The interfaces' names.
     pub devs: [&'static str; 2],
-    _veth: VethPair,
 }
 
 impl RestartLab {
@@ -37,9 +38,9 @@ impl RestartLab {
             "mptcp", "endpoint", "add", FOREIGN, "id", FOREIGN_ID, "signal",
         ])?;
         Ok(Self {
+            _veth: veth,
             ns,
             devs,
-            _veth: veth,
         })
     }
 
