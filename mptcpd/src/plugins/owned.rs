@@ -170,10 +170,13 @@ impl Owned {
         }
     }
 
-    /// Before asking the kernel to add `endpoint`: the intent is on disk first.
+    /// Before asking the kernel to add `endpoint`: the intent is on disk first. (An id of
+    /// ours already: the kernel refuses it, and our record stays.)
     pub(super) fn intend(&mut self, endpoint: Endpoint) {
-        self.entries.insert(endpoint.id, Entry::Adding(endpoint));
-        self.save();
+        if !self.contains(endpoint.id) {
+            self.entries.insert(endpoint.id, Entry::Adding(endpoint));
+            self.save();
+        }
     }
 
     /// The kernel added `endpoint`: ours.
@@ -396,6 +399,13 @@ mod tests {
         again.intend(ep(5, "10.0.0.5"));
         again.insert(ep(5, "10.0.0.5"));
         assert!(again.contains(5));
+        // An intent for an id of ours (the kernel will refuse it) leaves our record alone.
+        again.intend(ep(5, "10.0.0.55"));
+        again.abandon(ep(5, "10.0.0.55"));
+        assert_eq!(
+            again.by_addr("10.0.0.5".parse().unwrap()),
+            Some(ep(5, "10.0.0.5"))
+        );
     }
 
     #[test]

@@ -144,6 +144,11 @@ impl StateFile {
             };
             let (key, value) = line.split_once(' ').ok_or_else(|| bad("no value"))?;
             let value = value.trim();
+            // The version comes first: a later format may change everything after it (and
+            // the first format had no header at all).
+            if version.is_none() && key != "version" {
+                return Err(StateFileError::Missing("version"));
+            }
             match key {
                 "version" if value == VERSION.to_string() => version = Some(()),
                 "version" => return Err(StateFileError::Version(value.to_owned())),
@@ -154,10 +159,6 @@ impl StateFile {
                 }
                 "endpoint" => records.push(record(value).ok_or_else(|| bad("bad endpoint"))?),
                 _ => return Err(bad("unknown key")),
-            }
-            // The version comes first: a later format may change everything after it.
-            if version.is_none() {
-                return Err(StateFileError::Missing("version"));
             }
         }
         if version.is_none() {
@@ -364,10 +365,14 @@ mod tests {
         // The first daemon's format: no header.
         assert_eq!(
             StateFile::parse("# mptcpd: endpoints\n1 10.0.0.1\n"),
+            Err(StateFileError::Missing("version"))
+        );
+        assert_eq!(
+            StateFile::parse(&good.replace("netns-cookie", "netns-biscuit")),
             Err(StateFileError::Line {
-                line: 2,
+                line: 5,
                 problem: "unknown key",
-                text: "1 10.0.0.1".to_owned()
+                text: "netns-biscuit 4101".to_owned()
             })
         );
         assert_eq!(
