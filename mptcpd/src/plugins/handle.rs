@@ -76,8 +76,8 @@ impl<K: Commands> HostPm<K> {
     }
 
     /// Start-up: reads the kernel's endpoints, adopts ours (named by the state file, still in
-    /// the kernel with the same id and address) and seeds the ID manager with every
-    /// endpoint. Returns how many were adopted.
+    /// the kernel identically: id, address, port, flags, interface) and seeds the ID manager
+    /// with every endpoint. Returns how many were adopted.
     pub(super) async fn adopt(&self) -> Result<usize, PmError> {
         let kernel = self.kernel.dump_endpoints().await?;
         let mut state = self.state();

@@ -370,7 +370,7 @@ fn zero_ids_are_refused() {
 }
 
 #[test]
-fn a_failed_removal_keeps_the_record_for_the_next_run() {
+fn flag_changes_and_failed_removals_keep_the_record_for_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("endpoints");
     let mut host = block_on(PluginHost::with_plugins(
@@ -383,6 +383,9 @@ fn a_failed_removal_keeps_the_record_for_the_next_run() {
     // A refused add leaves no record behind.
     host.pm().kernel().fail_next("add_endpoint", libc::EPERM);
     block_on(host.on_net_event(&address(4, "eth1", "10.0.1.1")));
+    // A flag change through the handle is recorded: the next run identifies it by its flags.
+    let backup = EndpointFlags::SUBFLOW | EndpointFlags::BACKUP;
+    block_on(host.pm().set_endpoint_flags(1, backup)).unwrap();
     let kernel = RecordingPm::new();
     for e in host.pm().kernel().endpoints() {
         kernel.insert_endpoint(e);
@@ -391,7 +394,7 @@ fn a_failed_removal_keeps_the_record_for_the_next_run() {
     assert_eq!(block_on(host.shutdown()), 0);
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(
-        text.contains("endpoint added 1 10.0.0.1 - subflow 3"),
+        text.contains("endpoint added 1 10.0.0.1 - subflow,backup 3"),
         "{text}"
     );
     assert!(!text.contains("10.0.1.1"), "{text}");
