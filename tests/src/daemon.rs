@@ -171,6 +171,34 @@ impl Daemon {
         Ok(self.log())
     }
 
+    /// `SIGSTOP`, and waits until every thread of the daemon is stopped: a signal takes
+    /// effect asynchronously (the daemon may still run, or finish a system call, after
+    /// `kill` returned), so what it did is only final then.
+    pub fn freeze(&self) -> anyhow::Result<()> {
+        self.signal(libc::SIGSTOP)?;
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let deadline = Instant::now() + LIVENESS;
+        loop {
+            let mut stopped = true;
+            for task in std::fs::read_dir(&tasks)? {
+                let stat = std::fs::read_to_string(task?.path().join("stat"))?;
+                // The state follows the parenthesised command name.
+                let state = stat
+                    .rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().next());
+                stopped &= state == Some("T");
+            }
+            if stopped {
+                return Ok(());
+            }
+            interrupt::check()?;
+            if Instant::now() > deadline {
+                bail!("daemon did not stop on SIGSTOP:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
     /// Sends `signal` to the daemon.
     pub fn signal(&self, signal: libc::c_int) -> anyhow::Result<()> {
         let pid = libc::pid_t::try_from(self.child.id())?;

@@ -3,7 +3,7 @@
 //! start and get endpoints of their own), and an administrator's endpoint the daemon must never
 //! touch. Addresses are added and deleted as `/32` (`/128`) so that each stands alone.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, io::Write as _};
 
 use crate::{
     endpoints::{self, Entry},
@@ -15,6 +15,15 @@ use crate::{
 /// The administrator's endpoint (no address of the namespace): `id 50 signal`.
 pub const FOREIGN: &str = "192.0.2.50";
 const FOREIGN_ID: &str = "50";
+
+/// An address added on or deleted from an interface: `(address, device)`.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// `ip addr add ADDR/32 dev DEV` (`/128 nodad` for IPv6).
+    Add(&'a str, &'a str),
+    /// `ip addr del ADDR/32 dev DEV`.
+    Del(&'a str, &'a str),
+}
 
 /// The namespace and its two interfaces.
 #[derive(Debug)]
@@ -46,22 +55,32 @@ impl RestartLab {
 
     /// Adds `addr` on `dev`.
     pub fn add(&self, addr: &str, dev: &str) -> anyhow::Result<()> {
-        self.address("add", addr, dev)
+        self.change(&[Change::Add(addr, dev)])
     }
 
     /// Deletes `addr` from `dev`.
     pub fn del(&self, addr: &str, dev: &str) -> anyhow::Result<()> {
-        self.address("del", addr, dev)
+        self.change(&[Change::Del(addr, dev)])
     }
 
-    fn address(&self, verb: &str, addr: &str, dev: &str) -> anyhow::Result<()> {
-        let host = if addr.contains(':') { 128 } else { 32 };
-        let cidr = format!("{addr}/{host}");
-        let mut args = vec!["addr", verb, &cidr, "dev", dev];
-        if verb == "add" && host == 128 {
-            args.push("nodad");
+    /// Makes `changes` in one `ip -batch` run: they come faster than a daemon follows.
+    pub fn change(&self, changes: &[Change<'_>]) -> anyhow::Result<()> {
+        let mut batch = tempfile::NamedTempFile::new()?;
+        for change in changes {
+            let (verb, addr, dev) = match *change {
+                Change::Add(addr, dev) => ("add", addr, dev),
+                Change::Del(addr, dev) => ("del", addr, dev),
+            };
+            let (host, nodad) = if addr.contains(':') {
+                (128, if verb == "add" { " nodad" } else { "" })
+            } else {
+                (32, "")
+            };
+            writeln!(batch, "addr {verb} {addr}/{host} dev {dev}{nodad}")?;
         }
-        self.ns.ip(&args).map(drop)
+        batch.flush()?;
+        let path = batch.path().to_string_lossy().into_owned();
+        self.ns.ip(&["-batch", &path]).map(drop)
     }
 
     /// The endpoint table by id.

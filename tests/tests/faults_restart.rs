@@ -9,14 +9,14 @@
 //! 5 rounds in `cargo xtask test`, 50 under `cargo xtask soak`; the seed is printed.
 //! Needs root (else `skipped: TEST: REASON`, or a failure under `CI=true`).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use mptcpd_tests::{
     bins,
     daemons::{Running, Settings, start_ours_with_state},
     endpoints::Entry,
     faults::Faults,
-    restart_lab::{RestartLab, foreign, ours},
+    restart_lab::{Change, RestartLab, foreign, ours},
     skip,
 };
 
@@ -45,22 +45,32 @@ struct Model {
 }
 
 impl Model {
-    /// Adds or removes one address at random; `running`: the daemon sees it happen.
-    fn churn(&mut self, lab: &RestartLab, rng: &mut fastrand::Rng, running: bool) -> String {
-        let addr = POOL[rng.usize(..POOL.len())];
-        if let Some(dev) = self.live.remove(addr) {
-            lab.del(addr, dev).unwrap();
-            self.tracked.remove(addr);
-            format!("del {addr} {dev}")
-        } else {
-            let dev = lab.devs[rng.usize(..lab.devs.len())];
-            lab.add(addr, dev).unwrap();
-            self.live.insert(addr, dev);
-            if running {
-                self.tracked.insert(addr, dev);
+    /// Adds or removes `count` addresses at random in one go; `running`: the daemon sees it
+    /// happen. Returns what changed.
+    fn churn(
+        &mut self,
+        lab: &RestartLab,
+        rng: &mut fastrand::Rng,
+        count: usize,
+        running: bool,
+    ) -> Vec<String> {
+        let mut changes = Vec::new();
+        for _ in 0..count {
+            let addr = POOL[rng.usize(..POOL.len())];
+            if let Some(dev) = self.live.remove(addr) {
+                self.tracked.remove(addr);
+                changes.push(Change::Del(addr, dev));
+            } else {
+                let dev = lab.devs[rng.usize(..lab.devs.len())];
+                self.live.insert(addr, dev);
+                if running {
+                    self.tracked.insert(addr, dev);
+                }
+                changes.push(Change::Add(addr, dev));
             }
-            format!("add {addr} {dev}")
         }
+        lab.change(&changes).unwrap();
+        changes.iter().map(|c| format!("{c:?}")).collect()
     }
 
     fn expected(&self) -> Vec<Entry> {
@@ -101,26 +111,25 @@ fn faults_restart_kill_9_during_address_churn() {
     let mut daemon = start(&lab, state.path());
     let mut history = Vec::new();
     for round in 0..faults.rounds(5, 50) {
-        for _ in 0..rng.usize(1..=6) {
-            history.push(format!(
-                "round {round}: {}",
-                model.churn(&lab, &mut rng, true)
-            ));
+        let count = rng.usize(1..=6);
+        for change in model.churn(&lab, &mut rng, count, true) {
+            history.push(format!("round {round}: {change}"));
         }
-        // Sometimes the kill comes after convergence, mostly in the middle of the work.
+        // Sometimes the kill comes after convergence, mostly somewhere in the middle of the
+        // work (a random pause spreads the point over it).
         if rng.u8(..4) == 0 {
             lab.wait_for(&format!("round {round}: convergence"), &model.expected())
                 .unwrap();
+        } else {
+            std::thread::sleep(Duration::from_micros(rng.u64(..2_000)));
         }
         // Stopped first, so that the table read is the one the daemon dies with.
-        daemon.signal(libc::SIGSTOP).unwrap();
+        daemon.freeze().unwrap();
         let at_kill = lab.endpoints().unwrap();
         daemon.into_daemon().kill().unwrap();
-        for _ in 0..rng.usize(0..=3) {
-            history.push(format!(
-                "round {round} (down): {}",
-                model.churn(&lab, &mut rng, false)
-            ));
+        let count = rng.usize(0..=3);
+        for change in model.churn(&lab, &mut rng, count, false) {
+            history.push(format!("round {round} (down): {change}"));
         }
 
         daemon = start(&lab, state.path());
