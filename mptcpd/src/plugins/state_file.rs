@@ -17,8 +17,10 @@
 
 use std::{
     fmt::{self, Write as _},
-    fs, io,
+    fs,
+    io::{self, Write as _},
     net::IpAddr,
+    os::unix::fs::OpenOptionsExt as _,
     path::{Path, PathBuf},
 };
 
@@ -245,10 +247,28 @@ pub(super) fn write(path: &Path, text: &str) -> io::Result<()> {
         fs::create_dir_all(dir)?;
     }
     let tmp = temporary(path);
-    fs::write(&tmp, text)?;
-    fs::rename(&tmp, path).inspect_err(|_| {
-        let _removed = fs::remove_file(&tmp);
-    })
+    let create = || {
+        // A new file, never through a link someone placed there.
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+    };
+    let mut file = match create() {
+        // Left by a killed process with the same pid.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs::remove_file(&tmp)?;
+            create()?
+        }
+        other => other?,
+    };
+    file.write_all(text.as_bytes())
+        .and_then(|()| fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _removed = fs::remove_file(&tmp);
+        })
 }
 
 /// Removes `path`; a missing one is fine.
@@ -410,6 +430,24 @@ mod tests {
                 StateFile::parse(&text)
             );
         }
+    }
+
+    #[test]
+    fn writes_replace_the_file_and_a_stale_temporary_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("endpoints.net1");
+        std::fs::write(temporary(&path), "left by a killed daemon").unwrap();
+        super::write(&path, "one\n").unwrap();
+        super::write(&path, "two\n").unwrap();
+        assert_eq!(super::read(&path).unwrap().as_deref(), Some("two\n"));
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["endpoints.net1"]);
+        super::remove(&path).unwrap();
+        super::remove(&path).unwrap();
+        assert_eq!(super::read(&path).unwrap(), None);
     }
 
     #[test]
