@@ -26,6 +26,7 @@ pub mod mptcpize;
 pub mod netns;
 pub mod pm;
 pub mod pm_conn;
+pub mod restart_lab;
 pub mod skip;
 pub mod sspi_pair;
 pub mod sysctl;

@@ -145,11 +145,14 @@ fn unknown_plugin_is_a_one_line_startup_error() {
     }
     let ns = NetNs::new("mptcpd-t-dplug").unwrap();
     let config = tempfile::NamedTempFile::new().unwrap();
+    let state = tempfile::tempdir().unwrap();
     let out = ns
         .command(bins::path("mptcpd").unwrap())
         .unwrap()
         .args(["--log", "null", "--config"])
         .arg(config.path())
+        .arg("--state-dir")
+        .arg(state.path())
         .args(["--load-plugins", "addr_adv,nosuch"])
         .args(["--bpf-pin-dir", "/sys/fs/bpf/mptcpd-test-dplug"])
         .output()

@@ -59,10 +59,7 @@ impl Daemon {
             .await
             .expect("host");
         let mut daemon = Self { netmon, host };
-        while let Some(event) = daemon.netmon.try_next_event() {
-            daemon.host.on_net_event(&event).await;
-        }
-        daemon.host.settle().await;
+        daemon.host.start_up(&mut daemon.netmon).await;
         daemon
     }
 

@@ -30,6 +30,7 @@ pub(super) struct FileSettings {
     pub(super) notify_flags: Option<NotifyFlags>,
     pub(super) bpf_pin_dir: Option<PathBuf>,
     pub(super) observe_cgroup: Option<PathBuf>,
+    pub(super) state_dir: Option<PathBuf>,
 }
 
 /// Reads and parses `path`. `Ok(None)` when it does not exist and is not `required`.
@@ -119,6 +120,7 @@ fn set(settings: &mut FileSettings, key: &str, value: &str) -> Result<(), LinePr
         notify_flags,
         bpf_pin_dir,
         observe_cgroup,
+        state_dir,
     } = settings;
     match key {
         "debug" => *debug = Some(typed(key, non_empty(key, value)?, parse_bool)?),
@@ -133,6 +135,7 @@ fn set(settings: &mut FileSettings, key: &str, value: &str) -> Result<(), LinePr
         "notify-flags" => *notify_flags = Some(typed(key, value, NotifyFlags::from_str)?),
         "bpf-pin-dir" => *bpf_pin_dir = Some(non_empty(key, value)?.into()),
         "observe-cgroup" => *observe_cgroup = Some(non_empty(key, value)?.into()),
+        "state-dir" => *state_dir = Some(non_empty(key, value)?.into()),
         _ => return Err(LineProblem::UnknownKey(key.to_owned())),
     }
     Ok(())
@@ -220,7 +223,8 @@ path-manager=addr_adv
             addr-flags=subflow,backup\n\
             notify-flags=existing,check_route\n\
             bpf-pin-dir=/sys/fs/bpf/x\n\
-            observe-cgroup=/sys/fs/cgroup/x\n";
+            observe-cgroup=/sys/fs/cgroup/x\n\
+            state-dir=/run/x\n";
         assert_eq!(
             parse(text),
             Ok(FileSettings {
@@ -233,6 +237,7 @@ path-manager=addr_adv
                 notify_flags: Some(NotifyFlags::EXISTING | NotifyFlags::CHECK_ROUTE),
                 bpf_pin_dir: Some("/sys/fs/bpf/x".into()),
                 observe_cgroup: Some("/sys/fs/cgroup/x".into()),
+                state_dir: Some("/run/x".into()),
             })
         );
     }

@@ -3,6 +3,7 @@
 
 mod error;
 mod family;
+mod instance;
 mod journal;
 mod log_socket;
 mod logging;
@@ -32,12 +33,13 @@ pub fn run(args: &Args) -> Result<(), DaemonError> {
     let config = Config::load(args)?;
     // Before logging starts, so that a refusal is the only line printed.
     prereq::check()?;
+    let instance = instance::Instance::claim(&config.state_dir)?;
     let log = logging::init(config.log, config.debug)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(DaemonError::Runtime)?;
-    let served = runtime.block_on(serve(args, config, &log));
+    let served = runtime.block_on(serve(args, config, &log, &instance));
     log.report_dropped();
     served
 }
@@ -99,7 +101,12 @@ fn subscribe(pm: &crate::pm::PmClient) -> Result<crate::pm::EventStream, DaemonE
     Ok(events)
 }
 
-async fn serve(args: &Args, config: Config, log: &logging::LogLevel) -> Result<(), DaemonError> {
+async fn serve(
+    args: &Args,
+    config: Config,
+    log: &logging::LogLevel,
+    instance: &instance::Instance,
+) -> Result<(), DaemonError> {
     tracing::info!("mptcpd {} starting", env!("CARGO_PKG_VERSION"));
     tracing::debug!("configuration: {config}");
     let mut signals = Signals::install()?;
@@ -138,7 +145,8 @@ async fn serve(args: &Args, config: Config, log: &logging::LogLevel) -> Result<(
     };
     let mut pm_events = subscribe(&pm)?;
     let mut overruns: u64 = 0;
-    let mut host = PluginHost::start(&plugins::settings(&running.config), NetlinkPm(pm.clone()))
+    let settings = plugins::settings(&running.config, instance.state_file());
+    let mut host = PluginHost::start(&settings, NetlinkPm(pm.clone()))
         .await
         .map_err(DaemonError::Plugins)?;
     tracing::info!(
@@ -147,11 +155,7 @@ async fn serve(args: &Args, config: Config, log: &logging::LogLevel) -> Result<(
         host.default_plugin()
     );
     // The monitor's start-up events first, then what was adopted but not claimed is stale.
-    while let Some(event) = running.netmon.try_next_event() {
-        tracing::debug!("network: {event:?}");
-        host.on_net_event(&event).await;
-    }
-    let stale = host.settle().await;
+    let stale = host.start_up(&mut running.netmon).await;
     if stale > 0 {
         tracing::info!("removed {stale} stale endpoints of an earlier run");
     }

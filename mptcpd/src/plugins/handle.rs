@@ -85,8 +85,8 @@ impl<K: Commands> HostPm<K> {
     }
 
     /// Start-up: reads the kernel's endpoints, adopts ours (named by the state file, still in
-    /// the kernel with the same id and address) and seeds the ID manager from them. Returns
-    /// how many were adopted.
+    /// the kernel identically: id, address, port, flags, interface) and seeds the ID manager
+    /// with every endpoint. Returns how many were adopted.
     pub(super) async fn adopt(&self) -> Result<usize, PmError> {
         let kernel = self.kernel.dump_endpoints().await?;
         let mut state = self.state();
@@ -138,9 +138,12 @@ impl<K: Commands> HostPm<K> {
     /// its id over to our endpoint, leaving the subflows that use it alone.
     async fn add_to_kernel(&self, mut endpoint: Endpoint) -> Result<Endpoint, PmError> {
         let mut attempt = 1;
+        // The id the kernel will give: the endpoint's own, or that of an implicit endpoint
+        // taken over (asked for with id 0).
+        let mut expected = endpoint.id;
         loop {
-            let refused = match self.kernel.add_endpoint(endpoint).await {
-                Ok(id) => return Ok(Endpoint { id, ..endpoint }),
+            let refused = match self.add_recorded(endpoint, expected).await {
+                Ok(added) => return Ok(added),
                 Err(e) => e,
             };
             if attempt == ADD_ATTEMPTS || !(refused.is_id_taken() || refused.is_invalid()) {
@@ -150,9 +153,10 @@ impl<K: Commands> HostPm<K> {
             let kernel = self.kernel.dump_endpoints().await?;
             let mut state = self.state();
             seed(&mut state, &kernel);
-            if implicit_for(&kernel, &endpoint) {
+            if let Some(implicit) = implicit_for(&kernel, &endpoint) {
                 info!(addr = %endpoint.addr, "taking over the kernel's implicit endpoint");
                 endpoint.id = 0;
+                expected = implicit;
             } else if refused.is_id_taken() {
                 state.ids.remove_id(endpoint.addr);
                 let fresh = state
@@ -161,6 +165,7 @@ impl<K: Commands> HostPm<K> {
                     .ok_or(PmError::IdsExhausted)?;
                 debug!(addr = %endpoint.addr, taken = endpoint.id, fresh, "address id taken meanwhile");
                 endpoint.id = fresh;
+                expected = fresh;
             } else {
                 return Err(refused);
             }
@@ -174,14 +179,55 @@ impl<K: Commands> HostPm<K> {
             if result.is_ok() || not_found(&result) {
                 info!(id = e.id, addr = %e.addr, "removed endpoint ({why})");
                 removed += 1;
+                let mut state = self.state();
+                state.owned.remove(e.id);
+                state.ids.remove_id(e.addr);
             } else if let Err(err) = result {
+                // Still ours, and still recorded: the next run removes it or adopts it.
                 warn!("removing endpoint {} ({}): {err}", e.id, e.addr);
             }
-            let mut state = self.state();
-            state.owned.remove(e.id);
-            state.ids.remove_id(e.addr);
         }
         removed
+    }
+
+    /// Adds `endpoint` with its intent recorded first, so that a crash between the kernel's
+    /// answer and the record's confirmation still leaves the next run a record to match.
+    /// `expected` is the id the kernel will give (an implicit endpoint's when `endpoint.id` is
+    /// 0); the endpoint is recorded with the id the kernel really gave.
+    async fn add_recorded(&self, endpoint: Endpoint, expected: u8) -> Result<Endpoint, PmError> {
+        let intent = Endpoint {
+            id: expected,
+            ..endpoint
+        };
+        self.state().owned.intend(intent);
+        let result = self.kernel.add_endpoint(endpoint).await;
+        let mut state = self.state();
+        match result {
+            Ok(id) => {
+                let added = Endpoint { id, ..endpoint };
+                if id != expected {
+                    state.owned.abandon(intent);
+                }
+                state.owned.insert(added);
+                Ok(added)
+            }
+            Err(e) => {
+                state.owned.abandon(intent);
+                Err(e)
+            }
+        }
+    }
+
+    /// The addresses (and interfaces) of the endpoints adopted at start-up that no plugin
+    /// added again yet: the network monitor reports them even without `existing`, so that
+    /// their plugin takes them up again.
+    pub(super) fn adopted_addresses(&self) -> Vec<(Option<u32>, IpAddr)> {
+        self.state()
+            .owned
+            .unclaimed()
+            .iter()
+            .map(|e| (e.if_idx.and_then(|i| u32::try_from(i).ok()), e.addr))
+            .collect()
     }
 }
 
@@ -198,13 +244,16 @@ fn seed(state: &mut State, kernel: &[Endpoint]) {
     );
 }
 
-/// The kernel holds an implicit endpoint for the endpoint's address (and port).
-fn implicit_for(kernel: &[Endpoint], endpoint: &Endpoint) -> bool {
-    kernel.iter().any(|k| {
-        k.addr == endpoint.addr
-            && k.port == endpoint.port
-            && k.flags.contains(EndpointFlags::IMPLICIT)
-    })
+/// The id of the kernel's implicit endpoint for the endpoint's address (and port), if any.
+fn implicit_for(kernel: &[Endpoint], endpoint: &Endpoint) -> Option<u8> {
+    kernel
+        .iter()
+        .find(|k| {
+            k.addr == endpoint.addr
+                && k.port == endpoint.port
+                && k.flags.contains(EndpointFlags::IMPLICIT)
+        })
+        .map(|k| k.id)
 }
 
 impl<K: Commands> Commands for HostPm<K> {
@@ -239,7 +288,6 @@ impl<K: Commands> Commands for HostPm<K> {
             let added = self.add_to_kernel(endpoint).await?;
             let mut state = self.state();
             state.ids.map_id(added.addr, added.id);
-            state.owned.insert(added);
             Ok(added.id)
         })
     }
@@ -278,7 +326,17 @@ impl<K: Commands> Commands for HostPm<K> {
     }
 
     fn set_endpoint_flags(&self, id: u8, flags: EndpointFlags) -> PmFuture<'_, ()> {
-        self.kernel.set_endpoint_flags(id, flags)
+        Box::pin(async move {
+            self.kernel.set_endpoint_flags(id, flags).await?;
+            // The state file identifies ours by their flags too.
+            if self.state().owned.contains(id) {
+                match self.kernel.get_endpoint(id).await {
+                    Ok(now) => self.state().owned.update(now),
+                    Err(e) => warn!("reading endpoint {id} after a flag change: {e}"),
+                }
+            }
+            Ok(())
+        })
     }
 
     fn set_limits(&self, limits: Limits) -> PmFuture<'_, ()> {

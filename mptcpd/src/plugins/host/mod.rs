@@ -10,7 +10,7 @@ use tracing::{debug, info};
 use super::{HostPm, PluginError, PluginSettings, convert, registry};
 use crate::{
     diag::{DiagError, MptcpSocket},
-    netmon::NetEvent,
+    netmon::{NetEvent, NetworkMonitor},
     pm::wire::Event,
 };
 
@@ -35,9 +35,8 @@ impl Tracked {
 
 /// The loaded plugins and the handle they share.
 ///
-/// The daemon calls, in this order: [`Self::start`]; [`Self::on_net_event`] for the network
-/// monitor's start-up events (queued when `NetworkMonitor::start` returns); [`Self::settle`];
-/// then [`Self::on_net_event`] and [`Self::on_pm_event`] as events come, [`Self::resync`]
+/// The daemon calls, in this order: [`Self::start`]; [`Self::start_up`] (the network
+/// monitor's start-up events, then [`Self::settle`]); then [`Self::on_net_event`] and [`Self::on_pm_event`] as events come, [`Self::resync`]
 /// after an `EventItem::Overrun`; [`Self::shutdown`] on SIGTERM or SIGINT. A reload
 /// (SIGHUP) keeps the host: tracked connections survive.
 pub struct PluginHost<K: Commands> {
@@ -261,6 +260,20 @@ impl<K: Commands> PluginHost<K> {
             }
             Event::Other(e) => debug!(kind = ?e.kind, "event for no plugin callback"),
         }
+    }
+
+    /// Right after [`Self::start`]: has `netmon` report the addresses of the endpoints
+    /// adopted from a previous run even without `existing` (their plugin adds them again,
+    /// which makes them its own), passes the monitor's start-up events to the plugins, then
+    /// removes the adopted endpoints no plugin added again ([`Self::settle`]). Returns how
+    /// many were removed.
+    pub async fn start_up(&mut self, netmon: &mut NetworkMonitor) -> usize {
+        netmon.report_adopted(self.pm.adopted_addresses()).await;
+        while let Some(event) = netmon.try_next_event() {
+            debug!("network: {event:?}");
+            self.on_net_event(&event).await;
+        }
+        self.settle().await
     }
 
     /// After the network monitor's start-up events: removes the endpoints adopted from a

@@ -501,3 +501,45 @@ fn mapped_ipv4_addresses_reach_plugins_as_ipv4() {
     block_on(host.on_pm_event(&Event::Closed { token: 5 }));
     assert_eq!(host.pm().listeners(), []);
 }
+
+#[test]
+fn flag_changes_and_failed_removals_keep_the_record_for_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("endpoints");
+    let mut host = block_on(PluginHost::with_plugins(
+        addr_adv(),
+        0,
+        pm(RecordingPm::new(), Some(file.clone())),
+    ))
+    .unwrap();
+    block_on(host.on_net_event(&address(3, "eth0", "10.0.0.1")));
+    // A refused add leaves no record behind.
+    host.pm().kernel().fail_next("add_endpoint", libc::EPERM);
+    block_on(host.on_net_event(&address(4, "eth1", "10.0.1.1")));
+    // A flag change through the handle is recorded: the next run identifies it by its flags.
+    let backup = EndpointFlags::SUBFLOW | EndpointFlags::BACKUP;
+    block_on(host.pm().set_endpoint_flags(1, backup)).unwrap();
+    let kernel = RecordingPm::new();
+    for e in host.pm().kernel().endpoints() {
+        kernel.insert_endpoint(e);
+    }
+    host.pm().kernel().fail_next("remove_endpoint", libc::EPERM);
+    assert_eq!(block_on(host.shutdown()), 0);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("endpoint added 1 10.0.0.1 - subflow,backup 3"),
+        "{text}"
+    );
+    assert!(!text.contains("10.0.1.1"), "{text}");
+
+    // The next run adopts it, and (no plugin claiming it) removes it.
+    let mut host = block_on(PluginHost::with_plugins(
+        addr_adv(),
+        0,
+        pm(kernel, Some(file.clone())),
+    ))
+    .unwrap();
+    assert_eq!(block_on(host.settle()), 1);
+    assert_eq!(host.pm().kernel().endpoints(), []);
+    assert!(!file.exists());
+}
