@@ -491,12 +491,10 @@ fn enable_takes_only_services() {
         return;
     }
     let pins = PinDir::new("types");
-    let systemd = tempfile::tempdir().unwrap();
     for unit in ["app.socket", "user.slice", "backup.timer"] {
         let out = pins
-            .command(["--systemd-dir".as_ref(), systemd.path().as_os_str()])
+            .command(["enable", unit, "--no-reload"])
             .unwrap()
-            .args(["enable", unit, "--no-reload"])
             .output()
             .unwrap();
         assert!(!out.status.success(), "{unit}");
@@ -507,7 +505,8 @@ fn enable_takes_only_services() {
             "{err:?}"
         );
     }
-    assert_eq!(fs::read_dir(systemd.path()).unwrap().count(), 0);
+    let written = fs::read_dir(pins.systemd_dir()).map_or(0, Iterator::count);
+    assert_eq!(written, 0);
 }
 
 #[test]
@@ -517,11 +516,7 @@ fn enable_writes_the_drop_in_0644_whatever_the_umask() {
         return;
     }
     let pins = PinDir::new("umask");
-    let systemd = tempfile::tempdir().unwrap();
-    let mut cmd = pins
-        .command(["--systemd-dir".as_ref(), systemd.path().as_os_str()])
-        .unwrap();
-    cmd.args(["enable", "web", "--no-reload"]);
+    let mut cmd = pins.command(["enable", "web", "--no-reload"]).unwrap();
     // SAFETY: umask(2) only, between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -531,7 +526,7 @@ fn enable_writes_the_drop_in_0644_whatever_the_umask() {
     };
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{:?}", stderr_lines(&out));
-    let drop_in = systemd.path().join("web.service.d/mptcpize.conf");
+    let drop_in = pins.systemd_dir().join("web.service.d/mptcpize.conf");
     let mode = fs::metadata(&drop_in).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o644);
 }
