@@ -30,8 +30,8 @@ const FLAP_HZ: u32 = 50;
 const LINK: &str = "fl-a";
 const MANAGED: &str = "192.0.2.1";
 /// The administrator's addresses are 198.51.100.N for N in this range; half of their
-/// endpoints get the explicit id 199 + N, the others none (the kernel picks one, which is the
-/// id the daemon's ID manager would have handed out next: the daemon must cope).
+/// endpoints get an explicit id (200 and up), the others none (the kernel picks one, which can
+/// be the id the daemon's ID manager would have handed out next: the daemon must cope).
 const ADMIN_SLOTS: std::ops::RangeInclusive<u8> = 1..=55;
 /// At most this many at once: with the daemon's one, under the kernel's 8 endpoints.
 const ADMIN_MAX: usize = 5;
@@ -128,10 +128,16 @@ fn administer(ns: &NetNs, rng: &mut fastrand::Rng, admin: &mut Admin) {
             .collect();
         let addr = free[rng.usize(..free.len())].clone();
         let flags = ADMIN_FLAGS[rng.usize(..ADMIN_FLAGS.len())];
-        let explicit = rng.bool().then(|| {
-            let n: u8 = addr.rsplit('.').next().unwrap().parse().unwrap();
-            (199 + n).to_string()
-        });
+        // An explicit id from a range the daemon's lowest-free choice never reaches here,
+        // free in the table (the kernel's own picks for id-less adds may have taken some).
+        let taken: Vec<u8> = show(ns).iter().map(|e| e.id).collect();
+        let explicit = rng
+            .bool()
+            .then(|| {
+                let free: Vec<u8> = (200..=254).filter(|id| !taken.contains(id)).collect();
+                (!free.is_empty()).then(|| free[rng.usize(..free.len())].to_string())
+            })
+            .flatten();
         let mut args = vec!["mptcp", "endpoint", "add", addr.as_str()];
         if let Some(id) = &explicit {
             args.extend(["id", id.as_str()]);
