@@ -1,0 +1,110 @@
+//! Waiting for `run`'s command while passing on the signals meant for it: `SIGTERM`, `SIGHUP`,
+//! `SIGINT` and `SIGQUIT` sent to `mptcpize` (by `kill`, systemd, a supervisor) go to the command,
+//! and `mptcpize` stays to clean up after it. A terminal's `^C` or `^\` already reaches the
+//! whole foreground process group, the command included, and is not sent twice.
+
+use std::{
+    io,
+    mem::MaybeUninit,
+    process::{Child, ExitStatus},
+};
+
+/// Signals passed on to the command.
+const FORWARDED: [libc::c_int; 4] = [libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGQUIT];
+
+/// While alive, the forwarded signals and `SIGCHLD` are blocked in this thread (so they stay
+/// pending for [`wait`]); dropping it restores the previous mask. Made before the command's
+/// cgroup, so a signal that comes before the command starts is passed on once it runs.
+pub(super) struct Blocked {
+    set: libc::sigset_t,
+    previous: libc::sigset_t,
+}
+
+impl Blocked {
+    pub(super) fn new() -> io::Result<Self> {
+        // SAFETY: sigemptyset/sigaddset initialise the set; pthread_sigmask writes `previous`.
+        unsafe {
+            let mut set = MaybeUninit::<libc::sigset_t>::zeroed().assume_init();
+            libc::sigemptyset(&raw mut set);
+            for sig in FORWARDED.into_iter().chain([libc::SIGCHLD]) {
+                libc::sigaddset(&raw mut set, sig);
+            }
+            // An inherited SIG_IGN would reap the child before it can be waited for.
+            libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+            let mut previous = MaybeUninit::<libc::sigset_t>::zeroed().assume_init();
+            let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, &raw mut previous);
+            if rc != 0 {
+                return Err(io::Error::from_raw_os_error(rc));
+            }
+            Ok(Self { set, previous })
+        }
+    }
+
+    /// Waits for `child` (whose mask std resets to empty between fork and exec), passing on the
+    /// signals meant for it.
+    pub(super) fn wait(&self, child: &mut Child) -> io::Result<ExitStatus> {
+        let pid = libc::pid_t::try_from(child.id()).map_err(io::Error::other)?;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            // SAFETY: `info` is written by sigwaitinfo before it is read.
+            let (sig, info) = unsafe {
+                let mut info = MaybeUninit::<libc::siginfo_t>::zeroed().assume_init();
+                (libc::sigwaitinfo(&raw const self.set, &raw mut info), info)
+            };
+            if sig < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if should_forward(sig, info.si_code) {
+                // SAFETY: kill(2) on the child's pid, which is not reaped (and so not reused)
+                // until try_wait above returns its status.
+                unsafe { libc::kill(pid, sig) };
+            }
+        }
+    }
+}
+
+impl Drop for Blocked {
+    fn drop(&mut self) {
+        // SAFETY: restoring the mask saved in `new`.
+        unsafe {
+            libc::pthread_sigmask(
+                libc::SIG_SETMASK,
+                &raw const self.previous,
+                std::ptr::null_mut(),
+            )
+        };
+    }
+}
+
+/// Whether a signal `mptcpize` received is passed on: the forwarded ones when a process sent
+/// them (`si_code` of `kill`, `sigqueue`, `tgkill`: zero or less); the kernel's (a terminal's
+/// `^C` to the foreground process group) already reached the command.
+const fn should_forward(sig: libc::c_int, si_code: libc::c_int) -> bool {
+    let forwarded = matches!(
+        sig,
+        libc::SIGTERM | libc::SIGHUP | libc::SIGINT | libc::SIGQUIT
+    );
+    forwarded && si_code <= 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::should_forward;
+
+    #[test]
+    fn signals_sent_by_processes_are_forwarded_the_terminals_are_not() {
+        for sig in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGQUIT] {
+            assert!(should_forward(sig, libc::SI_USER));
+            assert!(should_forward(sig, libc::SI_QUEUE));
+            assert!(should_forward(sig, libc::SI_TKILL));
+            assert!(!should_forward(sig, libc::SI_KERNEL));
+        }
+        assert!(!should_forward(libc::SIGCHLD, libc::SI_USER));
+    }
+}
