@@ -6,7 +6,8 @@
 use std::{
     io,
     mem::MaybeUninit,
-    process::{Child, ExitStatus},
+    os::unix::process::CommandExt as _,
+    process::{Child, Command, ExitStatus},
 };
 
 /// Signals passed on to the command.
@@ -40,8 +41,27 @@ impl Blocked {
         }
     }
 
-    /// Waits for `child` (whose mask std resets to empty between fork and exec), passing on the
-    /// signals meant for it.
+    /// Makes `cmd`'s process start with the mask this one had before [`Blocked::new`]: a
+    /// command with `SIGTERM` blocked could not be ended by passing it on.
+    pub(super) fn unblock_on_spawn(&self, cmd: &mut Command) {
+        let previous = self.previous;
+        // SAFETY: the closure only calls pthread_sigmask, which is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                match libc::pthread_sigmask(
+                    libc::SIG_SETMASK,
+                    &raw const previous,
+                    std::ptr::null_mut(),
+                ) {
+                    0 => Ok(()),
+                    rc => Err(io::Error::from_raw_os_error(rc)),
+                }
+            })
+        };
+    }
+
+    /// Waits for `child` (spawned with [`Blocked::unblock_on_spawn`]), passing on the signals
+    /// meant for it.
     pub(super) fn wait(&self, child: &mut Child) -> io::Result<ExitStatus> {
         let pid = libc::pid_t::try_from(child.id()).map_err(io::Error::other)?;
         loop {
@@ -95,7 +115,39 @@ const fn should_forward(sig: libc::c_int, si_code: libc::c_int) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::should_forward;
+    use std::{os::unix::process::ExitStatusExt as _, process::Command};
+
+    use super::{Blocked, should_forward};
+
+    #[test]
+    fn a_sigterm_sent_to_this_thread_ends_the_command_and_the_wait() {
+        let blocked = Blocked::new().unwrap();
+        let mut cmd = Command::new("sleep");
+        cmd.arg("1000");
+        blocked.unblock_on_spawn(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
+        // spawn returns once the command runs: its mask must let SIGTERM in.
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+        let blocked_mask = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigBlk:"))
+            .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+            .unwrap();
+        if blocked_mask & (1 << (libc::SIGTERM - 1)) != 0 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the command starts with SIGTERM blocked (SigBlk {blocked_mask:x})");
+        }
+        // Directed at this thread (the harness runs others), where it is blocked: it waits
+        // pending for `wait`, like a SIGTERM to a single-threaded mptcpize.
+        // SAFETY: pthread_kill on the calling thread.
+        assert_eq!(
+            unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGTERM) },
+            0
+        );
+        let status = blocked.wait(&mut child).unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
+    }
 
     #[test]
     fn signals_sent_by_processes_are_forwarded_the_terminals_are_not() {

@@ -109,6 +109,7 @@ fn run_in(
             }
         })
     };
+    signals.unblock_on_spawn(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| spawn_err(program, e))?;
     let status = signals
         .wait(&mut child)
