@@ -68,14 +68,21 @@ impl Blocked {
             if let Some(status) = child.try_wait()? {
                 return Ok(status);
             }
-            // SAFETY: `info` is written by sigwaitinfo before it is read.
+            // A SIGCHLD may go to another thread where this one is not alone (unit tests):
+            // look at the child again each second too.
+            let period = libc::timespec {
+                tv_sec: 1,
+                tv_nsec: 0,
+            };
+            // SAFETY: `info` is written by sigtimedwait before it is read.
             let (sig, info) = unsafe {
                 let mut info = MaybeUninit::<libc::siginfo_t>::zeroed().assume_init();
-                (libc::sigwaitinfo(&raw const self.set, &raw mut info), info)
+                let sig = libc::sigtimedwait(&raw const self.set, &raw mut info, &raw const period);
+                (sig, info)
             };
             if sig < 0 {
                 let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
+                if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN)) {
                     continue;
                 }
                 return Err(e);
