@@ -117,7 +117,21 @@ fn cg_err(path: &Path, source: io::Error) -> MptcpizeError {
 
 #[cfg(test)]
 mod tests {
-    use super::unfit_parent;
+    use std::path::Path;
+
+    use super::{unfit, unfit_parent};
+
+    #[test]
+    fn an_unfit_parent_is_one_line_that_says_what_to_do() {
+        let why = unfit_parent(false, "memory\n").unwrap();
+        let line = unfit(Path::new("/sys/fs/cgroup/user.slice"), why).to_string();
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.starts_with("cannot run the command in a cgroup below /sys/fs/cgroup/user.slice: it enables controllers for its children (memory)"), "{line}");
+        assert!(
+            line.contains("systemd-run --scope -p Delegate=yes mptcpize run CMD"),
+            "{line}"
+        );
+    }
 
     #[test]
     fn a_cgroup_with_controllers_for_children_cannot_hold_the_command() {
