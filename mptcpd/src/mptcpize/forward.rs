@@ -148,10 +148,8 @@ mod tests {
         // Directed at this thread (the harness runs others), where it is blocked: it waits
         // pending for `wait`, like a SIGTERM to a single-threaded mptcpize.
         // SAFETY: pthread_kill on the calling thread.
-        assert_eq!(
-            unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGTERM) },
-            0
-        );
+        let sent = unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGTERM) };
+        assert_eq!(sent, 0);
         let status = blocked.wait(&mut child).unwrap();
         assert_eq!(status.signal(), Some(libc::SIGTERM));
     }
