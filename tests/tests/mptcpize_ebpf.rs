@@ -178,3 +178,133 @@ fn vm_status_names_the_mechanism_and_why() {
         "{err}"
     );
 }
+
+/// The `mptcpize-run-*` cgroup directly below `parent`, once the command runs in it.
+fn populated_run_cgroup(parent: &std::path::Path) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(parent)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|dir| {
+            dir.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("mptcpize-run-"))
+                && std::fs::read_to_string(dir.join("cgroup.events"))
+                    .is_ok_and(|events| events.lines().any(|l| l == "populated 1"))
+        })
+}
+
+#[test]
+fn vm_mptcpize_run_stays_below_the_callers_cgroup_and_passes_sigterm_on() {
+    const TEST: &str = "vm_mptcpize_run_stays_below_the_callers_cgroup_and_passes_sigterm_on";
+    if !skip::require_root(TEST) || !upgrade_available(TEST) {
+        return;
+    }
+    let pins = PinDir::new("run-signal");
+    let caller = TestCgroup::new("mptcpd-t-run-caller").unwrap();
+    let mut cmd = pins.command(["run", "sleep", "1000"]).unwrap();
+    caller.join_on_spawn(&mut cmd).unwrap();
+    let mut mptcpize = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+
+    // The command runs in a cgroup of its own below the caller's, and that cgroup is enabled.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let transient = loop {
+        if let Some(dir) = populated_run_cgroup(caller.path()) {
+            break dir;
+        }
+        if let Some(status) = mptcpize.try_wait().unwrap() {
+            let out = mptcpize.wait_with_output().unwrap();
+            panic!(
+                "mptcpize exited ({status}) before its command ran below {}: {}",
+                caller.path().display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(std::time::Instant::now() < deadline, "no run cgroup");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let id = mptcpd::cgroup::cgroup_id(&transient).unwrap();
+    let upgrade = Upgrade::open(pins.path()).unwrap().expect("installed");
+    assert!(upgrade.cgroups().unwrap().contains_key(&id));
+
+    // SIGTERM to mptcpize ends the command (128 + 15), then mptcpize cleans up and exits.
+    let pid = libc::pid_t::try_from(mptcpize.id()).unwrap();
+    // SAFETY: kill(2) on our own, not yet reaped, child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let out = mptcpize.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(128 + libc::SIGTERM), "{err}");
+    assert!(!transient.exists(), "{} left behind", transient.display());
+    assert!(
+        !upgrade.cgroups().unwrap().contains_key(&id),
+        "id left enabled"
+    );
+}
+
+#[test]
+fn vm_mptcpize_enable_forgets_stale_ids_before_inserting_into_a_full_map() {
+    const TEST: &str = "vm_mptcpize_enable_forgets_stale_ids_before_inserting_into_a_full_map";
+    if !skip::require_root(TEST) || !upgrade_available(TEST) {
+        return;
+    }
+    let pins = PinDir::new("stale");
+    let kept = TestCgroup::new("mptcpd-t-stale-kept").unwrap();
+    let out = pins
+        .command(["enable", "--cgroup"])
+        .unwrap()
+        .arg(kept.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut upgrade = Upgrade::open(pins.path()).unwrap().expect("installed");
+
+    // Removed cgroups, and a run cgroup whose mptcpize is gone (killed: it could not clean up).
+    let mut stale = (0..8)
+        .map(|_| {
+            let gone = kept.child("gone").unwrap();
+            let id = gone.id().unwrap();
+            assert!(upgrade.enable(id).unwrap());
+            id
+        })
+        .collect::<Vec<_>>();
+    let mut exited = std::process::Command::new("true").spawn().unwrap();
+    exited.wait().unwrap();
+    let orphan = kept.path().join(format!("mptcpize-run-{}-0", exited.id()));
+    std::fs::create_dir(&orphan).unwrap();
+    stale.push(mptcpd::cgroup::cgroup_id(&orphan).unwrap());
+    assert!(upgrade.enable(stale[8]).unwrap());
+    // Ids that no cgroup has (like those of cgroups removed long ago) fill the map.
+    let mut filler = u64::MAX;
+    while upgrade.enable(filler).is_ok() {
+        filler -= 1;
+        assert!(
+            u64::MAX - filler < 1 << 20,
+            "the map of enabled cgroups has no bound"
+        );
+    }
+    let enabled = upgrade.cgroups().unwrap();
+    assert!(stale.iter().all(|id| enabled.contains_key(id)));
+
+    // One more cgroup: enabling it forgets the stale ids first.
+    let new = TestCgroup::new("mptcpd-t-stale-new").unwrap();
+    let out = pins
+        .command(["enable", "--cgroup"])
+        .unwrap()
+        .arg(new.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let enabled = upgrade.cgroups().unwrap();
+    assert!(enabled.contains_key(&new.id().unwrap()), "{enabled:?}");
+    assert!(enabled.contains_key(&kept.id().unwrap()));
+    assert!(!stale.iter().any(|id| enabled.contains_key(id)));
+    assert!(!orphan.exists(), "the orphaned run cgroup stays");
+    assert_eq!(mptcp::new_process_socket(&new, None, "tcp").ok(), Some(262));
+}

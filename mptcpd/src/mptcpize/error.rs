@@ -50,6 +50,16 @@ pub enum MptcpizeError {
         #[source]
         source: io::Error,
     },
+    /// `run` cannot make its command's cgroup below the caller's.
+    #[error("cannot run the command in a cgroup below {}: {why}; {hint}", parent.display())]
+    RunCgroup {
+        /// The caller's cgroup.
+        parent: PathBuf,
+        /// Why not.
+        why: String,
+        /// What to do.
+        hint: &'static str,
+    },
     /// The `LD_PRELOAD` library is not installed where mptcpize looks.
     #[error("libmptcpwrap.so not found (looked in {0})")]
     NoWrapper(String),

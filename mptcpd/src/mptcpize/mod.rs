@@ -6,11 +6,14 @@
 
 pub mod cli;
 mod error;
+mod forward;
 mod mechanism;
 mod preload;
 mod run;
+mod stale;
 mod status;
 mod syntax;
+mod transient;
 mod trust;
 mod unit;
 
@@ -84,8 +87,7 @@ fn enable(
         Mechanism::Preload { why } => return Err(MptcpizeError::NoUpgrade(why)),
     };
     let id = cgroup_id(&dir)?;
-    let new = upgrade.enable(id)?;
-    forget_removed_cgroups(&mut upgrade)?;
+    let new = stale::enable(&mut upgrade, id)?;
     println!(
         "mptcpize: {} {} (id {id}): new TCP sockets of its processes are MPTCP",
         if new { "enabled" } else { "already enabled" },
@@ -122,7 +124,7 @@ fn enable_unit(
                 .and_then(|cg| cgroup::resolve(Path::new(&cg)).ok())
                 .map(|dir| -> Result<_, MptcpizeError> {
                     let id = cgroup_id(&dir)?;
-                    upgrade.enable(id)?;
+                    stale::enable(&mut upgrade, id)?;
                     Ok(dir)
                 })
                 .transpose()?;
@@ -219,21 +221,6 @@ fn disable(pin_dir: &Path, systemd_dir: &Path, target: &Target) -> Result<(), Mp
         if was { "disabled" } else { "was not enabled:" },
         dir.display()
     );
-    Ok(())
-}
-
-/// Disables the ids of cgroups that no longer exist (a unit's cgroup is new at each start, and
-/// ids are never reused). The keys are read before the tree, so a cgroup enabled meanwhile by
-/// another process is never taken for a removed one.
-fn forget_removed_cgroups(upgrade: &mut Upgrade) -> Result<(), MptcpizeError> {
-    let enabled = upgrade.cgroups()?;
-    let Ok(root) = cgroup::cgroup2_root() else {
-        return Ok(());
-    };
-    let live = cgroup::paths_by_id(&root);
-    for id in enabled.keys().filter(|id| !live.contains_key(id)) {
-        upgrade.disable(*id)?;
-    }
     Ok(())
 }
 

@@ -1,20 +1,18 @@
-//! `mptcpize run CMD`: in a transient enabled cgroup when the eBPF upgrade runs here (static
-//! and setuid programs included), else with the wrapper preloaded.
+//! `mptcpize run CMD`: in a transient enabled cgroup below the caller's when the eBPF upgrade
+//! runs here (static and setuid programs included), else with the wrapper preloaded.
 
 use std::{
     ffi::OsString,
-    fs::{self, OpenOptions},
     io,
     os::{
-        fd::{AsRawFd as _, OwnedFd},
+        fd::AsRawFd as _,
         unix::process::{CommandExt as _, ExitStatusExt as _},
     },
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
 };
 
-use super::{Mechanism, MptcpizeError, preload};
-use crate::{cgroup, ebpf::Upgrade};
+use super::{Mechanism, MptcpizeError, forward, preload, transient::Transient};
 
 /// Runs `command`; returns its exit code (128 + signal if a signal ended it).
 pub(super) fn run(pin_dir: &Path, debug: bool, command: &[OsString]) -> Result<i32, MptcpizeError> {
@@ -22,25 +20,30 @@ pub(super) fn run(pin_dir: &Path, debug: bool, command: &[OsString]) -> Result<i
         .split_first()
         .ok_or_else(|| spawn_err(&OsString::new(), io::ErrorKind::InvalidInput.into()))?;
     match Mechanism::choose(pin_dir)? {
-        Mechanism::Ebpf { mut upgrade, .. } => match Transient::create(&mut upgrade) {
-            Ok(transient) => {
-                if debug {
-                    eprintln!(
-                        "mptcpize: eBPF upgrade (fmod_ret/update_socket_protocol): running {} in \
+        Mechanism::Ebpf { mut upgrade, .. } => {
+            let signals = forward::Blocked::new().map_err(|e| spawn_err(program, e))?;
+            match Transient::create(&mut upgrade) {
+                Ok(transient) => {
+                    if debug {
+                        eprintln!(
+                            "mptcpize: eBPF upgrade (fmod_ret/update_socket_protocol): running {} in \
                          cgroup {}",
-                        program.display(),
-                        transient.dir.display()
-                    );
+                            program.display(),
+                            transient.dir.display()
+                        );
+                    }
+                    run_in(transient, &signals, program, args)
                 }
-                let status = transient.run(program, args);
-                transient.remove(&mut upgrade);
-                status
+                // Falling back would move the command out of the caller's limits, or give
+                // static programs TCP: say what to change instead.
+                Err(e @ MptcpizeError::RunCgroup { .. }) => Err(e),
+                Err(e) => {
+                    drop(signals);
+                    let why = format!("no transient cgroup: {e}");
+                    preload_exec(&why, debug, program, args)
+                }
             }
-            Err(e) => {
-                let why = format!("no transient cgroup: {e}");
-                preload_exec(&why, debug, program, args)
-            }
-        },
+        }
         Mechanism::Preload { why } => preload_exec(&why, debug, program, args),
     }
 }
@@ -81,93 +84,41 @@ fn preload_exec(
     Err(spawn_err(program, cmd.exec()))
 }
 
-/// A cgroup made for one run, enabled for the upgrade.
-struct Transient {
-    dir: PathBuf,
-    id: u64,
-    procs: OwnedFd,
-}
-
-impl Transient {
-    fn create(upgrade: &mut Upgrade) -> Result<Self, MptcpizeError> {
-        let cg_err = |path: &Path, source| MptcpizeError::Cgroup {
-            path: path.to_owned(),
-            source,
-        };
-        let root = cgroup::cgroup2_root().map_err(|e| cg_err(Path::new("cgroup2"), e))?;
-        let dir = root.join(format!("mptcpize-run-{}", std::process::id()));
-        fs::create_dir(&dir).map_err(|e| cg_err(&dir, e))?;
-        let opened = OpenOptions::new()
-            .write(true)
-            .open(dir.join("cgroup.procs"))
-            .and_then(|procs| Ok((cgroup::cgroup_id(&dir)?, procs)));
-        let (id, procs) = match opened {
-            Ok(found) => found,
-            Err(e) => {
-                let _removed = fs::remove_dir(&dir);
-                return Err(cg_err(&dir, e));
+/// Runs the command in `transient`, passing on the signals meant for it (`signals`, blocked
+/// before the cgroup was made); the cgroup is disabled and removed on every way out.
+fn run_in(
+    transient: Transient<'_>,
+    signals: &forward::Blocked,
+    program: &OsString,
+    args: &[OsString],
+) -> Result<i32, MptcpizeError> {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    let procs = transient
+        .procs
+        .try_clone()
+        .map_err(|e| spawn_err(program, e))?;
+    // SAFETY: the closure only calls write(2), which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            // "0": the writing process, that is the child, before it execs.
+            if libc::write(procs.as_raw_fd(), c"0".as_ptr().cast(), 1) == 1 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
             }
-        };
-        if let Err(e) = upgrade.enable(id) {
-            let _removed = fs::remove_dir(&dir);
-            return Err(e.into());
-        }
-        Ok(Self {
-            dir,
-            id,
-            procs: procs.into(),
         })
-    }
-
-    fn run(&self, program: &OsString, args: &[OsString]) -> Result<i32, MptcpizeError> {
-        let mut cmd = Command::new(program);
-        cmd.args(args);
-        let procs = self.procs.try_clone().map_err(|e| spawn_err(program, e))?;
-        // SAFETY: the closure only calls write(2), which is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(move || {
-                // "0": the writing process, that is the child, before it execs.
-                if libc::write(procs.as_raw_fd(), c"0".as_ptr().cast(), 1) == 1 {
-                    Ok(())
-                } else {
-                    Err(io::Error::last_os_error())
-                }
-            })
-        };
-        let mut child = cmd.spawn().map_err(|e| spawn_err(program, e))?;
-        // Like system(3): a terminal's ^C is for the child; this process waits to clean up.
-        let ignored = [libc::SIGINT, libc::SIGQUIT].map(|sig| {
-            // SAFETY: setting a disposition; the previous one is restored below.
-            (sig, unsafe { libc::signal(sig, libc::SIG_IGN) })
-        });
-        let status = child.wait();
-        for (sig, previous) in ignored {
-            // SAFETY: restoring the disposition saved above.
-            unsafe { libc::signal(sig, previous) };
-        }
-        let status = status.map_err(|e| spawn_err(program, e))?;
-        Ok(status
-            .code()
-            .or_else(|| status.signal().map(|s| 128 + s))
-            .unwrap_or(1))
-    }
-
-    /// Disables and removes the cgroup, unless processes the command left behind still run
-    /// there: they keep MPTCP, and the cgroup stays enabled.
-    fn remove(self, upgrade: &mut Upgrade) {
-        match fs::remove_dir(&self.dir) {
-            Ok(()) => {
-                if let Err(e) = upgrade.disable(self.id) {
-                    eprintln!("mptcpize: disabling cgroup id {}: {e}", self.id);
-                }
-            }
-            Err(e) => eprintln!(
-                "mptcpize: leaving {} enabled: {e} (processes started by the command still run \
-                 there)",
-                self.dir.display()
-            ),
-        }
-    }
+    };
+    signals.unblock_on_spawn(&mut cmd);
+    let mut child = cmd.spawn().map_err(|e| spawn_err(program, e))?;
+    let status = signals
+        .wait(&mut child)
+        .map_err(|e| spawn_err(program, e))?;
+    drop(transient);
+    Ok(status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1))
 }
 
 fn spawn_err(program: &OsString, source: io::Error) -> MptcpizeError {
