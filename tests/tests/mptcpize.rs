@@ -535,3 +535,21 @@ fn enable_writes_the_drop_in_0644_whatever_the_umask() {
     let mode = fs::metadata(&drop_in).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o644);
 }
+
+#[test]
+fn enabling_the_root_cgroup_needs_force() {
+    const TEST: &str = "enabling_the_root_cgroup_needs_force";
+    if !skip::require_root(TEST) {
+        return;
+    }
+    let pins = PinDir::new("root");
+    let out = pins.run(["enable", "--cgroup", "/"]).unwrap();
+    let err = stderr_lines(&out);
+    assert!(!out.status.success(), "{err:?}");
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(
+        err[0].contains("refusing to enable the root cgroup") && err[0].contains("--force"),
+        "{err:?}"
+    );
+    assert!(!pins.path().exists(), "nothing installed");
+}

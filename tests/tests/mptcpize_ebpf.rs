@@ -178,3 +178,134 @@ fn vm_status_names_the_mechanism_and_why() {
         "{err}"
     );
 }
+
+/// What units starting together at boot do: many `mptcpize enable` at once, each released by
+/// the same barrier (a pipe whose write end the test closes), in a fresh pin directory per
+/// round. Afterwards the pinned link's program reads the pinned map, and the cgroup's sockets
+/// are MPTCP.
+#[test]
+fn vm_parallel_installers_leave_one_consistent_upgrade() {
+    use std::os::{fd::AsRawFd as _, unix::process::CommandExt as _};
+
+    const TEST: &str = "vm_parallel_installers_leave_one_consistent_upgrade";
+    const ROUNDS: usize = 4;
+    const INSTALLERS: usize = 6;
+    if !skip::require_root(TEST) || !upgrade_available(TEST) {
+        return;
+    }
+    let cgroup = TestCgroup::new("mptcpd-t-mz-race").unwrap();
+    for round in 0..ROUNDS {
+        let pins = PinDir::new(&format!("race{round}"));
+        let (barrier, release) = std::io::pipe().unwrap();
+        let children: Vec<_> = (0..INSTALLERS)
+            .map(|_| {
+                let mut cmd = pins.command(["enable", "--cgroup"]).unwrap();
+                cmd.arg(cgroup.path());
+                let fd = barrier.as_raw_fd();
+                // SAFETY: only read(2) between fork and exec; it returns at EOF (the release).
+                unsafe {
+                    cmd.pre_exec(move || {
+                        let mut byte = 0_u8;
+                        libc::read(fd, (&raw mut byte).cast(), 1);
+                        Ok(())
+                    });
+                }
+                cmd.stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        drop(barrier);
+        drop(release);
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let upgrade = Upgrade::open(pins.path()).unwrap().expect("installed");
+        let (link_maps, map) = upgrade.map_ids().unwrap();
+        assert!(
+            link_maps.contains(&map),
+            "round {round}: the link's program reads maps {link_maps:?}, the pinned one is {map}"
+        );
+        assert_eq!(
+            mptcp::new_process_socket(&cgroup, None, "tcp").ok(),
+            Some(262),
+            "round {round}"
+        );
+    }
+}
+
+#[test]
+fn vm_an_opted_out_child_stays_tcp_under_an_enabled_parent() {
+    const TEST: &str = "vm_an_opted_out_child_stays_tcp_under_an_enabled_parent";
+    if !skip::require_root(TEST) || !upgrade_available(TEST) {
+        return;
+    }
+    let pins = PinDir::new("optout");
+    let parent = TestCgroup::new("mptcpd-t-mz-opt").unwrap();
+    let child = parent.child("out").unwrap();
+    let below = child.child("below").unwrap();
+    let sibling = parent.child("in").unwrap();
+    let cli = |verb: &str, cgroup: &TestCgroup| {
+        let out = pins
+            .command([verb, "--cgroup"])
+            .unwrap()
+            .arg(cgroup.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    cli("enable", &parent);
+    let said = cli("disable", &child);
+    assert!(said.contains("opted out"), "{said}");
+    assert_eq!(mptcp::new_process_socket(&child, None, "tcp").ok(), Some(6));
+    assert_eq!(mptcp::new_process_socket(&below, None, "tcp").ok(), Some(6));
+    assert_eq!(
+        mptcp::new_process_socket(&sibling, None, "tcp").ok(),
+        Some(262)
+    );
+    let status = String::from_utf8_lossy(&pins.run(["status"]).unwrap().stdout).into_owned();
+    assert!(status.contains("opted-out cgroups (TCP): 1"), "{status}");
+    // Enabling it again replaces the opt-out.
+    cli("enable", &child);
+    assert_eq!(
+        mptcp::new_process_socket(&below, None, "tcp").ok(),
+        Some(262)
+    );
+}
+
+#[test]
+fn vm_enable_warns_where_mptcp_is_off() {
+    const TEST: &str = "vm_enable_warns_where_mptcp_is_off";
+    if !skip::require_root(TEST) || !upgrade_available(TEST) {
+        return;
+    }
+    let pins = PinDir::new("off");
+    let cgroup = TestCgroup::new("mptcpd-t-mz-off").unwrap();
+    let netns = mptcpd_tests::netns::NetNs::new("mptcpd-t-mz-off").unwrap();
+    mptcpd_tests::sysctl::set_in(&netns, "net.mptcp.enabled", "0").unwrap();
+    let mut enable = pins.command(["enable", "--cgroup"]).unwrap();
+    enable.arg(cgroup.path());
+    netns.enter_on_spawn(&mut enable).unwrap();
+    let out = enable.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("net.mptcp.enabled is 0"), "{err}");
+    let mut status = pins.command(["status"]).unwrap();
+    netns.enter_on_spawn(&mut status).unwrap();
+    let report = String::from_utf8_lossy(&status.output().unwrap().stdout).into_owned();
+    assert!(
+        report.contains("warning: net.mptcp.enabled is 0"),
+        "{report}"
+    );
+}

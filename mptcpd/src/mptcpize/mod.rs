@@ -5,6 +5,7 @@
 //! [`execute`].
 
 pub mod cli;
+mod coverage;
 mod error;
 mod mechanism;
 mod preload;
@@ -79,6 +80,12 @@ fn enable(
         );
     }
     let dir = cgroup_dir(cgroup.as_deref(), *current_cgroup)?;
+    if coverage::is_root(&dir) {
+        if !force {
+            return Err(MptcpizeError::RootCgroup(dir));
+        }
+        eprintln!("mptcpize: warning: --force: enabling the root cgroup (every process)");
+    }
     let mut upgrade = match Mechanism::choose(pin_dir)? {
         Mechanism::Ebpf { upgrade, .. } => upgrade,
         Mechanism::Preload { why } => return Err(MptcpizeError::NoUpgrade(why)),
@@ -91,6 +98,7 @@ fn enable(
         if new { "enabled" } else { "already enabled" },
         dir.display()
     );
+    coverage::warn_if_mptcp_off();
     Ok(())
 }
 
@@ -126,6 +134,7 @@ fn enable_unit(
                     Ok(dir)
                 })
                 .transpose()?;
+            coverage::warn_if_mptcp_off();
             match running {
                 Some(dir) => println!(
                     "mptcpize: enabled {unit} by the eBPF upgrade ({}); running now in {}: its \
@@ -210,10 +219,21 @@ fn disable(pin_dir: &Path, systemd_dir: &Path, target: &Target) -> Result<(), Mp
     }
     let dir = cgroup_dir(cgroup.as_deref(), *current_cgroup)?;
     let id = cgroup_id(&dir)?;
-    let was = match upgrade {
-        Some(mut upgrade) => upgrade.disable(id)?,
-        None => false,
+    let Some(mut upgrade) = upgrade else {
+        println!("mptcpize: was not enabled: {} (id {id})", dir.display());
+        return Ok(());
     };
+    let was = upgrade.disable(id)?;
+    // Under an enabled ancestor, forgetting the cgroup is not enough: it gets an explicit "no".
+    if let Some(ancestor) = coverage::enabled_ancestor(&dir, &upgrade.entries()?) {
+        upgrade.opt_out(id)?;
+        println!(
+            "mptcpize: opted out {} (id {id}): its sockets stay TCP although {} is enabled",
+            dir.display(),
+            ancestor.display()
+        );
+        return Ok(());
+    }
     println!(
         "mptcpize: {} {} (id {id})",
         if was { "disabled" } else { "was not enabled:" },
@@ -222,11 +242,11 @@ fn disable(pin_dir: &Path, systemd_dir: &Path, target: &Target) -> Result<(), Mp
     Ok(())
 }
 
-/// Disables the ids of cgroups that no longer exist (a unit's cgroup is new at each start, and
+/// Forgets the ids (enabled or opted out) of cgroups that no longer exist (a unit's cgroup is new at each start, and
 /// ids are never reused). The keys are read before the tree, so a cgroup enabled meanwhile by
 /// another process is never taken for a removed one.
 fn forget_removed_cgroups(upgrade: &mut Upgrade) -> Result<(), MptcpizeError> {
-    let enabled = upgrade.cgroups()?;
+    let enabled = upgrade.entries()?;
     let Ok(root) = cgroup::cgroup2_root() else {
         return Ok(());
     };
