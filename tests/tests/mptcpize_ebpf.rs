@@ -201,10 +201,13 @@ fn vm_parallel_installers_leave_one_consistent_upgrade() {
             .map(|_| {
                 let mut cmd = pins.command(["enable", "--cgroup"]).unwrap();
                 cmd.arg(cgroup.path());
-                let fd = barrier.as_raw_fd();
-                // SAFETY: only read(2) between fork and exec; it returns at EOF (the release).
+                let (fd, write_end) = (barrier.as_raw_fd(), release.as_raw_fd());
+                // SAFETY: only close(2) and read(2) between fork and exec. Each child closes
+                // its copy of the write end, so the read returns (EOF) when the test closes
+                // the last one.
                 unsafe {
                     cmd.pre_exec(move || {
+                        libc::close(write_end);
                         let mut byte = 0_u8;
                         libc::read(fd, (&raw mut byte).cast(), 1);
                         Ok(())

@@ -35,8 +35,9 @@ pub static UPGRADE_OBJECT: &[u8] =
 pub const CGROUPS_PIN: &str = "mptcpize_v2_cgroups";
 /// Pin of the program's link, in the pin directory: while it exists the program runs.
 pub const LINK_PIN: &str = "mptcpize_v2_link";
-/// Where a new link is pinned before it replaces [`LINK_PIN`] (renamed over it).
-const NEW_LINK_PIN: &str = "mptcpize_v2_link.new";
+/// Where a new link is pinned before it replaces [`LINK_PIN`] (renamed over it; bpffs refuses
+/// dots in names).
+const NEW_LINK_PIN: &str = "mptcpize_v2_link_new";
 /// Kernel name of the map (at most 15 bytes).
 const MAP_KERNEL_NAME: &str = "mptcpize_cg_v2";
 
