@@ -185,8 +185,6 @@ fn vm_status_names_the_mechanism_and_why() {
 /// are MPTCP.
 #[test]
 fn vm_parallel_installers_leave_one_consistent_upgrade() {
-    use std::os::{fd::AsRawFd as _, unix::process::CommandExt as _};
-
     const TEST: &str = "vm_parallel_installers_leave_one_consistent_upgrade";
     const ROUNDS: usize = 4;
     const INSTALLERS: usize = 6;
@@ -199,20 +197,15 @@ fn vm_parallel_installers_leave_one_consistent_upgrade() {
         let (barrier, release) = std::io::pipe().unwrap();
         let children: Vec<_> = (0..INSTALLERS)
             .map(|_| {
-                let mut cmd = pins.command(["enable", "--cgroup"]).unwrap();
-                cmd.arg(cgroup.path());
-                let (fd, write_end) = (barrier.as_raw_fd(), release.as_raw_fd());
-                // SAFETY: only close(2) and read(2) between fork and exec. Each child closes
-                // its copy of the write end, so the read returns (EOF) when the test closes
-                // the last one.
-                unsafe {
-                    cmd.pre_exec(move || {
-                        libc::close(write_end);
-                        let mut byte = 0_u8;
-                        libc::read(fd, (&raw mut byte).cast(), 1);
-                        Ok(())
-                    });
-                }
+                let installer = pins.command(["enable", "--cgroup"]).unwrap();
+                // The barrier is after exec (spawn waits for the exec): a shell that reads its
+                // stdin, the pipe, to EOF (the release), then becomes the installer.
+                let mut cmd = std::process::Command::new("sh");
+                cmd.args(["-c", "read -r _; exec \"$0\" \"$@\""])
+                    .arg(installer.get_program())
+                    .args(installer.get_args())
+                    .arg(cgroup.path())
+                    .stdin(barrier.try_clone().unwrap());
                 cmd.stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::piped())
                     .spawn()

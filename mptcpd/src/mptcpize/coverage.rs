@@ -21,11 +21,12 @@ const MPTCP_ENABLED: &str = "/proc/sys/net/mptcp/enabled";
 #[must_use]
 pub(super) fn mptcp_off() -> Option<String> {
     match fs::read_to_string(MPTCP_ENABLED) {
-        Ok(value) if value.trim() == "0" => Some(format!(
+        Ok(value) if value.trim() == "0" => Some(
             "net.mptcp.enabled is 0 in this network namespace: upgraded sockets here fail \
              with ENOPROTOOPT (sysctl -w net.mptcp.enabled=1, or opt the cgroup out with \
              `mptcpize disable --cgroup`)"
-        )),
+                .to_owned(),
+        ),
         Ok(_) => None,
         Err(e) => Some(format!(
             "{MPTCP_ENABLED}: {e}: no MPTCP in this kernel or namespace: upgraded sockets \

@@ -71,6 +71,16 @@ pub(super) fn status(
             writeln!(out, "  {}", name(id)).map_err(io)?;
         }
     }
+    if let Some(skipped) = upgrade.as_ref().and_then(|u| u.skipped_runs().ok())
+        && skipped > 0
+    {
+        writeln!(
+            out,
+            "skipped by the kernel: {skipped} sockets stayed TCP (a task opened one while the \
+             program was preempted on the same CPU)"
+        )
+        .map_err(io)?;
+    }
     if let Some(why) = super::coverage::mptcp_off() {
         writeln!(out, "warning: {why}").map_err(io)?;
     }

@@ -26,7 +26,7 @@ pub(super) fn v1_cgroups(dir: &Path) -> Result<Option<Vec<u64>>, EbpfError> {
         Err(e) => return Err(err(e)),
     }
     let map = MapData::from_pin(&pin)
-        .and_then(|data| Map::from_map_data(data))
+        .and_then(Map::from_map_data)
         .and_then(PerCpuHashMap::<_, u64, u64>::try_from)
         .map_err(|e| err(io::Error::other(e)))?;
     let ids = map

@@ -266,6 +266,14 @@ impl Upgrade {
         ))
     }
 
+    /// Sockets the program did not see because the kernel skipped a run of it: on a
+    /// preemptible kernel (`preempt=full`), a task that opens a socket while another one,
+    /// preempted on the same CPU, is inside the program gets TCP (the trampoline's recursion
+    /// guard).
+    pub fn skipped_runs(&self) -> Result<u64, EbpfError> {
+        verify::skipped_runs(&self.dir.join(LINK_PIN))
+    }
+
     /// The map's handle, to check it (tests).
     #[must_use]
     pub fn map_data(&self) -> &MapData {
