@@ -192,7 +192,13 @@ fn enabling_a_cgroup_without_the_upgrade_fails_in_one_line() {
         return;
     }
     let pins = PinDir::new("nocg");
-    let out = pins.run(["enable", "--cgroup", "/"]).unwrap();
+    let cgroup = TestCgroup::new("mptcpd-t-nocg").unwrap();
+    let out = pins
+        .command(["enable", "--cgroup"])
+        .unwrap()
+        .arg(cgroup.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = stderr_lines(&out);
     assert_eq!(err.len(), 1, "{err:?}");

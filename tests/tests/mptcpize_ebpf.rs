@@ -154,7 +154,12 @@ fn vm_status_names_the_mechanism_and_why() {
     let status = pins.run(["status"]).unwrap();
     let report = String::from_utf8_lossy(&status.stdout).into_owned();
     let first = report.lines().next().unwrap_or_default().to_owned();
-    let enable = pins.run(["enable", "--cgroup", "/"]);
+    let cgroup = TestCgroup::new("mptcpd-t-mz-status").unwrap();
+    let enable = pins
+        .command(["enable", "--cgroup"])
+        .unwrap()
+        .arg(cgroup.path())
+        .output();
     if features::expected("fmod_ret") {
         assert!(
             first.starts_with("mechanism: eBPF upgrade available"),
