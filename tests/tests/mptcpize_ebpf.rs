@@ -191,8 +191,8 @@ fn vm_status_names_the_mechanism_and_why() {
 #[test]
 fn vm_parallel_installers_leave_one_consistent_upgrade() {
     const TEST: &str = "vm_parallel_installers_leave_one_consistent_upgrade";
-    const ROUNDS: usize = 4;
-    const INSTALLERS: usize = 6;
+    const ROUNDS: usize = 3;
+    const INSTALLERS: usize = 4;
     if !skip::require_root(TEST) || !upgrade_available(TEST) {
         return;
     }
