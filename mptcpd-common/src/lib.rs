@@ -54,6 +54,8 @@ mod user {
     // SAFETY: `SockCounts` is `#[repr(C)]`, made of two `u64` without padding, and every bit
     // pattern is a valid value.
     unsafe impl aya::Pod for super::SockCounts {}
+    // SAFETY: as above: `#[repr(C)]`, two `u64`, no padding.
+    unsafe impl aya::Pod for super::upgrade::CgroupEntry {}
 }
 
 /// Kernel-feature probes: tiny programs that mptcpd loads and attaches to learn what the running
@@ -84,9 +86,27 @@ pub mod upgrade {
     pub const PROGRAM: &str = "upgrade_socket";
     /// The kernel function whose return value the program replaces (Linux 6.6+).
     pub const TARGET_FUNCTION: &str = "update_socket_protocol";
-    /// Per-CPU hash: key, an enabled cgroup v2 id; value, the sockets upgraded for it on that
-    /// CPU. A cgroup covers its descendants.
+    /// Hash: key, a cgroup v2 id; value, a [`CgroupEntry`]. A cgroup's entry covers its
+    /// descendants down to the next cgroup with an entry of its own.
     pub const CGROUPS_MAP: &str = "UPGRADE_CGROUPS";
+    /// Version of the pinned layout (pin names, map shape, program). Part of the pin names, so
+    /// that a newer `mptcpize` recognises an older layout and replaces it.
+    pub const LAYOUT_VERSION: u32 = 2;
+    /// [`CgroupEntry::mode`]: the cgroup's new TCP sockets are MPTCP.
+    pub const MODE_ENABLED: u64 = 1;
+    /// [`CgroupEntry::mode`]: the cgroup's sockets stay TCP even under an enabled ancestor.
+    pub const MODE_OPTED_OUT: u64 = 2;
+
+    /// What the map says about one cgroup. Not per CPU: the program adds to `upgraded`
+    /// atomically (a per-CPU slot is not enough: the program can be preempted).
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct CgroupEntry {
+        /// [`MODE_ENABLED`] or [`MODE_OPTED_OUT`].
+        pub mode: u64,
+        /// Sockets upgraded for this cgroup (enabled ones only).
+        pub upgraded: u64,
+    }
     /// Most cgroups enabled at once.
     pub const CGROUPS_MAX_ENTRIES: u32 = 1024;
     /// How many cgroup levels the program looks at, root (level 0) first. systemd nests about 5

@@ -1,7 +1,13 @@
 //! mptcpd's eBPF programs. One object, embedded in the daemon; each program in its own module.
 #![no_std]
 #![no_main]
+#![feature(core_intrinsics)]
+#![expect(
+    internal_features,
+    reason = "atomic_xadd: the BPF target has no fetch_add"
+)]
 
+mod atomic;
 mod sock_create;
 
 #[cfg(not(test))]

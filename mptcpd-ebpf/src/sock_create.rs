@@ -11,7 +11,7 @@ use aya_ebpf::{
 use aya_log_ebpf::{debug, error};
 use mptcpd_common::{IPPROTO_MPTCP, IPPROTO_TCP, SOCK_COUNTS_MAX_ENTRIES, SOCK_STREAM, SockCounts};
 
-/// Per cgroup id, per CPU; per-CPU slots need no atomics and LRU evicts cgroups gone quiet.
+/// Per cgroup id, per CPU (few cache-line transfers); LRU evicts cgroups gone quiet.
 #[map]
 static SOCK_COUNTS: LruPerCpuHashMap<u64, SockCounts> =
     LruPerCpuHashMap::with_max_entries(SOCK_COUNTS_MAX_ENTRIES, 0);
@@ -38,14 +38,15 @@ fn sock_create_observer(ctx: SockContext) -> i32 {
     // SAFETY: a helper without arguments, available to cgroup programs.
     let cgroup = unsafe { bpf_get_current_cgroup_id() };
     if let Some(counts) = SOCK_COUNTS.get_ptr_mut(&cgroup) {
-        // SAFETY: the pointer is this CPU's slot of a live element; nothing else on this CPU
-        // writes it while the program runs.
+        // SAFETY: the pointer is this CPU's slot of a live element. The program can be
+        // preempted on this CPU by another run of it (`preempt=full`): add atomically.
         unsafe {
-            if mptcp {
-                (*counts).mptcp += 1;
+            let slot = if mptcp {
+                &raw mut (*counts).mptcp
             } else {
-                (*counts).tcp += 1;
-            }
+                &raw mut (*counts).tcp
+            };
+            crate::atomic::add(slot, 1);
         }
     } else {
         debug!(&ctx, "first stream socket in cgroup {}", cgroup);

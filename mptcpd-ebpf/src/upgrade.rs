@@ -1,22 +1,30 @@
 //! `fmod_ret/update_socket_protocol`: turns the TCP stream sockets of enabled cgroups (and of
 //! their descendants) into MPTCP sockets at `socket(2)` time, so that static binaries and
-//! programs that ignore `LD_PRELOAD` get MPTCP too. Counts upgrades per enabled cgroup.
+//! programs that ignore `LD_PRELOAD` get MPTCP too, except below an opted-out cgroup. Counts
+//! upgrades per enabled cgroup.
 //!
 //! Its own object: aya cannot parse `fmod_ret` sections, so mptcpd's own loader loads this one
 //! (`mptcpd::ebpf::fmod_ret`), with the map below resolved to one that aya created.
 #![no_std]
 #![no_main]
+#![feature(core_intrinsics)]
+#![expect(
+    internal_features,
+    reason = "atomic_xadd: the BPF target has no fetch_add"
+)]
 
-use aya_ebpf::{helpers::bpf_get_current_ancestor_cgroup_id, macros::map, maps::PerCpuHashMap};
+mod atomic;
+
+use aya_ebpf::{helpers::bpf_get_current_ancestor_cgroup_id, macros::map, maps::HashMap};
 use mptcpd_common::{
     AF_INET, AF_INET6, IPPROTO_MPTCP, IPPROTO_TCP, SOCK_STREAM,
-    upgrade::{CGROUPS_MAX_ENTRIES, MAX_CGROUP_DEPTH, SOCK_TYPE_MASK},
+    upgrade::{CGROUPS_MAX_ENTRIES, CgroupEntry, MAX_CGROUP_DEPTH, MODE_ENABLED, SOCK_TYPE_MASK},
 };
 
-/// Enabled cgroup id -> sockets upgraded for it (per CPU: no atomics needed).
+/// Cgroup id -> enabled or opted out, and sockets upgraded for it.
 #[map]
-static UPGRADE_CGROUPS: PerCpuHashMap<u64, u64> =
-    PerCpuHashMap::with_max_entries(CGROUPS_MAX_ENTRIES, 0);
+static UPGRADE_CGROUPS: HashMap<u64, CgroupEntry> =
+    HashMap::with_max_entries(CGROUPS_MAX_ENTRIES, 0);
 
 /// `fmod_ret`: 0 lets `update_socket_protocol` run and return `protocol` unchanged.
 const KEEP: i32 = 0;
@@ -37,37 +45,38 @@ extern "C" fn upgrade_socket(ctx: *const u64) -> i32 {
     if !eligible {
         return KEEP;
     }
-    let cgroup = enabled_cgroup();
-    if cgroup == NONE {
+    let entry = covering_entry();
+    if entry.is_null() {
         return KEEP;
     }
-    if let Some(count) = UPGRADE_CGROUPS.get_ptr_mut(&cgroup) {
-        // SAFETY: this CPU's slot of a live element; nothing else on this CPU writes it now.
-        unsafe { *count += 1 };
+    // SAFETY: a live element of the map (the lookup's pointer stays valid under RCU while the
+    // program runs); other CPUs and preempted runs add to it too, hence the atomics.
+    unsafe {
+        if (*entry).mode != MODE_ENABLED {
+            return KEEP;
+        }
+        atomic::add(&raw mut (*entry).upgraded, 1);
     }
     #[expect(clippy::cast_possible_wrap, reason = "262 fits")]
     let mptcp = IPPROTO_MPTCP as i32;
     mptcp
 }
 
-/// No cgroup: ids start at 1. (Not an `Option`: LLVM may copy the payload of a `None`, an
-/// uninitialised register the verifier rejects.)
-const NONE: u64 = 0;
-
-/// The deepest enabled cgroup among the current task's cgroup and its ancestors, or [`NONE`].
+/// The entry of the deepest cgroup with one among the current task's cgroup and its ancestors,
+/// or null. (Not an `Option`: LLVM may copy the payload of a `None`, an uninitialised register
+/// the verifier rejects.)
 #[expect(clippy::inline_always, reason = "our loader links no BPF-to-BPF calls")]
 #[inline(always)]
-fn enabled_cgroup() -> u64 {
-    let mut found = NONE;
+fn covering_entry() -> *mut CgroupEntry {
+    let mut found = core::ptr::null_mut();
     for level in 0..MAX_CGROUP_DEPTH {
         // SAFETY: a helper without pointer arguments; 0 past the task's own level.
         let id = unsafe { bpf_get_current_ancestor_cgroup_id(level) };
         if id == 0 {
             break;
         }
-        // SAFETY: only a lookup; nothing is read through the pointer.
-        if unsafe { UPGRADE_CGROUPS.get(&id) }.is_some() {
-            found = id;
+        if let Some(entry) = UPGRADE_CGROUPS.get_ptr_mut(&id) {
+            found = entry;
         }
     }
     found

@@ -192,7 +192,13 @@ fn enabling_a_cgroup_without_the_upgrade_fails_in_one_line() {
         return;
     }
     let pins = PinDir::new("nocg");
-    let out = pins.run(["enable", "--cgroup", "/"]).unwrap();
+    let cgroup = TestCgroup::new("mptcpd-t-nocg").unwrap();
+    let out = pins
+        .command(["enable", "--cgroup"])
+        .unwrap()
+        .arg(cgroup.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = stderr_lines(&out);
     assert_eq!(err.len(), 1, "{err:?}");
@@ -529,4 +535,22 @@ fn enable_writes_the_drop_in_0644_whatever_the_umask() {
     let drop_in = pins.systemd_dir().join("web.service.d/mptcpize.conf");
     let mode = fs::metadata(&drop_in).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o644);
+}
+
+#[test]
+fn enabling_the_root_cgroup_needs_force() {
+    const TEST: &str = "enabling_the_root_cgroup_needs_force";
+    if !skip::require_root(TEST) {
+        return;
+    }
+    let pins = PinDir::new("root");
+    let out = pins.run(["enable", "--cgroup", "/"]).unwrap();
+    let err = stderr_lines(&out);
+    assert!(!out.status.success(), "{err:?}");
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(
+        err[0].contains("refusing to enable the root cgroup") && err[0].contains("--force"),
+        "{err:?}"
+    );
+    assert!(!pins.path().exists(), "nothing installed");
 }

@@ -154,7 +154,12 @@ fn vm_status_names_the_mechanism_and_why() {
     let status = pins.run(["status"]).unwrap();
     let report = String::from_utf8_lossy(&status.stdout).into_owned();
     let first = report.lines().next().unwrap_or_default().to_owned();
-    let enable = pins.run(["enable", "--cgroup", "/"]);
+    let cgroup = TestCgroup::new("mptcpd-t-mz-status").unwrap();
+    let enable = pins
+        .command(["enable", "--cgroup"])
+        .unwrap()
+        .arg(cgroup.path())
+        .output();
     if features::expected("fmod_ret") {
         assert!(
             first.starts_with("mechanism: eBPF upgrade available"),
@@ -240,6 +245,107 @@ fn vm_mptcpize_run_stays_below_the_callers_cgroup_and_passes_sigterm_on() {
     );
 }
 
+/// What units starting together at boot do: many `mptcpize enable` at once, each released by
+/// the same barrier (a pipe whose write end the test closes), in a fresh pin directory per
+/// round. Afterwards the pinned link's program reads the pinned map, and the cgroup's sockets
+/// are MPTCP.
+#[test]
+fn vm_parallel_installers_leave_one_consistent_upgrade() {
+    const TEST: &str = "vm_parallel_installers_leave_one_consistent_upgrade";
+    const ROUNDS: usize = 3;
+    const INSTALLERS: usize = 4;
+    if !skip::require_root(TEST) || !upgrade_available(TEST) {
+        return;
+    }
+    let cgroup = TestCgroup::new("mptcpd-t-mz-race").unwrap();
+    for round in 0..ROUNDS {
+        let pins = PinDir::new(&format!("race{round}"));
+        let (barrier, release) = std::io::pipe().unwrap();
+        let children: Vec<_> = (0..INSTALLERS)
+            .map(|_| {
+                let installer = pins.command(["enable", "--cgroup"]).unwrap();
+                // The barrier is after exec (spawn waits for the exec): a shell that reads its
+                // stdin, the pipe, to EOF (the release), then becomes the installer.
+                let mut cmd = std::process::Command::new("sh");
+                cmd.args(["-c", "read -r _; exec \"$0\" \"$@\""])
+                    .arg(installer.get_program())
+                    .args(installer.get_args())
+                    .arg(cgroup.path())
+                    .stdin(barrier.try_clone().unwrap());
+                cmd.stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        drop(barrier);
+        drop(release);
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let upgrade = Upgrade::open(pins.path()).unwrap().expect("installed");
+        let (link_maps, map) = upgrade.map_ids().unwrap();
+        assert!(
+            link_maps.contains(&map),
+            "round {round}: the link's program reads maps {link_maps:?}, the pinned one is {map}"
+        );
+        assert_eq!(
+            mptcp::new_process_socket(&cgroup, None, "tcp").ok(),
+            Some(262),
+            "round {round}"
+        );
+    }
+}
+
+#[test]
+fn vm_an_opted_out_child_stays_tcp_under_an_enabled_parent() {
+    const TEST: &str = "vm_an_opted_out_child_stays_tcp_under_an_enabled_parent";
+    if !skip::require_root(TEST) || !upgrade_available(TEST) {
+        return;
+    }
+    let pins = PinDir::new("optout");
+    let parent = TestCgroup::new("mptcpd-t-mz-opt").unwrap();
+    let child = parent.child("out").unwrap();
+    let below = child.child("below").unwrap();
+    let sibling = parent.child("in").unwrap();
+    let cli = |verb: &str, cgroup: &TestCgroup| {
+        let out = pins
+            .command([verb, "--cgroup"])
+            .unwrap()
+            .arg(cgroup.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    cli("enable", &parent);
+    let said = cli("disable", &child);
+    assert!(said.contains("opted out"), "{said}");
+    assert_eq!(mptcp::new_process_socket(&child, None, "tcp").ok(), Some(6));
+    assert_eq!(mptcp::new_process_socket(&below, None, "tcp").ok(), Some(6));
+    assert_eq!(
+        mptcp::new_process_socket(&sibling, None, "tcp").ok(),
+        Some(262)
+    );
+    let status = String::from_utf8_lossy(&pins.run(["status"]).unwrap().stdout).into_owned();
+    assert!(status.contains("opted-out cgroups (TCP): 1"), "{status}");
+    // Enabling it again replaces the opt-out.
+    cli("enable", &child);
+    assert_eq!(
+        mptcp::new_process_socket(&below, None, "tcp").ok(),
+        Some(262)
+    );
+}
+
 #[test]
 fn vm_mptcpize_enable_forgets_stale_ids_before_inserting_into_a_full_map() {
     const TEST: &str = "vm_mptcpize_enable_forgets_stale_ids_before_inserting_into_a_full_map";
@@ -307,4 +413,30 @@ fn vm_mptcpize_enable_forgets_stale_ids_before_inserting_into_a_full_map() {
     assert!(!stale.iter().any(|id| enabled.contains_key(id)));
     assert!(!orphan.exists(), "the orphaned run cgroup stays");
     assert_eq!(mptcp::new_process_socket(&new, None, "tcp").ok(), Some(262));
+}
+
+#[test]
+fn vm_enable_warns_where_mptcp_is_off() {
+    const TEST: &str = "vm_enable_warns_where_mptcp_is_off";
+    if !skip::require_root(TEST) || !upgrade_available(TEST) {
+        return;
+    }
+    let pins = PinDir::new("off");
+    let cgroup = TestCgroup::new("mptcpd-t-mz-off").unwrap();
+    let netns = mptcpd_tests::netns::NetNs::new("mptcpd-t-mz-off").unwrap();
+    mptcpd_tests::sysctl::set_in(&netns, "net.mptcp.enabled", "0").unwrap();
+    let mut enable = pins.command(["enable", "--cgroup"]).unwrap();
+    enable.arg(cgroup.path());
+    netns.enter_on_spawn(&mut enable).unwrap();
+    let out = enable.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("net.mptcp.enabled is 0"), "{err}");
+    let mut status = pins.command(["status"]).unwrap();
+    netns.enter_on_spawn(&mut status).unwrap();
+    let report = String::from_utf8_lossy(&status.output().unwrap().stdout).into_owned();
+    assert!(
+        report.contains("warning: net.mptcp.enabled is 0"),
+        "{report}"
+    );
 }

@@ -158,3 +158,103 @@ fn vm_the_pinned_upgrade_outlives_its_handle() {
         "detached with its pins"
     );
 }
+
+/// Layout 1 (before versioned pin names): a per-CPU hash of enabled cgroup id -> count at
+/// `mptcpize_cgroups`, and a link at `mptcpize_link`. Made here the way that version made it,
+/// except that its link runs today's program (with a map of its own: it upgrades nothing).
+fn pin_layout_1(dir: &std::path::Path, enabled: u64) {
+    use aya::maps::{Map, MapData, PerCpuHashMap, PerCpuValues};
+    use mptcpd::ebpf::{V1_CGROUPS_PIN, V1_LINK_PIN, fmod_ret::obj_pin};
+    use std::os::fd::{FromRawFd as _, OwnedFd};
+
+    std::fs::create_dir(dir).unwrap();
+    // BPF_MAP_CREATE: map_type, key_size, value_size, max_entries (the rest zero).
+    let mut attr = [0_u32; 32];
+    attr[..4].copy_from_slice(&[5 /* BPF_MAP_TYPE_PERCPU_HASH */, 8, 8, 1024]);
+    // SAFETY: a valid bpf_attr prefix, zero elsewhere.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, 0, attr.as_mut_ptr(), size_of_val(&attr)) };
+    assert!(fd >= 0, "{}", std::io::Error::last_os_error());
+    // SAFETY: a new fd nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(i32::try_from(fd).unwrap()) };
+    let map_pin = dir.join(V1_CGROUPS_PIN);
+    obj_pin(std::os::fd::AsFd::as_fd(&fd), &map_pin).unwrap();
+    let mut map: PerCpuHashMap<_, u64, u64> =
+        PerCpuHashMap::try_from(Map::from_map_data(MapData::from_pin(&map_pin).unwrap()).unwrap())
+            .unwrap();
+    let cpus = usize::try_from(aya::util::nr_cpus().unwrap().get()).unwrap();
+    map.insert(
+        &enabled,
+        PerCpuValues::try_from(vec![0_u64; cpus]).unwrap(),
+        0,
+    )
+    .unwrap();
+
+    let donor = Pins::new("layout1-donor");
+    install("pin_layout_1", &donor).unwrap();
+    let link: aya::programs::links::FdLink =
+        aya::programs::links::PinnedLink::from_pin(donor.0.join(mptcpd::ebpf::LINK_PIN))
+            .unwrap()
+            .into();
+    link.pin(dir.join(V1_LINK_PIN)).unwrap();
+}
+
+#[test]
+fn vm_an_older_layout_is_replaced_and_its_cgroups_kept() {
+    const TEST: &str = "vm_an_older_layout_is_replaced_and_its_cgroups_kept";
+    if !skip::require_root(TEST) || Upgrade::probe().is_err() {
+        let _reported =
+            Upgrade::probe().map_err(|e| features::missing("fmod_ret", TEST, &chain(&e)));
+        return;
+    }
+    let pins = Pins::new("layout1");
+    let old = TestCgroup::new("mptcpd-t-up-v1").unwrap();
+    pin_layout_1(&pins.0, old.id().unwrap());
+
+    let (upgrade, _) = Upgrade::install(&pins.0).unwrap();
+    for gone in [mptcpd::ebpf::V1_LINK_PIN, mptcpd::ebpf::V1_CGROUPS_PIN] {
+        assert!(!pins.0.join(gone).exists(), "{gone} replaced");
+    }
+    assert!(pins.0.join(mptcpd::ebpf::LINK_PIN).exists());
+    assert!(upgrade.cgroups().unwrap().contains_key(&old.id().unwrap()));
+    assert_eq!(mptcp::new_process_socket(&old, None, "tcp").unwrap(), 262);
+}
+
+#[test]
+fn vm_the_counts_are_exact_under_preemption() {
+    const TEST: &str = "vm_the_counts_are_exact_under_preemption";
+    const PROCESSES: u64 = 4;
+    const SOCKETS: u64 = 2000;
+    if !skip::require_root(TEST) {
+        return;
+    }
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    eprintln!("kernel command line: {}", cmdline.trim());
+    let pins = Pins::new("stress");
+    let Some(mut upgrade) = install(TEST, &pins) else {
+        return;
+    };
+    let cgroup = TestCgroup::new("mptcpd-t-up-stress").unwrap();
+    upgrade.enable(cgroup.id().unwrap()).unwrap();
+    let bench = mptcpd_tests::bins::path("socket-bench").unwrap();
+    let children: Vec<_> = (0..PROCESSES)
+        .map(|_| {
+            let mut cmd = std::process::Command::new(&bench);
+            cmd.args(["stress", "tcp", &SOCKETS.to_string()]);
+            cgroup.join_on_spawn(&mut cmd).unwrap();
+            cmd.stdout(std::process::Stdio::null()).spawn().unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    // A run the kernel skips (the program already running on that CPU, preempted) leaves
+    // its socket TCP and uncounted; every run that upgraded is counted exactly once.
+    let skipped = upgrade.skipped_runs().unwrap();
+    let counted = upgrade.cgroups().unwrap()[&cgroup.id().unwrap()];
+    eprintln!("upgraded {counted}, skipped by the kernel {skipped}");
+    // (A skipped run may also be another process's socket: hence `>=`.)
+    assert!(
+        counted <= PROCESSES * SOCKETS && counted + skipped >= PROCESSES * SOCKETS,
+        "every upgraded socket counted once: {counted} counted, {skipped} skipped"
+    );
+}

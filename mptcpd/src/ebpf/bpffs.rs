@@ -67,6 +67,13 @@ impl PinDir {
         })
     }
 
+    /// Keeps the directory (and what was pinned) past this handle; whether this call made it.
+    #[must_use]
+    pub fn keep(mut self) -> bool {
+        self.pinned.clear();
+        std::mem::replace(&mut self.created, false)
+    }
+
     /// The directory.
     #[must_use]
     pub fn path(&self) -> &Path {

@@ -63,6 +63,19 @@ pub enum EbpfError {
         /// What is wrong with it.
         why: String,
     },
+    /// The pinned upgrade does not hang together (its link's program does not read the
+    /// pinned map, or cannot be inspected).
+    #[error(
+        "the pinned eBPF upgrade at {} is inconsistent: {why}; run `mptcpize reset`, then \
+         enable again",
+        path.display()
+    )]
+    Inconsistent {
+        /// The pin looked at.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
     /// An object could not be pinned.
     #[error("pinning {}: {source}", path.display())]
     Pin {

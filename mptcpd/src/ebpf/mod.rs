@@ -1,6 +1,7 @@
 //! mptcpd's eBPF side, user half: the embedded object, its programs and maps, pins, and the
 //! bridge from aya-log to `tracing`.
 
+mod atomic_counters;
 mod bpffs;
 mod error;
 mod features;
@@ -19,4 +20,6 @@ pub use mptcpd_common::SockCounts;
 use object::raise_memlock_limit;
 pub use object::{OBJECT, load_object};
 pub use sock_observer::{SOCK_COUNTS_PIN, SockObserver, read_pinned_counts};
-pub use upgrade::{CGROUPS_PIN, Installed, LINK_PIN, UPGRADE_OBJECT, Upgrade};
+pub use upgrade::{
+    CGROUPS_PIN, Installed, LINK_PIN, UPGRADE_OBJECT, Upgrade, V1_CGROUPS_PIN, V1_LINK_PIN,
+};

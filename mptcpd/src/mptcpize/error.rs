@@ -10,6 +10,13 @@ pub enum MptcpizeError {
     /// A cgroup was asked for but the eBPF upgrade cannot run here.
     #[error("cannot enable a cgroup without the eBPF upgrade, which is not available: {0}")]
     NoUpgrade(String),
+    /// `enable --cgroup /` without `--force`.
+    #[error(
+        "refusing to enable the root cgroup {}: every process of the host would get MPTCP \
+         (name a narrower cgroup, or add --force)",
+        .0.display()
+    )]
+    RootCgroup(PathBuf),
     /// The unit name is not one.
     #[error("invalid unit name {0:?}")]
     BadUnit(String),

@@ -5,6 +5,7 @@
 //! [`execute`].
 
 pub mod cli;
+mod coverage;
 mod error;
 mod forward;
 mod mechanism;
@@ -82,6 +83,12 @@ fn enable(
         );
     }
     let dir = cgroup_dir(cgroup.as_deref(), *current_cgroup)?;
+    if coverage::is_root(&dir) {
+        if !force {
+            return Err(MptcpizeError::RootCgroup(dir));
+        }
+        eprintln!("mptcpize: warning: --force: enabling the root cgroup (every process)");
+    }
     let mut upgrade = match Mechanism::choose(pin_dir)? {
         Mechanism::Ebpf { upgrade, .. } => upgrade,
         Mechanism::Preload { why } => return Err(MptcpizeError::NoUpgrade(why)),
@@ -93,6 +100,7 @@ fn enable(
         if new { "enabled" } else { "already enabled" },
         dir.display()
     );
+    coverage::warn_if_mptcp_off();
     Ok(())
 }
 
@@ -128,6 +136,7 @@ fn enable_unit(
                     Ok(dir)
                 })
                 .transpose()?;
+            coverage::warn_if_mptcp_off();
             match running {
                 Some(dir) => println!(
                     "mptcpize: enabled {unit} by the eBPF upgrade ({}); running now in {}: its \
@@ -212,10 +221,21 @@ fn disable(pin_dir: &Path, systemd_dir: &Path, target: &Target) -> Result<(), Mp
     }
     let dir = cgroup_dir(cgroup.as_deref(), *current_cgroup)?;
     let id = cgroup_id(&dir)?;
-    let was = match upgrade {
-        Some(mut upgrade) => upgrade.disable(id)?,
-        None => false,
+    let Some(mut upgrade) = upgrade else {
+        println!("mptcpize: was not enabled: {} (id {id})", dir.display());
+        return Ok(());
     };
+    let was = upgrade.disable(id)?;
+    // Under an enabled ancestor, forgetting the cgroup is not enough: it gets an explicit "no".
+    if let Some(ancestor) = coverage::enabled_ancestor(&dir, &upgrade.entries()?) {
+        upgrade.opt_out(id)?;
+        println!(
+            "mptcpize: opted out {} (id {id}): its sockets stay TCP although {} is enabled",
+            dir.display(),
+            ancestor.display()
+        );
+        return Ok(());
+    }
     println!(
         "mptcpize: {} {} (id {id})",
         if was { "disabled" } else { "was not enabled:" },

@@ -29,12 +29,12 @@ pub(super) fn run_cgroup_name() -> String {
     }
 }
 
-/// Disables the ids of cgroups that no longer exist (a unit's cgroup is new at each start, and
-/// ids are never reused), after removing empty `run` cgroups whose `mptcpize` is gone. The keys
+/// Forgets the ids (enabled or opted out) of cgroups that no longer exist (a unit's cgroup is
+/// new at each start, and ids are never reused), after removing empty `run` cgroups whose `mptcpize` is gone. The keys
 /// are read before the tree, so a cgroup enabled meanwhile by another process is never taken for
 /// a removed one.
 fn forget_stale(upgrade: &mut Upgrade) -> Result<(), MptcpizeError> {
-    let enabled = upgrade.cgroups()?;
+    let known = upgrade.entries()?;
     let Ok(root) = cgroup::cgroup2_root() else {
         return Ok(());
     };
@@ -45,7 +45,7 @@ fn forget_stale(upgrade: &mut Upgrade) -> Result<(), MptcpizeError> {
         !(is_orphaned_run_cgroup(name, owner_start_time)
             && fs::remove_dir(root.join(relative.trim_start_matches('/'))).is_ok())
     });
-    for id in enabled.keys().filter(|id| !live.contains_key(id)) {
+    for id in known.keys().filter(|id| !live.contains_key(id)) {
         upgrade.disable(*id)?;
     }
     Ok(())

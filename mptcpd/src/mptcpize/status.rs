@@ -60,6 +60,30 @@ pub(super) fn status(
     for (id, upgraded) in &enabled {
         writeln!(out, "  {}  upgraded {upgraded}", name(id)).map_err(io)?;
     }
+    let opted_out = upgrade
+        .as_ref()
+        .map(Upgrade::opted_out)
+        .transpose()?
+        .unwrap_or_default();
+    if !opted_out.is_empty() {
+        writeln!(out, "opted-out cgroups (TCP): {}", opted_out.len()).map_err(io)?;
+        for id in &opted_out {
+            writeln!(out, "  {}", name(id)).map_err(io)?;
+        }
+    }
+    if let Some(skipped) = upgrade.as_ref().and_then(|u| u.skipped_runs().ok())
+        && skipped > 0
+    {
+        writeln!(
+            out,
+            "skipped by the kernel: {skipped} sockets stayed TCP (a task opened one while the \
+             program was preempted on the same CPU)"
+        )
+        .map_err(io)?;
+    }
+    if let Some(why) = super::coverage::mptcp_off() {
+        writeln!(out, "warning: {why}").map_err(io)?;
+    }
 
     let units = unit::enabled_units(systemd_dir);
     writeln!(

@@ -22,6 +22,8 @@ pub(crate) struct KernelSpec {
     pub(crate) expect: &'static [&'static str],
     /// Modules to load at boot (paths below `lib/modules/VERSION/kernel/`, without `.xz`).
     pub(crate) modules: &'static [&'static str],
+    /// Extra kernel command-line arguments.
+    pub(crate) cmdline: &'static str,
 }
 
 /// The kernels `vm-test` knows. To add one, add a row: the tests need no change.
@@ -32,6 +34,9 @@ pub(crate) const KERNELS: &[KernelSpec] = &[
         meta_package: "linux-image-6.12-cloud-amd64",
         expect: &["kprobe", "fentry", "fmod_ret"],
         modules: &["drivers/net/veth.ko"],
+        // Debian's kernels are PREEMPT_DYNAMIC: BPF programs can then be preempted mid-run,
+        // which the eBPF counters' stress test needs.
+        cmdline: "preempt=full",
     },
     // Debian 12's default kernel: kprobes and trampolines, but no update_socket_protocol.
     KernelSpec {
@@ -39,6 +44,7 @@ pub(crate) const KERNELS: &[KernelSpec] = &[
         meta_package: "linux-image-cloud-amd64",
         expect: &["kprobe", "fentry"],
         modules: &["drivers/net/veth.ko"],
+        cmdline: "",
     },
 ];
 

@@ -89,7 +89,7 @@ pub(crate) fn run_kernels(
         let boot = kernel::fetch(spec)?;
         let initrd = initramfs::build(spec, &boot, &payload, guest)?;
         let kernel_started = Instant::now();
-        let passed = qemu::boot(&boot.vmlinuz, &initrd, out)?;
+        let passed = qemu::boot(&boot.vmlinuz, &initrd, spec.cmdline, out)?;
         out(&format!(
             "vm: kernel {} ({}) {} in {:.1?}",
             spec.name,

@@ -15,11 +15,12 @@ use super::initramfs::RESULT_PASS;
 /// A bound on one boot, tests included: a hang, not slowness, trips it.
 const BOOT_LIMIT: Duration = Duration::from_secs(300);
 
-/// Boots `vmlinuz` with `initrd` (TCG: KVM guests crash on these machines), passes every
+/// Boots `vmlinuz` with `initrd` and the extra arguments `cmdline` (TCG: KVM guests crash on these machines), passes every
 /// console line to `out`, and tells whether the guest reported success.
 pub(crate) fn boot(
     vmlinuz: &Path,
     initrd: &Path,
+    cmdline: &str,
     out: &mut dyn FnMut(&str),
 ) -> anyhow::Result<bool> {
     let mut qemu = Command::new("qemu-system-x86_64");
@@ -37,7 +38,8 @@ pub(crate) fn boot(
     .arg(vmlinuz)
     .arg("-initrd")
     .arg(initrd)
-    .args(["-append", "console=ttyS0 quiet panic=-1"])
+    .arg("-append")
+    .arg(format!("console=ttyS0 quiet panic=-1 {cmdline}").trim_end())
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
