@@ -50,13 +50,12 @@ extern "C" fn upgrade_socket(ctx: *const u64) -> i32 {
         return KEEP;
     }
     // SAFETY: a live element of the map (the lookup's pointer stays valid under RCU while the
-    // program runs); other CPUs and preempted runs add to it too, hence the atomics.
-    unsafe {
-        if (*entry).mode != MODE_ENABLED {
-            return KEEP;
-        }
-        atomic::add(&raw mut (*entry).upgraded, 1);
+    // program runs).
+    if unsafe { (*entry).mode } != MODE_ENABLED {
+        return KEEP;
     }
+    // SAFETY: as above; other CPUs and preempted runs add to it too, hence the atomics.
+    unsafe { atomic::add(&raw mut (*entry).upgraded, 1) };
     #[expect(clippy::cast_possible_wrap, reason = "262 fits")]
     let mptcp = IPPROTO_MPTCP as i32;
     mptcp

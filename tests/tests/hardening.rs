@@ -14,6 +14,7 @@ use std::{
 
 use mptcpd_tests::{
     bins,
+    cgroup::TestCgroup,
     daemon::Daemon,
     endpoints,
     mptcpize::PinDir,
@@ -126,10 +127,13 @@ fn mptcpize_refuses_a_pin_directory_others_could_change() {
         return;
     }
     let systemd = tempfile::tempdir().unwrap();
+    // A test cgroup: enabling the root cgroup is refused (without --force) before the pins.
+    let cgroup = TestCgroup::new("mptcpd-t-zpin").unwrap();
+    let cgroup = cgroup.path().to_str().unwrap();
     for (dir, why, _target) in untrusted_dirs("zpin") {
         for args in [
             &["status"][..],
-            &["enable", "--cgroup", "/"],
+            &["enable", "--cgroup", cgroup],
             &["enable", "web", "--no-reload"],
             &["run", "true"],
             &["reset"],
