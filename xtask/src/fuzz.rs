@@ -30,7 +30,7 @@ pub(crate) struct FuzzArgs {
     /// The target to fuzz (`--list` names them).
     #[arg(required_unless_present = "list")]
     target: Option<String>,
-    /// How long to fuzz.
+    /// How long to fuzz; 0 only minimises the corpus.
     #[arg(long, default_value_t = 600)]
     seconds: u64,
     /// List the targets and what each checks.
@@ -65,10 +65,51 @@ pub(crate) fn run(args: &FuzzArgs) -> anyhow::Result<()> {
     let root = workspace::root();
     let corpus = root.join(FUZZ_DIR).join("corpus").join(target);
     fs::create_dir_all(&corpus)?;
+    let executions = if *seconds == 0 {
+        None
+    } else {
+        fuzz(target, &corpus, *seconds, libfuzzer)?
+    };
+
+    // Edges only, by set cover: hit counts would keep thousands of inputs for the parsers'
+    // and the state machine's loops.
+    let mut cmin = cargo_fuzz("cmin", target)?;
+    cmin.arg(&corpus)
+        .args(["--", "-use_counters=0", "-set_cover_merge=1"]);
+    cmd::run(&mut cmin)?;
+    let kept = files(&corpus)?;
+    let bytes: u64 = kept
+        .iter()
+        .filter_map(|path| fs::metadata(path).ok())
+        .map(|meta| meta.len())
+        .sum();
+    let fuzzed = if *seconds == 0 {
+        String::new()
+    } else {
+        let runs = executions.map_or_else(|| "?".to_owned(), |n| n.to_string());
+        format!("{runs} executions in {seconds} s, no findings; ")
+    };
+    println!(
+        "fuzz {target}: {fuzzed}corpus {} inputs, {} KiB ({})",
+        kept.len(),
+        bytes.div_ceil(1024),
+        corpus.display()
+    );
+    Ok(())
+}
+
+/// Runs libFuzzer on `target` for `seconds`; the number of executions it reported.
+fn fuzz(
+    target: &str,
+    corpus: &Path,
+    seconds: u64,
+    libfuzzer: &[String],
+) -> anyhow::Result<Option<u64>> {
+    let root = workspace::root();
     let seeds = write_seeds(target)?;
 
     let mut fuzz = cargo_fuzz("run", target)?;
-    fuzz.arg(&corpus).arg(&seeds).arg("--");
+    fuzz.arg(corpus).arg(&seeds).arg("--");
     fuzz.arg(format!("-max_total_time={seconds}"))
         .args(["-timeout=10", "-print_final_stats=1"]);
     let dict = root
@@ -91,26 +132,7 @@ pub(crate) fn run(args: &FuzzArgs) -> anyhow::Result<()> {
             corpus.display()
         );
     }
-    let executions = executions?;
-
-    let mut cmin = cargo_fuzz("cmin", target)?;
-    cmin.arg(&corpus);
-    cmd::run(&mut cmin)?;
-    let kept = files(&corpus)?;
-    let bytes: u64 = kept
-        .iter()
-        .filter_map(|path| fs::metadata(path).ok())
-        .map(|meta| meta.len())
-        .sum();
-    println!(
-        "fuzz {target}: {} executions in {seconds} s, no findings; corpus {} inputs, {} KiB \
-         ({})",
-        executions.map_or_else(|| "?".to_owned(), |n| n.to_string()),
-        kept.len(),
-        bytes.div_ceil(1024),
-        corpus.display()
-    );
-    Ok(())
+    executions
 }
 
 /// The targets (the fuzz crate's binaries that need libFuzzer) and the first line of their
@@ -244,4 +266,17 @@ fn files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_sentence;
+
+    #[test]
+    fn a_targets_description_is_its_first_sentence() {
+        let source = "//! `pm`: a datagram, as the kernel\n//! sends it. Checked: more.\n//!\n\
+                      //! Later.\n\nuse x;\n";
+        assert_eq!(first_sentence(source), "a datagram, as the kernel sends it");
+        assert_eq!(first_sentence("//! `x`: one line.\n"), "one line");
+    }
 }

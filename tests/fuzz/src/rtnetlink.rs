@@ -279,7 +279,8 @@ fn append(input: &mut Vec<u8>, messages: &[RouteNetlinkMessage]) {
         let start = input.len();
         input.resize(start + message.buffer_len(), 0);
         message.serialize(&mut input[start..]);
-        input.resize(input.len().next_multiple_of(4), 0);
+        // Aligned from the first message, not from the start of the input.
+        input.resize(start + message.buffer_len().next_multiple_of(4), 0);
     }
 }
 
