@@ -1,5 +1,5 @@
 //! The daemon's command line: the C mptcpd's options (same names, values and exit status 64 on
-//! bad usage), plus `--config`, `--bpf-pin-dir` and `--observe-cgroup`. Every setting is
+//! bad usage), plus `--config`, `--bpf-pin-dir`, `--observe-cgroup` and `--state-dir`. Every setting is
 //! optional here so that [`crate::config`] can tell "not given" from a default.
 
 use std::path::PathBuf;
@@ -67,6 +67,11 @@ pub struct Args {
     /// cgroup v2 directory whose sockets are observed [default: the root of the hierarchy].
     #[arg(long, value_name = "DIR")]
     pub observe_cgroup: Option<PathBuf>,
+
+    /// Directory of the daemon's runtime state (the endpoints it added, its lock)
+    /// [default: /run/mptcpd].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 
     /// Print a short usage message.
     #[arg(long)]

@@ -3,14 +3,20 @@
 //! `(type & 0xf) == SOCK_STREAM` (so `SOCK_NONBLOCK` and `SOCK_CLOEXEC` are allowed) and
 //! protocol 0 or `IPPROTO_TCP`, the same rule as mptcpd's eBPF upgrade.
 //!
-//! Unlike the C library, if the kernel refuses MPTCP (disabled in this namespace, or built
-//! without it) the socket is created as the program asked, so the program still works.
+//! Unlike the C library, if the kernel refuses MPTCP (disabled in this namespace, built
+//! without it, or a security policy such as seccomp or an LSM forbids protocol 262) the socket
+//! is created as the program asked, so the program still works.
 //! `MPTCPWRAP_DEBUG` set: one line on stderr per socket changed.
+//!
+//! `socket()` must stay async-signal-safe, as libc's is: programs call it from signal handlers
+//! and between `fork()` and `exec()` of a threaded parent. So nothing on its path allocates or
+//! takes a lock: settings are read once by a constructor before `main`, and the debug line is
+//! formatted on the stack and written with `write(2)`.
 
 use std::{
     ffi::c_int,
-    io::Write as _,
-    sync::atomic::{AtomicU8, Ordering},
+    fmt::Write as _,
+    sync::atomic::{AtomicBool, Ordering},
 };
 
 const IPPROTO_MPTCP: c_int = 262;
@@ -24,6 +30,17 @@ pub const fn upgrades(family: c_int, sock_type: c_int, protocol: c_int) -> bool 
         && (protocol == 0 || protocol == libc::IPPROTO_TCP)
 }
 
+/// Whether a refusal of MPTCP means "ask for what the program asked for": MPTCP off
+/// (`ENOPROTOOPT`), not built in (`EPROTONOSUPPORT`, `EINVAL`), or forbidden by seccomp or an
+/// LSM (`EPERM`, `EACCES`), which then decides about TCP itself.
+#[must_use]
+pub const fn falls_back(errno: c_int) -> bool {
+    matches!(
+        errno,
+        libc::ENOPROTOOPT | libc::EPROTONOSUPPORT | libc::EINVAL | libc::EPERM | libc::EACCES
+    )
+}
+
 /// The `socket(2)` that programs call in place of libc's.
 ///
 /// # Safety
@@ -35,16 +52,14 @@ pub unsafe extern "C" fn socket(family: c_int, sock_type: c_int, protocol: c_int
     }
     let fd = raw_socket(family, sock_type, IPPROTO_MPTCP);
     if fd >= 0 {
-        debug(family, sock_type, protocol, fd);
+        if DEBUG.load(Ordering::Relaxed) {
+            debug(family, sock_type, protocol, fd);
+        }
         return fd;
     }
-    // MPTCP off (ENOPROTOOPT), not built in (EPROTONOSUPPORT, EINVAL): what was asked for.
     // SAFETY: errno is this thread's.
     let errno = unsafe { *libc::__errno_location() };
-    if matches!(
-        errno,
-        libc::ENOPROTOOPT | libc::EPROTONOSUPPORT | libc::EINVAL
-    ) {
+    if falls_back(errno) {
         raw_socket(family, sock_type, protocol)
     } else {
         fd
@@ -58,31 +73,77 @@ fn raw_socket(family: c_int, sock_type: c_int, protocol: c_int) -> c_int {
     c_int::try_from(ret).unwrap_or(-1)
 }
 
-/// 0: not read yet, 1: off, 2: on.
-static DEBUG: AtomicU8 = AtomicU8::new(0);
+/// `MPTCPWRAP_DEBUG` was set when the library was loaded.
+static DEBUG: AtomicBool = AtomicBool::new(false);
+
+/// Reads the settings once, when the dynamic loader runs the library's constructors (before
+/// the program's `main`, single-threaded): `getenv` neither allocates nor locks here.
+extern "C" fn init() {
+    // SAFETY: a NUL-terminated name; the environment is not being changed while constructors
+    // run.
+    let set = unsafe { !libc::getenv(c"MPTCPWRAP_DEBUG".as_ptr()).is_null() };
+    DEBUG.store(set, Ordering::Relaxed);
+}
+
+/// The constructor, run by the dynamic loader (`DT_INIT_ARRAY`).
+#[used]
+#[unsafe(link_section = ".init_array")]
+static INIT: extern "C" fn() = init;
+
+/// A line built on the stack; what does not fit is cut.
+struct StackLine {
+    buf: [u8; 160],
+    len: usize,
+}
+
+impl std::fmt::Write for StackLine {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let room = self.buf.len() - self.len;
+        let n = s.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
 
 fn debug(family: c_int, sock_type: c_int, protocol: c_int, fd: c_int) {
-    let mut state = DEBUG.load(Ordering::Relaxed);
-    if state == 0 {
-        state = if std::env::var_os("MPTCPWRAP_DEBUG").is_some() {
-            2
-        } else {
-            1
-        };
-        DEBUG.store(state, Ordering::Relaxed);
-    }
-    if state == 2 {
-        let _ignored = writeln!(
-            std::io::stderr(),
-            "mptcpwrap: socket(family {family}, type {sock_type:#x}, protocol {protocol}) -> \
-             MPTCP, fd {fd}"
-        );
-    }
+    let mut line = StackLine {
+        buf: [0; 160],
+        len: 0,
+    };
+    let _cut = writeln!(
+        line,
+        "mptcpwrap: socket(family {family}, type {sock_type:#x}, protocol {protocol}) -> MPTCP, \
+         fd {fd}"
+    );
+    // SAFETY: errno is this thread's; it is kept for the caller across the write.
+    let errno = unsafe { *libc::__errno_location() };
+    // SAFETY: a valid buffer of `len` bytes; stderr may be closed, which is ignored.
+    let _written = unsafe { libc::write(libc::STDERR_FILENO, line.buf.as_ptr().cast(), line.len) };
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
 }
 
 #[cfg(test)]
 mod tests {
-    use super::upgrades;
+    use super::{falls_back, upgrades};
+
+    #[test]
+    fn refusals_of_mptcp_fall_back_to_what_was_asked() {
+        for errno in [
+            libc::ENOPROTOOPT,
+            libc::EPROTONOSUPPORT,
+            libc::EINVAL,
+            libc::EPERM,
+            libc::EACCES,
+        ] {
+            assert!(falls_back(errno), "{errno}");
+        }
+        // Out of descriptors or memory: TCP would fail the same way.
+        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            assert!(!falls_back(errno), "{errno}");
+        }
+    }
 
     #[test]
     fn only_tcp_stream_sockets_of_inet_families_are_upgraded() {

@@ -1,7 +1,10 @@
 //! Running a daemon under test: readiness through the systemd notify protocol (no sleeps),
-//! its log collected, and the process always reaped.
+//! its log collected, and the process always reaped. Our daemon gets a temporary state
+//! directory unless the command names one (`--state-dir`): tests never touch the host's
+//! `/run/mptcpd`.
 
 use std::{
+    ffi::OsStr,
     io::{BufRead as _, BufReader},
     os::unix::net::UnixDatagram,
     process::{Child, Command, ExitStatus, Stdio},
@@ -12,7 +15,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-use crate::interrupt;
+use crate::{bins, interrupt};
 
 /// How long a daemon may take to become ready or to stop before the harness gives up: a bound
 /// on a hang, not a performance expectation.
@@ -62,6 +65,9 @@ impl Daemon {
             .prefix("mptcpd-notify-")
             .tempdir()?;
         let socket_path = notify_dir.path().join("notify.sock");
+        if is_ours(&cmd) && !names_state_dir(&cmd) {
+            cmd.arg("--state-dir").arg(notify_dir.path().join("state"));
+        }
         let notify = UnixDatagram::bind(&socket_path)?;
         notify.set_read_timeout(Some(Duration::from_millis(50)))?;
         cmd.env("NOTIFY_SOCKET", &socket_path)
@@ -155,6 +161,44 @@ impl Daemon {
         Ok((status, self.log()))
     }
 
+    /// `kill -9`: no clean-up by the daemon. Waits for the exit and returns the whole log.
+    pub fn kill(mut self) -> anyhow::Result<String> {
+        self.child.kill()?;
+        self.child.wait()?;
+        if let Some(reader) = self.reader.take() {
+            let _joined = reader.join();
+        }
+        Ok(self.log())
+    }
+
+    /// `SIGSTOP`, and waits until every thread of the daemon is stopped: a signal takes
+    /// effect asynchronously (the daemon may still run, or finish a system call, after
+    /// `kill` returned), so what it did is only final then.
+    pub fn freeze(&self) -> anyhow::Result<()> {
+        self.signal(libc::SIGSTOP)?;
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let deadline = Instant::now() + LIVENESS;
+        loop {
+            let mut stopped = true;
+            for task in std::fs::read_dir(&tasks)? {
+                let stat = std::fs::read_to_string(task?.path().join("stat"))?;
+                // The state follows the parenthesised command name.
+                let state = stat
+                    .rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().next());
+                stopped &= state == Some("T");
+            }
+            if stopped {
+                return Ok(());
+            }
+            interrupt::check()?;
+            if Instant::now() > deadline {
+                bail!("daemon did not stop on SIGSTOP:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
     /// Sends `signal` to the daemon.
     pub fn signal(&self, signal: libc::c_int) -> anyhow::Result<()> {
         let pid = libc::pid_t::try_from(self.child.id())?;
@@ -207,6 +251,17 @@ impl Daemon {
         }
         Ok(())
     }
+}
+
+/// Whether `cmd` runs our daemon (the C peer's binary is called `mptcpd` too).
+fn is_ours(cmd: &Command) -> bool {
+    bins::path("mptcpd").is_ok_and(|ours| cmd.get_program() == ours.as_os_str())
+}
+
+fn names_state_dir(cmd: &Command) -> bool {
+    cmd.get_args()
+        .filter_map(OsStr::to_str)
+        .any(|arg| arg == "--state-dir" || arg.starts_with("--state-dir="))
 }
 
 impl Drop for Daemon {

@@ -60,7 +60,7 @@ impl Subject {
     /// plugin's init line from the C daemon (it has no `sd_notify`).
     pub fn start(&self, netns: &NetNs, settings: Settings<'_>) -> anyhow::Result<Running> {
         match self {
-            Self::Ours(binary) => start_ours(binary, netns, settings),
+            Self::Ours(binary) => start_ours(binary, netns, settings, None),
             Self::C(peer) => Ok(Running {
                 daemon: peer.start(netns, settings.addr_flags, settings.notify_flags)?,
                 _config: None,
@@ -69,7 +69,24 @@ impl Subject {
     }
 }
 
-fn start_ours(binary: &Path, netns: &NetNs, settings: Settings<'_>) -> anyhow::Result<Running> {
+/// Our daemon in `netns`, restartable after a `kill -9`: it keeps its state in `state_dir`
+/// (pass the same one to the next start) and pins nothing (a pin outlives a killed daemon),
+/// so its socket observer runs unpinned.
+pub fn start_ours_with_state(
+    binary: &Path,
+    netns: &NetNs,
+    settings: Settings<'_>,
+    state_dir: &Path,
+) -> anyhow::Result<Running> {
+    start_ours(binary, netns, settings, Some(state_dir))
+}
+
+fn start_ours(
+    binary: &Path,
+    netns: &NetNs,
+    settings: Settings<'_>,
+    state_dir: Option<&Path>,
+) -> anyhow::Result<Running> {
     // An empty configuration file of its own: /etc/mptcpd/mptcpd.conf must not count.
     let config = tempfile::Builder::new()
         .prefix("mptcpd-parity-")
@@ -78,8 +95,16 @@ fn start_ours(binary: &Path, netns: &NetNs, settings: Settings<'_>) -> anyhow::R
     let mut cmd = netns.command(binary)?;
     cmd.args(["--log", "stderr", "--config"])
         .arg(config.path())
-        .args(["--path-manager", "addr_adv"])
-        .arg(format!("--bpf-pin-dir=/sys/fs/bpf/{}", netns.name()));
+        .args(["--path-manager", "addr_adv"]);
+    if let Some(dir) = state_dir {
+        // Not on bpffs: pinning fails with a warning and leaves nothing behind.
+        cmd.arg("--state-dir")
+            .arg(dir)
+            .arg("--bpf-pin-dir")
+            .arg(dir.join("pins"));
+    } else {
+        cmd.arg(format!("--bpf-pin-dir=/sys/fs/bpf/{}", netns.name()));
+    }
     if let Some(flags) = settings.addr_flags {
         cmd.arg(format!("--addr-flags={flags}"));
     }

@@ -3,7 +3,7 @@
 //! (address, flags, device).
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     fmt,
     time::{Duration, Instant},
 };
@@ -82,6 +82,20 @@ pub fn parse(shown: &str) -> Table {
 /// The table of `netns` now.
 pub fn show(netns: &NetNs) -> anyhow::Result<Table> {
     Ok(parse(&netns.ip(&["mptcp", "endpoint", "show"])?))
+}
+
+/// The table of `netns` now, by id (where ids matter: an endpoint kept, not added again).
+pub fn show_by_id(netns: &NetNs) -> anyhow::Result<BTreeMap<u8, Entry>> {
+    let shown = netns.ip(&["mptcp", "endpoint", "show"])?;
+    let mut table = BTreeMap::new();
+    for line in shown.lines() {
+        let mut words = line.split_whitespace().skip_while(|w| *w != "id");
+        let id = words.nth(1).and_then(|id| id.parse().ok());
+        if let (Some(id), Some(entry)) = (id, parse(line).pop_first()) {
+            table.insert(id, entry);
+        }
+    }
+    Ok(table)
 }
 
 /// Polls the table of `netns` until `done` holds; fails with the last table after the hang

@@ -29,11 +29,12 @@ impl Faults {
             },
         );
         // The real stderr: libtest captures only the print macros.
-        let mode = if soak { "soak" } else { "bounded" };
-        let _ignored = writeln!(
-            std::io::stderr(),
-            "seed: {test}: {seed} ({mode}; replay with `cargo xtask soak --seed {seed} {test}`)"
-        );
+        let replay = if soak {
+            format!("soak; replay with `cargo xtask soak --seed {seed} {test}`")
+        } else {
+            format!("bounded; replay with `MPTCPD_SEED={seed} cargo xtask test --no-vm {test}`")
+        };
+        let _ignored = writeln!(std::io::stderr(), "seed: {test}: {seed} ({replay})");
         Self { soak, seed }
     }
 

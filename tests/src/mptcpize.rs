@@ -8,34 +8,51 @@ use std::{
 
 use crate::bins;
 
-/// A pin directory for one test; on drop the upgrade pinned there is removed (`reset`).
+/// A pin directory and a systemd drop-in directory for one test; on drop the upgrade pinned
+/// there is removed (`reset`), and so are the drop-ins.
 #[derive(Debug)]
-pub struct PinDir(PathBuf);
+pub struct PinDir {
+    pins: PathBuf,
+    systemd: PathBuf,
+}
 
 impl PinDir {
-    /// `/sys/fs/bpf/mptcpd-test-PID-NAME` (not created: mptcpize does that when it pins).
+    /// `/sys/fs/bpf/mptcpd-test-PID-NAME` and `$TMPDIR/mptcpd-test-PID-NAME-systemd` (neither
+    /// created: mptcpize makes them when it pins or writes a drop-in).
     #[must_use]
     pub fn new(test: &str) -> Self {
-        Self(PathBuf::from(format!(
-            "/sys/fs/bpf/mptcpd-test-{}-{test}",
-            std::process::id()
-        )))
+        let name = format!("mptcpd-test-{}-{test}", std::process::id());
+        Self {
+            pins: PathBuf::from("/sys/fs/bpf").join(&name),
+            systemd: std::env::temp_dir().join(format!("{name}-systemd")),
+        }
     }
 
-    /// The directory.
+    /// The pin directory.
     #[must_use]
     pub fn path(&self) -> &Path {
-        &self.0
+        &self.pins
     }
 
-    /// `mptcpize --bpf-pin-dir DIR ARGS...`, not started.
+    /// The drop-in directory every command gets (`--systemd-dir`): a test never writes to the
+    /// real `/etc/systemd/system`.
+    #[must_use]
+    pub fn systemd_dir(&self) -> &Path {
+        &self.systemd
+    }
+
+    /// `mptcpize --bpf-pin-dir DIR --systemd-dir DIR ARGS...`, not started.
     pub fn command<I, S>(&self, args: I) -> anyhow::Result<Command>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
         let mut cmd = Command::new(bins::path("mptcpize")?);
-        cmd.arg("--bpf-pin-dir").arg(&self.0).args(args);
+        cmd.arg("--bpf-pin-dir")
+            .arg(&self.pins)
+            .arg("--systemd-dir")
+            .arg(&self.systemd)
+            .args(args);
         Ok(cmd)
     }
 
@@ -54,7 +71,8 @@ impl Drop for PinDir {
         if let Ok(mut cmd) = self.command(["reset"]) {
             let _done = cmd.output();
         }
-        let _removed = std::fs::remove_dir(&self.0);
+        let _removed = std::fs::remove_dir(&self.pins);
+        let _removed = std::fs::remove_dir_all(&self.systemd);
     }
 }
 

@@ -5,10 +5,16 @@ use std::{
     fs,
     os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
 };
 
-use mptcpd_tests::{bins, daemon::Daemon, netns::NetNs, skip, sysctl};
+use mptcpd_tests::{
+    bins,
+    daemon::{self, Daemon},
+    netns::NetNs,
+    skip, sysctl,
+};
 
 /// A config file with `text`, mode `mode`, in a directory removed on drop.
 fn config_file(text: &str, mode: u32) -> (tempfile::TempDir, PathBuf) {
@@ -195,6 +201,78 @@ fn sighup_reloads_the_config_file_and_the_daemon_stays_ready() {
     let (status, log) = daemon.stop().unwrap();
     assert!(status.success(), "{log}");
     assert!(log.contains("DEBUG"), "{log}");
+}
+
+/// Replaces `path` with a FIFO that nobody writes to.
+fn make_fifo(path: &Path) {
+    let _absent = fs::remove_file(path);
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0, "mkfifo");
+}
+
+/// Runs `cmd` to completion, killed after the hang limit (then the output says so).
+fn output_within_liveness(mut cmd: Command) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + daemon::LIVENESS;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _killed = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {:?}: {}",
+                daemon::LIVENESS,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_fifo_as_config_file_fails_at_start_in_one_line() {
+    let (_dir, path) = config_file("", 0o644);
+    make_fifo(&path);
+    let mut cmd = Command::new(bins::path("mptcpd").unwrap());
+    cmd.arg("--config").arg(&path);
+    // Before anything else: the file is read first, so this needs neither root nor a kernel.
+    let out = output_within_liveness(cmd);
+    assert_refused(
+        &out,
+        1,
+        &format!("config file {} is not a regular file", path.display()),
+    );
+}
+
+#[test]
+fn a_reload_with_a_fifo_keeps_the_running_configuration() {
+    if !skip::require_root("a_reload_with_a_fifo_keeps_the_running_configuration") {
+        return;
+    }
+    let ns = NetNs::new("mptcpd-t-fifo").unwrap();
+    let (_dir, path) = config_file("[core]\nlog=stderr\ndebug=false\n", 0o644);
+    let mut cmd = ns.command(bins::path("mptcpd").unwrap()).unwrap();
+    cmd.arg("--config")
+        .arg(&path)
+        .args(["--bpf-pin-dir", &pin_dir("fifo")]);
+    let mut daemon = Daemon::start(cmd).unwrap();
+    make_fifo(&path);
+    daemon.signal(libc::SIGHUP).unwrap();
+    daemon.wait_for_notify("RELOADING=1").unwrap();
+    // A blocking open would wait for a writer here, and the daemon with it.
+    daemon.wait_for_notify("READY=1").unwrap();
+    daemon
+        .wait_for_log("is not a regular file; keeping the current configuration")
+        .unwrap();
+    let (status, log) = daemon.stop().unwrap();
+    assert!(status.success(), "{log}");
+    assert!(!log.contains("configuration reloaded"), "{log}");
 }
 
 /// From linux/capability.h (libc does not export it).

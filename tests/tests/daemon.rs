@@ -1,11 +1,12 @@
 //! The daemon process: command-line errors, and the network events it sees in its namespace.
 
-use std::process::Command;
+use std::{os::unix::net::UnixDatagram, process::Command};
 
+use mptcpd::{netmon::NOTIFY_RECEIVE_BUFFER, sockopt};
 use mptcpd_tests::{
     bins,
     daemon::Daemon,
-    mptcp,
+    fds, mptcp,
     netns::NetNs,
     skip,
     veth::{Address, VethPair},
@@ -144,11 +145,14 @@ fn unknown_plugin_is_a_one_line_startup_error() {
     }
     let ns = NetNs::new("mptcpd-t-dplug").unwrap();
     let config = tempfile::NamedTempFile::new().unwrap();
+    let state = tempfile::tempdir().unwrap();
     let out = ns
         .command(bins::path("mptcpd").unwrap())
         .unwrap()
         .args(["--log", "null", "--config"])
         .arg(config.path())
+        .arg("--state-dir")
+        .arg(state.path())
         .args(["--load-plugins", "addr_adv,nosuch"])
         .args(["--bpf-pin-dir", "/sys/fs/bpf/mptcpd-test-dplug"])
         .output()
@@ -157,4 +161,138 @@ fn unknown_plugin_is_a_one_line_startup_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("nosuch"), "{stderr}");
+}
+
+/// `RTNLGRP_LINK` (linux/rtnetlink.h).
+const RTNLGRP_LINK: u32 = 1;
+
+#[test]
+fn the_network_monitor_gets_its_receive_buffer_past_rmem_max() {
+    if !skip::require_root("the_network_monitor_gets_its_receive_buffer_past_rmem_max") {
+        return;
+    }
+    let ns = NetNs::new("mptcpd-t-drcv").unwrap();
+    let config = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = ns.command(bins::path("mptcpd").unwrap()).unwrap();
+    cmd.args(["--log", "stderr", "--config"])
+        .arg(config.path())
+        .args(["--bpf-pin-dir", "/sys/fs/bpf/mptcpd-test-drcv"]);
+    let daemon = Daemon::start(cmd).unwrap();
+    let sockets = fds::netlink_sockets(daemon.pid(), libc::NETLINK_ROUTE).unwrap();
+    let notifications: Vec<_> = sockets
+        .iter()
+        .filter(|s| s.groups.contains(&RTNLGRP_LINK))
+        .collect();
+    assert_eq!(notifications.len(), 1, "{sockets:?}");
+    let granted = sockopt::receive_buffer(&notifications[0].dup).unwrap();
+    let rmem_max = std::fs::read_to_string("/proc/sys/net/core/rmem_max").unwrap();
+    // The kernel grants twice what is asked; SO_RCVBUF alone stops at twice rmem_max.
+    assert_eq!(
+        granted,
+        2 * NOTIFY_RECEIVE_BUFFER,
+        "net.core.rmem_max = {}",
+        rmem_max.trim()
+    );
+    let (status, log) = daemon.stop().unwrap();
+    assert!(status.success(), "{log}");
+}
+
+/// Reads what is queued on `socket` without waiting.
+fn drain(socket: &UnixDatagram) {
+    socket.set_nonblocking(true).unwrap();
+    let mut buf = vec![0_u8; 64 * 1024];
+    while socket.recv(&mut buf).is_ok() {}
+}
+
+/// The first datagram on `socket` that contains `needle` (bounded by the hang limit).
+fn receive_until(socket: &UnixDatagram, needle: &str) -> String {
+    socket.set_nonblocking(false).unwrap();
+    socket
+        .set_read_timeout(Some(mptcpd_tests::daemon::LIVENESS))
+        .unwrap();
+    let mut buf = vec![0_u8; 64 * 1024];
+    loop {
+        let n = socket
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no {needle:?} from the daemon: {e}"));
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.contains(needle) {
+            return text;
+        }
+    }
+}
+
+/// The number before `needle` in `text` (`N log messages were dropped`).
+fn count_before(text: &str, needle: &str) -> u64 {
+    let before = &text[..text
+        .find(needle)
+        .unwrap_or_else(|| panic!("no {needle:?} in {text:?}"))];
+    before
+        .rsplit(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {text:?}"))
+}
+
+/// A log daemon that stops reading under `--log TARGET`: the daemon still starts and still
+/// adds endpoints. If the log daemon `catches_up`, the next message says how many were
+/// dropped; if it never does, the daemon says so on stderr at exit.
+fn a_stalled_log_socket_does_not_stop_the_daemon(target: &str, catches_up: bool) {
+    let ns = NetNs::new("mptcpd-t-dlog").unwrap();
+    let peer = NetNs::new("mptcpd-t-dlog").unwrap();
+    let _link = VethPair::new("l-a", &ns, "l-b", &peer).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    // Its queue holds net.unix.max_dgram_qlen (10) datagrams: start-up alone logs more.
+    let log_daemon = UnixDatagram::bind(&path).unwrap();
+    let config = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = ns.command(bins::path("mptcpd").unwrap()).unwrap();
+    cmd.args(["--log", target, "--debug", "--config"])
+        .arg(config.path())
+        .args(["--path-manager", "addr_adv", "--addr-flags", "subflow"])
+        .args(["--notify-flags", "skip_link_local,skip_loopback"])
+        .arg(format!(
+            "--bpf-pin-dir=/sys/fs/bpf/mptcpd-test-dlog-{target}"
+        ))
+        .env("MPTCPD_LOG_SOCKET", &path);
+    // A blocking send would stop the daemon before READY=1.
+    let mut daemon = Daemon::start(cmd).unwrap();
+    let _addr = Address::add(&ns, "l-a", "192.0.2.1/24").unwrap();
+    let shown = endpoints_until(&ns, |s| s.contains("192.0.2.1 "));
+    assert!(shown.contains("192.0.2.1 id 1 subflow dev l-a"), "{shown}");
+
+    let needle = " log messages were dropped";
+    if catches_up {
+        // The next message the daemon logs (the reload's) comes after the count.
+        drain(&log_daemon);
+        daemon.signal(libc::SIGHUP).unwrap();
+        daemon.wait_for_notify("READY=1").unwrap();
+        let notice = receive_until(&log_daemon, needle);
+        assert!(count_before(&notice, needle) > 0, "{notice}");
+        let (status, log) = daemon.stop().unwrap();
+        assert!(status.success(), "{log}");
+    } else {
+        // Never read: the count is said once, on stderr, as the daemon exits.
+        let (status, stderr) = daemon.stop().unwrap();
+        assert!(status.success(), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("mptcpd: "), "{stderr}");
+        assert!(count_before(&stderr, needle) > 0, "{stderr}");
+    }
+}
+
+#[test]
+fn a_stalled_syslog_does_not_stop_the_daemon() {
+    if !skip::require_root("a_stalled_syslog_does_not_stop_the_daemon") {
+        return;
+    }
+    a_stalled_log_socket_does_not_stop_the_daemon("syslog", true);
+}
+
+#[test]
+fn a_stalled_journal_does_not_stop_the_daemon() {
+    if !skip::require_root("a_stalled_journal_does_not_stop_the_daemon") {
+        return;
+    }
+    a_stalled_log_socket_does_not_stop_the_daemon("journal", false);
 }

@@ -81,6 +81,10 @@ fn endpoints_and_limits_match_what_ip_mptcp_sees() {
     );
 
     ok(&ns, &["set-flags", "--id", "5", "nobackup"]);
+    // Id 0 is no endpoint: refused before anything reaches the kernel.
+    let zero = fails(&ns, &["set-flags", "--id", "0", "backup"]);
+    assert!(zero.starts_with("mptcpctl: "), "{zero}");
+    assert!(zero.contains("--id"), "{zero}");
     let one: Value =
         serde_json::from_str(ok(&ns, &["endpoint", "show", "5", "--json"]).trim()).unwrap();
     assert_eq!(one["flags"], serde_json::json!(["subflow"]));
@@ -267,19 +271,28 @@ fn userspace_pm_commands_reach_the_peer() {
     assert_eq!(joined["local_id"], 5);
     let local = joined["local"].as_str().unwrap().to_owned();
 
-    ok(
-        &client,
-        &[
+    let set_flags = |word| {
+        [
             "set-flags",
             "--token",
-            &token,
+            token.as_str(),
             "--local",
-            &local,
+            local.as_str(),
             "--remote",
             "192.0.2.2:5301",
-            "backup",
-        ],
-    );
+            word,
+        ]
+    };
+    ok(&client, &set_flags("backup"));
+    assert_eq!(server_events.wait_for("SF_PRIORITY")["backup"], true);
+    // fullmesh is no subflow flag: the kernel would take the request as "backup off".
+    for word in ["fullmesh", "nofullmesh"] {
+        let refused = fails(&client, &set_flags(word));
+        assert!(refused.contains("use backup or nobackup"), "{refused}");
+    }
+    ok(&client, &set_flags("backup"));
+    // The next priority the peer sees is this backup again: the refusals sent nothing (an
+    // accepted fullmesh would have arrived first, as backup off).
     assert_eq!(server_events.wait_for("SF_PRIORITY")["backup"], true);
 
     ok(

@@ -3,9 +3,16 @@
 //! that `status` reads from the daemon's observer. The eBPF path is in `mptcpize_ebpf.rs`
 //! (VM).
 
-use std::{fs, process::Command};
+use std::{
+    collections::BTreeMap,
+    fs,
+    os::unix::{fs::PermissionsExt as _, process::CommandExt as _},
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    time::SystemTime,
+};
 
-use mptcpd::ebpf::Upgrade;
+use mptcpd::{ebpf::Upgrade, mptcpize::cli::DEFAULT_SYSTEMD_DIR};
 use mptcpd_tests::{
     bins, cgroup::TestCgroup, daemon::Daemon, mptcpize::PinDir, mptcpize::printed_protocol,
     netns::NetNs, skip,
@@ -23,7 +30,7 @@ fn fallback_expected(test: &str) -> bool {
     true
 }
 
-fn stderr_lines(out: &std::process::Output) -> Vec<String> {
+fn stderr_lines(out: &Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stderr)
         .lines()
         .filter(|l| !l.starts_with("ERROR: ld.so:"))
@@ -107,7 +114,7 @@ fn run_warns_that_a_static_binary_stays_on_tcp() {
     if !fallback_expected(TEST) {
         return;
     }
-    let busybox = std::path::Path::new("/bin/busybox");
+    let busybox = Path::new("/bin/busybox");
     if !fs::read(busybox).is_ok_and(|elf| is_static_elf64(&elf)) {
         skip::skip(
             TEST,
@@ -134,18 +141,11 @@ fn enable_and_disable_a_unit_write_and_remove_only_our_drop_in() {
         return;
     }
     let pins = PinDir::new("unit");
-    let systemd = tempfile::tempdir().unwrap();
-    let unit_dir = systemd.path().join("web.service.d");
-    fs::create_dir(&unit_dir).unwrap();
+    let unit_dir = pins.systemd_dir().join("web.service.d");
+    fs::create_dir_all(&unit_dir).unwrap();
     let admin = unit_dir.join("10-admin.conf");
     fs::write(&admin, "[Service]\nEnvironment=KEEP=1\n").unwrap();
-    let mptcpize = |args: &[&str]| {
-        pins.command(["--systemd-dir".as_ref(), systemd.path().as_os_str()])
-            .unwrap()
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let mptcpize = |args: &[&str]| pins.run(args).unwrap();
 
     let out = mptcpize(&["enable", "web", "--no-reload"]);
     assert!(out.status.success(), "{:?}", stderr_lines(&out));
@@ -277,6 +277,62 @@ fn status_shows_the_observers_coverage_per_cgroup() {
     assert!(status.success(), "{log}");
 }
 
+/// Every file below `dir` with its size and modification time (empty if `dir` is absent).
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, Option<SystemTime>)> {
+    let mut files = BTreeMap::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(dir) = todo.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let Ok(meta) = fs::symlink_metadata(entry.path()) else {
+                continue;
+            };
+            if meta.is_dir() {
+                todo.push(entry.path());
+            }
+            files.insert(entry.path(), (meta.len(), meta.modified().ok()));
+        }
+    }
+    files
+}
+
+#[test]
+fn tests_never_write_to_the_real_systemd_directory() {
+    const TEST: &str = "tests_never_write_to_the_real_systemd_directory";
+    if !fallback_expected(TEST) {
+        return;
+    }
+    let real = Path::new(DEFAULT_SYSTEMD_DIR);
+    let before = snapshot(real);
+    let pins = PinDir::new("realdir");
+    // What the other tests run, enable and disable included, through the same harness; checked
+    // after each command, as a disable would hide an enable's write.
+    for args in [
+        &["enable", "mptcpd-test-unit", "--no-reload"][..],
+        &["status"],
+        &["disable", "mptcpd-test-unit", "--no-reload"],
+        &["enable", "../etc/passwd", "--no-reload"],
+    ] {
+        let _done = pins.run(args).unwrap();
+        assert_eq!(
+            snapshot(real),
+            before,
+            "{args:?} changed {}",
+            real.display()
+        );
+        if args[0] == "enable" && args[1] == "mptcpd-test-unit" {
+            // The harness's directory got the drop-in instead (and removes it on drop).
+            assert!(
+                pins.systemd_dir()
+                    .join("mptcpd-test-unit.service.d")
+                    .exists()
+            );
+        }
+    }
+}
+
 /// An ELF64 little-endian executable without a `PT_INTERP` program header (no dynamic loader).
 fn is_static_elf64(elf: &[u8]) -> bool {
     const PT_INTERP: u32 = 3;
@@ -297,4 +353,180 @@ fn is_static_elf64(elf: &[u8]) -> bool {
         read(phoff + i * phentsize, 4)
             .is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) != PT_INTERP)
     })
+}
+
+/// `root/usr/bin/mptcpize` and `root/usr/lib/mptcpize/libmptcpwrap.so`, as `cargo xtask
+/// install --destdir root` lays them out, copied from the build; returns the binary.
+fn install_copy(root: &Path) -> PathBuf {
+    let bin = root.join("usr/bin");
+    let lib = root.join("usr/lib/mptcpize");
+    for dir in [&bin, &lib] {
+        fs::create_dir_all(dir).unwrap();
+    }
+    for dir in [
+        root.join("usr"),
+        root.join("usr/lib"),
+        bin.clone(),
+        lib.clone(),
+    ] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mptcpize = bin.join("mptcpize");
+    fs::copy(bins::path("mptcpize").unwrap(), &mptcpize).unwrap();
+    fs::copy(
+        bins::path("libmptcpwrap.so").unwrap(),
+        lib.join("libmptcpwrap.so"),
+    )
+    .unwrap();
+    mptcpize
+}
+
+/// `MPTCPIZE --bpf-pin-dir PINS --systemd-dir SYSTEMD enable web --no-reload EXTRA...`.
+fn enable_web(mptcpize: &Path, pins: &PinDir, systemd: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(mptcpize);
+    cmd.arg("--bpf-pin-dir")
+        .arg(pins.path())
+        .arg("--systemd-dir")
+        .arg(systemd)
+        .args(["enable", "web", "--no-reload"])
+        .args(extra);
+    cmd
+}
+
+fn errors(out: &Output) -> Vec<String> {
+    stderr_lines(out)
+        .into_iter()
+        .filter(|l| !l.contains("eBPF upgrade not available"))
+        .collect()
+}
+
+#[test]
+fn enable_refuses_a_wrapper_others_could_replace_unless_forced() {
+    const TEST: &str = "enable_refuses_a_wrapper_others_could_replace_unless_forced";
+    if !skip::require_root(TEST) || !fallback_expected(TEST) {
+        return;
+    }
+    let base = tempfile::tempdir().unwrap();
+    let open = base.path().join("open");
+    fs::create_dir(&open).unwrap();
+    let mptcpize = install_copy(&open);
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    let pins = PinDir::new("trust");
+    let systemd = tempfile::tempdir().unwrap();
+    let drop_in = systemd.path().join("web.service.d/mptcpize.conf");
+
+    let out = enable_web(&mptcpize, &pins, systemd.path(), &[])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = errors(&out);
+    assert_eq!(err.len(), 1, "{err:?}");
+    let library = open.join("usr/lib/mptcpize/libmptcpwrap.so");
+    assert!(
+        err[0].starts_with(&format!(
+            "mptcpize: refusing to name {} in a drop-in run as root: {} is writable by all \
+             users (mode 777)",
+            library.display(),
+            open.display()
+        )),
+        "{err:?}"
+    );
+    assert!(err[0].ends_with("or pass --force)"), "{err:?}");
+    assert!(!drop_in.exists());
+
+    let out = enable_web(&mptcpize, &pins, systemd.path(), &["--force"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", stderr_lines(&out));
+    assert!(
+        errors(&out)
+            .iter()
+            .any(|l| l.starts_with("mptcpize: warning: --force: naming ")),
+        "{:?}",
+        stderr_lines(&out)
+    );
+    let text = fs::read_to_string(&drop_in).unwrap();
+    assert!(
+        text.contains(&format!("Environment=LD_PRELOAD={} ", library.display())),
+        "{text}"
+    );
+}
+
+#[test]
+fn enable_from_the_installed_layout_names_the_installed_wrapper_only() {
+    const TEST: &str = "enable_from_the_installed_layout_names_the_installed_wrapper_only";
+    if !skip::require_root(TEST) || !fallback_expected(TEST) {
+        return;
+    }
+    // tempdir: root's, 0700, below the sticky /tmp.
+    let root = tempfile::tempdir().unwrap();
+    let mptcpize = install_copy(root.path());
+    let pins = PinDir::new("installed");
+    let systemd = tempfile::tempdir().unwrap();
+    // The caller's MPTCPIZE_LIB is for `run`, never for root's services.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let theirs = elsewhere.path().join("libmptcpwrap.so");
+    fs::write(&theirs, "").unwrap();
+    let out = enable_web(&mptcpize, &pins, systemd.path(), &[])
+        .env("MPTCPIZE_LIB", &theirs)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", stderr_lines(&out));
+    assert!(errors(&out).is_empty(), "{:?}", stderr_lines(&out));
+    let text = fs::read_to_string(systemd.path().join("web.service.d/mptcpize.conf")).unwrap();
+    let installed = root.path().join("usr/lib/mptcpize/libmptcpwrap.so");
+    assert!(
+        text.contains(&format!(
+            "\nEnvironment=LD_PRELOAD={} GODEBUG=multipathtcp=1\n",
+            installed.display()
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn enable_takes_only_services() {
+    const TEST: &str = "enable_takes_only_services";
+    if !skip::require_root(TEST) || !fallback_expected(TEST) {
+        return;
+    }
+    let pins = PinDir::new("types");
+    for unit in ["app.socket", "user.slice", "backup.timer"] {
+        let out = pins
+            .command(["enable", unit, "--no-reload"])
+            .unwrap()
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{unit}");
+        let err = errors(&out);
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert!(
+            err[0].starts_with(&format!("mptcpize: {unit} is not a service: ")),
+            "{err:?}"
+        );
+    }
+    let written = fs::read_dir(pins.systemd_dir()).map_or(0, Iterator::count);
+    assert_eq!(written, 0);
+}
+
+#[test]
+fn enable_writes_the_drop_in_0644_whatever_the_umask() {
+    const TEST: &str = "enable_writes_the_drop_in_0644_whatever_the_umask";
+    if !skip::require_root(TEST) || !fallback_expected(TEST) {
+        return;
+    }
+    let pins = PinDir::new("umask");
+    let mut cmd = pins.command(["enable", "web", "--no-reload"]).unwrap();
+    // SAFETY: umask(2) only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o077);
+            Ok(())
+        })
+    };
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{:?}", stderr_lines(&out));
+    let drop_in = pins.systemd_dir().join("web.service.d/mptcpize.conf");
+    let mode = fs::metadata(&drop_in).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o644);
 }

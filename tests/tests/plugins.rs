@@ -14,7 +14,7 @@ use mptcpd::{
     netmon::{NetworkMonitor, NotifyFlags},
     plugins::{
         NetlinkPm, PluginHost, PluginSettings,
-        api::{Commands as _, Endpoint, EndpointFlags, Limits},
+        api::{Commands, Endpoint, EndpointFlags, Limits},
     },
     pm::{EventItem, EventStream, PmClient, wire::Event},
 };
@@ -59,10 +59,7 @@ impl Daemon {
             .await
             .expect("host");
         let mut daemon = Self { netmon, host };
-        while let Some(event) = daemon.netmon.try_next_event() {
-            daemon.host.on_net_event(&event).await;
-        }
-        daemon.host.settle().await;
+        daemon.host.start_up(&mut daemon.netmon).await;
         daemon
     }
 
@@ -87,6 +84,32 @@ impl Daemon {
                 Ok(Some(event)) => self.host.on_net_event(&event).await,
                 Ok(None) => panic!("the monitor stopped"),
                 Err(elapsed) => panic!("{elapsed} waiting for {what}; endpoints: {endpoints:?}"),
+            }
+        }
+    }
+
+    /// [`Self::until`] for what the kernel changes without a network event (its implicit
+    /// endpoints): the endpoints are also re-read every 20 ms.
+    async fn until_polled(
+        &mut self,
+        what: &str,
+        done: impl Fn(&[Endpoint]) -> bool,
+    ) -> Vec<Endpoint> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let endpoints = self.endpoints().await;
+            if done(&endpoints) {
+                return endpoints;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; endpoints: {endpoints:?}"
+            );
+            let tick = Instant::now() + Duration::from_millis(20);
+            match timeout_at(tick, self.netmon.next_event()).await {
+                Ok(Some(event)) => self.host.on_net_event(&event).await,
+                Ok(None) => panic!("the monitor stopped"),
+                Err(_) => {}
             }
         }
     }
@@ -343,7 +366,7 @@ async fn pump(
             tokio::select! {
                 item = host_events.recv() => match item.expect("events") {
                     EventItem::Event(e) => daemon.host.on_pm_event(&e).await,
-                    EventItem::Overrun => daemon.host.resync().await,
+                    EventItem::Overrun => daemon.host.resync(mptcpd::diag::connections().await).await,
                     EventItem::Malformed(e) => panic!("{e}"),
                 },
                 event = daemon.netmon.next_event() => {
@@ -542,4 +565,250 @@ async fn send(stream: &tokio::net::TcpStream, mut data: &[u8]) {
             Err(err) => panic!("write: {err}"),
         }
     }
+}
+
+/// One `ADD_ADDR` of the script below: the id the endpoint got, or the errno.
+async fn add_answer(kernel: &dyn Commands, id: u8, addr: &str) -> Result<u8, i32> {
+    let endpoint = Endpoint {
+        id,
+        addr: ip(addr),
+        port: None,
+        flags: EndpointFlags::SIGNAL,
+        if_idx: None,
+    };
+    kernel
+        .add_endpoint(endpoint)
+        .await
+        .map_err(|e| e.errno().unwrap_or(-1))
+}
+
+/// Adds and removes the way the id tests need, on any kernel; returns every answer.
+async fn add_script(kernel: &dyn Commands) -> Vec<Result<u8, i32>> {
+    let mut answers = vec![
+        add_answer(kernel, 1, "192.0.2.1").await,
+        // No id: the kernel chooses.
+        add_answer(kernel, 0, "192.0.2.2").await,
+        // A taken id; a duplicate address; both.
+        add_answer(kernel, 2, "192.0.2.3").await,
+        add_answer(kernel, 9, "192.0.2.1").await,
+        add_answer(kernel, 2, "192.0.2.1").await,
+        add_answer(kernel, 0, "192.0.2.1").await,
+    ];
+    kernel.remove_endpoint(1).await.expect("remove 1");
+    // The kernel's choice goes upwards, not to the lowest free id.
+    answers.push(add_answer(kernel, 0, "192.0.2.5").await);
+    for n in 6..=11 {
+        answers.push(add_answer(kernel, n, &format!("192.0.2.{n}")).await);
+    }
+    // Full: no room comes before a taken id.
+    answers.push(add_answer(kernel, 2, "192.0.2.99").await);
+    answers.push(add_answer(kernel, 99, "192.0.2.99").await);
+    answers
+}
+
+#[tokio::test]
+async fn the_fake_kernel_answers_adds_like_the_real_one() {
+    if !skip::require_root("the_fake_kernel_answers_adds_like_the_real_one") {
+        return;
+    }
+    let ns = NetNs::new(concat!("mptcpd-t-pl-", "fake")).unwrap();
+    let _in = ns.enter().unwrap();
+    let real = NetlinkPm(PmClient::connect().await.expect("mptcp_pm"));
+    let real_answers = add_script(&real).await;
+    let (ebusy, eexist, erange) = (libc::EBUSY, libc::EEXIST, libc::ERANGE);
+    assert_eq!(
+        real_answers,
+        [
+            Ok(1),
+            Ok(2),
+            Err(ebusy),
+            Err(eexist),
+            Err(ebusy),
+            Err(eexist),
+            Ok(3),
+            Ok(6),
+            Ok(7),
+            Ok(8),
+            Ok(9),
+            Ok(10),
+            Ok(11),
+            Err(erange),
+            Err(erange),
+        ],
+        "the kernel's answers"
+    );
+    let fake = mptcpd_plugin::testing::RecordingPm::new();
+    assert_eq!(add_script(&fake).await, real_answers);
+}
+
+/// The user's scenario of issue 9: with the daemon running, an administrator adds an
+/// endpoint without an id, and the kernel gives it the id the daemon would give next.
+#[tokio::test]
+async fn an_administrators_endpoint_without_an_id_costs_no_address_its_endpoint() {
+    if !skip::require_root("an_administrators_endpoint_without_an_id_costs_no_address_its_endpoint")
+    {
+        return;
+    }
+    let ns = NetNs::new(concat!("mptcpd-t-pl-", "admin")).unwrap();
+    let _veth = VethPair::new("pl0", &ns, "pl1", &ns).unwrap();
+    let _in = ns.enter().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let settings = addr_adv(state.path().join("endpoints"), EndpointFlags::SUBFLOW);
+    let mut daemon = Daemon::start(&settings, NotifyFlags::empty()).await;
+    let _a = Address::add(&ns, "pl0", "192.0.2.1/32").unwrap();
+    daemon
+        .until("the first endpoint", |e| has(e, "192.0.2.1"))
+        .await;
+    ns.ip(&["mptcp", "endpoint", "add", "198.51.100.9", "signal"])
+        .expect("ip mptcp endpoint add");
+    let admin = daemon
+        .endpoints()
+        .await
+        .into_iter()
+        .find(|e| e.addr == ip("198.51.100.9"))
+        .expect("the administrator's endpoint");
+    let more: Vec<Address> = ["192.0.2.2/32", "192.0.2.3/32", "203.0.113.4/32"]
+        .iter()
+        .map(|a| Address::add(&ns, "pl1", a).unwrap())
+        .collect();
+    let endpoints = daemon
+        .until("an endpoint for every new address", |e| {
+            has(e, "192.0.2.2") && has(e, "192.0.2.3") && has(e, "203.0.113.4")
+        })
+        .await;
+    assert!(endpoints.contains(&admin), "untouched: {endpoints:?}");
+    assert_eq!(endpoints.len(), 5, "{endpoints:?}");
+    assert_eq!(daemon.host.shutdown().await, 4);
+    let left = NetlinkPm(PmClient::connect().await.unwrap())
+        .dump_endpoints()
+        .await
+        .unwrap();
+    assert_eq!(left, [admin]);
+    drop(more);
+}
+
+/// The kernel's in-kernel PM makes an implicit endpoint, with an id of its own, for a local
+/// address a subflow uses without one: later adds neither collide with its id nor fail for
+/// its address.
+#[tokio::test]
+async fn kernel_implicit_endpoints_do_not_break_later_adds() {
+    if !skip::require_root("kernel_implicit_endpoints_do_not_break_later_adds") {
+        return;
+    }
+    let cli = NetNs::new(concat!("mptcpd-t-pl-", "impl-c")).unwrap();
+    let srv = NetNs::new(concat!("mptcpd-t-pl-", "impl-s")).unwrap();
+    let _va = VethPair::new("c-a", &cli, "s-a", &srv).unwrap();
+    let _vb = VethPair::new("c-b", &cli, "s-b", &srv).unwrap();
+    let _srv_addrs = [
+        Address::add(&srv, "s-a", "192.0.2.2/24").unwrap(),
+        Address::add(&srv, "s-b", "198.51.100.2/24").unwrap(),
+    ];
+    let _initial = Address::add(&cli, "c-a", "192.0.2.1/24").unwrap();
+    let second = Address::add(&cli, "c-b", "198.51.100.1/24").unwrap();
+    // The server announces its second address; the client's kernel joins it from
+    // 198.51.100.1, which has no endpoint (the daemon starts without `existing`).
+    for command in [
+        "mptcp endpoint add 198.51.100.2 signal",
+        "mptcp limits set subflows 2 add_addr_accepted 2",
+    ] {
+        let args: Vec<&str> = command.split_whitespace().collect();
+        srv.ip(&args).unwrap();
+    }
+    let listener = {
+        let _in = srv.enter().unwrap();
+        mptcp_listener(sock("0.0.0.0:5202"))
+    };
+
+    let _in = cli.enter().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let settings = addr_adv(state.path().join("endpoints"), EndpointFlags::SUBFLOW);
+    let mut daemon = Daemon::start(&settings, NotifyFlags::empty()).await;
+    let stream = mptcp_connect(sock("192.0.2.2:5202"));
+    let (_accepted, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .expect("accept")
+        .expect("accept");
+    send(&stream, b"hello").await;
+    let implicit_of = |e: &[Endpoint]| {
+        e.iter()
+            .find(|x| x.flags.contains(EndpointFlags::IMPLICIT))
+            .copied()
+    };
+    let endpoints = daemon
+        .until_polled("the kernel's implicit endpoint", |e| {
+            implicit_of(e).is_some()
+        })
+        .await;
+    let implicit = implicit_of(&endpoints).unwrap();
+    assert_eq!(implicit.addr, ip("198.51.100.1"), "{endpoints:?}");
+
+    // A new address: the id the daemon would give is the implicit endpoint's.
+    let _third = Address::add(&cli, "c-a", "203.0.113.1/24").unwrap();
+    let endpoints = daemon
+        .until("the new address's endpoint", |e| has(e, "203.0.113.1"))
+        .await;
+    assert!(endpoints.contains(&implicit), "{endpoints:?}");
+
+    // The implicit endpoint's own address comes back: its endpoint becomes ours, same id.
+    drop(second);
+    let _second = Address::add(&cli, "c-b", "198.51.100.1/24").unwrap();
+    let endpoints = daemon
+        .until("the implicit endpoint taken over", |e| {
+            e.iter()
+                .any(|x| x.addr == ip("198.51.100.1") && x.flags == EndpointFlags::SUBFLOW)
+        })
+        .await;
+    let taken = endpoints
+        .iter()
+        .find(|x| x.addr == ip("198.51.100.1"))
+        .unwrap();
+    assert_eq!(taken.id, implicit.id, "{endpoints:?}");
+    assert_eq!(endpoints.len(), 2, "{endpoints:?}");
+    drop(stream);
+    assert_eq!(daemon.host.shutdown().await, 2);
+}
+
+/// The same address on two interfaces (as a VLAN and its parent share EUI-64 link-local
+/// addresses): one endpoint, kept until the last interface loses the address.
+#[tokio::test]
+async fn addr_adv_keeps_an_address_on_two_interfaces_until_the_last_goes() {
+    if !skip::require_root("addr_adv_keeps_an_address_on_two_interfaces_until_the_last_goes") {
+        return;
+    }
+    let ns = NetNs::new(concat!("mptcpd-t-pl-", "twice")).unwrap();
+    let _veth = VethPair::new("pl0", &ns, "pl1", &ns).unwrap();
+    let _in = ns.enter().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let settings = addr_adv(state.path().join("endpoints"), EndpointFlags::SUBFLOW);
+    let mut daemon = Daemon::start(&settings, NotifyFlags::empty()).await;
+    let shared = "192.0.2.7";
+    let on_pl0 = Address::add(&ns, "pl0", "192.0.2.7/32").unwrap();
+    let endpoints = daemon.until("the endpoint", |e| has(e, shared)).await;
+    let first = endpoints[0];
+    assert_eq!(first.if_idx, Some(ifindex(&ns, "pl0")));
+    // Events are handled in order: once a later address has its endpoint, the earlier
+    // events were handled too.
+    let on_pl1 = Address::add(&ns, "pl1", "192.0.2.7/32").unwrap();
+    let _marker = Address::add(&ns, "pl1", "198.51.100.1/32").unwrap();
+    let endpoints = daemon.until("a marker", |e| has(e, "198.51.100.1")).await;
+    assert!(endpoints.contains(&first), "no flap: {endpoints:?}");
+
+    drop(on_pl0);
+    let _marker = Address::add(&ns, "pl0", "198.51.100.2/32").unwrap();
+    let endpoints = daemon.until("a marker", |e| has(e, "198.51.100.2")).await;
+    let kept: Vec<&Endpoint> = endpoints.iter().filter(|e| e.addr == ip(shared)).collect();
+    assert_eq!(kept.len(), 1, "the endpoint stays: {endpoints:?}");
+    assert_eq!(
+        kept[0].if_idx,
+        Some(ifindex(&ns, "pl1")),
+        "bound to the interface that still has the address"
+    );
+
+    drop(on_pl1);
+    daemon
+        .until("the endpoint gone with the last instance", |e| {
+            !has(e, shared)
+        })
+        .await;
+    assert_eq!(daemon.host.shutdown().await, 2);
 }

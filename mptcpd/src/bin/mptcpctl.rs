@@ -2,10 +2,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 fn main() -> ExitCode {
-    let args = mptcpd::ctl::CtlArgs::parse();
+    let args = match mptcpd::usage::parse::<mptcpd::ctl::CtlArgs>("mptcpctl") {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

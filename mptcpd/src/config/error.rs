@@ -22,6 +22,12 @@ pub enum ConfigError {
         /// The file.
         path: PathBuf,
     },
+    /// A symbolic link: the file read must be the file checked (regular, not world-writable).
+    #[error("config file {} is a symbolic link: refused (name the file it points to)", path.display())]
+    SymbolicLink {
+        /// The link.
+        path: PathBuf,
+    },
     /// A directory, device or pipe where the file should be.
     #[error("config file {} is not a regular file", path.display())]
     NotRegular {

@@ -1,11 +1,12 @@
 //! The configuration file (`/etc/mptcpd/mptcpd.conf`, `--config FILE`): read only if it is a
-//! regular file nobody else may write, then parsed as the C daemon's ELL settings format
+//! regular file (not a link, FIFO or device: opened without blocking or following links) that
+//! nobody else may write, then parsed as the C daemon's ELL settings format
 //! (`[core]` with `key=value` lines, `#` comments).
 
 use std::{
-    fs::File,
+    fs::OpenOptions,
     io,
-    os::unix::fs::PermissionsExt as _,
+    os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _},
     path::{Path, PathBuf},
     str::FromStr as _,
 };
@@ -29,6 +30,7 @@ pub(super) struct FileSettings {
     pub(super) notify_flags: Option<NotifyFlags>,
     pub(super) bpf_pin_dir: Option<PathBuf>,
     pub(super) observe_cgroup: Option<PathBuf>,
+    pub(super) state_dir: Option<PathBuf>,
 }
 
 /// Reads and parses `path`. `Ok(None)` when it does not exist and is not `required`.
@@ -37,9 +39,20 @@ pub(super) fn read(path: &Path, required: bool) -> Result<Option<FileSettings>, 
         path: path.to_owned(),
         source,
     };
-    let mut file = match File::open(path) {
+    // O_NONBLOCK: opening a FIFO would wait for a writer (forever, and on the daemon's only
+    // thread); O_NOFOLLOW: the file named is the file checked, not a link's target.
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path);
+    let mut file = match opened {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound && !required => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(ConfigError::SymbolicLink {
+                path: path.to_owned(),
+            });
+        }
         Err(e) => return Err(read_error(e)),
     };
     // Checked on the open file, so that it cannot be swapped between check and read.
@@ -110,6 +123,7 @@ fn set(settings: &mut FileSettings, key: &str, value: &str) -> Result<(), LinePr
         notify_flags,
         bpf_pin_dir,
         observe_cgroup,
+        state_dir,
     } = settings;
     match key {
         "debug" => *debug = Some(typed(key, non_empty(key, value)?, parse_bool)?),
@@ -124,6 +138,7 @@ fn set(settings: &mut FileSettings, key: &str, value: &str) -> Result<(), LinePr
         "notify-flags" => *notify_flags = Some(typed(key, value, NotifyFlags::from_str)?),
         "bpf-pin-dir" => *bpf_pin_dir = Some(non_empty(key, value)?.into()),
         "observe-cgroup" => *observe_cgroup = Some(non_empty(key, value)?.into()),
+        "state-dir" => *state_dir = Some(non_empty(key, value)?.into()),
         _ => return Err(LineProblem::UnknownKey(key.to_owned())),
     }
     Ok(())
@@ -211,7 +226,8 @@ path-manager=addr_adv
             addr-flags=subflow,backup\n\
             notify-flags=existing,check_route\n\
             bpf-pin-dir=/sys/fs/bpf/x\n\
-            observe-cgroup=/sys/fs/cgroup/x\n";
+            observe-cgroup=/sys/fs/cgroup/x\n\
+            state-dir=/run/x\n";
         assert_eq!(
             parse(text),
             Ok(FileSettings {
@@ -224,6 +240,7 @@ path-manager=addr_adv
                 notify_flags: Some(NotifyFlags::EXISTING | NotifyFlags::CHECK_ROUTE),
                 bpf_pin_dir: Some("/sys/fs/bpf/x".into()),
                 observe_cgroup: Some("/sys/fs/cgroup/x".into()),
+                state_dir: Some("/run/x".into()),
             })
         );
     }
@@ -318,6 +335,37 @@ path-manager=addr_adv
         assert!(err.to_string().contains("world-writable"), "{err}");
         let err = read(dir.path(), true).unwrap_err();
         assert!(matches!(err, ConfigError::NotRegular { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mptcpd.conf");
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        // A blocking open would never return: nobody opens the FIFO for writing.
+        let err = read(&path, false).unwrap_err();
+        assert!(matches!(err, ConfigError::NotRegular { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_symbolic_link_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real.conf");
+        fs::write(&target, "[core]\nlog=null\n").unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
+        let link = dir.path().join("mptcpd.conf");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = read(&link, true).unwrap_err();
+        assert!(matches!(err, ConfigError::SymbolicLink { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "config file {} is a symbolic link: refused (name the file it points to)",
+                link.display()
+            )
+        );
     }
 
     #[test]

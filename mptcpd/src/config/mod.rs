@@ -6,8 +6,8 @@
 //! file's key does not take, an unknown key in `[core]`, and a malformed line are errors that
 //! name the file, line and key (the C daemon ignores them); `signal` with `fullmesh` is refused
 //! (the kernel refuses such endpoints); an empty flag list on the command line clears the
-//! file's flags; `--config FILE` names another file; `debug`, `bpf-pin-dir` and
-//! `observe-cgroup` may be set in the file too.
+//! file's flags; `--config FILE` names another file; `debug`, `bpf-pin-dir`,
+//! `observe-cgroup` and `state-dir` may be set in the file too.
 
 mod error;
 mod file;
@@ -29,6 +29,8 @@ use crate::{cli::Args, netmon::NotifyFlags};
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/mptcpd/mptcpd.conf";
 /// Where plugins would be looked for when neither the command line nor the file says.
 pub const DEFAULT_PLUGIN_DIR: &str = "/usr/lib/mptcpd";
+/// Where the runtime state goes when neither the command line nor the file says.
+pub const DEFAULT_STATE_DIR: &str = "/run/mptcpd";
 
 /// The effective settings: what the daemon and its plugins use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +53,8 @@ pub struct Config {
     pub bpf_pin_dir: PathBuf,
     /// cgroup whose sockets the observer counts; `None`: the root of the hierarchy.
     pub observe_cgroup: Option<PathBuf>,
+    /// Directory of the runtime state: the endpoints this daemon added, its lock.
+    pub state_dir: PathBuf,
     /// The file the settings were read from; `None` when the default file does not exist.
     pub config_file: Option<PathBuf>,
 }
@@ -115,6 +119,7 @@ impl fmt::Display for Config {
             notify_flags,
             bpf_pin_dir,
             observe_cgroup,
+            state_dir,
             config_file,
         } = self;
         let or = |text: String, none: &'static str| {
@@ -127,7 +132,7 @@ impl fmt::Display for Config {
         write!(
             f,
             "config-file={} debug={debug} log={log} plugin-dir={} path-manager={} \
-             load-plugins={} addr-flags={} notify-flags={} bpf-pin-dir={} observe-cgroup={}",
+             load-plugins={} addr-flags={} notify-flags={} bpf-pin-dir={} observe-cgroup={} state-dir={}",
             config_file
                 .as_ref()
                 .map_or_else(|| "(none)".to_owned(), |p| p.display().to_string()),
@@ -142,6 +147,7 @@ impl fmt::Display for Config {
             observe_cgroup
                 .as_ref()
                 .map_or_else(|| "(root)".to_owned(), |p| p.display().to_string()),
+            state_dir.display(),
         )
     }
 }

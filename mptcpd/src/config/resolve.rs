@@ -3,7 +3,8 @@
 use std::{fs, io, os::unix::fs::PermissionsExt as _, path::Path, path::PathBuf};
 
 use super::{
-    Config, ConfigError, DEFAULT_PLUGIN_DIR, LogTarget, PluginDirProblem, file::FileSettings,
+    Config, ConfigError, DEFAULT_PLUGIN_DIR, DEFAULT_STATE_DIR, LogTarget, PluginDirProblem,
+    file::FileSettings,
 };
 use crate::{cli::Args, ebpf::DEFAULT_PIN_DIR};
 
@@ -27,6 +28,7 @@ pub(super) fn merge(
         config: _,
         bpf_pin_dir,
         observe_cgroup,
+        state_dir,
         usage: _,
         help: _,
     } = args;
@@ -41,6 +43,7 @@ pub(super) fn merge(
         notify_flags: file_notify_flags,
         bpf_pin_dir: file_bpf_pin_dir,
         observe_cgroup: file_observe_cgroup,
+        state_dir: file_state_dir,
     } = file.unwrap_or(&default);
     Config {
         // `-d` can only turn debugging on; the file may turn it on too.
@@ -71,6 +74,11 @@ pub(super) fn merge(
             .as_ref()
             .or(file_observe_cgroup.as_ref())
             .cloned(),
+        state_dir: state_dir
+            .as_ref()
+            .or(file_state_dir.as_ref())
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
         config_file,
     }
 }
@@ -119,6 +127,7 @@ mod tests {
             notify_flags: Some(NotifyFlags::EXISTING),
             bpf_pin_dir: Some("/sys/fs/bpf/file".into()),
             observe_cgroup: Some("/sys/fs/cgroup/file".into()),
+            state_dir: Some("/run/file".into()),
         }
     }
 
@@ -137,6 +146,7 @@ mod tests {
                 notify_flags: NotifyFlags::empty(),
                 bpf_pin_dir: "/sys/fs/bpf/mptcpd".into(),
                 observe_cgroup: None,
+                state_dir: "/run/mptcpd".into(),
                 config_file: None,
             }
         );
@@ -167,6 +177,7 @@ mod tests {
                 notify_flags: NotifyFlags::EXISTING,
                 bpf_pin_dir: "/sys/fs/bpf/file".into(),
                 observe_cgroup: Some("/sys/fs/cgroup/file".into()),
+                state_dir: "/run/file".into(),
                 config_file: Some(path),
             }
         );
@@ -185,6 +196,7 @@ mod tests {
             "--notify-flags=skip_loopback",
             "--bpf-pin-dir=/sys/fs/bpf/cli",
             "--observe-cgroup=/sys/fs/cgroup/cli",
+            "--state-dir=/run/cli",
         ]);
         let config = merge(&argv, Some(&file()), None, LogTarget::Stderr);
         assert_eq!(
@@ -199,6 +211,7 @@ mod tests {
                 notify_flags: NotifyFlags::SKIP_LOOPBACK,
                 bpf_pin_dir: "/sys/fs/bpf/cli".into(),
                 observe_cgroup: Some("/sys/fs/cgroup/cli".into()),
+                state_dir: "/run/cli".into(),
                 config_file: None,
             }
         );

@@ -122,8 +122,13 @@ pub enum SubflowCommand {
 
 #[derive(Debug, Args)]
 pub struct SetFlags {
-    /// An in-kernel endpoint.
-    #[arg(long, conflicts_with = "token", required_unless_present = "token")]
+    /// An in-kernel endpoint (1..=255).
+    #[arg(
+        long,
+        conflicts_with = "token",
+        required_unless_present = "token",
+        value_parser = clap::value_parser!(u8).range(1..)
+    )]
     pub id: Option<u8>,
     /// A connection of the userspace path manager (with --local and --remote).
     #[arg(long, requires_all = ["local", "remote"])]
@@ -134,6 +139,7 @@ pub struct SetFlags {
     /// The subflow's remote address and port.
     #[arg(long)]
     pub remote: Option<SocketAddr>,
+    /// With --token only backup or nobackup: a subflow has no fullmesh flag.
     #[arg(value_enum)]
     pub change: FlagChange,
 }

@@ -23,6 +23,13 @@ pub enum CtlError {
     /// `--dev` names no interface here.
     #[error("no interface named {0:?} in this network namespace")]
     UnknownInterface(String),
+    /// `set-flags --token ... fullmesh|nofullmesh`: the kernel sets a subflow's backup bit from
+    /// every request and has no fullmesh for subflows, so this would only clear backup.
+    #[error(
+        "set-flags --token changes a subflow's backup flag only: use backup or nobackup \
+         ({0} applies to in-kernel endpoints, --id)"
+    )]
+    NotASubflowFlag(&'static str),
     /// Writing the output failed (a closed pipe, say).
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),
@@ -161,10 +168,14 @@ async fn set_flags(client: &PmClient, set: SetFlags) -> Result<(), CtlError> {
         change,
     } = set;
     if let (Some(token), Some(local), Some(remote)) = (token, local, remote) {
-        // A subflow has only the backup bit to change.
+        // The kernel sets the subflow's backup bit from what it gets and cannot tell us the
+        // current one, so a read-modify-write as by id is impossible: refuse what is not
+        // about backup rather than clear it.
         let flags = match change {
             FlagChange::Backup => EndpointFlags::BACKUP,
-            _ => EndpointFlags::empty(),
+            FlagChange::Nobackup => EndpointFlags::empty(),
+            FlagChange::Fullmesh => return Err(CtlError::NotASubflowFlag("fullmesh")),
+            FlagChange::Nofullmesh => return Err(CtlError::NotASubflowFlag("nofullmesh")),
         };
         client.set_flags_for(token, local, remote, flags).await?;
     } else if let Some(id) = id {

@@ -1,6 +1,10 @@
 //! Errors that stop the daemon. Each is one line: `main` prints it whatever `--log` says.
 
-use std::io;
+use std::{io, path::PathBuf};
+
+fn pid_text(pid: Option<u32>) -> String {
+    pid.map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"))
+}
 
 /// Why the daemon could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +30,31 @@ pub enum DaemonError {
          configured without it (run as root or grant CAP_NET_ADMIN)"
     )]
     NoNetAdmin,
+    /// The network namespace cannot be identified: its state would be shared with others.
+    #[error("cannot identify this network namespace ({0}); is /proc mounted?")]
+    NetnsUnknown(#[source] io::Error),
+    /// Another daemon runs in this network namespace.
+    #[error(
+        "another mptcpd ({}) already runs in this network namespace (it holds {}); \
+         stop it first",
+        pid_text(*.pid),
+        .lock.display()
+    )]
+    AlreadyRunning {
+        /// The other daemon's pid, as it wrote it in the lock file.
+        pid: Option<u32>,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// The state directory or the lock in it cannot be used.
+    #[error("state directory: {}: {source} (see --state-dir)", .path.display())]
+    StateDir {
+        /// The directory or file.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: io::Error,
+    },
     /// A prerequisite could not be checked.
     #[error("checking prerequisites: {0}")]
     Prerequisite(#[source] io::Error),
@@ -33,10 +62,12 @@ pub enum DaemonError {
     #[error("starting the runtime: {0}")]
     Runtime(#[source] io::Error),
     /// Logging could not be set up.
-    #[error("logging to the {target}: {source}")]
+    #[error("logging to the {target} ({}): {source}", path.display())]
     Logging {
         /// `journal` or `syslog`.
         target: crate::config::LogTarget,
+        /// The socket.
+        path: PathBuf,
         /// What failed.
         #[source]
         source: io::Error,

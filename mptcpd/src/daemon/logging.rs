@@ -1,26 +1,39 @@
 //! `tracing` set-up: stderr, syslog, the journal or nowhere, with `log` records (aya-log's)
 //! bridged in. The level can change while running (SIGHUP); the destination cannot.
 
-use std::{io::IsTerminal as _, path::Path};
+use std::{
+    io::IsTerminal as _,
+    path::{Path, PathBuf},
+};
 
 use tracing_subscriber::{
     EnvFilter, Registry, layer::SubscriberExt as _, reload, util::SubscriberInitExt as _,
 };
 
-use super::{DaemonError, syslog::Syslog};
+use super::{
+    DaemonError,
+    journal::{JOURNAL_SOCKET, Journal},
+    log_socket::{Dropped, Format, LogSocket},
+    syslog::{DEV_LOG, Syslog},
+};
 use crate::config::LogTarget;
 
 /// Overrides the level filter, in `tracing_subscriber::EnvFilter` syntax.
 const FILTER_ENV: &str = "MPTCPD_LOG";
+/// Overrides the socket of `syslog` (`/dev/log`) and `journal` (journald's): for containers
+/// that put it elsewhere, and for tests.
+const SOCKET_ENV: &str = "MPTCPD_LOG_SOCKET";
 /// `--debug`: everything but aya's per-relocation chatter (eBPF programs' own logs stay).
 const DEBUG: &str = "debug,aya=info,aya_obj=info";
 
-/// Changes the level of the installed subscriber.
+/// Changes the level of the installed subscriber, and knows what a log socket dropped.
 #[derive(Debug)]
 pub(super) struct LogLevel {
     handle: reload::Handle<EnvFilter, Registry>,
     /// `MPTCPD_LOG` is set: it wins over `debug` now and after reloads.
     from_env: bool,
+    /// Messages that `syslog` or `journal` dropped (a log daemon not reading).
+    dropped: Option<Dropped>,
 }
 
 impl LogLevel {
@@ -31,6 +44,15 @@ impl LogLevel {
         }
         if let Err(e) = self.handle.reload(filter(debug)) {
             tracing::warn!("changing the log level: {e}");
+        }
+    }
+
+    /// At exit: says on stderr how many messages the log socket dropped and no later message
+    /// could report (stderr is the journal under systemd, or the terminal).
+    pub(super) fn report_dropped(&self) {
+        let unreported = self.dropped.as_ref().map_or(0, Dropped::unreported);
+        if unreported > 0 {
+            eprintln!("mptcpd: {unreported} log messages were dropped (the log socket was full)");
         }
     }
 }
@@ -47,7 +69,10 @@ pub(super) fn init(target: LogTarget, debug: bool) -> Result<LogLevel, DaemonErr
     };
     let (env_filter, handle) = reload::Layer::new(env_filter);
     let registry = tracing_subscriber::registry().with(env_filter);
-    let failed = |source| DaemonError::Logging { target, source };
+    let socket_path = |default: &str| {
+        std::env::var_os(SOCKET_ENV).map_or_else(|| PathBuf::from(default), PathBuf::from)
+    };
+    let mut dropped = None;
     // A second init (only possible in tests) keeps the first subscriber.
     let _already_set = match target {
         LogTarget::Stderr => registry
@@ -57,22 +82,46 @@ pub(super) fn init(target: LogTarget, debug: bool) -> Result<LogLevel, DaemonErr
                     .with_ansi(std::io::stderr().is_terminal()),
             )
             .try_init(),
-        LogTarget::Syslog => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(
-                        Syslog::connect(Path::new(super::syslog::DEV_LOG)).map_err(failed)?,
-                    )
-                    .with_ansi(false)
-                    .without_time()
-                    .with_level(false)
-                    .with_target(false),
-            )
-            .try_init(),
-        LogTarget::Journal => registry
-            .with(tracing_journald::layer().map_err(failed)?)
-            .try_init(),
+        LogTarget::Syslog => {
+            let socket = connect(target, &socket_path(DEV_LOG), Syslog::new())?;
+            dropped = Some(socket.dropped());
+            registry.with(datagram_layer(socket)).try_init()
+        }
+        LogTarget::Journal => {
+            let socket = connect(target, &socket_path(JOURNAL_SOCKET), Journal)?;
+            dropped = Some(socket.dropped());
+            registry.with(datagram_layer(socket)).try_init()
+        }
         LogTarget::Null => registry.try_init(),
     };
-    Ok(LogLevel { handle, from_env })
+    Ok(LogLevel {
+        handle,
+        from_env,
+        dropped,
+    })
+}
+
+fn connect<F: Format>(
+    target: LogTarget,
+    path: &Path,
+    format: F,
+) -> Result<LogSocket<F>, DaemonError> {
+    LogSocket::connect(path, format).map_err(|source| DaemonError::Logging {
+        target,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The text of each event, without time, level or target: the log daemon records those.
+fn datagram_layer<F: Format, S>(socket: LogSocket<F>) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_subscriber::fmt::layer()
+        .with_writer(socket)
+        .with_ansi(false)
+        .without_time()
+        .with_level(false)
+        .with_target(false)
 }

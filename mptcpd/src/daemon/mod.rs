@@ -3,10 +3,14 @@
 
 mod error;
 mod family;
+mod instance;
+mod journal;
+mod log_socket;
 mod logging;
 mod notify;
 mod plugins;
 mod prereq;
+mod privileges;
 mod reload;
 mod signals;
 mod syslog;
@@ -17,6 +21,7 @@ pub use error::DaemonError;
 use crate::{
     cli::Args,
     config::Config,
+    diag,
     netmon::NetworkMonitor,
     plugins::{NetlinkPm, PluginHost},
     pm::EventItem,
@@ -28,12 +33,15 @@ pub fn run(args: &Args) -> Result<(), DaemonError> {
     let config = Config::load(args)?;
     // Before logging starts, so that a refusal is the only line printed.
     prereq::check()?;
+    let instance = instance::Instance::claim(&config.state_dir)?;
     let log = logging::init(config.log, config.debug)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(DaemonError::Runtime)?;
-    runtime.block_on(serve(args, config, &log))
+    let served = runtime.block_on(serve(args, config, &log, &instance));
+    log.report_dropped();
+    served
 }
 
 /// What a reload changes.
@@ -76,11 +84,38 @@ impl Running<'_> {
     }
 }
 
-async fn serve(args: &Args, config: Config, log: &logging::LogLevel) -> Result<(), DaemonError> {
+/// Test-only: the `mptcp_pm` event socket's receive buffer in bytes, small enough that a
+/// test can force an overrun (`tests/tests/faults_overrun.rs`).
+const TEST_EVENT_BUFFER: &str = "MPTCPD_TEST_EVENT_RCVBUF";
+
+/// The `mptcp_pm` events, with the test setting's buffer if given.
+fn subscribe(pm: &crate::pm::PmClient) -> Result<crate::pm::EventStream, DaemonError> {
+    let events = pm.subscribe().map_err(DaemonError::Pm)?;
+    let test_buffer = std::env::var(TEST_EVENT_BUFFER).ok();
+    if let Some(bytes) = test_buffer.and_then(|b| b.parse().ok()) {
+        tracing::warn!("{TEST_EVENT_BUFFER}={bytes}: a test setting, not for production");
+        if let Err(e) = events.set_receive_buffer(bytes) {
+            tracing::warn!("{TEST_EVENT_BUFFER}: {e}");
+        }
+    }
+    Ok(events)
+}
+
+async fn serve(
+    args: &Args,
+    config: Config,
+    log: &logging::LogLevel,
+    instance: &instance::Instance,
+) -> Result<(), DaemonError> {
     tracing::info!("mptcpd {} starting", env!("CARGO_PKG_VERSION"));
     tracing::debug!("configuration: {config}");
     let mut signals = Signals::install()?;
     let telemetry = telemetry::Telemetry::start(&config);
+    // Nothing loads a BPF program after this point.
+    match privileges::drop_bpf_capabilities() {
+        Ok(()) => tracing::debug!("dropped CAP_BPF and CAP_PERFMON"),
+        Err(e) => tracing::warn!("could not drop CAP_BPF and CAP_PERFMON: {e}"),
+    }
     let netmon = NetworkMonitor::start(config.notify_flags)
         .await
         .map_err(DaemonError::Netmon)?;
@@ -108,8 +143,10 @@ async fn serve(args: &Args, config: Config, log: &logging::LogLevel) -> Result<(
             }
         }
     };
-    let mut pm_events = pm.subscribe().map_err(DaemonError::Pm)?;
-    let mut host = PluginHost::start(&plugins::settings(&running.config), NetlinkPm(pm.clone()))
+    let mut pm_events = subscribe(&pm)?;
+    let mut overruns: u64 = 0;
+    let settings = plugins::settings(&running.config, instance.state_file());
+    let mut host = PluginHost::start(&settings, NetlinkPm(pm.clone()))
         .await
         .map_err(DaemonError::Plugins)?;
     tracing::info!(
@@ -118,11 +155,7 @@ async fn serve(args: &Args, config: Config, log: &logging::LogLevel) -> Result<(
         host.default_plugin()
     );
     // The monitor's start-up events first, then what was adopted but not claimed is stale.
-    while let Some(event) = running.netmon.try_next_event() {
-        tracing::debug!("network: {event:?}");
-        host.on_net_event(&event).await;
-    }
-    let stale = host.settle().await;
+    let stale = host.start_up(&mut running.netmon).await;
     if stale > 0 {
         tracing::info!("removed {stale} stale endpoints of an earlier run");
     }
@@ -158,8 +191,11 @@ async fn serve(args: &Args, config: Config, log: &logging::LogLevel) -> Result<(
                     host.on_pm_event(&event).await;
                 }
                 EventItem::Overrun => {
-                    tracing::warn!("mptcp_pm events lost (receive buffer overrun): resynchronising");
-                    host.resync().await;
+                    overruns += 1;
+                    tracing::warn!(
+                        "mptcp_pm events lost (receive buffer overrun {overruns}): resynchronising"
+                    );
+                    host.resync(diag::connections().await).await;
                 }
                 EventItem::Malformed(e) => tracing::debug!("mptcp: undecodable event: {e}"),
             },

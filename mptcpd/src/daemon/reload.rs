@@ -29,6 +29,7 @@ pub(super) fn plan(current: &Config, new: Config) -> Plan {
         notify_flags,
         bpf_pin_dir,
         observe_cgroup,
+        state_dir,
         config_file,
     } = new;
     let mut need_restart = Vec::new();
@@ -48,6 +49,7 @@ pub(super) fn plan(current: &Config, new: Config) -> Plan {
     );
     keep(bpf_pin_dir != current.bpf_pin_dir, "bpf-pin-dir");
     keep(observe_cgroup != current.observe_cgroup, "observe-cgroup");
+    keep(state_dir != current.state_dir, "state-dir");
     Plan {
         effective: Config {
             debug,
@@ -116,6 +118,7 @@ mod tests {
             addr_flags: AddrFlags::SUBFLOW,
             bpf_pin_dir: "/sys/fs/bpf/other".into(),
             observe_cgroup: Some("/sys/fs/cgroup/x".into()),
+            state_dir: "/run/other".into(),
             ..Config::default()
         };
         let Plan {
@@ -132,7 +135,8 @@ mod tests {
                 "load-plugins",
                 "addr-flags",
                 "bpf-pin-dir",
-                "observe-cgroup"
+                "observe-cgroup",
+                "state-dir"
             ]
         );
     }

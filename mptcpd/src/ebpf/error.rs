@@ -50,6 +50,19 @@ pub enum EbpfError {
         #[source]
         source: io::Error,
     },
+    /// The pin directory is one another user could have made or could change.
+    #[error(
+        "refusing pin directory {}: {why}; remove it (rm -r {}) or choose another with \
+         --bpf-pin-dir",
+        path.display(),
+        path.display()
+    )]
+    UntrustedPinDir {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
     /// An object could not be pinned.
     #[error("pinning {}: {source}", path.display())]
     Pin {

@@ -10,7 +10,7 @@ mod object;
 mod sock_observer;
 mod upgrade;
 
-pub use bpffs::{DEFAULT_PIN_DIR, PinDir};
+pub use bpffs::{DEFAULT_PIN_DIR, PinDir, check_pin_dir};
 pub use error::{EbpfError, chain};
 pub use features::{Hits, KernelFeatures, PROBES_OBJECT, Probes, Support};
 pub use fmod_ret::FmodRetError;

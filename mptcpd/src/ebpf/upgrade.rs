@@ -13,7 +13,7 @@ use aya::maps::{IterableMap as _, Map, MapData, MapError, PerCpuHashMap, PerCpuV
 use mptcpd_common::upgrade::{CGROUPS_MAP, CGROUPS_MAX_ENTRIES, PROGRAM};
 
 use super::{
-    EbpfError, PinDir,
+    EbpfError, PinDir, check_pin_dir,
     fmod_ret::{FmodRetError, FmodRetProgram, LoadedFmodRet},
 };
 
@@ -91,8 +91,13 @@ impl Upgrade {
         Ok(())
     }
 
-    /// The pinned upgrade in `dir`, if its program is attached there.
+    /// The pinned upgrade in `dir`, if its program is attached there. A directory that
+    /// another user could have made or could change is refused ([`check_pin_dir`]).
     pub fn open(dir: &Path) -> Result<Option<Self>, EbpfError> {
+        if !pin_dir_exists(dir)? {
+            return Ok(None);
+        }
+        check_pin_dir(dir)?;
         if !dir.join(LINK_PIN).exists() {
             return Ok(None);
         }
@@ -152,6 +157,10 @@ impl Upgrade {
 
     /// Detaches the program and removes its pins: no cgroup is upgraded any more.
     pub fn uninstall(dir: &Path) -> Result<bool, EbpfError> {
+        if !pin_dir_exists(dir)? {
+            return Ok(false);
+        }
+        check_pin_dir(dir)?;
         let mut removed = false;
         for name in [LINK_PIN, CGROUPS_PIN] {
             let path = dir.join(name);
@@ -168,6 +177,18 @@ impl Upgrade {
     #[must_use]
     pub fn map_data(&self) -> &MapData {
         self.cgroups.map()
+    }
+}
+
+/// Whether something is at `dir` (a symbolic link counts: it is then refused, not followed).
+fn pin_dir_exists(dir: &Path) -> Result<bool, EbpfError> {
+    match fs::symlink_metadata(dir) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(EbpfError::Bpffs {
+            path: dir.to_owned(),
+            source,
+        }),
     }
 }
 

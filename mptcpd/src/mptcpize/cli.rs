@@ -39,8 +39,16 @@ pub enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<OsString>,
     },
-    /// Use MPTCP for a systemd unit or a cgroup from now on.
-    Enable(Target),
+    /// Use MPTCP for a systemd service or a cgroup from now on.
+    Enable {
+        /// The unit or cgroup.
+        #[command(flatten)]
+        target: Target,
+        /// Write the drop-in even if the mptcpize binary or the wrapper it names could be
+        /// replaced by a user other than root (a build tree, a world-writable directory).
+        #[arg(long)]
+        force: bool,
+    },
     /// Stop using MPTCP for a systemd unit or a cgroup.
     Disable(Target),
     /// What is enabled, by which mechanism, and how many sockets really use MPTCP.
@@ -64,7 +72,7 @@ pub struct Target {
 #[derive(Debug, Clone, ClapArgs)]
 #[group(required = true, multiple = false)]
 pub struct What {
-    /// A systemd unit (`.service` is implied): a drop-in, never an edit of the unit file.
+    /// A systemd service (`.service` is implied): a drop-in, never an edit of the unit file.
     #[arg(value_name = "UNIT")]
     pub unit: Option<String>,
     /// A cgroup v2 directory, or a path below the cgroup v2 root (`/system.slice/x.service`);

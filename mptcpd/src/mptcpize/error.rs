@@ -13,6 +13,34 @@ pub enum MptcpizeError {
     /// The unit name is not one.
     #[error("invalid unit name {0:?}")]
     BadUnit(String),
+    /// A drop-in can change only a service.
+    #[error(
+        "{0} is not a service: a drop-in's [Service] section means nothing to it (enable the \
+         .service it starts, or its cgroup with --cgroup)"
+    )]
+    NotAService(String),
+    /// A value cannot be written into a drop-in safely.
+    #[error("cannot write {what} {value:?} into a drop-in: {why}")]
+    DropInValue {
+        /// Which value.
+        what: &'static str,
+        /// The value.
+        value: PathBuf,
+        /// Why not.
+        why: &'static str,
+    },
+    /// A file a drop-in would run (or load) as root could be replaced by another user.
+    #[error(
+        "refusing to name {} in a drop-in run as root: {why} (install mptcpize with \
+         `cargo xtask install`, or pass --force)",
+        path.display()
+    )]
+    Untrusted {
+        /// The file.
+        path: PathBuf,
+        /// Who could replace it.
+        why: String,
+    },
     /// A cgroup could not be found or used.
     #[error("cgroup {}: {source}", path.display())]
     Cgroup {

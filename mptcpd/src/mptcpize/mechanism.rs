@@ -23,12 +23,13 @@ pub enum Mechanism {
 }
 
 impl Mechanism {
-    /// Installs (or opens) the eBPF upgrade in `pin_dir`; the wrapper if that fails.
-    #[must_use]
-    pub fn choose(pin_dir: &Path) -> Self {
+    /// Installs (or opens) the eBPF upgrade in `pin_dir`; the wrapper if the kernel cannot run
+    /// it. A pin directory that others could tamper with is an error, not a reason to fall back.
+    pub fn choose(pin_dir: &Path) -> Result<Self, EbpfError> {
         match Upgrade::install(pin_dir) {
-            Ok((upgrade, installed)) => Self::Ebpf { upgrade, installed },
-            Err(e) => Self::Preload { why: why_not(&e) },
+            Ok((upgrade, installed)) => Ok(Self::Ebpf { upgrade, installed }),
+            Err(e @ EbpfError::UntrustedPinDir { .. }) => Err(e),
+            Err(e) => Ok(Self::Preload { why: why_not(&e) }),
         }
     }
 }

@@ -10,6 +10,8 @@ mod mechanism;
 mod preload;
 mod run;
 mod status;
+mod syntax;
+mod trust;
 mod unit;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ pub use cli::{Args, Command, Target, What};
 pub use error::MptcpizeError;
 pub use mechanism::{Mechanism, why_not};
 pub use preload::{LIBRARY, LIBRARY_ENV, godebug, ld_preload};
-pub use unit::{DROP_IN, DropIn, drop_in_path, unit_name};
+pub use unit::{DROP_IN, DropIn, drop_in_path, service_name, unit_name};
 
 use crate::{cgroup, ebpf::Upgrade};
 
@@ -31,7 +33,9 @@ pub fn execute(args: &Args) -> Result<i32, MptcpizeError> {
     } = args;
     match command {
         Command::Run { debug, command } => run::run(bpf_pin_dir, *debug, command),
-        Command::Enable(target) => enable(bpf_pin_dir, systemd_dir, target).map(|()| 0),
+        Command::Enable { target, force } => {
+            enable(bpf_pin_dir, systemd_dir, target, *force).map(|()| 0)
+        }
         Command::Disable(target) => disable(bpf_pin_dir, systemd_dir, target).map(|()| 0),
         Command::Status => {
             status::status(bpf_pin_dir, systemd_dir, &mut std::io::stdout().lock()).map(|()| 0)
@@ -51,7 +55,12 @@ pub fn execute(args: &Args) -> Result<i32, MptcpizeError> {
     }
 }
 
-fn enable(pin_dir: &Path, systemd_dir: &Path, target: &Target) -> Result<(), MptcpizeError> {
+fn enable(
+    pin_dir: &Path,
+    systemd_dir: &Path,
+    target: &Target,
+    force: bool,
+) -> Result<(), MptcpizeError> {
     let Target {
         what: What {
             unit,
@@ -61,10 +70,16 @@ fn enable(pin_dir: &Path, systemd_dir: &Path, target: &Target) -> Result<(), Mpt
         no_reload,
     } = target;
     if let Some(unit) = unit {
-        return enable_unit(pin_dir, systemd_dir, &unit_name(unit)?, *no_reload);
+        return enable_unit(
+            pin_dir,
+            systemd_dir,
+            &service_name(unit)?,
+            *no_reload,
+            force,
+        );
     }
     let dir = cgroup_dir(cgroup.as_deref(), *current_cgroup)?;
-    let mut upgrade = match Mechanism::choose(pin_dir) {
+    let mut upgrade = match Mechanism::choose(pin_dir)? {
         Mechanism::Ebpf { upgrade, .. } => upgrade,
         Mechanism::Preload { why } => return Err(MptcpizeError::NoUpgrade(why)),
     };
@@ -84,13 +99,23 @@ fn enable_unit(
     systemd_dir: &Path,
     unit: &str,
     no_reload: bool,
+    force: bool,
 ) -> Result<(), MptcpizeError> {
-    match Mechanism::choose(pin_dir) {
+    match Mechanism::choose(pin_dir)? {
         Mechanism::Ebpf { mut upgrade, .. } => {
+            // The drop-in runs this very binary as root at every start of the unit.
             let mptcpize = std::env::current_exe()
                 .and_then(std::fs::canonicalize)
-                .unwrap_or_else(|_| PathBuf::from("mptcpize"));
-            let pin_dir = pin_dir.to_owned();
+                .map_err(|source| MptcpizeError::DropIn {
+                    path: PathBuf::from("/proc/self/exe"),
+                    source,
+                })?;
+            require_trusted(&mptcpize, force)?;
+            // ExecStartPre runs in /.
+            let pin_dir = std::path::absolute(pin_dir).map_err(|source| MptcpizeError::DropIn {
+                path: pin_dir.to_owned(),
+                source,
+            })?;
             let path = unit::write(systemd_dir, unit, &DropIn::Ebpf { mptcpize, pin_dir })?;
             reload(no_reload)?;
             let running = unit::control_group(unit)
@@ -117,7 +142,8 @@ fn enable_unit(
         }
         Mechanism::Preload { why } => {
             eprintln!("mptcpize: eBPF upgrade not available ({why}); using LD_PRELOAD");
-            let library = preload::find_library()?;
+            let library = preload::drop_in_library()?;
+            require_trusted(&library, force)?;
             let path = unit::write(systemd_dir, unit, &DropIn::Preload { library })?;
             reload(no_reload)?;
             println!(
@@ -128,6 +154,24 @@ fn enable_unit(
         }
     }
     Ok(())
+}
+
+/// Refuses `path` for a drop-in if a user other than root could replace it, unless forced.
+fn require_trusted(path: &Path, force: bool) -> Result<(), MptcpizeError> {
+    match trust::untrusted(path) {
+        None => Ok(()),
+        Some(why) if force => {
+            eprintln!(
+                "mptcpize: warning: --force: naming {} although {why}",
+                path.display()
+            );
+            Ok(())
+        }
+        Some(why) => Err(MptcpizeError::Untrusted {
+            path: path.to_owned(),
+            why,
+        }),
+    }
 }
 
 fn disable(pin_dir: &Path, systemd_dir: &Path, target: &Target) -> Result<(), MptcpizeError> {

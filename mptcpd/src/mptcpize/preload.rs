@@ -19,22 +19,51 @@ pub const LIBRARY_ENV: &str = "MPTCPIZE_LIB";
 /// What Go programs read to use MPTCP (Go 1.21+); `LD_PRELOAD` does not reach Go's raw syscalls.
 pub(super) const GODEBUG_MPTCP: &str = "multipathtcp=1";
 
-/// The wrapper: `$MPTCPIZE_LIB`, else beside the `mptcpize` binary, else the usual
+/// The wrapper for `run`: `$MPTCPIZE_LIB`, else beside the `mptcpize` binary, else the usual
 /// library directories.
 pub(super) fn find_library() -> Result<PathBuf, MptcpizeError> {
+    let exe_dir = exe_dir();
     let mut candidates = Vec::new();
     if let Some(path) = std::env::var_os(LIBRARY_ENV) {
         candidates.push(PathBuf::from(path));
     }
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_owned))
-    {
+    if let Some(dir) = &exe_dir {
         candidates.push(dir.join(LIBRARY));
         candidates.push(dir.join("../lib/mptcpize").join(LIBRARY));
     }
-    candidates.push(Path::new("/usr/local/lib/mptcpize").join(LIBRARY));
-    candidates.push(Path::new("/usr/lib/mptcpize").join(LIBRARY));
+    candidates.extend(INSTALLED.iter().map(|dir| Path::new(dir).join(LIBRARY)));
+    first_existing(&candidates)
+}
+
+/// The wrapper a drop-in names (root's services load it at every start): where the install
+/// puts it beside this `mptcpize` (`PREFIX/lib/mptcpize`), else the usual installed places, and
+/// a build tree's copy beside the binary last. `$MPTCPIZE_LIB` is the caller's, not the
+/// services', and is ignored.
+pub(super) fn drop_in_library() -> Result<PathBuf, MptcpizeError> {
+    let exe_dir = exe_dir();
+    let mut candidates = Vec::new();
+    if let Some(dir) = &exe_dir {
+        candidates.push(dir.join("../lib/mptcpize").join(LIBRARY));
+    }
+    candidates.extend(INSTALLED.iter().map(|dir| Path::new(dir).join(LIBRARY)));
+    if let Some(dir) = &exe_dir {
+        candidates.push(dir.join(LIBRARY));
+    }
+    first_existing(&candidates)
+}
+
+/// Where `cargo xtask install` and packages put the wrapper.
+const INSTALLED: [&str; 2] = ["/usr/lib/mptcpize", "/usr/local/lib/mptcpize"];
+
+/// The directory of the running binary, links resolved.
+fn exe_dir() -> Option<PathBuf> {
+    std::env::current_exe()
+        .and_then(fs::canonicalize)
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_owned))
+}
+
+fn first_existing(candidates: &[PathBuf]) -> Result<PathBuf, MptcpizeError> {
     candidates
         .iter()
         .find(|p| p.is_file())

@@ -21,7 +21,7 @@ pub(super) fn run(pin_dir: &Path, debug: bool, command: &[OsString]) -> Result<i
     let (program, args) = command
         .split_first()
         .ok_or_else(|| spawn_err(&OsString::new(), io::ErrorKind::InvalidInput.into()))?;
-    match Mechanism::choose(pin_dir) {
+    match Mechanism::choose(pin_dir)? {
         Mechanism::Ebpf { mut upgrade, .. } => match Transient::create(&mut upgrade) {
             Ok(transient) => {
                 if debug {

@@ -20,4 +20,4 @@ pub use model::{
     AddressScope, Family, IFA_F_DADFAILED, IFA_F_TENTATIVE, IFF_LOOPBACK, IFF_LOWER_UP,
     IFF_RUNNING, IFF_UP, Interface, LocalAddress, NetEvent, OperState,
 };
-pub use monitor::NetworkMonitor;
+pub use monitor::{NOTIFY_RECEIVE_BUFFER, NetworkMonitor};

@@ -1,7 +1,7 @@
 //! The rtnetlink side: subscriptions, dumps, route lookups, and the task that feeds the
 //! state machine. Everything it decides is in `state`; this file only moves messages.
 
-use std::collections::VecDeque;
+use std::{collections::VecDeque, net::IpAddr};
 
 use futures_util::{FutureExt as _, StreamExt as _, TryStreamExt as _, stream::BoxStream};
 use rtnetlink::{
@@ -13,7 +13,7 @@ use rtnetlink::{
 use tokio::{
     sync::{
         mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel},
-        watch,
+        oneshot, watch,
     },
     task::JoinHandle,
 };
@@ -26,9 +26,14 @@ use super::{
     state::{Input, NetState, Output, RouteCheck},
 };
 
-/// Receive buffer asked for the notification socket (the kernel caps it at `rmem_max`);
-/// a burst that still overflows it is recovered by dumping again.
-const NOTIFY_RCVBUF: usize = 4 << 20;
+/// Receive buffer of the notification socket (the kernel doubles it): twice the `mptcp_pm`
+/// event socket's, as a link notification (with its statistics) is several times the size of
+/// a path-manager event. Forced past `rmem_max`; a burst that still overflows it is recovered
+/// by dumping again.
+pub const NOTIFY_RECEIVE_BUFFER: usize = 8 << 20;
+
+/// Addresses of adopted endpoints, and who waits until their events are queued.
+type Adopted = (Vec<(Option<u32>, IpAddr)>, oneshot::Sender<()>);
 
 /// Notifications as netlink-proto hands them over.
 type Notifications = BoxStream<'static, (NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
@@ -40,6 +45,7 @@ type Notifications = BoxStream<'static, (NetlinkMessage<RouteNetlinkMessage>, So
 pub struct NetworkMonitor {
     events: UnboundedReceiver<NetEvent>,
     flags: watch::Sender<NotifyFlags>,
+    adopted: UnboundedSender<Adopted>,
     task: Option<JoinHandle<Result<(), NetmonError>>>,
 }
 
@@ -61,21 +67,23 @@ impl NetworkMonitor {
         // Subscribed before the dump, so that nothing between the two is lost.
         let (mut notify_conn, _, notifications) =
             rtnetlink::new_multicast_connection(&groups).map_err(NetmonError::Socket)?;
-        if let Err(e) = notify_conn
-            .socket_mut()
-            .socket_mut()
-            .set_rx_buf_sz(NOTIFY_RCVBUF)
-        {
-            debug!("could not enlarge the notification buffer: {e}");
+        // Past rmem_max, as the mptcp_pm event socket: an overrun costs a full re-dump.
+        if let Err(e) = crate::sockopt::set_receive_buffer(
+            &*notify_conn.socket_mut().socket_mut(),
+            NOTIFY_RECEIVE_BUFFER,
+        ) {
+            warn!("could not enlarge the notification buffer: {e}");
         }
         let (request_conn, handle, _) = rtnetlink::new_connection().map_err(NetmonError::Socket)?;
         let connections = [tokio::spawn(notify_conn), tokio::spawn(request_conn)];
 
         let (sender, events) = unbounded_channel();
         let (flags_tx, flags_rx) = watch::channel(flags);
+        let (adopted_tx, adopted_rx) = unbounded_channel();
         let mut worker = Worker {
             state: NetState::new(flags),
             flags: flags_rx,
+            adopted: adopted_rx,
             handle,
             notifications: notifications.boxed(),
             events: sender,
@@ -86,6 +94,7 @@ impl NetworkMonitor {
         Ok(Self {
             events,
             flags: flags_tx,
+            adopted: adopted_tx,
             task: Some(tokio::spawn(worker.run())),
         })
     }
@@ -100,6 +109,21 @@ impl NetworkMonitor {
     /// route notifications are subscribed to at start only; `existing` only matters at start.
     pub fn set_flags(&self, flags: NotifyFlags) {
         self.flags.send_replace(flags);
+    }
+
+    /// Reports these addresses (interface index, address; `None`: any interface) although
+    /// they were present at start-up without `existing`: each carries an endpoint adopted
+    /// from a previous run, whose plugin must learn of it. Returns once their events are
+    /// queued ([`Self::try_next_event`] sees them).
+    pub async fn report_adopted(&self, addrs: Vec<(Option<u32>, IpAddr)>) {
+        if addrs.is_empty() {
+            return;
+        }
+        let (done, queued) = oneshot::channel();
+        // A stopped monitor answers nothing: `next_event` tells the daemon.
+        if self.adopted.send((addrs, done)).is_ok() {
+            let _stopped = queued.await;
+        }
     }
 
     /// An event if one is queued, without waiting.
@@ -130,6 +154,7 @@ struct Worker {
     state: NetState,
     /// Notify flags changed while running.
     flags: watch::Receiver<NotifyFlags>,
+    adopted: UnboundedReceiver<Adopted>,
     /// Requests (dumps and route lookups), on a socket of their own.
     handle: Handle,
     notifications: Notifications,
@@ -155,6 +180,13 @@ impl Worker {
                     let flags = *self.flags.borrow_and_update();
                     self.state.set_flags(flags);
                     debug!(flags = %self.state.flags(), "notify flags changed");
+                    continue;
+                }
+                Some((addrs, done)) = self.adopted.recv() => {
+                    for (ifindex, addr) in addrs {
+                        self.apply(Input::Adopted { ifindex, addr }).await?;
+                    }
+                    let _unheard = done.send(());
                     continue;
                 }
                 next = self.notifications.next() => next,

@@ -1,8 +1,15 @@
 //! Between the plugin API's plain types and the daemon's netlink and network-monitor types.
+//!
+//! Addresses reach plugins in canonical form: a dual-stack (`AF_INET6`) socket carrying IPv4
+//! reports its subflows as IPv4-mapped IPv6 addresses (`::ffff:192.0.2.1`), which plugins
+//! would take for IPv6 (wrong family announced, no interface found for the subflow).
+
+use std::net::SocketAddr;
 
 use mptcpd_plugin as api;
 
 use crate::{
+    diag::MptcpSocket,
     netmon,
     pm::{
         PmError,
@@ -84,7 +91,12 @@ pub(super) fn error_from_pm(err: &PmError) -> api::PmError {
     }
 }
 
-pub(super) const fn connection(c: &wire::Connection) -> api::Connection {
+/// `::ffff:a.b.c.d` as `a.b.c.d`; every other address unchanged.
+pub(super) fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+pub(super) fn connection(c: &wire::Connection) -> api::Connection {
     let wire::Connection {
         token,
         local,
@@ -96,8 +108,8 @@ pub(super) const fn connection(c: &wire::Connection) -> api::Connection {
     } = *c;
     api::Connection {
         token,
-        local,
-        remote,
+        local: canonical(local),
+        remote: canonical(remote),
         local_id,
         remote_id,
         server_side,
@@ -105,7 +117,32 @@ pub(super) const fn connection(c: &wire::Connection) -> api::Connection {
     }
 }
 
-pub(super) const fn subflow(s: &wire::Subflow) -> api::Subflow {
+/// A connection listed by `sock_diag`, as CREATED/ESTABLISHED would have given it.
+///
+/// What the dump cannot give: the address ids (`None`: the kernel did not say; the initial
+/// subflow's are 0), which side accepted (`server_side: false`), whether the peer forbids
+/// joins to its initial address (`deny_join_id0: false`), and the initial subflow's interface.
+pub(super) fn live_connection(s: &MptcpSocket) -> api::Connection {
+    let MptcpSocket {
+        state: _,
+        local,
+        remote,
+        token,
+        flags: _,
+        orphan: _,
+    } = *s;
+    api::Connection {
+        token,
+        local: canonical(local),
+        remote: canonical(remote),
+        local_id: None,
+        remote_id: None,
+        server_side: false,
+        deny_join_id0: false,
+    }
+}
+
+pub(super) fn subflow(s: &wire::Subflow) -> api::Subflow {
     // The reset fields are not passed to plugins, as in the C daemon.
     let wire::Subflow {
         token,
@@ -121,8 +158,8 @@ pub(super) const fn subflow(s: &wire::Subflow) -> api::Subflow {
     } = *s;
     api::Subflow {
         token,
-        local,
-        remote,
+        local: canonical(local),
+        remote: canonical(remote),
         local_id,
         remote_id,
         backup,
@@ -131,7 +168,7 @@ pub(super) const fn subflow(s: &wire::Subflow) -> api::Subflow {
     }
 }
 
-pub(super) const fn remote_address(a: &wire::Announcement) -> api::RemoteAddress {
+pub(super) fn remote_address(a: &wire::Announcement) -> api::RemoteAddress {
     let wire::Announcement {
         token,
         remote_id,
@@ -141,7 +178,7 @@ pub(super) const fn remote_address(a: &wire::Announcement) -> api::RemoteAddress
     api::RemoteAddress {
         token,
         id: remote_id,
-        addr,
+        addr: addr.to_canonical(),
         port,
     }
 }

@@ -2,7 +2,6 @@
 //! recorded as ours, plus the ID and listener managers.
 
 use std::{
-    collections::BTreeMap,
     net::{IpAddr, SocketAddr},
     path::PathBuf,
     sync::{Mutex, MutexGuard, PoisonError},
@@ -11,29 +10,34 @@ use std::{
 use mptcpd_plugin::{
     Commands, Endpoint, EndpointFlags, IdManager, Limits, PathManager, PmError, PmFuture, Token,
 };
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
-use super::{listeners::ListenerManager, owned::Owned};
+use super::{listeners::ListenerManager, mapped::MappedSubflows, owned::Owned};
 
 #[derive(Debug)]
 struct State {
+    /// Rebuilt from every dump of the kernel's endpoints (`seed`).
     ids: IdManager,
     owned: Owned,
-    /// Other tools' endpoints as last seen (by id), whose ids and addresses we keep off.
-    foreign: BTreeMap<u8, IpAddr>,
     listeners: ListenerManager,
 }
+
+/// How many `ADD_ADDR`s one endpoint gets when its id keeps being taken (see
+/// `HostPm::add_to_kernel`).
+const ADD_ATTEMPTS: usize = 4;
 
 /// The daemon's [`PathManager`] over a kernel `K` (the netlink client, or a fake in tests).
 #[derive(Debug)]
 pub struct HostPm<K> {
     kernel: K,
     state: Mutex<State>,
+    /// Kept apart from `state`: only events and subflow commands use it.
+    mapped: Mutex<MappedSubflows>,
 }
 
 /// "address not found": what `DEL_ADDR` answers for an id the kernel does not have.
 fn not_found(result: &Result<(), PmError>) -> bool {
-    matches!(result, Err(PmError::Kernel { errno, .. }) if *errno == libc::EINVAL)
+    result.as_ref().is_err_and(PmError::is_not_found)
 }
 
 impl<K: Commands> HostPm<K> {
@@ -53,9 +57,9 @@ impl<K: Commands> HostPm<K> {
             state: Mutex::new(State {
                 ids: IdManager::new(),
                 owned: Owned::new(state_file),
-                foreign: BTreeMap::new(),
                 listeners,
             }),
+            mapped: Mutex::default(),
         }
     }
 
@@ -69,6 +73,11 @@ impl<K: Commands> HostPm<K> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The subflows reported with IPv4-mapped addresses (see `plugins::mapped`).
+    pub(super) fn mapped(&self) -> MutexGuard<'_, MappedSubflows> {
+        self.mapped.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The listeners open and their references.
     #[must_use]
     pub fn listeners(&self) -> Vec<(SocketAddr, usize)> {
@@ -76,8 +85,8 @@ impl<K: Commands> HostPm<K> {
     }
 
     /// Start-up: reads the kernel's endpoints, adopts ours (named by the state file, still in
-    /// the kernel with the same id and address) and seeds the ID manager with every
-    /// endpoint. Returns how many were adopted.
+    /// the kernel identically: id, address, port, flags, interface) and seeds the ID manager
+    /// with every endpoint. Returns how many were adopted.
     pub(super) async fn adopt(&self) -> Result<usize, PmError> {
         let kernel = self.kernel.dump_endpoints().await?;
         let mut state = self.state();
@@ -112,6 +121,57 @@ impl<K: Commands> HostPm<K> {
         removed
     }
 
+    /// `ADD_ADDR`, resolving the refusals that a stale view of the kernel's ids explains;
+    /// returns the endpoint as added.
+    ///
+    /// Other tools (`ip mptcp endpoint add` without an id) and the kernel (implicit endpoints)
+    /// take ids without telling us, so an id that was free at the last dump may be taken. We
+    /// still choose ids ourselves (lowest free, as the C daemon; known before the request, so
+    /// it can be written down first) and, when the kernel refuses one as taken, re-read its
+    /// endpoints, rebuild the ID manager and ask again with a fresh id: a retry fails only if
+    /// yet another tool takes the new id between that dump and the request, so a few
+    /// attempts suffice. Letting the kernel choose every id instead would cost a dump after
+    /// every add to learn the id, and leave no id to record before the request.
+    ///
+    /// An implicit endpoint of the address itself is refused for every explicit id (`EBUSY`
+    /// for its own, `EINVAL` for another): then we ask without an id, and the kernel hands
+    /// its id over to our endpoint, leaving the subflows that use it alone.
+    async fn add_to_kernel(&self, mut endpoint: Endpoint) -> Result<Endpoint, PmError> {
+        let mut attempt = 1;
+        // The id the kernel will give: the endpoint's own, or that of an implicit endpoint
+        // taken over (asked for with id 0).
+        let mut expected = endpoint.id;
+        loop {
+            let refused = match self.add_recorded(endpoint, expected).await {
+                Ok(added) => return Ok(added),
+                Err(e) => e,
+            };
+            if attempt == ADD_ATTEMPTS || !(refused.is_id_taken() || refused.is_invalid()) {
+                return Err(refused);
+            }
+            attempt += 1;
+            let kernel = self.kernel.dump_endpoints().await?;
+            let mut state = self.state();
+            seed(&mut state, &kernel);
+            if let Some(implicit) = implicit_for(&kernel, &endpoint) {
+                info!(addr = %endpoint.addr, "taking over the kernel's implicit endpoint");
+                endpoint.id = 0;
+                expected = implicit;
+            } else if refused.is_id_taken() {
+                state.ids.remove_id(endpoint.addr);
+                let fresh = state
+                    .ids
+                    .get_id(endpoint.addr)
+                    .ok_or(PmError::IdsExhausted)?;
+                debug!(addr = %endpoint.addr, taken = endpoint.id, fresh, "address id taken meanwhile");
+                endpoint.id = fresh;
+                expected = fresh;
+            } else {
+                return Err(refused);
+            }
+        }
+    }
+
     async fn remove_all(&self, endpoints: Vec<Endpoint>, why: &str) -> usize {
         let mut removed = 0;
         for e in endpoints {
@@ -119,32 +179,89 @@ impl<K: Commands> HostPm<K> {
             if result.is_ok() || not_found(&result) {
                 info!(id = e.id, addr = %e.addr, "removed endpoint ({why})");
                 removed += 1;
+                let mut state = self.state();
+                state.owned.remove(e.id);
+                state.ids.remove_id(e.addr);
             } else if let Err(err) = result {
+                // Still ours, and still recorded: the next run removes it or adopts it.
                 warn!("removing endpoint {} ({}): {err}", e.id, e.addr);
             }
-            let mut state = self.state();
-            state.owned.remove(e.id);
-            state.ids.remove_id(e.addr);
         }
         removed
     }
-}
 
-/// Every kernel endpoint keeps its id; those not ours are the others'.
-fn seed(state: &mut State, kernel: &[Endpoint]) {
-    state.foreign.clear();
-    for e in kernel {
-        state.ids.map_id(e.addr, e.id);
-        if !state.owned.contains(e.id) {
-            state.foreign.insert(e.id, e.addr);
+    /// Adds `endpoint` with its intent recorded first, so that a crash between the kernel's
+    /// answer and the record's confirmation still leaves the next run a record to match.
+    /// `expected` is the id the kernel will give (an implicit endpoint's when `endpoint.id` is
+    /// 0); the endpoint is recorded with the id the kernel really gave.
+    async fn add_recorded(&self, endpoint: Endpoint, expected: u8) -> Result<Endpoint, PmError> {
+        let intent = Endpoint {
+            id: expected,
+            ..endpoint
+        };
+        self.state().owned.intend(intent);
+        let result = self.kernel.add_endpoint(endpoint).await;
+        let mut state = self.state();
+        match result {
+            Ok(id) => {
+                let added = Endpoint { id, ..endpoint };
+                if id != expected {
+                    state.owned.abandon(intent);
+                }
+                state.owned.insert(added);
+                Ok(added)
+            }
+            Err(e) => {
+                state.owned.abandon(intent);
+                Err(e)
+            }
         }
     }
+
+    /// The addresses (and interfaces) of the endpoints adopted at start-up that no plugin
+    /// added again yet: the network monitor reports them even without `existing`, so that
+    /// their plugin takes them up again.
+    pub(super) fn adopted_addresses(&self) -> Vec<(Option<u32>, IpAddr)> {
+        self.state()
+            .owned
+            .unclaimed()
+            .iter()
+            .map(|e| (e.if_idx.and_then(|i| u32::try_from(i).ok()), e.addr))
+            .collect()
+    }
+}
+
+/// Rebuilds the ID manager from a dump: ours give their address its id; the ids of the
+/// others (other tools', the kernel's implicit ones) are kept off, and their addresses get
+/// ids of their own if a plugin asks (an `ADD_ADDR` for such an address is the kernel's to
+/// refuse or, for an implicit endpoint, to hand over).
+fn seed(state: &mut State, kernel: &[Endpoint]) {
+    let (ours, others): (Vec<&Endpoint>, Vec<&Endpoint>) =
+        kernel.iter().partition(|e| state.owned.contains(e.id));
+    state.ids.sync(
+        ours.iter().map(|e| (e.addr, e.id)),
+        others.iter().map(|e| e.id),
+    );
+}
+
+/// The id of the kernel's implicit endpoint for the endpoint's address (and port), if any.
+fn implicit_for(kernel: &[Endpoint], endpoint: &Endpoint) -> Option<u8> {
+    kernel
+        .iter()
+        .find(|k| {
+            k.addr == endpoint.addr
+                && k.port == endpoint.port
+                && k.flags.contains(EndpointFlags::IMPLICIT)
+        })
+        .map(|k| k.id)
 }
 
 impl<K: Commands> Commands for HostPm<K> {
     /// Adds and records as ours; an identical endpoint of ours is adopted without asking the
-    /// kernel, one of ours for the same address with other values is replaced.
-    fn add_endpoint(&self, endpoint: Endpoint) -> PmFuture<'_, ()> {
+    /// kernel, one of ours for the same address with other values is replaced. The id may
+    /// differ from the one asked for when that one was taken meanwhile (see
+    /// `HostPm::add_to_kernel`).
+    fn add_endpoint(&self, endpoint: Endpoint) -> PmFuture<'_, u8> {
         Box::pin(async move {
             if endpoint.id == 0 {
                 return Err(PmError::ZeroId);
@@ -155,7 +272,7 @@ impl<K: Commands> Commands for HostPm<K> {
                     Some(mine) if mine == endpoint => {
                         state.owned.claim(mine.id);
                         info!(id = mine.id, addr = %mine.addr, "endpoint adopted");
-                        return Ok(());
+                        return Ok(mine.id);
                     }
                     Some(mine) => Some(mine.id),
                     None => None,
@@ -168,11 +285,10 @@ impl<K: Commands> Commands for HostPm<K> {
                 }
                 self.state().owned.remove(old);
             }
-            self.kernel.add_endpoint(endpoint).await?;
+            let added = self.add_to_kernel(endpoint).await?;
             let mut state = self.state();
-            state.owned.insert(endpoint);
-            state.foreign.remove(&endpoint.id);
-            Ok(())
+            state.ids.map_id(added.addr, added.id);
+            Ok(added.id)
         })
     }
 
@@ -180,9 +296,7 @@ impl<K: Commands> Commands for HostPm<K> {
         Box::pin(async move {
             let result = self.kernel.remove_endpoint(id).await;
             if result.is_ok() || not_found(&result) {
-                let mut state = self.state();
-                state.owned.remove(id);
-                state.foreign.remove(&id);
+                self.state().owned.remove(id);
             }
             result
         })
@@ -192,8 +306,13 @@ impl<K: Commands> Commands for HostPm<K> {
         self.kernel.get_endpoint(id)
     }
 
+    /// The kernel's endpoints; the ID manager is rebuilt from them.
     fn dump_endpoints(&self) -> PmFuture<'_, Vec<Endpoint>> {
-        self.kernel.dump_endpoints()
+        Box::pin(async move {
+            let kernel = self.kernel.dump_endpoints().await?;
+            seed(&mut self.state(), &kernel);
+            Ok(kernel)
+        })
     }
 
     fn flush_endpoints(&self) -> PmFuture<'_, ()> {
@@ -201,13 +320,23 @@ impl<K: Commands> Commands for HostPm<K> {
             self.kernel.flush_endpoints().await?;
             let mut state = self.state();
             state.owned.clear();
-            state.foreign.clear();
+            seed(&mut state, &[]);
             Ok(())
         })
     }
 
     fn set_endpoint_flags(&self, id: u8, flags: EndpointFlags) -> PmFuture<'_, ()> {
-        self.kernel.set_endpoint_flags(id, flags)
+        Box::pin(async move {
+            self.kernel.set_endpoint_flags(id, flags).await?;
+            // The state file identifies ours by their flags too.
+            if self.state().owned.contains(id) {
+                match self.kernel.get_endpoint(id).await {
+                    Ok(now) => self.state().owned.update(now),
+                    Err(e) => warn!("reading endpoint {id} after a flag change: {e}"),
+                }
+            }
+            Ok(())
+        })
     }
 
     fn set_limits(&self, limits: Limits) -> PmFuture<'_, ()> {
@@ -250,6 +379,7 @@ impl<K: Commands> Commands for HostPm<K> {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> PmFuture<'_, ()> {
+        let (local, remote) = self.mapped().to_kernel(token, local, remote);
         self.kernel.subflow_destroy(token, local, remote)
     }
 
@@ -260,6 +390,7 @@ impl<K: Commands> Commands for HostPm<K> {
         remote: SocketAddr,
         backup: bool,
     ) -> PmFuture<'_, ()> {
+        let (local, remote) = self.mapped().to_kernel(token, local, remote);
         self.kernel.set_backup(token, local, remote, backup)
     }
 }
@@ -271,9 +402,7 @@ impl<K: Commands> PathManager for HostPm<K> {
 
     fn release_address_id(&self, addr: IpAddr) {
         let mut state = self.state();
-        let in_use =
-            state.owned.by_addr(addr).is_some() || state.foreign.values().any(|a| *a == addr);
-        if !in_use {
+        if state.owned.by_addr(addr).is_none() {
             state.ids.remove_id(addr);
         }
     }
@@ -302,3 +431,7 @@ impl<K: Commands> PathManager for HostPm<K> {
         self.state().owned.all()
     }
 }
+
+#[cfg(test)]
+#[path = "handle_tests.rs"]
+mod tests;

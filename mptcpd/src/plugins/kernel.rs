@@ -19,8 +19,26 @@ fn answer<T>(result: Result<T, pm::PmError>) -> Result<T, PmError> {
 pub struct NetlinkPm(pub PmClient);
 
 impl Commands for NetlinkPm {
-    fn add_endpoint(&self, endpoint: Endpoint) -> PmFuture<'_, ()> {
-        Box::pin(async move { answer(self.0.add_addr(&endpoint_to_wire(&endpoint)).await) })
+    /// With id 0 the kernel chooses; its acknowledgement carries no id, so a dump finds the
+    /// endpoint by address and port.
+    fn add_endpoint(&self, endpoint: Endpoint) -> PmFuture<'_, u8> {
+        Box::pin(async move {
+            answer(self.0.add_addr(&endpoint_to_wire(&endpoint)).await)?;
+            if endpoint.id != 0 {
+                return Ok(endpoint.id);
+            }
+            let all = answer(self.0.dump_addrs().await)?;
+            all.iter()
+                .map(endpoint_from_wire)
+                .find(|e| e.addr == endpoint.addr && e.port == endpoint.port)
+                .map(|e| e.id)
+                .ok_or_else(|| {
+                    PmError::Unavailable(format!(
+                        "the endpoint for {} was removed before its id could be read",
+                        endpoint.addr
+                    ))
+                })
+        })
     }
 
     fn remove_endpoint(&self, id: u8) -> PmFuture<'_, ()> {

@@ -1,17 +1,27 @@
 //! The listener manager: reference-counted MPTCP listening sockets per address and port, so
 //! that joins to addresses announced under the userspace path manager are accepted.
+//!
+//! Joins never reach a listener's accept queue (the kernel attaches them to their
+//! connection), but plain TCP and new MPTCP connections to the port do: a task accepts and
+//! closes them, or a full queue would make the kernel drop every SYN to the port, joins
+//! included.
 
 use std::{
     io,
-    net::{IpAddr, SocketAddr},
+    net::{IpAddr, Shutdown, SocketAddr},
+    time::Duration,
 };
 
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::task::AbortHandle;
+use tracing::{debug, warn};
 
 use crate::sockopt::IPPROTO_MPTCP;
 
 /// Backlog of each listener (joins are short-lived requests; the C daemon's 0 is too tight).
 const BACKLOG: i32 = 16;
+/// The drain's pause after an accept error that may last (no file descriptor left).
+const DRAIN_BACKOFF: Duration = Duration::from_millis(200);
 
 #[derive(Debug)]
 struct Listener {
@@ -20,8 +30,55 @@ struct Listener {
     /// The address and port bound.
     bound: SocketAddr,
     refs: usize,
-    /// Closed when dropped.
-    _socket: Socket,
+    socket: Socket,
+    /// The task draining the accept queue (none without a tokio runtime).
+    drain: Option<AbortHandle>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // Stops listening now: the drain task holds a duplicate of the socket and ends later.
+        if let Err(e) = self.socket.shutdown(Shutdown::Read) {
+            debug!(bound = %self.bound, "stopping a listener: {e}");
+        }
+        if let Some(drain) = &self.drain {
+            drain.abort();
+        }
+    }
+}
+
+/// Accepts and closes every connection that reaches the accept queue, until the listener
+/// stops (`EINVAL` once it is shut down).
+async fn drain(listener: tokio::net::TcpListener, bound: SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                debug!(%bound, %peer, "closing a connection to a listener for joins");
+                drop(stream);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+            Err(e) => {
+                warn!(%bound, "draining a listener: {e}");
+                tokio::time::sleep(DRAIN_BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// Starts the drain of `socket` on the current tokio runtime, if there is one.
+fn start_drain(socket: &Socket, bound: SocketAddr) -> io::Result<Option<AbortHandle>> {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        debug!(%bound, "no runtime: the listener's accept queue is not drained");
+        return Ok(None);
+    };
+    let duplicate = socket.try_clone()?;
+    duplicate.set_nonblocking(true)?;
+    let listener = {
+        let _entered = runtime.enter();
+        tokio::net::TcpListener::from_std(duplicate.into())?
+    };
+    Ok(Some(runtime.spawn(drain(listener, bound)).abort_handle()))
 }
 
 /// Listening sockets by address and port.
@@ -82,11 +139,13 @@ impl ListenerManager {
             .local_addr()?
             .as_socket()
             .ok_or_else(|| io::Error::other("listener bound to a non-IP address"))?;
+        let drain = start_drain(&socket, bound)?;
         self.listeners.push(Listener {
             requested: addr,
             bound,
             refs: 1,
-            _socket: socket,
+            socket,
+            drain,
         });
         Ok(bound)
     }
@@ -127,9 +186,17 @@ impl ListenerManager {
 
 #[cfg(test)]
 mod tests {
-    use std::net::{SocketAddr, TcpStream};
+    use std::{
+        net::{SocketAddr, TcpStream},
+        time::Duration,
+    };
 
-    use super::ListenerManager;
+    use socket2::{Domain, Protocol, Socket, Type};
+
+    use super::{IPPROTO_MPTCP, ListenerManager};
+
+    /// A bound on a hang, not a performance expectation.
+    const HANG: Duration = Duration::from_secs(30);
 
     fn sock(text: &str) -> SocketAddr {
         text.parse().unwrap()
@@ -156,6 +223,28 @@ mod tests {
         assert!(lm.close(a).is_err(), "unknown listener");
     }
 
+    #[tokio::test]
+    async fn plain_connections_are_drained_so_the_queue_never_fills() {
+        let mut lm = ListenerManager::with_protocol(libc::IPPROTO_TCP);
+        let bound = lm.listen(sock("127.0.0.1:0")).expect("listen");
+        // Twice the backlog and more: without the drain the queue fills at 17 and the kernel
+        // drops every later SYN, so the next connect hangs (bounded here).
+        let mut streams = Vec::new();
+        for n in 0..40 {
+            let connect = tokio::net::TcpStream::connect(bound);
+            let stream = tokio::time::timeout(HANG, connect)
+                .await
+                .unwrap_or_else(|_| panic!("connection {n} hangs: the accept queue is full"))
+                .expect("connect");
+            streams.push(stream);
+        }
+        lm.close(bound).unwrap();
+        assert!(
+            tokio::net::TcpStream::connect(bound).await.is_err(),
+            "closed with the last reference, at once"
+        );
+    }
+
     #[test]
     fn wildcards_are_refused() {
         let mut lm = ListenerManager::with_protocol(libc::IPPROTO_TCP);
@@ -166,14 +255,16 @@ mod tests {
 
     #[test]
     fn mptcp_listener_when_the_kernel_has_mptcp() {
-        let mut lm = ListenerManager::new();
-        match lm.listen(sock("127.0.0.1:0")) {
-            Ok(bound) => {
-                let socket = TcpStream::connect(bound).expect("connect");
-                drop(socket);
-            }
-            // No MPTCP here (or disabled): nothing more to check.
-            Err(e) => eprintln!("no MPTCP listener: {e}"),
+        const TEST: &str = "mptcp_listener_when_the_kernel_has_mptcp";
+        // Without MPTCP sockets here (no kernel support, or disabled) there is nothing to test;
+        // with them, the listener must work.
+        let mptcp = Protocol::from(IPPROTO_MPTCP);
+        if let Err(e) = Socket::new(Domain::IPV4, Type::STREAM, Some(mptcp)) {
+            mptcpd_test_skip::skip(TEST, &format!("no MPTCP sockets here: {e}"));
+            return;
         }
+        let mut lm = ListenerManager::new();
+        let bound = lm.listen(sock("127.0.0.1:0")).expect("an MPTCP listener");
+        drop(TcpStream::connect(bound).expect("connect"));
     }
 }

@@ -10,10 +10,13 @@
 //!   go to the default plugin, interface and address events to every plugin, in priority
 //!   order.
 //! - Endpoints added through the handle are "ours" and written to a state file
-//!   (`/run/mptcpd/endpoints` by default: tmpfs, gone at reboot like the endpoints). A
-//!   restarted daemon adopts those the kernel still has (same id and address), re-adding
-//!   one identically is then a no-op, and [`PluginHost::settle`] removes the adopted ones no
-//!   plugin asked for again. Shutdown removes ours and only ours.
+//!   (`/run/mptcpd/endpoints.netINODE` by default: tmpfs, gone at reboot like the endpoints;
+//!   tied to the namespace and the boot, see `owned`). A restarted daemon adopts those the
+//!   kernel still has identically (id, address, port, flags, interface); the network monitor
+//!   then reports their addresses even without `existing` ([`PluginHost::start_up`]), so
+//!   that the plugin that added one adds it again, a no-op that makes it its own (it then
+//!   follows its address), and the adopted ones no plugin asked for again are removed.
+//!   Shutdown removes ours and only ours.
 
 mod convert;
 mod error;
@@ -21,17 +24,21 @@ mod handle;
 mod host;
 mod kernel;
 mod listeners;
+mod mapped;
+mod netns_id;
 mod owned;
 mod registry;
 mod settings;
+pub mod state_file;
 
 pub use error::PluginError;
 pub use handle::HostPm;
 pub use host::PluginHost;
 pub use kernel::NetlinkPm;
 pub use listeners::ListenerManager;
+pub use netns_id::NetnsId;
 pub use registry::{builtin, select};
-pub use settings::{DEFAULT_STATE_FILE, PluginSettings};
+pub use settings::PluginSettings;
 
 /// The plugin API, re-exported for the daemon and tests.
 pub use mptcpd_plugin as api;

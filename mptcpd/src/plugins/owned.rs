@@ -1,52 +1,89 @@
-//! The endpoints this daemon added, and the state file that names them across restarts.
+//! The endpoints this daemon added ("ours"), and the state file that names them across
+//! restarts.
 //!
 //! The kernel keeps no owner for an endpoint, and flags or ids cannot tell ours from one an
-//! administrator added with the same values, so ownership is written down: one line
-//! `ID ADDRESS` per endpoint, rewritten (atomically, by rename) after each change. After a
-//! restart an endpoint is ours if the kernel still has that id with that address.
+//! administrator added with the same values, so ownership is written down (`state_file`),
+//! rewritten after each change. After a restart an endpoint is ours if the file was written in
+//! this network namespace during this boot (its inode, cookie and the boot id: inodes are
+//! reused) and the kernel has an endpoint identical to one of its records: same id, address,
+//! port, flags and interface. A record the daemon was still `adding` counts too: the kernel
+//! may have added it just before a crash.
 
-use std::{
-    collections::BTreeMap,
-    fmt::Write as _,
-    fs, io,
-    net::IpAddr,
-    path::{Path, PathBuf},
-};
+use std::{collections::BTreeMap, net::IpAddr, path::PathBuf};
 
 use mptcpd_plugin::Endpoint;
 use tracing::warn;
 
+use super::{
+    NetnsId,
+    state_file::{self, Record, RecordState, StateFile},
+};
+
 #[derive(Debug, Clone, Copy)]
-struct Entry {
-    endpoint: Endpoint,
-    /// A plugin added it (or added it again) since start-up.
-    claimed: bool,
+enum Entry {
+    /// The kernel is being asked to add it.
+    Adding(Endpoint),
+    Added {
+        endpoint: Endpoint,
+        /// A plugin added it (or added it again) since start-up.
+        claimed: bool,
+    },
+}
+
+impl Entry {
+    const fn added(&self) -> Option<&Endpoint> {
+        match self {
+            Self::Adding(_) => None,
+            Self::Added { endpoint, .. } => Some(endpoint),
+        }
+    }
 }
 
 /// Our endpoints by id.
 #[derive(Debug, Default)]
 pub(super) struct Owned {
-    endpoints: BTreeMap<u8, Entry>,
-    file: Option<PathBuf>,
+    entries: BTreeMap<u8, Entry>,
+    /// The state file and the namespace it belongs to.
+    file: Option<(PathBuf, NetnsId)>,
 }
 
 impl Owned {
-    pub(super) const fn new(file: Option<PathBuf>) -> Self {
+    /// Remembered in `file` (if any), for the calling thread's network namespace.
+    pub(super) fn new(file: Option<PathBuf>) -> Self {
+        let file = file.and_then(|path| match NetnsId::current() {
+            Ok(netns) => Some((path, netns)),
+            Err(e) => {
+                warn!(
+                    "{}: not used: cannot identify the network namespace: {e}",
+                    path.display()
+                );
+                None
+            }
+        });
         Self {
-            endpoints: BTreeMap::new(),
+            entries: BTreeMap::new(),
             file,
         }
     }
 
-    /// Takes as ours, unclaimed, the endpoints of `kernel` that the state file names (same
-    /// id and address); the file is rewritten without the others. Returns how many.
+    /// Remembered in `file`, for `netns`.
+    #[cfg(test)]
+    fn with_netns(file: PathBuf, netns: NetnsId) -> Self {
+        Self {
+            entries: BTreeMap::new(),
+            file: Some((file, netns)),
+        }
+    }
+
+    /// Takes as ours, unclaimed, the endpoints of `kernel` identical to a record of the state
+    /// file; the file is rewritten without the others. Returns how many.
     pub(super) fn adopt(&mut self, kernel: &[Endpoint]) -> usize {
-        let listed = self.file.as_deref().map(read).unwrap_or_default();
-        self.endpoints = kernel
+        let records = self.records();
+        self.entries = kernel
             .iter()
-            .filter(|e| listed.get(&e.id) == Some(&e.addr))
+            .filter(|e| records.iter().any(|r| r.endpoint == **e))
             .map(|e| {
-                let entry = Entry {
+                let entry = Entry::Added {
                     endpoint: *e,
                     claimed: false,
                 };
@@ -54,149 +91,199 @@ impl Owned {
             })
             .collect();
         self.save();
-        self.endpoints.len()
+        self.entries.len()
     }
 
-    /// Forgets ours that `kernel` no longer has (someone removed them); returns them.
-    pub(super) fn retain_in(&mut self, kernel: &[Endpoint]) -> Vec<Endpoint> {
-        let gone: Vec<Endpoint> = self
-            .endpoints
-            .values()
-            .map(|e| e.endpoint)
-            .filter(|e| !kernel.iter().any(|k| k.id == e.id && k.addr == e.addr))
-            .collect();
-        for e in &gone {
-            self.endpoints.remove(&e.id);
+    /// The state file's records, if it is this namespace's; else none, with one warning.
+    fn records(&self) -> Vec<Record> {
+        let Some((path, netns)) = &self.file else {
+            return Vec::new();
+        };
+        let text = match state_file::read(path) {
+            Ok(Some(text)) => text,
+            Ok(None) => return Vec::new(),
+            Err(e) => {
+                warn!("reading {}: {e}; no endpoint adopted", path.display());
+                return Vec::new();
+            }
+        };
+        match StateFile::parse(&text) {
+            Ok(file) if file.netns == *netns => file.records,
+            Ok(file) => {
+                warn!(
+                    "{}: ignored: written in another network namespace or boot ({:?}, not {:?})",
+                    path.display(),
+                    file.netns,
+                    netns
+                );
+                Vec::new()
+            }
+            Err(e) => {
+                warn!("{}: ignored: {e}", path.display());
+                Vec::new()
+            }
         }
-        if !gone.is_empty() {
+    }
+
+    /// Forgets ours that `kernel` no longer has (someone removed them) and returns them;
+    /// those it still has take its current values (someone may have changed their flags).
+    pub(super) fn retain_in(&mut self, kernel: &[Endpoint]) -> Vec<Endpoint> {
+        let mut gone = Vec::new();
+        let mut changed = false;
+        self.entries.retain(|_, entry| {
+            let Entry::Added { endpoint, .. } = entry else {
+                return true;
+            };
+            let now = kernel
+                .iter()
+                .find(|k| k.id == endpoint.id && k.addr == endpoint.addr);
+            if let Some(now) = now {
+                changed |= now != endpoint;
+                *endpoint = *now;
+                true
+            } else {
+                gone.push(*endpoint);
+                false
+            }
+        });
+        if changed || !gone.is_empty() {
             self.save();
         }
         gone
     }
 
     pub(super) fn by_addr(&self, addr: IpAddr) -> Option<Endpoint> {
-        self.endpoints
+        self.entries
             .values()
-            .find(|e| e.endpoint.addr == addr)
-            .map(|e| e.endpoint)
+            .filter_map(Entry::added)
+            .find(|e| e.addr == addr)
+            .copied()
     }
 
     pub(super) fn contains(&self, id: u8) -> bool {
-        self.endpoints.contains_key(&id)
+        self.entries.get(&id).and_then(Entry::added).is_some()
     }
 
     pub(super) fn claim(&mut self, id: u8) {
-        if let Some(e) = self.endpoints.get_mut(&id) {
-            e.claimed = true;
+        if let Some(Entry::Added { claimed, .. }) = self.entries.get_mut(&id) {
+            *claimed = true;
         }
     }
 
+    /// Before asking the kernel to add `endpoint`: the intent is on disk first. (An id of
+    /// ours already: the kernel refuses it, and our record stays.)
+    pub(super) fn intend(&mut self, endpoint: Endpoint) {
+        if !self.contains(endpoint.id) {
+            self.entries.insert(endpoint.id, Entry::Adding(endpoint));
+            self.save();
+        }
+    }
+
+    /// The kernel added `endpoint`: ours.
     pub(super) fn insert(&mut self, endpoint: Endpoint) {
-        let entry = Entry {
+        let entry = Entry::Added {
             endpoint,
             claimed: true,
         };
-        self.endpoints.insert(endpoint.id, entry);
+        self.entries.insert(endpoint.id, entry);
         self.save();
     }
 
+    /// The kernel refused to add `endpoint`: the intent is dropped.
+    pub(super) fn abandon(&mut self, endpoint: Endpoint) {
+        if matches!(self.entries.get(&endpoint.id), Some(Entry::Adding(e)) if *e == endpoint) {
+            self.entries.remove(&endpoint.id);
+            self.save();
+        }
+    }
+
+    /// Our endpoint `id` now has these values (flags changed through the handle).
+    pub(super) fn update(&mut self, now: Endpoint) {
+        if let Some(Entry::Added { endpoint, .. }) = self.entries.get_mut(&now.id)
+            && endpoint.addr == now.addr
+            && *endpoint != now
+        {
+            *endpoint = now;
+            self.save();
+        }
+    }
+
     pub(super) fn remove(&mut self, id: u8) -> Option<Endpoint> {
-        let removed = self.endpoints.remove(&id).map(|e| e.endpoint);
+        let removed = self.entries.remove(&id);
         if removed.is_some() {
             self.save();
         }
-        removed
+        removed.as_ref().and_then(Entry::added).copied()
     }
 
     pub(super) fn clear(&mut self) {
-        self.endpoints.clear();
+        self.entries.clear();
         self.save();
     }
 
     pub(super) fn unclaimed(&self) -> Vec<Endpoint> {
-        self.endpoints
+        self.entries
             .values()
-            .filter(|e| !e.claimed)
-            .map(|e| e.endpoint)
+            .filter_map(|e| match e {
+                Entry::Added {
+                    endpoint,
+                    claimed: false,
+                } => Some(*endpoint),
+                _ => None,
+            })
             .collect()
     }
 
     pub(super) fn all(&self) -> Vec<Endpoint> {
-        self.endpoints.values().map(|e| e.endpoint).collect()
+        self.entries
+            .values()
+            .filter_map(Entry::added)
+            .copied()
+            .collect()
     }
 
     fn save(&self) {
-        let Some(path) = &self.file else {
+        let Some((path, netns)) = &self.file else {
             return;
         };
-        if self.endpoints.is_empty() {
+        let result = if self.entries.is_empty() {
             // Nothing to remember: leave no file behind (one per network namespace).
-            if let Err(e) = fs::remove_file(path)
-                && e.kind() != io::ErrorKind::NotFound
-            {
-                warn!("removing {}: {e}", path.display());
-            }
-            return;
-        }
-        let mut text = String::from("# mptcpd: endpoints this daemon added (id address)\n");
-        for e in self.endpoints.values() {
-            // Writing to a String cannot fail.
-            let _ = writeln!(text, "{} {}", e.endpoint.id, e.endpoint.addr);
-        }
-        if let Err(e) = write_atomically(path, &text) {
+            state_file::remove(path)
+        } else {
+            let records = self
+                .entries
+                .values()
+                .map(|entry| match *entry {
+                    Entry::Adding(endpoint) => Record {
+                        state: RecordState::Adding,
+                        endpoint,
+                    },
+                    Entry::Added { endpoint, .. } => Record {
+                        state: RecordState::Added,
+                        endpoint,
+                    },
+                })
+                .collect();
+            let file = StateFile {
+                netns: netns.clone(),
+                records,
+            };
+            state_file::write(path, &file.format())
+        };
+        if let Err(e) = result {
             warn!("writing {}: {e}", path.display());
         }
     }
 }
 
-fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, text)?;
-    fs::rename(&tmp, path)
-}
-
-/// The state file's entries; a missing file is empty, bad lines are skipped with a warning.
-fn read(path: &Path) -> BTreeMap<u8, IpAddr> {
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return BTreeMap::new(),
-        Err(e) => {
-            warn!("reading {}: {e}", path.display());
-            return BTreeMap::new();
-        }
-    };
-    parse(&text, path)
-}
-
-fn parse(text: &str, path: &Path) -> BTreeMap<u8, IpAddr> {
-    let mut entries = BTreeMap::new();
-    for line in text.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let parsed = line
-            .split_once(' ')
-            .and_then(|(id, addr)| Some((id.parse().ok()?, addr.trim().parse().ok()?)));
-        match parsed {
-            Some((id, addr)) if id != 0 => {
-                entries.insert(id, addr);
-            }
-            _ => warn!("{}: skipping bad line {line:?}", path.display()),
-        }
-    }
-    entries
-}
-
 #[cfg(test)]
 mod tests {
-    use std::net::IpAddr;
+    use std::{net::IpAddr, path::Path};
 
     use mptcpd_plugin::{Endpoint, EndpointFlags};
 
     use super::Owned;
+    use crate::plugins::NetnsId;
 
     fn ep(id: u8, addr: &str) -> Endpoint {
         Endpoint {
@@ -204,26 +291,43 @@ mod tests {
             addr: addr.parse().unwrap(),
             port: None,
             flags: EndpointFlags::SUBFLOW,
-            if_idx: None,
+            if_idx: Some(3),
         }
+    }
+
+    fn netns() -> NetnsId {
+        NetnsId {
+            inode: 4_026_532_296,
+            cookie: Some(7),
+            boot_id: "boot".to_owned(),
+        }
+    }
+
+    fn owned(file: &Path) -> Owned {
+        Owned::with_netns(file.to_owned(), netns())
     }
 
     #[test]
     fn survives_a_restart_through_the_file_and_adopts_what_the_kernel_still_has() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sub/endpoints");
-        let mut owned = Owned::new(Some(file.clone()));
-        owned.insert(ep(1, "10.0.0.1"));
-        owned.insert(ep(2, "10.0.0.2"));
-        owned.insert(ep(3, "10.0.0.3"));
-        owned.remove(3);
+        let mut first = owned(&file);
+        first.insert(ep(1, "10.0.0.1"));
+        first.insert(ep(2, "10.0.0.2"));
+        first.insert(ep(3, "10.0.0.3"));
+        first.remove(3);
         let text = std::fs::read_to_string(&file).unwrap();
-        assert!(text.ends_with("1 10.0.0.1\n2 10.0.0.2\n"), "{text}");
+        assert!(
+            text.ends_with(
+                "endpoint added 1 10.0.0.1 - subflow 3\nendpoint added 2 10.0.0.2 - subflow 3\n"
+            ),
+            "{text}"
+        );
 
         // Restart: the kernel has 1, has id 2 with another address (someone replaced it),
         // and a hand-made 9.
         let kernel = [ep(1, "10.0.0.1"), ep(2, "10.0.0.22"), ep(9, "10.0.0.9")];
-        let mut again = Owned::new(Some(file.clone()));
+        let mut again = owned(&file);
         assert_eq!(again.adopt(&kernel), 1);
         assert_eq!(again.all(), [ep(1, "10.0.0.1")]);
         assert_eq!(again.unclaimed(), [ep(1, "10.0.0.1")]);
@@ -237,19 +341,131 @@ mod tests {
         assert_eq!(again.all(), []);
         let addr: IpAddr = "10.0.0.1".parse().unwrap();
         assert!(again.by_addr(addr).is_none());
+        assert!(!file.exists(), "nothing to remember, no file");
     }
 
     #[test]
-    fn bad_lines_and_missing_files() {
+    fn identity_is_every_field_not_only_id_and_address() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("endpoints");
-        std::fs::write(&file, "# c\n1 10.0.0.1\nx y\n0 10.0.0.3\n2\n\n3 10.0.0.3\n").unwrap();
-        let mut owned = Owned::new(Some(file));
+        let mut first = owned(&file);
+        for id in 1..=4 {
+            first.insert(ep(id, &format!("10.0.0.{id}")));
+        }
+        // An administrator replaced 2, 3 and 4 with the same id and address while no
+        // daemon ran: other flags, a port, another interface.
+        let mut flags = ep(2, "10.0.0.2");
+        flags.flags = EndpointFlags::SIGNAL;
+        let mut port = ep(3, "10.0.0.3");
+        port.port = Some(80);
+        let mut ifindex = ep(4, "10.0.0.4");
+        ifindex.if_idx = None;
+        let kernel = [ep(1, "10.0.0.1"), flags, port, ifindex];
+        let mut again = owned(&file);
+        assert_eq!(again.adopt(&kernel), 1);
+        assert_eq!(again.all(), [ep(1, "10.0.0.1")]);
+    }
+
+    #[test]
+    fn an_intent_is_adopted_if_the_kernel_added_it_and_dropped_if_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("endpoints");
+        let mut first = owned(&file);
+        first.insert(ep(1, "10.0.0.1"));
+        // Crashed while the kernel added 2 and while it was asked for 3.
+        first.intend(ep(2, "10.0.0.2"));
+        first.intend(ep(3, "10.0.0.3"));
+        assert_eq!(
+            first.all(),
+            [ep(1, "10.0.0.1")],
+            "an intent is not ours yet"
+        );
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("endpoint adding 2 10.0.0.2"), "{text}");
+        let mut again = owned(&file);
+        assert_eq!(again.adopt(&[ep(1, "10.0.0.1"), ep(2, "10.0.0.2")]), 2);
+        assert_eq!(again.all(), [ep(1, "10.0.0.1"), ep(2, "10.0.0.2")]);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            !text.contains("10.0.0.3") && !text.contains("adding"),
+            "{text}"
+        );
+
+        // Refused by the kernel: the intent goes, what was ours stays.
+        again.intend(ep(4, "10.0.0.4"));
+        again.abandon(ep(4, "10.0.0.4"));
+        assert!(!std::fs::read_to_string(&file).unwrap().contains("10.0.0.4"));
+        // Confirmed: ours.
+        again.intend(ep(5, "10.0.0.5"));
+        again.insert(ep(5, "10.0.0.5"));
+        assert!(again.contains(5));
+        // An intent for an id of ours (the kernel will refuse it) leaves our record alone.
+        again.intend(ep(5, "10.0.0.55"));
+        again.abandon(ep(5, "10.0.0.55"));
+        assert_eq!(
+            again.by_addr("10.0.0.5".parse().unwrap()),
+            Some(ep(5, "10.0.0.5"))
+        );
+    }
+
+    #[test]
+    fn a_file_of_another_namespace_or_boot_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("endpoints");
+        let kernel = [ep(1, "10.0.0.1")];
+        let others = [
+            NetnsId {
+                cookie: Some(8),
+                ..netns()
+            },
+            NetnsId {
+                boot_id: "another boot".to_owned(),
+                ..netns()
+            },
+            NetnsId {
+                inode: 1,
+                ..netns()
+            },
+        ];
+        for other in others {
+            let mut before = Owned::with_netns(file.clone(), other.clone());
+            before.insert(ep(1, "10.0.0.1"));
+            let mut now = owned(&file);
+            assert_eq!(now.adopt(&kernel), 0, "{other:?}");
+            assert!(
+                !file.exists(),
+                "rewritten for this namespace: nothing to remember"
+            );
+        }
+        let mut same = owned(&file);
+        same.insert(ep(1, "10.0.0.1"));
+        assert_eq!(owned(&file).adopt(&kernel), 1);
+    }
+
+    #[test]
+    fn bad_and_missing_files_adopt_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("endpoints");
         let kernel = [ep(1, "10.0.0.1"), ep(3, "10.0.0.3")];
-        assert_eq!(owned.adopt(&kernel), 2);
-        let mut none = Owned::new(Some(dir.path().join("missing")));
-        assert_eq!(none.adopt(&kernel), 0);
-        let mut memory = Owned::new(None);
-        assert_eq!(memory.adopt(&kernel), 0);
+        std::fs::write(&file, "# the first format\n1 10.0.0.1\n3 10.0.0.3\n").unwrap();
+        assert_eq!(owned(&file).adopt(&kernel), 0);
+        assert_eq!(owned(&dir.path().join("missing")).adopt(&kernel), 0);
+        assert_eq!(Owned::new(None).adopt(&kernel), 0);
+    }
+
+    #[test]
+    fn flags_changed_through_the_handle_or_behind_our_back_are_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("endpoints");
+        let mut first = owned(&file);
+        first.insert(ep(1, "10.0.0.1"));
+        first.insert(ep(2, "10.0.0.2"));
+        let mut backup = ep(1, "10.0.0.1");
+        backup.flags |= EndpointFlags::BACKUP;
+        first.update(backup);
+        let mut fullmesh = ep(2, "10.0.0.2");
+        fullmesh.flags |= EndpointFlags::FULLMESH;
+        assert_eq!(first.retain_in(&[backup, fullmesh]), []);
+        assert_eq!(owned(&file).adopt(&[backup, fullmesh]), 2);
     }
 }

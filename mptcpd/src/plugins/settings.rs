@@ -4,9 +4,6 @@ use std::path::PathBuf;
 
 use mptcpd_plugin::EndpointFlags;
 
-/// Where the endpoints this daemon added are remembered across restarts.
-pub const DEFAULT_STATE_FILE: &str = "/run/mptcpd/endpoints";
-
 /// The plugin-related settings: `--path-manager`, `--load-plugins`, `--addr-flags`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginSettings {
@@ -27,7 +24,7 @@ impl Default for PluginSettings {
             path_manager: None,
             load_plugins: None,
             addr_flags: EndpointFlags::empty(),
-            state_file: Some(PathBuf::from(DEFAULT_STATE_FILE)),
+            state_file: None,
         }
     }
 }

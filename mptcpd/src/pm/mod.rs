@@ -5,7 +5,7 @@ pub mod client;
 mod driver;
 mod error;
 pub mod events;
-mod socket;
+pub(crate) mod socket;
 pub mod wire;
 
 pub use client::PmClient;

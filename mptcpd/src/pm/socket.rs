@@ -1,12 +1,15 @@
-//! A non-blocking `NETLINK_GENERIC` socket on tokio's reactor.
+//! A non-blocking netlink socket on tokio's reactor (`NETLINK_GENERIC` for `mptcp_pm`;
+//! `NETLINK_SOCK_DIAG` for the connection dump).
 
 use std::{
     future, io,
-    os::fd::AsRawFd as _,
     task::{Context, Poll, ready},
 };
 
-use netlink_sys::{Socket, protocols::NETLINK_GENERIC};
+use netlink_sys::{
+    Socket,
+    protocols::{NETLINK_GENERIC, NETLINK_SOCK_DIAG},
+};
 use tokio::io::unix::AsyncFd;
 
 /// Larger than any datagram the kernel builds for netlink (dumps stop at 32 KiB).
@@ -34,9 +37,18 @@ impl NlSocket {
     /// The explicit bind matters for multicast: the kernel skips sockets whose port id is 0
     /// when it broadcasts, so a socket that joins a group unbound gets nothing.
     pub(crate) fn open() -> io::Result<Self> {
+        Self::open_protocol(NETLINK_GENERIC)
+    }
+
+    /// A `NETLINK_SOCK_DIAG` socket, otherwise as [`Self::open`].
+    pub(crate) fn open_sock_diag() -> io::Result<Self> {
+        Self::open_protocol(NETLINK_SOCK_DIAG)
+    }
+
+    fn open_protocol(protocol: isize) -> io::Result<Self> {
         // Registering with the reactor would panic outside a runtime; say so instead.
         tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
-        let mut socket = Socket::new(NETLINK_GENERIC)?;
+        let mut socket = Socket::new(protocol)?;
         socket.set_non_blocking(true)?;
         socket.bind_auto()?;
         socket.set_ext_ack(true)?;
@@ -55,26 +67,7 @@ impl NlSocket {
 
     /// Sets `SO_RCVBUF`, bypassing `net.core.rmem_max` when privileged (`SO_RCVBUFFORCE`).
     pub(crate) fn set_receive_buffer(&self, bytes: usize) -> io::Result<()> {
-        let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
-        let set = |option| {
-            // SAFETY: the fd is open for the lifetime of `self`; the value pointer and length
-            // describe a live c_int.
-            let rc = unsafe {
-                libc::setsockopt(
-                    self.socket().as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    option,
-                    (&raw const value).cast(),
-                    libc::socklen_t::try_from(size_of::<libc::c_int>()).unwrap_or(4),
-                )
-            };
-            if rc == 0 {
-                Ok(())
-            } else {
-                Err(io::Error::last_os_error())
-            }
-        };
-        set(libc::SO_RCVBUFFORCE).or_else(|_| set(libc::SO_RCVBUF))
+        crate::sockopt::set_receive_buffer(self.socket(), bytes)
     }
 
     pub(crate) async fn send(&self, bytes: &[u8]) -> io::Result<()> {

@@ -2,6 +2,12 @@
 //! per usable local address; removed when the address goes or its link goes down (the
 //! network monitor withdraws the address first), added again when it comes back.
 //!
+//! The monitor reports each (interface, address) pair, and one address can be on several
+//! interfaces (a VLAN and its parent share EUI-64 link-local addresses). The kernel holds one
+//! endpoint per address, bound to one interface: it stays while any interface carries the
+//! address, moves to another when the one it is bound to loses it, and is removed with the
+//! last one.
+//!
 //! Limits follow the C plugin: a counter starts at 2 at `init` and follows the endpoints
 //! added; while it is within 2..=8 it is sent as the `subflows` limit, and as the
 //! `add_addr_accepted` limit too when the flags contain `subflow`. Unlike the C plugin, only
@@ -12,10 +18,13 @@
 
 mod limits;
 
-use std::{collections::BTreeMap, net::IpAddr};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+};
 
 use mptcpd_plugin::{
-    BoxFuture, Endpoint, EndpointFlags, Interface, PathManager, Plugin, PluginConfig, PmError,
+    BoxFuture, Endpoint, EndpointFlags, Interface, PathManager, Plugin, PluginConfig,
 };
 use tracing::{debug, info, warn};
 
@@ -28,6 +37,7 @@ pub const NAME: &str = "addr_adv";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Held {
     id: u8,
+    /// The interface it is bound to.
     ifindex: u32,
 }
 
@@ -35,9 +45,11 @@ struct Held {
 #[derive(Debug)]
 pub struct AddrAdv {
     flags: EndpointFlags,
+    /// The interfaces each reported address is on.
+    addrs: BTreeMap<IpAddr, BTreeSet<u32>>,
     held: BTreeMap<IpAddr, Held>,
-    /// Addresses with no endpoint for lack of room, by interface index.
-    waiting: BTreeMap<IpAddr, u32>,
+    /// Addresses with no endpoint for lack of room.
+    waiting: BTreeSet<IpAddr>,
     limits: LimitCounter,
 }
 
@@ -47,8 +59,9 @@ impl AddrAdv {
     pub fn new(config: &PluginConfig) -> Self {
         Self {
             flags: config.addr_flags,
+            addrs: BTreeMap::new(),
             held: BTreeMap::new(),
-            waiting: BTreeMap::new(),
+            waiting: BTreeSet::new(),
             limits: LimitCounter::new(config.addr_flags),
         }
     }
@@ -62,7 +75,7 @@ impl AddrAdv {
         }
     }
 
-    /// Adds the endpoint; false when the kernel had no room for it.
+    /// Adds the endpoint, bound to `ifindex`; false when the kernel had no room for it.
     async fn add(&mut self, addr: IpAddr, ifindex: u32, pm: &dyn PathManager) -> bool {
         let id = match pm.address_id(addr) {
             Ok(id) => id,
@@ -79,20 +92,20 @@ impl AddrAdv {
             if_idx: i32::try_from(ifindex).ok(),
         };
         match pm.add_endpoint(endpoint).await {
-            Ok(()) => {
-                info!(id, %addr, flags = %self.flags, "endpoint added");
+            Ok(id) => {
+                info!(id, %addr, ifindex, flags = %self.flags, "endpoint added");
                 self.waiting.remove(&addr);
                 self.held.insert(addr, Held { id, ifindex });
                 self.update_limits(1, pm).await;
                 true
             }
-            Err(e) if e.errno() == Some(libc::ERANGE) => {
+            Err(e) if e.is_no_room() => {
                 warn!(
                     "no endpoint for {addr}: the kernel holds at most 8 endpoints; \
                      it waits for one to be removed"
                 );
                 pm.release_address_id(addr);
-                self.waiting.insert(addr, ifindex);
+                self.waiting.insert(addr);
                 false
             }
             Err(e) => {
@@ -103,53 +116,84 @@ impl AddrAdv {
         }
     }
 
-    async fn remove(&mut self, addr: IpAddr, pm: &dyn PathManager) {
-        self.waiting.remove(&addr);
+    /// Removes the address's endpoint, if it holds one, without offering the room.
+    async fn withdraw(&mut self, addr: IpAddr, pm: &dyn PathManager) -> bool {
         let Some(Held { id, .. }) = self.held.remove(&addr) else {
-            return;
+            return false;
         };
         match pm.remove_endpoint(id).await {
             Ok(()) => info!(id, %addr, "endpoint removed"),
-            // Someone else removed it already.
-            Err(PmError::Kernel { errno, .. }) if errno == libc::EINVAL => {
-                debug!(id, %addr, "endpoint already gone");
-            }
+            Err(e) if e.is_not_found() => debug!(id, %addr, "endpoint already gone"),
             Err(e) => warn!("removing endpoint {id} ({addr}): {e}"),
         }
         pm.release_address_id(addr);
         self.update_limits(-1, pm).await;
-        self.fill_room(pm).await;
+        true
     }
 
     /// Offers freed room to waiting addresses, in address order.
     async fn fill_room(&mut self, pm: &dyn PathManager) {
-        while let Some((&addr, &ifindex)) = self.waiting.first_key_value() {
-            self.waiting.remove(&addr);
+        while let Some(addr) = self.waiting.pop_first() {
+            let Some(ifindex) = self.interface_of(addr) else {
+                continue;
+            };
             if !self.add(addr, ifindex, pm).await {
                 break;
             }
         }
     }
 
+    /// The interface a new endpoint for the address is bound to: the lowest index of those
+    /// carrying it.
+    fn interface_of(&self, addr: IpAddr) -> Option<u32> {
+        self.addrs.get(&addr).and_then(|on| on.first().copied())
+    }
+
     async fn address_up(&mut self, ifindex: u32, addr: IpAddr, pm: &dyn PathManager) {
-        match self.held.get(&addr) {
-            Some(held) if held.ifindex == ifindex => return,
-            // The address moved to another interface: its endpoint is bound to the old one.
-            Some(_) => self.remove(addr, pm).await,
-            None => {}
+        self.addrs.entry(addr).or_default().insert(ifindex);
+        if self.held.contains_key(&addr) || self.waiting.contains(&addr) {
+            // Already there on another interface (or reported again): nothing changes.
+            return;
         }
         self.add(addr, ifindex, pm).await;
     }
 
+    async fn address_down(&mut self, ifindex: u32, addr: IpAddr, pm: &dyn PathManager) {
+        let Some(on) = self.addrs.get_mut(&addr) else {
+            return;
+        };
+        on.remove(&ifindex);
+        if on.is_empty() {
+            self.addrs.remove(&addr);
+            self.waiting.remove(&addr);
+            if self.withdraw(addr, pm).await {
+                self.fill_room(pm).await;
+            }
+            return;
+        }
+        // Still on another interface: the endpoint stays, bound to one that has it.
+        if self.held.get(&addr).is_some_and(|h| h.ifindex == ifindex) {
+            let Some(other) = self.interface_of(addr) else {
+                return;
+            };
+            info!(%addr, from = ifindex, to = other, "moving the endpoint to another interface");
+            self.withdraw(addr, pm).await;
+            self.add(addr, other, pm).await;
+            if !self.held.contains_key(&addr) && !self.waiting.contains(&addr) {
+                // Refused for another reason than room: the room it had is free.
+                self.fill_room(pm).await;
+            }
+        }
+    }
+
     async fn interface_gone(&mut self, ifindex: u32, pm: &dyn PathManager) {
-        self.waiting.retain(|_, &mut i| i != ifindex);
-        let gone: Vec<IpAddr> = self
-            .held
+        let on_it: Vec<IpAddr> = self
+            .addrs
             .iter()
-            .filter_map(|(addr, held)| (held.ifindex == ifindex).then_some(*addr))
+            .filter_map(|(addr, on)| on.contains(&ifindex).then_some(*addr))
             .collect();
-        for addr in gone {
-            self.remove(addr, pm).await;
+        for addr in on_it {
+            self.address_down(ifindex, addr, pm).await;
         }
     }
 }
@@ -186,11 +230,11 @@ impl Plugin for AddrAdv {
 
     fn delete_local_address<'a>(
         &'a mut self,
-        _iface: &'a Interface,
+        iface: &'a Interface,
         addr: IpAddr,
         pm: &'a dyn PathManager,
     ) -> BoxFuture<'a, ()> {
-        Box::pin(self.remove(addr, pm))
+        Box::pin(self.address_down(iface.index, addr, pm))
     }
 }
 

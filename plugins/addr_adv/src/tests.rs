@@ -2,7 +2,7 @@ use std::net::IpAddr;
 
 use mptcpd_plugin::{
     Endpoint, EndpointFlags, Interface, Limits, Plugin as _, PluginConfig,
-    testing::{Call, EEXIST, RecordingPm, block_on},
+    testing::{Call, EBUSY, RecordingPm, block_on},
 };
 
 use crate::AddrAdv;
@@ -137,8 +137,58 @@ fn a_link_going_away_removes_its_endpoints_only() {
 fn an_address_moving_to_another_link_is_rebound() {
     let (mut p, pm) = plugin(EndpointFlags::SUBFLOW);
     block_on(p.new_local_address(&iface(3), ip(1), &pm));
+    block_on(p.delete_local_address(&iface(3), ip(1), &pm));
     block_on(p.new_local_address(&iface(5), ip(1), &pm));
     assert_eq!(pm.endpoints(), [endpoint(1, 1, EndpointFlags::SUBFLOW, 5)]);
+}
+
+#[test]
+fn the_same_address_on_two_links_keeps_its_endpoint_until_the_last_goes() {
+    let flags = EndpointFlags::SUBFLOW;
+    let (mut p, pm) = plugin(flags);
+    block_on(p.new_local_address(&iface(3), ip(1), &pm));
+    block_on(p.new_local_address(&iface(5), ip(1), &pm));
+    assert_eq!(
+        pm.endpoints(),
+        [endpoint(1, 1, flags, 3)],
+        "a second interface with the address changes nothing"
+    );
+    // Gone from the other interface: nothing to do.
+    pm.take_calls();
+    block_on(p.delete_local_address(&iface(5), ip(1), &pm));
+    assert_eq!(pm.take_calls(), []);
+    assert_eq!(pm.endpoints(), [endpoint(1, 1, flags, 3)]);
+    // Back on 5, then gone from 3, the interface the endpoint is bound to: it moves to 5.
+    block_on(p.new_local_address(&iface(5), ip(1), &pm));
+    block_on(p.delete_local_address(&iface(3), ip(1), &pm));
+    assert_eq!(pm.endpoints(), [endpoint(1, 1, flags, 5)]);
+    // Gone from the last one: removed, and the limits follow.
+    block_on(p.delete_local_address(&iface(5), ip(1), &pm));
+    assert_eq!(pm.endpoints(), []);
+    assert_eq!(pm.limits().subflows, 2);
+    // A link going away takes only its own instance of an address.
+    block_on(p.new_local_address(&iface(3), ip(2), &pm));
+    block_on(p.new_local_address(&iface(5), ip(2), &pm));
+    block_on(p.delete_interface(&iface(5), &pm));
+    assert_eq!(pm.endpoints(), [endpoint(1, 2, flags, 3)]);
+}
+
+#[test]
+fn an_address_waiting_for_room_on_two_links_waits_until_the_last_goes() {
+    let (mut p, pm) = plugin(EndpointFlags::SIGNAL);
+    for n in 1..=8 {
+        block_on(p.new_local_address(&iface(u32::from(n)), ip(n), &pm));
+    }
+    block_on(p.new_local_address(&iface(20), ip(9), &pm));
+    block_on(p.new_local_address(&iface(21), ip(9), &pm));
+    block_on(p.delete_local_address(&iface(20), ip(9), &pm));
+    block_on(p.delete_local_address(&iface(1), ip(1), &pm));
+    assert!(
+        pm.endpoints()
+            .contains(&endpoint(1, 9, EndpointFlags::SIGNAL, 21)),
+        "still waiting on 21: {:?}",
+        pm.endpoints()
+    );
 }
 
 #[test]
@@ -151,13 +201,34 @@ fn a_foreign_endpoint_for_the_address_is_left_alone() {
     let calls = pm.take_calls();
     assert_eq!(
         calls,
-        [Call::AddEndpoint(endpoint(7, 1, EndpointFlags::SUBFLOW, 3))],
-        "the seeded id is used; EEXIST is not retried"
+        [Call::AddEndpoint(endpoint(1, 1, EndpointFlags::SUBFLOW, 3))],
+        "another tool's id is kept off; the kernel refuses the duplicate, not retried"
     );
     block_on(p.delete_local_address(&iface(3), ip(1), &pm));
     assert_eq!(pm.take_calls(), [], "it never held it");
     assert_eq!(pm.endpoints(), [theirs]);
-    let _ = EEXIST;
+    block_on(p.new_local_address(&iface(3), ip(2), &pm));
+    assert_eq!(
+        pm.endpoints()[0].id,
+        1,
+        "the refused address's id was released"
+    );
+}
+
+#[test]
+fn a_taken_id_is_not_an_endpoint() {
+    let (mut p, pm) = plugin(EndpointFlags::SUBFLOW);
+    pm.fail_next("add_endpoint", EBUSY);
+    block_on(p.new_local_address(&iface(3), ip(1), &pm));
+    assert_eq!(pm.endpoints(), []);
+    assert_eq!(pm.limits().subflows, 2, "not counted");
+    block_on(p.delete_local_address(&iface(3), ip(1), &pm));
+    assert!(
+        !pm.take_calls()
+            .iter()
+            .any(|c| matches!(c, Call::RemoveEndpoint(_))),
+        "nothing to remove"
+    );
 }
 
 #[test]

@@ -44,7 +44,7 @@ mod plugin;
 pub mod testing;
 mod types;
 
-pub use error::PmError;
+pub use error::{PmError, errno};
 pub use flags::{EndpointFlags, FlagsError};
 pub use ids::IdManager;
 pub use path_manager::{Commands, PathManager, PmFuture};

@@ -10,9 +10,15 @@ pub type PmFuture<'a, T> = BoxFuture<'a, Result<T, PmError>>;
 /// The kernel's path-manager commands, both path managers. Each future resolves to the
 /// kernel's answer (an acknowledgement, a reply, or its errno and message).
 pub trait Commands: Send + Sync {
-    /// In-kernel PM `ADD_ADDR`: adds an endpoint (`EEXIST` for a duplicate, `ERANGE` past
-    /// the kernel's 8 endpoints).
-    fn add_endpoint(&self, endpoint: Endpoint) -> PmFuture<'_, ()>;
+    /// In-kernel PM `ADD_ADDR`: adds an endpoint and resolves to its id. Refusals:
+    /// [`PmError::is_exists`] for a duplicate address, [`PmError::is_no_room`] past the
+    /// kernel's 8 endpoints, [`PmError::is_id_taken`] for an id another endpoint holds.
+    ///
+    /// Id 0 asks the kernel to choose (taking over an implicit endpoint of the address, with
+    /// its id); the kernel's acknowledgement does not say which, so it is read back. Through
+    /// the daemon's handle the id is never 0, and may differ from the one asked for when
+    /// another tool took that one meanwhile: the answer is the id to remove it by.
+    fn add_endpoint(&self, endpoint: Endpoint) -> PmFuture<'_, u8>;
     /// In-kernel PM `DEL_ADDR`: removes the endpoint with this id.
     fn remove_endpoint(&self, id: u8) -> PmFuture<'_, ()>;
     /// In-kernel PM `GET_ADDR`.
@@ -59,10 +65,11 @@ pub trait Commands: Send + Sync {
 /// removed at shutdown and adopted after a restart. Adding an endpoint identical to one it
 /// already owns succeeds without asking the kernel (adoption, no duplicate).
 pub trait PathManager: Commands {
-    /// The id of a local address: the one it already has (from the kernel's endpoints or an
-    /// earlier call), else the lowest free one in 1..=255.
+    /// The id of a local address: the one it already has (its endpoint of ours, or an
+    /// earlier call), else the lowest one that no address and no endpoint holds, as far as the
+    /// last dump of the kernel's endpoints tells.
     fn address_id(&self, addr: IpAddr) -> Result<u8, PmError>;
-    /// Frees the id of an address that no longer needs it (kept if another tool's endpoint
+    /// Frees the id of an address that no longer needs it (kept while an endpoint of ours
     /// uses it).
     fn release_address_id(&self, addr: IpAddr);
     /// A reference to an MPTCP listening socket on `addr` (port 0: an ephemeral port, shared

@@ -1,12 +1,16 @@
 //! A recording fake of the path manager and a tiny executor, for unit tests of plugin
 //! decisions without a kernel.
 //!
-//! [`RecordingPm`] keeps an endpoint table like the kernel's (8 endpoints at most, no
-//! duplicate address or id), records every command in order, and can be told to fail the next
-//! command of a kind with an errno.
+//! [`RecordingPm`] keeps an endpoint table like the kernel's and answers `ADD_ADDR` as the
+//! kernel does (checked against the real one by the `mptcpd-tests` test
+//! `the_fake_kernel_answers_adds_like_the_real_one`): `ERANGE` past 8 endpoints, then `EBUSY`
+//! for a taken id, `EEXIST` for a duplicate address; id 0 makes it choose an id the way the
+//! kernel does (upwards from the highest given so far) or take over an implicit endpoint of
+//! the address, keeping its id (an explicit id for that address is `EINVAL`). It records
+//! every command in order, and can be told to fail the next command of a kind with an errno.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     future::{self, Future},
     net::{IpAddr, SocketAddr},
     pin::pin,
@@ -18,12 +22,10 @@ use crate::{
     Commands, Endpoint, EndpointFlags, IdManager, Limits, PathManager, PmError, PmFuture, Token,
 };
 
-/// The kernel's `ERANGE`: no room for another endpoint.
-pub const ERANGE: i32 = 34;
-/// The kernel's `EEXIST`.
-pub const EEXIST: i32 = 17;
-/// The kernel's `EINVAL`.
-pub const EINVAL: i32 = 22;
+pub use crate::errno::{EBUSY, EEXIST, EINVAL, ERANGE};
+
+/// The kernel's limit on endpoints per network namespace.
+const MAX_ENDPOINTS: usize = 8;
 
 /// Runs a future that never waits (the fake answers at once).
 ///
@@ -79,12 +81,16 @@ struct State {
     calls: Vec<Call>,
     endpoints: BTreeMap<u8, Endpoint>,
     limits: Limits,
+    /// The kernel's `next_id`: where its own choice of an id starts.
+    next_id: u8,
+    /// Ids of endpoints put in by [`RecordingPm::insert_endpoint`] (another tool's).
+    foreign: BTreeSet<u8>,
     ids: IdManager,
     /// Listening address -> references.
     listeners: HashMap<SocketAddr, usize>,
     next_port: u16,
-    /// Errno to fail the next command whose name is the key with.
-    failures: HashMap<&'static str, i32>,
+    /// Errnos to fail the next commands whose name is the key with, in order.
+    failures: HashMap<&'static str, VecDeque<i32>>,
 }
 
 /// A fake [`PathManager`] that records commands and keeps a kernel-like endpoint table.
@@ -129,16 +135,35 @@ impl RecordingPm {
         self.state().listeners.clone()
     }
 
-    /// Puts an endpoint in the table as another tool would (not recorded as a call).
+    /// Puts an endpoint in the table as another tool (or the kernel, for an implicit one)
+    /// would; not recorded as a call. Its id is kept off like the daemon keeps off other
+    /// tools' ids.
     pub fn insert_endpoint(&self, endpoint: Endpoint) {
         let mut state = self.state();
-        state.ids.map_id(endpoint.addr, endpoint.id);
         state.endpoints.insert(endpoint.id, endpoint);
+        state.foreign.insert(endpoint.id);
+        state.next_id = state.next_id.max(endpoint.id);
+        let State {
+            endpoints,
+            foreign,
+            ids,
+            ..
+        } = &mut *state;
+        let mine = endpoints.values().filter(|e| !foreign.contains(&e.id));
+        ids.sync(
+            mine.map(|e| (e.addr, e.id)).collect::<Vec<_>>(),
+            foreign.iter().copied(),
+        );
     }
 
-    /// Fails the next `command` (a [`Commands`] method name) with `errno`.
+    /// Fails the next `command` (a [`Commands`] method name) with `errno`; called again
+    /// before that, the one after too, and so on.
     pub fn fail_next(&self, command: &'static str, errno: i32) {
-        self.state().failures.insert(command, errno);
+        self.state()
+            .failures
+            .entry(command)
+            .or_default()
+            .push_back(errno);
     }
 
     fn run<T: Send + 'static>(
@@ -149,7 +174,8 @@ impl RecordingPm {
     ) -> PmFuture<'_, T> {
         let mut state = self.state();
         state.calls.push(call);
-        let result = match state.failures.remove(name) {
+        let injected = state.failures.get_mut(name).and_then(VecDeque::pop_front);
+        let result = match injected {
             Some(errno) => Err(kernel(errno, "injected")),
             None => apply(&mut state),
         };
@@ -164,24 +190,66 @@ fn kernel(errno: i32, message: &str) -> PmError {
     }
 }
 
+/// The kernel's refusal of an `ADD_ADDR` (one message for all of them).
+fn add_refused(errno: i32) -> PmError {
+    kernel(
+        errno,
+        &format!("too many addresses or duplicate one: -{errno}"),
+    )
+}
+
+/// `ADD_ADDR` as the kernel's `mptcp_pm_nl_append_new_local_addr` does it, checks in its
+/// order; returns the id.
+fn add(s: &mut State, mut endpoint: Endpoint) -> Result<u8, PmError> {
+    if s.next_id == u8::MAX {
+        s.next_id = 1;
+    }
+    if s.endpoints.len() >= MAX_ENDPOINTS {
+        return Err(add_refused(ERANGE));
+    }
+    if endpoint.id != 0 && s.endpoints.contains_key(&endpoint.id) {
+        return Err(add_refused(EBUSY));
+    }
+    let same = s
+        .endpoints
+        .values()
+        .find(|e| e.addr == endpoint.addr && e.port == endpoint.port)
+        .copied();
+    if let Some(current) = same {
+        if !current.flags.contains(EndpointFlags::IMPLICIT) {
+            return Err(add_refused(EEXIST));
+        }
+        // Only a request without an id takes an implicit endpoint over.
+        if endpoint.id != 0 {
+            return Err(add_refused(EINVAL));
+        }
+        s.endpoints.remove(&current.id);
+        s.foreign.remove(&current.id);
+        endpoint.id = current.id;
+    }
+    if endpoint.id == 0 {
+        let start = s.next_id.max(1);
+        let free = |id: &u8| !s.endpoints.contains_key(id);
+        endpoint.id = (start..=u8::MAX)
+            .find(free)
+            .or_else(|| (1..start).find(free))
+            .ok_or_else(|| add_refused(EINVAL))?;
+    }
+    s.next_id = s.next_id.max(endpoint.id);
+    s.endpoints.insert(endpoint.id, endpoint);
+    Ok(endpoint.id)
+}
+
 impl Commands for RecordingPm {
-    fn add_endpoint(&self, endpoint: Endpoint) -> PmFuture<'_, ()> {
+    fn add_endpoint(&self, endpoint: Endpoint) -> PmFuture<'_, u8> {
         self.run("add_endpoint", Call::AddEndpoint(endpoint), |s| {
-            if s.endpoints.contains_key(&endpoint.id)
-                || s.endpoints.values().any(|e| e.addr == endpoint.addr)
-            {
-                return Err(kernel(EEXIST, "address already exists"));
-            }
-            if s.endpoints.len() >= 8 {
-                return Err(kernel(ERANGE, "too many addresses"));
-            }
-            s.endpoints.insert(endpoint.id, endpoint);
-            Ok(())
+            add(s, endpoint)
         })
     }
 
     fn remove_endpoint(&self, id: u8) -> PmFuture<'_, ()> {
         self.run("remove_endpoint", Call::RemoveEndpoint(id), |s| {
+            s.foreign.remove(&id);
             s.endpoints
                 .remove(&id)
                 .map(drop)
@@ -207,6 +275,7 @@ impl Commands for RecordingPm {
     fn flush_endpoints(&self) -> PmFuture<'_, ()> {
         self.run("flush_endpoints", Call::FlushEndpoints, |s| {
             s.endpoints.clear();
+            s.foreign.clear();
             Ok(())
         })
     }
@@ -295,8 +364,11 @@ impl PathManager for RecordingPm {
 
     fn release_address_id(&self, addr: IpAddr) {
         let mut state = self.state();
-        let foreign = state.endpoints.values().any(|e| e.addr == addr);
-        if !foreign {
+        let mine = state
+            .endpoints
+            .values()
+            .any(|e| e.addr == addr && !state.foreign.contains(&e.id));
+        if !mine {
             state.ids.remove_id(addr);
         }
     }

@@ -9,11 +9,14 @@
 //!   interface that already carries one of the connection's subflows is closed.
 //! - Everything kept about a connection is dropped when it closes, listeners included.
 //!
-//! Local addresses are mapped to interfaces from the address callbacks; an address the
-//! monitor never reported (start-up addresses without `existing`) is not enforced on.
+//! Local addresses are mapped to interfaces from the address callbacks, per (interface,
+//! address) as the monitor reports them: one address can be on several interfaces, and going
+//! from one leaves it on the others. A subflow from such an address counts on the interface
+//! it is bound to, else on the lowest-numbered one. An address the monitor never reported
+//! (start-up addresses without `existing`) is not enforced on.
 
 use std::{
-    collections::{BTreeMap, HashMap, hash_map::Entry},
+    collections::{BTreeMap, BTreeSet, HashMap, hash_map::Entry},
     net::{IpAddr, SocketAddr},
 };
 
@@ -31,8 +34,8 @@ type Ends = (SocketAddr, SocketAddr);
 /// The `sspi` plugin.
 #[derive(Debug, Default)]
 pub struct Sspi {
-    /// Local addresses and the interface each is on.
-    addrs: BTreeMap<IpAddr, u32>,
+    /// Local addresses and the interfaces each is on.
+    addrs: BTreeMap<IpAddr, BTreeSet<u32>>,
     /// The subflow a connection keeps on an interface.
     kept: HashMap<(Token, u32), Ends>,
     /// The listeners taken for a connection's announcements.
@@ -53,10 +56,12 @@ impl Sspi {
     }
 
     fn interface_of(&self, addr: IpAddr, bound: Option<i32>) -> Option<u32> {
-        self.addrs
-            .get(&addr)
-            .copied()
-            .or_else(|| bound.and_then(|i| u32::try_from(i).ok()))
+        let bound = bound.and_then(|i| u32::try_from(i).ok());
+        match self.addrs.get(&addr) {
+            Some(on) if bound.is_some_and(|b| on.contains(&b)) => bound,
+            Some(on) => on.first().copied().or(bound),
+            None => bound,
+        }
     }
 
     fn created(&mut self, conn: &Connection) {
@@ -72,12 +77,20 @@ impl Sspi {
     async fn established(&mut self, conn: &Connection, pm: &dyn PathManager) {
         let own = self.interface_of(conn.local.ip(), None);
         let mut per_interface: BTreeMap<u32, IpAddr> = BTreeMap::new();
-        for (&addr, &ifindex) in &self.addrs {
-            if Some(ifindex) != own && addr.is_ipv4() == conn.local.is_ipv4() {
-                per_interface.entry(ifindex).or_insert(addr);
+        for (&addr, on) in &self.addrs {
+            let usable = addr != conn.local.ip() && addr.is_ipv4() == conn.local.is_ipv4();
+            for &ifindex in on {
+                if usable && Some(ifindex) != own {
+                    per_interface.entry(ifindex).or_insert(addr);
+                }
             }
         }
+        let mut announced = BTreeSet::new();
         for (ifindex, addr) in per_interface {
+            if !announced.insert(addr) {
+                // Also on an interface announced already.
+                continue;
+            }
             let id = match pm.address_id(addr) {
                 Ok(id) => id,
                 Err(e) => {
@@ -216,7 +229,10 @@ impl Plugin for Sspi {
         iface: &'a Interface,
         _pm: &'a dyn PathManager,
     ) -> BoxFuture<'a, ()> {
-        self.addrs.retain(|_, i| *i != iface.index);
+        self.addrs.retain(|_, on| {
+            on.remove(&iface.index);
+            !on.is_empty()
+        });
         mptcpd_plugin::done()
     }
 
@@ -226,17 +242,22 @@ impl Plugin for Sspi {
         addr: IpAddr,
         _pm: &'a dyn PathManager,
     ) -> BoxFuture<'a, ()> {
-        self.addrs.insert(addr, iface.index);
+        self.addrs.entry(addr).or_default().insert(iface.index);
         mptcpd_plugin::done()
     }
 
     fn delete_local_address<'a>(
         &'a mut self,
-        _iface: &'a Interface,
+        iface: &'a Interface,
         addr: IpAddr,
         _pm: &'a dyn PathManager,
     ) -> BoxFuture<'a, ()> {
-        self.addrs.remove(&addr);
+        if let Some(on) = self.addrs.get_mut(&addr) {
+            on.remove(&iface.index);
+            if on.is_empty() {
+                self.addrs.remove(&addr);
+            }
+        }
         mptcpd_plugin::done()
     }
 }

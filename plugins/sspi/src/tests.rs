@@ -151,3 +151,43 @@ fn unknown_addresses_are_left_alone() {
     block_on(p.new_subflow(&subflow("192.0.2.1:2", "10.0.1.2:5201"), &pm));
     assert_eq!(pm.take_calls(), []);
 }
+
+#[test]
+fn an_address_on_two_interfaces_stays_known_when_one_loses_it() {
+    let (mut p, pm) = setup();
+    // 10.0.2.1 is also on interface 4; it goes from 2.
+    block_on(p.new_local_address(&iface(4), ip("10.0.2.1"), &pm));
+    block_on(p.delete_local_address(&iface(2), ip("10.0.2.1"), &pm));
+    block_on(p.new_connection(&conn(), &pm));
+    block_on(p.new_subflow(&subflow("10.0.2.1:41000", "10.0.1.2:5201"), &pm));
+    let extra = subflow("10.0.2.1:41001", "10.0.2.2:5201");
+    block_on(p.new_subflow(&extra, &pm));
+    assert_eq!(
+        pm.take_calls(),
+        [Call::SubflowDestroy(TOKEN, extra.local, extra.remote)],
+        "still on interface 4: one subflow there"
+    );
+    // A subflow bound to the other interface of a shared address counts there.
+    block_on(p.new_local_address(&iface(2), ip("10.0.2.1"), &pm));
+    let mut bound = subflow("10.0.2.1:41002", "10.0.2.2:5201");
+    bound.if_idx = Some(2);
+    block_on(p.new_subflow(&bound, &pm));
+    assert_eq!(pm.take_calls(), [], "interface 2 had no subflow");
+}
+
+#[test]
+fn a_shared_address_is_announced_once() {
+    let (mut p, pm) = setup();
+    block_on(p.new_local_address(&iface(5), ip("10.0.2.1"), &pm));
+    block_on(p.new_connection(&conn(), &pm));
+    block_on(p.connection_established(&conn(), &pm));
+    let announced: Vec<IpAddr> = pm
+        .take_calls()
+        .iter()
+        .filter_map(|c| match c {
+            Call::Announce(_, e) => Some(e.addr),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(announced, [ip("10.0.2.1"), ip("10.0.3.1")]);
+}

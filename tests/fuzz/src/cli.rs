@@ -63,6 +63,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
         &[
             "--config=/etc/mptcpd/mptcpd.conf",
             "--bpf-pin-dir=/sys/fs/bpf/m",
+            "--state-dir=/run/m",
             "--observe-cgroup",
             "/sys/fs/cgroup/m",
         ],

@@ -62,7 +62,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
         "[core]\ndebug=1\nlog = syslog\nplugin-dir=/opt/p\npath-manager=sspi\n\
          load-plugins=addr_adv, sspi\naddr-flags=subflow,backup\n\
          notify-flags=existing,skip_link_local,skip_loopback,check_route\n\
-         bpf-pin-dir=/sys/fs/bpf/m\nobserve-cgroup=/sys/fs/cgroup/m\n",
+         bpf-pin-dir=/sys/fs/bpf/m\nobserve-cgroup=/sys/fs/cgroup/m\nstate-dir=/run/m\n",
         "[other]\nkey=value\n[core]\nlog=journal\nlog=null\naddr-flags=\nnotify-flags= \n",
         "[core]\naddr-flags=signal,fullmesh\n",
         "[core]\r\nlog=stderr\r\n",

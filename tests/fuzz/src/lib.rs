@@ -4,11 +4,15 @@
 //! `cargo xtask fuzz TARGET`) and by this crate's tests, which replay the committed corpora
 //! (`corpus/TARGET/`) and the seeds, then a bounded number of fresh mutations of them.
 
+use std::{fs, path::PathBuf};
+
 pub mod cli;
 pub mod config;
+pub mod diag;
 pub mod pm;
 mod print;
 pub mod rtnetlink;
+pub mod state;
 
 #[cfg(test)]
 mod mutate;
@@ -39,6 +43,16 @@ pub const TARGETS: &[Target] = &[
         seeds: rtnetlink::seeds,
     },
     Target {
+        name: "diag",
+        run: diag::run,
+        seeds: diag::seeds,
+    },
+    Target {
+        name: "state",
+        run: state::run,
+        seeds: state::seeds,
+    },
+    Target {
         name: "config",
         run: config::run,
         seeds: config::seeds,
@@ -49,6 +63,36 @@ pub const TARGETS: &[Target] = &[
         seeds: cli::seeds,
     },
 ];
+
+/// The messages of the captured fixtures `mptcpd/tests/fixtures/DIR/*.hex` (`#` comment
+/// lines, then hex bytes; see their README.md), in name order.
+///
+/// # Panics
+/// If they cannot be read.
+#[must_use]
+pub fn hex_fixtures(dir: &str) -> Vec<Vec<u8>> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../mptcpd/tests/fixtures")
+        .join(dir);
+    let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "hex"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|path| {
+            let text =
+                fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            text.lines()
+                .filter(|line| !line.starts_with('#'))
+                .flat_map(str::split_whitespace)
+                .map(|byte| u8::from_str_radix(byte, 16).expect("a hex byte"))
+                .collect()
+        })
+        .collect()
+}
 
 /// The target called `name`.
 #[must_use]

@@ -2,7 +2,7 @@
 //! requests), as the kernel sends them. Every message that decodes must encode to bytes that
 //! decode to the same message, and every typed request to a message that means the same.
 
-use std::{fmt, fs, path::PathBuf};
+use std::fmt;
 
 use mptcpd::pm::wire::{
     Event, Family, PmEvent, PmMessage, Request, decode_genl, decode_message, frames,
@@ -73,31 +73,9 @@ fn check_event(event: &PmEvent, header: GenlHeader) {
 }
 
 /// Every message captured from the kernel (`mptcpd/tests/fixtures/pm/*.hex`).
-///
-/// # Panics
-/// If the fixtures cannot be read.
 #[must_use]
 pub fn seeds() -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../mptcpd/tests/fixtures/pm");
-    let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|entry| Some(entry.ok()?.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "hex"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|path| {
-            let text =
-                fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            // `#` comment lines, then hex bytes (the fixtures' README.md).
-            text.lines()
-                .filter(|line| !line.starts_with('#'))
-                .flat_map(str::split_whitespace)
-                .map(|byte| u8::from_str_radix(byte, 16).expect("a hex byte"))
-                .collect()
-        })
-        .collect()
+    crate::hex_fixtures("pm")
 }
 
 /// A message with a right header and attributes with correct lengths but random types and

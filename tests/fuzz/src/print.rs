@@ -20,6 +20,7 @@ fn settings(config: &Config) -> Vec<(&'static str, OsString)> {
         notify_flags,
         bpf_pin_dir,
         observe_cgroup,
+        state_dir,
         config_file: _,
     } = config;
     let mut settings = vec![
@@ -29,6 +30,7 @@ fn settings(config: &Config) -> Vec<(&'static str, OsString)> {
         ("addr-flags", addr_flags.to_string().into()),
         ("notify-flags", notify_flags.to_string().into()),
         ("bpf-pin-dir", bpf_pin_dir.into()),
+        ("state-dir", state_dir.into()),
     ];
     if let Some(name) = path_manager {
         settings.push(("path-manager", name.into()));

@@ -121,6 +121,17 @@ fn replay_rtnetlink() {
 }
 
 #[test]
+fn replay_diag() {
+    let (inputs, _) = replay("diag", 20_000);
+    assert!(inputs.len() >= 10, "the captured replies are seeds");
+}
+
+#[test]
+fn replay_state() {
+    let _replayed = replay("state", 20_000);
+}
+
+#[test]
 fn replay_config() {
     // Each input goes through clap once or twice: about 100 µs in a debug build.
     let _replayed = replay("config", 5_000);

@@ -6,7 +6,8 @@
 //! - its interface is reported, that is ready (up and running) and not hidden by
 //!   `skip_loopback`;
 //! - it passes the notify filters and is usable (duplicate address detection is over);
-//! - it was not present at start-up, unless `existing` is set;
+//! - it was not present at start-up, unless `existing` is set or it carries an endpoint
+//!   adopted from a previous run ([`Input::Adopted`]);
 //! - with `check_route`, the last route lookup found a default route through its interface.
 //!
 //! Unlike the C daemon, addresses are withdrawn before their interface goes down or away
@@ -43,6 +44,15 @@ pub enum Input {
     /// A route that could decide a default-route lookup changed, or routes may have been
     /// flushed without notice.
     RoutesChanged(Family),
+    /// An address present at start-up carries an endpoint a previous run of the daemon added
+    /// (adopted): report it even without `existing`, as that run did. `None`: the address
+    /// on any interface.
+    Adopted {
+        /// The interface the endpoint is bound to.
+        ifindex: Option<u32>,
+        /// The endpoint's address.
+        addr: IpAddr,
+    },
     /// The answer to an [`Output::CheckRoute`].
     RouteChecked {
         /// The lookup as it was asked for.
@@ -177,6 +187,7 @@ impl NetState {
             Input::NewAddress(addr) => self.new_address(addr, &mut out),
             Input::DelAddress(addr) => self.del_address(&addr, &mut out),
             Input::RoutesChanged(family) => self.recheck(family, &mut out),
+            Input::Adopted { ifindex, addr } => self.adopted(ifindex, addr, &mut out),
             Input::RouteChecked { check, routable } => {
                 self.route_checked(check, routable, &mut out);
             }
@@ -265,6 +276,23 @@ impl NetState {
             );
         }
         self.reconcile_addr(key, out);
+    }
+
+    fn adopted(&mut self, ifindex: Option<u32>, addr: IpAddr, out: &mut Vec<Output>) {
+        let keys: Vec<_> = self
+            .addrs
+            .iter()
+            .filter(|&(&(index, a), entry)| {
+                a == addr && entry.suppressed && ifindex.is_none_or(|i| i == index)
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        for key in keys {
+            if let Some(entry) = self.addrs.get_mut(&key) {
+                entry.suppressed = false;
+            }
+            self.reconcile_addr(key, out);
+        }
     }
 
     fn del_address(&mut self, info: &LocalAddress, out: &mut Vec<Output>) {

@@ -174,6 +174,44 @@ fn without_existing_only_later_addresses_are_reported() {
 }
 
 #[test]
+fn start_up_addresses_with_adopted_endpoints_are_reported_and_withdrawn() {
+    let kept = addr(2, "192.0.2.1/24");
+    let moved = addr(3, "192.0.2.2/24");
+    let anywhere = addr(3, "192.0.2.3/24");
+    let other = addr(2, "192.0.2.9/24");
+    let (mut state, out) = start(
+        NotifyFlags::empty(),
+        &[eth(2), eth(3)],
+        &[kept, moved, anywhere, other],
+    );
+    assert_eq!(out, [new_if(&eth(2)), new_if(&eth(3))]);
+    // Adopted on its interface: reported, as the previous run did.
+    let adopted = |ifindex, address: LocalAddress| Input::Adopted {
+        ifindex,
+        addr: address.addr,
+    };
+    assert_eq!(
+        state.apply(adopted(Some(2), kept)),
+        [new_addr(&eth(2), kept)]
+    );
+    assert_eq!(state.apply(adopted(Some(2), kept)), [], "once");
+    // Bound to another interface than the address's: not this one.
+    assert_eq!(state.apply(adopted(Some(2), moved)), []);
+    assert_eq!(
+        state.apply(adopted(None, anywhere)),
+        [new_addr(&eth(3), anywhere)]
+    );
+    assert_eq!(state.apply(adopted(None, addr(2, "192.0.2.77/24"))), []);
+    // From then on they come and go like addresses that came after start-up.
+    assert_eq!(
+        state.apply(Input::DelAddress(kept)),
+        [del_addr(&eth(2), kept)]
+    );
+    assert_eq!(state.apply(Input::DelAddress(other)), []);
+    assert_eq!(state.addresses().copied().collect::<Vec<_>>(), [anywhere]);
+}
+
+#[test]
 fn ipv4_and_ipv6_addresses_come_and_go() {
     let (mut state, _) = start(NotifyFlags::empty(), &[eth(2), eth(3)], &[]);
     let v4 = addr(2, "198.51.100.7/24");

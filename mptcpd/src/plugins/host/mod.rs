@@ -1,18 +1,42 @@
 //! The plugin host: routes events to plugins and runs the daemon's endpoint life cycle.
 
+mod resync;
+
 use std::collections::HashMap;
 
 use mptcpd_plugin::{Commands, Plugin, PluginConfig, Token};
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::{HostPm, PluginError, PluginSettings, convert, registry};
-use crate::{netmon::NetEvent, pm::wire::Event};
+use crate::{
+    diag::{DiagError, MptcpSocket},
+    netmon::{NetEvent, NetworkMonitor},
+    pm::wire::Event,
+};
+
+/// A connection the host routes events of.
+#[derive(Debug, Clone, Copy)]
+struct Tracked {
+    /// The plugin that handles it.
+    plugin: usize,
+    /// `connection_established` was called: a later ESTABLISHED is a duplicate (after a
+    /// resync gave it first).
+    established: bool,
+}
+
+impl Tracked {
+    const fn new(plugin: usize) -> Self {
+        Self {
+            plugin,
+            established: false,
+        }
+    }
+}
 
 /// The loaded plugins and the handle they share.
 ///
-/// The daemon calls, in this order: [`Self::start`]; [`Self::on_net_event`] for the network
-/// monitor's start-up events (queued when `NetworkMonitor::start` returns); [`Self::settle`];
-/// then [`Self::on_net_event`] and [`Self::on_pm_event`] as events come, [`Self::resync`]
+/// The daemon calls, in this order: [`Self::start`]; [`Self::start_up`] (the network
+/// monitor's start-up events, then [`Self::settle`]); then [`Self::on_net_event`] and [`Self::on_pm_event`] as events come, [`Self::resync`]
 /// after an `EventItem::Overrun`; [`Self::shutdown`] on SIGTERM or SIGINT. A reload
 /// (SIGHUP) keeps the host: tracked connections survive.
 pub struct PluginHost<K: Commands> {
@@ -20,9 +44,10 @@ pub struct PluginHost<K: Commands> {
     plugins: Vec<Box<dyn Plugin>>,
     default: usize,
     /// Which plugin handles each connection.
-    connections: HashMap<Token, usize>,
+    connections: HashMap<Token, Tracked>,
     pm: HostPm<K>,
-    /// Events were lost: a token never seen may belong to a connection whose creation was.
+    /// Events were lost and the connections could not be listed since: a token never seen
+    /// may belong to a connection whose creation was lost.
     events_lost: bool,
 }
 
@@ -158,24 +183,42 @@ impl<K: Commands> PluginHost<K> {
             events_lost,
         } = self;
         let default = *default;
-        let mut route = |token| route(connections, *events_lost, default, token);
+        let mut route = |token| route(connections, *events_lost, default, token).map(|t| t.plugin);
         match event {
             Event::Created(c) => {
-                connections.insert(c.token, default);
+                // Known already: a resync gave it before this event, queued behind the overrun.
+                if connections.contains_key(&c.token) {
+                    debug!("CREATED of a connection already known from a resync");
+                    return;
+                }
+                connections.insert(c.token, Tracked::new(default));
+                pm.mapped().note(c.token, c.local, c.remote);
                 let conn = convert::connection(c);
                 plugins[default].new_connection(&conn, pm).await;
+                debug_tracked(connections, pm);
             }
             Event::Established(c) => {
-                if let Some(at) = route(c.token) {
-                    let conn = convert::connection(c);
-                    plugins[at].connection_established(&conn, pm).await;
+                let Some(tracked) = route(c.token).and_then(|_| connections.get_mut(&c.token))
+                else {
+                    return;
+                };
+                if tracked.established {
+                    debug!("ESTABLISHED of a connection already established by a resync");
+                    return;
                 }
+                tracked.established = true;
+                let conn = convert::connection(c);
+                plugins[tracked.plugin]
+                    .connection_established(&conn, pm)
+                    .await;
             }
             Event::Closed { token } => {
                 // Dropped here: the C daemon kept every token for its whole life.
                 if let Some(at) = route(*token) {
                     connections.remove(token);
                     plugins[at].connection_closed(*token, pm).await;
+                    pm.mapped().forget_connection(*token);
+                    debug_tracked(connections, pm);
                 }
             }
             Event::Announced(a) => {
@@ -191,23 +234,46 @@ impl<K: Commands> PluginHost<K> {
             }
             Event::SubflowEstablished(s) => {
                 if let Some(at) = route(s.token) {
+                    pm.mapped().note(s.token, s.local, s.remote);
                     plugins[at].new_subflow(&convert::subflow(s), pm).await;
                 }
             }
             Event::SubflowClosed(s) => {
                 if let Some(at) = route(s.token) {
                     plugins[at].subflow_closed(&convert::subflow(s), pm).await;
+                    pm.mapped().forget(s.token, s.local, s.remote);
                 }
             }
             Event::SubflowPriority(s) => {
                 if let Some(at) = route(s.token) {
+                    pm.mapped().note(s.token, s.local, s.remote);
                     plugins[at].subflow_priority(&convert::subflow(s), pm).await;
                 }
             }
-            Event::ListenerCreated(l) => plugins[default].listener_created(l.local, pm).await,
-            Event::ListenerClosed(l) => plugins[default].listener_closed(l.local, pm).await,
+            Event::ListenerCreated(l) => {
+                let local = convert::canonical(l.local);
+                plugins[default].listener_created(local, pm).await;
+            }
+            Event::ListenerClosed(l) => {
+                let local = convert::canonical(l.local);
+                plugins[default].listener_closed(local, pm).await;
+            }
             Event::Other(e) => debug!(kind = ?e.kind, "event for no plugin callback"),
         }
+    }
+
+    /// Right after [`Self::start`]: has `netmon` report the addresses of the endpoints
+    /// adopted from a previous run even without `existing` (their plugin adds them again,
+    /// which makes them its own), passes the monitor's start-up events to the plugins, then
+    /// removes the adopted endpoints no plugin added again ([`Self::settle`]). Returns how
+    /// many were removed.
+    pub async fn start_up(&mut self, netmon: &mut NetworkMonitor) -> usize {
+        netmon.report_adopted(self.pm.adopted_addresses()).await;
+        while let Some(event) = netmon.try_next_event() {
+            debug!("network: {event:?}");
+            self.on_net_event(&event).await;
+        }
+        self.settle().await
     }
 
     /// After the network monitor's start-up events: removes the endpoints adopted from a
@@ -222,18 +288,20 @@ impl<K: Commands> PluginHost<K> {
     }
 
     /// After `mptcp_pm` events were lost: re-reads the kernel's endpoints (ours that someone
-    /// removed are forgotten, the others' ids are kept off) and from now on routes events
-    /// of unknown connections to the default plugin.
-    pub async fn resync(&mut self) {
-        self.events_lost = true;
-        match self.pm.refresh().await {
-            Ok(gone) if gone.is_empty() => info!("resynced with the kernel's endpoints"),
-            Ok(gone) => warn!(
-                count = gone.len(),
-                "resynced: endpoints of ours were removed by someone else"
-            ),
-            Err(e) => warn!("resync failed: {e}"),
-        }
+    /// removed are forgotten, the others' ids are kept off), then reconciles the connections
+    /// with `live`, the kernel's list (`crate::diag::connections`):
+    ///
+    /// - a tracked connection the list no longer has (or has closed) is dropped, and its
+    ///   plugin gets `connection_closed` (its CLOSED was lost);
+    /// - an established connection never seen gets `new_connection` and
+    ///   `connection_established` at the default plugin, so that it still gets its paths; a
+    ///   tracked one whose ESTABLISHED was lost gets `connection_established`. Their events
+    ///   still queued behind the overrun are then not passed on twice.
+    ///
+    /// Events of unknown connections are dropped again afterwards. If the list could not be
+    /// read (`Err`), they go to the default plugin from now on instead.
+    pub async fn resync(&mut self, live: Result<Vec<MptcpSocket>, DiagError>) {
+        resync::resync(self, live).await;
     }
 
     /// Calls each plugin's `exit` in reverse priority order, then removes every endpoint
@@ -249,23 +317,35 @@ impl<K: Commands> PluginHost<K> {
     }
 }
 
-/// The plugin of a connection. An unknown token is dropped (as in the C daemon), unless
-/// events were lost: then it is the default plugin's, whose CREATED may have been lost.
+/// The connection of `token`. An unknown token is dropped (as in the C daemon), unless
+/// events were lost and not recovered: then it is the default plugin's, whose CREATED may have
+/// been lost.
 fn route(
-    connections: &mut HashMap<Token, usize>,
+    connections: &mut HashMap<Token, Tracked>,
     events_lost: bool,
     default: usize,
     token: Token,
-) -> Option<usize> {
-    if let Some(&at) = connections.get(&token) {
-        return Some(at);
+) -> Option<Tracked> {
+    if let Some(&tracked) = connections.get(&token) {
+        return Some(tracked);
     }
     if events_lost {
-        connections.insert(token, default);
-        return Some(default);
+        let tracked = Tracked::new(default);
+        connections.insert(token, tracked);
+        return Some(tracked);
     }
     debug!("event for an unknown connection dropped");
     None
+}
+
+/// What the host keeps, for tests that watch state drain (debug level).
+fn debug_tracked<K: Commands>(connections: &HashMap<Token, Tracked>, pm: &HostPm<K>) {
+    debug!(
+        "tracking {} connections, {} listeners, {} mapped subflows",
+        connections.len(),
+        pm.listeners().len(),
+        pm.mapped().len()
+    );
 }
 
 #[cfg(test)]

@@ -11,9 +11,11 @@ use mptcpd_plugin::{
     testing::{Call, RecordingPm, block_on},
 };
 use mptcpd_plugin_addr_adv::AddrAdv;
+use mptcpd_plugin_sspi::Sspi;
 
 use super::PluginHost;
 use crate::{
+    diag::{DiagError, InfoFlags, MptcpSocket, wire::state},
     netmon::{self, AddressScope, LocalAddress, NetEvent, OperState},
     plugins::{HostPm, ListenerManager},
     pm::wire::{self, Event, EventFlags, Listener},
@@ -221,8 +223,9 @@ fn connection_events_go_to_the_default_plugin_per_token_and_net_events_to_all() 
             "b:closed 7",
         ]
     );
-    // After lost events, an unknown token is taken to be the default plugin's.
-    block_on(host.resync());
+    // After lost events that could not be recovered (no connection list), an unknown token is
+    // taken to be the default plugin's.
+    block_on(host.resync(Err(DiagError::Lost)));
     block_on(host.on_pm_event(&Event::SubflowEstablished(subflow(9))));
     block_on(host.on_pm_event(&Event::Closed { token: 9 }));
     assert_eq!(taken(&log), ["b:new_subflow 9 backup=false", "b:closed 9"]);
@@ -349,7 +352,7 @@ fn resync_forgets_endpoints_removed_behind_our_back() {
     .unwrap();
     block_on(host.on_net_event(&address(3, "eth0", "10.0.0.1")));
     block_on(host.pm().kernel().remove_endpoint(1)).unwrap();
-    block_on(host.resync());
+    block_on(host.resync(Ok(Vec::new())));
     assert_eq!(host.pm().owned_endpoints(), []);
     assert_eq!(block_on(host.shutdown()), 0);
 }
@@ -367,4 +370,176 @@ fn zero_ids_are_refused() {
         Err(mptcpd_plugin::PmError::ZeroId)
     );
     assert_eq!(pm.kernel().take_calls(), []);
+}
+
+fn live(token: u32, state: u8, orphan: bool) -> MptcpSocket {
+    MptcpSocket {
+        state,
+        local: sock("[::ffff:10.0.0.1]:1000"),
+        remote: sock("[::ffff:10.0.0.2]:80"),
+        token,
+        flags: InfoFlags::REMOTE_KEY_RECEIVED,
+        orphan,
+    }
+}
+
+#[test]
+fn a_resync_closes_what_is_gone_and_gives_the_default_plugin_what_it_missed() {
+    let log = Log::default();
+    let mut host = block_on(PluginHost::with_plugins(
+        probes(&log),
+        1,
+        pm(RecordingPm::new(), None),
+    ))
+    .unwrap();
+    for token in [7, 8, 9, 14] {
+        block_on(host.on_pm_event(&Event::Created(connection(token))));
+    }
+    block_on(host.on_pm_event(&Event::Established(connection(7))));
+    taken(&log);
+    let mut fallback = live(12, state::ESTABLISHED, false);
+    fallback.flags |= InfoFlags::FALLBACK;
+    let kernel = vec![
+        // Known and established: nothing to say.
+        live(7, state::ESTABLISHED, false),
+        // Known, its ESTABLISHED lost.
+        live(8, state::ESTABLISHED, false),
+        // 9 is not listed: its CLOSED was lost. 14 was closed by its owner.
+        live(14, state::FIN_WAIT2, true),
+        // Never seen: its CREATED and ESTABLISHED were lost.
+        live(10, state::ESTABLISHED, false),
+        // Not accepted yet (no file), never seen.
+        live(15, state::ESTABLISHED, true),
+        // Still connecting, fallen back to TCP, closed: not for plugins.
+        live(11, state::SYN_SENT, false),
+        fallback,
+        live(13, state::CLOSE, true),
+    ];
+    block_on(host.resync(Ok(kernel)));
+    assert_eq!(
+        taken(&log),
+        [
+            "b:closed 9",
+            "b:closed 14",
+            "b:established 8",
+            "b:new_connection 10",
+            "b:established 10",
+            "b:new_connection 15",
+            "b:established 15",
+        ]
+    );
+    assert_eq!(host.connections(), 4);
+    // The events queued behind the overrun are not passed on twice, and unknown tokens are
+    // dropped again.
+    block_on(host.on_pm_event(&Event::Established(connection(8))));
+    block_on(host.on_pm_event(&Event::Created(connection(10))));
+    block_on(host.on_pm_event(&Event::Established(connection(10))));
+    block_on(host.on_pm_event(&Event::Closed { token: 9 }));
+    block_on(host.on_pm_event(&Event::SubflowEstablished(subflow(11))));
+    assert_eq!(taken(&log), Vec::<String>::new());
+    block_on(host.on_pm_event(&Event::SubflowEstablished(subflow(10))));
+    block_on(host.on_pm_event(&Event::Closed { token: 10 }));
+    assert_eq!(
+        taken(&log),
+        ["b:new_subflow 10 backup=false", "b:closed 10"]
+    );
+    assert_eq!(host.connections(), 3);
+}
+
+#[test]
+fn mapped_ipv4_addresses_reach_plugins_as_ipv4() {
+    let plugins: Vec<Box<dyn Plugin>> = vec![Box::new(Sspi::new())];
+    let mut host = block_on(PluginHost::with_plugins(
+        plugins,
+        0,
+        pm(RecordingPm::new(), None),
+    ))
+    .unwrap();
+    block_on(host.on_net_event(&address(3, "eth0", "192.0.2.2")));
+    block_on(host.on_net_event(&address(4, "eth1", "127.0.0.1")));
+    block_on(host.on_net_event(&address(4, "eth1", "::1")));
+    // A dual-stack (AF_INET6) server socket that accepted an IPv4 client.
+    let conn = wire::Connection {
+        local: sock("[::ffff:192.0.2.2]:5201"),
+        remote: sock("[::ffff:192.0.2.1]:40000"),
+        ..connection(5)
+    };
+    block_on(host.on_pm_event(&Event::Created(conn)));
+    block_on(host.on_pm_event(&Event::Established(conn)));
+    let announced: Vec<IpAddr> = host
+        .pm()
+        .kernel()
+        .take_calls()
+        .iter()
+        .filter_map(|c| match c {
+            Call::Announce(5, e) => Some(e.addr),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        announced,
+        [ip("127.0.0.1")],
+        "IPv4, the connection's family"
+    );
+    // Joined subflows reported with mapped addresses are tracked per interface: a second
+    // one on eth1 is closed, named to the kernel as it reported it.
+    let joined = |port: u16| wire::Subflow {
+        local: SocketAddr::new(ip("::ffff:127.0.0.1"), port),
+        remote: sock("[::ffff:192.0.2.1]:40001"),
+        ..subflow(5)
+    };
+    block_on(host.on_pm_event(&Event::SubflowEstablished(joined(1000))));
+    block_on(host.on_pm_event(&Event::SubflowEstablished(joined(1001))));
+    assert_eq!(
+        host.pm().kernel().take_calls(),
+        [Call::SubflowDestroy(
+            5,
+            sock("[::ffff:127.0.0.1]:1001"),
+            sock("[::ffff:192.0.2.1]:40001")
+        )]
+    );
+    block_on(host.on_pm_event(&Event::Closed { token: 5 }));
+    assert_eq!(host.pm().listeners(), []);
+}
+
+#[test]
+fn flag_changes_and_failed_removals_keep_the_record_for_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("endpoints");
+    let mut host = block_on(PluginHost::with_plugins(
+        addr_adv(),
+        0,
+        pm(RecordingPm::new(), Some(file.clone())),
+    ))
+    .unwrap();
+    block_on(host.on_net_event(&address(3, "eth0", "10.0.0.1")));
+    // A refused add leaves no record behind.
+    host.pm().kernel().fail_next("add_endpoint", libc::EPERM);
+    block_on(host.on_net_event(&address(4, "eth1", "10.0.1.1")));
+    // A flag change through the handle is recorded: the next run identifies it by its flags.
+    let backup = EndpointFlags::SUBFLOW | EndpointFlags::BACKUP;
+    block_on(host.pm().set_endpoint_flags(1, backup)).unwrap();
+    let kernel = RecordingPm::new();
+    for e in host.pm().kernel().endpoints() {
+        kernel.insert_endpoint(e);
+    }
+    host.pm().kernel().fail_next("remove_endpoint", libc::EPERM);
+    assert_eq!(block_on(host.shutdown()), 0);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("endpoint added 1 10.0.0.1 - subflow,backup 3"),
+        "{text}"
+    );
+    assert!(!text.contains("10.0.1.1"), "{text}");
+
+    // The next run adopts it, and (no plugin claiming it) removes it.
+    let mut host = block_on(PluginHost::with_plugins(
+        addr_adv(),
+        0,
+        pm(kernel, Some(file.clone())),
+    ))
+    .unwrap();
+    assert_eq!(block_on(host.settle()), 1);
+    assert_eq!(host.pm().kernel().endpoints(), []);
+    assert!(!file.exists());
 }

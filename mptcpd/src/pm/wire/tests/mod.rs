@@ -19,7 +19,7 @@ pub(crate) fn fixture(name: &str) -> Vec<u8> {
     parse_hex(&text)
 }
 
-fn parse_hex(text: &str) -> Vec<u8> {
+pub(crate) fn parse_hex(text: &str) -> Vec<u8> {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .flat_map(str::split_whitespace)

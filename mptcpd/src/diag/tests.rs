@@ -1,0 +1,133 @@
+//! The `sock_diag` wire format against messages captured from the real kernel
+//! (`mptcpd/tests/fixtures/diag/`, see its README.md). The `diag` fuzz target (`tests/fuzz`)
+//! mutates them.
+
+use std::{fs, net::SocketAddr, path::PathBuf};
+
+use super::wire::{
+    DiagMsg, DiagWireError, INET_DIAG_INFO, InfoFlags, MptcpSocket, SOCK_DIAG_BY_FAMILY,
+    dump_request, read_reply, state,
+};
+use crate::pm::wire::tests::parse_hex;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/diag")
+        .join(format!("{name}.hex"));
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    parse_hex(&text)
+}
+
+fn sock(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+/// Decodes the one message of `name`, checks that it encodes back to the same bytes.
+fn socket_of(name: &str) -> (DiagMsg, MptcpSocket) {
+    let bytes = fixture(name);
+    let mut msgs = Vec::new();
+    assert!(
+        !read_reply(&bytes, &mut msgs).unwrap(),
+        "{name}: not the end"
+    );
+    assert_eq!(msgs.len(), 1, "{name}");
+    let msg = msgs.remove(0);
+    assert_eq!(msg.encode(), bytes[16..], "{name}: round trip");
+    let socket = msg.socket().unwrap();
+    (msg, socket)
+}
+
+#[test]
+fn the_request_is_what_the_kernel_answered() {
+    assert_eq!(dump_request(2, 1), fixture("request-inet"));
+    assert_eq!(dump_request(10, 2), fixture("request-inet6"));
+}
+
+#[test]
+fn ipv4_connections_of_both_ends() {
+    let (msg, client) = socket_of("diag-cli-inet-00");
+    assert_eq!(msg.attr(INET_DIAG_INFO).map(<[u8]>::len), Some(96));
+    assert_eq!(
+        client,
+        MptcpSocket {
+            state: state::ESTABLISHED,
+            local: sock("192.0.2.1:50110"),
+            remote: sock("192.0.2.2:5201"),
+            token: 0x03a3_1455,
+            flags: InfoFlags::REMOTE_KEY_RECEIVED,
+            orphan: false,
+        }
+    );
+    let (_, server) = socket_of("diag-srv-inet-00");
+    assert_eq!(server.local, sock("192.0.2.2:5201"));
+    assert_eq!(server.remote, sock("192.0.2.1:50110"));
+    assert_eq!(server.token, 0x8c28_f15f);
+}
+
+#[test]
+fn a_dual_stack_socket_carrying_ipv4_has_mapped_addresses() {
+    let (msg, mapped) = socket_of("diag-srv-inet6-00");
+    assert_eq!(msg.family, 10);
+    assert_eq!(mapped.local, sock("[::ffff:192.0.2.2]:5202"));
+    assert_eq!(mapped.remote, sock("[::ffff:192.0.2.1]:47720"));
+    assert_eq!(mapped.token, 0xb72f_0320);
+    let (_, v6) = socket_of("diag-srv-inet6-01");
+    assert_eq!(v6.local, sock("[2001:db8:a::2]:5202"));
+    assert_eq!(v6.remote, sock("[2001:db8:a::1]:33446"));
+    let (_, client) = socket_of("diag-cli-inet6-00");
+    assert_eq!(client.remote, sock("[2001:db8:a::2]:5202"));
+}
+
+#[test]
+fn a_datagram_with_sockets_and_the_end() {
+    let datagram = [
+        fixture("diag-cli-inet-00"),
+        fixture("diag-cli-inet-01"),
+        fixture("diag-cli-inet-done"),
+    ]
+    .concat();
+    let mut msgs = Vec::new();
+    assert!(read_reply(&datagram, &mut msgs).unwrap(), "the end is seen");
+    let tokens: Vec<u32> = msgs.iter().map(|m| m.socket().unwrap().token).collect();
+    assert_eq!(tokens, [0x03a3_1455, 0x2b7d_4c35]);
+}
+
+#[test]
+fn bad_input_is_an_error_never_a_panic() {
+    let whole = fixture("diag-srv-inet6-00");
+    for len in 0..whole.len() {
+        let mut cut = whole[..len].to_vec();
+        if cut.len() >= 4 {
+            // A consistent header, so that the message body itself is short.
+            let len = u32::try_from(cut.len()).unwrap().to_ne_bytes();
+            cut[..4].copy_from_slice(&len);
+        }
+        let mut msgs = Vec::new();
+        let _ignored = read_reply(&cut, &mut msgs);
+    }
+    assert!(matches!(
+        DiagMsg::decode(&whole[16..40]),
+        Err(DiagWireError::Truncated { .. })
+    ));
+    let mut other_family = DiagMsg::decode(&whole[16..]).unwrap();
+    other_family.family = 1;
+    assert_eq!(other_family.socket(), Err(DiagWireError::Family(1)));
+    // No INET_DIAG_INFO: no token.
+    other_family.family = 10;
+    other_family.attrs.retain(|a| a.kind != INET_DIAG_INFO);
+    assert_eq!(other_family.socket().unwrap().token, 0);
+    // Another message type, and a kernel error ending the dump.
+    let mut wrong = whole.clone();
+    wrong[4..6].copy_from_slice(&(SOCK_DIAG_BY_FAMILY + 1).to_ne_bytes());
+    assert_eq!(
+        read_reply(&wrong, &mut Vec::new()),
+        Err(DiagWireError::MessageType(SOCK_DIAG_BY_FAMILY + 1))
+    );
+    let mut error = fixture("diag-srv-inet-done");
+    error[4..6].copy_from_slice(&2_u16.to_ne_bytes());
+    error[16..20].copy_from_slice(&(-libc::ENOENT).to_ne_bytes());
+    assert!(matches!(
+        read_reply(&error, &mut Vec::new()),
+        Err(DiagWireError::Kernel(e)) if e.errno == libc::ENOENT
+    ));
+}

@@ -1,0 +1,337 @@
+//! The `sock_diag` wire format for MPTCP sockets (`mptcp_diag`), apart from any I/O: the dump
+//! request `ss -M` sends and the `inet_diag_msg` replies carrying `struct mptcp_info`
+//! (uapi `linux/sock_diag.h`, `linux/inet_diag.h`, `linux/mptcp.h`; host byte order except
+//! ports and addresses, which are in network order).
+//!
+//! `netlink-packet-sock-diag` 0.5 was looked at (it uses our `netlink-packet-core` 0.9): its
+//! request has only the 8-bit `sdiag_protocol` and no request attributes (262 needs
+//! `INET_DIAG_REQ_PROTOCOL`), and it reads `INET_DIAG_INFO` as `struct tcp_info` (or raw
+//! bytes), so these few structures are our own.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST};
+
+use crate::pm::wire::{FrameKind, KernelError, frames};
+
+/// `SOCK_DIAG_BY_FAMILY`: the request and reply message type.
+pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// `INET_DIAG_INFO`: the attribute carrying the protocol's info (`struct mptcp_info`).
+pub const INET_DIAG_INFO: u16 = 2;
+/// `INET_DIAG_REQ_PROTOCOL`: a request attribute with the real (32-bit) protocol.
+const INET_DIAG_REQ_PROTOCOL: u16 = 3;
+/// `IPPROTO_MPTCP`.
+const IPPROTO_MPTCP: u32 = 262;
+/// `TCP_LISTEN`: left out of the dump (listeners are not connections).
+const TCP_LISTEN: u8 = 10;
+/// `sizeof(struct nlmsghdr)`.
+const NLMSG_HDRLEN: usize = 16;
+/// `sizeof(struct inet_diag_req_v2)`.
+const REQUEST_LEN: usize = 56;
+/// `sizeof(struct inet_diag_msg)`.
+const MSG_LEN: usize = 72;
+/// `AF_INET`, `AF_INET6` as the one-byte family fields carry them.
+const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+
+/// TCP states of an MPTCP socket (`sk_state`, as `ss` names them).
+pub mod state {
+    /// `TCP_ESTABLISHED`.
+    pub const ESTABLISHED: u8 = 1;
+    /// `TCP_SYN_SENT`.
+    pub const SYN_SENT: u8 = 2;
+    /// `TCP_FIN_WAIT1`.
+    pub const FIN_WAIT1: u8 = 4;
+    /// `TCP_FIN_WAIT2`.
+    pub const FIN_WAIT2: u8 = 5;
+    /// `TCP_TIME_WAIT`.
+    pub const TIME_WAIT: u8 = 6;
+    /// `TCP_CLOSE`.
+    pub const CLOSE: u8 = 7;
+    /// `TCP_LAST_ACK`.
+    pub const LAST_ACK: u8 = 9;
+    /// `TCP_CLOSING`.
+    pub const CLOSING: u8 = 11;
+}
+
+bitflags::bitflags! {
+    /// `mptcpi_flags`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct InfoFlags: u32 {
+        /// `MPTCP_INFO_FLAG_FALLBACK`: the connection fell back to plain TCP.
+        const FALLBACK = 1;
+        /// `MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED`: the peer's key is known.
+        const REMOTE_KEY_RECEIVED = 2;
+        const _ = !0;
+    }
+}
+
+/// Why a reply could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DiagWireError {
+    /// A message or structure shorter than its fixed part.
+    #[error("{what} truncated: {len} bytes")]
+    Truncated {
+        /// Which structure.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+    },
+    /// An address family other than `AF_INET` and `AF_INET6`.
+    #[error("unknown address family {0}")]
+    Family(u8),
+    /// A netlink message that is neither a socket, an error nor the end of the dump.
+    #[error("unexpected netlink message type {0}")]
+    MessageType(u16),
+    /// The netlink framing is broken.
+    #[error("netlink framing: {0}")]
+    Framing(String),
+    /// The kernel refused the dump (`ENOENT`: no `mptcp_diag`).
+    #[error("kernel: {0}")]
+    Kernel(KernelError),
+}
+
+/// The dump request for the MPTCP sockets of `family` (`AF_INET` or `AF_INET6`): every state
+/// but `LISTEN`, with `INET_DIAG_INFO`, as `ss -Mi` sends it (`sdiag_protocol` says TCP, the
+/// real protocol rides in `INET_DIAG_REQ_PROTOCOL`).
+#[must_use]
+pub fn dump_request(family: u8, seq: u32) -> Vec<u8> {
+    let len = NLMSG_HDRLEN + REQUEST_LEN + 8;
+    let mut buf = Vec::with_capacity(len);
+    buf.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_ne_bytes());
+    buf.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    buf.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    buf.extend_from_slice(&seq.to_ne_bytes());
+    buf.extend_from_slice(&0_u32.to_ne_bytes());
+    // inet_diag_req_v2: family, protocol, ext, pad, states, then a zero sockid (no filter).
+    let tcp = u8::try_from(libc::IPPROTO_TCP).unwrap_or(6);
+    buf.extend_from_slice(&[family, tcp, 1 << (INET_DIAG_INFO - 1), 0]);
+    buf.extend_from_slice(&(!(1_u32 << TCP_LISTEN)).to_ne_bytes());
+    buf.resize(NLMSG_HDRLEN + REQUEST_LEN, 0);
+    buf.extend_from_slice(&8_u16.to_ne_bytes());
+    buf.extend_from_slice(&INET_DIAG_REQ_PROTOCOL.to_ne_bytes());
+    buf.extend_from_slice(&IPPROTO_MPTCP.to_ne_bytes());
+    buf
+}
+
+/// One attribute of a reply, kept as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attr {
+    /// `nla_type`.
+    pub kind: u16,
+    /// The value, without padding.
+    pub value: Vec<u8>,
+}
+
+/// `struct inet_diag_msg` and its attributes: one MPTCP socket of a dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiagMsg {
+    /// `idiag_family`.
+    pub family: u8,
+    /// `idiag_state` (see [`state`]).
+    pub state: u8,
+    /// `idiag_timer`.
+    pub timer: u8,
+    /// `idiag_retrans`.
+    pub retrans: u8,
+    /// `id.idiag_sport` (host order here).
+    pub sport: u16,
+    /// `id.idiag_dport` (host order here).
+    pub dport: u16,
+    /// `id.idiag_src`: 4 bytes used for IPv4.
+    pub src: [u8; 16],
+    /// `id.idiag_dst`.
+    pub dst: [u8; 16],
+    /// `id.idiag_if`.
+    pub ifindex: u32,
+    /// `id.idiag_cookie`.
+    pub cookie: [u32; 2],
+    /// `idiag_expires`.
+    pub expires: u32,
+    /// `idiag_rqueue`.
+    pub rqueue: u32,
+    /// `idiag_wqueue`.
+    pub wqueue: u32,
+    /// `idiag_uid`.
+    pub uid: u32,
+    /// `idiag_inode`: 0 once the socket has no file (closed by its owner, or not accepted yet).
+    pub inode: u32,
+    /// The attributes, in order, unknown ones included.
+    pub attrs: Vec<Attr>,
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    let mut word = [0; 4];
+    word.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_ne_bytes(word)
+}
+
+impl DiagMsg {
+    /// Reads the payload of a `SOCK_DIAG_BY_FAMILY` reply (what follows the `nlmsghdr`).
+    pub fn decode(payload: &[u8]) -> Result<Self, DiagWireError> {
+        if payload.len() < MSG_LEN {
+            return Err(DiagWireError::Truncated {
+                what: "inet_diag_msg",
+                len: payload.len(),
+            });
+        }
+        let mut src = [0; 16];
+        src.copy_from_slice(&payload[8..24]);
+        let mut dst = [0; 16];
+        dst.copy_from_slice(&payload[24..40]);
+        let mut attrs = Vec::new();
+        let mut rest = &payload[MSG_LEN..];
+        while rest.len() >= 4 {
+            let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
+            let kind = u16::from_ne_bytes([rest[2], rest[3]]);
+            let value = rest
+                .get(4..len)
+                .filter(|_| len >= 4)
+                .ok_or(DiagWireError::Truncated {
+                    what: "attribute",
+                    len: rest.len(),
+                })?;
+            attrs.push(Attr {
+                kind,
+                value: value.to_vec(),
+            });
+            rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
+        }
+        Ok(Self {
+            family: payload[0],
+            state: payload[1],
+            timer: payload[2],
+            retrans: payload[3],
+            sport: u16::from_be_bytes([payload[4], payload[5]]),
+            dport: u16::from_be_bytes([payload[6], payload[7]]),
+            src,
+            dst,
+            ifindex: u32_at(payload, 40),
+            cookie: [u32_at(payload, 44), u32_at(payload, 48)],
+            expires: u32_at(payload, 52),
+            rqueue: u32_at(payload, 56),
+            wqueue: u32_at(payload, 60),
+            uid: u32_at(payload, 64),
+            inode: u32_at(payload, 68),
+            attrs,
+        })
+    }
+
+    /// The payload again, as the kernel wrote it (attributes padded to 4 bytes).
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let Self {
+            family,
+            state,
+            timer,
+            retrans,
+            sport,
+            dport,
+            src,
+            dst,
+            ifindex,
+            cookie,
+            expires,
+            rqueue,
+            wqueue,
+            uid,
+            inode,
+            attrs,
+        } = self;
+        let mut buf = vec![*family, *state, *timer, *retrans];
+        buf.extend_from_slice(&sport.to_be_bytes());
+        buf.extend_from_slice(&dport.to_be_bytes());
+        buf.extend_from_slice(src);
+        buf.extend_from_slice(dst);
+        for word in [
+            *ifindex, cookie[0], cookie[1], *expires, *rqueue, *wqueue, *uid, *inode,
+        ] {
+            buf.extend_from_slice(&word.to_ne_bytes());
+        }
+        for Attr { kind, value } in attrs {
+            let len = u16::try_from(value.len() + 4).unwrap_or(u16::MAX);
+            buf.extend_from_slice(&len.to_ne_bytes());
+            buf.extend_from_slice(&kind.to_ne_bytes());
+            buf.extend_from_slice(value);
+            buf.resize(buf.len().next_multiple_of(4), 0);
+        }
+        buf
+    }
+
+    /// The value of attribute `kind`, if present.
+    #[must_use]
+    pub fn attr(&self, kind: u16) -> Option<&[u8]> {
+        self.attrs
+            .iter()
+            .find(|a| a.kind == kind)
+            .map(|a| a.value.as_slice())
+    }
+
+    /// What the daemon uses of it.
+    pub fn socket(&self) -> Result<MptcpSocket, DiagWireError> {
+        let (local, remote) = match self.family {
+            AF_INET => {
+                let ip = |a: &[u8; 16]| IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]));
+                (ip(&self.src), ip(&self.dst))
+            }
+            AF_INET6 => (
+                IpAddr::V6(Ipv6Addr::from(self.src)),
+                IpAddr::V6(Ipv6Addr::from(self.dst)),
+            ),
+            other => return Err(DiagWireError::Family(other)),
+        };
+        // Without INET_DIAG_INFO (or a shorter one) the token is unknown: 0, never a real one.
+        let info = self.attr(INET_DIAG_INFO).unwrap_or_default();
+        let (flags, token) = if info.len() >= 16 {
+            (u32_at(info, 8), u32_at(info, 12))
+        } else {
+            (0, 0)
+        };
+        Ok(MptcpSocket {
+            state: self.state,
+            local: SocketAddr::new(local, self.sport),
+            remote: SocketAddr::new(remote, self.dport),
+            token,
+            flags: InfoFlags::from_bits_retain(flags),
+            orphan: self.inode == 0,
+        })
+    }
+}
+
+/// An MPTCP connection (`msk`) as a dump lists it. Addresses are as the kernel reports them:
+/// an `AF_INET6` socket carrying IPv4 has IPv4-mapped IPv6 addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MptcpSocket {
+    /// Its TCP state (see [`state`]).
+    pub state: u8,
+    /// Local address and port (of the initial subflow).
+    pub local: SocketAddr,
+    /// Remote address and port.
+    pub remote: SocketAddr,
+    /// The local token (`mptcpi_token`; 0 when the reply had no `mptcp_info`).
+    pub token: u32,
+    /// `mptcpi_flags`.
+    pub flags: InfoFlags,
+    /// No file refers to it any more (closed by its owner) or yet (not accepted).
+    pub orphan: bool,
+}
+
+/// Reads one datagram of a dump reply into `out`. `Ok(true)` when it held the end of the dump.
+pub fn read_reply(datagram: &[u8], out: &mut Vec<DiagMsg>) -> Result<bool, DiagWireError> {
+    for frame in frames(datagram) {
+        let frame = frame.map_err(|e| DiagWireError::Framing(e.to_string()))?;
+        match frame.kind() {
+            FrameKind::Data if frame.header.message_type == SOCK_DIAG_BY_FAMILY => {
+                out.push(DiagMsg::decode(frame.payload())?);
+            }
+            FrameKind::Data => {
+                return Err(DiagWireError::MessageType(frame.header.message_type));
+            }
+            FrameKind::Done => return Ok(true),
+            FrameKind::Error(err) => return Err(DiagWireError::Kernel(err)),
+            FrameKind::Malformed(err) => return Err(DiagWireError::Framing(err.to_string())),
+            FrameKind::Ack | FrameKind::Ignored => {}
+        }
+    }
+    Ok(false)
+}

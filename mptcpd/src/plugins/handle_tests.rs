@@ -1,0 +1,132 @@
+//! Address ids against a fake kernel that takes ids as the real one does: other tools' and
+//! implicit endpoints the daemon was never told about.
+
+use std::net::IpAddr;
+
+use mptcpd_plugin::{
+    Commands as _, Endpoint, EndpointFlags, PathManager as _,
+    testing::{RecordingPm, block_on},
+};
+
+use super::HostPm;
+use crate::plugins::ListenerManager;
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+fn endpoint(id: u8, addr: &str, flags: EndpointFlags) -> Endpoint {
+    Endpoint {
+        id,
+        addr: ip(addr),
+        port: None,
+        flags,
+        if_idx: None,
+    }
+}
+
+fn started(kernel: RecordingPm) -> HostPm<RecordingPm> {
+    let pm = HostPm::with_listeners(kernel, None, ListenerManager::with_protocol(6));
+    block_on(pm.adopt()).unwrap();
+    pm
+}
+
+/// What a plugin does: the address's id, then the endpoint.
+fn add(pm: &HostPm<RecordingPm>, addr: &str) -> Result<u8, mptcpd_plugin::PmError> {
+    let id = pm.address_id(ip(addr))?;
+    block_on(pm.add_endpoint(endpoint(id, addr, EndpointFlags::SUBFLOW)))
+}
+
+#[test]
+fn an_id_another_tool_took_is_asked_for_again_with_a_fresh_one() {
+    let pm = started(RecordingPm::new());
+    assert_eq!(add(&pm, "192.0.2.1"), Ok(1));
+    // `ip mptcp endpoint add 198.51.100.9 signal`: the kernel picks 2, the id we would give
+    // next, and tells nobody.
+    let admin = endpoint(0, "198.51.100.9", EndpointFlags::SIGNAL);
+    let taken = block_on(pm.kernel().add_endpoint(admin)).unwrap();
+    assert_eq!(taken, 2);
+    // Every new address still gets its endpoint.
+    assert_eq!(add(&pm, "192.0.2.2"), Ok(3));
+    assert_eq!(add(&pm, "192.0.2.3"), Ok(4));
+    assert_eq!(
+        pm.kernel().endpoints(),
+        [
+            endpoint(1, "192.0.2.1", EndpointFlags::SUBFLOW),
+            endpoint(2, "198.51.100.9", EndpointFlags::SIGNAL),
+            endpoint(3, "192.0.2.2", EndpointFlags::SUBFLOW),
+            endpoint(4, "192.0.2.3", EndpointFlags::SUBFLOW),
+        ],
+        "the administrator's endpoint is untouched"
+    );
+    assert_eq!(pm.address_id(ip("192.0.2.2")), Ok(3), "the id it got");
+    assert_eq!(block_on(pm.remove_owned()), 3);
+    assert_eq!(
+        pm.kernel().endpoints(),
+        [endpoint(2, "198.51.100.9", EndpointFlags::SIGNAL)]
+    );
+}
+
+#[test]
+fn implicit_endpoints_never_block_an_address() {
+    let pm = started(RecordingPm::new());
+    // The kernel made implicit endpoints after our last dump: one takes the id we give
+    // next, one is for an address we add later.
+    let implicit = EndpointFlags::IMPLICIT;
+    pm.kernel()
+        .insert_endpoint(endpoint(1, "192.0.2.50", implicit));
+    pm.kernel()
+        .insert_endpoint(endpoint(7, "192.0.2.7", implicit));
+    assert_eq!(add(&pm, "192.0.2.1"), Ok(2), "its id taken: a fresh one");
+    // Its own implicit endpoint: asked with an explicit id the kernel says EINVAL; without
+    // one it hands its id over.
+    assert_eq!(add(&pm, "192.0.2.7"), Ok(7), "the implicit endpoint's id");
+    let kernel = pm.kernel().endpoints();
+    assert!(
+        kernel.contains(&endpoint(7, "192.0.2.7", EndpointFlags::SUBFLOW)),
+        "{kernel:?}"
+    );
+    // The same through the id the dump mapped: EBUSY, then taken over too.
+    assert_eq!(
+        block_on(pm.add_endpoint(endpoint(1, "192.0.2.50", EndpointFlags::SUBFLOW))),
+        Ok(1)
+    );
+    assert_eq!(
+        pm.owned_endpoints().len(),
+        3,
+        "all three are ours: {:?}",
+        pm.owned_endpoints()
+    );
+}
+
+#[test]
+fn ids_no_endpoint_holds_any_more_are_free_again() {
+    let kernel = RecordingPm::new();
+    kernel.insert_endpoint(endpoint(1, "198.51.100.9", EndpointFlags::SIGNAL));
+    let pm = started(kernel);
+    assert_eq!(add(&pm, "192.0.2.1"), Ok(2), "1 is another tool's");
+    block_on(pm.kernel().remove_endpoint(1)).unwrap();
+    block_on(pm.dump_endpoints()).unwrap();
+    assert_eq!(add(&pm, "192.0.2.2"), Ok(1), "1 was freed by its owner");
+}
+
+#[test]
+fn other_refusals_are_not_retried() {
+    let kernel = RecordingPm::new();
+    kernel.insert_endpoint(endpoint(9, "192.0.2.1", EndpointFlags::SIGNAL));
+    let pm = started(kernel);
+    pm.kernel().take_calls();
+    let refused = add(&pm, "192.0.2.1").unwrap_err();
+    assert!(refused.is_exists(), "{refused}");
+    assert_eq!(pm.kernel().take_calls().len(), 1, "asked once");
+    // A taken id every time: bounded.
+    for _ in 0..10 {
+        pm.kernel()
+            .fail_next("add_endpoint", mptcpd_plugin::errno::EBUSY);
+    }
+    pm.kernel().take_calls();
+    let refused = add(&pm, "192.0.2.2").unwrap_err();
+    assert!(refused.is_id_taken(), "{refused}");
+    let calls = pm.kernel().take_calls();
+    assert!(calls.len() < 10, "{calls:?}");
+}

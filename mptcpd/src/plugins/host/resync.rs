@@ -1,0 +1,136 @@
+//! After lost `mptcp_pm` events: the kernel's endpoints and connections read again, and the
+//! plugins told what they missed.
+
+use std::collections::HashMap;
+
+use mptcpd_plugin::{Commands, Token};
+use tracing::{info, warn};
+
+use super::{PluginHost, Tracked, debug_tracked};
+use crate::{
+    diag::{DiagError, InfoFlags, MptcpSocket, wire::state},
+    plugins::convert,
+};
+
+/// What a dump says about a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// Closed by its owner, or closed: its CLOSED event was sent (and maybe lost).
+    Gone,
+    /// Exists, but plugins are not told about it from the dump (still connecting, fallen
+    /// back to TCP, shutting down): its events, if any, are still to come.
+    Alive,
+    /// Established with the peer's key: what CREATED and ESTABLISHED announce. A client can
+    /// be here a moment before the kernel's ESTABLISHED (MPTCP-level establishment waits for
+    /// the peer's first ack); plugins then hear of it that much earlier, and the kernel's
+    /// event is not passed on again.
+    Ready,
+}
+
+fn seen(socket: &MptcpSocket) -> Seen {
+    let closing = matches!(
+        socket.state,
+        state::FIN_WAIT1 | state::FIN_WAIT2 | state::CLOSING | state::LAST_ACK | state::TIME_WAIT
+    );
+    // An orphan that is not closing is one not accepted yet: alive.
+    if socket.state == state::CLOSE || (socket.orphan && closing) {
+        Seen::Gone
+    } else if socket.state == state::ESTABLISHED
+        && socket.flags.contains(InfoFlags::REMOTE_KEY_RECEIVED)
+        && !socket.flags.contains(InfoFlags::FALLBACK)
+    {
+        Seen::Ready
+    } else {
+        Seen::Alive
+    }
+}
+
+/// [`PluginHost::resync`].
+pub(super) async fn resync<K: Commands>(
+    host: &mut PluginHost<K>,
+    live: Result<Vec<MptcpSocket>, DiagError>,
+) {
+    match host.pm.refresh().await {
+        Ok(gone) if gone.is_empty() => info!("resynced with the kernel's endpoints"),
+        Ok(gone) => warn!(
+            count = gone.len(),
+            "resynced: endpoints of ours were removed by someone else"
+        ),
+        Err(e) => warn!("resync failed: {e}"),
+    }
+    let live = match live {
+        Ok(live) => live,
+        Err(e) => {
+            warn!(
+                "cannot list the connections ({e}): events of unknown connections go to the \
+                 default plugin"
+            );
+            host.events_lost = true;
+            return;
+        }
+    };
+    let by_token: HashMap<Token, Seen> = live
+        .iter()
+        .filter(|s| s.token != 0)
+        .map(|s| (s.token, seen(s)))
+        .collect();
+    let mut closed: Vec<Token> = host
+        .connections
+        .keys()
+        .filter(|t| matches!(by_token.get(t), None | Some(Seen::Gone)))
+        .copied()
+        .collect();
+    closed.sort_unstable();
+    for token in &closed {
+        if let Some(tracked) = host.connections.remove(token) {
+            host.plugins[tracked.plugin]
+                .connection_closed(*token, &host.pm)
+                .await;
+            host.pm.mapped().forget_connection(*token);
+        }
+    }
+    let (mut adopted, mut established) = (0_usize, 0_usize);
+    for socket in live
+        .iter()
+        .filter(|s| s.token != 0 && seen(s) == Seen::Ready)
+    {
+        let conn = convert::live_connection(socket);
+        host.pm
+            .mapped()
+            .note(socket.token, socket.local, socket.remote);
+        let known = host.connections.get(&socket.token).copied();
+        let plugin = match known {
+            Some(Tracked {
+                established: true, ..
+            }) => continue,
+            Some(Tracked { plugin, .. }) => plugin,
+            None => {
+                host.plugins[host.default]
+                    .new_connection(&conn, &host.pm)
+                    .await;
+                adopted += 1;
+                host.default
+            }
+        };
+        host.connections.insert(
+            socket.token,
+            Tracked {
+                plugin,
+                established: true,
+            },
+        );
+        host.plugins[plugin]
+            .connection_established(&conn, &host.pm)
+            .await;
+        established += 1;
+    }
+    host.events_lost = false;
+    info!(
+        listed = by_token.len(),
+        closed = closed.len(),
+        adopted,
+        established,
+        "resynced with the kernel's connections"
+    );
+    debug_tracked(&host.connections, &host.pm);
+}
