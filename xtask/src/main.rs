@@ -4,6 +4,7 @@
 mod bench;
 mod build_ebpf;
 mod cmd;
+mod fuzz;
 mod install;
 mod lab;
 mod setup;
@@ -45,6 +46,9 @@ enum Task {
     /// The fault-injection tests in their long form (kill -9 under churn, event overruns,
     /// link flaps); `--seed N` replays a run.
     Soak(soak::SoakArgs),
+    /// Fuzz one decoder with `cargo fuzz` (nightly) from its corpus, then minimise the corpus;
+    /// `--list` lists the targets.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         Task::Install(args) => install::run(&args),
         Task::Bench(args) => setup::run().and_then(|_| bench::run(&args)),
         Task::Soak(args) => setup::run().and_then(|_| soak::run(&args)),
+        Task::Fuzz(args) => setup::run().and_then(|_| fuzz::run(&args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,6 +18,7 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("busybox-static", "the VM tests' initramfs"),
     ("cpio", "the VM tests' initramfs"),
     ("xz-utils", "the VM tests unpack compressed kernel modules"),
+    ("g++", "libfuzzer-sys compiles libFuzzer (cargo xtask fuzz)"),
 ];
 /// Targets of the stable toolchain beyond the host's.
 const STABLE_TARGETS: &[&str] = &["x86_64-unknown-linux-musl"];

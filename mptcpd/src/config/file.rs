@@ -68,13 +68,16 @@ pub(super) fn read(path: &Path, required: bool) -> Result<Option<FileSettings>, 
         });
     }
     let text = io::read_to_string(&mut file).map_err(read_error)?;
-    parse(&text)
-        .map(Some)
-        .map_err(|(line, problem)| ConfigError::Line {
-            path: path.to_owned(),
-            line,
-            problem,
-        })
+    parse_text(&text, path).map(Some)
+}
+
+/// Parses the text of the file at `path` (named in errors).
+pub(super) fn parse_text(text: &str, path: &Path) -> Result<FileSettings, ConfigError> {
+    parse(text).map_err(|(line, problem)| ConfigError::Line {
+        path: path.to_owned(),
+        line,
+        problem,
+    })
 }
 
 /// Parses the file's text; an error carries the 1-based line number. A key given twice takes

@@ -63,20 +63,40 @@ impl Config {
     /// Reads the file (`--config`, else [`DEFAULT_CONFIG_FILE`] if it exists), merges the
     /// command line over it, and checks the plugin directory. Called again on SIGHUP.
     pub fn load(args: &Args) -> Result<Self, ConfigError> {
-        let (path, required) = args.config.clone().map_or_else(
-            || (PathBuf::from(DEFAULT_CONFIG_FILE), false),
-            |p| (p, true),
-        );
+        let (path, required) = file_path(args);
         let file = file::read(&path, required)?;
-        let config = resolve::merge(
-            args,
-            file.as_ref(),
-            file.is_some().then_some(path),
-            LogTarget::platform_default(),
-        );
+        let config = Self::merge(args, file.as_ref(), path);
         resolve::check_plugin_dir(&config.plugin_dir)?;
         Ok(config)
     }
+
+    /// What [`Config::load`] makes of `args` and a config file that holds `file_text`
+    /// (`None`: no file), without touching the file system: the parsing and merging alone
+    /// (what the fuzz targets exercise).
+    pub fn from_text(args: &Args, file_text: Option<&str>) -> Result<Self, ConfigError> {
+        let (path, _) = file_path(args);
+        let file = file_text
+            .map(|text| file::parse_text(text, &path))
+            .transpose()?;
+        Ok(Self::merge(args, file.as_ref(), path))
+    }
+
+    fn merge(args: &Args, file: Option<&file::FileSettings>, path: PathBuf) -> Self {
+        resolve::merge(
+            args,
+            file,
+            file.is_some().then_some(path),
+            LogTarget::platform_default(),
+        )
+    }
+}
+
+/// The file to read, and whether it must exist (it must when named on the command line).
+fn file_path(args: &Args) -> (PathBuf, bool) {
+    args.config.clone().map_or_else(
+        || (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+        |p| (p, true),
+    )
 }
 
 impl Default for Config {

@@ -176,3 +176,29 @@ fn the_shipped_config_file_parses_to_the_defaults() {
         }
     );
 }
+
+#[test]
+fn from_text_reads_as_load_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[core]\nlog=null\npath-manager=sspi\nnotify-flags=existing\n";
+    let path = write_config(dir.path(), text);
+    let named = format!("--config={}", path.display());
+    let args = parse(&[&named, "--addr-flags=subflow"]).unwrap();
+    assert_eq!(
+        Config::from_text(&args, Some(text)).unwrap(),
+        Config::load(&args).unwrap()
+    );
+    let err = Config::from_text(&args, Some("[core]\nlog=loud\n")).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}:2: ", path.display())),
+        "{err}"
+    );
+    assert_eq!(
+        Config::from_text(&parse(&[]).unwrap(), None).unwrap(),
+        Config {
+            log: LogTarget::platform_default(),
+            ..Config::default()
+        }
+    );
+}

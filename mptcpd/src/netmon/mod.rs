@@ -4,9 +4,10 @@
 //! `delete_local_address`.
 //!
 //! `state` holds all the decisions and is tested without a kernel; `decode` turns rtnetlink
-//! messages into its inputs; `monitor` owns the sockets and the task.
+//! messages into its inputs (public for the fuzz targets); `monitor` owns the sockets and the
+//! task.
 
-mod decode;
+pub mod decode;
 mod error;
 mod flags;
 mod model;

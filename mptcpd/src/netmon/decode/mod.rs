@@ -24,7 +24,8 @@ pub(super) const PROBE_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 pub(super) const PROBE_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0);
 
 /// The input a notification stands for, if the monitor cares about it.
-pub(super) fn input(message: &RouteNetlinkMessage) -> Option<Input> {
+#[must_use]
+pub fn input(message: &RouteNetlinkMessage) -> Option<Input> {
     match message {
         RouteNetlinkMessage::NewLink(link_msg) => link(link_msg).map(Input::NewLink),
         RouteNetlinkMessage::DelLink(link_msg) => {
@@ -191,7 +192,8 @@ pub(super) fn route_lookup(check: &RouteCheck) -> RouteMessage {
 
 /// Whether the lookup's answer is a default route (no destination) that leaves through
 /// `ifindex`, directly or as one of its multipath next hops.
-pub(super) fn leaves_through(reply: &RouteMessage, ifindex: u32) -> bool {
+#[must_use]
+pub fn leaves_through(reply: &RouteMessage, ifindex: u32) -> bool {
     if reply.header.destination_prefix_length != 0 {
         return false;
     }

@@ -1,8 +1,9 @@
-//! Tests of the wire format: kernel-captured fixtures, every command, and a bounded fuzz run.
+//! Tests of the wire format: kernel-captured fixtures, every command, and nests at the edge of
+//! the length field (`tests/fuzz` fuzzes the decoders).
 
 mod commands;
 mod fixtures;
-pub(crate) mod fuzz;
+mod oversized;
 
 use std::{fs, path::PathBuf};
 
