@@ -99,8 +99,10 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
 
     let filter: Vec<&str> = args.filter.as_deref().into_iter().collect();
     let mut unit = cmd::cargo();
+    // --no-fail-fast: a failing test binary must not hide the results of the next ones.
     unit.args([
         "test",
+        "--no-fail-fast",
         "--workspace",
         "--exclude",
         "mptcpd-ebpf",
@@ -114,7 +116,7 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
     // tests need what this kernel lacks; the VM stage runs them.
     let mut integration = cmd::cargo();
     integration
-        .args(["test", "-p", "mptcpd-tests", "--"])
+        .args(["test", "--no-fail-fast", "-p", "mptcpd-tests", "--"])
         .args(["--test-threads=1", "--skip", "vm_"])
         .args(&filter);
     tests(&tally, "integration tests (real kernel)", &mut integration)?;
