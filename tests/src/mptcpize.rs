@@ -64,6 +64,29 @@ impl PinDir {
     {
         Ok(self.command(args)?.output()?)
     }
+
+    /// `mptcpize VERB --cgroup CGROUP` (`enable`, `disable`), which must succeed; its stdout
+    /// (what it says it did).
+    ///
+    /// # Panics
+    /// If it cannot run or fails (the message carries its stderr).
+    #[expect(
+        clippy::must_use_candidate,
+        reason = "most callers only need the success this asserts"
+    )]
+    pub fn on_cgroup(&self, verb: &str, cgroup: &Path) -> String {
+        let out = self
+            .command([verb.as_ref(), "--cgroup".as_ref(), cgroup.as_os_str()])
+            .and_then(|mut cmd| Ok(cmd.output()?))
+            .unwrap_or_else(|e| panic!("mptcpize {verb} --cgroup: {e:#}"));
+        assert!(
+            out.status.success(),
+            "mptcpize {verb} --cgroup {}: {}",
+            cgroup.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
 }
 
 impl Drop for PinDir {

@@ -59,17 +59,7 @@ fn vm_an_enabled_cgroup_outlives_the_tool_until_disabled() {
     let child = parent.child("child").unwrap();
     let other = TestCgroup::new("mptcpd-t-mz-other").unwrap();
 
-    let out = pins
-        .command(["enable", "--cgroup"])
-        .unwrap()
-        .arg(parent.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    pins.on_cgroup("enable", parent.path());
     // mptcpize has exited: only the pins keep the program and the cgroup enabled.
     assert_eq!(
         mptcp::new_process_socket(&child, None, "tcp").ok(),
@@ -102,13 +92,7 @@ fn vm_an_enabled_cgroup_outlives_the_tool_until_disabled() {
         Some(262)
     );
 
-    let out = pins
-        .command(["disable", "--cgroup"])
-        .unwrap()
-        .arg(parent.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    pins.on_cgroup("disable", parent.path());
     assert_eq!(mptcp::new_process_socket(&child, None, "tcp").ok(), Some(6));
     assert_eq!(
         mptcp::new_process_socket(&parent, None, "tcp").ok(),
@@ -117,13 +101,7 @@ fn vm_an_enabled_cgroup_outlives_the_tool_until_disabled() {
 
     // Enabling forgets the cgroups that were removed meanwhile.
     let gone = parent.child("gone").unwrap();
-    let out = pins
-        .command(["enable", "--cgroup"])
-        .unwrap()
-        .arg(gone.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    pins.on_cgroup("enable", gone.path());
     let gone_id = gone.id().unwrap();
     drop(gone);
     let mut again = pins.command(["enable", "--current-cgroup"]).unwrap();
@@ -313,22 +291,8 @@ fn vm_an_opted_out_child_stays_tcp_under_an_enabled_parent() {
     let child = parent.child("out").unwrap();
     let below = child.child("below").unwrap();
     let sibling = parent.child("in").unwrap();
-    let cli = |verb: &str, cgroup: &TestCgroup| {
-        let out = pins
-            .command([verb, "--cgroup"])
-            .unwrap()
-            .arg(cgroup.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    cli("enable", &parent);
-    let said = cli("disable", &child);
+    pins.on_cgroup("enable", parent.path());
+    let said = pins.on_cgroup("disable", child.path());
     assert!(said.contains("opted out"), "{said}");
     assert_eq!(mptcp::new_process_socket(&child, None, "tcp").ok(), Some(6));
     assert_eq!(mptcp::new_process_socket(&below, None, "tcp").ok(), Some(6));
@@ -339,7 +303,7 @@ fn vm_an_opted_out_child_stays_tcp_under_an_enabled_parent() {
     let status = String::from_utf8_lossy(&pins.run(["status"]).unwrap().stdout).into_owned();
     assert!(status.contains("opted-out cgroups (TCP): 1"), "{status}");
     // Enabling it again replaces the opt-out.
-    cli("enable", &child);
+    pins.on_cgroup("enable", child.path());
     assert_eq!(
         mptcp::new_process_socket(&below, None, "tcp").ok(),
         Some(262)
@@ -354,17 +318,7 @@ fn vm_mptcpize_enable_forgets_stale_ids_before_inserting_into_a_full_map() {
     }
     let pins = PinDir::new("stale");
     let kept = TestCgroup::new("mptcpd-t-stale-kept").unwrap();
-    let out = pins
-        .command(["enable", "--cgroup"])
-        .unwrap()
-        .arg(kept.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    pins.on_cgroup("enable", kept.path());
     let mut upgrade = Upgrade::open(pins.path()).unwrap().expect("installed");
 
     // Removed cgroups, and a run cgroup whose mptcpize is gone (killed: it could not clean up).
@@ -396,17 +350,7 @@ fn vm_mptcpize_enable_forgets_stale_ids_before_inserting_into_a_full_map() {
 
     // One more cgroup: enabling it forgets the stale ids first.
     let new = TestCgroup::new("mptcpd-t-stale-new").unwrap();
-    let out = pins
-        .command(["enable", "--cgroup"])
-        .unwrap()
-        .arg(new.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    pins.on_cgroup("enable", new.path());
     let enabled = upgrade.cgroups().unwrap();
     assert!(enabled.contains_key(&new.id().unwrap()), "{enabled:?}");
     assert!(enabled.contains_key(&kept.id().unwrap()));
