@@ -13,39 +13,23 @@ use mptcpd_plugin::{
 };
 use tokio::{sync::Notify, time::timeout};
 
-use super::PluginHost;
+use super::{
+    PluginHost,
+    tests::{self, connection},
+};
 use crate::{
     plugins::{HostPm, ListenerManager},
-    pm::wire::{self, Event, EventFlags},
+    pm::wire::{self, Event},
 };
 
 /// A bound on a hang (paused time: not waited for), not a performance expectation.
 const HANG: Duration = Duration::from_secs(60);
 
-fn connection(token: Token) -> wire::Connection {
-    wire::Connection {
-        token,
-        local: SocketAddr::from(([192, 0, 2, 1], 1000)),
-        remote: SocketAddr::from(([192, 0, 2, 2], 80)),
-        local_id: Some(0),
-        remote_id: Some(0),
-        flags: EventFlags::empty(),
-        server_side: false,
-    }
-}
-
+/// Connection `token`'s subflow from local port `port`.
 fn subflow(token: Token, port: u16) -> wire::Subflow {
     wire::Subflow {
-        token,
         local: SocketAddr::from(([198, 51, 100, 1], port)),
-        remote: SocketAddr::from(([192, 0, 2, 2], 80)),
-        local_id: 1,
-        remote_id: 0,
-        backup: false,
-        if_idx: None,
-        error: None,
-        reset_reason: None,
-        reset_flags: None,
+        ..tests::subflow(token)
     }
 }
 

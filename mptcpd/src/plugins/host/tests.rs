@@ -107,7 +107,7 @@ fn taken(log: &Log) -> Vec<String> {
     std::mem::take(&mut *log.lock().unwrap())
 }
 
-fn connection(token: u32) -> wire::Connection {
+pub(super) fn connection(token: u32) -> wire::Connection {
     wire::Connection {
         token,
         local: sock("10.0.0.1:1000"),
@@ -119,7 +119,7 @@ fn connection(token: u32) -> wire::Connection {
     }
 }
 
-fn subflow(token: u32) -> wire::Subflow {
+pub(super) fn subflow(token: u32) -> wire::Subflow {
     wire::Subflow {
         token,
         local: sock("10.0.1.1:1001"),
