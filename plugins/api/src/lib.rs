@@ -12,7 +12,9 @@
 //! The host runs events in lanes: one per connection (token), one for interface and address
 //! events, one per listening address. A lane is sequential, so a plugin sees the events of
 //! one connection (or of the network) in order and one at a time; lanes run concurrently, so
-//! a plugin waiting for the kernel on one connection does not hold up the others. Hence
+//! a plugin waiting for the kernel on one connection does not hold up the others (the daemon
+//! runs one thread today, so lanes interleave where plugins await: never block in a plugin,
+//! and expect no parallelism beyond that). Hence
 //! plugins are `Send + Sync` and get `&self`: they keep their state behind their own locks.
 //! The host could instead hand each event the plugin's per-connection state, but plugins'
 //! state is rarely only per connection (the built-ins map local addresses to interfaces

@@ -392,19 +392,20 @@ impl<K: Commands + 'static> PluginHost<K> {
 /// logged (at debug level, for tests that watch state drain).
 fn after<K: Commands>(event: &PluginEvent, pm: &HostPm<K>, tracked: &AtomicUsize) {
     match event {
-        PluginEvent::SubflowClosed(s) => pm.mapped().forget(s.token, s.local, s.remote),
+        PluginEvent::SubflowClosed(s) => {
+            pm.mapped().forget(s.token, s.local, s.remote);
+            return;
+        }
         PluginEvent::ConnectionClosed(token) => pm.mapped().forget_connection(*token),
         PluginEvent::NewConnection(_) => {}
         _ => return,
     }
-    if !matches!(event, PluginEvent::SubflowClosed(_)) {
-        debug!(
-            "tracking {} connections, {} listeners, {} mapped subflows",
-            tracked.load(Ordering::Relaxed),
-            pm.listeners().len(),
-            pm.mapped().len()
-        );
-    }
+    debug!(
+        "tracking {} connections, {} listeners, {} mapped subflows",
+        tracked.load(Ordering::Relaxed),
+        pm.listeners().len(),
+        pm.mapped().len()
+    );
 }
 
 #[cfg(test)]
