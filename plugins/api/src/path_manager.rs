@@ -58,7 +58,7 @@ pub trait Commands: Send + Sync {
     ) -> PmFuture<'_, ()>;
 }
 
-/// What a callback gets: the kernel's commands plus the daemon's shared services (address
+/// What a plugin gets with each event: the kernel's commands plus the daemon's shared services (address
 /// ids, listening sockets, the endpoints this daemon owns).
 ///
 /// The daemon's implementation records the endpoints added through it: those are "ours",

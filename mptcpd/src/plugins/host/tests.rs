@@ -23,7 +23,7 @@ use crate::{
 
 type Log = Arc<Mutex<Vec<String>>>;
 
-/// Records which callbacks it got.
+/// Records which events it got.
 struct Probe {
     name: &'static str,
     log: Log,
