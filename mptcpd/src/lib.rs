@@ -1,7 +1,22 @@
 //! mptcpd: a Multipath TCP path-management daemon.
 //!
-//! The daemon's logic lives here; the `mptcpd` binary only parses its command line and calls
-//! [`daemon::run`]. See `docs/architecture.md` for how the parts fit.
+//! The daemon's logic lives here; the `mptcpd` binary is `Daemon::builder().run()`, and a
+//! crate with plugins of its own runs the same daemon with them:
+//!
+//! ```no_run
+//! # struct MyPlugin;
+//! # impl mptcpd_plugin::Plugin for MyPlugin {
+//! #     fn name(&self) -> &'static str { "mine" }
+//! #     fn description(&self) -> &'static str { "mine" }
+//! #     fn on_event<'a>(&'a self, _: &'a mptcpd_plugin::Event, _: &'a dyn mptcpd_plugin::PathManager)
+//! #         -> mptcpd_plugin::BoxFuture<'a, ()> { mptcpd_plugin::done() }
+//! # }
+//! fn main() -> std::process::ExitCode {
+//!     mptcpd::Daemon::builder().plugin(MyPlugin).run()
+//! }
+//! ```
+//!
+//! See `docs/architecture.md` for how the parts fit.
 
 pub mod cgroup;
 pub mod cli;
@@ -16,3 +31,5 @@ pub mod plugins;
 pub mod pm;
 pub mod sockopt;
 pub mod usage;
+
+pub use daemon::Daemon;

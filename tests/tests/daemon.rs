@@ -130,6 +130,22 @@ fn daemon_adds_endpoints_and_removes_only_its_own_on_sigterm() {
 
     let (status, log) = daemon.stop().unwrap();
     assert!(status.success(), "{log}");
+    // The start-up and shutdown counts are logged once (not by the host and the daemon).
+    let lines = |a: &str, b: &str| {
+        log.lines()
+            .filter(|l| l.contains(a) && l.contains(b))
+            .count()
+    };
+    assert_eq!(
+        lines("plugins", "default"),
+        1,
+        "plugins loaded, once:\n{log}"
+    );
+    assert_eq!(
+        lines("endpoints", "this daemon"),
+        1,
+        "endpoints removed, once:\n{log}"
+    );
     let shown = ns.ip(&["mptcp", "endpoint", "show"]).unwrap();
     assert!(!shown.contains("198.51.100.7"), "ours removed:\n{shown}");
     assert!(

@@ -13,7 +13,7 @@ use std::{
 use mptcpd::{
     netmon::{NetworkMonitor, NotifyFlags},
     plugins::{
-        NetlinkPm, PluginHost, PluginSettings,
+        NetlinkPm, PluginHost, PluginSettings, Registry,
         api::{Commands, Endpoint, EndpointFlags, Limits},
     },
     pm::{EventItem, EventStream, PmClient, wire::Event},
@@ -55,12 +55,18 @@ impl Daemon {
     async fn start(settings: &PluginSettings, notify: NotifyFlags) -> Self {
         let netmon = NetworkMonitor::start(notify).await.expect("monitor");
         let pm = PmClient::connect().await.expect("mptcp_pm");
-        let host = PluginHost::start(settings, NetlinkPm(pm))
+        let host = PluginHost::start(&Registry::default(), settings, NetlinkPm(pm))
             .await
             .expect("host");
         let mut daemon = Self { netmon, host };
         daemon.host.start_up(&mut daemon.netmon).await;
         daemon
+    }
+
+    /// Passes a network event to the host and waits until the plugins have handled it.
+    async fn handle(&mut self, event: &mptcpd::netmon::NetEvent) {
+        self.host.on_net_event(event).await;
+        self.host.drain().await;
     }
 
     async fn endpoints(&self) -> Vec<Endpoint> {
@@ -81,7 +87,7 @@ impl Daemon {
                 return endpoints;
             }
             match timeout_at(deadline, self.netmon.next_event()).await {
-                Ok(Some(event)) => self.host.on_net_event(&event).await,
+                Ok(Some(event)) => self.handle(&event).await,
                 Ok(None) => panic!("the monitor stopped"),
                 Err(elapsed) => panic!("{elapsed} waiting for {what}; endpoints: {endpoints:?}"),
             }
@@ -107,7 +113,7 @@ impl Daemon {
             );
             let tick = Instant::now() + Duration::from_millis(20);
             match timeout_at(tick, self.netmon.next_event()).await {
-                Ok(Some(event)) => self.host.on_net_event(&event).await,
+                Ok(Some(event)) => self.handle(&event).await,
                 Ok(None) => panic!("the monitor stopped"),
                 Err(_) => {}
             }
@@ -212,7 +218,7 @@ async fn addr_adv_respects_the_eight_endpoint_limit() {
     daemon.until("eight endpoints", |e| e.len() == 8).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     while let Some(event) = daemon.netmon.try_next_event() {
-        daemon.host.on_net_event(&event).await;
+        daemon.handle(&event).await;
     }
     let endpoints = daemon.endpoints().await;
     assert_eq!(endpoints.len(), 8, "{endpoints:?}");

@@ -1,6 +1,7 @@
 //! The daemon's life: configuration, prerequisites, logging, telemetry, readiness, reloads on
 //! SIGHUP and shutdown on SIGTERM or SIGINT.
 
+mod builder;
 mod error;
 mod family;
 mod instance;
@@ -16,6 +17,7 @@ mod signals;
 mod syslog;
 mod telemetry;
 
+pub use builder::Daemon;
 pub use error::DaemonError;
 
 use crate::{
@@ -23,13 +25,14 @@ use crate::{
     config::Config,
     diag,
     netmon::NetworkMonitor,
-    plugins::{NetlinkPm, PluginHost},
+    plugins::{NetlinkPm, PluginHost, Registry},
     pm::EventItem,
 };
 use signals::{Signal, Signals};
 
-/// Loads the configuration from `args` and runs the daemon until SIGTERM or SIGINT.
-pub fn run(args: &Args) -> Result<(), DaemonError> {
+/// Loads the configuration from `args` and runs the daemon, with the plugins of `registry`,
+/// until SIGTERM or SIGINT.
+fn run(args: &Args, registry: &Registry) -> Result<(), DaemonError> {
     let config = Config::load(args)?;
     // Before logging starts, so that a refusal is the only line printed.
     prereq::check()?;
@@ -39,7 +42,7 @@ pub fn run(args: &Args) -> Result<(), DaemonError> {
         .enable_all()
         .build()
         .map_err(DaemonError::Runtime)?;
-    let served = runtime.block_on(serve(args, config, &log, &instance));
+    let served = runtime.block_on(serve(args, config, registry, &log, &instance));
     log.report_dropped();
     served
 }
@@ -104,6 +107,7 @@ fn subscribe(pm: &crate::pm::PmClient) -> Result<crate::pm::EventStream, DaemonE
 async fn serve(
     args: &Args,
     config: Config,
+    registry: &Registry,
     log: &logging::LogLevel,
     instance: &instance::Instance,
 ) -> Result<(), DaemonError> {
@@ -146,19 +150,12 @@ async fn serve(
     let mut pm_events = subscribe(&pm)?;
     let mut overruns: u64 = 0;
     let settings = plugins::settings(&running.config, instance.state_file());
-    let mut host = PluginHost::start(&settings, NetlinkPm(pm.clone()))
+    // The host logs what it loaded, removes (stale) and, at shutdown, removes.
+    let mut host = PluginHost::start(registry, &settings, NetlinkPm(pm.clone()))
         .await
         .map_err(DaemonError::Plugins)?;
-    tracing::info!(
-        "plugins: {} (default {})",
-        host.plugin_names().join(", "),
-        host.default_plugin()
-    );
     // The monitor's start-up events first, then what was adopted but not claimed is stale.
-    let stale = host.start_up(&mut running.netmon).await;
-    if stale > 0 {
-        tracing::info!("removed {stale} stale endpoints of an earlier run");
-    }
+    host.start_up(&mut running.netmon).await;
     notify::ready();
     tracing::info!("ready (notify flags: {})", running.config.notify_flags);
 
@@ -203,8 +200,7 @@ async fn serve(
     };
     tracing::info!("{signal} received, shutting down");
     notify::stopping();
-    let removed = host.shutdown().await;
-    tracing::info!("removed the {removed} endpoints this daemon added");
+    host.shutdown().await;
     if let Some(telemetry) = telemetry {
         telemetry.log_summary();
     }

@@ -3,12 +3,12 @@
 /// A plugin-host start-up failure; each names its cause in one line.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
-    /// A name in `--load-plugins` or `--path-manager` that no built-in plugin has.
-    #[error("unknown plugin {name:?} (built-in plugins: {known})")]
+    /// A name in `--load-plugins` or `--path-manager` that no registered plugin has.
+    #[error("unknown plugin {name:?} (known plugins: {known})")]
     UnknownPlugin {
         /// The name asked for.
         name: String,
-        /// The built-in plugins' names, comma separated.
+        /// The registered plugins' names, comma separated.
         known: String,
     },
     /// `--path-manager` names a plugin that `--load-plugins` leaves out.

@@ -2,13 +2,15 @@
 //! and `mptcp_pm` events, commanding the kernel through a handle that remembers which
 //! endpoints this daemon added.
 //!
-//! - Plugins are compiled in (`registry`): there is no `.so` loading, so `--plugin-dir` only
-//!   matters for the C daemon's compatibility checks (a directory, not world-writable).
+//! - Plugins are compiled in: the built-ins and those given to `crate::Daemon`'s builder
+//!   ([`Registry`]); there is no `.so` loading, so `--plugin-dir` only matters for the C
+//!   daemon's compatibility checks (a directory, not world-writable).
 //! - Connection events go to the plugin that handles the connection (the default plugin,
 //!   picked by `--path-manager` or priority, for every new connection), per token; the
 //!   token is forgotten when the connection closes (the C daemon leaked it). Listener events
 //!   go to the default plugin, interface and address events to every plugin, in priority
-//!   order.
+//!   order. Events run in lanes: in order per connection, per listening address, and for
+//!   the network (interfaces and addresses); different lanes concurrently.
 //! - Endpoints added through the handle are "ours" and written to a state file
 //!   (`/run/mptcpd/endpoints.netINODE` by default: tmpfs, gone at reboot like the endpoints;
 //!   tied to the namespace and the boot, see `owned`). A restarted daemon adopts those the
@@ -37,7 +39,7 @@ pub use host::PluginHost;
 pub use kernel::NetlinkPm;
 pub use listeners::ListenerManager;
 pub use netns_id::NetnsId;
-pub use registry::{builtin, select};
+pub use registry::Registry;
 pub use settings::PluginSettings;
 
 /// The plugin API, re-exported for the daemon and tests.

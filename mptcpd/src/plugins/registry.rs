@@ -1,4 +1,7 @@
-//! The built-in plugins and the selection by `--load-plugins` and `--path-manager`.
+//! The plugins a daemon can load (the built-ins and those its builder was given), and the
+//! selection by `--load-plugins` and `--path-manager`.
+
+use std::{fmt, sync::Arc};
 
 use mptcpd_plugin::{Plugin, PluginConfig};
 use mptcpd_plugin_addr_adv::AddrAdv;
@@ -6,21 +9,78 @@ use mptcpd_plugin_sspi::Sspi;
 
 use super::PluginError;
 
-/// Every built-in plugin, in registration order (`addr_adv` first: the default when
-/// priorities tie).
-#[must_use]
-pub fn builtin(config: &PluginConfig) -> Vec<Box<dyn Plugin>> {
-    vec![Box::new(AddrAdv::new(config)), Box::new(Sspi::new())]
+/// Makes a plugin from the daemon's settings that concern plugins.
+type Factory = Box<dyn Fn(&PluginConfig) -> Arc<dyn Plugin> + Send + Sync>;
+
+/// The plugins a daemon can load, in registration order (the default when priorities tie).
+pub struct Registry {
+    factories: Vec<Factory>,
 }
 
-/// Picks the plugins to load from `available`: those `load` names (every one if `None`),
-/// ordered by priority (ties: the order of `load`, else of `available`), and the index of
-/// the default one: `path_manager`, else the first.
-pub fn select(
-    mut available: Vec<Box<dyn Plugin>>,
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("plugins", &self.factories.len())
+            .finish()
+    }
+}
+
+impl Default for Registry {
+    /// The built-in plugins: `addr_adv` (first, so the default when priorities tie), `sspi`.
+    fn default() -> Self {
+        Self::empty().with(AddrAdv::new).with(|_| Sspi::new())
+    }
+}
+
+impl Registry {
+    /// No plugin at all.
+    #[must_use]
+    pub fn empty() -> Self {
+        Self {
+            factories: Vec::new(),
+        }
+    }
+
+    /// Registers a plugin made from the settings when the daemon starts.
+    #[must_use]
+    pub fn with<P: Plugin + 'static>(
+        mut self,
+        make: impl Fn(&PluginConfig) -> P + Send + Sync + 'static,
+    ) -> Self {
+        self.factories
+            .push(Box::new(move |config| Arc::new(make(config))));
+        self
+    }
+
+    /// Registers a plugin made already.
+    #[must_use]
+    pub fn with_plugin(mut self, plugin: Arc<dyn Plugin>) -> Self {
+        self.factories.push(Box::new(move |_| Arc::clone(&plugin)));
+        self
+    }
+
+    /// Makes every registered plugin and picks those `load` names (every one if `None`),
+    /// ordered by priority (ties: the order of `load`, else of registration), and the index
+    /// of the default one: `path_manager`, else the first.
+    pub fn select(
+        &self,
+        config: &PluginConfig,
+        load: Option<&[String]>,
+        path_manager: Option<&str>,
+    ) -> Result<(Vec<Arc<dyn Plugin>>, usize), PluginError> {
+        select(
+            self.factories.iter().map(|make| make(config)).collect(),
+            load,
+            path_manager,
+        )
+    }
+}
+
+fn select(
+    mut available: Vec<Arc<dyn Plugin>>,
     load: Option<&[String]>,
     path_manager: Option<&str>,
-) -> Result<(Vec<Box<dyn Plugin>>, usize), PluginError> {
+) -> Result<(Vec<Arc<dyn Plugin>>, usize), PluginError> {
     let known = available
         .iter()
         .map(|p| p.name())
@@ -35,11 +95,11 @@ pub fn select(
     {
         return Err(unknown(name));
     }
-    let mut chosen: Vec<Box<dyn Plugin>> = match load {
+    let mut chosen: Vec<Arc<dyn Plugin>> = match load {
         None => available,
         Some([]) => return Err(PluginError::NoPlugin),
         Some(names) => {
-            let mut chosen: Vec<Box<dyn Plugin>> = Vec::new();
+            let mut chosen: Vec<Arc<dyn Plugin>> = Vec::new();
             for name in names {
                 if chosen.iter().any(|p| p.name() == name) {
                     continue;
@@ -65,9 +125,11 @@ pub fn select(
 
 #[cfg(test)]
 mod tests {
-    use mptcpd_plugin::{Plugin, PluginConfig};
+    use std::sync::Arc;
 
-    use super::{PluginError, builtin, select};
+    use mptcpd_plugin::{BoxFuture, Event, PathManager, Plugin, PluginConfig, done};
+
+    use super::{PluginError, Registry};
 
     struct Named(&'static str, i32);
 
@@ -81,17 +143,27 @@ mod tests {
         fn priority(&self) -> i32 {
             self.1
         }
+        fn on_event<'a>(&'a self, _: &'a Event, _: &'a dyn PathManager) -> BoxFuture<'a, ()> {
+            done()
+        }
     }
 
-    fn three() -> Vec<Box<dyn Plugin>> {
-        vec![
-            Box::new(Named("a", 0)),
-            Box::new(Named("b", -5)),
-            Box::new(Named("c", 0)),
-        ]
+    fn three() -> Registry {
+        Registry::empty()
+            .with(|_| Named("a", 0))
+            .with(|_| Named("b", -5))
+            .with(|_| Named("c", 0))
     }
 
-    fn names(plugins: &[Box<dyn Plugin>]) -> Vec<&'static str> {
+    fn select(
+        registry: &Registry,
+        load: Option<&[String]>,
+        path_manager: Option<&str>,
+    ) -> Result<(Vec<Arc<dyn Plugin>>, usize), PluginError> {
+        registry.select(&PluginConfig::default(), load, path_manager)
+    }
+
+    fn names(plugins: &[Arc<dyn Plugin>]) -> Vec<&'static str> {
         plugins.iter().map(|p| p.name()).collect()
     }
 
@@ -108,42 +180,41 @@ mod tests {
 
     #[test]
     fn builtin_default_is_addr_adv() {
-        let (plugins, default) = select(builtin(&PluginConfig::default()), None, None).unwrap();
+        let (plugins, default) = select(&Registry::default(), None, None).unwrap();
         assert_eq!(names(&plugins), ["addr_adv", "sspi"]);
         assert_eq!(plugins[default].name(), "addr_adv");
-        let (plugins, default) =
-            select(builtin(&PluginConfig::default()), None, Some("sspi")).unwrap();
+        let (plugins, default) = select(&Registry::default(), None, Some("sspi")).unwrap();
         assert_eq!(plugins[default].name(), "sspi");
     }
 
     #[test]
     fn priority_orders_and_picks_the_default() {
-        let (plugins, default) = select(three(), None, None).unwrap();
+        let (plugins, default) = select(&three(), None, None).unwrap();
         assert_eq!(names(&plugins), ["b", "a", "c"]);
         assert_eq!(default, 0);
-        let (plugins, default) = select(three(), Some(&list(&["c", "a", "c"])), None).unwrap();
+        let (plugins, default) = select(&three(), Some(&list(&["c", "a", "c"])), None).unwrap();
         assert_eq!(names(&plugins), ["c", "a"], "ties keep the list's order");
         assert_eq!(plugins[default].name(), "c");
-        let (plugins, default) = select(three(), None, Some("c")).unwrap();
+        let (plugins, default) = select(&three(), None, Some("c")).unwrap();
         assert_eq!(plugins[default].name(), "c");
     }
 
     #[test]
     fn unknown_names_are_errors() {
-        let err = error(select(three(), Some(&list(&["a", "zz"])), None));
+        let err = error(select(&three(), Some(&list(&["a", "zz"])), None));
         assert_eq!(
             err.to_string(),
-            "unknown plugin \"zz\" (built-in plugins: a, b, c)"
+            "unknown plugin \"zz\" (known plugins: a, b, c)"
         );
-        let err = error(select(three(), None, Some("zz")));
+        let err = error(select(&three(), None, Some("zz")));
         assert!(matches!(err, PluginError::UnknownPlugin { .. }), "{err}");
-        let err = error(select(three(), Some(&list(&["a"])), Some("b")));
+        let err = error(select(&three(), Some(&list(&["a"])), Some("b")));
         assert_eq!(
             err.to_string(),
             "path manager \"b\" is not among the loaded plugins"
         );
         assert!(matches!(
-            select(three(), Some(&[]), None),
+            select(&three(), Some(&[]), None),
             Err(PluginError::NoPlugin)
         ));
     }

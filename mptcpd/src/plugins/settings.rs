@@ -9,7 +9,7 @@ use mptcpd_plugin::EndpointFlags;
 pub struct PluginSettings {
     /// The default plugin's name; `None`: the loaded plugin with the best priority.
     pub path_manager: Option<String>,
-    /// The plugins to load; `None`: every built-in plugin.
+    /// The plugins to load; `None`: every registered plugin.
     pub load_plugins: Option<Vec<String>>,
     /// Flags of the endpoints `addr_adv` adds.
     pub addr_flags: EndpointFlags,

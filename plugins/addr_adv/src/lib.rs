@@ -23,9 +23,8 @@ use std::{
     net::IpAddr,
 };
 
-use mptcpd_plugin::{
-    BoxFuture, Endpoint, EndpointFlags, Interface, PathManager, Plugin, PluginConfig,
-};
+use mptcpd_plugin::{BoxFuture, Endpoint, EndpointFlags, Event, PathManager, Plugin, PluginConfig};
+use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
 use limits::LimitCounter;
@@ -42,8 +41,34 @@ struct Held {
 }
 
 /// The `addr_adv` plugin.
+///
+/// Its events all come through the host's network lane, one at a time: the async mutex,
+/// held for a whole event (across the kernel's answers), is never contended; it makes the
+/// plugin `Sync` and keeps an event's read-modify-write whole if that ever changes.
 #[derive(Debug)]
 pub struct AddrAdv {
+    state: Mutex<State>,
+}
+
+impl AddrAdv {
+    /// A plugin adding endpoints with `config.addr_flags`.
+    #[must_use]
+    pub fn new(config: &PluginConfig) -> Self {
+        Self {
+            state: Mutex::new(State {
+                flags: config.addr_flags,
+                addrs: BTreeMap::new(),
+                held: BTreeMap::new(),
+                waiting: BTreeSet::new(),
+                limits: LimitCounter::new(config.addr_flags),
+            }),
+        }
+    }
+}
+
+/// What the plugin knows and holds.
+#[derive(Debug)]
+struct State {
     flags: EndpointFlags,
     /// The interfaces each reported address is on.
     addrs: BTreeMap<IpAddr, BTreeSet<u32>>,
@@ -53,19 +78,7 @@ pub struct AddrAdv {
     limits: LimitCounter,
 }
 
-impl AddrAdv {
-    /// A plugin adding endpoints with `config.addr_flags`.
-    #[must_use]
-    pub fn new(config: &PluginConfig) -> Self {
-        Self {
-            flags: config.addr_flags,
-            addrs: BTreeMap::new(),
-            held: BTreeMap::new(),
-            waiting: BTreeSet::new(),
-            limits: LimitCounter::new(config.addr_flags),
-        }
-    }
-
+impl State {
     async fn update_limits(&mut self, delta: i32, pm: &dyn PathManager) {
         if let Some(limits) = self.limits.update(delta) {
             match pm.set_limits(limits).await {
@@ -207,34 +220,24 @@ impl Plugin for AddrAdv {
         "in-kernel path manager: an endpoint per usable local address"
     }
 
-    fn init<'a>(&'a mut self, pm: &'a dyn PathManager) -> BoxFuture<'a, ()> {
-        Box::pin(self.update_limits(2, pm))
+    fn init<'a>(&'a self, pm: &'a dyn PathManager) -> BoxFuture<'a, ()> {
+        Box::pin(async move { self.state.lock().await.update_limits(2, pm).await })
     }
 
-    fn delete_interface<'a>(
-        &'a mut self,
-        iface: &'a Interface,
-        pm: &'a dyn PathManager,
-    ) -> BoxFuture<'a, ()> {
-        Box::pin(self.interface_gone(iface.index, pm))
-    }
-
-    fn new_local_address<'a>(
-        &'a mut self,
-        iface: &'a Interface,
-        addr: IpAddr,
-        pm: &'a dyn PathManager,
-    ) -> BoxFuture<'a, ()> {
-        Box::pin(self.address_up(iface.index, addr, pm))
-    }
-
-    fn delete_local_address<'a>(
-        &'a mut self,
-        iface: &'a Interface,
-        addr: IpAddr,
-        pm: &'a dyn PathManager,
-    ) -> BoxFuture<'a, ()> {
-        Box::pin(self.address_down(iface.index, addr, pm))
+    fn on_event<'a>(&'a self, event: &'a Event, pm: &'a dyn PathManager) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut state = self.state.lock().await;
+            match event {
+                Event::DeleteInterface(iface) => state.interface_gone(iface.index, pm).await,
+                Event::NewLocalAddress { iface, addr } => {
+                    state.address_up(iface.index, *addr, pm).await;
+                }
+                Event::DeleteLocalAddress { iface, addr } => {
+                    state.address_down(iface.index, *addr, pm).await;
+                }
+                _ => {}
+            }
+        })
     }
 }
 

@@ -1,19 +1,11 @@
 use std::net::IpAddr;
 
 use mptcpd_plugin::{
-    Endpoint, EndpointFlags, Interface, Limits, Plugin as _, PluginConfig,
-    testing::{Call, EBUSY, RecordingPm, block_on},
+    Endpoint, EndpointFlags, Event, Limits, Plugin as _, PluginConfig,
+    testing::{Call, EBUSY, RecordingPm, address_down, address_up, block_on, interface},
 };
 
 use crate::AddrAdv;
-
-fn iface(index: u32) -> Interface {
-    Interface {
-        index,
-        name: format!("eth{index}"),
-        flags: 0x1_0043,
-    }
-}
 
 fn ip(n: u8) -> IpAddr {
     IpAddr::from([10, 0, n, 1])
@@ -21,7 +13,7 @@ fn ip(n: u8) -> IpAddr {
 
 fn plugin(flags: EndpointFlags) -> (AddrAdv, RecordingPm) {
     let pm = RecordingPm::new();
-    let mut plugin = AddrAdv::new(&PluginConfig { addr_flags: flags });
+    let plugin = AddrAdv::new(&PluginConfig { addr_flags: flags });
     block_on(plugin.init(&pm));
     (plugin, pm)
 }
@@ -59,9 +51,9 @@ fn init_sets_the_c_plugins_starting_limits() {
 #[test]
 fn an_address_gets_an_endpoint_with_the_flags_and_loses_it() {
     let flags = EndpointFlags::SUBFLOW | EndpointFlags::BACKUP;
-    let (mut p, pm) = plugin(flags);
+    let (p, pm) = plugin(flags);
     pm.take_calls();
-    block_on(p.new_local_address(&iface(3), ip(1), &pm));
+    block_on(p.on_event(&address_up(3, ip(1)), &pm));
     let added = endpoint(1, 1, flags, 3);
     assert_eq!(
         pm.take_calls(),
@@ -74,9 +66,9 @@ fn an_address_gets_an_endpoint_with_the_flags_and_loses_it() {
         ]
     );
     // Reported again (e.g. after a monitor resync): nothing to do.
-    block_on(p.new_local_address(&iface(3), ip(1), &pm));
+    block_on(p.on_event(&address_up(3, ip(1)), &pm));
     assert_eq!(pm.take_calls(), []);
-    block_on(p.delete_local_address(&iface(3), ip(1), &pm));
+    block_on(p.on_event(&address_down(3, ip(1)), &pm));
     assert_eq!(
         pm.take_calls(),
         [
@@ -89,22 +81,22 @@ fn an_address_gets_an_endpoint_with_the_flags_and_loses_it() {
     );
     assert_eq!(pm.endpoints(), []);
     // An address it never had: nothing.
-    block_on(p.delete_local_address(&iface(3), ip(9), &pm));
+    block_on(p.on_event(&address_down(3, ip(9)), &pm));
     assert_eq!(pm.take_calls(), []);
 }
 
 #[test]
 fn the_ninth_address_waits_for_room() {
-    let (mut p, pm) = plugin(EndpointFlags::SIGNAL);
+    let (p, pm) = plugin(EndpointFlags::SIGNAL);
     for n in 1..=9 {
-        block_on(p.new_local_address(&iface(u32::from(n)), ip(n), &pm));
+        block_on(p.on_event(&address_up(u32::from(n), ip(n)), &pm));
     }
     assert_eq!(pm.endpoints().len(), 8);
     assert!(!pm.endpoints().iter().any(|e| e.addr == ip(9)));
     // Limits stop following past 8.
     assert_eq!(pm.limits().subflows, 8);
     pm.take_calls();
-    block_on(p.delete_local_address(&iface(2), ip(2), &pm));
+    block_on(p.on_event(&address_down(2, ip(2)), &pm));
     let calls = pm.take_calls();
     assert_eq!(calls[0], Call::RemoveEndpoint(2));
     assert!(
@@ -113,41 +105,41 @@ fn the_ninth_address_waits_for_room() {
     );
     assert_eq!(pm.endpoints().len(), 8);
     // A waiting address that goes away stops waiting.
-    block_on(p.new_local_address(&iface(10), ip(10), &pm));
-    block_on(p.delete_local_address(&iface(10), ip(10), &pm));
-    block_on(p.delete_local_address(&iface(1), ip(1), &pm));
+    block_on(p.on_event(&address_up(10, ip(10)), &pm));
+    block_on(p.on_event(&address_down(10, ip(10)), &pm));
+    block_on(p.on_event(&address_down(1, ip(1)), &pm));
     assert!(!pm.endpoints().iter().any(|e| e.addr == ip(10)));
 }
 
 #[test]
 fn a_link_going_away_removes_its_endpoints_only() {
-    let (mut p, pm) = plugin(EndpointFlags::SUBFLOW);
-    block_on(p.new_local_address(&iface(3), ip(1), &pm));
-    block_on(p.new_local_address(&iface(3), ip(2), &pm));
-    block_on(p.new_local_address(&iface(4), ip(3), &pm));
-    block_on(p.delete_interface(&iface(3), &pm));
+    let (p, pm) = plugin(EndpointFlags::SUBFLOW);
+    block_on(p.on_event(&address_up(3, ip(1)), &pm));
+    block_on(p.on_event(&address_up(3, ip(2)), &pm));
+    block_on(p.on_event(&address_up(4, ip(3)), &pm));
+    block_on(p.on_event(&Event::DeleteInterface(interface(3)), &pm));
     let left: Vec<IpAddr> = pm.endpoints().iter().map(|e| e.addr).collect();
     assert_eq!(left, [ip(3)]);
     // Back up: the monitor reports the addresses again.
-    block_on(p.new_local_address(&iface(3), ip(1), &pm));
+    block_on(p.on_event(&address_up(3, ip(1)), &pm));
     assert_eq!(pm.endpoints().len(), 2);
 }
 
 #[test]
 fn an_address_moving_to_another_link_is_rebound() {
-    let (mut p, pm) = plugin(EndpointFlags::SUBFLOW);
-    block_on(p.new_local_address(&iface(3), ip(1), &pm));
-    block_on(p.delete_local_address(&iface(3), ip(1), &pm));
-    block_on(p.new_local_address(&iface(5), ip(1), &pm));
+    let (p, pm) = plugin(EndpointFlags::SUBFLOW);
+    block_on(p.on_event(&address_up(3, ip(1)), &pm));
+    block_on(p.on_event(&address_down(3, ip(1)), &pm));
+    block_on(p.on_event(&address_up(5, ip(1)), &pm));
     assert_eq!(pm.endpoints(), [endpoint(1, 1, EndpointFlags::SUBFLOW, 5)]);
 }
 
 #[test]
 fn the_same_address_on_two_links_keeps_its_endpoint_until_the_last_goes() {
     let flags = EndpointFlags::SUBFLOW;
-    let (mut p, pm) = plugin(flags);
-    block_on(p.new_local_address(&iface(3), ip(1), &pm));
-    block_on(p.new_local_address(&iface(5), ip(1), &pm));
+    let (p, pm) = plugin(flags);
+    block_on(p.on_event(&address_up(3, ip(1)), &pm));
+    block_on(p.on_event(&address_up(5, ip(1)), &pm));
     assert_eq!(
         pm.endpoints(),
         [endpoint(1, 1, flags, 3)],
@@ -155,34 +147,34 @@ fn the_same_address_on_two_links_keeps_its_endpoint_until_the_last_goes() {
     );
     // Gone from the other interface: nothing to do.
     pm.take_calls();
-    block_on(p.delete_local_address(&iface(5), ip(1), &pm));
+    block_on(p.on_event(&address_down(5, ip(1)), &pm));
     assert_eq!(pm.take_calls(), []);
     assert_eq!(pm.endpoints(), [endpoint(1, 1, flags, 3)]);
     // Back on 5, then gone from 3, the interface the endpoint is bound to: it moves to 5.
-    block_on(p.new_local_address(&iface(5), ip(1), &pm));
-    block_on(p.delete_local_address(&iface(3), ip(1), &pm));
+    block_on(p.on_event(&address_up(5, ip(1)), &pm));
+    block_on(p.on_event(&address_down(3, ip(1)), &pm));
     assert_eq!(pm.endpoints(), [endpoint(1, 1, flags, 5)]);
     // Gone from the last one: removed, and the limits follow.
-    block_on(p.delete_local_address(&iface(5), ip(1), &pm));
+    block_on(p.on_event(&address_down(5, ip(1)), &pm));
     assert_eq!(pm.endpoints(), []);
     assert_eq!(pm.limits().subflows, 2);
     // A link going away takes only its own instance of an address.
-    block_on(p.new_local_address(&iface(3), ip(2), &pm));
-    block_on(p.new_local_address(&iface(5), ip(2), &pm));
-    block_on(p.delete_interface(&iface(5), &pm));
+    block_on(p.on_event(&address_up(3, ip(2)), &pm));
+    block_on(p.on_event(&address_up(5, ip(2)), &pm));
+    block_on(p.on_event(&Event::DeleteInterface(interface(5)), &pm));
     assert_eq!(pm.endpoints(), [endpoint(1, 2, flags, 3)]);
 }
 
 #[test]
 fn an_address_waiting_for_room_on_two_links_waits_until_the_last_goes() {
-    let (mut p, pm) = plugin(EndpointFlags::SIGNAL);
+    let (p, pm) = plugin(EndpointFlags::SIGNAL);
     for n in 1..=8 {
-        block_on(p.new_local_address(&iface(u32::from(n)), ip(n), &pm));
+        block_on(p.on_event(&address_up(u32::from(n), ip(n)), &pm));
     }
-    block_on(p.new_local_address(&iface(20), ip(9), &pm));
-    block_on(p.new_local_address(&iface(21), ip(9), &pm));
-    block_on(p.delete_local_address(&iface(20), ip(9), &pm));
-    block_on(p.delete_local_address(&iface(1), ip(1), &pm));
+    block_on(p.on_event(&address_up(20, ip(9)), &pm));
+    block_on(p.on_event(&address_up(21, ip(9)), &pm));
+    block_on(p.on_event(&address_down(20, ip(9)), &pm));
+    block_on(p.on_event(&address_down(1, ip(1)), &pm));
     assert!(
         pm.endpoints()
             .contains(&endpoint(1, 9, EndpointFlags::SIGNAL, 21)),
@@ -193,21 +185,21 @@ fn an_address_waiting_for_room_on_two_links_waits_until_the_last_goes() {
 
 #[test]
 fn a_foreign_endpoint_for_the_address_is_left_alone() {
-    let (mut p, pm) = plugin(EndpointFlags::SUBFLOW);
+    let (p, pm) = plugin(EndpointFlags::SUBFLOW);
     let theirs = endpoint(7, 1, EndpointFlags::SIGNAL, 3);
     pm.insert_endpoint(theirs);
     pm.take_calls();
-    block_on(p.new_local_address(&iface(3), ip(1), &pm));
+    block_on(p.on_event(&address_up(3, ip(1)), &pm));
     let calls = pm.take_calls();
     assert_eq!(
         calls,
         [Call::AddEndpoint(endpoint(1, 1, EndpointFlags::SUBFLOW, 3))],
         "another tool's id is kept off; the kernel refuses the duplicate, not retried"
     );
-    block_on(p.delete_local_address(&iface(3), ip(1), &pm));
+    block_on(p.on_event(&address_down(3, ip(1)), &pm));
     assert_eq!(pm.take_calls(), [], "it never held it");
     assert_eq!(pm.endpoints(), [theirs]);
-    block_on(p.new_local_address(&iface(3), ip(2), &pm));
+    block_on(p.on_event(&address_up(3, ip(2)), &pm));
     assert_eq!(
         pm.endpoints()[0].id,
         1,
@@ -217,12 +209,12 @@ fn a_foreign_endpoint_for_the_address_is_left_alone() {
 
 #[test]
 fn a_taken_id_is_not_an_endpoint() {
-    let (mut p, pm) = plugin(EndpointFlags::SUBFLOW);
+    let (p, pm) = plugin(EndpointFlags::SUBFLOW);
     pm.fail_next("add_endpoint", EBUSY);
-    block_on(p.new_local_address(&iface(3), ip(1), &pm));
+    block_on(p.on_event(&address_up(3, ip(1)), &pm));
     assert_eq!(pm.endpoints(), []);
     assert_eq!(pm.limits().subflows, 2, "not counted");
-    block_on(p.delete_local_address(&iface(3), ip(1), &pm));
+    block_on(p.on_event(&address_down(3, ip(1)), &pm));
     assert!(
         !pm.take_calls()
             .iter()
@@ -233,10 +225,10 @@ fn a_taken_id_is_not_an_endpoint() {
 
 #[test]
 fn a_failed_add_frees_the_id() {
-    let (mut p, pm) = plugin(EndpointFlags::SUBFLOW);
+    let (p, pm) = plugin(EndpointFlags::SUBFLOW);
     pm.fail_next("add_endpoint", 22);
-    block_on(p.new_local_address(&iface(3), ip(1), &pm));
+    block_on(p.on_event(&address_up(3, ip(1)), &pm));
     assert_eq!(pm.endpoints(), []);
-    block_on(p.new_local_address(&iface(3), ip(2), &pm));
+    block_on(p.on_event(&address_up(3, ip(2)), &pm));
     assert_eq!(pm.endpoints()[0].id, 1, "id 1 was released");
 }

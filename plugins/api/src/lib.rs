@@ -1,41 +1,60 @@
 //! The plugin API of mptcpd: what a path-manager plugin implements ([`Plugin`]), the handle
 //! through which it commands the kernel ([`PathManager`]), and the plain types both use.
 //!
-//! # Async model
+//! # Events and concurrency
 //!
-//! Callbacks are async: each returns a boxed future ([`BoxFuture`]) that the host awaits
-//! before it delivers the next event, so a plugin sees events in order and writes straight-line
-//! code that awaits the kernel's answer to each command (`pm.add_endpoint(e).await?`). No
-//! result comes back later through another callback. The futures are `Send`, so a host may
-//! run on any tokio runtime; a callback that awaits for long delays every later event, which
-//! is fine for netlink commands (the kernel answers at once).
+//! A plugin implements one entry point, [`Plugin::on_event`], for every [`Event`] (a
+//! `#[non_exhaustive]` enum: new kinds of events become variants, and a plugin ignores those
+//! it does not match). It returns a boxed future ([`BoxFuture`]) in which the plugin writes
+//! straight-line code that awaits the kernel's answer to each command
+//! (`pm.add_endpoint(e).await?`); no result comes back later through another event.
 //!
-//! A callback looks like this (the default implementations do nothing):
+//! The host runs events in lanes: one per connection (token), one for interface and address
+//! events, one per listening address. A lane is sequential, so a plugin sees the events of
+//! one connection (or of the network) in order and one at a time; lanes run concurrently, so
+//! a plugin waiting for the kernel on one connection does not hold up the others (the daemon
+//! runs one thread today, so lanes interleave where plugins await: never block in a plugin,
+//! and expect no parallelism beyond that). Hence
+//! plugins are `Send + Sync` and get `&self`: they keep their state behind their own locks.
+//! The host could instead hand each event the plugin's per-connection state, but plugins'
+//! state is rarely only per connection (the built-ins map local addresses to interfaces
+//! across connections), and a lock the plugin chooses keeps [`Plugin`] object-safe and lets
+//! it decide what may run in parallel: a `std::sync::Mutex` taken between awaits (as `sspi`
+//! does) lets connections proceed in parallel; an async mutex held for a whole event (as
+//! `addr_adv` does for its network lane) serialises what must be.
+//!
+//! A plugin looks like this:
 //!
 //! ```
-//! use std::net::IpAddr;
-//! use mptcpd_plugin::{BoxFuture, Interface, PathManager, Plugin};
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use mptcpd_plugin::{BoxFuture, Event, PathManager, Plugin, done};
 //!
-//! struct Logger;
+//! #[derive(Default)]
+//! struct Counter {
+//!     addresses: AtomicUsize,
+//! }
 //!
-//! impl Plugin for Logger {
-//!     fn name(&self) -> &'static str { "logger" }
-//!     fn description(&self) -> &'static str { "logs new addresses" }
-//!     fn new_local_address<'a>(
-//!         &'a mut self,
-//!         iface: &'a Interface,
-//!         addr: IpAddr,
-//!         _pm: &'a dyn PathManager,
-//!     ) -> BoxFuture<'a, ()> {
-//!         Box::pin(async move { println!("{addr} on {}", iface.name) })
+//! impl Plugin for Counter {
+//!     fn name(&self) -> &'static str { "counter" }
+//!     fn description(&self) -> &'static str { "counts new local addresses" }
+//!     fn on_event<'a>(&'a self, event: &'a Event, _pm: &'a dyn PathManager) -> BoxFuture<'a, ()> {
+//!         if let Event::NewLocalAddress { iface, addr } = event {
+//!             let seen = self.addresses.fetch_add(1, Ordering::Relaxed) + 1;
+//!             println!("{addr} on {} ({seen} so far)", iface.name);
+//!         }
+//!         done()
 //!     }
 //! }
 //! ```
+//!
+//! `mptcpd::Daemon::builder().plugin(Counter::default()).run()` runs the daemon with it
+//! (see `plugins/examples/`).
 //!
 //! The crate does no I/O: the daemon implements [`PathManager`] over netlink, and the
 //! `testing` feature offers a recording fake for unit tests of plugin decisions.
 
 mod error;
+mod event;
 mod flags;
 mod ids;
 mod path_manager;
@@ -45,6 +64,7 @@ pub mod testing;
 mod types;
 
 pub use error::{PmError, errno};
+pub use event::Event;
 pub use flags::{EndpointFlags, FlagsError};
 pub use ids::IdManager;
 pub use path_manager::{Commands, PathManager, PmFuture};

@@ -58,8 +58,8 @@ pub trait Commands: Send + Sync {
     ) -> PmFuture<'_, ()>;
 }
 
-/// What a callback gets: the kernel's commands plus the daemon's shared services (address
-/// ids, listening sockets, the endpoints this daemon owns).
+/// What a plugin gets with each event: the kernel's commands plus the daemon's shared
+/// services (address ids, listening sockets, the endpoints this daemon owns).
 ///
 /// The daemon's implementation records the endpoints added through it: those are "ours",
 /// removed at shutdown and adopted after a restart. Adding an endpoint identical to one it

@@ -19,7 +19,8 @@ use std::{
 };
 
 use crate::{
-    Commands, Endpoint, EndpointFlags, IdManager, Limits, PathManager, PmError, PmFuture, Token,
+    Commands, Endpoint, EndpointFlags, Event, IdManager, Interface, Limits, PathManager, PmError,
+    PmFuture, Token,
 };
 
 pub use crate::errno::{EBUSY, EEXIST, EINVAL, ERANGE};
@@ -38,6 +39,34 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     match future.as_mut().poll(&mut cx) {
         Poll::Ready(out) => out,
         Poll::Pending => panic!("a future waited; the fake path manager never does"),
+    }
+}
+
+/// A ready interface named `eth{index}` (up, running, as the network monitor reports it).
+#[must_use]
+pub fn interface(index: u32) -> Interface {
+    Interface {
+        index,
+        name: format!("eth{index}"),
+        flags: 0x1_0043,
+    }
+}
+
+/// [`Event::NewLocalAddress`] of `addr` on [`interface`]`(index)`.
+#[must_use]
+pub fn address_up(index: u32, addr: IpAddr) -> Event {
+    Event::NewLocalAddress {
+        iface: interface(index),
+        addr,
+    }
+}
+
+/// [`Event::DeleteLocalAddress`] of `addr` on [`interface`]`(index)`.
+#[must_use]
+pub fn address_down(index: u32, addr: IpAddr) -> Event {
+    Event::DeleteLocalAddress {
+        iface: interface(index),
+        addr,
     }
 }
 

@@ -15,13 +15,20 @@
 //! it is bound to, else on the lowest-numbered one. An address the monitor never reported
 //! (start-up addresses without `existing`) is not enforced on.
 
+//!
+//! State sits behind one `std::sync::Mutex`, taken between the kernel's answers and never
+//! across one: events of different connections run concurrently (the host's lanes), and an
+//! announcement waiting for the kernel holds up no other connection.
+
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, hash_map::Entry},
     net::{IpAddr, SocketAddr},
+    sync::{Mutex, MutexGuard, PoisonError},
 };
 
 use mptcpd_plugin::{
-    BoxFuture, Connection, Endpoint, EndpointFlags, Interface, PathManager, Plugin, Subflow, Token,
+    BoxFuture, Connection, Endpoint, EndpointFlags, Event, Interface, PathManager, Plugin, Subflow,
+    Token,
 };
 use tracing::{debug, info, warn};
 
@@ -34,6 +41,11 @@ type Ends = (SocketAddr, SocketAddr);
 /// The `sspi` plugin.
 #[derive(Debug, Default)]
 pub struct Sspi {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
     /// Local addresses and the interfaces each is on.
     addrs: BTreeMap<IpAddr, BTreeSet<u32>>,
     /// The subflow a connection keeps on an interface.
@@ -49,42 +61,24 @@ impl Sspi {
         Self::default()
     }
 
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; if it did, the maps are still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// How many subflows the plugin tracks for `token` (for tests).
     #[must_use]
     pub fn subflows_of(&self, token: Token) -> usize {
-        self.kept.keys().filter(|(t, _)| *t == token).count()
-    }
-
-    fn interface_of(&self, addr: IpAddr, bound: Option<i32>) -> Option<u32> {
-        let bound = bound.and_then(|i| u32::try_from(i).ok());
-        match self.addrs.get(&addr) {
-            Some(on) if bound.is_some_and(|b| on.contains(&b)) => bound,
-            Some(on) => on.first().copied().or(bound),
-            None => bound,
-        }
-    }
-
-    fn created(&mut self, conn: &Connection) {
-        if let Some(ifindex) = self.interface_of(conn.local.ip(), None) {
-            self.kept
-                .insert((conn.token, ifindex), (conn.local, conn.remote));
-        } else {
-            debug!(local = %conn.local, "connection from an address on no known interface");
-        }
+        self.state()
+            .kept
+            .keys()
+            .filter(|(t, _)| *t == token)
+            .count()
     }
 
     /// Announces one address of each other interface.
-    async fn established(&mut self, conn: &Connection, pm: &dyn PathManager) {
-        let own = self.interface_of(conn.local.ip(), None);
-        let mut per_interface: BTreeMap<u32, IpAddr> = BTreeMap::new();
-        for (&addr, on) in &self.addrs {
-            let usable = addr != conn.local.ip() && addr.is_ipv4() == conn.local.is_ipv4();
-            for &ifindex in on {
-                if usable && Some(ifindex) != own {
-                    per_interface.entry(ifindex).or_insert(addr);
-                }
-            }
-        }
+    async fn established(&self, conn: &Connection, pm: &dyn PathManager) {
+        let per_interface = self.state().others(conn);
         let mut announced = BTreeSet::new();
         for (ifindex, addr) in per_interface {
             if !announced.insert(addr) {
@@ -115,7 +109,8 @@ impl Sspi {
             match pm.announce(conn.token, local).await {
                 Ok(()) => {
                     info!(id, %listening, ifindex, "address announced");
-                    self.listeners
+                    self.state()
+                        .listeners
                         .entry(conn.token)
                         .or_default()
                         .push(listening);
@@ -128,23 +123,74 @@ impl Sspi {
         }
     }
 
-    async fn joined(&mut self, sub: &Subflow, pm: &dyn PathManager) {
+    async fn joined(&self, sub: &Subflow, pm: &dyn PathManager) {
+        if !self.state().keep(sub) {
+            info!(local = %sub.local, remote = %sub.remote,
+                "closing a second subflow on the interface");
+            if let Err(e) = pm.subflow_destroy(sub.token, sub.local, sub.remote).await {
+                warn!("closing subflow {} -> {}: {e}", sub.local, sub.remote);
+            }
+        }
+    }
+
+    fn closed(&self, token: Token, pm: &dyn PathManager) {
+        let listeners = {
+            let mut state = self.state();
+            state.kept.retain(|(t, _), _| *t != token);
+            state.listeners.remove(&token).unwrap_or_default()
+        };
+        for listening in listeners {
+            close(pm, listening);
+        }
+    }
+}
+
+impl State {
+    fn interface_of(&self, addr: IpAddr, bound: Option<i32>) -> Option<u32> {
+        let bound = bound.and_then(|i| u32::try_from(i).ok());
+        match self.addrs.get(&addr) {
+            Some(on) if bound.is_some_and(|b| on.contains(&b)) => bound,
+            Some(on) => on.first().copied().or(bound),
+            None => bound,
+        }
+    }
+
+    fn created(&mut self, conn: &Connection) {
+        if let Some(ifindex) = self.interface_of(conn.local.ip(), None) {
+            self.kept
+                .insert((conn.token, ifindex), (conn.local, conn.remote));
+        } else {
+            debug!(local = %conn.local, "connection from an address on no known interface");
+        }
+    }
+
+    /// The first address of the connection's family on each interface other than its own.
+    fn others(&self, conn: &Connection) -> BTreeMap<u32, IpAddr> {
+        let own = self.interface_of(conn.local.ip(), None);
+        let mut per_interface: BTreeMap<u32, IpAddr> = BTreeMap::new();
+        for (&addr, on) in &self.addrs {
+            let usable = addr != conn.local.ip() && addr.is_ipv4() == conn.local.is_ipv4();
+            for &ifindex in on {
+                if usable && Some(ifindex) != own {
+                    per_interface.entry(ifindex).or_insert(addr);
+                }
+            }
+        }
+        per_interface
+    }
+
+    /// Records a joined subflow; false when its interface already carries another one.
+    fn keep(&mut self, sub: &Subflow) -> bool {
         let Some(ifindex) = self.interface_of(sub.local.ip(), sub.if_idx) else {
             debug!(local = %sub.local, "subflow from an address on no known interface");
-            return;
+            return true;
         };
         match self.kept.entry((sub.token, ifindex)) {
             Entry::Vacant(slot) => {
                 slot.insert((sub.local, sub.remote));
+                true
             }
-            Entry::Occupied(kept) if *kept.get() == (sub.local, sub.remote) => {}
-            Entry::Occupied(_) => {
-                info!(local = %sub.local, remote = %sub.remote, ifindex,
-                    "closing a second subflow on the interface");
-                if let Err(e) = pm.subflow_destroy(sub.token, sub.local, sub.remote).await {
-                    warn!("closing subflow {} -> {}: {e}", sub.local, sub.remote);
-                }
-            }
+            Entry::Occupied(kept) => *kept.get() == (sub.local, sub.remote),
         }
     }
 
@@ -158,10 +204,15 @@ impl Sspi {
         }
     }
 
-    fn closed(&mut self, token: Token, pm: &dyn PathManager) {
-        self.kept.retain(|(t, _), _| *t != token);
-        for listening in self.listeners.remove(&token).unwrap_or_default() {
-            close(pm, listening);
+    fn address(&mut self, iface: &Interface, addr: IpAddr, up: bool) {
+        let on = self.addrs.entry(addr).or_default();
+        if up {
+            on.insert(iface.index);
+        } else {
+            on.remove(&iface.index);
+            if on.is_empty() {
+                self.addrs.remove(&addr);
+            }
         }
     }
 }
@@ -181,84 +232,25 @@ impl Plugin for Sspi {
         "userspace path manager: a single subflow per interface"
     }
 
-    fn new_connection<'a>(
-        &'a mut self,
-        conn: &'a Connection,
-        _pm: &'a dyn PathManager,
-    ) -> BoxFuture<'a, ()> {
-        self.created(conn);
-        mptcpd_plugin::done()
-    }
-
-    fn connection_established<'a>(
-        &'a mut self,
-        conn: &'a Connection,
-        pm: &'a dyn PathManager,
-    ) -> BoxFuture<'a, ()> {
-        Box::pin(self.established(conn, pm))
-    }
-
-    fn connection_closed<'a>(
-        &'a mut self,
-        token: Token,
-        pm: &'a dyn PathManager,
-    ) -> BoxFuture<'a, ()> {
-        self.closed(token, pm);
-        mptcpd_plugin::done()
-    }
-
-    fn new_subflow<'a>(
-        &'a mut self,
-        subflow: &'a Subflow,
-        pm: &'a dyn PathManager,
-    ) -> BoxFuture<'a, ()> {
-        Box::pin(self.joined(subflow, pm))
-    }
-
-    fn subflow_closed<'a>(
-        &'a mut self,
-        subflow: &'a Subflow,
-        _pm: &'a dyn PathManager,
-    ) -> BoxFuture<'a, ()> {
-        self.subflow_gone(subflow);
-        mptcpd_plugin::done()
-    }
-
-    fn delete_interface<'a>(
-        &'a mut self,
-        iface: &'a Interface,
-        _pm: &'a dyn PathManager,
-    ) -> BoxFuture<'a, ()> {
-        self.addrs.retain(|_, on| {
-            on.remove(&iface.index);
-            !on.is_empty()
-        });
-        mptcpd_plugin::done()
-    }
-
-    fn new_local_address<'a>(
-        &'a mut self,
-        iface: &'a Interface,
-        addr: IpAddr,
-        _pm: &'a dyn PathManager,
-    ) -> BoxFuture<'a, ()> {
-        self.addrs.entry(addr).or_default().insert(iface.index);
-        mptcpd_plugin::done()
-    }
-
-    fn delete_local_address<'a>(
-        &'a mut self,
-        iface: &'a Interface,
-        addr: IpAddr,
-        _pm: &'a dyn PathManager,
-    ) -> BoxFuture<'a, ()> {
-        if let Some(on) = self.addrs.get_mut(&addr) {
-            on.remove(&iface.index);
-            if on.is_empty() {
-                self.addrs.remove(&addr);
+    fn on_event<'a>(&'a self, event: &'a Event, pm: &'a dyn PathManager) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            match event {
+                Event::NewConnection(conn) => self.state().created(conn),
+                Event::ConnectionEstablished(conn) => self.established(conn, pm).await,
+                Event::ConnectionClosed(token) => self.closed(*token, pm),
+                Event::NewSubflow(sub) => self.joined(sub, pm).await,
+                Event::SubflowClosed(sub) => self.state().subflow_gone(sub),
+                Event::DeleteInterface(iface) => self.state().addrs.retain(|_, on| {
+                    on.remove(&iface.index);
+                    !on.is_empty()
+                }),
+                Event::NewLocalAddress { iface, addr } => self.state().address(iface, *addr, true),
+                Event::DeleteLocalAddress { iface, addr } => {
+                    self.state().address(iface, *addr, false);
+                }
+                _ => {}
             }
-        }
-        mptcpd_plugin::done()
+        })
     }
 }
 

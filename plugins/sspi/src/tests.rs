@@ -1,21 +1,13 @@
 use std::net::{IpAddr, SocketAddr};
 
 use mptcpd_plugin::{
-    Connection, Endpoint, EndpointFlags, Interface, Plugin as _, Subflow,
-    testing::{Call, RecordingPm, block_on},
+    Connection, Endpoint, EndpointFlags, Event, Plugin as _, Subflow,
+    testing::{Call, RecordingPm, address_down, address_up, block_on},
 };
 
 use crate::Sspi;
 
 const TOKEN: u32 = 0xabcd;
-
-fn iface(index: u32) -> Interface {
-    Interface {
-        index,
-        name: format!("eth{index}"),
-        flags: 0x1_0043,
-    }
-}
 
 fn sock(text: &str) -> SocketAddr {
     text.parse().unwrap()
@@ -53,7 +45,7 @@ fn subflow(local: &str, remote: &str) -> Subflow {
 /// Interfaces 1 (10.0.1.1), 2 (10.0.2.1, 10.0.2.9), 3 (10.0.3.1 and an IPv6 address).
 fn setup() -> (Sspi, RecordingPm) {
     let pm = RecordingPm::new();
-    let mut p = Sspi::new();
+    let p = Sspi::new();
     for (index, addr) in [
         (1, "10.0.1.1"),
         (2, "10.0.2.1"),
@@ -61,17 +53,17 @@ fn setup() -> (Sspi, RecordingPm) {
         (3, "10.0.3.1"),
         (3, "2001:db8::1"),
     ] {
-        block_on(p.new_local_address(&iface(index), ip(addr), &pm));
+        block_on(p.on_event(&address_up(index, ip(addr)), &pm));
     }
     (p, pm)
 }
 
 #[test]
 fn announces_one_address_per_other_interface_with_real_ids_and_listeners() {
-    let (mut p, pm) = setup();
-    block_on(p.new_connection(&conn(), &pm));
+    let (p, pm) = setup();
+    block_on(p.on_event(&Event::NewConnection(conn()), &pm));
     assert_eq!(pm.take_calls(), [], "nothing before ESTABLISHED");
-    block_on(p.connection_established(&conn(), &pm));
+    block_on(p.on_event(&Event::ConnectionEstablished(conn()), &pm));
     let calls = pm.take_calls();
     let announced: Vec<Endpoint> = calls
         .iter()
@@ -90,7 +82,7 @@ fn announces_one_address_per_other_interface_with_real_ids_and_listeners() {
     }
     assert_eq!(pm.listeners().len(), 2);
     // Closing the connection releases them.
-    block_on(p.connection_closed(TOKEN, &pm));
+    block_on(p.on_event(&Event::ConnectionClosed(TOKEN), &pm));
     assert!(pm.listeners().is_empty());
     assert_eq!(
         p.subflows_of(TOKEN),
@@ -101,86 +93,101 @@ fn announces_one_address_per_other_interface_with_real_ids_and_listeners() {
 
 #[test]
 fn a_failed_announcement_releases_its_listener() {
-    let (mut p, pm) = setup();
-    block_on(p.new_connection(&conn(), &pm));
+    let (p, pm) = setup();
+    block_on(p.on_event(&Event::NewConnection(conn()), &pm));
     pm.fail_next("announce", 22);
-    block_on(p.connection_established(&conn(), &pm));
+    block_on(p.on_event(&Event::ConnectionEstablished(conn()), &pm));
     assert_eq!(pm.listeners().len(), 1);
 }
 
 #[test]
 fn a_second_subflow_on_an_interface_is_closed() {
-    let (mut p, pm) = setup();
-    block_on(p.new_connection(&conn(), &pm));
+    let (p, pm) = setup();
+    block_on(p.on_event(&Event::NewConnection(conn()), &pm));
     // A join on interface 2: kept.
-    block_on(p.new_subflow(&subflow("10.0.2.1:41000", "10.0.1.2:5201"), &pm));
+    block_on(p.on_event(
+        &Event::NewSubflow(subflow("10.0.2.1:41000", "10.0.1.2:5201")),
+        &pm,
+    ));
     assert_eq!(pm.take_calls(), []);
     // Another one on interface 2 (other address of the same interface): closed.
     let extra = subflow("10.0.2.9:41001", "10.0.2.2:5201");
-    block_on(p.new_subflow(&extra, &pm));
+    block_on(p.on_event(&Event::NewSubflow(extra), &pm));
     assert_eq!(
         pm.take_calls(),
         [Call::SubflowDestroy(TOKEN, extra.local, extra.remote)]
     );
     // A second one on the initial subflow's interface: closed too.
     let extra1 = subflow("10.0.1.1:41002", "10.0.2.2:5201");
-    block_on(p.new_subflow(&extra1, &pm));
+    block_on(p.on_event(&Event::NewSubflow(extra1), &pm));
     assert_eq!(
         pm.take_calls(),
         [Call::SubflowDestroy(TOKEN, extra1.local, extra1.remote)]
     );
     // The extra one closing does not free interface 2 (the C plugin's bug) ...
-    block_on(p.subflow_closed(&extra, &pm));
+    block_on(p.on_event(&Event::SubflowClosed(extra), &pm));
     let again = subflow("10.0.2.9:41003", "10.0.2.2:5201");
-    block_on(p.new_subflow(&again, &pm));
+    block_on(p.on_event(&Event::NewSubflow(again), &pm));
     assert_eq!(
         pm.take_calls(),
         [Call::SubflowDestroy(TOKEN, again.local, again.remote)]
     );
     // ... the kept one closing does.
-    block_on(p.subflow_closed(&subflow("10.0.2.1:41000", "10.0.1.2:5201"), &pm));
-    block_on(p.new_subflow(&again, &pm));
+    block_on(p.on_event(
+        &Event::SubflowClosed(subflow("10.0.2.1:41000", "10.0.1.2:5201")),
+        &pm,
+    ));
+    block_on(p.on_event(&Event::NewSubflow(again), &pm));
     assert_eq!(pm.take_calls(), []);
     assert_eq!(p.subflows_of(TOKEN), 2);
 }
 
 #[test]
 fn unknown_addresses_are_left_alone() {
-    let (mut p, pm) = setup();
-    block_on(p.new_subflow(&subflow("192.0.2.1:1", "10.0.1.2:5201"), &pm));
-    block_on(p.new_subflow(&subflow("192.0.2.1:2", "10.0.1.2:5201"), &pm));
+    let (p, pm) = setup();
+    block_on(p.on_event(
+        &Event::NewSubflow(subflow("192.0.2.1:1", "10.0.1.2:5201")),
+        &pm,
+    ));
+    block_on(p.on_event(
+        &Event::NewSubflow(subflow("192.0.2.1:2", "10.0.1.2:5201")),
+        &pm,
+    ));
     assert_eq!(pm.take_calls(), []);
 }
 
 #[test]
 fn an_address_on_two_interfaces_stays_known_when_one_loses_it() {
-    let (mut p, pm) = setup();
+    let (p, pm) = setup();
     // 10.0.2.1 is also on interface 4; it goes from 2.
-    block_on(p.new_local_address(&iface(4), ip("10.0.2.1"), &pm));
-    block_on(p.delete_local_address(&iface(2), ip("10.0.2.1"), &pm));
-    block_on(p.new_connection(&conn(), &pm));
-    block_on(p.new_subflow(&subflow("10.0.2.1:41000", "10.0.1.2:5201"), &pm));
+    block_on(p.on_event(&address_up(4, ip("10.0.2.1")), &pm));
+    block_on(p.on_event(&address_down(2, ip("10.0.2.1")), &pm));
+    block_on(p.on_event(&Event::NewConnection(conn()), &pm));
+    block_on(p.on_event(
+        &Event::NewSubflow(subflow("10.0.2.1:41000", "10.0.1.2:5201")),
+        &pm,
+    ));
     let extra = subflow("10.0.2.1:41001", "10.0.2.2:5201");
-    block_on(p.new_subflow(&extra, &pm));
+    block_on(p.on_event(&Event::NewSubflow(extra), &pm));
     assert_eq!(
         pm.take_calls(),
         [Call::SubflowDestroy(TOKEN, extra.local, extra.remote)],
         "still on interface 4: one subflow there"
     );
     // A subflow bound to the other interface of a shared address counts there.
-    block_on(p.new_local_address(&iface(2), ip("10.0.2.1"), &pm));
+    block_on(p.on_event(&address_up(2, ip("10.0.2.1")), &pm));
     let mut bound = subflow("10.0.2.1:41002", "10.0.2.2:5201");
     bound.if_idx = Some(2);
-    block_on(p.new_subflow(&bound, &pm));
+    block_on(p.on_event(&Event::NewSubflow(bound), &pm));
     assert_eq!(pm.take_calls(), [], "interface 2 had no subflow");
 }
 
 #[test]
 fn a_shared_address_is_announced_once() {
-    let (mut p, pm) = setup();
-    block_on(p.new_local_address(&iface(5), ip("10.0.2.1"), &pm));
-    block_on(p.new_connection(&conn(), &pm));
-    block_on(p.connection_established(&conn(), &pm));
+    let (p, pm) = setup();
+    block_on(p.on_event(&address_up(5, ip("10.0.2.1")), &pm));
+    block_on(p.on_event(&Event::NewConnection(conn()), &pm));
+    block_on(p.on_event(&Event::ConnectionEstablished(conn()), &pm));
     let announced: Vec<IpAddr> = pm
         .take_calls()
         .iter()

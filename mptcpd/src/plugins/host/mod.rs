@@ -1,25 +1,33 @@
 //! The plugin host: routes events to plugins and runs the daemon's endpoint life cycle.
 
+mod lanes;
 mod resync;
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
-use mptcpd_plugin::{Commands, Plugin, PluginConfig, Token};
+use mptcpd_plugin::{Commands, Event as PluginEvent, Plugin, PluginConfig, Token};
 use tracing::{debug, info};
 
-use super::{HostPm, PluginError, PluginSettings, convert, registry};
+use super::{HostPm, PluginError, PluginSettings, Registry, convert};
 use crate::{
     diag::{DiagError, MptcpSocket},
     netmon::{NetEvent, NetworkMonitor},
     pm::wire::Event,
 };
+use lanes::{Lane, Lanes};
 
 /// A connection the host routes events of.
 #[derive(Debug, Clone, Copy)]
 struct Tracked {
     /// The plugin that handles it.
     plugin: usize,
-    /// `connection_established` was called: a later ESTABLISHED is a duplicate (after a
+    /// `ConnectionEstablished` was passed on: a later ESTABLISHED is a duplicate (after a
     /// resync gave it first).
     established: bool,
 }
@@ -36,22 +44,31 @@ impl Tracked {
 /// The loaded plugins and the handle they share.
 ///
 /// The daemon calls, in this order: [`Self::start`]; [`Self::start_up`] (the network
-/// monitor's start-up events, then [`Self::settle`]); then [`Self::on_net_event`] and [`Self::on_pm_event`] as events come, [`Self::resync`]
-/// after an `EventItem::Overrun`; [`Self::shutdown`] on SIGTERM or SIGINT. A reload
-/// (SIGHUP) keeps the host: tracked connections survive.
-pub struct PluginHost<K: Commands> {
+/// monitor's start-up events, then [`Self::settle`]); then [`Self::on_net_event`] and
+/// [`Self::on_pm_event`] as events come, [`Self::resync`] after an `EventItem::Overrun`;
+/// [`Self::shutdown`] on SIGTERM or SIGINT. A reload (SIGHUP) keeps the host: tracked
+/// connections survive.
+///
+/// Events run in lanes (`lanes`): `on_*_event` routes an event and queues it in its lane (per
+/// connection, network, per listening address) and returns; plugins handle it on a task of
+/// the tokio runtime. [`Self::drain`] waits until every queued event has been handled; start-up,
+/// resync and shutdown drain first.
+pub struct PluginHost<K: Commands + 'static> {
     /// In priority order.
-    plugins: Vec<Box<dyn Plugin>>,
+    plugins: Vec<Arc<dyn Plugin>>,
     default: usize,
     /// Which plugin handles each connection.
     connections: HashMap<Token, Tracked>,
-    pm: HostPm<K>,
+    /// `connections.len()`, for the lanes' debug lines.
+    tracked: Arc<AtomicUsize>,
+    pm: Arc<HostPm<K>>,
     /// Events were lost and the connections could not be listed since: a token never seen
     /// may belong to a connection whose creation was lost.
     events_lost: bool,
+    lanes: Lanes,
 }
 
-impl<K: Commands> std::fmt::Debug for PluginHost<K> {
+impl<K: Commands + 'static> std::fmt::Debug for PluginHost<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PluginHost")
             .field("plugins", &self.plugin_names())
@@ -61,13 +78,18 @@ impl<K: Commands> std::fmt::Debug for PluginHost<K> {
     }
 }
 
-impl<K: Commands> PluginHost<K> {
-    /// Loads the built-in plugins `settings` selects, adopts the endpoints a previous run of
-    /// the daemon left (see the module docs), and calls each plugin's `init`.
+impl<K: Commands + 'static> PluginHost<K> {
+    /// Builds the plugins of `registry`, loads those `settings` select, adopts the endpoints
+    /// a previous run of the daemon left (see the module docs), and calls each plugin's
+    /// `init`.
     ///
     /// An unknown plugin name, or a default plugin that is not loaded, is an error; so is a
     /// kernel that cannot list its endpoints.
-    pub async fn start(settings: &PluginSettings, kernel: K) -> Result<Self, PluginError> {
+    pub async fn start(
+        registry: &Registry,
+        settings: &PluginSettings,
+        kernel: K,
+    ) -> Result<Self, PluginError> {
         let PluginSettings {
             path_manager,
             load_plugins,
@@ -77,28 +99,27 @@ impl<K: Commands> PluginHost<K> {
         let config = PluginConfig {
             addr_flags: *addr_flags,
         };
-        let (plugins, default) = registry::select(
-            registry::builtin(&config),
-            load_plugins.as_deref(),
-            path_manager.as_deref(),
-        )?;
+        let (plugins, default) =
+            registry.select(&config, load_plugins.as_deref(), path_manager.as_deref())?;
         let pm = HostPm::new(kernel, state_file.clone());
         Self::with_plugins(plugins, default, pm).await
     }
 
     /// With given plugins (in priority order) and handle: adopts, then calls `init`.
     pub async fn with_plugins(
-        plugins: Vec<Box<dyn Plugin>>,
+        plugins: Vec<Arc<dyn Plugin>>,
         default: usize,
         pm: HostPm<K>,
     ) -> Result<Self, PluginError> {
         let adopted = pm.adopt().await.map_err(PluginError::Dump)?;
-        let mut host = Self {
+        let host = Self {
             plugins,
             default,
             connections: HashMap::new(),
-            pm,
+            tracked: Arc::default(),
+            pm: Arc::new(pm),
             events_lost: false,
+            lanes: Lanes::default(),
         };
         info!(
             plugins = ?host.plugin_names(),
@@ -106,8 +127,8 @@ impl<K: Commands> PluginHost<K> {
             adopted,
             "plugins loaded"
         );
-        for plugin in &mut host.plugins {
-            plugin.init(&host.pm).await;
+        for plugin in &host.plugins {
+            plugin.init(&*host.pm).await;
         }
         Ok(host)
     }
@@ -131,135 +152,182 @@ impl<K: Commands> PluginHost<K> {
     }
 
     /// The handle plugins use.
-    pub const fn pm(&self) -> &HostPm<K> {
+    #[must_use]
+    pub fn pm(&self) -> &HostPm<K> {
         &self.pm
     }
 
-    /// Passes a network-monitor event to every plugin, in priority order.
-    pub async fn on_net_event(&mut self, event: &NetEvent) {
-        let pm = &self.pm;
-        match event {
-            NetEvent::NewInterface(i) => {
-                let iface = convert::interface(i);
-                for p in &mut self.plugins {
-                    p.new_interface(&iface, pm).await;
-                }
-            }
-            NetEvent::UpdateInterface(i) => {
-                let iface = convert::interface(i);
-                for p in &mut self.plugins {
-                    p.update_interface(&iface, pm).await;
-                }
-            }
-            NetEvent::DeleteInterface(i) => {
-                let iface = convert::interface(i);
-                for p in &mut self.plugins {
-                    p.delete_interface(&iface, pm).await;
-                }
-            }
-            NetEvent::NewLocalAddress { interface, address } => {
-                let iface = convert::interface(interface);
-                for p in &mut self.plugins {
-                    p.new_local_address(&iface, address.addr, pm).await;
-                }
-            }
-            NetEvent::DeleteLocalAddress { interface, address } => {
-                let iface = convert::interface(interface);
-                for p in &mut self.plugins {
-                    p.delete_local_address(&iface, address.addr, pm).await;
-                }
-            }
-        }
+    /// Waits until every event queued so far has been handled.
+    pub async fn drain(&mut self) {
+        self.lanes.drain().await;
     }
 
-    /// Passes an `mptcp_pm` event to the plugin that handles its connection (listener
+    /// Queues `event` for `plugins` (indexes, in this order) in `lane`.
+    async fn deliver(&mut self, lane: Lane, plugins: &[usize], event: PluginEvent) {
+        let plugins: Vec<Arc<dyn Plugin>> = plugins
+            .iter()
+            .map(|&at| Arc::clone(&self.plugins[at]))
+            .collect();
+        let pm = Arc::clone(&self.pm);
+        let tracked = Arc::clone(&self.tracked);
+        self.lanes
+            .run(lane, async move {
+                for plugin in &plugins {
+                    plugin.on_event(&event, &*pm).await;
+                }
+                after(&event, &pm, &tracked);
+            })
+            .await;
+    }
+
+    /// Queues a connection's event for the plugin that handles it.
+    async fn deliver_to_connection(&mut self, plugin: usize, event: PluginEvent) {
+        let Some(token) = event.token() else {
+            unreachable!("connection events carry a token");
+        };
+        self.deliver(Lane::Connection(token), &[plugin], event)
+            .await;
+    }
+
+    fn track(&mut self, token: Token, tracked: Option<Tracked>) {
+        match tracked {
+            Some(t) => self.connections.insert(token, t),
+            None => self.connections.remove(&token),
+        };
+        self.tracked
+            .store(self.connections.len(), Ordering::Relaxed);
+    }
+
+    /// Queues a network-monitor event for every plugin, in priority order.
+    pub async fn on_net_event(&mut self, event: &NetEvent) {
+        let event = match event {
+            NetEvent::NewInterface(i) => PluginEvent::NewInterface(convert::interface(i)),
+            NetEvent::UpdateInterface(i) => PluginEvent::UpdateInterface(convert::interface(i)),
+            NetEvent::DeleteInterface(i) => PluginEvent::DeleteInterface(convert::interface(i)),
+            NetEvent::NewLocalAddress { interface, address } => PluginEvent::NewLocalAddress {
+                iface: convert::interface(interface),
+                addr: address.addr,
+            },
+            NetEvent::DeleteLocalAddress { interface, address } => {
+                PluginEvent::DeleteLocalAddress {
+                    iface: convert::interface(interface),
+                    addr: address.addr,
+                }
+            }
+        };
+        let all: Vec<usize> = (0..self.plugins.len()).collect();
+        self.deliver(Lane::Network, &all, event).await;
+    }
+
+    /// Queues an `mptcp_pm` event for the plugin that handles its connection (listener
     /// events: the default plugin).
     pub async fn on_pm_event(&mut self, event: &Event) {
-        let Self {
-            plugins,
-            default,
-            connections,
-            pm,
-            events_lost,
-        } = self;
-        let default = *default;
-        let mut route = |token| route(connections, *events_lost, default, token).map(|t| t.plugin);
-        match event {
+        let default = self.default;
+        let (plugin, event) = match event {
             Event::Created(c) => {
                 // Known already: a resync gave it before this event, queued behind the overrun.
-                if connections.contains_key(&c.token) {
+                if self.connections.contains_key(&c.token) {
                     debug!("CREATED of a connection already known from a resync");
                     return;
                 }
-                connections.insert(c.token, Tracked::new(default));
-                pm.mapped().note(c.token, c.local, c.remote);
-                let conn = convert::connection(c);
-                plugins[default].new_connection(&conn, pm).await;
-                debug_tracked(connections, pm);
+                self.track(c.token, Some(Tracked::new(default)));
+                self.pm.mapped().note(c.token, c.local, c.remote);
+                (default, PluginEvent::NewConnection(convert::connection(c)))
             }
             Event::Established(c) => {
-                let Some(tracked) = route(c.token).and_then(|_| connections.get_mut(&c.token))
-                else {
+                let Some(tracked) = self.route(c.token) else {
                     return;
                 };
                 if tracked.established {
                     debug!("ESTABLISHED of a connection already established by a resync");
                     return;
                 }
-                tracked.established = true;
-                let conn = convert::connection(c);
-                plugins[tracked.plugin]
-                    .connection_established(&conn, pm)
-                    .await;
+                self.track(
+                    c.token,
+                    Some(Tracked {
+                        established: true,
+                        ..tracked
+                    }),
+                );
+                (
+                    tracked.plugin,
+                    PluginEvent::ConnectionEstablished(convert::connection(c)),
+                )
             }
             Event::Closed { token } => {
                 // Dropped here: the C daemon kept every token for its whole life.
-                if let Some(at) = route(*token) {
-                    connections.remove(token);
-                    plugins[at].connection_closed(*token, pm).await;
-                    pm.mapped().forget_connection(*token);
-                    debug_tracked(connections, pm);
-                }
+                let Some(tracked) = self.route(*token) else {
+                    return;
+                };
+                self.track(*token, None);
+                (tracked.plugin, PluginEvent::ConnectionClosed(*token))
             }
             Event::Announced(a) => {
-                if let Some(at) = route(a.token) {
-                    let addr = convert::remote_address(a);
-                    plugins[at].new_address(&addr, pm).await;
-                }
+                let Some(tracked) = self.route(a.token) else {
+                    return;
+                };
+                (
+                    tracked.plugin,
+                    PluginEvent::NewAddress(convert::remote_address(a)),
+                )
             }
             Event::Removed { token, remote_id } => {
-                if let Some(at) = route(*token) {
-                    plugins[at].address_removed(*token, *remote_id, pm).await;
-                }
+                let Some(tracked) = self.route(*token) else {
+                    return;
+                };
+                let event = PluginEvent::AddressRemoved {
+                    token: *token,
+                    remote_id: *remote_id,
+                };
+                (tracked.plugin, event)
             }
-            Event::SubflowEstablished(s) => {
-                if let Some(at) = route(s.token) {
-                    pm.mapped().note(s.token, s.local, s.remote);
-                    plugins[at].new_subflow(&convert::subflow(s), pm).await;
+            Event::SubflowEstablished(s) | Event::SubflowClosed(s) | Event::SubflowPriority(s) => {
+                let Some(tracked) = self.route(s.token) else {
+                    return;
+                };
+                let sub = convert::subflow(s);
+                let event = match event {
+                    Event::SubflowEstablished(_) => PluginEvent::NewSubflow(sub),
+                    Event::SubflowClosed(_) => PluginEvent::SubflowClosed(sub),
+                    _ => PluginEvent::SubflowPriority(sub),
+                };
+                if !matches!(event, PluginEvent::SubflowClosed(_)) {
+                    self.pm.mapped().note(s.token, s.local, s.remote);
                 }
+                (tracked.plugin, event)
             }
-            Event::SubflowClosed(s) => {
-                if let Some(at) = route(s.token) {
-                    plugins[at].subflow_closed(&convert::subflow(s), pm).await;
-                    pm.mapped().forget(s.token, s.local, s.remote);
-                }
-            }
-            Event::SubflowPriority(s) => {
-                if let Some(at) = route(s.token) {
-                    pm.mapped().note(s.token, s.local, s.remote);
-                    plugins[at].subflow_priority(&convert::subflow(s), pm).await;
-                }
-            }
-            Event::ListenerCreated(l) => {
+            Event::ListenerCreated(l) | Event::ListenerClosed(l) => {
                 let local = convert::canonical(l.local);
-                plugins[default].listener_created(local, pm).await;
+                let event = if matches!(event, Event::ListenerCreated(_)) {
+                    PluginEvent::ListenerCreated(local)
+                } else {
+                    PluginEvent::ListenerClosed(local)
+                };
+                self.deliver(Lane::Listener(local), &[default], event).await;
+                return;
             }
-            Event::ListenerClosed(l) => {
-                let local = convert::canonical(l.local);
-                plugins[default].listener_closed(local, pm).await;
+            Event::Other(e) => {
+                debug!(kind = ?e.kind, "event for no plugin");
+                return;
             }
-            Event::Other(e) => debug!(kind = ?e.kind, "event for no plugin callback"),
+        };
+        self.deliver_to_connection(plugin, event).await;
+    }
+
+    /// The connection of `token`. An unknown token is dropped (as in the C daemon), unless
+    /// events were lost and not recovered: then it is the default plugin's, whose CREATED may
+    /// have been lost.
+    fn route(&mut self, token: Token) -> Option<Tracked> {
+        if let Some(&tracked) = self.connections.get(&token) {
+            return Some(tracked);
         }
+        if self.events_lost {
+            let tracked = Tracked::new(self.default);
+            self.track(token, Some(tracked));
+            return Some(tracked);
+        }
+        debug!("event for an unknown connection dropped");
+        None
     }
 
     /// Right after [`Self::start`]: has `netmon` report the addresses of the endpoints
@@ -280,6 +348,7 @@ impl<K: Commands> PluginHost<K> {
     /// previous run that no plugin added again (their address is gone, or no longer
     /// qualifies). Returns how many.
     pub async fn settle(&mut self) -> usize {
+        self.drain().await;
         let removed = self.pm.remove_unclaimed().await;
         if removed > 0 {
             info!(removed, "stale endpoints of a previous run removed");
@@ -308,8 +377,9 @@ impl<K: Commands> PluginHost<K> {
     /// this daemon added (and only those) and closes the listeners. Returns how many
     /// endpoints were removed.
     pub async fn shutdown(mut self) -> usize {
-        for plugin in self.plugins.iter_mut().rev() {
-            plugin.exit(&self.pm).await;
+        self.drain().await;
+        for plugin in self.plugins.iter().rev() {
+            plugin.exit(&*self.pm).await;
         }
         let removed = self.pm.remove_owned().await;
         info!(removed, "endpoints of this daemon removed");
@@ -317,36 +387,28 @@ impl<K: Commands> PluginHost<K> {
     }
 }
 
-/// The connection of `token`. An unknown token is dropped (as in the C daemon), unless
-/// events were lost and not recovered: then it is the default plugin's, whose CREATED may have
-/// been lost.
-fn route(
-    connections: &mut HashMap<Token, Tracked>,
-    events_lost: bool,
-    default: usize,
-    token: Token,
-) -> Option<Tracked> {
-    if let Some(&tracked) = connections.get(&token) {
-        return Some(tracked);
+/// What follows a plugin's handling of `event` in its lane: the mapped subflows are
+/// forgotten only once the plugin's commands no longer name them, and the host's tracking
+/// logged (at debug level, for tests that watch state drain).
+fn after<K: Commands>(event: &PluginEvent, pm: &HostPm<K>, tracked: &AtomicUsize) {
+    match event {
+        PluginEvent::SubflowClosed(s) => {
+            pm.mapped().forget(s.token, s.local, s.remote);
+            return;
+        }
+        PluginEvent::ConnectionClosed(token) => pm.mapped().forget_connection(*token),
+        PluginEvent::NewConnection(_) => {}
+        _ => return,
     }
-    if events_lost {
-        let tracked = Tracked::new(default);
-        connections.insert(token, tracked);
-        return Some(tracked);
-    }
-    debug!("event for an unknown connection dropped");
-    None
-}
-
-/// What the host keeps, for tests that watch state drain (debug level).
-fn debug_tracked<K: Commands>(connections: &HashMap<Token, Tracked>, pm: &HostPm<K>) {
     debug!(
         "tracking {} connections, {} listeners, {} mapped subflows",
-        connections.len(),
+        tracked.load(Ordering::Relaxed),
         pm.listeners().len(),
         pm.mapped().len()
     );
 }
 
+#[cfg(test)]
+mod concurrency_tests;
 #[cfg(test)]
 mod tests;

@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 
-use mptcpd_plugin::{Commands, Token};
+use mptcpd_plugin::{Commands, Event, Token};
 use tracing::{info, warn};
 
-use super::{PluginHost, Tracked, debug_tracked};
+use super::{PluginHost, Tracked};
 use crate::{
     diag::{DiagError, InfoFlags, MptcpSocket, wire::state},
     plugins::convert,
@@ -46,10 +46,12 @@ fn seen(socket: &MptcpSocket) -> Seen {
 }
 
 /// [`PluginHost::resync`].
-pub(super) async fn resync<K: Commands>(
+pub(super) async fn resync<K: Commands + 'static>(
     host: &mut PluginHost<K>,
     live: Result<Vec<MptcpSocket>, DiagError>,
 ) {
+    // The endpoints are re-read and the connections reconciled with nothing in flight.
+    host.drain().await;
     match host.pm.refresh().await {
         Ok(gone) if gone.is_empty() => info!("resynced with the kernel's endpoints"),
         Ok(gone) => warn!(
@@ -82,11 +84,10 @@ pub(super) async fn resync<K: Commands>(
         .collect();
     closed.sort_unstable();
     for token in &closed {
-        if let Some(tracked) = host.connections.remove(token) {
-            host.plugins[tracked.plugin]
-                .connection_closed(*token, &host.pm)
+        if let Some(tracked) = host.connections.get(token).copied() {
+            host.track(*token, None);
+            host.deliver_to_connection(tracked.plugin, Event::ConnectionClosed(*token))
                 .await;
-            host.pm.mapped().forget_connection(*token);
         }
     }
     let (mut adopted, mut established) = (0_usize, 0_usize);
@@ -105,22 +106,20 @@ pub(super) async fn resync<K: Commands>(
             }) => continue,
             Some(Tracked { plugin, .. }) => plugin,
             None => {
-                host.plugins[host.default]
-                    .new_connection(&conn, &host.pm)
+                host.deliver_to_connection(host.default, Event::NewConnection(conn))
                     .await;
                 adopted += 1;
                 host.default
             }
         };
-        host.connections.insert(
+        host.track(
             socket.token,
-            Tracked {
+            Some(Tracked {
                 plugin,
                 established: true,
-            },
+            }),
         );
-        host.plugins[plugin]
-            .connection_established(&conn, &host.pm)
+        host.deliver_to_connection(plugin, Event::ConnectionEstablished(conn))
             .await;
         established += 1;
     }
@@ -132,5 +131,4 @@ pub(super) async fn resync<K: Commands>(
         established,
         "resynced with the kernel's connections"
     );
-    debug_tracked(&host.connections, &host.pm);
 }

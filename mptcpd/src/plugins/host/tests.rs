@@ -6,9 +6,9 @@ use std::{
 };
 
 use mptcpd_plugin::{
-    BoxFuture, Commands as _, Connection, Endpoint, EndpointFlags, Interface, PathManager, Plugin,
-    PluginConfig, Subflow, Token, done,
-    testing::{Call, RecordingPm, block_on},
+    BoxFuture, Commands as _, Endpoint, EndpointFlags, Event as PluginEvent, PathManager, Plugin,
+    PluginConfig, done,
+    testing::{Call, RecordingPm},
 };
 use mptcpd_plugin_addr_adv::AddrAdv;
 use mptcpd_plugin_sspi::Sspi;
@@ -23,7 +23,7 @@ use crate::{
 
 type Log = Arc<Mutex<Vec<String>>>;
 
-/// Records which callbacks it got.
+/// Records which events it got.
 struct Probe {
     name: &'static str,
     log: Log,
@@ -45,55 +45,37 @@ impl Plugin for Probe {
     fn description(&self) -> &'static str {
         "probe"
     }
-    fn new_connection<'a>(
-        &'a mut self,
-        c: &'a Connection,
-        _: &'a dyn PathManager,
-    ) -> BoxFuture<'a, ()> {
-        self.note(&format!("new_connection {}", c.token));
+    fn on_event<'a>(&'a self, event: &'a PluginEvent, _: &'a dyn PathManager) -> BoxFuture<'a, ()> {
+        match event {
+            PluginEvent::NewConnection(c) => self.note(&format!("new_connection {}", c.token)),
+            PluginEvent::ConnectionEstablished(c) => {
+                self.note(&format!("established {}", c.token));
+            }
+            PluginEvent::ConnectionClosed(t) => self.note(&format!("closed {t}")),
+            PluginEvent::NewSubflow(s) => {
+                self.note(&format!("new_subflow {} backup={}", s.token, s.backup));
+            }
+            PluginEvent::ListenerCreated(l) => self.note(&format!("listener {l}")),
+            PluginEvent::NewLocalAddress { iface, addr } => {
+                self.note(&format!("new_local_address {} {addr}", iface.name));
+            }
+            PluginEvent::DeleteInterface(i) => self.note(&format!("delete_interface {}", i.name)),
+            _ => {}
+        }
         done()
     }
-    fn connection_established<'a>(
-        &'a mut self,
-        c: &'a Connection,
-        _: &'a dyn PathManager,
-    ) -> BoxFuture<'a, ()> {
-        self.note(&format!("established {}", c.token));
-        done()
-    }
-    fn connection_closed<'a>(&'a mut self, t: Token, _: &'a dyn PathManager) -> BoxFuture<'a, ()> {
-        self.note(&format!("closed {t}"));
-        done()
-    }
-    fn new_subflow<'a>(&'a mut self, s: &'a Subflow, _: &'a dyn PathManager) -> BoxFuture<'a, ()> {
-        self.note(&format!("new_subflow {} backup={}", s.token, s.backup));
-        done()
-    }
-    fn listener_created<'a>(
-        &'a mut self,
-        l: SocketAddr,
-        _: &'a dyn PathManager,
-    ) -> BoxFuture<'a, ()> {
-        self.note(&format!("listener {l}"));
-        done()
-    }
-    fn new_local_address<'a>(
-        &'a mut self,
-        i: &'a Interface,
-        a: IpAddr,
-        _: &'a dyn PathManager,
-    ) -> BoxFuture<'a, ()> {
-        self.note(&format!("new_local_address {} {a}", i.name));
-        done()
-    }
-    fn delete_interface<'a>(
-        &'a mut self,
-        i: &'a Interface,
-        _: &'a dyn PathManager,
-    ) -> BoxFuture<'a, ()> {
-        self.note(&format!("delete_interface {}", i.name));
-        done()
-    }
+}
+
+/// Passes an `mptcp_pm` event and waits until it has been handled.
+async fn pm_event(host: &mut PluginHost<RecordingPm>, event: Event) {
+    host.on_pm_event(&event).await;
+    host.drain().await;
+}
+
+/// Passes a network event and waits until it has been handled.
+async fn net_event(host: &mut PluginHost<RecordingPm>, event: NetEvent) {
+    host.on_net_event(&event).await;
+    host.drain().await;
 }
 
 fn sock(text: &str) -> SocketAddr {
@@ -108,11 +90,11 @@ fn pm(kernel: RecordingPm, state_file: Option<std::path::PathBuf>) -> HostPm<Rec
     HostPm::with_listeners(kernel, state_file, ListenerManager::with_protocol(6))
 }
 
-fn probes(log: &Log) -> Vec<Box<dyn Plugin>> {
+fn probes(log: &Log) -> Vec<Arc<dyn Plugin>> {
     ["a", "b"]
         .into_iter()
         .map(|name| {
-            let probe: Box<dyn Plugin> = Box::new(Probe {
+            let probe: Arc<dyn Plugin> = Arc::new(Probe {
                 name,
                 log: log.clone(),
             });
@@ -125,7 +107,7 @@ fn taken(log: &Log) -> Vec<String> {
     std::mem::take(&mut *log.lock().unwrap())
 }
 
-fn connection(token: u32) -> wire::Connection {
+pub(super) fn connection(token: u32) -> wire::Connection {
     wire::Connection {
         token,
         local: sock("10.0.0.1:1000"),
@@ -137,7 +119,7 @@ fn connection(token: u32) -> wire::Connection {
     }
 }
 
-fn subflow(token: u32) -> wire::Subflow {
+pub(super) fn subflow(token: u32) -> wire::Subflow {
     wire::Subflow {
         token,
         local: sock("10.0.1.1:1001"),
@@ -182,33 +164,31 @@ fn deleted(index: u32, name: &str, addr: &str) -> NetEvent {
     NetEvent::DeleteLocalAddress { interface, address }
 }
 
-#[test]
-fn connection_events_go_to_the_default_plugin_per_token_and_net_events_to_all() {
+#[tokio::test]
+async fn connection_events_go_to_the_default_plugin_per_token_and_net_events_to_all() {
     let log = Log::default();
-    let mut host = block_on(PluginHost::with_plugins(
-        probes(&log),
-        1,
-        pm(RecordingPm::new(), None),
-    ))
-    .unwrap();
+    let mut host = PluginHost::with_plugins(probes(&log), 1, pm(RecordingPm::new(), None))
+        .await
+        .unwrap();
     assert_eq!(host.default_plugin(), "b");
-    block_on(host.on_pm_event(&Event::Created(connection(7))));
-    block_on(host.on_pm_event(&Event::Established(connection(7))));
+    pm_event(&mut host, Event::Created(connection(7))).await;
+    pm_event(&mut host, Event::Established(connection(7))).await;
     let mut backup = subflow(7);
     backup.backup = true;
-    block_on(host.on_pm_event(&Event::SubflowEstablished(backup)));
+    pm_event(&mut host, Event::SubflowEstablished(backup)).await;
     // Unknown connection: dropped.
-    block_on(host.on_pm_event(&Event::SubflowEstablished(subflow(8))));
-    block_on(host.on_pm_event(&Event::ListenerCreated(Listener {
+    pm_event(&mut host, Event::SubflowEstablished(subflow(8))).await;
+    let listener = Listener {
         local: sock("0.0.0.0:80"),
-    })));
-    block_on(host.on_net_event(&address(3, "eth0", "10.0.0.1")));
-    block_on(host.on_net_event(&NetEvent::DeleteInterface(link(3, "eth0"))));
+    };
+    pm_event(&mut host, Event::ListenerCreated(listener)).await;
+    net_event(&mut host, address(3, "eth0", "10.0.0.1")).await;
+    net_event(&mut host, NetEvent::DeleteInterface(link(3, "eth0"))).await;
     assert_eq!(host.connections(), 1);
-    block_on(host.on_pm_event(&Event::Closed { token: 7 }));
+    pm_event(&mut host, Event::Closed { token: 7 }).await;
     assert_eq!(host.connections(), 0, "a closed connection is forgotten");
     // After the close, its events go nowhere.
-    block_on(host.on_pm_event(&Event::Established(connection(7))));
+    pm_event(&mut host, Event::Established(connection(7))).await;
     assert_eq!(
         taken(&log),
         [
@@ -225,18 +205,19 @@ fn connection_events_go_to_the_default_plugin_per_token_and_net_events_to_all() 
     );
     // After lost events that could not be recovered (no connection list), an unknown token is
     // taken to be the default plugin's.
-    block_on(host.resync(Err(DiagError::Lost)));
-    block_on(host.on_pm_event(&Event::SubflowEstablished(subflow(9))));
-    block_on(host.on_pm_event(&Event::Closed { token: 9 }));
+    host.resync(Err(DiagError::Lost)).await;
+    host.drain().await;
+    pm_event(&mut host, Event::SubflowEstablished(subflow(9))).await;
+    pm_event(&mut host, Event::Closed { token: 9 }).await;
     assert_eq!(taken(&log), ["b:new_subflow 9 backup=false", "b:closed 9"]);
     assert_eq!(host.connections(), 0);
 }
 
-fn addr_adv() -> Vec<Box<dyn Plugin>> {
+fn addr_adv() -> Vec<Arc<dyn Plugin>> {
     let config = PluginConfig {
         addr_flags: EndpointFlags::SUBFLOW,
     };
-    vec![Box::new(AddrAdv::new(&config))]
+    vec![Arc::new(AddrAdv::new(&config))]
 }
 
 fn ours(id: u8, addr: &str, ifindex: i32) -> Endpoint {
@@ -259,8 +240,8 @@ fn adds(calls: &[Call]) -> Vec<Endpoint> {
         .collect()
 }
 
-#[test]
-fn shutdown_removes_only_our_endpoints() {
+#[tokio::test]
+async fn shutdown_removes_only_our_endpoints() {
     let kernel = RecordingPm::new();
     let by_hand = Endpoint {
         id: 1,
@@ -270,21 +251,23 @@ fn shutdown_removes_only_our_endpoints() {
         if_idx: None,
     };
     kernel.insert_endpoint(by_hand);
-    let mut host = block_on(PluginHost::with_plugins(addr_adv(), 0, pm(kernel, None))).unwrap();
-    block_on(host.on_net_event(&address(3, "eth0", "10.0.0.1")));
-    block_on(host.on_net_event(&address(4, "eth1", "10.0.1.1")));
-    let kernel_view = block_on(host.pm().kernel().dump_endpoints()).unwrap();
+    let mut host = PluginHost::with_plugins(addr_adv(), 0, pm(kernel, None))
+        .await
+        .unwrap();
+    net_event(&mut host, address(3, "eth0", "10.0.0.1")).await;
+    net_event(&mut host, address(4, "eth1", "10.0.1.1")).await;
+    let kernel_view = host.pm().kernel().dump_endpoints().await.unwrap();
     assert_eq!(
         kernel_view,
         [by_hand, ours(2, "10.0.0.1", 3), ours(3, "10.0.1.1", 4)],
         "the hand-made endpoint's id is kept off"
     );
-    let removed = block_on(host.shutdown());
+    let removed = host.shutdown().await;
     assert_eq!(removed, 2);
 }
 
-#[test]
-fn a_restart_adopts_ours_without_duplicates_and_removes_stale_ones() {
+#[tokio::test]
+async fn a_restart_adopts_ours_without_duplicates_and_removes_stale_ones() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("endpoints");
     let kernel = RecordingPm::new();
@@ -296,15 +279,12 @@ fn a_restart_adopts_ours_without_duplicates_and_removes_stale_ones() {
         if_idx: None,
     };
     kernel.insert_endpoint(by_hand);
-    let mut host = block_on(PluginHost::with_plugins(
-        addr_adv(),
-        0,
-        pm(kernel, Some(file.clone())),
-    ))
-    .unwrap();
-    block_on(host.on_net_event(&address(3, "eth0", "10.0.0.1")));
-    block_on(host.on_net_event(&address(4, "eth1", "10.0.1.1")));
-    block_on(host.on_net_event(&address(5, "eth2", "10.0.2.1")));
+    let mut host = PluginHost::with_plugins(addr_adv(), 0, pm(kernel, Some(file.clone())))
+        .await
+        .unwrap();
+    net_event(&mut host, address(3, "eth0", "10.0.0.1")).await;
+    net_event(&mut host, address(4, "eth1", "10.0.1.1")).await;
+    net_event(&mut host, address(5, "eth2", "10.0.2.1")).await;
     // The daemon is killed: no shutdown. The kernel keeps the endpoints.
     let kernel = RecordingPm::new();
     for e in host.pm().kernel().endpoints() {
@@ -313,15 +293,12 @@ fn a_restart_adopts_ours_without_duplicates_and_removes_stale_ones() {
     drop(host);
 
     // Restarted: 10.0.1.1 went away meanwhile, 10.0.2.1 moved to another interface.
-    let mut host = block_on(PluginHost::with_plugins(
-        addr_adv(),
-        0,
-        pm(kernel, Some(file)),
-    ))
-    .unwrap();
+    let mut host = PluginHost::with_plugins(addr_adv(), 0, pm(kernel, Some(file)))
+        .await
+        .unwrap();
     host.pm().kernel().take_calls();
-    block_on(host.on_net_event(&address(3, "eth0", "10.0.0.1")));
-    block_on(host.on_net_event(&address(6, "eth3", "10.0.2.1")));
+    net_event(&mut host, address(3, "eth0", "10.0.0.1")).await;
+    net_event(&mut host, address(6, "eth3", "10.0.2.1")).await;
     let calls = host.pm().kernel().take_calls();
     assert_eq!(
         adds(&calls),
@@ -329,7 +306,7 @@ fn a_restart_adopts_ours_without_duplicates_and_removes_stale_ones() {
         "10.0.0.1 is adopted, not added again: {calls:?}"
     );
     assert!(calls.contains(&Call::RemoveEndpoint(3)), "{calls:?}");
-    assert_eq!(block_on(host.settle()), 1, "10.0.1.1's endpoint is stale");
+    assert_eq!(host.settle().await, 1, "10.0.1.1's endpoint is stale");
     let left = host.pm().kernel().endpoints();
     assert_eq!(
         left,
@@ -337,36 +314,31 @@ fn a_restart_adopts_ours_without_duplicates_and_removes_stale_ones() {
         "no duplicate, no stale one, the hand-made one untouched"
     );
     // The adopted endpoint follows its address as if this run had added it.
-    block_on(host.on_net_event(&deleted(3, "eth0", "10.0.0.1")));
+    net_event(&mut host, deleted(3, "eth0", "10.0.0.1")).await;
     assert_eq!(host.pm().kernel().endpoints().len(), 2);
-    assert_eq!(block_on(host.shutdown()), 1);
+    assert_eq!(host.shutdown().await, 1);
 }
 
-#[test]
-fn resync_forgets_endpoints_removed_behind_our_back() {
-    let mut host = block_on(PluginHost::with_plugins(
-        addr_adv(),
-        0,
-        pm(RecordingPm::new(), None),
-    ))
-    .unwrap();
-    block_on(host.on_net_event(&address(3, "eth0", "10.0.0.1")));
-    block_on(host.pm().kernel().remove_endpoint(1)).unwrap();
-    block_on(host.resync(Ok(Vec::new())));
+#[tokio::test]
+async fn resync_forgets_endpoints_removed_behind_our_back() {
+    let mut host = PluginHost::with_plugins(addr_adv(), 0, pm(RecordingPm::new(), None))
+        .await
+        .unwrap();
+    net_event(&mut host, address(3, "eth0", "10.0.0.1")).await;
+    host.pm().kernel().remove_endpoint(1).await.unwrap();
+    host.resync(Ok(Vec::new())).await;
+    host.drain().await;
     assert_eq!(host.pm().owned_endpoints(), []);
-    assert_eq!(block_on(host.shutdown()), 0);
+    assert_eq!(host.shutdown().await, 0);
 }
 
-#[test]
-fn zero_ids_are_refused() {
+#[tokio::test]
+async fn zero_ids_are_refused() {
     let pm = pm(RecordingPm::new(), None);
     let e = ours(0, "10.0.0.1", 1);
+    assert_eq!(pm.announce(1, e).await, Err(mptcpd_plugin::PmError::ZeroId));
     assert_eq!(
-        block_on(pm.announce(1, e)),
-        Err(mptcpd_plugin::PmError::ZeroId)
-    );
-    assert_eq!(
-        block_on(pm.add_endpoint(e)),
+        pm.add_endpoint(e).await,
         Err(mptcpd_plugin::PmError::ZeroId)
     );
     assert_eq!(pm.kernel().take_calls(), []);
@@ -383,19 +355,16 @@ fn live(token: u32, state: u8, orphan: bool) -> MptcpSocket {
     }
 }
 
-#[test]
-fn a_resync_closes_what_is_gone_and_gives_the_default_plugin_what_it_missed() {
+#[tokio::test]
+async fn a_resync_closes_what_is_gone_and_gives_the_default_plugin_what_it_missed() {
     let log = Log::default();
-    let mut host = block_on(PluginHost::with_plugins(
-        probes(&log),
-        1,
-        pm(RecordingPm::new(), None),
-    ))
-    .unwrap();
+    let mut host = PluginHost::with_plugins(probes(&log), 1, pm(RecordingPm::new(), None))
+        .await
+        .unwrap();
     for token in [7, 8, 9, 14] {
-        block_on(host.on_pm_event(&Event::Created(connection(token))));
+        pm_event(&mut host, Event::Created(connection(token))).await;
     }
-    block_on(host.on_pm_event(&Event::Established(connection(7))));
+    pm_event(&mut host, Event::Established(connection(7))).await;
     taken(&log);
     let mut fallback = live(12, state::ESTABLISHED, false);
     fallback.flags |= InfoFlags::FALLBACK;
@@ -415,7 +384,8 @@ fn a_resync_closes_what_is_gone_and_gives_the_default_plugin_what_it_missed() {
         fallback,
         live(13, state::CLOSE, true),
     ];
-    block_on(host.resync(Ok(kernel)));
+    host.resync(Ok(kernel)).await;
+    host.drain().await;
     assert_eq!(
         taken(&log),
         [
@@ -431,14 +401,14 @@ fn a_resync_closes_what_is_gone_and_gives_the_default_plugin_what_it_missed() {
     assert_eq!(host.connections(), 4);
     // The events queued behind the overrun are not passed on twice, and unknown tokens are
     // dropped again.
-    block_on(host.on_pm_event(&Event::Established(connection(8))));
-    block_on(host.on_pm_event(&Event::Created(connection(10))));
-    block_on(host.on_pm_event(&Event::Established(connection(10))));
-    block_on(host.on_pm_event(&Event::Closed { token: 9 }));
-    block_on(host.on_pm_event(&Event::SubflowEstablished(subflow(11))));
+    pm_event(&mut host, Event::Established(connection(8))).await;
+    pm_event(&mut host, Event::Created(connection(10))).await;
+    pm_event(&mut host, Event::Established(connection(10))).await;
+    pm_event(&mut host, Event::Closed { token: 9 }).await;
+    pm_event(&mut host, Event::SubflowEstablished(subflow(11))).await;
     assert_eq!(taken(&log), Vec::<String>::new());
-    block_on(host.on_pm_event(&Event::SubflowEstablished(subflow(10))));
-    block_on(host.on_pm_event(&Event::Closed { token: 10 }));
+    pm_event(&mut host, Event::SubflowEstablished(subflow(10))).await;
+    pm_event(&mut host, Event::Closed { token: 10 }).await;
     assert_eq!(
         taken(&log),
         ["b:new_subflow 10 backup=false", "b:closed 10"]
@@ -446,26 +416,23 @@ fn a_resync_closes_what_is_gone_and_gives_the_default_plugin_what_it_missed() {
     assert_eq!(host.connections(), 3);
 }
 
-#[test]
-fn mapped_ipv4_addresses_reach_plugins_as_ipv4() {
-    let plugins: Vec<Box<dyn Plugin>> = vec![Box::new(Sspi::new())];
-    let mut host = block_on(PluginHost::with_plugins(
-        plugins,
-        0,
-        pm(RecordingPm::new(), None),
-    ))
-    .unwrap();
-    block_on(host.on_net_event(&address(3, "eth0", "192.0.2.2")));
-    block_on(host.on_net_event(&address(4, "eth1", "127.0.0.1")));
-    block_on(host.on_net_event(&address(4, "eth1", "::1")));
+#[tokio::test]
+async fn mapped_ipv4_addresses_reach_plugins_as_ipv4() {
+    let plugins: Vec<Arc<dyn Plugin>> = vec![Arc::new(Sspi::new())];
+    let mut host = PluginHost::with_plugins(plugins, 0, pm(RecordingPm::new(), None))
+        .await
+        .unwrap();
+    net_event(&mut host, address(3, "eth0", "192.0.2.2")).await;
+    net_event(&mut host, address(4, "eth1", "127.0.0.1")).await;
+    net_event(&mut host, address(4, "eth1", "::1")).await;
     // A dual-stack (AF_INET6) server socket that accepted an IPv4 client.
     let conn = wire::Connection {
         local: sock("[::ffff:192.0.2.2]:5201"),
         remote: sock("[::ffff:192.0.2.1]:40000"),
         ..connection(5)
     };
-    block_on(host.on_pm_event(&Event::Created(conn)));
-    block_on(host.on_pm_event(&Event::Established(conn)));
+    pm_event(&mut host, Event::Created(conn)).await;
+    pm_event(&mut host, Event::Established(conn)).await;
     let announced: Vec<IpAddr> = host
         .pm()
         .kernel()
@@ -488,8 +455,8 @@ fn mapped_ipv4_addresses_reach_plugins_as_ipv4() {
         remote: sock("[::ffff:192.0.2.1]:40001"),
         ..subflow(5)
     };
-    block_on(host.on_pm_event(&Event::SubflowEstablished(joined(1000))));
-    block_on(host.on_pm_event(&Event::SubflowEstablished(joined(1001))));
+    pm_event(&mut host, Event::SubflowEstablished(joined(1000))).await;
+    pm_event(&mut host, Event::SubflowEstablished(joined(1001))).await;
     assert_eq!(
         host.pm().kernel().take_calls(),
         [Call::SubflowDestroy(
@@ -498,33 +465,31 @@ fn mapped_ipv4_addresses_reach_plugins_as_ipv4() {
             sock("[::ffff:192.0.2.1]:40001")
         )]
     );
-    block_on(host.on_pm_event(&Event::Closed { token: 5 }));
+    pm_event(&mut host, Event::Closed { token: 5 }).await;
     assert_eq!(host.pm().listeners(), []);
 }
 
-#[test]
-fn flag_changes_and_failed_removals_keep_the_record_for_the_next_run() {
+#[tokio::test]
+async fn flag_changes_and_failed_removals_keep_the_record_for_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("endpoints");
-    let mut host = block_on(PluginHost::with_plugins(
-        addr_adv(),
-        0,
-        pm(RecordingPm::new(), Some(file.clone())),
-    ))
-    .unwrap();
-    block_on(host.on_net_event(&address(3, "eth0", "10.0.0.1")));
+    let mut host =
+        PluginHost::with_plugins(addr_adv(), 0, pm(RecordingPm::new(), Some(file.clone())))
+            .await
+            .unwrap();
+    net_event(&mut host, address(3, "eth0", "10.0.0.1")).await;
     // A refused add leaves no record behind.
     host.pm().kernel().fail_next("add_endpoint", libc::EPERM);
-    block_on(host.on_net_event(&address(4, "eth1", "10.0.1.1")));
+    net_event(&mut host, address(4, "eth1", "10.0.1.1")).await;
     // A flag change through the handle is recorded: the next run identifies it by its flags.
     let backup = EndpointFlags::SUBFLOW | EndpointFlags::BACKUP;
-    block_on(host.pm().set_endpoint_flags(1, backup)).unwrap();
+    host.pm().set_endpoint_flags(1, backup).await.unwrap();
     let kernel = RecordingPm::new();
     for e in host.pm().kernel().endpoints() {
         kernel.insert_endpoint(e);
     }
     host.pm().kernel().fail_next("remove_endpoint", libc::EPERM);
-    assert_eq!(block_on(host.shutdown()), 0);
+    assert_eq!(host.shutdown().await, 0);
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(
         text.contains("endpoint added 1 10.0.0.1 - subflow,backup 3"),
@@ -533,13 +498,10 @@ fn flag_changes_and_failed_removals_keep_the_record_for_the_next_run() {
     assert!(!text.contains("10.0.1.1"), "{text}");
 
     // The next run adopts it, and (no plugin claiming it) removes it.
-    let mut host = block_on(PluginHost::with_plugins(
-        addr_adv(),
-        0,
-        pm(kernel, Some(file.clone())),
-    ))
-    .unwrap();
-    assert_eq!(block_on(host.settle()), 1);
+    let mut host = PluginHost::with_plugins(addr_adv(), 0, pm(kernel, Some(file.clone())))
+        .await
+        .unwrap();
+    assert_eq!(host.settle().await, 1);
     assert_eq!(host.pm().kernel().endpoints(), []);
     assert!(!file.exists());
 }
