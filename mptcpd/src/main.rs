@@ -25,7 +25,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
-    if args.usage.is_some() {
+    if args.usage {
         print!("{}", mptcpd::cli::Args::command().render_usage());
         println!();
         return ExitCode::SUCCESS;

@@ -1,6 +1,6 @@
 //! The command line and the settings, each declared once, in `--help` order. An entry is an
 //! option of [`Args`] (its `///` text is the help, `#[arg]` says the rest to clap); one with a
-//! `=> { ... }` body is also a setting:
+//! `=> { ... }` body is also a setting (an `Option` in `Args`; the others are plain clap fields):
 //!
 //! - `key`: its key in the file's [`SECTION`], also its long option (`--KEY`);
 //! - `switch`: the option takes no value and stands for this one (`-d`: `true`);
@@ -123,7 +123,7 @@ settings_table! {
 
     /// Configuration file [default: /etc/mptcpd/mptcpd.conf, if it exists].
     #[arg(long, value_name = "FILE")]
-    config: PathBuf;
+    config: Option<PathBuf>;
 
     /// Directory on bpffs for mptcpd's pinned maps and links [default: /sys/fs/bpf/mptcpd].
     #[arg(value_name = "DIR")]
@@ -157,13 +157,13 @@ settings_table! {
     };
 
     /// Print a short usage message.
-    #[arg(long, num_args = 0, default_missing_value = "true")]
+    #[arg(long)]
     usage: bool;
 
     // clap acts on it while parsing; it is never set afterwards.
     /// Print help (`-?` too, as with argp).
     #[arg(short = 'h', short_alias = '?', long, action = ArgAction::Help)]
-    help: bool;
+    help: Option<bool>;
 }
 
 /// On SIGHUP, the notify filters (`skip_link_local`, `skip_loopback`) apply at once; `existing`

@@ -80,7 +80,7 @@ impl<T: Clone + PartialEq> Reload<T> {
 /// [`Setting`] per setting). See `settings.rs` for the form.
 macro_rules! settings_table {
     // Sorts the entries, in command-line order: every one is an option of `Args`; those with
-    // a `=> { ... }` body are settings too.
+    // a `=> { ... }` body are settings too (optional there), the others plain clap fields.
     (@sort $header:tt [$($options:tt)*] [$($settings:tt)*]
         $(#[doc = $doc:literal])*
         #[arg($($arg:tt)*)]
@@ -117,7 +117,7 @@ macro_rules! settings_table {
         $($rest:tt)*
     ) => {
         settings_table!(@sort $header
-            [$($options)* $(#[doc = $doc])* #[arg($($arg)*)] pub $field: Option<$value>,]
+            [$($options)* $(#[doc = $doc])* #[arg($($arg)*)] pub $field: $value,]
             $settings
             $($rest)*
         );

@@ -116,8 +116,7 @@ fn help_usage_and_version_are_not_errors() {
     for argv in [&["--version"][..], &["-V"]] {
         assert_eq!(parse(argv).unwrap_err().kind(), ErrorKind::DisplayVersion);
     }
-    assert_eq!(parse(&["--usage"]).unwrap().usage, Some(true));
-    assert_eq!(parse(&[]).unwrap().usage, None);
+    assert!(parse(&["--usage"]).unwrap().usage);
 }
 
 #[test]
