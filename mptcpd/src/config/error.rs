@@ -64,7 +64,7 @@ pub enum LineProblem {
     #[error("key {0:?} outside a [group]")]
     Ungrouped(String),
     /// A key the daemon does not know (the C daemon ignores those silently).
-    #[error("unknown key {0:?} in [core]")]
+    #[error("unknown key {0:?} in [{section}]", section = super::SECTION)]
     UnknownKey(String),
     /// A key without a value, where a value is needed.
     #[error("key {0:?}: empty value")]

@@ -7,31 +7,13 @@ use std::{
     fs::OpenOptions,
     io,
     os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _},
-    path::{Path, PathBuf},
-    str::FromStr as _,
+    path::Path,
 };
 
-use super::{AddrFlags, ConfigError, LineProblem, LogTarget, PluginList};
-use crate::netmon::NotifyFlags;
-
-/// The only group the daemon reads; others are ignored, as by the C daemon.
-const GROUP: &str = "core";
-
-/// What the file sets; `None` where it says nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct FileSettings {
-    /// `debug=true|false` (not in the C daemon, which can only be told on the command line).
-    pub(super) debug: Option<bool>,
-    pub(super) log: Option<LogTarget>,
-    pub(super) plugin_dir: Option<PathBuf>,
-    pub(super) path_manager: Option<String>,
-    pub(super) load_plugins: Option<PluginList>,
-    pub(super) addr_flags: Option<AddrFlags>,
-    pub(super) notify_flags: Option<NotifyFlags>,
-    pub(super) bpf_pin_dir: Option<PathBuf>,
-    pub(super) observe_cgroup: Option<PathBuf>,
-    pub(super) state_dir: Option<PathBuf>,
-}
+use super::{
+    ConfigError, LineProblem,
+    settings::{FileSettings, SECTION},
+};
 
 /// Reads and parses `path`. `Ok(None)` when it does not exist and is not `required`.
 pub(super) fn read(path: &Path, required: bool) -> Result<Option<FileSettings>, ConfigError> {
@@ -103,48 +85,15 @@ pub(super) fn parse(text: &str) -> Result<FileSettings, (usize, LineProblem)> {
         }
         match group {
             None => return Err(at(LineProblem::Ungrouped(key.to_owned()))),
-            Some(GROUP) => set(&mut settings, key, value).map_err(at)?,
+            Some(SECTION) => settings.set(key, value).map_err(at)?,
             Some(_) => {}
         }
     }
     Ok(settings)
 }
 
-/// Sets `key` from `value`.
-fn set(settings: &mut FileSettings, key: &str, value: &str) -> Result<(), LineProblem> {
-    // Exhaustive, so that a new setting cannot be forgotten here.
-    let FileSettings {
-        debug,
-        log,
-        plugin_dir,
-        path_manager,
-        load_plugins,
-        addr_flags,
-        notify_flags,
-        bpf_pin_dir,
-        observe_cgroup,
-        state_dir,
-    } = settings;
-    match key {
-        "debug" => *debug = Some(typed(key, non_empty(key, value)?, parse_bool)?),
-        "log" => *log = Some(typed(key, non_empty(key, value)?, LogTarget::from_str)?),
-        "plugin-dir" => *plugin_dir = Some(non_empty(key, value)?.into()),
-        "path-manager" => *path_manager = Some(non_empty(key, value)?.to_owned()),
-        "load-plugins" => {
-            *load_plugins = Some(typed(key, non_empty(key, value)?, PluginList::from_str)?);
-        }
-        // An empty flag list means no flags, as on the command line.
-        "addr-flags" => *addr_flags = Some(typed(key, value, AddrFlags::from_str)?),
-        "notify-flags" => *notify_flags = Some(typed(key, value, NotifyFlags::from_str)?),
-        "bpf-pin-dir" => *bpf_pin_dir = Some(non_empty(key, value)?.into()),
-        "observe-cgroup" => *observe_cgroup = Some(non_empty(key, value)?.into()),
-        "state-dir" => *state_dir = Some(non_empty(key, value)?.into()),
-        _ => return Err(LineProblem::UnknownKey(key.to_owned())),
-    }
-    Ok(())
-}
-
-fn non_empty<'v>(key: &str, value: &'v str) -> Result<&'v str, LineProblem> {
+/// `value`, unless it is empty.
+pub(super) fn non_empty<'v>(key: &str, value: &'v str) -> Result<&'v str, LineProblem> {
     if value.is_empty() {
         Err(LineProblem::EmptyValue(key.to_owned()))
     } else {
@@ -152,7 +101,8 @@ fn non_empty<'v>(key: &str, value: &'v str) -> Result<&'v str, LineProblem> {
     }
 }
 
-fn typed<T, E: std::fmt::Display>(
+/// `value` parsed by `parse`; an error names `key`.
+pub(super) fn typed<T, E: std::fmt::Display>(
     key: &str,
     value: &str,
     parse: impl FnOnce(&str) -> Result<T, E>,
@@ -164,7 +114,7 @@ fn typed<T, E: std::fmt::Display>(
 }
 
 /// ELL's boolean words.
-fn parse_bool(value: &str) -> Result<bool, String> {
+pub(super) fn parse_bool(value: &str) -> Result<bool, String> {
     match value {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),

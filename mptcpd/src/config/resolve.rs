@@ -1,87 +1,9 @@
-//! Precedence (command line, then file, then defaults) and the plugin-directory check.
+//! The plugin-directory check, and the tests of precedence (command line, then file, then
+//! defaults: the merge the settings table generates).
 
-use std::{fs, io, os::unix::fs::PermissionsExt as _, path::Path, path::PathBuf};
+use std::{fs, io, os::unix::fs::PermissionsExt as _, path::Path};
 
-use super::{
-    Config, ConfigError, DEFAULT_PLUGIN_DIR, DEFAULT_STATE_DIR, LogTarget, PluginDirProblem,
-    file::FileSettings,
-};
-use crate::{cli::Args, ebpf::DEFAULT_PIN_DIR};
-
-/// Merges the command line over the file over the defaults. `file` is what was read from
-/// `config_file`; `default_log` applies when neither names a log target.
-pub(super) fn merge(
-    args: &Args,
-    file: Option<&FileSettings>,
-    config_file: Option<PathBuf>,
-    default_log: LogTarget,
-) -> Config {
-    // Exhaustive, so that a new option or key cannot be left out of the merge.
-    let Args {
-        debug,
-        log,
-        plugin_dir,
-        path_manager,
-        load_plugins,
-        addr_flags,
-        notify_flags,
-        config: _,
-        bpf_pin_dir,
-        observe_cgroup,
-        state_dir,
-        usage: _,
-        help: _,
-    } = args;
-    let default = FileSettings::default();
-    let FileSettings {
-        debug: file_debug,
-        log: file_log,
-        plugin_dir: file_plugin_dir,
-        path_manager: file_path_manager,
-        load_plugins: file_load_plugins,
-        addr_flags: file_addr_flags,
-        notify_flags: file_notify_flags,
-        bpf_pin_dir: file_bpf_pin_dir,
-        observe_cgroup: file_observe_cgroup,
-        state_dir: file_state_dir,
-    } = file.unwrap_or(&default);
-    Config {
-        // `-d` can only turn debugging on; the file may turn it on too.
-        debug: *debug || file_debug.unwrap_or(false),
-        log: log.or(*file_log).unwrap_or(default_log),
-        plugin_dir: plugin_dir
-            .as_ref()
-            .or(file_plugin_dir.as_ref())
-            .cloned()
-            .unwrap_or_else(|| DEFAULT_PLUGIN_DIR.into()),
-        path_manager: path_manager
-            .as_ref()
-            .or(file_path_manager.as_ref())
-            .cloned(),
-        load_plugins: load_plugins
-            .as_ref()
-            .or(file_load_plugins.as_ref())
-            .map(|list| list.0.clone()),
-        // Unlike the C daemon's, an empty list on the command line clears the file's flags.
-        addr_flags: addr_flags.or(*file_addr_flags).unwrap_or_default(),
-        notify_flags: notify_flags.or(*file_notify_flags).unwrap_or_default(),
-        bpf_pin_dir: bpf_pin_dir
-            .as_ref()
-            .or(file_bpf_pin_dir.as_ref())
-            .cloned()
-            .unwrap_or_else(|| DEFAULT_PIN_DIR.into()),
-        observe_cgroup: observe_cgroup
-            .as_ref()
-            .or(file_observe_cgroup.as_ref())
-            .cloned(),
-        state_dir: state_dir
-            .as_ref()
-            .or(file_state_dir.as_ref())
-            .cloned()
-            .unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
-        config_file,
-    }
-}
+use super::{ConfigError, PluginDirProblem};
 
 /// The plugin directory must not be world-writable (as in the C daemon). The built-in plugins
 /// need no directory, so a missing one is fine.
@@ -105,10 +27,13 @@ mod tests {
 
     use clap::Parser as _;
 
-    use super::{check_plugin_dir, merge};
+    use super::check_plugin_dir;
     use crate::{
         cli::Args,
-        config::{AddrFlags, Config, ConfigError, LogTarget, PluginDirProblem, file::FileSettings},
+        config::{
+            AddrFlags, Config, ConfigError, LogTarget, PluginDirProblem,
+            settings::{FileSettings, merge},
+        },
         netmon::NotifyFlags,
     };
 
@@ -133,12 +58,12 @@ mod tests {
 
     #[test]
     fn defaults_without_file_or_options() {
-        let config = merge(&args(&[]), None, None, LogTarget::Journal);
+        let config = merge(&args(&[]), None, None);
         assert_eq!(
             config,
             Config {
                 debug: false,
-                log: LogTarget::Journal,
+                log: LogTarget::platform_default(),
                 plugin_dir: "/usr/lib/mptcpd".into(),
                 path_manager: None,
                 load_plugins: None,
@@ -150,21 +75,13 @@ mod tests {
                 config_file: None,
             }
         );
-        assert_eq!(
-            Config::default(),
-            merge(&args(&[]), None, None, LogTarget::Stderr)
-        );
+        assert_eq!(Config::default(), config);
     }
 
     #[test]
     fn the_file_overrides_the_defaults() {
         let path = PathBuf::from("/etc/mptcpd/mptcpd.conf");
-        let config = merge(
-            &args(&[]),
-            Some(&file()),
-            Some(path.clone()),
-            LogTarget::Stderr,
-        );
+        let config = merge(&args(&[]), Some(&file()), Some(path.clone()));
         assert_eq!(
             config,
             Config {
@@ -172,7 +89,7 @@ mod tests {
                 log: LogTarget::Syslog,
                 plugin_dir: "/file/plugins".into(),
                 path_manager: Some("sspi".to_owned()),
-                load_plugins: Some(vec!["sspi".to_owned()]),
+                load_plugins: Some("sspi".parse().unwrap()),
                 addr_flags: AddrFlags::SUBFLOW,
                 notify_flags: NotifyFlags::EXISTING,
                 bpf_pin_dir: "/sys/fs/bpf/file".into(),
@@ -198,7 +115,7 @@ mod tests {
             "--observe-cgroup=/sys/fs/cgroup/cli",
             "--state-dir=/run/cli",
         ]);
-        let config = merge(&argv, Some(&file()), None, LogTarget::Stderr);
+        let config = merge(&argv, Some(&file()), None);
         assert_eq!(
             config,
             Config {
@@ -206,7 +123,7 @@ mod tests {
                 log: LogTarget::Null,
                 plugin_dir: "/cli/plugins".into(),
                 path_manager: Some("addr_adv".to_owned()),
-                load_plugins: Some(vec!["addr_adv".to_owned(), "sspi".to_owned()]),
+                load_plugins: Some("addr_adv,sspi".parse().unwrap()),
                 addr_flags: AddrFlags::SIGNAL | AddrFlags::BACKUP,
                 notify_flags: NotifyFlags::SKIP_LOOPBACK,
                 bpf_pin_dir: "/sys/fs/bpf/cli".into(),
@@ -223,7 +140,6 @@ mod tests {
             &args(&["--addr-flags=", "--notify-flags", ""]),
             Some(&file()),
             None,
-            LogTarget::Stderr,
         );
         assert_eq!(config.addr_flags, AddrFlags::empty());
         assert_eq!(config.notify_flags, NotifyFlags::empty());
@@ -235,7 +151,7 @@ mod tests {
             debug: Some(true),
             ..FileSettings::default()
         };
-        assert!(merge(&args(&[]), Some(&debug_file), None, LogTarget::Stderr).debug);
+        assert!(merge(&args(&[]), Some(&debug_file), None).debug);
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The command line as the C daemon takes it, and loading end to end.
 
-use std::{fs, os::unix::fs::PermissionsExt as _, path::Path};
+use std::{ffi::OsStr, fs, os::unix::fs::PermissionsExt as _, path::Path};
 
-use clap::{Parser as _, error::ErrorKind};
+use clap::{CommandFactory as _, Parser as _, error::ErrorKind};
 
-use super::{AddrFlags, Config, ConfigError, LogTarget};
+use super::{AddrFlags, Config, ConfigError, LogTarget, SECTION, SETTINGS};
 use crate::{cli::Args, netmon::NotifyFlags};
 
 fn parse(argv: &[&str]) -> Result<Args, clap::Error> {
@@ -52,7 +52,7 @@ fn every_c_option_parses_in_both_spellings() {
         "--config=/c",
     ])
     .unwrap();
-    assert!(args.debug);
+    assert_eq!(args.debug, Some(true));
     assert_eq!(args.log, Some(LogTarget::Syslog));
     assert_eq!(args.plugin_dir.as_deref(), Some(Path::new("/p")));
     assert_eq!(args.path_manager.as_deref(), Some("sspi"));
@@ -82,7 +82,7 @@ fn a_repeated_option_takes_its_last_value() {
     .unwrap();
     assert_eq!(args.log, Some(LogTarget::Stderr));
     assert_eq!(args.addr_flags, Some(AddrFlags::BACKUP));
-    assert!(parse(&["-d", "-d"]).unwrap().debug);
+    assert_eq!(parse(&["-d", "-d"]).unwrap().debug, Some(true));
 }
 
 #[test]
@@ -172,6 +172,7 @@ fn the_shipped_config_file_parses_to_the_defaults() {
         config,
         Config {
             config_file: Some(path),
+            log: LogTarget::Stderr,
             ..Config::default()
         }
     );
@@ -196,9 +197,62 @@ fn from_text_reads_as_load_does() {
     );
     assert_eq!(
         Config::from_text(&parse(&[]).unwrap(), None).unwrap(),
-        Config {
-            log: LogTarget::platform_default(),
-            ..Config::default()
-        }
+        Config::default()
     );
+}
+
+/// A setting is one entry of the table: each is read alike from the file and the command line,
+/// shows in the log line as written, has a reload decision, and is documented in the shipped
+/// file.
+#[test]
+fn every_setting_round_trips_and_has_a_reload_decision() {
+    Args::command().debug_assert();
+    let default = Config::default();
+    let shipped = include_str!("../../../dist/mptcpd.conf");
+    for setting in SETTINGS {
+        let (key, example) = (setting.key, setting.example);
+        let written = Some(OsStr::new(example));
+        assert_ne!(
+            setting.text(&default).as_deref(),
+            written,
+            "{key}: example is the default"
+        );
+
+        let file = format!("[{SECTION}]\n{key}={example}\n");
+        let from_file = Config::from_text(&parse(&[]).unwrap(), Some(&file)).unwrap();
+        assert_eq!(setting.text(&from_file).as_deref(), written, "{file}");
+        let line = format!("{from_file} ");
+        assert!(line.contains(&format!(" {key}={example} ")), "{line}");
+
+        let option = match setting.switch {
+            Some(word) => {
+                assert_eq!(
+                    word, example,
+                    "{key}: a switch's example is what it stands for"
+                );
+                format!("--{key}")
+            }
+            None => format!("--{key}={example}"),
+        };
+        let from_options = Config::from_text(&parse(&[&option]).unwrap(), None).unwrap();
+        let without_file = Config {
+            config_file: None,
+            ..from_file.clone()
+        };
+        assert_eq!(from_options, without_file, "{option}");
+
+        let mut effective = from_file.clone();
+        match setting.reload(&default, &mut effective) {
+            None => assert_eq!(effective, from_file, "{key} applies at once"),
+            Some(name) => {
+                assert!(name.starts_with(key), "{name}");
+                assert_ne!(setting.text(&effective).as_deref(), written, "{name} waits");
+            }
+        }
+
+        assert!(
+            shipped.contains(&format!("\n# {key}=")),
+            "dist/mptcpd.conf documents {key}"
+        );
+    }
 }

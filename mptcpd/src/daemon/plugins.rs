@@ -12,7 +12,7 @@ use crate::{
 pub(super) fn settings(config: &Config, state_file: PathBuf) -> PluginSettings {
     PluginSettings {
         path_manager: config.path_manager.clone(),
-        load_plugins: config.load_plugins.clone(),
+        load_plugins: config.load_plugins.clone().map(|list| list.0),
         addr_flags: EndpointFlags::from_bits_retain(
             wire::EndpointFlags::from(config.addr_flags).bits(),
         ),

@@ -6,7 +6,10 @@
 use std::{ffi::OsString, iter, os::unix::ffi::OsStringExt as _};
 
 use clap::{Parser as _, error::ErrorKind};
-use mptcpd::{cli::Args, config::Config};
+use mptcpd::{
+    cli::Args,
+    config::{Config, SETTINGS},
+};
 
 use crate::print;
 
@@ -37,9 +40,18 @@ pub fn run(input: &[u8]) {
     }
 }
 
-/// The options of the C daemon in both spellings, ours, and a few mistakes.
+/// The options of the C daemon in both spellings, ours, every setting's example, and a few
+/// mistakes.
 #[must_use]
 pub fn seeds() -> Vec<Vec<u8>> {
+    let every_setting = SETTINGS
+        .iter()
+        .map(|setting| match setting.switch {
+            Some(_) => format!("--{}", setting.key),
+            None => format!("--{}={}", setting.key, setting.example),
+        })
+        .collect::<Vec<_>>()
+        .join("\0");
     let argvs: [&[&str]; 9] = [
         &[],
         &[
@@ -83,5 +95,6 @@ pub fn seeds() -> Vec<Vec<u8>> {
     argvs
         .iter()
         .map(|argv| argv.join("\0").into_bytes())
+        .chain([every_setting.into_bytes()])
         .collect()
 }

@@ -6,7 +6,10 @@
 use std::sync::LazyLock;
 
 use clap::Parser as _;
-use mptcpd::{cli::Args, config::Config};
+use mptcpd::{
+    cli::Args,
+    config::{Config, SECTION, SETTINGS},
+};
 
 use crate::print;
 
@@ -52,17 +55,22 @@ pub fn run(input: &[u8]) {
     }
 }
 
-/// The shipped file, the C daemon's, one that sets every key, and a few with mistakes.
+/// The shipped file, the C daemon's, one that sets every key (the table's examples), and a few
+/// with mistakes.
 #[must_use]
 pub fn seeds() -> Vec<Vec<u8>> {
+    let every_key = SETTINGS
+        .iter()
+        .fold(format!("[{SECTION}]\n"), |text, setting| {
+            format!("{text}{}={}\n", setting.key, setting.example)
+        });
     [
         include_str!("../../../dist/mptcpd.conf"),
+        &every_key,
         "# Debian's mptcpd 0.12\n[core]\nlog=stderr\nplugin-dir=/usr/lib/x86_64-linux-gnu/mptcpd\n\
          path-manager=addr_adv\n# addr-flags=subflow\n# load-plugins=addr_adv,sspi\n",
-        "[core]\ndebug=1\nlog = syslog\nplugin-dir=/opt/p\npath-manager=sspi\n\
-         load-plugins=addr_adv, sspi\naddr-flags=subflow,backup\n\
-         notify-flags=existing,skip_link_local,skip_loopback,check_route\n\
-         bpf-pin-dir=/sys/fs/bpf/m\nobserve-cgroup=/sys/fs/cgroup/m\nstate-dir=/run/m\n",
+        "[core]\ndebug=1\nlog = syslog\nload-plugins=addr_adv, sspi\n\
+         notify-flags=existing,skip_link_local,skip_loopback,check_route\n",
         "[other]\nkey=value\n[core]\nlog=journal\nlog=null\naddr-flags=\nnotify-flags= \n",
         "[core]\naddr-flags=signal,fullmesh\n",
         "[core]\r\nlog=stderr\r\n",

@@ -5,56 +5,29 @@
 use std::{ffi::OsString, fmt::Write as _, os::unix::ffi::OsStrExt as _};
 
 use clap::Parser as _;
-use mptcpd::{cli::Args, config::Config};
+use mptcpd::{
+    cli::Args,
+    config::{Config, SECTION, SETTINGS, Setting},
+};
 
-/// The settings of `config` by their file keys (the options' names too).
-fn settings(config: &Config) -> Vec<(&'static str, OsString)> {
-    // Exhaustive, so that a new setting cannot be left out.
-    let Config {
-        debug,
-        log,
-        plugin_dir,
-        path_manager,
-        load_plugins,
-        addr_flags,
-        notify_flags,
-        bpf_pin_dir,
-        observe_cgroup,
-        state_dir,
-        config_file: _,
-    } = config;
-    let mut settings = vec![
-        ("debug", debug.to_string().into()),
-        ("log", log.to_string().into()),
-        ("plugin-dir", plugin_dir.into()),
-        ("addr-flags", addr_flags.to_string().into()),
-        ("notify-flags", notify_flags.to_string().into()),
-        ("bpf-pin-dir", bpf_pin_dir.into()),
-        ("state-dir", state_dir.into()),
-    ];
-    if let Some(name) = path_manager {
-        settings.push(("path-manager", name.into()));
-    }
-    if let Some(list) = load_plugins {
-        settings.push(("load-plugins", list.join(",").into()));
-    }
-    if let Some(dir) = observe_cgroup {
-        settings.push(("observe-cgroup", dir.into()));
-    }
-    settings
+/// The settings `config` gives a value, with their values as the file writes them.
+fn settings(config: &Config) -> impl Iterator<Item = (&'static Setting, OsString)> {
+    SETTINGS
+        .iter()
+        .filter_map(|setting| Some((setting, setting.text(config)?)))
 }
 
 /// The config file that says `config`, or `None` if a value cannot be written in one (a line
 /// is trimmed, ends at a newline and is UTF-8).
 pub(crate) fn as_file(config: &Config) -> Option<String> {
-    let mut text = String::from("[core]\n");
-    for (key, value) in settings(config) {
+    let mut text = format!("[{SECTION}]\n");
+    for (setting, value) in settings(config) {
         let value = value.to_str()?;
         if value.trim() != value || value.contains('\n') {
             return None;
         }
         // Writing to a String cannot fail.
-        let _ = writeln!(text, "{key}={value}");
+        let _ = writeln!(text, "{}={value}", setting.key);
     }
     Some(text)
 }
@@ -63,18 +36,19 @@ pub(crate) fn as_file(config: &Config) -> Option<String> {
 /// argument (NUL).
 pub(crate) fn as_argv(config: &Config) -> Option<Vec<OsString>> {
     let mut argv = vec![OsString::from("mptcpd")];
-    for (key, value) in settings(config) {
+    for (setting, value) in settings(config) {
         if value.as_bytes().contains(&0) {
             return None;
         }
-        match (key, value.to_str()) {
-            ("debug", Some("true")) => argv.push("-d".into()),
-            ("debug", _) => {}
-            _ => {
-                let mut arg = OsString::from(format!("--{key}="));
-                arg.push(value);
-                argv.push(arg);
+        if let Some(word) = setting.switch {
+            // An option without a value: given for its value, left out for the default.
+            if value == word {
+                argv.push(format!("--{}", setting.key).into());
             }
+        } else {
+            let mut arg = OsString::from(format!("--{}=", setting.key));
+            arg.push(value);
+            argv.push(arg);
         }
     }
     Some(argv)
