@@ -1,5 +1,5 @@
 //! Builds `mptcpd-ebpf` for the BPF target with its pinned nightly and leaves the object in
-//! `OUT_DIR/mptcpd-ebpf`, where `mptcpd::ebpf::object` embeds it. This is the only way the
+//! `OUT_DIR/mptcpd-ebpf`, where `mptcpd_bpf::OBJECT` embeds it. This is the only way the
 //! object is built; `cargo xtask build-ebpf` runs this script and copies its output.
 
 use std::fs;

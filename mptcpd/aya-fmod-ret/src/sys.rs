@@ -16,7 +16,7 @@ const LOG_SIZE: usize = 64 * 1024;
 
 /// `BPF_PROG_LOAD` of a `BPF_PROG_TYPE_TRACING` / `BPF_MODIFY_RETURN` program attached to the
 /// kernel BTF function `attach_btf_id`. On failure, also returns the verifier's log.
-pub(super) fn prog_load(
+pub(crate) fn prog_load(
     name: &str,
     insns: &[u8],
     license: &str,
@@ -59,7 +59,7 @@ pub(super) fn prog_load(
 
 /// Attaches a loaded tracing program: `BPF_LINK_CREATE` (5.19+ for tracing programs), else
 /// `BPF_RAW_TRACEPOINT_OPEN` with no name, which older kernels use for trampolines.
-pub(super) fn attach(prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+pub(crate) fn attach(prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     let prog_fd = u32::try_from(prog.as_raw_fd()).map_err(io::Error::other)?;
     // SAFETY: plain data, zero is "unset".
     let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
@@ -79,7 +79,7 @@ pub(super) fn attach(prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
 }
 
 /// `BPF_OBJ_PIN`: pins a program, map or link fd at `path` on bpffs.
-pub fn obj_pin(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
+pub(crate) fn obj_pin(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt as _;
     let path = CString::new(path.as_os_str().as_bytes())?;
     // SAFETY: plain data, zero is "unset".

@@ -90,7 +90,7 @@ pub enum EbpfError {
     Btf(#[source] aya::BtfError),
     /// The `fmod_ret` upgrade program could not be read, loaded or attached.
     #[error(transparent)]
-    FmodRet(super::fmod_ret::FmodRetError),
+    FmodRet(aya_fmod_ret::FModRetError),
     /// The aya-log ring buffer could not be watched.
     #[error("eBPF log ring buffer: {0}")]
     LogRing(#[source] io::Error),

@@ -1,20 +1,22 @@
-//! mptcpd's eBPF side, user half: the embedded object, its programs and maps, pins, and the
-//! bridge from aya-log to `tracing`.
+//! mptcpd's eBPF side, user half: the embedded objects (built from `mptcpd-ebpf` by this
+//! crate's build script), their programs and maps, pins, feature probes, the TCP-to-MPTCP
+//! upgrade (loaded through `aya-fmod-ret`), the socket observer, the bridge from aya-log to
+//! `tracing`, and the cgroup v2 helpers they need. Used by the daemon and by `mptcpize`.
 
 mod atomic_counters;
 mod bpffs;
+pub mod cgroup;
 mod error;
 mod features;
-pub mod fmod_ret;
 mod log_drain;
 mod object;
 mod sock_observer;
 mod upgrade;
 
+pub use aya_fmod_ret::FModRetError;
 pub use bpffs::{DEFAULT_PIN_DIR, PinDir, check_pin_dir};
 pub use error::{EbpfError, chain};
 pub use features::{Hits, KernelFeatures, PROBES_OBJECT, Probes, Support};
-pub use fmod_ret::FmodRetError;
 pub use log_drain::LogDrain;
 pub use mptcpd_common::SockCounts;
 use object::raise_memlock_limit;

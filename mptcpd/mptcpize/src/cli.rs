@@ -5,7 +5,7 @@ use std::{ffi::OsString, path::PathBuf};
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 
-use crate::ebpf::DEFAULT_PIN_DIR;
+use mptcpd_bpf::DEFAULT_PIN_DIR;
 
 /// Where systemd looks for administrator drop-ins.
 pub const DEFAULT_SYSTEMD_DIR: &str = "/etc/systemd/system";

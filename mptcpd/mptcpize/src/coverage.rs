@@ -11,7 +11,7 @@ use std::{
 
 use mptcpd_common::upgrade::{CgroupEntry, MODE_ENABLED};
 
-use crate::cgroup;
+use mptcpd_bpf::cgroup;
 
 /// `net.mptcp.enabled` of the caller's network namespace.
 const MPTCP_ENABLED: &str = "/proc/sys/net/mptcp/enabled";

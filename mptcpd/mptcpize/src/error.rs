@@ -2,7 +2,7 @@
 
 use std::{io, path::PathBuf};
 
-use crate::ebpf::EbpfError;
+use mptcpd_bpf::EbpfError;
 
 /// Why an `mptcpize` command failed.
 #[derive(Debug, thiserror::Error)]

@@ -26,7 +26,7 @@ pub use mechanism::{Mechanism, why_not};
 pub use preload::{LIBRARY, LIBRARY_ENV, godebug, ld_preload};
 pub use unit::{DROP_IN, DropIn, drop_in_path, service_name, unit_name};
 
-use crate::{cgroup, ebpf::Upgrade};
+use mptcpd_bpf::{Upgrade, cgroup};
 
 /// Runs a command; returns the exit code (for `run`, the program's).
 pub fn execute(args: &Args) -> Result<i32, MptcpizeError> {

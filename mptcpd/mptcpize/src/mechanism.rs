@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::ebpf::{EbpfError, FmodRetError, Installed, Upgrade, chain};
+use mptcpd_bpf::{EbpfError, FModRetError, Installed, Upgrade, chain};
 
 /// The mechanism in use.
 #[derive(Debug)]
@@ -38,7 +38,7 @@ impl Mechanism {
 #[must_use]
 pub fn why_not(e: &EbpfError) -> String {
     match e {
-        EbpfError::FmodRet(FmodRetError::MissingTarget(function)) => {
+        EbpfError::FmodRet(FModRetError::MissingTarget(function)) => {
             format!("this kernel has no {function} hook (Linux 6.6 or later has it)")
         }
         e if e.is_permission_denied() => format!(

@@ -4,8 +4,9 @@
 
 use std::{fs, path::Path};
 
+use mptcpd_bpf::{Upgrade, cgroup};
+
 use super::MptcpizeError;
-use crate::{cgroup, ebpf::Upgrade};
 
 /// Name prefix of the cgroups `mptcpize run` makes.
 pub(super) const RUN_PREFIX: &str = "mptcpize-run-";

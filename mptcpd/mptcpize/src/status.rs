@@ -3,11 +3,9 @@
 
 use std::{collections::BTreeMap, io::Write, path::Path};
 
+use mptcpd_bpf::{SOCK_COUNTS_PIN, Upgrade, cgroup, chain, read_pinned_counts};
+
 use super::{MptcpizeError, unit};
-use crate::{
-    cgroup,
-    ebpf::{SOCK_COUNTS_PIN, Upgrade, chain, read_pinned_counts},
-};
 
 /// Writes the report to `out`.
 pub(super) fn status(

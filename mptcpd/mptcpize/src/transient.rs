@@ -9,8 +9,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use mptcpd_bpf::{Upgrade, cgroup};
+
 use super::{MptcpizeError, stale};
-use crate::{cgroup, ebpf::Upgrade};
 
 /// What to do when the caller's cgroup cannot take a child cgroup.
 const DELEGATE_HINT: &str = "run mptcpize in a service or scope with Delegate=yes, e.g. \

@@ -279,7 +279,7 @@ mod tests {
     };
 
     use super::{DropIn, service_name, unit_name, write};
-    use crate::mptcpize::MptcpizeError;
+    use crate::MptcpizeError;
 
     #[test]
     fn unit_names() {

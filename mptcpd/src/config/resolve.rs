@@ -6,7 +6,9 @@ use super::{
     Config, ConfigError, DEFAULT_PLUGIN_DIR, DEFAULT_STATE_DIR, LogTarget, PluginDirProblem,
     file::FileSettings,
 };
-use crate::{cli::Args, ebpf::DEFAULT_PIN_DIR};
+use mptcpd_bpf::DEFAULT_PIN_DIR;
+
+use crate::cli::Args;
 
 /// Merges the command line over the file over the defaults. `file` is what was read from
 /// `config_file`; `default_log` applies when neither names a log target.

@@ -6,7 +6,7 @@ use std::{fs, io, path::Path};
 
 use aya::maps::{Map, MapData, PerCpuHashMap};
 
-use crate::ebpf::EbpfError;
+use crate::EbpfError;
 
 /// Layout 1's link pin.
 pub const V1_LINK_PIN: &str = "mptcpize_link";

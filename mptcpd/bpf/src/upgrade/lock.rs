@@ -11,7 +11,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::ebpf::{EbpfError, PinDir, check_pin_dir};
+use crate::{EbpfError, PinDir, check_pin_dir};
 
 /// Held while installing or removing the upgrade; released on drop.
 #[derive(Debug)]

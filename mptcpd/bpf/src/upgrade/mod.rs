@@ -4,16 +4,22 @@
 
 mod legacy;
 mod lock;
+#[cfg(test)]
+mod tests;
 mod verify;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     fs, io,
-    os::fd::{AsFd as _, AsRawFd as _, BorrowedFd},
+    os::fd::{AsFd as _, BorrowedFd},
     path::{Path, PathBuf},
 };
 
-use aya::maps::{HashMap, IterableMap as _, Map, MapData, MapError};
+use aya::{
+    Btf,
+    maps::{HashMap, IterableMap as _, Map, MapData, MapError},
+};
+use aya_fmod_ret::{FModRet, FModRetError, FModRetLink};
 use mptcpd_common::upgrade::{
     CGROUPS_MAP, CGROUPS_MAX_ENTRIES, CgroupEntry, MODE_ENABLED, MODE_OPTED_OUT, PROGRAM,
 };
@@ -21,10 +27,7 @@ use mptcpd_common::upgrade::{
 pub use legacy::{V1_CGROUPS_PIN, V1_LINK_PIN};
 use lock::InstallLock;
 
-use super::{
-    EbpfError, check_pin_dir,
-    fmod_ret::{FmodRetError, FmodRetProgram, LoadedFmodRet},
-};
+use super::{EbpfError, check_pin_dir};
 
 /// The upgrade program's object, built and embedded like the daemon's main object.
 pub static UPGRADE_OBJECT: &[u8] =
@@ -327,12 +330,12 @@ fn open_or_pin_map(pin: &Path) -> Result<(MapData, bool), EbpfError> {
     }
 }
 
-fn load_and_attach(map: BorrowedFd<'_>) -> Result<super::fmod_ret::FmodRetLink, EbpfError> {
+fn load_and_attach(map: BorrowedFd<'_>) -> Result<FModRetLink, EbpfError> {
     super::raise_memlock_limit();
-    let mut program = FmodRetProgram::parse(UPGRADE_OBJECT, PROGRAM)?;
-    program.resolve_maps(|name| (name == CGROUPS_MAP).then(|| map.as_raw_fd()))?;
-    let loaded = LoadedFmodRet::load_for_running_kernel(&program)?;
-    Ok(loaded.attach()?)
+    let mut program = FModRet::from_elf(UPGRADE_OBJECT, PROGRAM)?;
+    program.relocate_maps(|name| (name == CGROUPS_MAP).then_some(map))?;
+    program.load(&Btf::from_sys_fs().map_err(EbpfError::Btf)?)?;
+    Ok(program.attach()?)
 }
 
 fn is_enoent(e: &MapError) -> bool {
@@ -346,8 +349,8 @@ const fn map_err(source: MapError) -> EbpfError {
     }
 }
 
-impl From<FmodRetError> for EbpfError {
-    fn from(e: FmodRetError) -> Self {
+impl From<FModRetError> for EbpfError {
+    fn from(e: FModRetError) -> Self {
         Self::FmodRet(e)
     }
 }

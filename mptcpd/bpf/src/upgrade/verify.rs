@@ -12,7 +12,7 @@ use aya::{
     },
 };
 
-use crate::ebpf::EbpfError;
+use crate::EbpfError;
 
 /// Map ids of the program behind the pinned link at `link_pin`.
 pub(super) fn link_map_ids(link_pin: &Path) -> Result<Vec<u32>, EbpfError> {
