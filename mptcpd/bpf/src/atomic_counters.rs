@@ -6,7 +6,7 @@
 mod tests {
     use object::{Object as _, ObjectSection as _};
 
-    use crate::{OBJECT, UPGRADE_OBJECT};
+    use crate::{object::OBJECT, upgrade::UPGRADE_OBJECT};
 
     /// `BPF_STX | BPF_DW | BPF_ATOMIC`.
     const ATOMIC_DW: u8 = 0x03 | 0x18 | 0xc0;

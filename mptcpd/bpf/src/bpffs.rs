@@ -34,7 +34,7 @@ pub struct PinDir {
 impl PinDir {
     /// Opens `dir`, creating it 0700 (and mounting bpffs at `/sys/fs/bpf`, mode 0700, if
     /// nothing is mounted there, as bpftool does) when needed. An existing directory must pass
-    /// [`check_pin_dir`].
+    /// `check_pin_dir`.
     pub fn open(dir: &Path) -> Result<Self, EbpfError> {
         let bpffs_err = |path: &Path, source| EbpfError::Bpffs {
             path: path.to_owned(),
@@ -119,7 +119,7 @@ impl Drop for PinDir {
 /// Opens `dir` without following a symbolic link and checks, on that descriptor, that only
 /// root (or this process's user) can change it: owned by one of them, not writable by group or
 /// others. Anyone else could unlink or replace the pins in it.
-pub fn check_pin_dir(dir: &Path) -> Result<OwnedFd, EbpfError> {
+pub(crate) fn check_pin_dir(dir: &Path) -> Result<OwnedFd, EbpfError> {
     let untrusted = |why: String| EbpfError::UntrustedPinDir {
         path: dir.to_owned(),
         why,

@@ -22,7 +22,7 @@ pub fn cgroup2_root() -> io::Result<PathBuf> {
 
 /// The mount point of the first `cgroup2` entry of a mounts table (`/proc/*/mounts` format).
 #[must_use]
-pub fn find_cgroup2_mount(mounts: &str) -> Option<PathBuf> {
+fn find_cgroup2_mount(mounts: &str) -> Option<PathBuf> {
     mounts.lines().find_map(|line| {
         let mut fields = line.split_ascii_whitespace();
         let (_source, target, fstype) = (fields.next()?, fields.next()?, fields.next()?);
@@ -73,7 +73,7 @@ pub fn current_cgroup() -> io::Result<PathBuf> {
 
 /// The cgroup v2 path (`/a/b`) of a `/proc/PID/cgroup` table.
 #[must_use]
-pub fn parse_proc_cgroup(table: &str) -> Option<&str> {
+fn parse_proc_cgroup(table: &str) -> Option<&str> {
     table.lines().find_map(|line| line.strip_prefix("0::"))
 }
 

@@ -14,7 +14,7 @@ use mptcpd_common::probes::{
 use super::{EbpfError, Upgrade, chain};
 
 /// The probes' object, built and embedded like the daemon's main object.
-pub static PROBES_OBJECT: &[u8] =
+static PROBES_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mptcpd-probes"));
 
 /// Whether a feature works here, and if not, why.

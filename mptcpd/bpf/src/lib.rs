@@ -14,14 +14,12 @@ mod sock_observer;
 mod upgrade;
 
 pub use aya_fmod_ret::FModRetError;
-pub use bpffs::{DEFAULT_PIN_DIR, PinDir, check_pin_dir};
+use bpffs::check_pin_dir;
+pub use bpffs::{DEFAULT_PIN_DIR, PinDir};
 pub use error::{EbpfError, chain};
-pub use features::{Hits, KernelFeatures, PROBES_OBJECT, Probes, Support};
-pub use log_drain::LogDrain;
+pub use features::{Hits, KernelFeatures, Probes, Support};
+use log_drain::LogDrain;
 pub use mptcpd_common::SockCounts;
-use object::raise_memlock_limit;
-pub use object::{OBJECT, load_object};
+use object::{load_object, raise_memlock_limit};
 pub use sock_observer::{SOCK_COUNTS_PIN, SockObserver, read_pinned_counts};
-pub use upgrade::{
-    CGROUPS_PIN, Installed, LINK_PIN, UPGRADE_OBJECT, Upgrade, V1_CGROUPS_PIN, V1_LINK_PIN,
-};
+pub use upgrade::{Installed, LINK_PIN, Upgrade, V1_CGROUPS_PIN, V1_LINK_PIN};

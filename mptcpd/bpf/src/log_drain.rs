@@ -14,7 +14,7 @@ use super::EbpfError;
 
 /// The drain task; dropping it stops the forwarding.
 #[derive(Debug)]
-pub struct LogDrain {
+pub(crate) struct LogDrain {
     task: JoinHandle<()>,
 }
 
@@ -23,7 +23,7 @@ impl LogDrain {
     ///
     /// Call it after the object is loaded and before its programs are: the programs refer to
     /// the log ring buffer, which must stay open.
-    pub fn start(ebpf: &mut Ebpf) -> Result<Self, EbpfError> {
+    pub(crate) fn start(ebpf: &mut Ebpf) -> Result<Self, EbpfError> {
         let logger = EbpfLogger::init(ebpf).map_err(EbpfError::Log)?;
         // SAFETY: `EbpfLogger` owns its ring buffer's fd, which stays open and unchanged until
         // the logger, moved into the `AsyncFd`, is dropped with it.

@@ -5,10 +5,11 @@ use aya::{Ebpf, EbpfLoader};
 use super::EbpfError;
 
 /// The ELF object holding every mptcpd eBPF program (aligned, as aya requires).
-pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mptcpd-ebpf"));
+pub(crate) static OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mptcpd-ebpf"));
 
 /// Loads the object's maps into the kernel (programs are loaded one by one, on demand).
-pub fn load_object() -> Result<Ebpf, EbpfError> {
+pub(crate) fn load_object() -> Result<Ebpf, EbpfError> {
     raise_memlock_limit();
     EbpfLoader::new().load(OBJECT).map_err(EbpfError::Object)
 }

@@ -20,11 +20,11 @@ mod unit;
 
 use std::path::{Path, PathBuf};
 
-pub use cli::{Args, Command, Target, What};
+pub use cli::Args;
+use cli::{Command, Target, What};
 pub use error::MptcpizeError;
-pub use mechanism::{Mechanism, why_not};
-pub use preload::{LIBRARY, LIBRARY_ENV, godebug, ld_preload};
-pub use unit::{DROP_IN, DropIn, drop_in_path, service_name, unit_name};
+use mechanism::Mechanism;
+use unit::{DropIn, service_name, unit_name};
 
 use mptcpd_bpf::{Upgrade, cgroup};
 

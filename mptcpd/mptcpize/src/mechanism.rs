@@ -3,17 +3,15 @@
 
 use std::path::Path;
 
-use mptcpd_bpf::{EbpfError, FModRetError, Installed, Upgrade, chain};
+use mptcpd_bpf::{EbpfError, FModRetError, Upgrade, chain};
 
 /// The mechanism in use.
 #[derive(Debug)]
-pub enum Mechanism {
+pub(crate) enum Mechanism {
     /// `fmod_ret/update_socket_protocol`, installed (pinned) in the pin directory.
     Ebpf {
         /// The pinned upgrade.
         upgrade: Upgrade,
-        /// Whether this call installed it.
-        installed: Installed,
     },
     /// The wrapper library, because the eBPF upgrade is not available for this reason.
     Preload {
@@ -25,9 +23,9 @@ pub enum Mechanism {
 impl Mechanism {
     /// Installs (or opens) the eBPF upgrade in `pin_dir`; the wrapper if the kernel cannot run
     /// it. A pin directory that others could tamper with is an error, not a reason to fall back.
-    pub fn choose(pin_dir: &Path) -> Result<Self, EbpfError> {
+    pub(crate) fn choose(pin_dir: &Path) -> Result<Self, EbpfError> {
         match Upgrade::install(pin_dir) {
-            Ok((upgrade, installed)) => Ok(Self::Ebpf { upgrade, installed }),
+            Ok((upgrade, _installed)) => Ok(Self::Ebpf { upgrade }),
             Err(e @ EbpfError::UntrustedPinDir { .. }) => Err(e),
             Err(e) => Ok(Self::Preload { why: why_not(&e) }),
         }
@@ -36,7 +34,7 @@ impl Mechanism {
 
 /// What the kernel lacks or refuses, in one line.
 #[must_use]
-pub fn why_not(e: &EbpfError) -> String {
+pub(crate) fn why_not(e: &EbpfError) -> String {
     match e {
         EbpfError::FmodRet(FModRetError::MissingTarget(function)) => {
             format!("this kernel has no {function} hook (Linux 6.6 or later has it)")

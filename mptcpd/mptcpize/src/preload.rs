@@ -13,9 +13,9 @@ use object::Object as _;
 use super::MptcpizeError;
 
 /// The wrapper's file name.
-pub const LIBRARY: &str = "libmptcpwrap.so";
+pub(crate) const LIBRARY: &str = "libmptcpwrap.so";
 /// Overrides where the wrapper is.
-pub const LIBRARY_ENV: &str = "MPTCPIZE_LIB";
+pub(crate) const LIBRARY_ENV: &str = "MPTCPIZE_LIB";
 /// What Go programs read to use MPTCP (Go 1.21+); `LD_PRELOAD` does not reach Go's raw syscalls.
 pub(super) const GODEBUG_MPTCP: &str = "multipathtcp=1";
 
@@ -76,7 +76,7 @@ fn first_existing(candidates: &[PathBuf]) -> Result<PathBuf, MptcpizeError> {
 
 /// `LD_PRELOAD` with the wrapper appended to what was there (once).
 #[must_use]
-pub fn ld_preload(existing: Option<&OsStr>, library: &Path) -> OsString {
+pub(crate) fn ld_preload(existing: Option<&OsStr>, library: &Path) -> OsString {
     let library = library.as_os_str();
     match existing.filter(|e| !e.is_empty()) {
         None => library.to_owned(),
@@ -98,7 +98,7 @@ pub fn ld_preload(existing: Option<&OsStr>, library: &Path) -> OsString {
 
 /// `GODEBUG` with `multipathtcp=1` appended to what was there (once).
 #[must_use]
-pub fn godebug(existing: Option<&OsStr>) -> OsString {
+pub(crate) fn godebug(existing: Option<&OsStr>) -> OsString {
     match existing.filter(|e| !e.is_empty()) {
         None => GODEBUG_MPTCP.into(),
         Some(e)

@@ -18,7 +18,7 @@ use super::{
 };
 
 /// The drop-in's file name.
-pub const DROP_IN: &str = "mptcpize.conf";
+pub(crate) const DROP_IN: &str = "mptcpize.conf";
 /// Unit types a name may end with; a bare name is a `.service`.
 const UNIT_TYPES: &[&str] = &[
     "service",
@@ -36,7 +36,7 @@ const UNIT_TYPES: &[&str] = &[
 
 /// What a drop-in does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DropIn {
+pub(crate) enum DropIn {
     /// Each start enables the unit's fresh cgroup for the eBPF upgrade.
     Ebpf {
         /// The `mptcpize` binary to run.
@@ -53,7 +53,7 @@ pub enum DropIn {
 
 impl DropIn {
     /// The file's text; the error names the value that cannot be written safely, and why.
-    pub fn render(&self) -> Result<String, MptcpizeError> {
+    pub(crate) fn render(&self) -> Result<String, MptcpizeError> {
         let header = "# Written by `mptcpize enable`; `mptcpize disable` removes it.\n";
         let word = |what: &'static str, value: &Path, field| {
             syntax::quote(value.as_os_str(), field).map_err(|why| MptcpizeError::DropInValue {
@@ -104,7 +104,7 @@ impl DropIn {
 
     /// Which mechanism a drop-in's text uses.
     #[must_use]
-    pub fn mechanism_of(text: &str) -> &'static str {
+    pub(crate) fn mechanism_of(text: &str) -> &'static str {
         if text.contains("ExecStartPre=") {
             "eBPF upgrade"
         } else if text.contains("LD_PRELOAD=") {
@@ -116,7 +116,7 @@ impl DropIn {
 }
 
 /// `NAME` or `NAME.TYPE`, as systemd spells units: `NAME.service` for a bare name.
-pub fn unit_name(arg: &str) -> Result<String, MptcpizeError> {
+pub(crate) fn unit_name(arg: &str) -> Result<String, MptcpizeError> {
     let bad = || MptcpizeError::BadUnit(arg.to_owned());
     let valid_char = |c: char| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c);
     if arg.is_empty() || arg.len() > 255 || arg.starts_with('.') || !arg.chars().all(valid_char) {
@@ -136,7 +136,7 @@ pub fn unit_name(arg: &str) -> Result<String, MptcpizeError> {
 
 /// [`unit_name`], for a unit a drop-in can change: only services run processes of their own
 /// (`[Service]` means nothing to a `.socket`, `.slice`, ...).
-pub fn service_name(arg: &str) -> Result<String, MptcpizeError> {
+pub(crate) fn service_name(arg: &str) -> Result<String, MptcpizeError> {
     let name = unit_name(arg)?;
     if name.ends_with(".service") {
         Ok(name)
@@ -147,7 +147,7 @@ pub fn service_name(arg: &str) -> Result<String, MptcpizeError> {
 
 /// The drop-in's path for `unit` below `systemd_dir`.
 #[must_use]
-pub fn drop_in_path(systemd_dir: &Path, unit: &str) -> PathBuf {
+pub(crate) fn drop_in_path(systemd_dir: &Path, unit: &str) -> PathBuf {
     systemd_dir.join(format!("{unit}.d")).join(DROP_IN)
 }
 

@@ -30,12 +30,12 @@ use lock::InstallLock;
 use super::{EbpfError, check_pin_dir};
 
 /// The upgrade program's object, built and embedded like the daemon's main object.
-pub static UPGRADE_OBJECT: &[u8] =
+pub(crate) static UPGRADE_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mptcpd-upgrade"));
 
 /// Pin of the map of cgroups, in the pin directory (the layout version is in the name:
 /// [`mptcpd_common::upgrade::LAYOUT_VERSION`]).
-pub const CGROUPS_PIN: &str = "mptcpize_v2_cgroups";
+pub(crate) const CGROUPS_PIN: &str = "mptcpize_v2_cgroups";
 /// Pin of the program's link, in the pin directory: while it exists the program runs.
 pub const LINK_PIN: &str = "mptcpize_v2_link";
 /// Where a new link is pinned before it replaces [`LINK_PIN`] (renamed over it; bpffs refuses
@@ -146,7 +146,7 @@ impl Upgrade {
     }
 
     /// The pinned upgrade in `dir`, if its program is attached there. A directory that
-    /// another user could have made or could change is refused ([`check_pin_dir`]).
+    /// another user could have made or could change is refused (`check_pin_dir`).
     pub fn open(dir: &Path) -> Result<Option<Self>, EbpfError> {
         if !pin_dir_exists(dir)? {
             return Ok(None);

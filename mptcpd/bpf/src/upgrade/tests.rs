@@ -7,7 +7,7 @@ use mptcpd_common::{
 };
 
 use super::UPGRADE_OBJECT;
-use crate::OBJECT;
+use crate::object::OBJECT;
 
 #[test]
 fn the_upgrade_program_hooks_its_function_and_reads_only_the_cgroups_map() {
