@@ -1,8 +1,12 @@
 //! Types shared by mptcpd's eBPF programs and user space.
 //!
 //! Everything here is `#[repr(C)]` and `no_std`: the same bytes are written by a BPF program
-//! and read by the daemon. The `user` feature adds the user-space impls.
-#![no_std]
+//! and read by the daemon. The `user` feature adds the user-space impls; the `cli` feature
+//! (std) the one-line usage errors that `mptcpctl` and `mptcpize` share ([`usage`]).
+#![cfg_attr(not(feature = "cli"), no_std)]
+
+#[cfg(feature = "cli")]
+pub mod usage;
 
 /// Name of the map in which the `sock_create` observer counts stream sockets per cgroup.
 pub const SOCK_COUNTS_MAP: &str = "SOCK_COUNTS";

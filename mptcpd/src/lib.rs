@@ -18,18 +18,14 @@
 //!
 //! See `docs/architecture.md` for how the parts fit.
 
-pub mod cgroup;
 pub mod cli;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod diag;
-pub mod ebpf;
-pub mod mptcpize;
 pub mod netmon;
 pub mod plugins;
 pub mod pm;
 pub mod sockopt;
-pub mod usage;
 
 pub use daemon::Daemon;

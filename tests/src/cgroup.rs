@@ -26,7 +26,7 @@ pub struct TestCgroup {
 impl TestCgroup {
     /// Creates `ROOT/PREFIX-PID-N`.
     pub fn new(prefix: &str) -> anyhow::Result<Self> {
-        Self::new_in(&mptcpd::cgroup::cgroup2_root()?, prefix)
+        Self::new_in(&mptcpd_bpf::cgroup::cgroup2_root()?, prefix)
     }
 
     /// Creates `PARENT/PREFIX-PID-N` below this one; drop it before this one.
@@ -62,7 +62,7 @@ impl TestCgroup {
 
     /// The id BPF programs see for it.
     pub fn id(&self) -> anyhow::Result<u64> {
-        Ok(mptcpd::cgroup::cgroup_id(&self.path)?)
+        Ok(mptcpd_bpf::cgroup::cgroup_id(&self.path)?)
     }
 
     /// Makes `cmd` join this cgroup between fork and exec, so that everything the program does

@@ -172,7 +172,7 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
     }
     drop(monitor);
 
-    let counts = mptcpd::ebpf::read_pinned_counts(&pin_dir.join(mptcpd::ebpf::SOCK_COUNTS_PIN))
+    let counts = mptcpd_bpf::read_pinned_counts(&pin_dir.join(mptcpd_bpf::SOCK_COUNTS_PIN))
         .context("reading the observer's pinned counts")?;
     let ours = counts.get(&cgroup.id()?).copied().unwrap_or_default();
     println!(

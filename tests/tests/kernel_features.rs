@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use mptcpd::ebpf::{KernelFeatures, Probes, Support, chain};
+use mptcpd_bpf::{KernelFeatures, Probes, Support, chain};
 use mptcpd_tests::{features, mptcp, netns::NetNs, skip};
 
 /// Opens MPTCP connections over loopback in a fresh namespace: each calls `tcp_connect`.

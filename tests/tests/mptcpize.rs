@@ -12,11 +12,12 @@ use std::{
     time::SystemTime,
 };
 
-use mptcpd::{ebpf::Upgrade, mptcpize::cli::DEFAULT_SYSTEMD_DIR};
+use mptcpd_bpf::Upgrade;
 use mptcpd_tests::{
     bins, cgroup::TestCgroup, daemon::Daemon, mptcpize::PinDir, mptcpize::printed_protocol,
     netns::NetNs, skip,
 };
+use mptcpize::cli::DEFAULT_SYSTEMD_DIR;
 
 /// `true` where the upgrade cannot run, so the wrapper is what mptcpize uses; otherwise skips.
 fn fallback_expected(test: &str) -> bool {

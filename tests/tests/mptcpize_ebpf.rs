@@ -2,7 +2,7 @@
 //! by `run` and inside an enabled cgroup, the enabled state outlives the tool, and `disable`
 //! stops it. On kernels without the hook (6.1), the fallback is named in one line.
 
-use mptcpd::ebpf::Upgrade;
+use mptcpd_bpf::Upgrade;
 use mptcpd_tests::{
     bins, cgroup::TestCgroup, features, mptcp, mptcpize::PinDir, mptcpize::printed_protocol, skip,
 };
@@ -12,7 +12,7 @@ fn upgrade_available(test: &str) -> bool {
     match Upgrade::probe() {
         Ok(()) => true,
         Err(e) => {
-            features::missing("fmod_ret", test, &mptcpd::ebpf::chain(&e));
+            features::missing("fmod_ret", test, &mptcpd_bpf::chain(&e));
             false
         }
     }
@@ -205,7 +205,7 @@ fn vm_mptcpize_run_stays_below_the_callers_cgroup_and_passes_sigterm_on() {
         assert!(std::time::Instant::now() < deadline, "no run cgroup");
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
-    let id = mptcpd::cgroup::cgroup_id(&transient).unwrap();
+    let id = mptcpd_bpf::cgroup::cgroup_id(&transient).unwrap();
     let upgrade = Upgrade::open(pins.path()).unwrap().expect("installed");
     assert!(upgrade.cgroups().unwrap().contains_key(&id));
 
@@ -334,7 +334,7 @@ fn vm_mptcpize_enable_forgets_stale_ids_before_inserting_into_a_full_map() {
     exited.wait().unwrap();
     let orphan = kept.path().join(format!("mptcpize-run-{}-0", exited.id()));
     std::fs::create_dir(&orphan).unwrap();
-    stale.push(mptcpd::cgroup::cgroup_id(&orphan).unwrap());
+    stale.push(mptcpd_bpf::cgroup::cgroup_id(&orphan).unwrap());
     assert!(upgrade.enable(stale[8]).unwrap());
     // Ids that no cgroup has (like those of cgroups removed long ago) fill the map.
     let mut filler = u64::MAX;

@@ -3,7 +3,7 @@
 
 use std::{path::PathBuf, process::Command};
 
-use mptcpd::ebpf::{SOCK_COUNTS_PIN, SockCounts, SockObserver, read_pinned_counts};
+use mptcpd_bpf::{SOCK_COUNTS_PIN, SockCounts, SockObserver, read_pinned_counts};
 use mptcpd_tests::{bins, cgroup::TestCgroup, daemon::Daemon, mptcp, netns::NetNs, skip};
 
 fn pin_dir(test: &str) -> PathBuf {

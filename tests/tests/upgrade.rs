@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use mptcpd::ebpf::{Upgrade, chain};
+use mptcpd_bpf::{Upgrade, chain};
 use mptcpd_tests::{cgroup::TestCgroup, features, mptcp, skip};
 
 /// A pin directory of this test's own, removed (with the upgrade) on drop.
@@ -164,7 +164,7 @@ fn vm_the_pinned_upgrade_outlives_its_handle() {
 /// except that its link runs today's program (with a map of its own: it upgrades nothing).
 fn pin_layout_1(dir: &std::path::Path, enabled: u64) {
     use aya::maps::{Map, MapData, PerCpuHashMap, PerCpuValues};
-    use mptcpd::ebpf::{V1_CGROUPS_PIN, V1_LINK_PIN, fmod_ret::obj_pin};
+    use mptcpd_bpf::{V1_CGROUPS_PIN, V1_LINK_PIN};
     use std::os::fd::{FromRawFd as _, OwnedFd};
 
     std::fs::create_dir(dir).unwrap();
@@ -177,7 +177,7 @@ fn pin_layout_1(dir: &std::path::Path, enabled: u64) {
     // SAFETY: a new fd nobody else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(i32::try_from(fd).unwrap()) };
     let map_pin = dir.join(V1_CGROUPS_PIN);
-    obj_pin(std::os::fd::AsFd::as_fd(&fd), &map_pin).unwrap();
+    MapData::from_fd(fd).unwrap().pin(&map_pin).unwrap();
     let mut map: PerCpuHashMap<_, u64, u64> =
         PerCpuHashMap::try_from(Map::from_map_data(MapData::from_pin(&map_pin).unwrap()).unwrap())
             .unwrap();
@@ -192,7 +192,7 @@ fn pin_layout_1(dir: &std::path::Path, enabled: u64) {
     let donor = Pins::new("layout1-donor");
     install("pin_layout_1", &donor).unwrap();
     let link: aya::programs::links::FdLink =
-        aya::programs::links::PinnedLink::from_pin(donor.0.join(mptcpd::ebpf::LINK_PIN))
+        aya::programs::links::PinnedLink::from_pin(donor.0.join(mptcpd_bpf::LINK_PIN))
             .unwrap()
             .into();
     link.pin(dir.join(V1_LINK_PIN)).unwrap();
@@ -211,10 +211,10 @@ fn vm_an_older_layout_is_replaced_and_its_cgroups_kept() {
     pin_layout_1(&pins.0, old.id().unwrap());
 
     let (upgrade, _) = Upgrade::install(&pins.0).unwrap();
-    for gone in [mptcpd::ebpf::V1_LINK_PIN, mptcpd::ebpf::V1_CGROUPS_PIN] {
+    for gone in [mptcpd_bpf::V1_LINK_PIN, mptcpd_bpf::V1_CGROUPS_PIN] {
         assert!(!pins.0.join(gone).exists(), "{gone} replaced");
     }
-    assert!(pins.0.join(mptcpd::ebpf::LINK_PIN).exists());
+    assert!(pins.0.join(mptcpd_bpf::LINK_PIN).exists());
     assert!(upgrade.cgroups().unwrap().contains_key(&old.id().unwrap()));
     assert_eq!(mptcp::new_process_socket(&old, None, "tcp").unwrap(), 262);
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask build-ebpf`: runs the daemon's build script, the one mechanism that builds the
+//! `cargo xtask build-ebpf`: runs mptcpd-bpf's build script, the one mechanism that builds the
 //! eBPF object, then copies the object out and lists its programs.
 
 use std::{fs, io::BufReader, path::PathBuf, process::Stdio};
@@ -9,7 +9,7 @@ use object::{Object as _, ObjectSection as _};
 
 use crate::{cmd, workspace};
 
-/// The object's name in the daemon's `OUT_DIR` (the eBPF crate's binary).
+/// The object's name in mptcpd-bpf's `OUT_DIR` (the eBPF crate's binary).
 const OBJECT_NAME: &str = "mptcpd-ebpf";
 
 pub(crate) fn run() -> anyhow::Result<()> {
@@ -35,13 +35,13 @@ pub(crate) fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the object through `mptcpd/build.rs` and returns where it landed.
+/// Builds the object through `mptcpd/bpf/build.rs` and returns where it landed.
 pub(crate) fn build() -> anyhow::Result<PathBuf> {
     let mut check = cmd::cargo();
     check.args([
         "check",
         "--package",
-        "mptcpd",
+        "mptcpd-bpf",
         "--message-format=json-render-diagnostics",
     ]);
     eprintln!("+ {}", cmd::display(&check));
@@ -50,7 +50,7 @@ pub(crate) fn build() -> anyhow::Result<PathBuf> {
     let mut out_dir = None;
     for message in Message::parse_stream(BufReader::new(stdout)) {
         if let Message::BuildScriptExecuted(script) = message?
-            && script.package_id.repr.contains("/mptcpd#")
+            && script.package_id.repr.contains("#mptcpd-bpf@")
         {
             out_dir = Some(script.out_dir.into_std_path_buf());
         }
@@ -59,7 +59,7 @@ pub(crate) fn build() -> anyhow::Result<PathBuf> {
         bail!("{} failed", cmd::display(&check));
     }
     let object = out_dir
-        .context("mptcpd's build script did not run")?
+        .context("mptcpd-bpf's build script did not run")?
         .join(OBJECT_NAME);
     if !object.is_file() {
         bail!("{} was not built (AYA_BUILD_SKIP set?)", object.display());

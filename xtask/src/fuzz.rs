@@ -4,7 +4,7 @@
 //!
 //! No sanitizer: the decoders are safe Rust, so a finding is a panic (a failed property
 //! check, an overflow: debug assertions are on), and `AddressSanitizer` would only halve the
-//! rate. The nested eBPF build of `mptcpd/build.rs` sets its own `CARGO_ENCODED_RUSTFLAGS`,
+//! rate. The nested eBPF build of `mptcpd/bpf/build.rs` sets its own `CARGO_ENCODED_RUSTFLAGS`,
 //! so cargo-fuzz's `RUSTFLAGS` do not reach it.
 
 use std::{

@@ -39,7 +39,16 @@ pub(crate) struct InstallArgs {
 
 pub(crate) fn run(args: &InstallArgs) -> anyhow::Result<()> {
     if !args.no_build {
-        cmd::run(cmd::cargo().args(["build", "--release", "-p", "mptcpd", "-p", "mptcpwrap"]))?;
+        cmd::run(cmd::cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "mptcpd",
+            "-p",
+            "mptcpize",
+            "-p",
+            "mptcpwrap",
+        ]))?;
     }
     let built = workspace::target_dir().join("release");
     let installed = install(&built, &args.destdir, &args.prefix)?;

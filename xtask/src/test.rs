@@ -84,17 +84,10 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
     stage(
         &tally,
         "build",
-        cmd::cargo().args([
-            "build",
-            "-p",
-            "mptcpd",
-            "-p",
-            "mptcpd-tests",
-            "-p",
-            "mptcpwrap",
-            "--bins",
-            "--lib",
-        ]),
+        cmd::cargo()
+            .arg("build")
+            .args(workspace::TESTED_PACKAGES)
+            .args(["--bins", "--lib"]),
     );
 
     let filter: Vec<&str> = args.filter.as_deref().into_iter().collect();

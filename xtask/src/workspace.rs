@@ -7,6 +7,19 @@ use std::{
 
 use anyhow::{Context as _, anyhow};
 
+/// `cargo build` arguments for what the tests run: the daemon and mptcpctl, mptcpize, the
+/// test tools and the `LD_PRELOAD` wrapper (with `--bins --lib`).
+pub(crate) const TESTED_PACKAGES: [&str; 8] = [
+    "-p",
+    "mptcpd",
+    "-p",
+    "mptcpize",
+    "-p",
+    "mptcpd-tests",
+    "-p",
+    "mptcpwrap",
+];
+
 /// The workspace root (xtask lives one level below it).
 pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

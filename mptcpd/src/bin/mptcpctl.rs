@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = match mptcpd::usage::parse::<mptcpd::ctl::CtlArgs>("mptcpctl") {
+    let args = match mptcpd_common::usage::parse::<mptcpd::ctl::CtlArgs>("mptcpctl") {
         Ok(args) => args,
         Err(code) => return code,
     };

@@ -23,7 +23,9 @@ use super::{
     AddrFlags, DEFAULT_PLUGIN_DIR, DEFAULT_STATE_DIR, LogTarget, PluginList, file::parse_bool,
     table::settings_table,
 };
-use crate::{ebpf::DEFAULT_PIN_DIR, netmon::NotifyFlags};
+use mptcpd_bpf::DEFAULT_PIN_DIR;
+
+use crate::netmon::NotifyFlags;
 
 settings_table! {
     /// Multipath TCP path-management daemon.

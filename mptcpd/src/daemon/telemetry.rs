@@ -3,11 +3,9 @@
 
 use std::path::PathBuf;
 
-use crate::{
-    cgroup,
-    config::Config,
-    ebpf::{EbpfError, PinDir, SockObserver, chain},
-};
+use mptcpd_bpf::{EbpfError, PinDir, SockObserver, cgroup, chain};
+
+use crate::config::Config;
 
 /// The running observer and the pins that expose it.
 pub(super) struct Telemetry {

@@ -115,7 +115,16 @@ pub(crate) struct Payload {
 fn build_payload() -> anyhow::Result<Payload> {
     cmd::run(
         cmd::cargo()
-            .args(["build", "-p", "mptcpd", "-p", "mptcpd-tests", "--bins"])
+            .args([
+                "build",
+                "-p",
+                "mptcpd",
+                "-p",
+                "mptcpize",
+                "-p",
+                "mptcpd-tests",
+                "--bins",
+            ])
             .args(["--profile", PROFILE, "--target", TARGET]),
     )?;
     let mut no_run = cmd::cargo();

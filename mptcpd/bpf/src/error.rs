@@ -1,0 +1,135 @@
+//! Errors of the eBPF side.
+
+use std::{error::Error as _, io, path::PathBuf};
+
+/// What went wrong loading, attaching, reading or pinning mptcpd's eBPF objects.
+#[derive(Debug, thiserror::Error)]
+pub enum EbpfError {
+    /// The embedded object did not load (map creation, relocation, BTF).
+    #[error("loading the eBPF object: {0}")]
+    Object(#[source] aya::EbpfError),
+    /// The object lacks a program it should have (a build mismatch).
+    #[error("program `{0}` is not in the eBPF object")]
+    MissingProgram(&'static str),
+    /// The object lacks a map it should have (a build mismatch).
+    #[error("map `{0}` is not in the eBPF object")]
+    MissingMap(&'static str),
+    /// A program failed to load or attach.
+    #[error("program `{name}`: {source}")]
+    Program {
+        /// The program.
+        name: &'static str,
+        /// Why.
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    /// A map could not be read or opened.
+    #[error("map `{name}`: {source}")]
+    Map {
+        /// The map.
+        name: &'static str,
+        /// Why.
+        #[source]
+        source: aya::maps::MapError,
+    },
+    /// The cgroup to attach to could not be opened.
+    #[error("cgroup {}: {source}", path.display())]
+    Cgroup {
+        /// The cgroup directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// bpffs could not be used for pinning.
+    #[error("{}: {source}", path.display())]
+    Bpffs {
+        /// The path on (or expected on) bpffs.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The pin directory is one another user could have made or could change.
+    #[error(
+        "refusing pin directory {}: {why}; remove it (rm -r {}) or choose another with \
+         --bpf-pin-dir",
+        path.display(),
+        path.display()
+    )]
+    UntrustedPinDir {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The pinned upgrade does not hang together (its link's program does not read the
+    /// pinned map, or cannot be inspected).
+    #[error(
+        "the pinned eBPF upgrade at {} is inconsistent: {why}; run `mptcpize reset`, then \
+         enable again",
+        path.display()
+    )]
+    Inconsistent {
+        /// The pin looked at.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// An object could not be pinned.
+    #[error("pinning {}: {source}", path.display())]
+    Pin {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: aya::pin::PinError,
+    },
+    /// The kernel's BTF could not be read (needed by BTF-based programs such as fentry).
+    #[error("kernel BTF: {0}")]
+    Btf(#[source] aya::BtfError),
+    /// The `fmod_ret` upgrade program could not be read, loaded or attached.
+    #[error(transparent)]
+    FmodRet(aya_fmod_ret::FModRetError),
+    /// The aya-log ring buffer could not be watched.
+    #[error("eBPF log ring buffer: {0}")]
+    LogRing(#[source] io::Error),
+    /// aya-log could not be set up.
+    #[error("eBPF logging: {0}")]
+    Log(#[source] aya_log::Error),
+}
+
+impl EbpfError {
+    /// The kernel refused for lack of privilege (`EPERM` or `EACCES` somewhere in the chain):
+    /// the process lacks `CAP_BPF`, or a security policy forbids the program type.
+    #[must_use]
+    pub fn is_permission_denied(&self) -> bool {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = self.source();
+        while let Some(err) = source {
+            if let Some(io) = err.downcast_ref::<io::Error>()
+                && io.kind() == io::ErrorKind::PermissionDenied
+            {
+                return true;
+            }
+            source = err.source();
+        }
+        false
+    }
+}
+
+/// An error with its sources, one line: `outer: inner: innermost`.
+#[must_use]
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        // thiserror's `{0}` already prints a source inline; skip what is already said.
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = e.source();
+    }
+    line
+}

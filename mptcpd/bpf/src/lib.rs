@@ -1,0 +1,25 @@
+//! mptcpd's eBPF side, user half: the embedded objects (built from `mptcpd-ebpf` by this
+//! crate's build script), their programs and maps, pins, feature probes, the TCP-to-MPTCP
+//! upgrade (loaded through `aya-fmod-ret`), the socket observer, the bridge from aya-log to
+//! `tracing`, and the cgroup v2 helpers they need. Used by the daemon and by `mptcpize`.
+
+mod atomic_counters;
+mod bpffs;
+pub mod cgroup;
+mod error;
+mod features;
+mod log_drain;
+mod object;
+mod sock_observer;
+mod upgrade;
+
+pub use aya_fmod_ret::FModRetError;
+use bpffs::check_pin_dir;
+pub use bpffs::{DEFAULT_PIN_DIR, PinDir};
+pub use error::{EbpfError, chain};
+pub use features::{Hits, KernelFeatures, Probes, Support};
+use log_drain::LogDrain;
+pub use mptcpd_common::SockCounts;
+use object::{load_object, raise_memlock_limit};
+pub use sock_observer::{SOCK_COUNTS_PIN, SockObserver, read_pinned_counts};
+pub use upgrade::{Installed, LINK_PIN, Upgrade, V1_CGROUPS_PIN, V1_LINK_PIN};

@@ -1,0 +1,85 @@
+//! The `mptcpize` command line: the C tool's subcommands (`run`, `enable`, `disable`) plus
+//! cgroups, `status` and `reset`.
+
+use std::{ffi::OsString, path::PathBuf};
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+
+use mptcpd_bpf::DEFAULT_PIN_DIR;
+
+/// Where systemd looks for administrator drop-ins.
+pub const DEFAULT_SYSTEMD_DIR: &str = "/etc/systemd/system";
+
+/// Make programs use Multipath TCP: in the kernel by cgroup (eBPF), else by `LD_PRELOAD`.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "mptcpize", version, about)]
+pub struct Args {
+    /// Directory on bpffs for the pinned upgrade program, its cgroups and the daemon's counts.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_PIN_DIR, global = true)]
+    pub bpf_pin_dir: PathBuf,
+
+    /// Directory for systemd drop-ins (`UNIT.d/mptcpize.conf`).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_SYSTEMD_DIR, global = true)]
+    pub systemd_dir: PathBuf,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run CMD with MPTCP in place of TCP.
+    Run {
+        /// Say which mechanism runs and why (and have the wrapper report each socket).
+        #[arg(short, long)]
+        debug: bool,
+        /// The program and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<OsString>,
+    },
+    /// Use MPTCP for a systemd service or a cgroup from now on.
+    Enable {
+        /// The unit or cgroup.
+        #[command(flatten)]
+        target: Target,
+        /// Write the drop-in even if the mptcpize binary or the wrapper it names could be
+        /// replaced by a user other than root (a build tree, a world-writable directory).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Stop using MPTCP for a systemd unit or a cgroup.
+    Disable(Target),
+    /// What is enabled, by which mechanism, and how many sockets really use MPTCP.
+    Status,
+    /// Disable every cgroup and remove the eBPF upgrade program.
+    Reset,
+}
+
+/// What `enable` and `disable` act on, and how.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct Target {
+    /// The unit or cgroup.
+    #[command(flatten)]
+    pub what: What,
+    /// Do not run `systemctl daemon-reload` after writing or removing a drop-in.
+    #[arg(long)]
+    pub no_reload: bool,
+}
+
+/// Exactly one of a unit, a cgroup, or the caller's cgroup.
+#[derive(Debug, Clone, ClapArgs)]
+#[group(required = true, multiple = false)]
+pub struct What {
+    /// A systemd service (`.service` is implied): a drop-in, never an edit of the unit file.
+    #[arg(value_name = "UNIT")]
+    pub unit: Option<String>,
+    /// A cgroup v2 directory, or a path below the cgroup v2 root (`/system.slice/x.service`);
+    /// needs the eBPF upgrade.
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<PathBuf>,
+    /// The cgroup mptcpize itself runs in (what a unit's drop-in uses at each start).
+    #[arg(long)]
+    pub current_cgroup: bool,
+}
