@@ -28,7 +28,6 @@ pub mod ebpf;
 pub mod mptcpize;
 pub mod netmon;
 pub mod plugins;
-pub mod pm;
 pub mod sockopt;
 pub mod usage;
 

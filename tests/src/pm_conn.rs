@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use mptcpd::pm::{
+use mptcp_pm::{
     EventStream, PmClient,
     wire::{Event, Limits},
 };

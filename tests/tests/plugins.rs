@@ -10,13 +10,13 @@ use std::{
     time::Duration,
 };
 
+use mptcp_pm::{EventItem, EventStream, PmClient, wire::Event};
 use mptcpd::{
     netmon::{NetworkMonitor, NotifyFlags},
     plugins::{
         NetlinkPm, PluginHost, PluginSettings, Registry,
         api::{Commands, Endpoint, EndpointFlags, Limits},
     },
-    pm::{EventItem, EventStream, PmClient, wire::Event},
 };
 use mptcpd_tests::{
     mptcp,
@@ -251,8 +251,8 @@ async fn addr_adv_respects_the_eight_endpoint_limit() {
     );
 }
 
-fn by_hand() -> mptcpd::pm::wire::Endpoint {
-    mptcpd::pm::wire::Endpoint::new(ip("192.0.2.1"), mptcpd::pm::wire::EndpointFlags::SIGNAL)
+fn by_hand() -> mptcp_pm::wire::Endpoint {
+    mptcp_pm::wire::Endpoint::new(ip("192.0.2.1"), mptcp_pm::wire::EndpointFlags::SIGNAL)
         .with_id(50)
 }
 
@@ -422,7 +422,7 @@ async fn sspi_announces_and_keeps_one_subflow_per_interface() {
     let (mut server_events, listener) = {
         let _in = srv.enter().unwrap();
         let server = PmClient::connect().await.expect("mptcp_pm");
-        let limits = mptcpd::pm::wire::Limits {
+        let limits = mptcp_pm::wire::Limits {
             add_addr_accepted: 2,
             subflows: 2,
         };
@@ -508,8 +508,8 @@ async fn sspi_announces_and_keeps_one_subflow_per_interface() {
 
     // A second subflow on c-b, forced: sspi closes it. (Its own id: the kernel matches the
     // announced entry by address and port, and this one has no port.)
-    let local = mptcpd::pm::wire::Endpoint::new(joined, mptcpd::pm::wire::EndpointFlags::empty())
-        .with_id(200);
+    let local =
+        mptcp_pm::wire::Endpoint::new(joined, mptcp_pm::wire::EndpointFlags::empty()).with_id(200);
     client
         .subflow_create(token, &local, sock("10.0.2.2:5201"))
         .await

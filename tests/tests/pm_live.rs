@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use mptcpd::pm::{
+use mptcp_pm::{
     EventItem, PmClient,
     wire::{EVENTS_GROUP, Endpoint, EndpointFlags, Event, Limits, PmCmd, Subflow},
 };

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use mptcpd::pm::{
+use mptcp_pm::{
     PmClient,
     wire::{Endpoint, EndpointFlags},
 };

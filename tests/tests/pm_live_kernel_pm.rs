@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use mptcpd::pm::wire::{Endpoint, EndpointFlags, Event};
+use mptcp_pm::wire::{Endpoint, EndpointFlags, Event};
 use mptcpd_tests::{
     pm::wait_for,
     pm_conn::{PORT, PmConnection},

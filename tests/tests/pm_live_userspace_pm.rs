@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use mptcpd::pm::wire::{Endpoint, EndpointFlags, Event};
+use mptcp_pm::wire::{Endpoint, EndpointFlags, Event};
 use mptcpd_tests::{
     pm::{kernel_error, wait_for},
     pm_conn::PmConnection,

@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use mptcpd::pm::{
+use mptcp_pm::{
     PmClient,
     wire::{self, Event},
 };
@@ -47,7 +47,7 @@ async fn connect(
 }
 
 /// The port the peer saw announced for `addr`.
-async fn announced_port(events: &mut mptcpd::pm::EventStream, addr: IpAddr) -> u16 {
+async fn announced_port(events: &mut mptcp_pm::EventStream, addr: IpAddr) -> u16 {
     wait_for(events, "the announcement", |e| match e {
         Event::Announced(a) if a.addr == addr => a.port,
         _ => None,

@@ -3,7 +3,7 @@
 
 use std::{fmt, str::FromStr};
 
-use crate::pm::wire::EndpointFlags;
+use mptcp_pm::wire::EndpointFlags;
 
 bitflags::bitflags! {
     /// Endpoint flags a user may configure, with the kernel's bit values
@@ -107,7 +107,7 @@ impl fmt::Display for AddrFlags {
 #[cfg(test)]
 mod tests {
     use super::{AddrFlags, AddrFlagsError};
-    use crate::pm::wire::EndpointFlags;
+    use mptcp_pm::wire::EndpointFlags;
 
     #[test]
     fn bits_are_the_kernel_endpoint_flags() {

@@ -9,7 +9,7 @@ use super::{
     },
     format, iface,
 };
-use crate::pm::{
+use mptcp_pm::{
     EventItem, PmClient, PmError,
     wire::{Endpoint, EndpointFlags, Limits},
 };

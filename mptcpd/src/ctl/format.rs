@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::pm::wire::{Endpoint, Event, Limits, Subflow};
+use mptcp_pm::wire::{Endpoint, Event, Limits, Subflow};
 
 /// `ADDR [port P] id N FLAGS [dev IFNAME]`, as `ip mptcp endpoint show` prints it.
 #[must_use]
@@ -160,7 +160,7 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::{endpoint_json, endpoint_text, event_json, event_text, limits_text};
-    use crate::pm::wire::{Endpoint, EndpointFlags, Event, Limits, Subflow};
+    use mptcp_pm::wire::{Endpoint, EndpointFlags, Event, Limits, Subflow};
 
     fn endpoint() -> Endpoint {
         Endpoint::new(

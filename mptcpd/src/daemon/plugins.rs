@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use crate::{
     config::Config,
     plugins::{PluginSettings, api::EndpointFlags},
-    pm::wire,
 };
+use mptcp_pm::wire;
 
 /// `state_file` names the endpoints this daemon added (one per network namespace).
 pub(super) fn settings(config: &Config, state_file: PathBuf) -> PluginSettings {

@@ -8,14 +8,12 @@ use std::net::SocketAddr;
 
 use mptcpd_plugin as api;
 
-use crate::{
-    diag::MptcpSocket,
-    netmon,
-    pm::{
-        PmError,
-        wire::{self, EventFlags},
-    },
+use mptcp_pm::{
+    PmError,
+    wire::{self, EventFlags},
 };
+
+use crate::{diag::MptcpSocket, netmon};
 
 pub(super) fn flags_to_wire(flags: api::EndpointFlags) -> wire::EndpointFlags {
     wire::EndpointFlags::from_bits_retain(flags.bits())

@@ -8,9 +8,9 @@ use super::convert::{
     endpoint_from_wire, endpoint_to_wire, error_from_pm, flags_to_wire, limits_from_wire,
     limits_to_wire,
 };
-use crate::pm::{self, PmClient, wire};
+use mptcp_pm::{PmClient, wire};
 
-fn answer<T>(result: Result<T, pm::PmError>) -> Result<T, PmError> {
+fn answer<T>(result: Result<T, mptcp_pm::PmError>) -> Result<T, PmError> {
     result.map_err(|e| error_from_pm(&e))
 }
 

@@ -11,7 +11,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use mptcpd::pm::{
+use mptcp_pm::{
     EventItem, EventStream, PmClient,
     wire::{Endpoint, EndpointFlags, Event, Limits},
 };

@@ -17,10 +17,8 @@ use super::{
     PluginHost,
     tests::{self, connection},
 };
-use crate::{
-    plugins::{HostPm, ListenerManager},
-    pm::wire::{self, Event},
-};
+use crate::plugins::{HostPm, ListenerManager};
+use mptcp_pm::wire::{self, Event};
 
 /// A bound on a hang (paused time: not waited for), not a performance expectation.
 const HANG: Duration = Duration::from_secs(60);

@@ -18,9 +18,9 @@ use super::{HostPm, PluginError, PluginSettings, Registry, convert};
 use crate::{
     diag::{DiagError, MptcpSocket},
     netmon::{NetEvent, NetworkMonitor},
-    pm::wire::Event,
 };
 use lanes::{Lane, Lanes};
+use mptcp_pm::wire::Event;
 
 /// A connection the host routes events of.
 #[derive(Debug, Clone, Copy)]

@@ -18,8 +18,8 @@ use crate::{
     diag::{DiagError, InfoFlags, MptcpSocket, wire::state},
     netmon::{self, AddressScope, LocalAddress, NetEvent, OperState},
     plugins::{HostPm, ListenerManager},
-    pm::wire::{self, Event, EventFlags, Listener},
 };
+use mptcp_pm::wire::{self, Event, EventFlags, Listener};
 
 type Log = Arc<Mutex<Vec<String>>>;
 

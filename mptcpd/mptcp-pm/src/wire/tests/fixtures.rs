@@ -1,4 +1,4 @@
-//! Messages captured from Linux 6.18 (`tests/fixtures/pm/README.md`): decoded values, and
+//! Messages captured from Linux 6.18 (`tests/fixtures/README.md`): decoded values, and
 //! encoding back to the kernel's exact bytes.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -7,7 +7,7 @@ use netlink_packet_core::{Emitable as _, NetlinkPayload};
 use netlink_packet_generic::GenlMessage;
 
 use super::{all_fixtures, fixture};
-use crate::pm::wire::{
+use crate::wire::{
     Announcement, Connection, EVENTS_GROUP, Endpoint, EndpointFlags, Event, EventFlags, Family,
     FrameKind, KernelError, Limits, Listener, PmCmd, PmEvent, PmMessage, Subflow, decode_genl,
     decode_message, frames,

@@ -146,7 +146,7 @@ mod tests {
     use std::collections::VecDeque;
 
     use super::{EventItem, decode_datagram};
-    use crate::pm::wire::{Event, tests::fixture};
+    use crate::wire::{Event, tests::fixture};
 
     #[test]
     fn a_datagram_yields_each_event_and_skips_other_families() {
