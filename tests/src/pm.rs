@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mptcp_pm::{EventItem, EventStream, PmError, wire::Event};
+use mptcp_pm::{Event, EventItem, EventStream, PmError};
 
 /// How long a test waits for an event before it calls it a hang.
 pub const WAIT: Duration = Duration::from_secs(5);

@@ -4,10 +4,7 @@
 
 use std::net::SocketAddr;
 
-use mptcp_pm::{
-    EventStream, PmClient,
-    wire::{Event, Limits},
-};
+use mptcp_pm::{Event, EventStream, Limits, PmClient};
 use tokio::{
     net::{TcpListener, TcpStream},
     time::timeout,
@@ -97,7 +94,7 @@ impl PmConnection {
         })
         .await;
         assert_eq!(
-            (created.local, created.remote, created.server_side),
+            (created.local, created.remote, created.server_side()),
             (local, remote, false)
         );
         let established = wait_for(&mut events, "ESTABLISHED", |e| match e {
@@ -114,7 +111,7 @@ impl PmConnection {
             _ => None,
         })
         .await;
-        assert!(on_server.server_side);
+        assert!(on_server.server_side());
         assert_eq!((on_server.local, on_server.remote), (remote, local));
         Self {
             client,

@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mptcp_pm::{EventItem, PmClient, wire::Event};
+use mptcp_pm::{Event, EventItem, PmClient};
 use mptcpd_tests::{
     daemon::Daemon,
     faults::Faults,

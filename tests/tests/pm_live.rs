@@ -5,8 +5,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use mptcp_pm::{
-    EventItem, PmClient,
-    wire::{EVENTS_GROUP, Endpoint, EndpointFlags, Event, Limits, PmCmd, Subflow},
+    Endpoint, EndpointFlags, Event, EventItem, Limits, PmClient, Subflow,
+    wire::{EVENTS_GROUP, PmCmd},
 };
 use mptcpd_tests::{
     mptcp_tokio,
@@ -270,7 +270,7 @@ async fn events_of_a_connection_with_a_subflow_endpoint() {
     while client_token.is_none() || server_token.is_none() || established < 2 || joined.is_none() {
         let event = wait_for(&mut events, "connection events", |e| Some(e.clone())).await;
         match event {
-            Event::Created(c) if c.server_side => server_token = Some(c.token),
+            Event::Created(c) if c.server_side() => server_token = Some(c.token),
             Event::Created(c) => {
                 assert_eq!(c.local, local);
                 client_token = Some(c.token);

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use mptcp_pm::wire::{Endpoint, EndpointFlags, Event};
+use mptcp_pm::{Endpoint, EndpointFlags, Event};
 use mptcpd_tests::{
     pm::wait_for,
     pm_conn::{PORT, PmConnection},
@@ -52,7 +52,7 @@ async fn signal_endpoint_events(version: IpVersion, prefix: &str) {
     })
     .await;
     assert_eq!(
-        (announced.token, announced.remote_id, announced.addr),
+        (announced.token, announced.id, announced.addr),
         (token, SIGNAL_ID, announced_addr)
     );
     let joined = wait_for(&mut conn.events, "SUB_ESTABLISHED", |e| match e {

@@ -4,8 +4,9 @@
 
 use std::fmt;
 
-use mptcp_pm::wire::{
-    Event, Family, PmEvent, PmMessage, Request, decode_genl, decode_message, frames,
+use mptcp_pm::{
+    Event,
+    wire::{Family, PmEvent, PmMessage, Request, decode_genl, decode_message, frames},
 };
 use netlink_packet_core::{Emitable, ParseableParametrized};
 use netlink_packet_generic::{GenlFamily, GenlHeader};

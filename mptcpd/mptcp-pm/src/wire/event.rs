@@ -13,9 +13,10 @@ use netlink_packet_core::{
 use netlink_packet_generic::{GenlFamily, GenlHeader};
 
 use super::{
-    EventFlags, FAMILY_NAME, FAMILY_VERSION,
+    FAMILY_NAME, FAMILY_VERSION,
     attr::{octets, parse_attrs, unknown},
 };
+use crate::EventFlags;
 
 const TOKEN: u16 = 1;
 const FAMILY: u16 = 2;
