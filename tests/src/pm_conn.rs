@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use mptcp_pm::{Event, EventStream, Limits, PmClient};
+use mptcp_pm::{Connection, Event, EventStream, Limits, PmClient};
 use tokio::{
     net::{TcpListener, TcpStream},
     time::timeout,
@@ -44,6 +44,10 @@ pub struct PmConnection {
     pub local: SocketAddr,
     /// The server's end of the initial subflow.
     pub remote: SocketAddr,
+    /// The client's ESTABLISHED, as decoded.
+    pub established: Connection,
+    /// The server's ESTABLISHED, as decoded.
+    pub server_established: Connection,
     sockets: Option<(TcpStream, TcpStream)>,
     listener: Option<TcpListener>,
 }
@@ -122,6 +126,8 @@ impl PmConnection {
             server_token: on_server.token,
             local,
             remote,
+            established,
+            server_established: on_server,
             sockets: Some((stream, accepted)),
             listener: Some(listener),
         }

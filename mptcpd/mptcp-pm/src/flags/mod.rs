@@ -117,31 +117,52 @@ pub enum FlagsError {
     SignalWithFullmesh,
 }
 
-/// Parses `word[,word...]` (`--addr-flags`, `addr-flags=`, `mptcpctl`): an empty list means no
-/// flags; blanks around a word are tolerated; case matters, as in the C daemon.
-impl FromStr for EndpointFlags {
-    type Err = FlagsError;
+impl EndpointFlags {
+    /// Reads back whatever `Display` wrote, `implicit` and unknown bits (`0x100`) included,
+    /// without judging the combination (a record of what the kernel holds, not a request).
+    pub fn from_text(list: &str) -> Result<Self, FlagsError> {
+        parse_words(list, true)
+    }
+}
 
-    fn from_str(list: &str) -> Result<Self, FlagsError> {
-        if list.trim().is_empty() {
-            return Ok(Self::empty());
-        }
-        let flags = list.split(',').try_fold(Self::empty(), |flags, word| {
+/// `word[,word...]`, blanks around a word tolerated; `hex`: unknown bits as `0x...` words.
+fn parse_words(list: &str, hex: bool) -> Result<EndpointFlags, FlagsError> {
+    if list.trim().is_empty() {
+        return Ok(EndpointFlags::empty());
+    }
+    list.split(',')
+        .try_fold(EndpointFlags::empty(), |flags, word| {
             let word = word.trim();
             if word.is_empty() {
                 return Err(FlagsError::Empty {
                     list: list.to_owned(),
                 });
             }
-            let flag = Self::FLAGS
+            let named = EndpointFlags::FLAGS
                 .iter()
                 .find(|flag| flag.name().to_ascii_lowercase() == word)
-                .map(|flag| *flag.value())
-                .ok_or_else(|| FlagsError::Unknown {
-                    word: word.to_owned(),
-                })?;
+                .map(|flag| *flag.value());
+            let bits = || {
+                let digits = word.strip_prefix("0x").filter(|_| hex)?;
+                u32::from_str_radix(digits, 16)
+                    .ok()
+                    .map(EndpointFlags::from_bits_retain)
+            };
+            let flag = named.or_else(bits).ok_or_else(|| FlagsError::Unknown {
+                word: word.to_owned(),
+            })?;
             Ok(flags | flag)
-        })?;
+        })
+}
+
+/// Parses `word[,word...]` (`--addr-flags`, `addr-flags=`, `mptcpctl`): an empty list means no
+/// flags; blanks around a word are tolerated; case matters, as in the C daemon. Only what can
+/// be asked for: no `implicit`, no unknown bits, not `signal` with `fullmesh`.
+impl FromStr for EndpointFlags {
+    type Err = FlagsError;
+
+    fn from_str(list: &str) -> Result<Self, FlagsError> {
+        let flags = parse_words(list, false)?;
         if flags.contains(Self::IMPLICIT) {
             return Err(FlagsError::Implicit);
         }

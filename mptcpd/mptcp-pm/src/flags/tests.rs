@@ -64,6 +64,23 @@ fn every_combination_round_trips() {
 }
 
 #[test]
+fn the_text_form_reads_back_every_value() {
+    for bits in (0..=0x7f).chain([0x102, 0x8000_0011, u32::MAX]) {
+        let flags = EndpointFlags::from_bits_retain(bits);
+        assert_eq!(
+            EndpointFlags::from_text(&flags.to_string()),
+            Ok(flags),
+            "{flags}"
+        );
+    }
+    assert!(
+        "subflow,0x100".parse::<EndpointFlags>().is_err(),
+        "not a request"
+    );
+    assert!(EndpointFlags::from_text("subflow,0xzz").is_err());
+}
+
+#[test]
 fn errors_are_one_line_naming_the_word_and_the_valid_ones() {
     let unknown = "subflow,bakup".parse::<EndpointFlags>().unwrap_err();
     assert_eq!(

@@ -47,7 +47,12 @@ impl Plugin for Probe {
     }
     fn on_event<'a>(&'a self, event: &'a PluginEvent, _: &'a dyn PathManager) -> BoxFuture<'a, ()> {
         match event {
-            PluginEvent::NewConnection(c) => self.note(&format!("new_connection {}", c.token)),
+            PluginEvent::NewConnection(c) if c.flags.is_empty() => {
+                self.note(&format!("new_connection {}", c.token));
+            }
+            PluginEvent::NewConnection(c) => {
+                self.note(&format!("new_connection {} flags={}", c.token, c.flags));
+            }
             PluginEvent::ConnectionEstablished(c) => {
                 self.note(&format!("established {}", c.token));
             }
@@ -55,6 +60,15 @@ impl Plugin for Probe {
             PluginEvent::NewSubflow(s) => {
                 self.note(&format!("new_subflow {} backup={}", s.token, s.backup));
             }
+            PluginEvent::SubflowClosed(Subflow {
+                token,
+                error,
+                reset_reason,
+                reset_flags,
+                ..
+            }) => self.note(&format!(
+                "subflow_closed {token} error={error:?} reset={reset_reason:?}/{reset_flags:?}"
+            )),
             PluginEvent::ListenerCreated(l) => self.note(&format!("listener {l}")),
             PluginEvent::NewLocalAddress { iface, addr } => {
                 self.note(&format!("new_local_address {} {addr}", iface.name));
@@ -161,6 +175,30 @@ fn deleted(index: u32, name: &str, addr: &str) -> NetEvent {
         unreachable!()
     };
     NetEvent::DeleteLocalAddress { interface, address }
+}
+
+/// Plugins get all the kernel says: a connection's event flags, a subflow's error and its
+/// `MP_TCPRST` reason and flags (the C daemon, and this host until the types were one,
+/// dropped the reset fields).
+#[tokio::test]
+async fn plugins_get_every_attribute_of_the_event() {
+    let log = Log::default();
+    let mut host = PluginHost::with_plugins(probes(&log), 0, pm(RecordingPm::new(), None))
+        .await
+        .unwrap();
+    let mut denied = connection(7);
+    denied.flags = EventFlags::DENY_JOIN_ID0 | EventFlags::from_bits_retain(0x80);
+    pm_event(&mut host, Event::Created(denied)).await;
+    let mut reset = subflow(7);
+    (reset.error, reset.reset_reason, reset.reset_flags) = (Some(104), Some(3), Some(1));
+    pm_event(&mut host, Event::SubflowClosed(reset)).await;
+    assert_eq!(
+        taken(&log),
+        [
+            "a:new_connection 7 flags=deny_join_id0,0x80",
+            "a:subflow_closed 7 error=Some(104) reset=Some(3)/Some(1)",
+        ]
+    );
 }
 
 #[tokio::test]
