@@ -5,8 +5,10 @@
 //!   plugins): [`Endpoint`], [`EndpointFlags`] (with the `--addr-flags` text form),
 //!   [`Limits`], the events ([`Event`]: [`Connection`], [`Subflow`], [`RemoteAddress`],
 //!   [`Listener`], with every attribute the kernel sends) and [`PmError`] with typed refusals.
-//! - With the feature `client`: an async request/reply client ([`PmClient`]), the event
-//!   stream ([`EventStream`]) and the netlink socket under them.
+//! - With the feature `client`: an async request/reply client (`PmClient`), the event
+//!   stream (`EventStream`) and the netlink socket under them.
+
+#![warn(missing_docs)]
 
 #[cfg(feature = "client")]
 pub mod client;

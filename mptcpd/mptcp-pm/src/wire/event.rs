@@ -238,7 +238,7 @@ impl<T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&T>> for EventAttr {
 }
 
 /// An event as received: its type and attributes in wire order (unknown ones kept), so that
-/// it encodes back to the same bytes. [`Event`](super::Event) is the typed view.
+/// it encodes back to the same bytes. [`Event`](crate::Event) is the typed view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PmEvent {
     /// The event type.
