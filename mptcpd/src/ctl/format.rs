@@ -162,7 +162,7 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::{endpoint_json, endpoint_text, event_json, event_text, limits_text};
-    use mptcp_pm::{Endpoint, EndpointFlags, Event, Limits, Subflow};
+    use mptcp_pm::{Connection, Endpoint, EndpointFlags, Event, EventFlags, Limits, Subflow};
 
     fn endpoint() -> Endpoint {
         Endpoint::new(
@@ -229,5 +229,23 @@ mod tests {
             "absent fields are left out: {text}"
         );
         assert_eq!(event_json(&Event::Closed { token: 1 })["event"], "CLOSED");
+    }
+
+    #[test]
+    fn connection_events_say_which_side_accepted_and_whether_joins_to_id0_are_denied() {
+        let conn = Connection {
+            token: 0xabc,
+            local: "192.0.2.1:40000".parse::<SocketAddr>().unwrap(),
+            remote: "192.0.2.2:5201".parse::<SocketAddr>().unwrap(),
+            local_id: Some(0),
+            remote_id: Some(0),
+            flags: EventFlags::DENY_JOIN_ID0,
+        };
+        let value = event_json(&Event::Established(conn));
+        assert_eq!(
+            (&value["server_side"], &value["deny_join_id0"]),
+            (&serde_json::json!(false), &serde_json::json!(true))
+        );
+        assert!(event_text(&Event::Created(conn)).contains(" deny_join_id0=true"));
     }
 }
