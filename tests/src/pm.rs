@@ -1,4 +1,4 @@
-//! Helpers for tests of `mptcpd::pm` against the kernel: waiting for an event, reading a
+//! Helpers for tests of `mptcp_pm` against the kernel: waiting for an event, reading a
 //! kernel refusal.
 
 use std::time::Duration;

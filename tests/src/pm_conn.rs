@@ -1,5 +1,5 @@
 //! One MPTCP connection between the two hosts of [`TwoHosts`], with a path-manager client and
-//! an event stream on each side, for tests of `mptcpd::pm`. Opening and closing it checks the
+//! an event stream on each side, for tests of `mptcp_pm`. Opening and closing it checks the
 //! connection-level events on both sides.
 
 use std::net::SocketAddr;

@@ -1,4 +1,4 @@
-//! `mptcpd::pm` against the running kernel, each test in network namespaces of its own.
+//! `mptcp_pm` against the running kernel, each test in network namespaces of its own.
 //!
 //! Needs root (else each test prints `skipped: TEST: REASON`, or panics under `CI=true`).
 
