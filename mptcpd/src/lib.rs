@@ -25,7 +25,6 @@ pub mod daemon;
 pub mod diag;
 pub mod netmon;
 pub mod plugins;
-pub mod pm;
 pub mod sockopt;
 
 pub use daemon::Daemon;

@@ -1,9 +1,9 @@
-//! Helpers for tests of `mptcpd::pm` against the kernel: waiting for an event, reading a
+//! Helpers for tests of `mptcp_pm` against the kernel: waiting for an event, reading a
 //! kernel refusal.
 
 use std::time::Duration;
 
-use mptcpd::pm::{EventItem, EventStream, PmError, wire::Event};
+use mptcp_pm::{Event, EventItem, EventStream, PmError};
 
 /// How long a test waits for an event before it calls it a hang.
 pub const WAIT: Duration = Duration::from_secs(5);

@@ -1,13 +1,10 @@
 //! One MPTCP connection between the two hosts of [`TwoHosts`], with a path-manager client and
-//! an event stream on each side, for tests of `mptcpd::pm`. Opening and closing it checks the
+//! an event stream on each side, for tests of `mptcp_pm`. Opening and closing it checks the
 //! connection-level events on both sides.
 
 use std::net::SocketAddr;
 
-use mptcpd::pm::{
-    EventStream, PmClient,
-    wire::{Event, Limits},
-};
+use mptcp_pm::{Connection, Event, EventStream, Limits, PmClient};
 use tokio::{
     net::{TcpListener, TcpStream},
     time::timeout,
@@ -47,6 +44,10 @@ pub struct PmConnection {
     pub local: SocketAddr,
     /// The server's end of the initial subflow.
     pub remote: SocketAddr,
+    /// The client's ESTABLISHED, as decoded.
+    pub established: Connection,
+    /// The server's ESTABLISHED, as decoded.
+    pub server_established: Connection,
     sockets: Option<(TcpStream, TcpStream)>,
     listener: Option<TcpListener>,
 }
@@ -97,7 +98,7 @@ impl PmConnection {
         })
         .await;
         assert_eq!(
-            (created.local, created.remote, created.server_side),
+            (created.local, created.remote, created.server_side()),
             (local, remote, false)
         );
         let established = wait_for(&mut events, "ESTABLISHED", |e| match e {
@@ -114,7 +115,7 @@ impl PmConnection {
             _ => None,
         })
         .await;
-        assert!(on_server.server_side);
+        assert!(on_server.server_side());
         assert_eq!((on_server.local, on_server.remote), (remote, local));
         Self {
             client,
@@ -125,6 +126,8 @@ impl PmConnection {
             server_token: on_server.token,
             local,
             remote,
+            established,
+            server_established: on_server,
             sockets: Some((stream, accepted)),
             listener: Some(listener),
         }

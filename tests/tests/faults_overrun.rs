@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mptcpd::pm::{EventItem, PmClient, wire::Event};
+use mptcp_pm::{Event, EventItem, PmClient};
 use mptcpd_tests::{
     daemon::Daemon,
     faults::Faults,
@@ -43,7 +43,7 @@ struct PeerSeen {
 }
 
 /// Records the peer's events until the test ends.
-fn record_peer_events(mut events: mptcpd::pm::EventStream) -> Arc<Mutex<PeerSeen>> {
+fn record_peer_events(mut events: mptcp_pm::EventStream) -> Arc<Mutex<PeerSeen>> {
     let seen = Arc::new(Mutex::new(PeerSeen::default()));
     let record = Arc::clone(&seen);
     tokio::spawn(async move {

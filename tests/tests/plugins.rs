@@ -10,13 +10,13 @@ use std::{
     time::Duration,
 };
 
+use mptcp_pm::{Event, EventItem, EventStream, PmClient};
 use mptcpd::{
     netmon::{NetworkMonitor, NotifyFlags},
     plugins::{
         NetlinkPm, PluginHost, PluginSettings, Registry,
         api::{Commands, Endpoint, EndpointFlags, Limits},
     },
-    pm::{EventItem, EventStream, PmClient, wire::Event},
 };
 use mptcpd_tests::{
     mptcp,
@@ -251,9 +251,8 @@ async fn addr_adv_respects_the_eight_endpoint_limit() {
     );
 }
 
-fn by_hand() -> mptcpd::pm::wire::Endpoint {
-    mptcpd::pm::wire::Endpoint::new(ip("192.0.2.1"), mptcpd::pm::wire::EndpointFlags::SIGNAL)
-        .with_id(50)
+fn by_hand() -> Endpoint {
+    Endpoint::new(ip("192.0.2.1"), EndpointFlags::SIGNAL).with_id(50)
 }
 
 #[tokio::test]
@@ -422,7 +421,7 @@ async fn sspi_announces_and_keeps_one_subflow_per_interface() {
     let (mut server_events, listener) = {
         let _in = srv.enter().unwrap();
         let server = PmClient::connect().await.expect("mptcp_pm");
-        let limits = mptcpd::pm::wire::Limits {
+        let limits = Limits {
             add_addr_accepted: 2,
             subflows: 2,
         };
@@ -474,7 +473,7 @@ async fn sspi_announces_and_keeps_one_subflow_per_interface() {
     )
     .await;
     let announcement = announced(&seen).unwrap();
-    assert_ne!(announcement.remote_id, 0, "a real address id");
+    assert_ne!(announcement.id, 0, "a real address id");
     let port = announcement.port.expect("the listener's port");
     assert_ne!(port, 0);
     assert!(
@@ -508,8 +507,7 @@ async fn sspi_announces_and_keeps_one_subflow_per_interface() {
 
     // A second subflow on c-b, forced: sspi closes it. (Its own id: the kernel matches the
     // announced entry by address and port, and this one has no port.)
-    let local = mptcpd::pm::wire::Endpoint::new(joined, mptcpd::pm::wire::EndpointFlags::empty())
-        .with_id(200);
+    let local = Endpoint::new(joined, EndpointFlags::empty()).with_id(200);
     client
         .subflow_create(token, &local, sock("10.0.2.2:5201"))
         .await

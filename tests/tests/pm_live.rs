@@ -1,12 +1,12 @@
-//! `mptcpd::pm` against the running kernel, each test in network namespaces of its own.
+//! `mptcp_pm` against the running kernel, each test in network namespaces of its own.
 //!
 //! Needs root (else each test prints `skipped: TEST: REASON`, or panics under `CI=true`).
 
 use std::net::{IpAddr, SocketAddr};
 
-use mptcpd::pm::{
-    EventItem, PmClient,
-    wire::{EVENTS_GROUP, Endpoint, EndpointFlags, Event, Limits, PmCmd, Subflow},
+use mptcp_pm::{
+    Endpoint, EndpointFlags, Event, EventItem, Limits, PmClient, Subflow,
+    wire::{EVENTS_GROUP, PmCmd},
 };
 use mptcpd_tests::{
     mptcp_tokio,
@@ -270,7 +270,7 @@ async fn events_of_a_connection_with_a_subflow_endpoint() {
     while client_token.is_none() || server_token.is_none() || established < 2 || joined.is_none() {
         let event = wait_for(&mut events, "connection events", |e| Some(e.clone())).await;
         match event {
-            Event::Created(c) if c.server_side => server_token = Some(c.token),
+            Event::Created(c) if c.server_side() => server_token = Some(c.token),
             Event::Created(c) => {
                 assert_eq!(c.local, local);
                 client_token = Some(c.token);

@@ -4,10 +4,7 @@
 
 use std::net::IpAddr;
 
-use mptcpd::pm::{
-    PmClient,
-    wire::{Endpoint, EndpointFlags},
-};
+use mptcp_pm::{Endpoint, EndpointFlags, PmClient};
 use mptcpd_tests::{netns::NetNs, pm::kernel_error, skip, veth::Address};
 
 fn ip(text: &str) -> IpAddr {

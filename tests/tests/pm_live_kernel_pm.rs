@@ -7,11 +7,11 @@
 
 use std::net::SocketAddr;
 
-use mptcpd::pm::wire::{Endpoint, EndpointFlags, Event};
+use mptcp_pm::{Endpoint, EndpointFlags, Event};
 use mptcpd_tests::{
     pm::wait_for,
     pm_conn::{PORT, PmConnection},
-    skip,
+    skip, sysctl,
     two_hosts::{CLIENT, IpVersion, SERVER, TwoHosts},
 };
 
@@ -34,6 +34,28 @@ async fn kernel_pm_signal_endpoint_events_ipv6() {
     signal_endpoint_events(IpVersion::V6, concat!("mptcpd-t-kpm-", "v6")).await;
 }
 
+/// A server that forbids joins to its initial address and port
+/// (`net.mptcp.allow_join_initial_addr_port = 0`): the client's connection events carry the
+/// kernel's `deny_join_id0` flag, the server's its `server_side` flag, as decoded values.
+#[tokio::test]
+async fn connection_events_carry_the_kernels_event_flags() {
+    if !skip::require_root("connection_events_carry_the_kernels_event_flags") {
+        return;
+    }
+    let hosts = TwoHosts::new(concat!("mptcpd-t-kpm-", "deny")).expect("namespaces");
+    sysctl::set_in(&hosts.server, "net.mptcp.allow_join_initial_addr_port", "0")
+        .expect("forbid joins to the initial address");
+    let mut conn = PmConnection::open(&hosts, IpVersion::V4).await;
+    let (client, server) = (conn.established, conn.server_established);
+    assert!(client.deny_join_id0(), "{client:?}");
+    assert!(!client.server_side(), "{client:?}");
+    assert!(
+        server.server_side() && !server.deny_join_id0(),
+        "{server:?}"
+    );
+    conn.close().await;
+}
+
 async fn signal_endpoint_events(version: IpVersion, prefix: &str) {
     let hosts = TwoHosts::new(prefix).expect("namespaces");
     let mut conn = PmConnection::open(&hosts, version).await;
@@ -52,7 +74,7 @@ async fn signal_endpoint_events(version: IpVersion, prefix: &str) {
     })
     .await;
     assert_eq!(
-        (announced.token, announced.remote_id, announced.addr),
+        (announced.token, announced.id, announced.addr),
         (token, SIGNAL_ID, announced_addr)
     );
     let joined = wait_for(&mut conn.events, "SUB_ESTABLISHED", |e| match e {

@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use mptcpd::pm::wire::{Endpoint, EndpointFlags, Event};
+use mptcp_pm::{Endpoint, EndpointFlags, Event};
 use mptcpd_tests::{
     pm::{kernel_error, wait_for},
     pm_conn::PmConnection,
@@ -54,7 +54,7 @@ async fn commands_and_events(version: IpVersion, prefix: &str) {
     })
     .await;
     assert_eq!(
-        (seen.token, seen.remote_id, seen.addr),
+        (seen.token, seen.id, seen.addr),
         (conn.server_token, ANNOUNCED_ID, second)
     );
 

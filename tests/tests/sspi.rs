@@ -9,10 +9,7 @@ use std::{
     time::Duration,
 };
 
-use mptcpd::pm::{
-    PmClient,
-    wire::{self, Event},
-};
+use mptcp_pm::{Endpoint, EndpointFlags, Event, Limits, PmClient};
 use mptcpd_tests::{
     mptcp_tokio,
     pm::wait_for,
@@ -47,7 +44,7 @@ async fn connect(
 }
 
 /// The port the peer saw announced for `addr`.
-async fn announced_port(events: &mut mptcpd::pm::EventStream, addr: IpAddr) -> u16 {
+async fn announced_port(events: &mut mptcp_pm::EventStream, addr: IpAddr) -> u16 {
     wait_for(events, "the announcement", |e| match e {
         Event::Announced(a) if a.addr == addr => a.port,
         _ => None,
@@ -67,7 +64,7 @@ async fn sspi_listeners_drain_plain_connections_so_joins_still_arrive() {
     let (mut events, listener) = {
         let _in = pair.peer.enter().unwrap();
         let pm = PmClient::connect().await.expect("mptcp_pm");
-        let limits = wire::Limits {
+        let limits = Limits {
             add_addr_accepted: 1,
             subflows: 1,
         };
@@ -166,8 +163,7 @@ async fn sspi_takes_a_dual_stack_servers_ipv4_connection_for_ipv4() {
 
     // A second subflow to the initial interface (it arrives at the dual-stack socket, so
     // mapped too): sspi keeps one per interface and closes it.
-    let local =
-        wire::Endpoint::new(v4(Path::B, Side::Peer), wire::EndpointFlags::empty()).with_id(7);
+    let local = Endpoint::new(v4(Path::B, Side::Peer), EndpointFlags::empty()).with_id(7);
     peer.subflow_create(token, &local, server)
         .await
         .expect("subflow_create");

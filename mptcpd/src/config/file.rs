@@ -126,9 +126,11 @@ pub(super) fn parse_bool(value: &str) -> Result<bool, String> {
 mod tests {
     use std::{fs, os::unix::fs::PermissionsExt as _, path::PathBuf};
 
+    use mptcp_pm::EndpointFlags;
+
     use super::{FileSettings, parse, read};
     use crate::{
-        config::{AddrFlags, ConfigError, LineProblem, LogTarget, PluginList},
+        config::{ConfigError, LineProblem, LogTarget, PluginList},
         netmon::NotifyFlags,
     };
 
@@ -186,7 +188,7 @@ path-manager=addr_adv
                 plugin_dir: Some("/p".into()),
                 path_manager: Some("sspi".to_owned()),
                 load_plugins: Some(PluginList(vec!["sspi".to_owned(), "addr_adv".to_owned()])),
-                addr_flags: Some(AddrFlags::SUBFLOW | AddrFlags::BACKUP),
+                addr_flags: Some(EndpointFlags::SUBFLOW | EndpointFlags::BACKUP),
                 notify_flags: Some(NotifyFlags::EXISTING | NotifyFlags::CHECK_ROUTE),
                 bpf_pin_dir: Some("/sys/fs/bpf/x".into()),
                 observe_cgroup: Some("/sys/fs/cgroup/x".into()),
@@ -203,7 +205,7 @@ path-manager=addr_adv
             parse(text),
             Ok(FileSettings {
                 log: Some(LogTarget::Syslog),
-                addr_flags: Some(AddrFlags::empty()),
+                addr_flags: Some(EndpointFlags::empty()),
                 ..FileSettings::default()
             })
         );

@@ -11,7 +11,6 @@
 
 mod error;
 mod file;
-mod flags;
 mod log_target;
 mod plugin_list;
 mod resolve;
@@ -21,7 +20,6 @@ mod table;
 use std::{fmt, path::PathBuf};
 
 pub use error::{ConfigError, LineProblem, PluginDirProblem};
-pub use flags::{AddrFlags, AddrFlagsError};
 pub use log_target::{LogTarget, LogTargetError};
 pub use plugin_list::{PluginList, PluginListError};
 pub use settings::{Args, Config, SECTION, SETTINGS};

@@ -27,11 +27,13 @@ mod tests {
 
     use clap::Parser as _;
 
+    use mptcp_pm::EndpointFlags;
+
     use super::check_plugin_dir;
     use crate::{
         cli::Args,
         config::{
-            AddrFlags, Config, ConfigError, LogTarget, PluginDirProblem,
+            Config, ConfigError, LogTarget, PluginDirProblem,
             settings::{FileSettings, merge},
         },
         netmon::NotifyFlags,
@@ -48,7 +50,7 @@ mod tests {
             plugin_dir: Some("/file/plugins".into()),
             path_manager: Some("sspi".to_owned()),
             load_plugins: Some("sspi".parse().unwrap()),
-            addr_flags: Some(AddrFlags::SUBFLOW),
+            addr_flags: Some(EndpointFlags::SUBFLOW),
             notify_flags: Some(NotifyFlags::EXISTING),
             bpf_pin_dir: Some("/sys/fs/bpf/file".into()),
             observe_cgroup: Some("/sys/fs/cgroup/file".into()),
@@ -67,7 +69,7 @@ mod tests {
                 plugin_dir: "/usr/lib/mptcpd".into(),
                 path_manager: None,
                 load_plugins: None,
-                addr_flags: AddrFlags::empty(),
+                addr_flags: EndpointFlags::empty(),
                 notify_flags: NotifyFlags::empty(),
                 bpf_pin_dir: "/sys/fs/bpf/mptcpd".into(),
                 observe_cgroup: None,
@@ -90,7 +92,7 @@ mod tests {
                 plugin_dir: "/file/plugins".into(),
                 path_manager: Some("sspi".to_owned()),
                 load_plugins: Some("sspi".parse().unwrap()),
-                addr_flags: AddrFlags::SUBFLOW,
+                addr_flags: EndpointFlags::SUBFLOW,
                 notify_flags: NotifyFlags::EXISTING,
                 bpf_pin_dir: "/sys/fs/bpf/file".into(),
                 observe_cgroup: Some("/sys/fs/cgroup/file".into()),
@@ -124,7 +126,7 @@ mod tests {
                 plugin_dir: "/cli/plugins".into(),
                 path_manager: Some("addr_adv".to_owned()),
                 load_plugins: Some("addr_adv,sspi".parse().unwrap()),
-                addr_flags: AddrFlags::SIGNAL | AddrFlags::BACKUP,
+                addr_flags: EndpointFlags::SIGNAL | EndpointFlags::BACKUP,
                 notify_flags: NotifyFlags::SKIP_LOOPBACK,
                 bpf_pin_dir: "/sys/fs/bpf/cli".into(),
                 observe_cgroup: Some("/sys/fs/cgroup/cli".into()),
@@ -141,7 +143,7 @@ mod tests {
             Some(&file()),
             None,
         );
-        assert_eq!(config.addr_flags, AddrFlags::empty());
+        assert_eq!(config.addr_flags, EndpointFlags::empty());
         assert_eq!(config.notify_flags, NotifyFlags::empty());
     }
 

@@ -18,9 +18,10 @@
 use std::path::PathBuf;
 
 use clap::{ArgAction, Parser, builder::NonEmptyStringValueParser};
+use mptcp_pm::EndpointFlags;
 
 use super::{
-    AddrFlags, DEFAULT_PLUGIN_DIR, DEFAULT_STATE_DIR, LogTarget, PluginList, file::parse_bool,
+    DEFAULT_PLUGIN_DIR, DEFAULT_STATE_DIR, LogTarget, PluginList, file::parse_bool,
     table::settings_table,
 };
 use mptcpd_bpf::DEFAULT_PIN_DIR;
@@ -99,12 +100,12 @@ settings_table! {
         reload: Restart,
     };
 
-    /// Flags of the endpoints plugins add: subflow,signal,backup,fullmesh [default: none].
+    /// Flags of the endpoints plugins add: subflow,signal,backup,fullmesh,laminar [default: none].
     #[arg(value_name = "FLAGS")]
-    addr_flags: AddrFlags => {
+    addr_flags: EndpointFlags => {
         key: "addr-flags",
         example: "subflow,backup",
-        default: AddrFlags::empty(),
+        default: EndpointFlags::empty(),
         empty: "(none)",
         reload: Restart,
     };

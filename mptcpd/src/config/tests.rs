@@ -4,7 +4,9 @@ use std::{ffi::OsStr, fs, os::unix::fs::PermissionsExt as _, path::Path};
 
 use clap::{CommandFactory as _, Parser as _, error::ErrorKind};
 
-use super::{AddrFlags, Config, ConfigError, LogTarget, SECTION, SETTINGS};
+use mptcp_pm::EndpointFlags;
+
+use super::{Config, ConfigError, LogTarget, SECTION, SETTINGS};
 use crate::{cli::Args, netmon::NotifyFlags};
 
 fn parse(argv: &[&str]) -> Result<Args, clap::Error> {
@@ -58,7 +60,7 @@ fn every_c_option_parses_in_both_spellings() {
     assert_eq!(args.path_manager.as_deref(), Some("sspi"));
     assert_eq!(
         args.addr_flags,
-        Some(AddrFlags::SUBFLOW | AddrFlags::FULLMESH)
+        Some(EndpointFlags::SUBFLOW | EndpointFlags::FULLMESH)
     );
     assert_eq!(args.notify_flags, Some(NotifyFlags::all()));
     assert_eq!(args.config.as_deref(), Some(Path::new("/c")));
@@ -81,7 +83,7 @@ fn a_repeated_option_takes_its_last_value() {
     ])
     .unwrap();
     assert_eq!(args.log, Some(LogTarget::Stderr));
-    assert_eq!(args.addr_flags, Some(AddrFlags::BACKUP));
+    assert_eq!(args.addr_flags, Some(EndpointFlags::BACKUP));
     assert_eq!(parse(&["-d", "-d"]).unwrap().debug, Some(true));
 }
 
@@ -131,7 +133,7 @@ fn load_merges_the_named_file_under_the_command_line() {
         Config::load(&parse(&[&config_arg, "--notify-flags=skip_loopback"]).unwrap()).unwrap();
     assert_eq!(config.log, LogTarget::Null);
     assert_eq!(config.path_manager.as_deref(), Some("sspi"));
-    assert_eq!(config.addr_flags, AddrFlags::SUBFLOW);
+    assert_eq!(config.addr_flags, EndpointFlags::SUBFLOW);
     assert_eq!(config.notify_flags, NotifyFlags::SKIP_LOOPBACK);
     assert_eq!(config.config_file.as_deref(), Some(path.as_path()));
     let line = config.to_string();

@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use mptcp_pm::EndpointFlags;
 
 /// Multipath TCP path-manager control (`mptcp_pm` generic netlink).
 #[derive(Debug, Parser)]
@@ -65,9 +66,10 @@ pub enum EndpointCommand {
         id: Option<u8>,
         #[arg(long)]
         port: Option<u16>,
-        /// What the endpoint is for.
-        #[arg(value_enum, required = true)]
-        flags: Vec<EndpointFlag>,
+        /// What the endpoint is for: signal, subflow, backup, fullmesh, laminar (separate
+        /// words or one comma-separated list).
+        #[arg(required = true)]
+        flags: Vec<EndpointFlags>,
     },
     /// Delete an endpoint by id.
     Del {
@@ -142,15 +144,6 @@ pub struct SetFlags {
     /// With --token only backup or nobackup: a subflow has no fullmesh flag.
     #[arg(value_enum)]
     pub change: FlagChange,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum EndpointFlag {
-    Signal,
-    Subflow,
-    Backup,
-    Fullmesh,
-    Laminar,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

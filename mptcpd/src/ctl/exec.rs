@@ -4,15 +4,11 @@ use std::io::Write as _;
 
 use super::{
     args::{
-        Command, CtlArgs, EndpointCommand, EndpointFlag, FlagChange, LimitsCommand, SetFlags,
-        SubflowCommand,
+        Command, CtlArgs, EndpointCommand, FlagChange, LimitsCommand, SetFlags, SubflowCommand,
     },
     format, iface,
 };
-use crate::pm::{
-    EventItem, PmClient, PmError,
-    wire::{Endpoint, EndpointFlags, Limits},
-};
+use mptcp_pm::{Endpoint, EndpointFlags, EventItem, Limits, PmClient, PmError};
 
 /// Why a command failed; each says what was wrong in one line.
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +46,8 @@ pub async fn run(args: CtlArgs) -> Result<(), CtlError> {
             flags,
         }) => {
             let flags = flags
-                .iter()
-                .fold(EndpointFlags::empty(), |all, f| all | endpoint_flag(*f));
+                .into_iter()
+                .fold(EndpointFlags::empty(), |all, f| all | f);
             let mut endpoint = Endpoint::new(addr, flags).with_id(id.unwrap_or(0));
             if let Some(port) = port {
                 endpoint = endpoint.with_port(port);
@@ -191,14 +187,4 @@ async fn set_flags(client: &PmClient, set: SetFlags) -> Result<(), CtlError> {
         client.set_flags(id, flags).await?;
     }
     Ok(())
-}
-
-const fn endpoint_flag(flag: EndpointFlag) -> EndpointFlags {
-    match flag {
-        EndpointFlag::Signal => EndpointFlags::SIGNAL,
-        EndpointFlag::Subflow => EndpointFlags::SUBFLOW,
-        EndpointFlag::Backup => EndpointFlags::BACKUP,
-        EndpointFlag::Fullmesh => EndpointFlags::FULLMESH,
-        EndpointFlag::Laminar => EndpointFlags::LAMINAR,
-    }
 }

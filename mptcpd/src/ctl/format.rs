@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::pm::wire::{Endpoint, Event, Limits, Subflow};
+use mptcp_pm::{Endpoint, Event, Limits, Subflow};
 
 /// `ADDR [port P] id N FLAGS [dev IFNAME]`, as `ip mptcp endpoint show` prints it.
 #[must_use]
@@ -22,7 +22,8 @@ pub fn endpoint_text(endpoint: &Endpoint, ifname: impl Fn(i32) -> Option<String>
     }
     let _written = write!(line, " id {id}");
     if !flags.is_empty() {
-        let _written = write!(line, " {flags}");
+        // Space separated, as `ip mptcp` prints them.
+        let _written = write!(line, " {}", flags.to_string().replace(',', " "));
     }
     if let Some(index) = if_idx.filter(|&i| i > 0) {
         let dev = ifname(index).unwrap_or_else(|| format!("if{index}"));
@@ -44,7 +45,7 @@ pub fn endpoint_json(endpoint: &Endpoint, ifname: impl Fn(i32) -> Option<String>
         "id": id,
         "address": addr.to_string(),
         "port": port,
-        "flags": flags.to_string().split_whitespace().collect::<Vec<_>>(),
+        "flags": flags.to_string().split(',').filter(|w| !w.is_empty()).collect::<Vec<_>>(),
         "dev": if_idx.filter(|&i| i > 0).and_then(&ifname),
         "ifindex": if_idx,
     })
@@ -98,13 +99,14 @@ pub fn event_json(event: &Event) -> Value {
             "remote": c.remote.to_string(),
             "local_id": c.local_id,
             "remote_id": c.remote_id,
-            "server_side": c.server_side,
+            "server_side": c.server_side(),
+            "deny_join_id0": c.deny_join_id0(),
         }),
         Event::Closed { token: t } => json!({ "event": "CLOSED", "token": token(*t) }),
         Event::Announced(a) => json!({
             "event": "ANNOUNCED",
             "token": token(a.token),
-            "remote_id": a.remote_id,
+            "remote_id": a.id,
             "address": a.addr.to_string(),
             "port": a.port,
         }),
@@ -160,7 +162,7 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::{endpoint_json, endpoint_text, event_json, event_text, limits_text};
-    use crate::pm::wire::{Endpoint, EndpointFlags, Event, Limits, Subflow};
+    use mptcp_pm::{Connection, Endpoint, EndpointFlags, Event, EventFlags, Limits, Subflow};
 
     fn endpoint() -> Endpoint {
         Endpoint::new(
@@ -227,5 +229,23 @@ mod tests {
             "absent fields are left out: {text}"
         );
         assert_eq!(event_json(&Event::Closed { token: 1 })["event"], "CLOSED");
+    }
+
+    #[test]
+    fn connection_events_say_which_side_accepted_and_whether_joins_to_id0_are_denied() {
+        let conn = Connection {
+            token: 0xabc,
+            local: "192.0.2.1:40000".parse::<SocketAddr>().unwrap(),
+            remote: "192.0.2.2:5201".parse::<SocketAddr>().unwrap(),
+            local_id: Some(0),
+            remote_id: Some(0),
+            flags: EventFlags::DENY_JOIN_ID0,
+        };
+        let value = event_json(&Event::Established(conn));
+        assert_eq!(
+            (&value["server_side"], &value["deny_join_id0"]),
+            (&serde_json::json!(false), &serde_json::json!(true))
+        );
+        assert!(event_text(&Event::Created(conn)).contains(" deny_join_id0=true"));
     }
 }

@@ -80,7 +80,7 @@ pub enum DaemonError {
     NetmonStopped(Option<crate::netmon::NetmonError>),
     /// The `mptcp_pm` generic-netlink family could not be used.
     #[error("mptcp_pm: {0}")]
-    Pm(#[source] crate::pm::PmError),
+    Pm(#[source] mptcp_pm::PmError),
     /// The plugins could not start (an unknown name, say).
     #[error("plugins: {0}")]
     Plugins(#[source] crate::plugins::PluginError),

@@ -5,7 +5,7 @@ use std::{future::Future, time::Duration};
 
 use tokio::time::Instant;
 
-use crate::pm::{PmClient, PmError};
+use mptcp_pm::{PmClient, PmError};
 
 /// When the C daemon warns (`FAMILY_TIMEOUT_SECONDS`).
 const WARN_AFTER: Duration = Duration::from_secs(10);
@@ -57,7 +57,7 @@ mod tests {
     use std::{cell::Cell, time::Duration};
 
     use super::{RETRY, wait_for};
-    use crate::pm::{PmError, wire::KernelError};
+    use mptcp_pm::{PmError, wire::KernelError};
 
     fn absent() -> PmError {
         PmError::FamilyUnavailable(KernelError {

@@ -26,8 +26,8 @@ use crate::{
     diag,
     netmon::NetworkMonitor,
     plugins::{NetlinkPm, PluginHost, Registry},
-    pm::EventItem,
 };
+use mptcp_pm::EventItem;
 use signals::{Signal, Signals};
 
 /// Loads the configuration from `args` and runs the daemon, with the plugins of `registry`,
@@ -92,7 +92,7 @@ impl Running<'_> {
 const TEST_EVENT_BUFFER: &str = "MPTCPD_TEST_EVENT_RCVBUF";
 
 /// The `mptcp_pm` events, with the test setting's buffer if given.
-fn subscribe(pm: &crate::pm::PmClient) -> Result<crate::pm::EventStream, DaemonError> {
+fn subscribe(pm: &mptcp_pm::PmClient) -> Result<mptcp_pm::EventStream, DaemonError> {
     let events = pm.subscribe().map_err(DaemonError::Pm)?;
     let test_buffer = std::env::var(TEST_EVENT_BUFFER).ok();
     if let Some(bytes) = test_buffer.and_then(|b| b.parse().ok()) {

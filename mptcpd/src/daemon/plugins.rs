@@ -2,20 +2,14 @@
 
 use std::path::PathBuf;
 
-use crate::{
-    config::Config,
-    plugins::{PluginSettings, api::EndpointFlags},
-    pm::wire,
-};
+use crate::{config::Config, plugins::PluginSettings};
 
 /// `state_file` names the endpoints this daemon added (one per network namespace).
 pub(super) fn settings(config: &Config, state_file: PathBuf) -> PluginSettings {
     PluginSettings {
         path_manager: config.path_manager.clone(),
         load_plugins: config.load_plugins.clone().map(|list| list.0),
-        addr_flags: EndpointFlags::from_bits_retain(
-            wire::EndpointFlags::from(config.addr_flags).bits(),
-        ),
+        addr_flags: config.addr_flags,
         state_file: Some(state_file),
     }
 }

@@ -27,9 +27,11 @@ pub(super) fn plan(current: &Config, mut new: Config) -> Plan {
 
 #[cfg(test)]
 mod tests {
+    use mptcp_pm::EndpointFlags;
+
     use super::{Plan, plan};
     use crate::{
-        config::{AddrFlags, Config, LogTarget},
+        config::{Config, LogTarget},
         netmon::NotifyFlags,
     };
 
@@ -78,7 +80,7 @@ mod tests {
             plugin_dir: "/elsewhere".into(),
             path_manager: Some("sspi".to_owned()),
             load_plugins: Some("sspi".parse().unwrap()),
-            addr_flags: AddrFlags::SUBFLOW,
+            addr_flags: EndpointFlags::SUBFLOW,
             bpf_pin_dir: "/sys/fs/bpf/other".into(),
             observe_cgroup: Some("/sys/fs/cgroup/x".into()),
             state_dir: "/run/other".into(),

@@ -8,7 +8,7 @@ use std::io;
 
 pub use wire::{DiagWireError, InfoFlags, MptcpSocket};
 
-use crate::pm::socket::{NlSocket, Received};
+use mptcp_pm::socket::{NlSocket, Received};
 
 /// Why the connections could not be listed.
 #[derive(Debug, thiserror::Error)]

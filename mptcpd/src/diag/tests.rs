@@ -8,14 +8,17 @@ use super::wire::{
     DiagMsg, DiagWireError, INET_DIAG_INFO, InfoFlags, MptcpSocket, SOCK_DIAG_BY_FAMILY,
     dump_request, read_reply, state,
 };
-use crate::pm::wire::tests::parse_hex;
-
 fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/diag")
         .join(format!("{name}.hex"));
     let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    parse_hex(&text)
+    // `#` comment lines, then hex bytes.
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .flat_map(str::split_whitespace)
+        .map(|byte| u8::from_str_radix(byte, 16).expect("a hex byte"))
+        .collect()
 }
 
 fn sock(text: &str) -> SocketAddr {

@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST};
 
-use crate::pm::wire::{FrameKind, KernelError, frames};
+use mptcp_pm::wire::{FrameKind, KernelError, frames};
 
 /// `SOCK_DIAG_BY_FAMILY`: the request and reply message type.
 pub const SOCK_DIAG_BY_FAMILY: u16 = 20;

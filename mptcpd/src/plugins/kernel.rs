@@ -2,17 +2,8 @@
 
 use std::net::SocketAddr;
 
-use mptcpd_plugin::{Commands, Endpoint, EndpointFlags, Limits, PmError, PmFuture, Token};
-
-use super::convert::{
-    endpoint_from_wire, endpoint_to_wire, error_from_pm, flags_to_wire, limits_from_wire,
-    limits_to_wire,
-};
-use crate::pm::{self, PmClient, wire};
-
-fn answer<T>(result: Result<T, pm::PmError>) -> Result<T, PmError> {
-    result.map_err(|e| error_from_pm(&e))
-}
+use mptcp_pm::{Endpoint, EndpointFlags, Limits, PmClient, PmError, Token};
+use mptcpd_plugin::{Commands, PmFuture};
 
 /// The kernel's path manager over netlink, as the plugin API's [`Commands`].
 #[derive(Debug, Clone)]
@@ -23,53 +14,44 @@ impl Commands for NetlinkPm {
     /// endpoint by address and port.
     fn add_endpoint(&self, endpoint: Endpoint) -> PmFuture<'_, u8> {
         Box::pin(async move {
-            answer(self.0.add_addr(&endpoint_to_wire(&endpoint)).await)?;
+            self.0.add_addr(&endpoint).await?;
             if endpoint.id != 0 {
                 return Ok(endpoint.id);
             }
-            let all = answer(self.0.dump_addrs().await)?;
+            let all = self.0.dump_addrs().await?;
             all.iter()
-                .map(endpoint_from_wire)
                 .find(|e| e.addr == endpoint.addr && e.port == endpoint.port)
                 .map(|e| e.id)
-                .ok_or_else(|| {
-                    PmError::Unavailable(format!(
-                        "the endpoint for {} was removed before its id could be read",
-                        endpoint.addr
-                    ))
-                })
+                .ok_or(PmError::Vanished(endpoint.addr))
         })
     }
 
     fn remove_endpoint(&self, id: u8) -> PmFuture<'_, ()> {
-        Box::pin(async move { answer(self.0.del_addr(id).await) })
+        Box::pin(self.0.del_addr(id))
     }
 
     fn get_endpoint(&self, id: u8) -> PmFuture<'_, Endpoint> {
-        Box::pin(async move { answer(self.0.get_addr(id).await).map(|e| endpoint_from_wire(&e)) })
+        Box::pin(self.0.get_addr(id))
     }
 
     fn dump_endpoints(&self) -> PmFuture<'_, Vec<Endpoint>> {
-        Box::pin(async move {
-            answer(self.0.dump_addrs().await)
-                .map(|all| all.iter().map(endpoint_from_wire).collect())
-        })
+        Box::pin(self.0.dump_addrs())
     }
 
     fn flush_endpoints(&self) -> PmFuture<'_, ()> {
-        Box::pin(async move { answer(self.0.flush_addrs().await) })
+        Box::pin(self.0.flush_addrs())
     }
 
     fn set_endpoint_flags(&self, id: u8, flags: EndpointFlags) -> PmFuture<'_, ()> {
-        Box::pin(async move { answer(self.0.set_flags(id, flags_to_wire(flags)).await) })
+        Box::pin(self.0.set_flags(id, flags))
     }
 
     fn set_limits(&self, limits: Limits) -> PmFuture<'_, ()> {
-        Box::pin(async move { answer(self.0.set_limits(limits_to_wire(limits)).await) })
+        Box::pin(self.0.set_limits(limits))
     }
 
     fn get_limits(&self) -> PmFuture<'_, Limits> {
-        Box::pin(async move { answer(self.0.get_limits().await).map(limits_from_wire) })
+        Box::pin(self.0.get_limits())
     }
 
     fn announce(&self, token: Token, local: Endpoint) -> PmFuture<'_, ()> {
@@ -77,7 +59,7 @@ impl Commands for NetlinkPm {
             if local.id == 0 {
                 return Err(PmError::ZeroId);
             }
-            answer(self.0.announce(token, &endpoint_to_wire(&local)).await)
+            self.0.announce(token, &local).await
         })
     }
 
@@ -86,7 +68,7 @@ impl Commands for NetlinkPm {
             if id == 0 {
                 return Err(PmError::ZeroId);
             }
-            answer(self.0.remove(token, id).await)
+            self.0.remove(token, id).await
         })
     }
 
@@ -100,11 +82,7 @@ impl Commands for NetlinkPm {
             if local.id == 0 {
                 return Err(PmError::ZeroId);
             }
-            answer(
-                self.0
-                    .subflow_create(token, &endpoint_to_wire(&local), remote)
-                    .await,
-            )
+            self.0.subflow_create(token, &local, remote).await
         })
     }
 
@@ -114,7 +92,7 @@ impl Commands for NetlinkPm {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> PmFuture<'_, ()> {
-        Box::pin(async move { answer(self.0.subflow_destroy(token, local, remote).await) })
+        Box::pin(self.0.subflow_destroy(token, local, remote))
     }
 
     fn set_backup(
@@ -125,10 +103,10 @@ impl Commands for NetlinkPm {
         backup: bool,
     ) -> PmFuture<'_, ()> {
         let flags = if backup {
-            wire::EndpointFlags::BACKUP
+            EndpointFlags::BACKUP
         } else {
-            wire::EndpointFlags::empty()
+            EndpointFlags::empty()
         };
-        Box::pin(async move { answer(self.0.set_flags_for(token, local, remote, flags).await) })
+        Box::pin(self.0.set_flags_for(token, local, remote, flags))
     }
 }

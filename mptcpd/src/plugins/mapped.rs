@@ -1,6 +1,6 @@
 //! Subflows the kernel reported with IPv4-mapped IPv6 addresses.
 //!
-//! Plugins see canonical IPv4 addresses (`convert::canonical`), but the kernel finds an
+//! Plugins see canonical IPv4 addresses (`mptcp_pm::canonical`), but the kernel finds an
 //! `AF_INET6` subflow carrying IPv4 (a dual-stack socket's) only by its mapped addresses
 //! (`SUBFLOW_DESTROY`, `SET_FLAGS` by token), while a subflow of the same connection that
 //! joined through an IPv4 listener is `AF_INET`. So the handle remembers which subflows came
@@ -11,9 +11,7 @@ use std::{
     net::{IpAddr, SocketAddr},
 };
 
-use mptcpd_plugin::Token;
-
-use super::convert::canonical;
+use mptcp_pm::{Token, canonical};
 
 /// The subflows (token, canonical local, canonical remote) reported mapped.
 #[derive(Debug, Default)]

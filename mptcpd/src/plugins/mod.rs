@@ -20,7 +20,6 @@
 //!   follows its address), and the adopted ones no plugin asked for again are removed.
 //!   Shutdown removes ours and only ours.
 
-mod convert;
 mod error;
 mod handle;
 mod host;

@@ -213,23 +213,12 @@ fn record(value: &str) -> Option<Record> {
     Some(Record { state, endpoint })
 }
 
-/// What `EndpointFlags`' `Display` writes: names, and unknown bits in hex; `-` for none.
+/// What `EndpointFlags`' `Display` writes (names, unknown bits in hex); `-` for none.
 fn parse_flags(text: &str) -> Option<EndpointFlags> {
     if text == "-" {
         return Some(EndpointFlags::empty());
     }
-    let mut flags = EndpointFlags::empty();
-    for word in text.split(',') {
-        flags |= match word {
-            "implicit" => EndpointFlags::IMPLICIT,
-            "laminar" => EndpointFlags::LAMINAR,
-            hex if hex.starts_with("0x") => {
-                EndpointFlags::from_bits_retain(u32::from_str_radix(&hex[2..], 16).ok()?)
-            }
-            name => name.parse().ok()?,
-        };
-    }
-    Some(flags)
+    EndpointFlags::from_text(text).ok()
 }
 
 /// Reads `path`: `Ok(None)` when there is none.

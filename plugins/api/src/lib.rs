@@ -53,9 +53,7 @@
 //! The crate does no I/O: the daemon implements [`PathManager`] over netlink, and the
 //! `testing` feature offers a recording fake for unit tests of plugin decisions.
 
-mod error;
 mod event;
-mod flags;
 mod ids;
 mod path_manager;
 mod plugin;
@@ -63,12 +61,16 @@ mod plugin;
 pub mod testing;
 mod types;
 
-pub use error::{PmError, errno};
 pub use event::Event;
-pub use flags::{EndpointFlags, FlagsError};
 pub use ids::IdManager;
+/// The path manager's domain types, owned by `mptcp_pm` and re-exported under the names
+/// plugins use.
+pub use mptcp_pm::{
+    Connection, Endpoint, EndpointFlags, EventFlags, FlagsError, Limits, PmError, RemoteAddress,
+    Subflow, Token, errno,
+};
 pub use path_manager::{Commands, PathManager, PmFuture};
 pub use plugin::{
     BoxFuture, PRIORITY_DEFAULT, PRIORITY_HIGH, PRIORITY_LOW, Plugin, PluginConfig, done,
 };
-pub use types::{Connection, Endpoint, Interface, Limits, RemoteAddress, Subflow, Token};
+pub use types::Interface;

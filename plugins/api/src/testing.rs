@@ -213,10 +213,7 @@ impl RecordingPm {
 }
 
 fn kernel(errno: i32, message: &str) -> PmError {
-    PmError::Kernel {
-        errno,
-        message: Some(message.to_owned()),
-    }
+    PmError::kernel(errno, Some(message))
 }
 
 /// The kernel's refusal of an `ADD_ADDR` (one message for all of them).

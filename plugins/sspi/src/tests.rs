@@ -1,7 +1,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use mptcpd_plugin::{
-    Connection, Endpoint, EndpointFlags, Event, Plugin as _, Subflow,
+    Connection, Endpoint, EndpointFlags, Event, EventFlags, Plugin as _, Subflow,
     testing::{Call, RecordingPm, address_down, address_up, block_on},
 };
 
@@ -24,8 +24,7 @@ fn conn() -> Connection {
         remote: sock("10.0.1.2:5201"),
         local_id: Some(0),
         remote_id: Some(0),
-        server_side: false,
-        deny_join_id0: false,
+        flags: EventFlags::empty(),
     }
 }
 
@@ -39,6 +38,8 @@ fn subflow(local: &str, remote: &str) -> Subflow {
         backup: false,
         if_idx: None,
         error: None,
+        reset_reason: None,
+        reset_flags: None,
     }
 }
 

@@ -21,5 +21,5 @@ pub fn run(input: &[u8]) {
 /// Every reply captured from the kernel (`mptcpd/tests/fixtures/diag/*.hex`).
 #[must_use]
 pub fn seeds() -> Vec<Vec<u8>> {
-    crate::hex_fixtures("diag")
+    crate::hex_fixtures("mptcpd/tests/fixtures/diag")
 }

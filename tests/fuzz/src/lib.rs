@@ -64,15 +64,15 @@ pub const TARGETS: &[Target] = &[
     },
 ];
 
-/// The messages of the captured fixtures `mptcpd/tests/fixtures/DIR/*.hex` (`#` comment
-/// lines, then hex bytes; see their README.md), in name order.
+/// The messages of the captured fixtures `DIR/*.hex` (`DIR` relative to the repository; `#`
+/// comment lines, then hex bytes; see their README.md), in name order.
 ///
 /// # Panics
 /// If they cannot be read.
 #[must_use]
 pub fn hex_fixtures(dir: &str) -> Vec<Vec<u8>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../mptcpd/tests/fixtures")
+        .join("../..")
         .join(dir);
     let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))

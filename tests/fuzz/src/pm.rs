@@ -4,8 +4,9 @@
 
 use std::fmt;
 
-use mptcpd::pm::wire::{
-    Event, Family, PmEvent, PmMessage, Request, decode_genl, decode_message, frames,
+use mptcp_pm::{
+    Event,
+    wire::{Family, PmEvent, PmMessage, Request, decode_genl, decode_message, frames},
 };
 use netlink_packet_core::{Emitable, ParseableParametrized};
 use netlink_packet_generic::{GenlFamily, GenlHeader};
@@ -72,10 +73,10 @@ fn check_event(event: &PmEvent, header: GenlHeader) {
     let _typed = Event::try_from(event);
 }
 
-/// Every message captured from the kernel (`mptcpd/tests/fixtures/pm/*.hex`).
+/// Every message captured from the kernel (`mptcpd/mptcp-pm/tests/fixtures/*.hex`).
 #[must_use]
 pub fn seeds() -> Vec<Vec<u8>> {
-    crate::hex_fixtures("pm")
+    crate::hex_fixtures("mptcpd/mptcp-pm/tests/fixtures")
 }
 
 /// A message with a right header and attributes with correct lengths but random types and

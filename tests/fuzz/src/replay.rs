@@ -105,7 +105,7 @@ fn replay_pm() {
     for round in 0..ROUNDS {
         let input = pm::framed(&mut rng);
         decoded += usize::from(
-            mptcpd::pm::wire::decode_message::<mptcpd::pm::wire::PmMessage>(&input).is_ok(),
+            mptcp_pm::wire::decode_message::<mptcp_pm::wire::PmMessage>(&input).is_ok(),
         );
         run_one(target, &input, &format!("framed input {round}"));
     }

@@ -16,12 +16,10 @@ use std::{
     net::IpAddr,
 };
 
-use mptcpd::{
-    netmon::{
-        Interface, NetEvent, NotifyFlags, decode,
-        state::{Input, NetState, Output},
-    },
-    pm::wire::frames,
+use mptcp_pm::wire::frames;
+use mptcpd::netmon::{
+    Interface, NetEvent, NotifyFlags, decode,
+    state::{Input, NetState, Output},
 };
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::{

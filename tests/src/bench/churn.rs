@@ -17,7 +17,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use mptcpd::pm::PmClient;
+use mptcp_pm::PmClient;
 use tokio::runtime::Runtime;
 
 use super::report::{json_number, json_string};

@@ -11,10 +11,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use mptcpd::pm::{
-    EventItem, EventStream, PmClient,
-    wire::{Endpoint, EndpointFlags, Event, Limits},
-};
+use mptcp_pm::{Endpoint, EndpointFlags, Event, EventItem, EventStream, Limits, PmClient};
 use tokio::runtime::Runtime;
 
 use super::{

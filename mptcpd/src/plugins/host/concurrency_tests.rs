@@ -17,17 +17,15 @@ use super::{
     PluginHost,
     tests::{self, connection},
 };
-use crate::{
-    plugins::{HostPm, ListenerManager},
-    pm::wire::{self, Event},
-};
+use crate::plugins::{HostPm, ListenerManager};
+use mptcp_pm::{Event, Subflow};
 
 /// A bound on a hang (paused time: not waited for), not a performance expectation.
 const HANG: Duration = Duration::from_secs(60);
 
 /// Connection `token`'s subflow from local port `port`.
-fn subflow(token: Token, port: u16) -> wire::Subflow {
-    wire::Subflow {
+fn subflow(token: Token, port: u16) -> Subflow {
+    Subflow {
         local: SocketAddr::from(([198, 51, 100, 1], port)),
         ..tests::subflow(token)
     }

@@ -14,13 +14,13 @@ use std::{
 use mptcpd_plugin::{Commands, Event as PluginEvent, Plugin, PluginConfig, Token};
 use tracing::{debug, info};
 
-use super::{HostPm, PluginError, PluginSettings, Registry, convert};
+use super::{HostPm, PluginError, PluginSettings, Registry};
 use crate::{
     diag::{DiagError, MptcpSocket},
-    netmon::{NetEvent, NetworkMonitor},
-    pm::wire::Event,
+    netmon::{self, NetEvent, NetworkMonitor},
 };
 use lanes::{Lane, Lanes};
+use mptcp_pm::{Event, SubflowEnds as _, canonical};
 
 /// A connection the host routes events of.
 #[derive(Debug, Clone, Copy)]
@@ -201,16 +201,16 @@ impl<K: Commands + 'static> PluginHost<K> {
     /// Queues a network-monitor event for every plugin, in priority order.
     pub async fn on_net_event(&mut self, event: &NetEvent) {
         let event = match event {
-            NetEvent::NewInterface(i) => PluginEvent::NewInterface(convert::interface(i)),
-            NetEvent::UpdateInterface(i) => PluginEvent::UpdateInterface(convert::interface(i)),
-            NetEvent::DeleteInterface(i) => PluginEvent::DeleteInterface(convert::interface(i)),
+            NetEvent::NewInterface(i) => PluginEvent::NewInterface(api_interface(i)),
+            NetEvent::UpdateInterface(i) => PluginEvent::UpdateInterface(api_interface(i)),
+            NetEvent::DeleteInterface(i) => PluginEvent::DeleteInterface(api_interface(i)),
             NetEvent::NewLocalAddress { interface, address } => PluginEvent::NewLocalAddress {
-                iface: convert::interface(interface),
+                iface: api_interface(interface),
                 addr: address.addr,
             },
             NetEvent::DeleteLocalAddress { interface, address } => {
                 PluginEvent::DeleteLocalAddress {
-                    iface: convert::interface(interface),
+                    iface: api_interface(interface),
                     addr: address.addr,
                 }
             }
@@ -232,7 +232,7 @@ impl<K: Commands + 'static> PluginHost<K> {
                 }
                 self.track(c.token, Some(Tracked::new(default)));
                 self.pm.mapped().note(c.token, c.local, c.remote);
-                (default, PluginEvent::NewConnection(convert::connection(c)))
+                (default, PluginEvent::NewConnection(c.canonical()))
             }
             Event::Established(c) => {
                 let Some(tracked) = self.route(c.token) else {
@@ -251,7 +251,7 @@ impl<K: Commands + 'static> PluginHost<K> {
                 );
                 (
                     tracked.plugin,
-                    PluginEvent::ConnectionEstablished(convert::connection(c)),
+                    PluginEvent::ConnectionEstablished(c.canonical()),
                 )
             }
             Event::Closed { token } => {
@@ -266,10 +266,7 @@ impl<K: Commands + 'static> PluginHost<K> {
                 let Some(tracked) = self.route(a.token) else {
                     return;
                 };
-                (
-                    tracked.plugin,
-                    PluginEvent::NewAddress(convert::remote_address(a)),
-                )
+                (tracked.plugin, PluginEvent::NewAddress(a.canonical()))
             }
             Event::Removed { token, remote_id } => {
                 let Some(tracked) = self.route(*token) else {
@@ -285,7 +282,7 @@ impl<K: Commands + 'static> PluginHost<K> {
                 let Some(tracked) = self.route(s.token) else {
                     return;
                 };
-                let sub = convert::subflow(s);
+                let sub = s.canonical();
                 let event = match event {
                     Event::SubflowEstablished(_) => PluginEvent::NewSubflow(sub),
                     Event::SubflowClosed(_) => PluginEvent::SubflowClosed(sub),
@@ -297,7 +294,7 @@ impl<K: Commands + 'static> PluginHost<K> {
                 (tracked.plugin, event)
             }
             Event::ListenerCreated(l) | Event::ListenerClosed(l) => {
-                let local = convert::canonical(l.local);
+                let local = canonical(l.local);
                 let event = if matches!(event, Event::ListenerCreated(_)) {
                     PluginEvent::ListenerCreated(local)
                 } else {
@@ -406,6 +403,22 @@ fn after<K: Commands>(event: &PluginEvent, pm: &HostPm<K>, tracked: &AtomicUsize
         pm.listeners().len(),
         pm.mapped().len()
     );
+}
+
+/// The plugin API's view of an interface: the monitor's model without its link details.
+fn api_interface(i: &netmon::Interface) -> mptcpd_plugin::Interface {
+    let netmon::Interface {
+        index,
+        name,
+        flags,
+        oper_state: _,
+        link_type: _,
+    } = i;
+    mptcpd_plugin::Interface {
+        index: *index,
+        name: name.clone(),
+        flags: *flags,
+    }
 }
 
 #[cfg(test)]

@@ -3,14 +3,12 @@
 
 use std::collections::HashMap;
 
+use mptcp_pm::{Connection, EventFlags, canonical};
 use mptcpd_plugin::{Commands, Event, Token};
 use tracing::{info, warn};
 
 use super::{PluginHost, Tracked};
-use crate::{
-    diag::{DiagError, InfoFlags, MptcpSocket, wire::state},
-    plugins::convert,
-};
+use crate::diag::{DiagError, InfoFlags, MptcpSocket, wire::state};
 
 /// What a dump says about a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +23,30 @@ enum Seen {
     /// the peer's first ack); plugins then hear of it that much earlier, and the kernel's
     /// event is not passed on again.
     Ready,
+}
+
+/// A connection listed by `sock_diag`, as CREATED/ESTABLISHED would have given it.
+///
+/// What the dump cannot give: the address ids (`None`: the kernel did not say; the initial
+/// subflow's are 0), the event flags (which side accepted, whether the peer forbids joins to
+/// its initial address: none set), and the initial subflow's interface.
+fn live_connection(s: &MptcpSocket) -> Connection {
+    let MptcpSocket {
+        state: _,
+        local,
+        remote,
+        token,
+        flags: _,
+        orphan: _,
+    } = *s;
+    Connection {
+        token,
+        local: canonical(local),
+        remote: canonical(remote),
+        local_id: None,
+        remote_id: None,
+        flags: EventFlags::empty(),
+    }
 }
 
 fn seen(socket: &MptcpSocket) -> Seen {
@@ -95,7 +117,7 @@ pub(super) async fn resync<K: Commands + 'static>(
         .iter()
         .filter(|s| s.token != 0 && seen(s) == Seen::Ready)
     {
-        let conn = convert::live_connection(socket);
+        let conn = live_connection(socket);
         host.pm
             .mapped()
             .note(socket.token, socket.local, socket.remote);

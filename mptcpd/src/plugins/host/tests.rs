@@ -18,8 +18,8 @@ use crate::{
     diag::{DiagError, InfoFlags, MptcpSocket, wire::state},
     netmon::{self, AddressScope, LocalAddress, NetEvent, OperState},
     plugins::{HostPm, ListenerManager},
-    pm::wire::{self, Event, EventFlags, Listener},
 };
+use mptcp_pm::{Connection, Event, EventFlags, Listener, Subflow};
 
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -47,7 +47,12 @@ impl Plugin for Probe {
     }
     fn on_event<'a>(&'a self, event: &'a PluginEvent, _: &'a dyn PathManager) -> BoxFuture<'a, ()> {
         match event {
-            PluginEvent::NewConnection(c) => self.note(&format!("new_connection {}", c.token)),
+            PluginEvent::NewConnection(c) if c.flags.is_empty() => {
+                self.note(&format!("new_connection {}", c.token));
+            }
+            PluginEvent::NewConnection(c) => {
+                self.note(&format!("new_connection {} flags={}", c.token, c.flags));
+            }
             PluginEvent::ConnectionEstablished(c) => {
                 self.note(&format!("established {}", c.token));
             }
@@ -55,6 +60,15 @@ impl Plugin for Probe {
             PluginEvent::NewSubflow(s) => {
                 self.note(&format!("new_subflow {} backup={}", s.token, s.backup));
             }
+            PluginEvent::SubflowClosed(Subflow {
+                token,
+                error,
+                reset_reason,
+                reset_flags,
+                ..
+            }) => self.note(&format!(
+                "subflow_closed {token} error={error:?} reset={reset_reason:?}/{reset_flags:?}"
+            )),
             PluginEvent::ListenerCreated(l) => self.note(&format!("listener {l}")),
             PluginEvent::NewLocalAddress { iface, addr } => {
                 self.note(&format!("new_local_address {} {addr}", iface.name));
@@ -107,20 +121,19 @@ fn taken(log: &Log) -> Vec<String> {
     std::mem::take(&mut *log.lock().unwrap())
 }
 
-pub(super) fn connection(token: u32) -> wire::Connection {
-    wire::Connection {
+pub(super) fn connection(token: u32) -> Connection {
+    Connection {
         token,
         local: sock("10.0.0.1:1000"),
         remote: sock("10.0.0.2:80"),
         local_id: Some(0),
         remote_id: Some(0),
         flags: EventFlags::empty(),
-        server_side: false,
     }
 }
 
-pub(super) fn subflow(token: u32) -> wire::Subflow {
-    wire::Subflow {
+pub(super) fn subflow(token: u32) -> Subflow {
+    Subflow {
         token,
         local: sock("10.0.1.1:1001"),
         remote: sock("10.0.0.2:80"),
@@ -162,6 +175,30 @@ fn deleted(index: u32, name: &str, addr: &str) -> NetEvent {
         unreachable!()
     };
     NetEvent::DeleteLocalAddress { interface, address }
+}
+
+/// Plugins get all the kernel says: a connection's event flags, a subflow's error and its
+/// `MP_TCPRST` reason and flags (the C daemon, and this host until the types were one,
+/// dropped the reset fields).
+#[tokio::test]
+async fn plugins_get_every_attribute_of_the_event() {
+    let log = Log::default();
+    let mut host = PluginHost::with_plugins(probes(&log), 0, pm(RecordingPm::new(), None))
+        .await
+        .unwrap();
+    let mut denied = connection(7);
+    denied.flags = EventFlags::DENY_JOIN_ID0 | EventFlags::from_bits_retain(0x80);
+    pm_event(&mut host, Event::Created(denied)).await;
+    let mut reset = subflow(7);
+    (reset.error, reset.reset_reason, reset.reset_flags) = (Some(104), Some(3), Some(1));
+    pm_event(&mut host, Event::SubflowClosed(reset)).await;
+    assert_eq!(
+        taken(&log),
+        [
+            "a:new_connection 7 flags=deny_join_id0,0x80",
+            "a:subflow_closed 7 error=Some(104) reset=Some(3)/Some(1)",
+        ]
+    );
 }
 
 #[tokio::test]
@@ -336,11 +373,14 @@ async fn resync_forgets_endpoints_removed_behind_our_back() {
 async fn zero_ids_are_refused() {
     let pm = pm(RecordingPm::new(), None);
     let e = ours(0, "10.0.0.1", 1);
-    assert_eq!(pm.announce(1, e).await, Err(mptcpd_plugin::PmError::ZeroId));
-    assert_eq!(
+    assert!(matches!(
+        pm.announce(1, e).await,
+        Err(mptcpd_plugin::PmError::ZeroId)
+    ));
+    assert!(matches!(
         pm.add_endpoint(e).await,
         Err(mptcpd_plugin::PmError::ZeroId)
-    );
+    ));
     assert_eq!(pm.kernel().take_calls(), []);
 }
 
@@ -426,7 +466,7 @@ async fn mapped_ipv4_addresses_reach_plugins_as_ipv4() {
     net_event(&mut host, address(4, "eth1", "127.0.0.1")).await;
     net_event(&mut host, address(4, "eth1", "::1")).await;
     // A dual-stack (AF_INET6) server socket that accepted an IPv4 client.
-    let conn = wire::Connection {
+    let conn = Connection {
         local: sock("[::ffff:192.0.2.2]:5201"),
         remote: sock("[::ffff:192.0.2.1]:40000"),
         ..connection(5)
@@ -450,7 +490,7 @@ async fn mapped_ipv4_addresses_reach_plugins_as_ipv4() {
     );
     // Joined subflows reported with mapped addresses are tracked per interface: a second
     // one on eth1 is closed, named to the kernel as it reported it.
-    let joined = |port: u16| wire::Subflow {
+    let joined = |port: u16| Subflow {
         local: SocketAddr::new(ip("::ffff:127.0.0.1"), port),
         remote: sock("[::ffff:192.0.2.1]:40001"),
         ..subflow(5)

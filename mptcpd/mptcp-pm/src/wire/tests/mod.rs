@@ -9,7 +9,7 @@ use std::{fs, path::PathBuf};
 
 /// The directory of the captured fixtures (see its README.md).
 fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pm")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 /// The bytes of fixture `name` (`NAME.hex`: `#` comment lines, then hex bytes).

@@ -11,7 +11,8 @@ use netlink_packet_core::{
     parse_u8, parse_u16, parse_u32,
 };
 
-use super::{WireError, flags::EndpointFlags};
+use super::WireError;
+use crate::EndpointFlags;
 
 const ADDR_ATTR_FAMILY: u16 = 1;
 const ADDR_ATTR_ID: u16 = 2;

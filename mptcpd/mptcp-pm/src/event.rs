@@ -1,14 +1,57 @@
-//! Events in typed form: what a path manager reacts to.
+//! Events in typed form: what a path manager reacts to, with everything the kernel sends.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::{EventAttr, EventFlags, EventKind, PmEvent, WireError, attr::AF_INET6};
+use crate::{
+    EventFlags,
+    wire::{AF_INET6, EventAttr, EventKind, PmEvent, WireError},
+};
+
+/// A connection's local token (never logged by the daemon: C mptcpd issue #25).
+pub type Token = u32;
+
+/// `::ffff:a.b.c.d` as `a.b.c.d`; every other address unchanged.
+#[must_use]
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+/// An event about a subflow's two ends ([`Connection`]: the initial subflow; [`Subflow`]).
+///
+/// A dual-stack (`AF_INET6`) socket carrying IPv4 reports its subflows with IPv4-mapped
+/// addresses (`::ffff:192.0.2.1`), which a path manager would take for IPv6;
+/// [`Self::canonical`] gives them as IPv4, as plugins see them.
+pub trait SubflowEnds: Sized {
+    /// The local and the remote address.
+    fn ends(&mut self) -> [&mut SocketAddr; 2];
+
+    /// With IPv4-mapped addresses as IPv4.
+    #[must_use]
+    fn canonical(mut self) -> Self {
+        for addr in self.ends() {
+            *addr = canonical(*addr);
+        }
+        self
+    }
+}
+
+impl SubflowEnds for Connection {
+    fn ends(&mut self) -> [&mut SocketAddr; 2] {
+        [&mut self.local, &mut self.remote]
+    }
+}
+
+impl SubflowEnds for Subflow {
+    fn ends(&mut self) -> [&mut SocketAddr; 2] {
+        [&mut self.local, &mut self.remote]
+    }
+}
 
 /// A connection-level event: CREATED or ESTABLISHED.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Connection {
     /// Local token.
-    pub token: u32,
+    pub token: Token,
     /// Local address and port of the initial subflow.
     pub local: SocketAddr,
     /// Remote address and port of the initial subflow.
@@ -17,30 +60,54 @@ pub struct Connection {
     pub local_id: Option<u8>,
     /// Remote address id.
     pub remote_id: Option<u8>,
-    /// `MPTCP_ATTR_FLAGS`.
+    /// `MPTCP_ATTR_FLAGS`, with `SERVER_SIDE` also set when only the older
+    /// `MPTCP_ATTR_SERVER_SIDE` attribute said so.
     pub flags: EventFlags,
-    /// This side accepted the connection (`SERVER_SIDE` attribute or flag).
-    pub server_side: bool,
+}
+
+impl Connection {
+    /// This side accepted the connection.
+    #[must_use]
+    pub const fn server_side(&self) -> bool {
+        self.flags.contains(EventFlags::SERVER_SIDE)
+    }
+
+    /// The peer forbids joins to its initial address and port.
+    #[must_use]
+    pub const fn deny_join_id0(&self) -> bool {
+        self.flags.contains(EventFlags::DENY_JOIN_ID0)
+    }
 }
 
 /// ANNOUNCED: the peer advertised an address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Announcement {
+pub struct RemoteAddress {
     /// Local token.
-    pub token: u32,
+    pub token: Token,
     /// The peer's id for the address.
-    pub remote_id: u8,
+    pub id: u8,
     /// The address.
     pub addr: IpAddr,
     /// The announced port or, if none, the peer port of the initial subflow.
     pub port: Option<u16>,
 }
 
+impl RemoteAddress {
+    /// With an IPv4-mapped address as IPv4.
+    #[must_use]
+    pub fn canonical(self) -> Self {
+        Self {
+            addr: self.addr.to_canonical(),
+            ..self
+        }
+    }
+}
+
 /// A subflow event: `SUB_ESTABLISHED`, `SUB_CLOSED` or `SUB_PRIORITY`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Subflow {
     /// Local token.
-    pub token: u32,
+    pub token: Token,
     /// Local address and port.
     pub local: SocketAddr,
     /// Remote address and port.
@@ -78,14 +145,14 @@ pub enum Event {
     /// CLOSED.
     Closed {
         /// Local token.
-        token: u32,
+        token: Token,
     },
     /// ANNOUNCED.
-    Announced(Announcement),
+    Announced(RemoteAddress),
     /// REMOVED: the peer withdrew an address.
     Removed {
         /// Local token.
-        token: u32,
+        token: Token,
         /// The peer's id of the withdrawn address.
         remote_id: u8,
     },
@@ -106,7 +173,7 @@ pub enum Event {
 impl Event {
     /// The connection token, for the events that carry one.
     #[must_use]
-    pub const fn token(&self) -> Option<u32> {
+    pub const fn token(&self) -> Option<Token> {
         match self {
             Self::Created(c) | Self::Established(c) => Some(c.token),
             Self::Closed { token } | Self::Removed { token, .. } => Some(*token),
@@ -225,7 +292,10 @@ impl TryFrom<&PmEvent> for Event {
             ))
         };
         let connection = || {
-            let flags = f.flags.unwrap_or_default();
+            let mut flags = f.flags.unwrap_or_default();
+            if f.server_side.is_some_and(|v| v != 0) {
+                flags |= EventFlags::SERVER_SIDE;
+            }
             Ok::<_, WireError>(Connection {
                 token: token()?,
                 local: local()?,
@@ -233,8 +303,6 @@ impl TryFrom<&PmEvent> for Event {
                 local_id: f.loc_id,
                 remote_id: f.rem_id,
                 flags,
-                server_side: f.server_side.is_some_and(|v| v != 0)
-                    || flags.contains(EventFlags::SERVER_SIDE),
             })
         };
         let subflow = || {
@@ -255,9 +323,9 @@ impl TryFrom<&PmEvent> for Event {
             EventKind::Created => Self::Created(connection()?),
             EventKind::Established => Self::Established(connection()?),
             EventKind::Closed => Self::Closed { token: token()? },
-            EventKind::Announced => Self::Announced(Announcement {
+            EventKind::Announced => Self::Announced(RemoteAddress {
                 token: token()?,
-                remote_id: need(f.rem_id, what, "MPTCP_ATTR_REM_ID")?,
+                id: need(f.rem_id, what, "MPTCP_ATTR_REM_ID")?,
                 addr: need(f.pick(f.daddr4, f.daddr6), what, "MPTCP_ATTR_DADDR4/DADDR6")?,
                 port: f.dport,
             }),

@@ -6,9 +6,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use netlink_packet_core::{NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_generic::GenlMessage;
 
-use crate::pm::wire::{
-    AddrAttr, Address, Endpoint, EndpointFlags, FrameKind, PmAttr, PmCmd, PmMessage, Request,
-    WireError, decode_genl, encode_request, frames,
+use crate::{
+    Endpoint, EndpointFlags,
+    wire::{
+        AddrAttr, Address, FrameKind, PmAttr, PmCmd, PmMessage, Request, WireError, decode_genl,
+        encode_request, frames,
+    },
 };
 
 const FAMILY_ID: u16 = 0x1c;

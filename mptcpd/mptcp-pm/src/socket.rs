@@ -1,5 +1,5 @@
 //! A non-blocking netlink socket on tokio's reactor (`NETLINK_GENERIC` for `mptcp_pm`;
-//! `NETLINK_SOCK_DIAG` for the connection dump).
+//! `NETLINK_SOCK_DIAG` for the daemon's connection dump, which shares it).
 
 use std::{
     future, io,
@@ -17,7 +17,7 @@ const DATAGRAM_CAPACITY: usize = 64 * 1024;
 
 /// What one receive produced.
 #[derive(Debug)]
-pub(crate) enum Received<'a> {
+pub enum Received<'a> {
     /// One datagram: one or more netlink messages.
     Datagram(&'a [u8]),
     /// Messages were dropped: the receive buffer overflowed (`ENOBUFS`), or a datagram did
@@ -25,8 +25,9 @@ pub(crate) enum Received<'a> {
     Lost,
 }
 
+/// A netlink socket registered with tokio, with its receive buffer.
 #[derive(Debug)]
-pub(crate) struct NlSocket {
+pub struct NlSocket {
     fd: AsyncFd<Socket>,
     buf: Vec<u8>,
 }
@@ -36,12 +37,12 @@ impl NlSocket {
     ///
     /// The explicit bind matters for multicast: the kernel skips sockets whose port id is 0
     /// when it broadcasts, so a socket that joins a group unbound gets nothing.
-    pub(crate) fn open() -> io::Result<Self> {
+    pub fn open() -> io::Result<Self> {
         Self::open_protocol(NETLINK_GENERIC)
     }
 
     /// A `NETLINK_SOCK_DIAG` socket, otherwise as [`Self::open`].
-    pub(crate) fn open_sock_diag() -> io::Result<Self> {
+    pub fn open_sock_diag() -> io::Result<Self> {
         Self::open_protocol(NETLINK_SOCK_DIAG)
     }
 
@@ -61,16 +62,21 @@ impl NlSocket {
         })
     }
 
+    /// The socket itself.
     pub(crate) fn socket(&self) -> &Socket {
         self.fd.get_ref()
     }
 
     /// Sets `SO_RCVBUF`, bypassing `net.core.rmem_max` when privileged (`SO_RCVBUFFORCE`).
-    pub(crate) fn set_receive_buffer(&self, bytes: usize) -> io::Result<()> {
-        crate::sockopt::set_receive_buffer(self.socket(), bytes)
+    pub fn set_receive_buffer(&self, bytes: usize) -> io::Result<()> {
+        use nix::sys::socket::{setsockopt, sockopt};
+        setsockopt(self.socket(), sockopt::RcvBufForce, &bytes)
+            .or_else(|_| setsockopt(self.socket(), sockopt::RcvBuf, &bytes))
+            .map_err(io::Error::from)
     }
 
-    pub(crate) async fn send(&self, bytes: &[u8]) -> io::Result<()> {
+    /// Sends one datagram, waiting while the socket is not writable.
+    pub async fn send(&self, bytes: &[u8]) -> io::Result<()> {
         loop {
             let mut guard = self.fd.writable().await?;
             match guard.try_io(|fd| fd.get_ref().send(bytes, 0)) {
@@ -80,12 +86,14 @@ impl NlSocket {
         }
     }
 
-    pub(crate) async fn recv(&mut self) -> io::Result<Received<'_>> {
+    /// Receives the next datagram.
+    pub async fn recv(&mut self) -> io::Result<Received<'_>> {
         let lost = future::poll_fn(|cx| self.poll_fill(cx)).await?;
         Ok(self.received(lost))
     }
 
-    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Received<'_>>> {
+    /// Receives the next datagram, as a poll function.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Received<'_>>> {
         let lost = ready!(self.poll_fill(cx))?;
         Poll::Ready(Ok(self.received(lost)))
     }
@@ -99,7 +107,7 @@ impl NlSocket {
     }
 
     /// A datagram already queued, without waiting; `Ok(None)` when there is none.
-    pub(crate) fn try_recv(&mut self) -> io::Result<Option<Received<'_>>> {
+    pub fn try_recv(&mut self) -> io::Result<Option<Received<'_>>> {
         match recv_into(self.fd.get_ref(), &mut self.buf) {
             Ok(lost) => Ok(Some(self.received(lost))),
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),

@@ -188,7 +188,7 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::{InFlight, Replies, dispatch, fail_all};
-    use crate::pm::PmError;
+    use crate::PmError;
 
     const NLMSG_ERROR: u16 = 2;
     const NLMSG_DONE: u16 = 3;

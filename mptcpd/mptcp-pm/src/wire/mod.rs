@@ -1,39 +1,35 @@
 //! The `mptcp_pm` generic-netlink wire format, apart from any I/O: commands, replies, events,
-//! attributes and flags, with the kernel's byte orders (uapi `linux/mptcp_pm.h`, `linux/mptcp.h`).
+//! attributes, with the kernel's byte orders (uapi `linux/mptcp_pm.h`, `linux/mptcp.h`).
 //!
 //! Two levels: wire messages ([`PmMessage`], [`PmEvent`]) keep every attribute in order, unknown
 //! ones included, so that what is parsed encodes back to the same bytes; typed values
-//! ([`Request`], [`Endpoint`], [`Limits`], [`Event`]) are what the daemon works with. Decoding
-//! never panics: malformed input is a [`WireError`].
+//! ([`Request`] here; [`crate::Endpoint`], [`crate::Limits`], [`crate::Event`] at the crate's
+//! root) are what the daemon works with. Decoding never panics: malformed input is a
+//! [`WireError`].
 
 mod attr;
 mod command;
 mod ctrl;
-mod endpoint;
 mod error;
 mod event;
-mod flags;
 mod message;
 mod nlmsg;
 mod request;
-mod typed_event;
 
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub(crate) use attr::AF_INET6;
 pub use attr::{AddrAttr, Address, PmAttr};
 pub use command::PmCmd;
 pub use ctrl::{Family, McastGroup, Op, get_family_request};
-pub use endpoint::{Endpoint, Limits};
 pub use error::WireError;
 pub use event::{EventAttr, EventKind, PmEvent};
-pub use flags::{EndpointFlags, EventFlags};
 pub use message::PmMessage;
 pub use nlmsg::{
     Frame, FrameKind, Frames, KernelError, decode_genl, decode_message, encode_request, frames,
 };
 pub use request::Request;
-pub use typed_event::{Announcement, Connection, Event, Listener, Subflow};
 
 /// `MPTCP_PM_NAME`.
 pub const FAMILY_NAME: &str = "mptcp_pm";

@@ -7,12 +7,12 @@ use netlink_packet_generic::GenlMessage;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    EventStream, PmError,
+    Endpoint, EndpointFlags, EventStream, Limits, PmError,
     driver::{Driver, Job},
     socket::NlSocket,
     wire::{
-        Address, Endpoint, EndpointFlags, FAMILY_NAME, Family, Limits, PmMessage, Request,
-        WireError, decode_genl, encode_request, frames, get_family_request,
+        Address, FAMILY_NAME, Family, PmMessage, Request, WireError, decode_genl, encode_request,
+        frames, get_family_request,
     },
 };
 

@@ -9,9 +9,9 @@ use std::{
 use netlink_packet_generic::GenlMessage;
 
 use super::{
-    PmError,
+    Event, PmError,
     socket::{NlSocket, Received},
-    wire::{EVENTS_GROUP, Event, Family, FrameKind, PmEvent, WireError, decode_genl, frames},
+    wire::{EVENTS_GROUP, Family, FrameKind, PmEvent, WireError, decode_genl, frames},
 };
 
 /// Generous: a burst of thousands of events fits before the kernel starts dropping them.
@@ -146,7 +146,7 @@ mod tests {
     use std::collections::VecDeque;
 
     use super::{EventItem, decode_datagram};
-    use crate::pm::wire::{Event, tests::fixture};
+    use crate::{Event, wire::tests::fixture};
 
     #[test]
     fn a_datagram_yields_each_event_and_skips_other_families() {

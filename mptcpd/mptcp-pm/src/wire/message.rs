@@ -3,10 +3,9 @@
 use netlink_packet_core::{DecodeError, Emitable, ParseableParametrized};
 use netlink_packet_generic::{GenlFamily, GenlHeader};
 
-use super::{
-    Address, Endpoint, FAMILY_NAME, FAMILY_VERSION, Limits, PmAttr, PmCmd, WireError,
-    attr::parse_attrs,
-};
+use crate::{Endpoint, Limits};
+
+use super::{Address, FAMILY_NAME, FAMILY_VERSION, PmAttr, PmCmd, WireError, attr::parse_attrs};
 
 /// A request to, or a reply from, the `mptcp_pm` family: the command and its attributes in
 /// wire order (unknown ones kept), so that a received message encodes back to the same bytes.

@@ -1,8 +1,12 @@
-//! Typed replies: an endpoint (`GET_ADDR`) and the limits (`GET_LIMITS`).
+//! Endpoints (`GET_ADDR` replies, `ADD_ADDR`, ANNOUNCE and `SUBFLOW_CREATE` requests) and
+//! the limits (`GET_LIMITS`, `SET_LIMITS`).
 
 use std::net::IpAddr;
 
-use super::{Address, EndpointFlags, WireError};
+use crate::{
+    EndpointFlags,
+    wire::{Address, WireError},
+};
 
 /// An endpoint of the in-kernel path manager, or a local address of a userspace-PM connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,22 +57,16 @@ impl Endpoint {
         self
     }
 
-    /// The address nest for `ADD_ADDR`, ANNOUNCE and `SUBFLOW_CREATE`.
+    /// The address nest for `ADD_ADDR`, ANNOUNCE and `SUBFLOW_CREATE`. (A new field of
+    /// `Self` breaks [`Self::from_address`]'s literal, one of [`Address`] this one.)
     #[must_use]
     pub const fn to_address(&self) -> Address {
-        let Self {
-            id,
-            addr,
-            port,
-            flags,
-            if_idx,
-        } = *self;
         Address {
-            id: Some(id),
-            addr: Some(addr),
-            port,
-            flags: Some(flags),
-            if_idx,
+            id: Some(self.id),
+            addr: Some(self.addr),
+            port: self.port,
+            flags: Some(self.flags),
+            if_idx: self.if_idx,
         }
     }
 
@@ -95,7 +93,7 @@ impl Endpoint {
     }
 }
 
-/// The in-kernel path manager's per-netns limits.
+/// The in-kernel path manager's per-netns limits (each at most 8).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// `MPTCP_PM_ATTR_RCV_ADD_ADDRS`: `ADD_ADDR`s accepted per connection (`add_addr_accepted`).

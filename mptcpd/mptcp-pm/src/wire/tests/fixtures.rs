@@ -1,4 +1,4 @@
-//! Messages captured from Linux 6.18 (`tests/fixtures/pm/README.md`): decoded values, and
+//! Messages captured from Linux 6.18 (`tests/fixtures/README.md`): decoded values, and
 //! encoding back to the kernel's exact bytes.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -7,10 +7,13 @@ use netlink_packet_core::{Emitable as _, NetlinkPayload};
 use netlink_packet_generic::GenlMessage;
 
 use super::{all_fixtures, fixture};
-use crate::pm::wire::{
-    Announcement, Connection, EVENTS_GROUP, Endpoint, EndpointFlags, Event, EventFlags, Family,
-    FrameKind, KernelError, Limits, Listener, PmCmd, PmEvent, PmMessage, Subflow, decode_genl,
-    decode_message, frames,
+use crate::{
+    Connection, Endpoint, EndpointFlags, Event, EventFlags, Limits, Listener, RemoteAddress,
+    Subflow,
+    wire::{
+        EVENTS_GROUP, Family, FrameKind, KernelError, PmCmd, PmEvent, PmMessage, decode_genl,
+        decode_message, frames,
+    },
 };
 
 fn ip(text: &str) -> IpAddr {
@@ -264,8 +267,8 @@ fn connection_events_of_both_sides() {
         local_id: Some(0),
         remote_id: Some(0),
         flags: EventFlags::empty(),
-        server_side: false,
     };
+    assert!(!client.server_side() && !client.deny_join_id0());
     assert_eq!(event("ev-kpm-cli-00-created"), Event::Created(client));
     assert_eq!(
         event("ev-kpm-cli-01-established"),
@@ -282,9 +285,9 @@ fn connection_events_of_both_sides() {
         local: client.remote,
         remote: client.local,
         flags: EventFlags::SERVER_SIDE,
-        server_side: true,
         ..client
     };
+    assert!(server.server_side());
     assert_eq!(event("ev-kpm-srv-01-created"), Event::Created(server));
     assert_eq!(
         event("ev-kpm-srv-02-established"),
@@ -302,9 +305,9 @@ fn connection_events_of_both_sides() {
 fn address_and_subflow_events() {
     assert_eq!(
         event("ev-kpm-cli-02-announced"),
-        Event::Announced(Announcement {
+        Event::Announced(RemoteAddress {
             token: 1_617_931_497,
-            remote_id: 1,
+            id: 1,
             addr: ip("198.51.100.2"),
             port: Some(5201),
         })

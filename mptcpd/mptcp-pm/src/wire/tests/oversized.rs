@@ -4,7 +4,7 @@
 use netlink_packet_core::{Emitable as _, ParseableParametrized as _};
 use netlink_packet_generic::GenlHeader;
 
-use crate::pm::wire::PmMessage;
+use crate::wire::PmMessage;
 
 /// A nest whose re-encoding (which pads its last attribute) would no longer fit the `u16`
 /// length must be refused rather than wrap.

@@ -13,9 +13,10 @@ use netlink_packet_core::{
 use netlink_packet_generic::{GenlFamily, GenlHeader};
 
 use super::{
-    EventFlags, FAMILY_NAME, FAMILY_VERSION,
+    FAMILY_NAME, FAMILY_VERSION,
     attr::{octets, parse_attrs, unknown},
 };
+use crate::EventFlags;
 
 const TOKEN: u16 = 1;
 const FAMILY: u16 = 2;
@@ -237,7 +238,7 @@ impl<T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&T>> for EventAttr {
 }
 
 /// An event as received: its type and attributes in wire order (unknown ones kept), so that
-/// it encodes back to the same bytes. [`Event`](super::Event) is the typed view.
+/// it encodes back to the same bytes. [`Event`](crate::Event) is the typed view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PmEvent {
     /// The event type.
