@@ -7,7 +7,6 @@
 //! unwinds. Tests that need root call [`skip::require_root`], which skips outside CI and fails
 //! with `CI=true`.
 
-pub mod bench;
 pub mod bins;
 pub mod c_peer;
 pub mod cgroup;

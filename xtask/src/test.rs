@@ -81,21 +81,7 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
             .env_remove("CARGO");
         stage(&tally, "clippy (eBPF)", &mut ebpf_clippy);
     }
-    stage(
-        &tally,
-        "build",
-        cmd::cargo().args([
-            "build",
-            "-p",
-            "mptcpd",
-            "-p",
-            "mptcpd-tests",
-            "-p",
-            "mptcpwrap",
-            "--bins",
-            "--lib",
-        ]),
-    );
+    stage(&tally, "build", &mut cmd::build_test_binaries());
 
     let filter: Vec<&str> = args.filter.as_deref().into_iter().collect();
     let mut unit = cmd::cargo();

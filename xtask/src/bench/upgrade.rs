@@ -25,17 +25,7 @@ type Run = BTreeMap<String, f64>;
 
 pub(crate) fn run(args: &UpgradeArgs) -> anyhow::Result<()> {
     let UpgradeArgs { iterations, repeat } = *args;
-    cmd::run(cmd::cargo().args([
-        "build",
-        "-p",
-        "mptcpd",
-        "-p",
-        "mptcpd-tests",
-        "-p",
-        "mptcpwrap",
-        "--bins",
-        "--lib",
-    ]))?;
+    cmd::run(&mut cmd::build_test_binaries())?;
     let host = host_run(iterations, repeat)?;
     let guest = vm_run(iterations, repeat)?;
 

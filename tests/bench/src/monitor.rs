@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-use crate::{mptcp, netns::NetNs};
+use mptcpd_tests::{mptcp, netns::NetNs};
 
 /// Lines printed so far, by event name, with the times of the first and the last.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +25,14 @@ pub struct Printed {
     pub first: Option<Instant>,
     /// When the last line was read.
     pub last: Option<Instant>,
+}
+
+impl Printed {
+    /// CLOSED lines: one per connection.
+    #[must_use]
+    pub fn closed(&self) -> u64 {
+        self.by_kind.get("CLOSED").copied().unwrap_or(0)
+    }
 }
 
 /// A running `ip mptcp monitor` in a namespace; killed on drop.

@@ -20,8 +20,7 @@ use anyhow::{Context as _, bail};
 use mptcpd::pm::PmClient;
 use tokio::runtime::Runtime;
 
-use super::report::{json_number, json_string};
-use crate::{
+use mptcpd_tests::{
     bins,
     c_peer::CPeer,
     daemon::{LIVENESS, Memory},
@@ -29,6 +28,8 @@ use crate::{
     netns::NetNs,
     veth::VethPair,
 };
+
+use crate::report::{json_number, json_string};
 
 /// Addresses added and deleted per cycle (the in-kernel PM's endpoint limit).
 const ADDRESSES: u8 = 8;

@@ -15,16 +15,16 @@ use mptcpd::pm::{
     EventItem, EventStream, PmClient,
     wire::{Endpoint, EndpointFlags, Event, Limits},
 };
+use mptcpd_tests::{
+    netns::NetNs,
+    two_hosts::{CLIENT, IpVersion, SERVER, TwoHosts},
+};
 use tokio::runtime::Runtime;
 
-use super::{
+use crate::{
     monitor::{Monitor, Printed},
     report::{Row, json_number, json_string, rows_json, table},
     storm::StormServer,
-};
-use crate::{
-    netns::NetNs,
-    two_hosts::{CLIENT, IpVersion, SERVER, TwoHosts},
 };
 
 /// Dump round trips per round.
@@ -192,12 +192,19 @@ fn storm_rounds(rt: &Runtime, config: Config) -> anyhow::Result<Vec<StormRound>>
     server.storm(&hosts, config.connections.min(50))?;
     std::thread::sleep(Duration::from_millis(200));
 
+    let storms = Storms {
+        rt,
+        hosts: &hosts,
+        server: &server,
+        monitor: &monitor,
+        connections: config.connections,
+    };
     let mut rounds = Vec::new();
     for round in 1..=config.rounds {
         monitor.clear();
-        let live = live_storm(rt, &hosts, &server, &monitor, config.connections)?;
+        let live = storms.live()?;
         let monitor_printed = monitor.printed();
-        let backlog = backlog_storm(rt, &hosts, &server, &monitor, config.connections)?;
+        let backlog = storms.backlog()?;
         eprintln!(
             "bench: storm {round}/{}: {} events live ({} overruns), monitor {} lines, \
              {} events from the backlog ({} overruns)",
@@ -217,97 +224,88 @@ fn storm_rounds(rt: &Runtime, config: Config) -> anyhow::Result<Vec<StormRound>>
     Ok(rounds)
 }
 
-/// Reads events while the storm runs, until every connection's CLOSED came to both the
-/// stream and the monitor, or nothing came for [`IDLE`].
-fn live_storm(
-    rt: &Runtime,
-    hosts: &TwoHosts,
-    server: &StormServer,
-    monitor: &Monitor,
+/// What a storm runs on, and its size.
+struct Storms<'a> {
+    rt: &'a Runtime,
+    hosts: &'a TwoHosts,
+    server: &'a StormServer,
+    monitor: &'a Monitor,
     connections: usize,
-) -> anyhow::Result<Tally> {
-    let mut events = subscribe(rt, &hosts.client)?;
-    let want = u64::try_from(connections)?;
-    let done = AtomicBool::new(false);
-    let mut tally = Tally::default();
-    std::thread::scope(|scope| {
-        let storm = scope.spawn(|| {
-            let result = server.storm(hosts, connections);
-            done.store(true, Ordering::Relaxed);
-            result
-        });
-        rt.block_on(async {
-            let mut progress = Instant::now();
-            loop {
-                match tokio::time::timeout(Duration::from_millis(50), events.recv()).await {
-                    Ok(item) => {
-                        tally.add(&item?);
-                        progress = Instant::now();
+}
+
+impl Storms<'_> {
+    /// Reads events while the storm runs, until every connection's CLOSED came to both the
+    /// stream and the monitor, or nothing came for [`IDLE`].
+    fn live(&self) -> anyhow::Result<Tally> {
+        let (mut events, want) = self.subscribe()?;
+        let done = AtomicBool::new(false);
+        let mut tally = Tally::default();
+        std::thread::scope(|scope| {
+            let storm = scope.spawn(|| {
+                let result = self.server.storm(self.hosts, self.connections);
+                done.store(true, Ordering::Relaxed);
+                result
+            });
+            self.rt.block_on(async {
+                let mut progress = Instant::now();
+                loop {
+                    match tokio::time::timeout(Duration::from_millis(50), events.recv()).await {
+                        Ok(item) => {
+                            tally.add(&item?);
+                            progress = Instant::now();
+                        }
+                        Err(_elapsed) => {}
                     }
-                    Err(_elapsed) => {}
+                    let printed = self.monitor.printed();
+                    if tally.closed() >= want && printed.closed() >= want {
+                        break;
+                    }
+                    let quiet = progress.max(printed.last.unwrap_or(progress));
+                    if done.load(Ordering::Relaxed) && quiet.elapsed() > IDLE {
+                        break;
+                    }
                 }
-                let printed = monitor.printed();
-                let monitor_closed = printed.by_kind.get("CLOSED").copied().unwrap_or(0);
-                if tally.closed() >= want && monitor_closed >= want {
-                    break;
-                }
-                let quiet = progress.max(printed.last.unwrap_or(progress));
-                if done.load(Ordering::Relaxed) && quiet.elapsed() > IDLE {
-                    break;
+                anyhow::Ok(())
+            })?;
+            storm.join().expect("storm thread")
+        })?;
+        Ok(tally)
+    }
+
+    /// Runs a storm without reading, waits until the monitor printed its last CLOSED (so the
+    /// kernel has queued every event), then times the drain.
+    fn backlog(&self) -> anyhow::Result<Tally> {
+        let (mut events, want) = self.subscribe()?;
+        self.monitor.clear();
+        self.server.storm(self.hosts, self.connections)?;
+        let deadline = Instant::now() + IDLE;
+        while self.monitor.printed().closed() < want && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut tally = Tally {
+            start: Some(Instant::now()),
+            ..Tally::default()
+        };
+        self.rt.block_on(async {
+            while tally.closed() < want {
+                match tokio::time::timeout(Duration::from_millis(200), events.recv()).await {
+                    Ok(item) => tally.add(&item?),
+                    Err(_elapsed) => break,
                 }
             }
             anyhow::Ok(())
         })?;
-        storm.join().expect("storm thread")
-    })?;
-    Ok(tally)
-}
-
-/// Runs a storm without reading, waits until the monitor printed its last CLOSED (so the
-/// kernel has queued every event), then times the drain.
-fn backlog_storm(
-    rt: &Runtime,
-    hosts: &TwoHosts,
-    server: &StormServer,
-    monitor: &Monitor,
-    connections: usize,
-) -> anyhow::Result<Tally> {
-    let mut events = subscribe(rt, &hosts.client)?;
-    let want = u64::try_from(connections)?;
-    monitor.clear();
-    server.storm(hosts, connections)?;
-    let deadline = Instant::now() + IDLE;
-    while monitor
-        .printed()
-        .by_kind
-        .get("CLOSED")
-        .copied()
-        .unwrap_or(0)
-        < want
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(10));
+        Ok(tally)
     }
-    let mut tally = Tally {
-        start: Some(Instant::now()),
-        ..Tally::default()
-    };
-    rt.block_on(async {
-        while tally.closed() < want {
-            match tokio::time::timeout(Duration::from_millis(200), events.recv()).await {
-                Ok(item) => tally.add(&item?),
-                Err(_elapsed) => break,
-            }
-        }
-        anyhow::Ok(())
-    })?;
-    Ok(tally)
-}
 
-/// An event stream in `netns`.
-fn subscribe(rt: &Runtime, netns: &NetNs) -> anyhow::Result<EventStream> {
-    let _in = netns.enter()?;
-    rt.block_on(async { Ok(PmClient::connect().await?.subscribe()?) })
+    /// An event stream in the client's namespace, and how many connections it must see close.
+    fn subscribe(&self) -> anyhow::Result<(EventStream, u64)> {
+        let _in = self.hosts.client.enter()?;
+        let events = self
+            .rt
+            .block_on(async { anyhow::Ok(PmClient::connect().await?.subscribe()?) })?;
+        Ok((events, u64::try_from(self.connections)?))
+    }
 }
 
 /// Dump round trips per second, ours and `ip`'s.

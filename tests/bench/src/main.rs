@@ -3,7 +3,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use mptcpd_tests::bench::{churn, netlink};
+use mptcpd_bench::{churn, netlink};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,22 +51,9 @@ fn main() -> ExitCode {
             connections,
             rounds,
         })
-        .and_then(|outcome| {
-            print!("{}", outcome.table);
-            if let Some(path) = json {
-                std::fs::write(&path, &outcome.json)?;
-                println!("bench: wrote {}", path.display());
-            }
-            Ok(())
-        }),
-        Bench::Churn { cycles, json } => churn::run(churn::Config { cycles }).and_then(|outcome| {
-            print!("{}", outcome.table);
-            if let Some(path) = json {
-                std::fs::write(&path, &outcome.json)?;
-                println!("bench: wrote {}", path.display());
-            }
-            Ok(())
-        }),
+        .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
+        Bench::Churn { cycles, json } => churn::run(churn::Config { cycles })
+            .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -75,4 +62,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints the table and writes the JSON where asked.
+fn report(table: &str, json: &str, path: Option<PathBuf>) -> anyhow::Result<()> {
+    print!("{table}");
+    if let Some(path) = path {
+        std::fs::write(&path, json)?;
+        println!("bench: wrote {}", path.display());
+    }
+    Ok(())
 }
