@@ -4,7 +4,6 @@
 
 use std::{
     collections::BTreeMap,
-    fmt::Write as _,
     net::{IpAddr, SocketAddr},
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
@@ -19,11 +18,12 @@ use mptcpd_tests::{
     netns::NetNs,
     two_hosts::{CLIENT, IpVersion, SERVER, TwoHosts},
 };
+use serde::Serialize;
 use tokio::runtime::Runtime;
 
 use crate::{
     monitor::{Monitor, Printed},
-    report::{Row, json_number, json_string, rows_json, table},
+    report::{self, Row, table},
     storm::StormServer,
 };
 
@@ -110,7 +110,7 @@ pub fn run(config: Config) -> anyhow::Result<Outcome> {
             )),
         },
     ];
-    let json = json(config, &rows, &storms);
+    let json = json(config, &rows, &storms)?;
     Ok(Outcome {
         table: table(&rows),
         rows,
@@ -400,51 +400,89 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-fn json(config: Config, rows: &[Row], storms: &[StormRound]) -> String {
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mut rounds = Vec::new();
-    for s in storms {
-        let ours: Vec<String> = s
-            .live
-            .by_kind
-            .iter()
-            .map(|(k, v)| format!("{}: {v}", json_string(k)))
-            .collect();
-        let peer: Vec<String> = s
-            .monitor
-            .by_kind
-            .iter()
-            .map(|(k, v)| format!("{}: {v}", json_string(k)))
-            .collect();
-        let mut round = String::new();
-        let _infallible = write!(
-            round,
-            "{{\"live\": {{\"events\": {}, \"overruns\": {}, \"malformed\": {}, \
-             \"events_per_s\": {}, \"by_kind\": {{{}}}}}, \
-             \"monitor\": {{\"lines\": {}, \"lines_per_s\": {}, \"by_kind\": {{{}}}}}, \
-             \"backlog\": {{\"events\": {}, \"overruns\": {}, \"events_per_s\": {}}}}}",
-            s.live.events,
-            s.live.overruns,
-            s.live.malformed,
-            json_number(s.live.rate()),
-            ours.join(", "),
-            s.monitor.total,
-            json_number(rate(s.monitor.total, s.monitor.first, s.monitor.last)),
-            peer.join(", "),
-            s.backlog.events,
-            s.backlog.overruns,
-            json_number(s.backlog.rate()),
-        );
-        rounds.push(round);
+/// `netlink.json`.
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    benchmark: &'static str,
+    kernel: &'a str,
+    connections: usize,
+    rounds: usize,
+    dumps_per_round: u32,
+    ip_shows_per_round: u32,
+    rows: &'a [Row],
+    storms: Vec<StormReport<'a>>,
+}
+
+/// One storm: ours live, the peer on the same storm, ours draining a backlog.
+#[derive(Debug, Serialize)]
+struct StormReport<'a> {
+    live: StreamReport<'a>,
+    monitor: MonitorReport<'a>,
+    backlog: BacklogReport,
+}
+
+#[derive(Debug, Serialize)]
+struct StreamReport<'a> {
+    events: u64,
+    overruns: u64,
+    malformed: u64,
+    events_per_s: f64,
+    by_kind: &'a BTreeMap<&'static str, u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct MonitorReport<'a> {
+    lines: u64,
+    lines_per_s: f64,
+    by_kind: &'a BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct BacklogReport {
+    events: u64,
+    overruns: u64,
+    events_per_s: f64,
+}
+
+impl StormRound {
+    fn report(&self) -> StormReport<'_> {
+        let Self {
+            live,
+            backlog,
+            monitor,
+        } = self;
+        StormReport {
+            live: StreamReport {
+                events: live.events,
+                overruns: live.overruns,
+                malformed: live.malformed,
+                events_per_s: live.rate(),
+                by_kind: &live.by_kind,
+            },
+            monitor: MonitorReport {
+                lines: monitor.total,
+                lines_per_s: rate(monitor.total, monitor.first, monitor.last),
+                by_kind: &monitor.by_kind,
+            },
+            backlog: BacklogReport {
+                events: backlog.events,
+                overruns: backlog.overruns,
+                events_per_s: backlog.rate(),
+            },
+        }
     }
-    format!(
-        "{{\n  \"benchmark\": \"netlink\",\n  \"kernel\": {},\n  \"connections\": {},\n  \
-         \"rounds\": {},\n  \"dumps_per_round\": {DUMPS},\n  \"ip_shows_per_round\": {IP_SHOWS},\n  \
-         \"rows\": {},\n  \"storms\": [\n    {}\n  ]\n}}\n",
-        json_string(kernel.trim()),
-        config.connections,
-        config.rounds,
-        rows_json(rows),
-        rounds.join(",\n    "),
-    )
+}
+
+fn json(config: Config, rows: &[Row], storms: &[StormRound]) -> anyhow::Result<String> {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    report::json(&Report {
+        benchmark: "netlink",
+        kernel: kernel.trim(),
+        connections: config.connections,
+        rounds: config.rounds,
+        dumps_per_round: DUMPS,
+        ip_shows_per_round: IP_SHOWS,
+        rows,
+        storms: storms.iter().map(StormRound::report).collect(),
+    })
 }

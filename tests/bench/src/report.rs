@@ -2,8 +2,12 @@
 
 use std::fmt::Write as _;
 
-/// One measurement, with its floor or peer where one exists.
-#[derive(Debug, Clone)]
+use serde::Serialize;
+
+/// One measurement, with its floor or peer where one exists. In JSON: `name`, `unit`,
+/// `mptcpd` (ours), `peer` and `peer_value` (null without one), `ratio`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(into = "RowJson")]
 pub struct Row {
     /// What was measured.
     pub name: String,
@@ -22,6 +26,38 @@ impl Row {
         self.peer
             .as_ref()
             .and_then(|(_, peer)| (*peer != 0.0).then(|| self.ours / peer))
+    }
+}
+
+/// [`Row`] as JSON has it.
+#[derive(Serialize)]
+struct RowJson {
+    name: String,
+    unit: &'static str,
+    mptcpd: f64,
+    peer: Option<String>,
+    peer_value: Option<f64>,
+    ratio: Option<f64>,
+}
+
+impl From<Row> for RowJson {
+    fn from(row: Row) -> Self {
+        let ratio = row.ratio();
+        let Row {
+            name,
+            unit,
+            ours,
+            peer,
+        } = row;
+        let (peer, peer_value) = peer.unzip();
+        Self {
+            name,
+            unit,
+            mptcpd: ours,
+            peer,
+            peer_value,
+            ratio,
+        }
     }
 }
 
@@ -54,55 +90,9 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-/// The rows as a JSON array.
-#[must_use]
-pub fn rows_json(rows: &[Row]) -> String {
-    let items: Vec<String> = rows
-        .iter()
-        .map(|row| {
-            let (peer, peer_value) = row.peer.as_ref().map_or_else(
-                || ("null".to_owned(), "null".to_owned()),
-                |(name, value)| (json_string(name), json_number(*value)),
-            );
-            let ratio = row.ratio().map_or_else(|| "null".to_owned(), json_number);
-            format!(
-                "{{\"name\": {}, \"unit\": {}, \"mptcpd\": {}, \"peer\": {peer}, \
-                 \"peer_value\": {peer_value}, \"ratio\": {ratio}}}",
-                json_string(&row.name),
-                json_string(row.unit),
-                json_number(row.ours),
-            )
-        })
-        .collect();
-    format!("[\n    {}\n  ]", items.join(",\n    "))
-}
-
-/// A JSON string literal.
-#[must_use]
-pub fn json_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _infallible = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A JSON number (finite; NaN and infinities become `null`).
-#[must_use]
-pub fn json_number(value: f64) -> String {
-    if value.is_finite() {
-        format!("{value:.3}")
-    } else {
-        "null".to_owned()
-    }
+/// A benchmark's JSON document, pretty-printed, with a closing newline.
+pub fn json(report: &impl Serialize) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(report)? + "\n")
 }
 
 fn number(value: f64) -> String {
@@ -115,30 +105,46 @@ fn number(value: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Row, json_string, rows_json, table};
+    use serde_json::{Value, json};
 
-    #[test]
-    fn table_and_json_carry_the_ratio() {
-        let rows = [
+    use super::{Row, table};
+
+    fn rows() -> [Row; 2] {
+        [
             Row {
-                name: "dumps/s".to_owned(),
+                name: "dumps/s \"quoted\"\n".to_owned(),
                 unit: "1/s",
-                ours: 200.0,
-                peer: Some(("ip".to_owned(), 50.0)),
+                ours: 100.0,
+                peer: Some(("ip".to_owned(), 300.0)),
             },
             Row {
                 name: "drain".to_owned(),
                 unit: "1/s",
-                ours: 1.5,
+                ours: f64::NAN,
                 peer: None,
             },
-        ];
-        let text = table(&rows);
-        assert!(text.contains("4.00"), "{text}");
+        ]
+    }
+
+    #[test]
+    fn the_table_carries_the_ratio() {
+        let text = table(&rows());
+        assert!(text.contains("0.33"), "{text}");
         assert!(text.contains("(none)"), "{text}");
-        let json = rows_json(&rows);
-        assert!(json.contains("\"ratio\": 4.000"), "{json}");
-        assert!(json.contains("\"peer\": null"), "{json}");
-        assert_eq!(json_string("a\"b\n"), "\"a\\\"b\\u000a\"");
+    }
+
+    #[test]
+    fn rows_are_json_with_full_precision_and_null_for_what_is_absent() {
+        let text = super::json(&rows()).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            value,
+            json!([
+                {"name": "dumps/s \"quoted\"\n", "unit": "1/s", "mptcpd": 100.0, "peer": "ip",
+                 "peer_value": 300.0, "ratio": 100.0 / 300.0},
+                {"name": "drain", "unit": "1/s", "mptcpd": null, "peer": null,
+                 "peer_value": null, "ratio": null},
+            ])
+        );
     }
 }
