@@ -26,6 +26,8 @@ const STABLE_TARGETS: &[&str] = &["x86_64-unknown-linux-musl"];
 const LLVM_MAJOR: u32 = 22;
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 const BPF_LINKER_VERSION: &str = "0.13.0";
+/// `cargo xtask test` checks for unused dependencies with it.
+const CARGO_MACHETE_VERSION: &str = "0.9.2";
 
 /// Installs whatever is missing; returns what it installed.
 pub(crate) fn run() -> anyhow::Result<Vec<String>> {
@@ -38,6 +40,7 @@ pub(crate) fn run() -> anyhow::Result<Vec<String>> {
     toolchain(&nightly, &["rust-src", "clippy"], &mut installed)?;
     check_llvm(&nightly)?;
     bpf_linker(&stable, &mut installed)?;
+    cargo_machete(&stable, &mut installed)?;
     if !installed.is_empty() {
         eprintln!("setup: installed {}", installed.join(", "));
     }
@@ -189,5 +192,30 @@ fn bpf_linker(stable: &str, installed: &mut Vec<String>) -> anyhow::Result<()> {
             .env("LLVM_PREFIX", LLVM_PREFIX),
     )?;
     installed.push(format!("bpf-linker {BPF_LINKER_VERSION}"));
+    Ok(())
+}
+
+fn cargo_machete(stable: &str, installed: &mut Vec<String>) -> anyhow::Result<()> {
+    let current = Command::new("cargo-machete").arg("--version").output();
+    if let Ok(out) = &current
+        && out.status.success()
+        && String::from_utf8_lossy(&out.stdout).trim() == CARGO_MACHETE_VERSION
+    {
+        return Ok(());
+    }
+    // Into the cargo home's bin, beside cargo: `cargo machete` finds it there.
+    cmd::run(
+        Command::new("rustup")
+            .args([
+                "run",
+                stable,
+                "cargo",
+                "install",
+                "cargo-machete",
+                "--locked",
+            ])
+            .args(["--version", CARGO_MACHETE_VERSION]),
+    )?;
+    installed.push(format!("cargo-machete {CARGO_MACHETE_VERSION}"));
     Ok(())
 }
