@@ -50,18 +50,18 @@ const SETTINGS: Settings<'static> = Settings {
 
 /// What to run.
 #[derive(Debug, Clone, Copy)]
-pub struct Config {
+pub(crate) struct Config {
     /// Add-then-delete cycles per subject (after one warm-up cycle).
-    pub cycles: usize,
+    pub(crate) cycles: usize,
 }
 
 /// The results.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The table, for people.
-    pub table: String,
+    pub(crate) table: String,
     /// Everything, as JSON.
-    pub json: String,
+    pub(crate) json: String,
 }
 
 /// One subject's namespace, daemon and measurements.
@@ -198,7 +198,7 @@ fn address(n: u8) -> IpAddr {
 }
 
 /// Runs the benchmark (root).
-pub fn run(config: Config) -> anyhow::Result<Outcome> {
+pub(crate) fn run(config: Config) -> anyhow::Result<Outcome> {
     if config.cycles == 0 {
         bail!("--cycles must be at least 1");
     }

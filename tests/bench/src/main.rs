@@ -1,9 +1,17 @@
-//! `mptcpd-bench`: the benchmarks `cargo xtask bench` builds and runs (root).
+//! `mptcpd-bench`: the benchmarks `cargo xtask bench` builds and runs (root): measurements
+//! against the real kernel, each beside a floor or a peer measured in the same run where one
+//! exists. Not tests: nothing here judges a timing. A binary only, so that `anyhow` stays out
+//! of library crates.
+
+mod churn;
+mod monitor;
+mod netlink;
+mod report;
+mod storm;
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use mptcpd_bench::{churn, netlink};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -38,26 +38,24 @@ const IDLE: Duration = Duration::from_secs(2);
 
 /// What to run.
 #[derive(Debug, Clone, Copy)]
-pub struct Config {
+pub(crate) struct Config {
     /// Connections per storm.
-    pub connections: usize,
+    pub(crate) connections: usize,
     /// Repetitions of each measurement; the median is reported.
-    pub rounds: usize,
+    pub(crate) rounds: usize,
 }
 
 /// The results.
 #[derive(Debug)]
-pub struct Outcome {
-    /// The rows of the table.
-    pub rows: Vec<Row>,
+pub(crate) struct Outcome {
     /// The table, for people.
-    pub table: String,
+    pub(crate) table: String,
     /// Everything, as JSON.
-    pub json: String,
+    pub(crate) json: String,
 }
 
 /// Runs every measurement (root).
-pub fn run(config: Config) -> anyhow::Result<Outcome> {
+pub(crate) fn run(config: Config) -> anyhow::Result<Outcome> {
     if config.connections == 0 || config.rounds == 0 {
         bail!("--connections and --rounds must be at least 1");
     }
@@ -113,7 +111,6 @@ pub fn run(config: Config) -> anyhow::Result<Outcome> {
     let json = json(config, &rows, &storms)?;
     Ok(Outcome {
         table: table(&rows),
-        rows,
         json,
     })
 }

@@ -8,21 +8,21 @@ use serde::Serialize;
 /// `mptcpd` (ours), `peer` and `peer_value` (null without one), `ratio`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(into = "RowJson")]
-pub struct Row {
+pub(crate) struct Row {
     /// What was measured.
-    pub name: String,
+    pub(crate) name: String,
     /// Unit of the values.
-    pub unit: &'static str,
+    pub(crate) unit: &'static str,
     /// Our value.
-    pub ours: f64,
+    pub(crate) ours: f64,
     /// The floor or peer: what it is, and its value.
-    pub peer: Option<(String, f64)>,
+    pub(crate) peer: Option<(String, f64)>,
 }
 
 impl Row {
     /// `ours / peer`.
     #[must_use]
-    pub fn ratio(&self) -> Option<f64> {
+    pub(crate) fn ratio(&self) -> Option<f64> {
         self.peer
             .as_ref()
             .and_then(|(_, peer)| (*peer != 0.0).then(|| self.ours / peer))
@@ -63,7 +63,7 @@ impl From<Row> for RowJson {
 
 /// The table: measure, ours, peer value, ratio, what the peer is.
 #[must_use]
-pub fn table(rows: &[Row]) -> String {
+pub(crate) fn table(rows: &[Row]) -> String {
     let label = |row: &Row| format!("{} ({})", row.name, row.unit);
     let name_width = rows.iter().map(|r| label(r).len()).max().unwrap_or(0);
     let mut out = format!(
@@ -91,7 +91,7 @@ pub fn table(rows: &[Row]) -> String {
 }
 
 /// A benchmark's JSON document, pretty-printed, with a closing newline.
-pub fn json(report: &impl Serialize) -> anyhow::Result<String> {
+pub(crate) fn json(report: &impl Serialize) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(report)? + "\n")
 }
 
