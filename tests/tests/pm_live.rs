@@ -9,10 +9,10 @@ use mptcpd::pm::{
     wire::{EVENTS_GROUP, Endpoint, EndpointFlags, Event, Limits, PmCmd, Subflow},
 };
 use mptcpd_tests::{
-    mptcp_tokio,
-    netns::NetNs,
-    pm::{WAIT, kernel_error, wait_for},
+    kernel_pm::events::{WAIT, kernel_error, wait_for},
+    net::netns::NetNs,
     skip,
+    sockets::mptcp_tokio,
 };
 use tokio::{task::JoinSet, time::timeout};
 

@@ -8,7 +8,11 @@ use mptcpd::pm::{
     PmClient,
     wire::{Endpoint, EndpointFlags},
 };
-use mptcpd_tests::{netns::NetNs, pm::kernel_error, skip, veth::Address};
+use mptcpd_tests::{
+    kernel_pm::events::kernel_error,
+    net::{netns::NetNs, veth::Address},
+    skip,
+};
 
 fn ip(text: &str) -> IpAddr {
     text.parse().expect("an IP address")

@@ -9,10 +9,12 @@ use std::net::SocketAddr;
 
 use mptcpd::pm::wire::{Endpoint, EndpointFlags, Event};
 use mptcpd_tests::{
-    pm::wait_for,
-    pm_conn::{PORT, PmConnection},
+    kernel_pm::{
+        connection::{PORT, PmConnection},
+        events::wait_for,
+    },
+    net::two_hosts::{CLIENT, IpVersion, SERVER, TwoHosts},
     skip,
-    two_hosts::{CLIENT, IpVersion, SERVER, TwoHosts},
 };
 
 /// The id of the server's `signal` endpoint.

@@ -23,11 +23,12 @@ use tokio::runtime::Runtime;
 
 use mptcpd_tests::{
     bins,
-    c_peer::CPeer,
-    daemon::{LIVENESS, Memory},
-    daemons::{Running, Settings, Subject},
-    netns::NetNs,
-    veth::VethPair,
+    daemon::{
+        c_peer::CPeer,
+        process::{LIVENESS, Memory},
+        subject::{Running, Settings, Subject},
+    },
+    net::{netns::NetNs, veth::VethPair},
 };
 
 use crate::report;

@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-use mptcpd_tests::{mptcp, netns::NetNs};
+use mptcpd_tests::{net::netns::NetNs, sockets::mptcp};
 
 /// Lines printed so far, by event name, with the times of the first and the last.
 #[derive(Debug, Clone, Default)]

@@ -14,7 +14,7 @@ use mptcpd::pm::{
     EventItem, EventStream, PmClient,
     wire::{Endpoint, EndpointFlags, Event, Limits},
 };
-use mptcpd_tests::{
+use mptcpd_tests::net::{
     netns::NetNs,
     two_hosts::{CLIENT, IpVersion, SERVER, TwoHosts},
 };

@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::Context as _;
 
-use mptcpd_tests::{mptcp, two_hosts::TwoHosts};
+use mptcpd_tests::{net::two_hosts::TwoHosts, sockets::mptcp};
 
 /// Client threads that connect at the same time.
 const CLIENT_THREADS: usize = 4;
