@@ -15,11 +15,13 @@ use anyhow::{Context as _, bail};
 
 use crate::{
     bins,
-    cgroup::TestCgroup,
-    daemon::Daemon,
+    daemon::process::Daemon,
+    ebpf::cgroup::TestCgroup,
     interrupt,
-    netns::NetNs,
-    veth::{Address, VethPair},
+    net::{
+        netns::NetNs,
+        veth::{Address, VethPair},
+    },
 };
 
 /// Path A carries the initial subflow, path B the one the client's endpoint adds.
@@ -75,7 +77,7 @@ enum Made {
 impl Made {
     fn still_there(&self) -> anyhow::Result<bool> {
         match self {
-            Self::Netns(name) => crate::netns::exists(name),
+            Self::Netns(name) => crate::net::netns::exists(name),
             Self::Cgroup(path) | Self::Pins(path) => Ok(path.exists()),
         }
     }
@@ -156,14 +158,14 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
     let mut monitor = ChildGuard::spawn(monitor_cmd)?;
     let events = monitor.lines()?;
     let first = events
-        .recv_timeout(crate::daemon::LIVENESS)
+        .recv_timeout(crate::daemon::process::LIVENESS)
         .context("mptcpctl monitor did not start")?;
     println!("lab: {first}");
 
     let subflows = transfer(&topology, &xfer, &cgroup, config.bytes)?;
 
     // The client has closed: its CLOSED event ends the story.
-    let deadline = Instant::now() + crate::daemon::LIVENESS;
+    let deadline = Instant::now() + crate::daemon::process::LIVENESS;
     while let Ok(event) = events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         println!("lab: mptcpctl monitor --json: {event}");
         if event.contains(r#""event":"CLOSED""#) {
@@ -201,7 +203,7 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
 
 /// Waits until the daemon has added an endpoint for `addr`; returns the endpoint table.
 fn wait_for_endpoint(client: &NetNs, addr: &str, daemon: &mut Daemon) -> anyhow::Result<String> {
-    let deadline = Instant::now() + crate::daemon::LIVENESS;
+    let deadline = Instant::now() + crate::daemon::process::LIVENESS;
     loop {
         let shown = client.ip(&["mptcp", "endpoint", "show"])?;
         if shown.contains(addr) {
@@ -241,7 +243,7 @@ impl Topology {
             Address::add(&server, "s-b", &format!("{}/24", PATH_B.1))?,
         ];
         for dev in ["c-a", "c-b"] {
-            crate::ip::run(
+            crate::net::ip::run(
                 "tc",
                 &[
                     "-n",
@@ -300,7 +302,7 @@ fn transfer(
     let mut server_proc = ChildGuard::spawn(server_cmd)?;
     let server_lines = server_proc.lines()?;
     let first = server_lines
-        .recv_timeout(crate::daemon::LIVENESS)
+        .recv_timeout(crate::daemon::process::LIVENESS)
         .context("server did not start")?;
     println!("lab: server: {first}");
 
@@ -405,7 +407,7 @@ impl ChildGuard {
     }
 
     fn wait(&mut self) -> anyhow::Result<std::process::ExitStatus> {
-        let deadline = Instant::now() + crate::daemon::LIVENESS;
+        let deadline = Instant::now() + crate::daemon::process::LIVENESS;
         loop {
             if let Some(status) = self.0.try_wait()? {
                 return Ok(status);

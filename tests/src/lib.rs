@@ -7,28 +7,14 @@
 //! unwinds. Tests that need root call [`skip::require_root`], which skips outside CI and fails
 //! with `CI=true`.
 
-pub mod bench;
 pub mod bins;
-pub mod c_peer;
-pub mod cgroup;
 pub mod daemon;
-pub mod daemons;
-pub mod endpoints;
+pub mod ebpf;
 pub mod faults;
-pub mod fds;
 pub mod features;
 pub mod interrupt;
-pub mod ip;
+pub mod kernel_pm;
 pub mod lab;
-pub mod mptcp;
-pub mod mptcp_tokio;
-pub mod mptcpize;
-pub mod netns;
-pub mod pm;
-pub mod pm_conn;
-pub mod restart_lab;
+pub mod net;
 pub mod skip;
-pub mod sspi_pair;
-pub mod sysctl;
-pub mod two_hosts;
-pub mod veth;
+pub mod sockets;

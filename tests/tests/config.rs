@@ -11,9 +11,9 @@ use std::{
 
 use mptcpd_tests::{
     bins,
-    daemon::{self, Daemon},
-    netns::NetNs,
-    skip, sysctl,
+    daemon::process::{self, Daemon},
+    net::{netns::NetNs, sysctl},
+    skip,
 };
 
 /// A config file with `text`, mode `mode`, in a directory removed on drop.
@@ -219,14 +219,14 @@ fn output_within_liveness(mut cmd: Command) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + daemon::LIVENESS;
+    let deadline = Instant::now() + process::LIVENESS;
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _killed = child.kill();
             let out = child.wait_with_output().unwrap();
             panic!(
                 "still running after {:?}: {}",
-                daemon::LIVENESS,
+                process::LIVENESS,
                 String::from_utf8_lossy(&out.stderr)
             );
         }

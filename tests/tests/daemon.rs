@@ -5,11 +5,14 @@ use std::{os::unix::net::UnixDatagram, process::Command};
 use mptcpd::{netmon::NOTIFY_RECEIVE_BUFFER, sockopt};
 use mptcpd_tests::{
     bins,
-    daemon::Daemon,
-    fds, mptcp,
-    netns::NetNs,
+    daemon::process::Daemon,
+    ebpf::fds,
+    net::{
+        netns::NetNs,
+        veth::{Address, VethPair},
+    },
     skip,
-    veth::{Address, VethPair},
+    sockets::mptcp,
 };
 
 #[test]
@@ -80,7 +83,7 @@ fn daemon_follows_mptcp_events_of_its_namespace() {
 
 /// `ip mptcp endpoint show` in `ns`, polled until `done` holds (bounded by the hang limit).
 fn endpoints_until(ns: &NetNs, done: impl Fn(&str) -> bool) -> String {
-    let deadline = std::time::Instant::now() + mptcpd_tests::daemon::LIVENESS;
+    let deadline = std::time::Instant::now() + mptcpd_tests::daemon::process::LIVENESS;
     loop {
         let shown = ns.ip(&["mptcp", "endpoint", "show"]).unwrap();
         if done(&shown) || std::time::Instant::now() > deadline {
@@ -224,7 +227,7 @@ fn drain(socket: &UnixDatagram) {
 fn receive_until(socket: &UnixDatagram, needle: &str) -> String {
     socket.set_nonblocking(false).unwrap();
     socket
-        .set_read_timeout(Some(mptcpd_tests::daemon::LIVENESS))
+        .set_read_timeout(Some(mptcpd_tests::daemon::process::LIVENESS))
         .unwrap();
     let mut buf = vec![0_u8; 64 * 1024];
     loop {

@@ -15,12 +15,14 @@ use std::{
 
 use mptcpd_tests::{
     bins,
-    daemon::Daemon,
-    endpoints,
+    daemon::process::Daemon,
     faults::Faults,
-    netns::NetNs,
+    kernel_pm::endpoints,
+    net::{
+        netns::NetNs,
+        veth::{Address, VethPair},
+    },
     skip,
-    veth::{Address, VethPair},
 };
 
 const TEST: &str = "link_flaps_while_an_administrator_edits_endpoints_converge";

@@ -19,11 +19,13 @@ use std::{
 
 use mptcp_pm::{Event, EventItem, PmClient};
 use mptcpd_tests::{
-    daemon::Daemon,
+    daemon::{
+        process::Daemon,
+        sspi_pair::{Path, Side, SspiPair, v4},
+    },
     faults::Faults,
-    mptcp::IPPROTO_MPTCP,
-    mptcp_tokio, skip,
-    sspi_pair::{Path, Side, SspiPair, v4},
+    skip,
+    sockets::{mptcp::IPPROTO_MPTCP, mptcp_tokio},
 };
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};

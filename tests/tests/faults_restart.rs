@@ -13,10 +13,12 @@ use std::{collections::BTreeMap, time::Duration};
 
 use mptcpd_tests::{
     bins,
-    daemons::{Running, Settings, start_ours_with_state},
-    endpoints::Entry,
+    daemon::{
+        restart_lab::{Change, RestartLab, foreign, ours},
+        subject::{Running, Settings, start_ours_with_state},
+    },
     faults::Faults,
-    restart_lab::{Change, RestartLab, foreign, ours},
+    kernel_pm::endpoints::Entry,
     skip,
 };
 

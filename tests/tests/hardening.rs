@@ -14,13 +14,14 @@ use std::{
 
 use mptcpd_tests::{
     bins,
-    cgroup::TestCgroup,
-    daemon::Daemon,
-    endpoints,
-    mptcpize::PinDir,
-    netns::NetNs,
+    daemon::process::Daemon,
+    ebpf::{cgroup::TestCgroup, mptcpize::PinDir},
+    kernel_pm::endpoints,
+    net::{
+        netns::NetNs,
+        veth::{Address, VethPair},
+    },
     skip,
-    veth::{Address, VethPair},
 };
 
 /// A path under `/sys/fs/bpf` for this test only, removed (with whatever is in it) on drop.

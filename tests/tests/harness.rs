@@ -3,12 +3,15 @@
 use std::{net::SocketAddr, panic::AssertUnwindSafe, process::Command};
 
 use mptcpd_tests::{
-    cgroup::TestCgroup,
-    ip, mptcp,
-    netns::{self, NetNs},
+    ebpf::cgroup::TestCgroup,
+    net::{
+        ip,
+        netns::{self, NetNs},
+        sysctl::{self, Sysctl},
+        veth::{Address, VethPair},
+    },
     skip,
-    sysctl::{self, Sysctl},
-    veth::{Address, VethPair},
+    sockets::mptcp,
 };
 
 #[test]

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use mptcpd_bpf::{KernelFeatures, Probes, Support, chain};
-use mptcpd_tests::{features, mptcp, netns::NetNs, skip};
+use mptcpd_tests::{features, net::netns::NetNs, skip, sockets::mptcp};
 
 /// Opens MPTCP connections over loopback in a fresh namespace: each calls `tcp_connect`.
 fn connect_a_few_times(n: usize) {

@@ -6,7 +6,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use mptcpd_tests::{bins, ip, skip};
+use mptcpd_tests::{bins, net::ip, skip};
 
 fn lab_namespaces() -> Vec<String> {
     ip::ip(&["netns", "list"])

@@ -10,9 +10,12 @@ use std::{
 
 use mptcpd_tests::{
     bins,
-    netns::NetNs,
-    skip, sysctl,
-    veth::{Address, VethPair},
+    net::{
+        netns::NetNs,
+        sysctl,
+        veth::{Address, VethPair},
+    },
+    skip,
 };
 use serde_json::Value;
 
@@ -222,7 +225,7 @@ fn userspace_pm_commands_reach_the_peer() {
     srv_out.read_line(&mut listening).unwrap();
     assert!(listening.starts_with("listening"), "{listening}");
     let conn = client
-        .run(|| mptcpd_tests::mptcp::connect("192.0.2.2:5301".parse().unwrap()).unwrap())
+        .run(|| mptcpd_tests::sockets::mptcp::connect("192.0.2.2:5301".parse().unwrap()).unwrap())
         .unwrap();
     std::io::Write::write_all(&mut &conn, b"hello").unwrap();
     let established = client_events.wait_for("ESTABLISHED");

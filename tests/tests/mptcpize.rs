@@ -14,8 +14,11 @@ use std::{
 
 use mptcpd_bpf::Upgrade;
 use mptcpd_tests::{
-    bins, cgroup::TestCgroup, daemon::Daemon, mptcpize::PinDir, mptcpize::printed_protocol,
-    netns::NetNs, skip,
+    bins,
+    daemon::process::Daemon,
+    ebpf::{cgroup::TestCgroup, mptcpize::PinDir, mptcpize::printed_protocol},
+    net::netns::NetNs,
+    skip,
 };
 use mptcpize::cli::DEFAULT_SYSTEMD_DIR;
 

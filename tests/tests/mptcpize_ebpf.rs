@@ -4,7 +4,10 @@
 
 use mptcpd_bpf::Upgrade;
 use mptcpd_tests::{
-    bins, cgroup::TestCgroup, features, mptcp, mptcpize::PinDir, mptcpize::printed_protocol, skip,
+    bins,
+    ebpf::{cgroup::TestCgroup, mptcpize::PinDir, mptcpize::printed_protocol},
+    features, skip,
+    sockets::mptcp,
 };
 
 /// `true` where the upgrade runs; otherwise reports the missing feature.
@@ -367,8 +370,8 @@ fn vm_enable_warns_where_mptcp_is_off() {
     }
     let pins = PinDir::new("off");
     let cgroup = TestCgroup::new("mptcpd-t-mz-off").unwrap();
-    let netns = mptcpd_tests::netns::NetNs::new("mptcpd-t-mz-off").unwrap();
-    mptcpd_tests::sysctl::set_in(&netns, "net.mptcp.enabled", "0").unwrap();
+    let netns = mptcpd_tests::net::netns::NetNs::new("mptcpd-t-mz-off").unwrap();
+    mptcpd_tests::net::sysctl::set_in(&netns, "net.mptcp.enabled", "0").unwrap();
     let mut enable = pins.command(["enable", "--cgroup"]).unwrap();
     enable.arg(cgroup.path());
     netns.enter_on_spawn(&mut enable).unwrap();

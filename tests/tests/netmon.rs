@@ -10,9 +10,11 @@ use std::{
 
 use mptcpd::netmon::{NetEvent, NetworkMonitor, NotifyFlags};
 use mptcpd_tests::{
-    netns::NetNs,
+    net::{
+        netns::NetNs,
+        veth::{Address, VethPair},
+    },
     skip,
-    veth::{Address, VethPair},
 };
 use tokio::sync::oneshot;
 

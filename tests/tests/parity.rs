@@ -17,13 +17,14 @@ use std::fmt::Write as _;
 
 use mptcpd_tests::{
     bins,
-    c_peer::CPeer,
-    daemon::LIVENESS,
-    daemons::{Running, Settings, Subject},
-    endpoints::{self, Entry, Table},
-    netns::NetNs,
-    skip, sysctl,
-    veth::VethPair,
+    daemon::{
+        c_peer::CPeer,
+        process::LIVENESS,
+        subject::{Running, Settings, Subject},
+    },
+    kernel_pm::endpoints::{self, Entry, Table},
+    net::{netns::NetNs, sysctl, veth::VethPair},
+    skip,
 };
 
 /// The link the scenarios change.

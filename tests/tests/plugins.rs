@@ -19,10 +19,13 @@ use mptcpd::{
     },
 };
 use mptcpd_tests::{
-    mptcp,
-    netns::NetNs,
-    skip, sysctl,
-    veth::{Address, VethPair},
+    net::{
+        netns::NetNs,
+        sysctl,
+        veth::{Address, VethPair},
+    },
+    skip,
+    sockets::mptcp,
 };
 use tokio::time::{Instant, timeout_at};
 

@@ -9,10 +9,10 @@ use mptcp_pm::{
     wire::{EVENTS_GROUP, PmCmd},
 };
 use mptcpd_tests::{
-    mptcp_tokio,
-    netns::NetNs,
-    pm::{WAIT, kernel_error, wait_for},
+    kernel_pm::events::{WAIT, kernel_error, wait_for},
+    net::netns::NetNs,
     skip,
+    sockets::mptcp_tokio,
 };
 use tokio::{task::JoinSet, time::timeout};
 

@@ -5,7 +5,11 @@
 use std::net::IpAddr;
 
 use mptcp_pm::{Endpoint, EndpointFlags, PmClient};
-use mptcpd_tests::{netns::NetNs, pm::kernel_error, skip, veth::Address};
+use mptcpd_tests::{
+    kernel_pm::events::kernel_error,
+    net::{netns::NetNs, veth::Address},
+    skip,
+};
 
 fn ip(text: &str) -> IpAddr {
     text.parse().expect("an IP address")

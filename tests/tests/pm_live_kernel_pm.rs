@@ -9,10 +9,15 @@ use std::net::SocketAddr;
 
 use mptcp_pm::{Endpoint, EndpointFlags, Event};
 use mptcpd_tests::{
-    pm::wait_for,
-    pm_conn::{PORT, PmConnection},
-    skip, sysctl,
-    two_hosts::{CLIENT, IpVersion, SERVER, TwoHosts},
+    kernel_pm::{
+        connection::{PORT, PmConnection},
+        events::wait_for,
+    },
+    net::{
+        sysctl,
+        two_hosts::{CLIENT, IpVersion, SERVER, TwoHosts},
+    },
+    skip,
 };
 
 /// The id of the server's `signal` endpoint.

@@ -8,10 +8,15 @@ use std::net::{IpAddr, SocketAddr};
 
 use mptcp_pm::{Endpoint, EndpointFlags, Event};
 use mptcpd_tests::{
-    pm::{kernel_error, wait_for},
-    pm_conn::PmConnection,
-    skip, sysctl,
-    two_hosts::{CLIENT, IpVersion, TwoHosts},
+    kernel_pm::{
+        connection::PmConnection,
+        events::{kernel_error, wait_for},
+    },
+    net::{
+        sysctl,
+        two_hosts::{CLIENT, IpVersion, TwoHosts},
+    },
+    skip,
 };
 
 /// The id of the announced address and of the first extra subflow.

@@ -4,7 +4,10 @@
 use std::{path::PathBuf, process::Command};
 
 use mptcpd_bpf::{SOCK_COUNTS_PIN, SockCounts, SockObserver, read_pinned_counts};
-use mptcpd_tests::{bins, cgroup::TestCgroup, daemon::Daemon, mptcp, netns::NetNs, skip};
+use mptcpd_tests::{
+    bins, daemon::process::Daemon, ebpf::cgroup::TestCgroup, net::netns::NetNs, skip,
+    sockets::mptcp,
+};
 
 fn pin_dir(test: &str) -> PathBuf {
     PathBuf::from(format!(

@@ -11,11 +11,11 @@ use std::{
 
 use mptcp_pm::{Endpoint, EndpointFlags, Event, Limits, PmClient};
 use mptcpd_tests::{
-    mptcp_tokio,
-    pm::wait_for,
+    daemon::sspi_pair::{Path, Side, SspiPair, v4, v6},
+    kernel_pm::events::wait_for,
+    net::sysctl,
     skip,
-    sspi_pair::{Path, Side, SspiPair, v4, v6},
-    sysctl,
+    sockets::mptcp_tokio,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
@@ -26,7 +26,7 @@ const HANG: Duration = Duration::from_secs(10);
 /// An MPTCP connection from `from`'s namespace to `listener`, accepted, one byte each way
 /// (fully established). Returns both ends.
 async fn connect(
-    from: &mptcpd_tests::netns::NetNs,
+    from: &mptcpd_tests::net::netns::NetNs,
     to: SocketAddr,
     listener: &TcpListener,
 ) -> (TcpStream, TcpStream) {
@@ -110,7 +110,7 @@ fn dual_stack_listener(port: u16) -> TcpListener {
     let socket = Socket::new(
         Domain::IPV6,
         Type::STREAM,
-        Some(Protocol::from(mptcpd_tests::mptcp::IPPROTO_MPTCP)),
+        Some(Protocol::from(mptcpd_tests::sockets::mptcp::IPPROTO_MPTCP)),
     )
     .expect("an MPTCP socket");
     socket.set_only_v6(false).expect("dual stack");

@@ -13,10 +13,12 @@ use mptcpd::plugins::{
 };
 use mptcpd_tests::{
     bins,
-    daemons::{Running, Settings, start_ours_with_state},
-    endpoints::{self, Entry},
-    netns::NetNs,
-    restart_lab::{RestartLab, foreign},
+    daemon::{
+        restart_lab::{RestartLab, foreign},
+        subject::{Running, Settings, start_ours_with_state},
+    },
+    kernel_pm::endpoints::{self, Entry},
+    net::netns::NetNs,
     skip,
 };
 
@@ -40,7 +42,7 @@ fn del(lab: &RestartLab, addr: &str) {
 }
 
 fn ours(addr: &str) -> Entry {
-    mptcpd_tests::restart_lab::ours(addr, "rl0")
+    mptcpd_tests::daemon::restart_lab::ours(addr, "rl0")
 }
 
 fn wait_for(lab: &RestartLab, what: &str, entries: &[Entry]) -> BTreeMap<u8, Entry> {

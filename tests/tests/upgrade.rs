@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use mptcpd_bpf::{Upgrade, chain};
-use mptcpd_tests::{cgroup::TestCgroup, features, mptcp, skip};
+use mptcpd_tests::{ebpf::cgroup::TestCgroup, features, skip, sockets::mptcp};
 
 /// A pin directory of this test's own, removed (with the upgrade) on drop.
 struct Pins(PathBuf);

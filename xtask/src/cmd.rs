@@ -55,6 +55,16 @@ pub(crate) fn cargo() -> Command {
     cmd
 }
 
+/// `cargo build` of what the integration tests run (the daemon, the harness's binaries, the
+/// `LD_PRELOAD` wrapper), debug profile.
+pub(crate) fn build_test_binaries() -> Command {
+    let mut cmd = cargo();
+    cmd.arg("build")
+        .args(crate::workspace::TESTED_PACKAGES)
+        .args(["--bins", "--lib"]);
+    cmd
+}
+
 /// Whether this process runs as root.
 pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.

@@ -16,10 +16,8 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-use crate::{cmd, workspace};
+use crate::{cmd, setup, workspace};
 
-/// cargo-fuzz, pinned like the other tools (`cargo install --locked`).
-const CARGO_FUZZ_VERSION: &str = "0.13.2";
 /// The fuzz crate, relative to the workspace root.
 const FUZZ_DIR: &str = "tests/fuzz";
 /// Its feature that brings in libFuzzer and the `[[bin]]` targets.
@@ -61,7 +59,7 @@ pub(crate) fn run(args: &FuzzArgs) -> anyhow::Result<()> {
     if !targets.iter().any(|(name, _)| name == target) {
         bail!("no fuzz target {target:?} (cargo xtask fuzz --list)");
     }
-    install_cargo_fuzz()?;
+    setup::CARGO_FUZZ.ensure()?;
     let root = workspace::root();
     let corpus = root.join(FUZZ_DIR).join("corpus").join(target);
     fs::create_dir_all(&corpus)?;
@@ -175,24 +173,6 @@ fn first_sentence(source: &str) -> String {
         .map_or(text.as_str(), |(_, rest)| rest);
     let first = text.split_once(". ").map_or(text, |(first, _)| first);
     first.trim_end_matches('.').to_owned()
-}
-
-fn install_cargo_fuzz() -> anyhow::Result<()> {
-    let current = Command::new("cargo").args(["fuzz", "--version"]).output();
-    if let Ok(out) = &current
-        && out.status.success()
-        && String::from_utf8_lossy(&out.stdout).contains(CARGO_FUZZ_VERSION)
-    {
-        return Ok(());
-    }
-    let stable = workspace::stable_toolchain()?;
-    cmd::run(
-        Command::new("rustup")
-            .args(["run", &stable, "cargo", "install", "cargo-fuzz", "--locked"])
-            .args(["--version", CARGO_FUZZ_VERSION]),
-    )?;
-    eprintln!("fuzz: installed cargo-fuzz {CARGO_FUZZ_VERSION} (cargo install --locked)");
-    Ok(())
 }
 
 /// Writes the target's seeds (built from the fixtures by the fuzz crate, on stable) where

@@ -54,15 +54,15 @@ enum Task {
 fn main() -> ExitCode {
     let Cli { task } = Cli::parse();
     let result = match task {
-        Task::Setup => setup::run().map(|_| ()),
-        Task::BuildEbpf => setup::run().and_then(|_| build_ebpf::run()),
-        Task::Lab(args) => setup::run().and_then(|_| lab::run(&args)),
-        Task::Test(args) => setup::run().and_then(|_| test::run(&args)),
-        Task::VmTest(args) => setup::run().and_then(|_| vm::run(&args)),
+        Task::Setup => setup::run(true),
+        Task::BuildEbpf => setup::run(false).and_then(|()| build_ebpf::run()),
+        Task::Lab(args) => setup::run(false).and_then(|()| lab::run(&args)),
+        Task::Test(args) => setup::run(false).and_then(|()| test::run(&args)),
+        Task::VmTest(args) => setup::run(false).and_then(|()| vm::run(&args)),
         Task::Install(args) => install::run(&args),
-        Task::Bench(args) => setup::run().and_then(|_| bench::run(&args)),
-        Task::Soak(args) => setup::run().and_then(|_| soak::run(&args)),
-        Task::Fuzz(args) => setup::run().and_then(|_| fuzz::run(&args)),
+        Task::Bench(args) => setup::run(false).and_then(|()| bench::run(&args)),
+        Task::Soak(args) => setup::run(false).and_then(|()| soak::run(&args)),
+        Task::Fuzz(args) => setup::run(false).and_then(|()| fuzz::run(&args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

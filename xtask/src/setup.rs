@@ -1,5 +1,6 @@
 //! `cargo xtask setup`: installs what a fresh machine of this kind lacks, and nothing else.
-//! Every check is cheap, so a second run is a no-op in well under a few seconds.
+//! Every check is cheap and installs nothing, so the other tasks look first and set up only
+//! when something is missing; either way setup says what it does in one line.
 
 use std::process::Command;
 
@@ -25,26 +26,203 @@ const STABLE_TARGETS: &[&str] = &["x86_64-unknown-linux-musl"];
 /// bpf-linker reads rustc's bitcode: its LLVM must be the eBPF nightly's.
 const LLVM_MAJOR: u32 = 22;
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
-const BPF_LINKER_VERSION: &str = "0.13.0";
 
-/// Installs whatever is missing; returns what it installed.
-pub(crate) fn run() -> anyhow::Result<Vec<String>> {
-    let mut installed = Vec::new();
-    debian_packages(&mut installed)?;
-    let stable = workspace::stable_toolchain()?;
-    toolchain(&stable, &["clippy", "rustfmt"], &mut installed)?;
-    targets(&stable, STABLE_TARGETS, &mut installed)?;
-    let nightly = workspace::ebpf_toolchain()?;
-    toolchain(&nightly, &["rust-src", "clippy"], &mut installed)?;
-    check_llvm(&nightly)?;
-    bpf_linker(&stable, &mut installed)?;
-    if !installed.is_empty() {
-        eprintln!("setup: installed {}", installed.join(", "));
-    }
-    Ok(installed)
+/// A tool installed with `cargo install --locked` at a pinned version, into the cargo home.
+#[derive(Debug)]
+pub(crate) struct CargoTool {
+    /// The crate.
+    pub(crate) name: &'static str,
+    pub(crate) version: &'static str,
+    /// How to ask the installed tool its version (its stdout then contains `version`).
+    pub(crate) version_cmd: &'static [&'static str],
+    /// Further `cargo install` arguments and environment.
+    install_args: &'static [&'static str],
+    install_env: &'static [(&'static str, &'static str)],
 }
 
-fn debian_packages(installed: &mut Vec<String>) -> anyhow::Result<()> {
+/// Links the eBPF objects, built on LLVM [`LLVM_MAJOR`] (Debian's /usr/bin/llvm-config may be
+/// another LLVM: `LLVM_PREFIX` names the one).
+const BPF_LINKER: CargoTool = CargoTool {
+    name: "bpf-linker",
+    version: "0.13.0",
+    version_cmd: &["bpf-linker", "--version"],
+    install_args: &["--no-default-features", "--features", "llvm-22"],
+    install_env: &[("LLVM_PREFIX", LLVM_PREFIX)],
+};
+/// `cargo xtask test` checks for unused dependencies with it.
+const CARGO_MACHETE: CargoTool = CargoTool {
+    name: "cargo-machete",
+    version: "0.9.2",
+    version_cmd: &["cargo-machete", "--version"],
+    install_args: &[],
+    install_env: &[],
+};
+/// `cargo xtask fuzz` only: installed by that task, not by setup.
+pub(crate) const CARGO_FUZZ: CargoTool = CargoTool {
+    name: "cargo-fuzz",
+    version: "0.13.2",
+    version_cmd: &["cargo", "fuzz", "--version"],
+    install_args: &[],
+    install_env: &[],
+};
+
+/// Something this machine lacks, and how it is installed.
+#[derive(Debug)]
+enum Missing {
+    Debian(Vec<&'static str>),
+    Toolchain {
+        channel: String,
+        components: &'static [&'static str],
+    },
+    Components {
+        channel: String,
+        components: Vec<&'static str>,
+    },
+    Targets {
+        channel: String,
+        targets: Vec<&'static str>,
+    },
+    Tool(&'static CargoTool),
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Debian(names) => write!(f, "Debian packages {}", names.join(" ")),
+            Self::Toolchain { channel, .. } => write!(f, "toolchain {channel}"),
+            Self::Components {
+                channel,
+                components,
+            } => write!(f, "{} for {channel}", components.join(" ")),
+            Self::Targets { channel, targets } => {
+                write!(f, "targets {} for {channel}", targets.join(" "))
+            }
+            Self::Tool(tool) => write!(f, "{} {}", tool.name, tool.version),
+        }
+    }
+}
+
+/// Installs whatever is missing. `asked`: `cargo xtask setup` itself, which also says when
+/// nothing is; the other tasks' setup is silent then.
+pub(crate) fn run(asked: bool) -> anyhow::Result<()> {
+    let stable = workspace::stable_toolchain()?;
+    let nightly = workspace::ebpf_toolchain()?;
+    let mut missing = Vec::new();
+    missing.extend(debian_packages()?);
+    missing.extend(toolchain(&stable, &["clippy", "rustfmt"])?);
+    missing.extend(targets(&stable, STABLE_TARGETS));
+    missing.extend(toolchain(&nightly, &["rust-src", "clippy"])?);
+    for tool in [&BPF_LINKER, &CARGO_MACHETE] {
+        missing.extend(tool.missing().then_some(Missing::Tool(tool)));
+    }
+    if let Some(line) = summary(&missing, asked) {
+        eprintln!("{line}");
+    }
+    for item in &missing {
+        install(item, &stable)?;
+    }
+    // After the nightly is there: a mismatch is for a person to fix, not an install.
+    check_llvm(&nightly)
+}
+
+/// The one line setup prints, if any.
+fn summary(missing: &[Missing], asked: bool) -> Option<String> {
+    if missing.is_empty() {
+        return asked.then(|| "setup: nothing missing".to_owned());
+    }
+    let items: Vec<String> = missing.iter().map(ToString::to_string).collect();
+    Some(format!(
+        "setup: installing what is missing: {}",
+        items.join(", ")
+    ))
+}
+
+fn install(item: &Missing, stable: &str) -> anyhow::Result<()> {
+    match item {
+        Missing::Debian(names) => {
+            if !cmd::is_root() {
+                let why: Vec<String> = DEBIAN_PACKAGES
+                    .iter()
+                    .filter(|(name, _)| names.contains(name))
+                    .map(|(name, why)| format!("{name} ({why})"))
+                    .collect();
+                bail!(
+                    "missing Debian packages {}; run as root, or: apt-get install {}",
+                    why.join(", "),
+                    names.join(" ")
+                );
+            }
+            cmd::run(Command::new("apt-get").args(["update", "-q"]))?;
+            cmd::run(
+                Command::new("apt-get")
+                    .args(["install", "-y", "-q", "--no-install-recommends"])
+                    .args(names)
+                    .env("DEBIAN_FRONTEND", "noninteractive"),
+            )
+        }
+        Missing::Toolchain {
+            channel,
+            components,
+        } => {
+            let mut install = Command::new("rustup");
+            install.args(["toolchain", "install", channel, "--profile", "minimal"]);
+            for component in *components {
+                install.args(["-c", component]);
+            }
+            cmd::run(&mut install)
+        }
+        Missing::Components {
+            channel,
+            components,
+        } => cmd::run(
+            Command::new("rustup")
+                .args(["component", "add", "--toolchain", channel])
+                .args(components),
+        ),
+        Missing::Targets { channel, targets } => cmd::run(
+            Command::new("rustup")
+                .args(["target", "add", "--toolchain", channel])
+                .args(targets),
+        ),
+        Missing::Tool(tool) => tool.install(stable),
+    }
+}
+
+impl CargoTool {
+    /// Whether the pinned version is not the one installed.
+    fn missing(&self) -> bool {
+        let [program, args @ ..] = self.version_cmd else {
+            return true;
+        };
+        !Command::new(program).args(args).output().is_ok_and(|out| {
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains(self.version)
+        })
+    }
+
+    fn install(&self, stable: &str) -> anyhow::Result<()> {
+        cmd::run(
+            Command::new("rustup")
+                .args(["run", stable, "cargo", "install", self.name, "--locked"])
+                .args(["--version", self.version])
+                .args(self.install_args)
+                .envs(self.install_env.iter().copied()),
+        )
+    }
+
+    /// Installs the tool unless its pinned version is there (for tools only one task needs).
+    pub(crate) fn ensure(&self) -> anyhow::Result<()> {
+        if !self.missing() {
+            return Ok(());
+        }
+        eprintln!(
+            "setup: installing what is missing: {} {}",
+            self.name, self.version
+        );
+        self.install(&workspace::stable_toolchain()?)
+    }
+}
+
+fn debian_packages() -> anyhow::Result<Option<Missing>> {
     let names: Vec<&str> = DEBIAN_PACKAGES.iter().map(|(name, _)| *name).collect();
     let out = cmd::output(
         Command::new("dpkg-query")
@@ -62,47 +240,22 @@ fn debian_packages(installed: &mut Vec<String>) -> anyhow::Result<()> {
             })
         })
         .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    for (name, why) in DEBIAN_PACKAGES.iter().filter(|(n, _)| missing.contains(n)) {
-        eprintln!("setup: need Debian package {name}: {why}");
-    }
-    if !cmd::is_root() {
-        bail!(
-            "missing Debian packages; run as root, or: apt-get install {}",
-            missing.join(" ")
-        );
-    }
-    cmd::run(Command::new("apt-get").args(["update", "-q"]))?;
-    cmd::run(
-        Command::new("apt-get")
-            .args(["install", "-y", "-q", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )?;
-    installed.extend(missing.iter().map(|name| format!("{name} (apt)")));
-    Ok(())
+    Ok((!missing.is_empty()).then_some(Missing::Debian(missing)))
 }
 
 fn toolchain(
     channel: &str,
-    components: &[&str],
-    installed: &mut Vec<String>,
-) -> anyhow::Result<()> {
+    components: &'static [&'static str],
+) -> anyhow::Result<Option<Missing>> {
     let toolchains = cmd::stdout(Command::new("rustup").args(["toolchain", "list"]))?;
     let present = toolchains
         .lines()
         .any(|line| line.starts_with(&format!("{channel}-")) || line == channel);
     if !present {
-        let mut install = Command::new("rustup");
-        install.args(["toolchain", "install", channel, "--profile", "minimal"]);
-        for component in components {
-            install.args(["-c", component]);
-        }
-        cmd::run(&mut install)?;
-        installed.push(format!("toolchain {channel}"));
-        return Ok(());
+        return Ok(Some(Missing::Toolchain {
+            channel: channel.to_owned(),
+            components,
+        }));
     }
     let have = cmd::stdout(Command::new("rustup").args([
         "component",
@@ -120,39 +273,31 @@ fn toolchain(
                 .any(|line| line == *c || line.starts_with(&format!("{c}-")))
         })
         .collect();
-    if !missing.is_empty() {
-        cmd::run(
-            Command::new("rustup")
-                .args(["component", "add", "--toolchain", channel])
-                .args(&missing),
-        )?;
-        installed.extend(missing.iter().map(|c| format!("{c} for {channel}")));
-    }
-    Ok(())
+    Ok((!missing.is_empty()).then(|| Missing::Components {
+        channel: channel.to_owned(),
+        components: missing,
+    }))
 }
 
-fn targets(channel: &str, wanted: &[&str], installed: &mut Vec<String>) -> anyhow::Result<()> {
+fn targets(channel: &str, wanted: &[&'static str]) -> Option<Missing> {
     let have = cmd::stdout(Command::new("rustup").args([
         "target",
         "list",
         "--installed",
         "--toolchain",
         channel,
-    ]))?;
+    ]))
+    // A toolchain still to install has no targets yet.
+    .unwrap_or_default();
     let missing: Vec<&str> = wanted
         .iter()
         .copied()
         .filter(|t| !have.lines().any(|line| line.trim() == *t))
         .collect();
-    if !missing.is_empty() {
-        cmd::run(
-            Command::new("rustup")
-                .args(["target", "add", "--toolchain", channel])
-                .args(&missing),
-        )?;
-        installed.extend(missing.iter().map(|t| format!("target {t} for {channel}")));
-    }
-    Ok(())
+    (!missing.is_empty()).then(|| Missing::Targets {
+        channel: channel.to_owned(),
+        targets: missing,
+    })
 }
 
 fn check_llvm(nightly: &str) -> anyhow::Result<()> {
@@ -172,22 +317,33 @@ fn check_llvm(nightly: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bpf_linker(stable: &str, installed: &mut Vec<String>) -> anyhow::Result<()> {
-    let current = Command::new("bpf-linker").arg("--version").output();
-    if let Ok(out) = &current
-        && out.status.success()
-        && String::from_utf8_lossy(&out.stdout).contains(BPF_LINKER_VERSION)
-    {
-        return Ok(());
+#[cfg(test)]
+mod tests {
+    use super::{CARGO_MACHETE, Missing, summary};
+
+    #[test]
+    fn setup_says_in_one_line_what_it_installs_and_is_silent_when_unasked() {
+        assert_eq!(summary(&[], false), None);
+        assert_eq!(
+            summary(&[], true).as_deref(),
+            Some("setup: nothing missing")
+        );
+        let missing = [
+            Missing::Debian(vec!["cpio", "xz-utils"]),
+            Missing::Components {
+                channel: "1.99.1".to_owned(),
+                components: vec!["clippy"],
+            },
+            Missing::Tool(&CARGO_MACHETE),
+        ];
+        for asked in [false, true] {
+            let line = summary(&missing, asked).unwrap();
+            assert_eq!(
+                line,
+                "setup: installing what is missing: Debian packages cpio xz-utils, clippy for \
+                 1.99.1, cargo-machete 0.9.2"
+            );
+            assert!(!line.contains('\n'));
+        }
     }
-    // Debian's /usr/bin/llvm-config may be another LLVM: name the one to link against.
-    cmd::run(
-        Command::new("rustup")
-            .args(["run", stable, "cargo", "install", "bpf-linker", "--locked"])
-            .args(["--version", BPF_LINKER_VERSION, "--no-default-features"])
-            .args(["--features", &format!("llvm-{LLVM_MAJOR}")])
-            .env("LLVM_PREFIX", LLVM_PREFIX),
-    )?;
-    installed.push(format!("bpf-linker {BPF_LINKER_VERSION}"));
-    Ok(())
 }

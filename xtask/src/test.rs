@@ -44,6 +44,9 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
             "cargo fmt",
             cmd::cargo().args(["fmt", "--all", "--", "--check"]),
         );
+        // Dependencies no code uses (false positives are listed, with a reason, under
+        // `[package.metadata.cargo-machete]` in their crate's Cargo.toml).
+        stage(&tally, "unused dependencies", &mut unused_dependencies());
         stage(
             &tally,
             "clippy",
@@ -81,14 +84,7 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
             .env_remove("CARGO");
         stage(&tally, "clippy (eBPF)", &mut ebpf_clippy);
     }
-    stage(
-        &tally,
-        "build",
-        cmd::cargo()
-            .arg("build")
-            .args(workspace::TESTED_PACKAGES)
-            .args(["--bins", "--lib"]),
-    );
+    stage(&tally, "build", &mut cmd::build_test_binaries());
 
     let filter: Vec<&str> = args.filter.as_deref().into_iter().collect();
     let mut unit = cmd::cargo();
@@ -132,6 +128,13 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
         bail!("{} failed", tally.failed);
     }
     Ok(())
+}
+
+/// `cargo machete`: fails on a dependency that no code of its crate names.
+fn unused_dependencies() -> Command {
+    let mut machete = cmd::cargo();
+    machete.arg("machete");
+    machete
 }
 
 /// The VM tests on every kernel, counted like the host's.
@@ -262,7 +265,18 @@ fn count(tally: &Mutex<Tally>, line: &str) {
 mod tests {
     use std::sync::Mutex;
 
-    use super::{Tally, count};
+    use super::{Tally, count, unused_dependencies};
+
+    #[test]
+    fn unused_dependencies_are_checked_by_cargo_machete() {
+        let machete = unused_dependencies();
+        let args: Vec<_> = machete.get_args().collect();
+        assert_eq!(args, ["machete"]);
+        assert_eq!(
+            machete.get_current_dir(),
+            Some(crate::workspace::root().as_path())
+        );
+    }
 
     #[test]
     fn counts_libtest_results_and_skips() {

@@ -57,3 +57,45 @@ pub(crate) fn ebpf_toolchain() -> anyhow::Result<String> {
 pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
+
+#[cfg(test)]
+mod tests {
+    use cargo_metadata::{DependencyKind, MetadataCommand, TargetKind};
+
+    /// Library crates return `thiserror` enums; `anyhow` is for binaries, xtask, build scripts
+    /// and the test harness.
+    #[test]
+    fn no_library_crate_depends_on_anyhow() {
+        /// Test code: a library only so that the integration tests share it.
+        const ALLOWED: &[&str] = &["mptcpd-tests"];
+        let metadata = MetadataCommand::new()
+            .manifest_path(super::root().join("Cargo.toml"))
+            .no_deps()
+            .exec()
+            .unwrap();
+        let offenders: Vec<&str> = metadata
+            .workspace_packages()
+            .into_iter()
+            .filter(|package| {
+                package.targets.iter().any(|target| {
+                    target
+                        .kind
+                        .iter()
+                        .any(|kind| matches!(kind, TargetKind::Lib | TargetKind::CDyLib))
+                })
+            })
+            .filter(|package| {
+                package
+                    .dependencies
+                    .iter()
+                    .any(|dep| dep.name == "anyhow" && dep.kind == DependencyKind::Normal)
+            })
+            .map(|package| package.name.as_str())
+            .filter(|name| !ALLOWED.contains(name))
+            .collect();
+        assert!(
+            offenders.is_empty(),
+            "library crates depending on anyhow: {offenders:?}"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use mptcpd_tests::mptcp;
+use mptcpd_tests::sockets::mptcp;
 use socket2::{Domain, Protocol, Socket, Type};
 
 #[derive(Debug, Parser)]

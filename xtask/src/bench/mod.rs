@@ -5,9 +5,11 @@ mod churn;
 mod netlink;
 mod upgrade;
 
+use std::{fs, process::Command};
+
 use anyhow::bail;
 
-use crate::cmd;
+use crate::{cmd, workspace};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct BenchArgs {
@@ -36,4 +38,31 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Bench::Netlink(netlink) => netlink::run(netlink),
         Bench::Upgrade(upgrade) => upgrade::run(upgrade),
     }
+}
+
+/// Builds `mptcpd-bench` (release; with `build`'s extra packages and binaries) and runs its
+/// benchmark `name` with `args`, its JSON going to `target/bench/NAME.json`.
+fn mptcpd_bench(name: &str, build: &[&str], args: &[&str]) -> anyhow::Result<()> {
+    cmd::run(
+        cmd::cargo()
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "mptcpd-bench",
+                "--bin",
+                "mptcpd-bench",
+            ])
+            .args(build),
+    )?;
+    let target = workspace::target_dir();
+    let out_dir = target.join("bench");
+    fs::create_dir_all(&out_dir)?;
+    cmd::run(
+        Command::new(target.join("release").join("mptcpd-bench"))
+            .arg(name)
+            .args(args)
+            .arg("--json")
+            .arg(out_dir.join(format!("{name}.json"))),
+    )
 }

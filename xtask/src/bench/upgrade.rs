@@ -7,6 +7,7 @@
 use std::{collections::BTreeMap, fmt::Write as _, fs, process::Command};
 
 use anyhow::{Context as _, bail};
+use serde::Serialize;
 
 use crate::{cmd, vm, workspace};
 
@@ -20,40 +21,50 @@ pub(crate) struct UpgradeArgs {
     repeat: u32,
 }
 
+/// One line of `upgrade.json`.
+#[derive(Debug, Serialize)]
+struct Row<'a> {
+    /// `host` or `vm`.
+    #[serde(rename = "where")]
+    place: &'static str,
+    mode: &'a str,
+    ns_per_op: f64,
+    /// Against native MPTCP on the same machine.
+    vs_mptcp: f64,
+}
+
 /// One machine's medians, ns per `socket()+close()`, by mode.
 type Run = BTreeMap<String, f64>;
 
 pub(crate) fn run(args: &UpgradeArgs) -> anyhow::Result<()> {
     let UpgradeArgs { iterations, repeat } = *args;
-    cmd::run(
-        cmd::cargo()
-            .arg("build")
-            .args(workspace::TESTED_PACKAGES)
-            .args(["--bins", "--lib"]),
-    )?;
+    cmd::run(&mut cmd::build_test_binaries())?;
     let host = host_run(iterations, repeat)?;
     let guest = vm_run(iterations, repeat)?;
 
     let mut table = String::from("where  mode                      ns/op   vs native MPTCP\n");
-    let mut json = Vec::new();
+    let mut rows = Vec::new();
     for (place, run) in [("host", &host), ("vm", &guest)] {
         let mptcp = run
             .get("mptcp")
             .copied()
             .context("no native MPTCP figure")?;
-        for (mode, ns) in run {
+        for (mode, &ns) in run {
             let ratio = ns / mptcp;
             let _written = writeln!(table, "{place:<6} {mode:<22} {ns:>9.1}   {ratio:>6.3}");
-            json.push(format!(
-                "{{\"where\":\"{place}\",\"mode\":\"{mode}\",\"ns_per_op\":{ns:.1},\"vs_mptcp\":{ratio:.4}}}"
-            ));
+            rows.push(Row {
+                place,
+                mode,
+                ns_per_op: ns,
+                vs_mptcp: ratio,
+            });
         }
     }
     print!("{table}");
     let dir = workspace::target_dir().join("bench");
     fs::create_dir_all(&dir)?;
     let path = dir.join("upgrade.json");
-    fs::write(&path, format!("[\n  {}\n]\n", json.join(",\n  ")))?;
+    fs::write(&path, serde_json::to_string_pretty(&rows)? + "\n")?;
     println!("bench: wrote {}", path.display());
     if let (Some(ebpf), Some(mptcp)) = (guest.get("ebpf-upgrade"), guest.get("mptcp")) {
         println!(
@@ -140,4 +151,24 @@ fn medians(samples: BTreeMap<String, Vec<f64>>) -> Run {
             (label, median)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Row;
+
+    #[test]
+    fn rows_are_json_named_as_before() {
+        let row = Row {
+            place: "host",
+            mode: "ld-preload",
+            ns_per_op: 5243.5,
+            vs_mptcp: 1.0 / 3.0,
+        };
+        assert_eq!(
+            serde_json::to_value(&row).unwrap(),
+            serde_json::json!({"where": "host", "mode": "ld-preload", "ns_per_op": 5243.5,
+                               "vs_mptcp": 1.0 / 3.0})
+        );
+    }
 }

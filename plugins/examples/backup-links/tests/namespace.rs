@@ -5,11 +5,13 @@
 //! Needs root (else it prints `skipped: TEST: REASON`, or panics under `CI=true`).
 
 use mptcpd_tests::{
-    daemon::Daemon,
-    endpoints::{self, Entry},
-    netns::NetNs,
+    daemon::process::Daemon,
+    kernel_pm::endpoints::{self, Entry},
+    net::{
+        netns::NetNs,
+        veth::{Address, VethPair},
+    },
     skip,
-    veth::{Address, VethPair},
 };
 
 const NAME: &str = "the_example_adds_a_backup_endpoint_for_the_cellular_link";

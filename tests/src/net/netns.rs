@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::Context as _;
 
-use crate::ip;
+use crate::net::ip;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 

@@ -11,7 +11,10 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-use crate::{daemon::Daemon, ip, netns::NetNs};
+use crate::{
+    daemon::process::Daemon,
+    net::{ip, netns::NetNs},
+};
 
 /// The packages that make up the daemon, its plugins and the libraries Debian 12 lacks
 /// (`apt-cache depends mptcpd mptcpd-plugins`).

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::{netns::NetNs, sysctl, veth::VethPair};
+use crate::net::{netns::NetNs, sysctl, veth::VethPair};
 
 /// The client's host number on every path.
 pub const CLIENT: u8 = 1;

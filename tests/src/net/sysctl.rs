@@ -4,7 +4,7 @@ use std::{fs, path::PathBuf};
 
 use anyhow::Context as _;
 
-use crate::netns::NetNs;
+use crate::net::netns::NetNs;
 
 /// A sysctl set inside one namespace; the old value comes back on drop.
 #[derive(Debug)]

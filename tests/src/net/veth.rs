@@ -1,6 +1,6 @@
 //! veth pairs and addresses, removed on drop.
 
-use crate::netns::NetNs;
+use crate::net::netns::NetNs;
 
 /// A veth pair with one end in each of two namespaces (or both in one).
 #[derive(Debug)]
@@ -12,7 +12,7 @@ pub struct VethPair {
 impl VethPair {
     /// `ip link add A netns NS_A type veth peer name B netns NS_B`, both ends up.
     pub fn new(a: &str, a_ns: &NetNs, b: &str, b_ns: &NetNs) -> anyhow::Result<Self> {
-        crate::ip::ip(&[
+        crate::net::ip::ip(&[
             "link",
             "add",
             a,
@@ -39,7 +39,7 @@ impl VethPair {
 impl Drop for VethPair {
     fn drop(&mut self) {
         // Deleting one end deletes both.
-        if let Err(e) = crate::ip::ip_in(&self.netns, &["link", "del", &self.name]) {
+        if let Err(e) = crate::net::ip::ip_in(&self.netns, &["link", "del", &self.name]) {
             eprintln!("harness: could not delete veth {}: {e:#}", self.name);
         }
     }
@@ -73,7 +73,7 @@ impl Address {
 impl Drop for Address {
     fn drop(&mut self) {
         if let Err(e) =
-            crate::ip::ip_in(&self.netns, &["addr", "del", &self.cidr, "dev", &self.dev])
+            crate::net::ip::ip_in(&self.netns, &["addr", "del", &self.cidr, "dev", &self.dev])
         {
             eprintln!("harness: could not delete address {}: {e:#}", self.cidr);
         }

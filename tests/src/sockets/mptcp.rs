@@ -56,8 +56,8 @@ pub fn wait_extra_subflows(
 /// Runs `mptcp-xfer socket PROTO` (`tcp`: protocol 0; `mptcp`) as a new process inside `cgroup`
 /// and, if given, `netns`: the protocol the kernel gave its socket (`SO_PROTOCOL`).
 pub fn new_process_socket(
-    cgroup: &crate::cgroup::TestCgroup,
-    netns: Option<&crate::netns::NetNs>,
+    cgroup: &crate::ebpf::cgroup::TestCgroup,
+    netns: Option<&crate::net::netns::NetNs>,
     proto: &str,
 ) -> anyhow::Result<i32> {
     let mut cmd = std::process::Command::new(crate::bins::path("mptcp-xfer")?);
@@ -72,6 +72,6 @@ pub fn new_process_socket(
         "mptcp-xfer socket {proto}: {}",
         String::from_utf8_lossy(&out.stderr).trim()
     );
-    crate::mptcpize::printed_protocol(&out)
+    crate::ebpf::mptcpize::printed_protocol(&out)
         .ok_or_else(|| anyhow::anyhow!("mptcp-xfer printed no protocol"))
 }

@@ -1,9 +1,17 @@
-//! `mptcpd-bench`: the benchmarks `cargo xtask bench` builds and runs (root).
+//! `mptcpd-bench`: the benchmarks `cargo xtask bench` builds and runs (root): measurements
+//! against the real kernel, each beside a floor or a peer measured in the same run where one
+//! exists. Not tests: nothing here judges a timing. A binary only, so that `anyhow` stays out
+//! of library crates.
+
+mod churn;
+mod monitor;
+mod netlink;
+mod report;
+mod storm;
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use mptcpd_tests::bench::{churn, netlink};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,22 +59,9 @@ fn main() -> ExitCode {
             connections,
             rounds,
         })
-        .and_then(|outcome| {
-            print!("{}", outcome.table);
-            if let Some(path) = json {
-                std::fs::write(&path, &outcome.json)?;
-                println!("bench: wrote {}", path.display());
-            }
-            Ok(())
-        }),
-        Bench::Churn { cycles, json } => churn::run(churn::Config { cycles }).and_then(|outcome| {
-            print!("{}", outcome.table);
-            if let Some(path) = json {
-                std::fs::write(&path, &outcome.json)?;
-                println!("bench: wrote {}", path.display());
-            }
-            Ok(())
-        }),
+        .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
+        Bench::Churn { cycles, json } => churn::run(churn::Config { cycles })
+            .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -75,4 +70,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints the table and writes the JSON where asked.
+fn report(table: &str, json: &str, path: Option<PathBuf>) -> anyhow::Result<()> {
+    print!("{table}");
+    if let Some(path) = path {
+        std::fs::write(&path, json)?;
+        println!("bench: wrote {}", path.display());
+    }
+    Ok(())
 }

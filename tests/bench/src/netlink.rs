@@ -4,7 +4,6 @@
 
 use std::{
     collections::BTreeMap,
-    fmt::Write as _,
     net::{IpAddr, SocketAddr},
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
@@ -12,16 +11,17 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use mptcp_pm::{Endpoint, EndpointFlags, Event, EventItem, EventStream, Limits, PmClient};
-use tokio::runtime::Runtime;
-
-use super::{
-    monitor::{Monitor, Printed},
-    report::{Row, json_number, json_string, rows_json, table},
-    storm::StormServer,
-};
-use crate::{
+use mptcpd_tests::net::{
     netns::NetNs,
     two_hosts::{CLIENT, IpVersion, SERVER, TwoHosts},
+};
+use serde::Serialize;
+use tokio::runtime::Runtime;
+
+use crate::{
+    monitor::{Monitor, Printed},
+    report::{self, Row, table},
+    storm::StormServer,
 };
 
 /// Dump round trips per round.
@@ -35,26 +35,24 @@ const IDLE: Duration = Duration::from_secs(2);
 
 /// What to run.
 #[derive(Debug, Clone, Copy)]
-pub struct Config {
+pub(crate) struct Config {
     /// Connections per storm.
-    pub connections: usize,
+    pub(crate) connections: usize,
     /// Repetitions of each measurement; the median is reported.
-    pub rounds: usize,
+    pub(crate) rounds: usize,
 }
 
 /// The results.
 #[derive(Debug)]
-pub struct Outcome {
-    /// The rows of the table.
-    pub rows: Vec<Row>,
+pub(crate) struct Outcome {
     /// The table, for people.
-    pub table: String,
+    pub(crate) table: String,
     /// Everything, as JSON.
-    pub json: String,
+    pub(crate) json: String,
 }
 
 /// Runs every measurement (root).
-pub fn run(config: Config) -> anyhow::Result<Outcome> {
+pub(crate) fn run(config: Config) -> anyhow::Result<Outcome> {
     if config.connections == 0 || config.rounds == 0 {
         bail!("--connections and --rounds must be at least 1");
     }
@@ -107,10 +105,9 @@ pub fn run(config: Config) -> anyhow::Result<Outcome> {
             )),
         },
     ];
-    let json = json(config, &rows, &storms);
+    let json = json(config, &rows, &storms)?;
     Ok(Outcome {
         table: table(&rows),
-        rows,
         json,
     })
 }
@@ -189,12 +186,19 @@ fn storm_rounds(rt: &Runtime, config: Config) -> anyhow::Result<Vec<StormRound>>
     server.storm(&hosts, config.connections.min(50))?;
     std::thread::sleep(Duration::from_millis(200));
 
+    let storms = Storms {
+        rt,
+        hosts: &hosts,
+        server: &server,
+        monitor: &monitor,
+        connections: config.connections,
+    };
     let mut rounds = Vec::new();
     for round in 1..=config.rounds {
         monitor.clear();
-        let live = live_storm(rt, &hosts, &server, &monitor, config.connections)?;
+        let live = storms.live()?;
         let monitor_printed = monitor.printed();
-        let backlog = backlog_storm(rt, &hosts, &server, &monitor, config.connections)?;
+        let backlog = storms.backlog()?;
         eprintln!(
             "bench: storm {round}/{}: {} events live ({} overruns), monitor {} lines, \
              {} events from the backlog ({} overruns)",
@@ -214,97 +218,88 @@ fn storm_rounds(rt: &Runtime, config: Config) -> anyhow::Result<Vec<StormRound>>
     Ok(rounds)
 }
 
-/// Reads events while the storm runs, until every connection's CLOSED came to both the
-/// stream and the monitor, or nothing came for [`IDLE`].
-fn live_storm(
-    rt: &Runtime,
-    hosts: &TwoHosts,
-    server: &StormServer,
-    monitor: &Monitor,
+/// What a storm runs on, and its size.
+struct Storms<'a> {
+    rt: &'a Runtime,
+    hosts: &'a TwoHosts,
+    server: &'a StormServer,
+    monitor: &'a Monitor,
     connections: usize,
-) -> anyhow::Result<Tally> {
-    let mut events = subscribe(rt, &hosts.client)?;
-    let want = u64::try_from(connections)?;
-    let done = AtomicBool::new(false);
-    let mut tally = Tally::default();
-    std::thread::scope(|scope| {
-        let storm = scope.spawn(|| {
-            let result = server.storm(hosts, connections);
-            done.store(true, Ordering::Relaxed);
-            result
-        });
-        rt.block_on(async {
-            let mut progress = Instant::now();
-            loop {
-                match tokio::time::timeout(Duration::from_millis(50), events.recv()).await {
-                    Ok(item) => {
-                        tally.add(&item?);
-                        progress = Instant::now();
+}
+
+impl Storms<'_> {
+    /// Reads events while the storm runs, until every connection's CLOSED came to both the
+    /// stream and the monitor, or nothing came for [`IDLE`].
+    fn live(&self) -> anyhow::Result<Tally> {
+        let (mut events, want) = self.subscribe()?;
+        let done = AtomicBool::new(false);
+        let mut tally = Tally::default();
+        std::thread::scope(|scope| {
+            let storm = scope.spawn(|| {
+                let result = self.server.storm(self.hosts, self.connections);
+                done.store(true, Ordering::Relaxed);
+                result
+            });
+            self.rt.block_on(async {
+                let mut progress = Instant::now();
+                loop {
+                    match tokio::time::timeout(Duration::from_millis(50), events.recv()).await {
+                        Ok(item) => {
+                            tally.add(&item?);
+                            progress = Instant::now();
+                        }
+                        Err(_elapsed) => {}
                     }
-                    Err(_elapsed) => {}
+                    let printed = self.monitor.printed();
+                    if tally.closed() >= want && printed.closed() >= want {
+                        break;
+                    }
+                    let quiet = progress.max(printed.last.unwrap_or(progress));
+                    if done.load(Ordering::Relaxed) && quiet.elapsed() > IDLE {
+                        break;
+                    }
                 }
-                let printed = monitor.printed();
-                let monitor_closed = printed.by_kind.get("CLOSED").copied().unwrap_or(0);
-                if tally.closed() >= want && monitor_closed >= want {
-                    break;
-                }
-                let quiet = progress.max(printed.last.unwrap_or(progress));
-                if done.load(Ordering::Relaxed) && quiet.elapsed() > IDLE {
-                    break;
+                anyhow::Ok(())
+            })?;
+            storm.join().expect("storm thread")
+        })?;
+        Ok(tally)
+    }
+
+    /// Runs a storm without reading, waits until the monitor printed its last CLOSED (so the
+    /// kernel has queued every event), then times the drain.
+    fn backlog(&self) -> anyhow::Result<Tally> {
+        let (mut events, want) = self.subscribe()?;
+        self.monitor.clear();
+        self.server.storm(self.hosts, self.connections)?;
+        let deadline = Instant::now() + IDLE;
+        while self.monitor.printed().closed() < want && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut tally = Tally {
+            start: Some(Instant::now()),
+            ..Tally::default()
+        };
+        self.rt.block_on(async {
+            while tally.closed() < want {
+                match tokio::time::timeout(Duration::from_millis(200), events.recv()).await {
+                    Ok(item) => tally.add(&item?),
+                    Err(_elapsed) => break,
                 }
             }
             anyhow::Ok(())
         })?;
-        storm.join().expect("storm thread")
-    })?;
-    Ok(tally)
-}
-
-/// Runs a storm without reading, waits until the monitor printed its last CLOSED (so the
-/// kernel has queued every event), then times the drain.
-fn backlog_storm(
-    rt: &Runtime,
-    hosts: &TwoHosts,
-    server: &StormServer,
-    monitor: &Monitor,
-    connections: usize,
-) -> anyhow::Result<Tally> {
-    let mut events = subscribe(rt, &hosts.client)?;
-    let want = u64::try_from(connections)?;
-    monitor.clear();
-    server.storm(hosts, connections)?;
-    let deadline = Instant::now() + IDLE;
-    while monitor
-        .printed()
-        .by_kind
-        .get("CLOSED")
-        .copied()
-        .unwrap_or(0)
-        < want
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(10));
+        Ok(tally)
     }
-    let mut tally = Tally {
-        start: Some(Instant::now()),
-        ..Tally::default()
-    };
-    rt.block_on(async {
-        while tally.closed() < want {
-            match tokio::time::timeout(Duration::from_millis(200), events.recv()).await {
-                Ok(item) => tally.add(&item?),
-                Err(_elapsed) => break,
-            }
-        }
-        anyhow::Ok(())
-    })?;
-    Ok(tally)
-}
 
-/// An event stream in `netns`.
-fn subscribe(rt: &Runtime, netns: &NetNs) -> anyhow::Result<EventStream> {
-    let _in = netns.enter()?;
-    rt.block_on(async { Ok(PmClient::connect().await?.subscribe()?) })
+    /// An event stream in the client's namespace, and how many connections it must see close.
+    fn subscribe(&self) -> anyhow::Result<(EventStream, u64)> {
+        let _in = self.hosts.client.enter()?;
+        let events = self
+            .rt
+            .block_on(async { anyhow::Ok(PmClient::connect().await?.subscribe()?) })?;
+        Ok((events, u64::try_from(self.connections)?))
+    }
 }
 
 /// Dump round trips per second, ours and `ip`'s.
@@ -399,51 +394,89 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-fn json(config: Config, rows: &[Row], storms: &[StormRound]) -> String {
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mut rounds = Vec::new();
-    for s in storms {
-        let ours: Vec<String> = s
-            .live
-            .by_kind
-            .iter()
-            .map(|(k, v)| format!("{}: {v}", json_string(k)))
-            .collect();
-        let peer: Vec<String> = s
-            .monitor
-            .by_kind
-            .iter()
-            .map(|(k, v)| format!("{}: {v}", json_string(k)))
-            .collect();
-        let mut round = String::new();
-        let _infallible = write!(
-            round,
-            "{{\"live\": {{\"events\": {}, \"overruns\": {}, \"malformed\": {}, \
-             \"events_per_s\": {}, \"by_kind\": {{{}}}}}, \
-             \"monitor\": {{\"lines\": {}, \"lines_per_s\": {}, \"by_kind\": {{{}}}}}, \
-             \"backlog\": {{\"events\": {}, \"overruns\": {}, \"events_per_s\": {}}}}}",
-            s.live.events,
-            s.live.overruns,
-            s.live.malformed,
-            json_number(s.live.rate()),
-            ours.join(", "),
-            s.monitor.total,
-            json_number(rate(s.monitor.total, s.monitor.first, s.monitor.last)),
-            peer.join(", "),
-            s.backlog.events,
-            s.backlog.overruns,
-            json_number(s.backlog.rate()),
-        );
-        rounds.push(round);
+/// `netlink.json`.
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    benchmark: &'static str,
+    kernel: &'a str,
+    connections: usize,
+    rounds: usize,
+    dumps_per_round: u32,
+    ip_shows_per_round: u32,
+    rows: &'a [Row],
+    storms: Vec<StormReport<'a>>,
+}
+
+/// One storm: ours live, the peer on the same storm, ours draining a backlog.
+#[derive(Debug, Serialize)]
+struct StormReport<'a> {
+    live: StreamReport<'a>,
+    monitor: MonitorReport<'a>,
+    backlog: BacklogReport,
+}
+
+#[derive(Debug, Serialize)]
+struct StreamReport<'a> {
+    events: u64,
+    overruns: u64,
+    malformed: u64,
+    events_per_s: f64,
+    by_kind: &'a BTreeMap<&'static str, u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct MonitorReport<'a> {
+    lines: u64,
+    lines_per_s: f64,
+    by_kind: &'a BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct BacklogReport {
+    events: u64,
+    overruns: u64,
+    events_per_s: f64,
+}
+
+impl StormRound {
+    fn report(&self) -> StormReport<'_> {
+        let Self {
+            live,
+            backlog,
+            monitor,
+        } = self;
+        StormReport {
+            live: StreamReport {
+                events: live.events,
+                overruns: live.overruns,
+                malformed: live.malformed,
+                events_per_s: live.rate(),
+                by_kind: &live.by_kind,
+            },
+            monitor: MonitorReport {
+                lines: monitor.total,
+                lines_per_s: rate(monitor.total, monitor.first, monitor.last),
+                by_kind: &monitor.by_kind,
+            },
+            backlog: BacklogReport {
+                events: backlog.events,
+                overruns: backlog.overruns,
+                events_per_s: backlog.rate(),
+            },
+        }
     }
-    format!(
-        "{{\n  \"benchmark\": \"netlink\",\n  \"kernel\": {},\n  \"connections\": {},\n  \
-         \"rounds\": {},\n  \"dumps_per_round\": {DUMPS},\n  \"ip_shows_per_round\": {IP_SHOWS},\n  \
-         \"rows\": {},\n  \"storms\": [\n    {}\n  ]\n}}\n",
-        json_string(kernel.trim()),
-        config.connections,
-        config.rounds,
-        rows_json(rows),
-        rounds.join(",\n    "),
-    )
+}
+
+fn json(config: Config, rows: &[Row], storms: &[StormRound]) -> anyhow::Result<String> {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    report::json(&Report {
+        benchmark: "netlink",
+        kernel: kernel.trim(),
+        connections: config.connections,
+        rounds: config.rounds,
+        dumps_per_round: DUMPS,
+        ip_shows_per_round: IP_SHOWS,
+        rows,
+        storms: storms.iter().map(StormRound::report).collect(),
+    })
 }

@@ -6,10 +6,8 @@
 use std::{collections::BTreeMap, io::Write as _};
 
 use crate::{
-    endpoints::{self, Entry},
-    netns::NetNs,
-    sysctl,
-    veth::VethPair,
+    kernel_pm::endpoints::{self, Entry},
+    net::{netns::NetNs, sysctl, veth::VethPair},
 };
 
 /// The administrator's endpoint (no address of the namespace): `id 50 signal`.

@@ -18,17 +18,20 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use mptcp_pm::PmClient;
+use serde::Serialize;
 use tokio::runtime::Runtime;
 
-use super::report::{json_number, json_string};
-use crate::{
+use mptcpd_tests::{
     bins,
-    c_peer::CPeer,
-    daemon::{LIVENESS, Memory},
-    daemons::{Running, Settings, Subject},
-    netns::NetNs,
-    veth::VethPair,
+    daemon::{
+        c_peer::CPeer,
+        process::{LIVENESS, Memory},
+        subject::{Running, Settings, Subject},
+    },
+    net::{netns::NetNs, veth::VethPair},
 };
+
+use crate::report;
 
 /// Addresses added and deleted per cycle (the in-kernel PM's endpoint limit).
 const ADDRESSES: u8 = 8;
@@ -48,18 +51,18 @@ const SETTINGS: Settings<'static> = Settings {
 
 /// What to run.
 #[derive(Debug, Clone, Copy)]
-pub struct Config {
+pub(crate) struct Config {
     /// Add-then-delete cycles per subject (after one warm-up cycle).
-    pub cycles: usize,
+    pub(crate) cycles: usize,
 }
 
 /// The results.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The table, for people.
-    pub table: String,
+    pub(crate) table: String,
     /// Everything, as JSON.
-    pub json: String,
+    pub(crate) json: String,
 }
 
 /// One subject's namespace, daemon and measurements.
@@ -196,7 +199,7 @@ fn address(n: u8) -> IpAddr {
 }
 
 /// Runs the benchmark (root).
-pub fn run(config: Config) -> anyhow::Result<Outcome> {
+pub(crate) fn run(config: Config) -> anyhow::Result<Outcome> {
     if config.cycles == 0 {
         bail!("--cycles must be at least 1");
     }
@@ -240,7 +243,13 @@ pub fn run(config: Config) -> anyhow::Result<Outcome> {
     let [ours, c, floor] = &labs;
     Ok(Outcome {
         table: table(ours, c, floor, config.cycles),
-        json: json(&labs, config.cycles, &version),
+        json: report::json(&Report {
+            benchmark: "churn",
+            cycles: config.cycles,
+            addresses: ADDRESSES,
+            c_mptcpd: &version,
+            subjects: labs.iter().map(SubjectReport::from).collect(),
+        })?,
     })
 }
 
@@ -330,50 +339,108 @@ fn table(ours: &Lab, c: &Lab, floor: &Lab, cycles: usize) -> String {
     out
 }
 
-fn json(labs: &[Lab], cycles: usize, c_version: &str) -> String {
-    let subjects: Vec<String> = labs
-        .iter()
-        .map(|lab| {
-            let (add_median, add_p99) = stats(&lab.add_ms);
-            let (del_median, del_p99) = stats(&lab.del_ms);
-            let memory: Vec<String> = lab
+/// `churn.json`.
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    benchmark: &'static str,
+    cycles: usize,
+    addresses: u8,
+    /// The C daemon's version.
+    c_mptcpd: &'a str,
+    subjects: Vec<SubjectReport<'a>>,
+}
+
+/// One subject's figures.
+#[derive(Debug, Serialize)]
+struct SubjectReport<'a> {
+    name: &'a str,
+    add_ms: Stats,
+    delete_ms: Stats,
+    memory: Vec<MemorySample>,
+}
+
+#[derive(Debug, Serialize)]
+struct Stats {
+    median: f64,
+    p99: f64,
+}
+
+impl Stats {
+    fn of(samples: &[f64]) -> Self {
+        let (median, p99) = stats(samples);
+        Self { median, p99 }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct MemorySample {
+    cycle: usize,
+    vm_rss_kib: u64,
+    vm_hwm_kib: u64,
+}
+
+impl<'a> From<&'a Lab> for SubjectReport<'a> {
+    fn from(lab: &'a Lab) -> Self {
+        Self {
+            name: &lab.name,
+            add_ms: Stats::of(&lab.add_ms),
+            delete_ms: Stats::of(&lab.del_ms),
+            memory: lab
                 .memory
                 .iter()
-                .map(|(cycle, m)| {
-                    format!(
-                        "{{\"cycle\": {cycle}, \"vm_rss_kib\": {}, \"vm_hwm_kib\": {}}}",
-                        m.rss_kib, m.hwm_kib
-                    )
+                .map(|&(cycle, Memory { rss_kib, hwm_kib })| MemorySample {
+                    cycle,
+                    vm_rss_kib: rss_kib,
+                    vm_hwm_kib: hwm_kib,
                 })
-                .collect();
-            format!(
-                "{{\"name\": {}, \"add_ms\": {{\"median\": {}, \"p99\": {}}}, \
-                 \"delete_ms\": {{\"median\": {}, \"p99\": {}}}, \"memory\": [{}]}}",
-                json_string(&lab.name),
-                json_number(add_median),
-                json_number(add_p99),
-                json_number(del_median),
-                json_number(del_p99),
-                memory.join(", ")
-            )
-        })
-        .collect();
-    format!(
-        "{{\n  \"benchmark\": \"churn\",\n  \"cycles\": {cycles},\n  \"addresses\": {ADDRESSES},\n  \
-         \"c_mptcpd\": {},\n  \"subjects\": [\n    {}\n  ]\n}}\n",
-        json_string(c_version),
-        subjects.join(",\n    ")
-    )
+                .collect(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::stats;
+    use serde_json::{Value, json};
+
+    use super::{MemorySample, Report, Stats, SubjectReport, stats};
 
     #[test]
     fn median_and_p99_by_nearest_rank() {
         let samples: Vec<f64> = (1..=200).map(f64::from).collect();
         assert_eq!(stats(&samples), (100.0, 198.0));
         assert_eq!(stats(&[3.0]), (3.0, 3.0));
+    }
+
+    #[test]
+    fn the_report_is_json_with_every_subject() {
+        let report = Report {
+            benchmark: "churn",
+            cycles: 2,
+            addresses: 8,
+            c_mptcpd: "0.12",
+            subjects: vec![SubjectReport {
+                name: "floor (ip \"mptcp\")",
+                add_ms: Stats::of(&[1.0 / 3.0, 2.0]),
+                delete_ms: Stats::of(&[f64::NAN]),
+                memory: vec![MemorySample {
+                    cycle: 0,
+                    vm_rss_kib: 6244,
+                    vm_hwm_kib: 6250,
+                }],
+            }],
+        };
+        let value: Value = serde_json::from_str(&crate::report::json(&report).unwrap()).unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "benchmark": "churn", "cycles": 2, "addresses": 8, "c_mptcpd": "0.12",
+                "subjects": [{
+                    "name": "floor (ip \"mptcp\")",
+                    "add_ms": {"median": 1.0 / 3.0, "p99": 2.0},
+                    "delete_ms": {"median": null, "p99": null},
+                    "memory": [{"cycle": 0, "vm_rss_kib": 6244, "vm_hwm_kib": 6250}],
+                }],
+            })
+        );
     }
 }

@@ -11,9 +11,9 @@ use tokio::{
 };
 
 use crate::{
-    mptcp_tokio,
-    pm::{WAIT, wait_for},
-    two_hosts::{IpVersion, SERVER, TwoHosts},
+    kernel_pm::events::{WAIT, wait_for},
+    net::two_hosts::{IpVersion, SERVER, TwoHosts},
+    sockets::mptcp_tokio,
 };
 
 /// The server's port.

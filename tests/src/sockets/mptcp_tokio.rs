@@ -4,7 +4,7 @@ use std::{io, net::SocketAddr};
 
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::mptcp;
+use crate::sockets::mptcp;
 
 /// An MPTCP listener on `addr`.
 pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {

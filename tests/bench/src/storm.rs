@@ -10,21 +10,21 @@ use std::{
 
 use anyhow::Context as _;
 
-use crate::{mptcp, two_hosts::TwoHosts};
+use mptcpd_tests::{net::two_hosts::TwoHosts, sockets::mptcp};
 
 /// Client threads that connect at the same time.
 const CLIENT_THREADS: usize = 4;
 
 /// The server's listener, made once and reused by every storm.
 #[derive(Debug)]
-pub struct StormServer {
+pub(crate) struct StormServer {
     listener: TcpListener,
     addr: SocketAddr,
 }
 
 impl StormServer {
     /// Listens on `addr` in the server's namespace.
-    pub fn new(hosts: &TwoHosts, addr: SocketAddr) -> anyhow::Result<Self> {
+    pub(crate) fn new(hosts: &TwoHosts, addr: SocketAddr) -> anyhow::Result<Self> {
         let listener = hosts.server.run(|| mptcp::listen(addr))??;
         // Non-blocking, so the acceptor can notice when the clients gave up.
         listener.set_nonblocking(true)?;
@@ -33,7 +33,7 @@ impl StormServer {
 
     /// Makes `connections` connections, [`CLIENT_THREADS`] at a time, and returns once every
     /// one was closed on both sides.
-    pub fn storm(&self, hosts: &TwoHosts, connections: usize) -> anyhow::Result<()> {
+    pub(crate) fn storm(&self, hosts: &TwoHosts, connections: usize) -> anyhow::Result<()> {
         let clients_done = AtomicBool::new(false);
         std::thread::scope(|scope| {
             let acceptor = scope.spawn(|| self.accept(connections, &clients_done));

@@ -3,7 +3,10 @@
 
 use std::{fmt, ops::Deref, path::Path};
 
-use crate::{c_peer::CPeer, daemon::Daemon, netns::NetNs};
+use crate::{
+    daemon::{c_peer::CPeer, process::Daemon},
+    net::netns::NetNs,
+};
 
 /// Which daemon.
 #[derive(Debug, Clone)]

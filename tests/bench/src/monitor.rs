@@ -12,24 +12,32 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-use crate::{mptcp, netns::NetNs};
+use mptcpd_tests::{net::netns::NetNs, sockets::mptcp};
 
 /// Lines printed so far, by event name, with the times of the first and the last.
 #[derive(Debug, Clone, Default)]
-pub struct Printed {
+pub(crate) struct Printed {
     /// Lines per event name (`CREATED`, `SF_ESTABLISHED`, `UNKNOWN 15`, ...).
-    pub by_kind: BTreeMap<String, u64>,
+    pub(crate) by_kind: BTreeMap<String, u64>,
     /// All lines.
-    pub total: u64,
+    pub(crate) total: u64,
     /// When the first line was read.
-    pub first: Option<Instant>,
+    pub(crate) first: Option<Instant>,
     /// When the last line was read.
-    pub last: Option<Instant>,
+    pub(crate) last: Option<Instant>,
+}
+
+impl Printed {
+    /// CLOSED lines: one per connection.
+    #[must_use]
+    pub(crate) fn closed(&self) -> u64 {
+        self.by_kind.get("CLOSED").copied().unwrap_or(0)
+    }
 }
 
 /// A running `ip mptcp monitor` in a namespace; killed on drop.
 #[derive(Debug)]
-pub struct Monitor {
+pub(crate) struct Monitor {
     child: Child,
     printed: Arc<Mutex<Printed>>,
     reader: Option<JoinHandle<()>>,
@@ -38,7 +46,7 @@ pub struct Monitor {
 impl Monitor {
     /// Starts the monitor in `netns` and returns once it prints events: it opens and closes
     /// an MPTCP listener on `marker` until the monitor shows it, then clears the count.
-    pub fn start(netns: &NetNs, marker: SocketAddr) -> anyhow::Result<Self> {
+    pub(crate) fn start(netns: &NetNs, marker: SocketAddr) -> anyhow::Result<Self> {
         let mut child = netns
             .command("ip")?
             .args(["mptcp", "monitor"])
@@ -83,7 +91,7 @@ impl Monitor {
 
     /// What was printed since the last [`Self::clear`].
     #[must_use]
-    pub fn printed(&self) -> Printed {
+    pub(crate) fn printed(&self) -> Printed {
         self.printed
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -91,7 +99,7 @@ impl Monitor {
     }
 
     /// Starts counting from zero.
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         *self.printed.lock().unwrap_or_else(PoisonError::into_inner) = Printed::default();
     }
 }

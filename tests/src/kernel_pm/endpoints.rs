@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::bail;
 
-use crate::{daemon::LIVENESS, interrupt, netns::NetNs};
+use crate::{daemon::process::LIVENESS, interrupt, net::netns::NetNs};
 
 /// One endpoint, id left out.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

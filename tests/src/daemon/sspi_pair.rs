@@ -7,10 +7,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::{
     bins,
-    daemon::Daemon,
-    netns::NetNs,
-    sysctl,
-    veth::{Address, VethPair},
+    daemon::process::Daemon,
+    net::{
+        netns::NetNs,
+        sysctl,
+        veth::{Address, VethPair},
+    },
 };
 
 /// Path A or B.
