@@ -160,7 +160,7 @@ pub mod upgrade {
 mod tests {
     use super::{AF_INET, AF_INET6, IPPROTO_MPTCP, IPPROTO_TCP, SOCK_STREAM, upgrades_to_mptcp};
 
-    /// `SOCK_DGRAM`, `AF_UNIX`, `SOCK_NONBLOCK | SOCK_CLOEXEC` on x86_64.
+    /// `SOCK_DGRAM`, `AF_UNIX`, `SOCK_NONBLOCK | SOCK_CLOEXEC` on `x86_64`.
     const SOCK_DGRAM: u32 = 2;
     const AF_UNIX: u32 = 1;
     const FLAGS: u32 = 0o4000 | 0o2_000_000;

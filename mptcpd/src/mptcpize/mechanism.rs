@@ -10,8 +10,8 @@ use crate::ebpf::{EbpfError, FmodRetError, Installed, Upgrade, chain};
 pub enum Mechanism {
     /// `fmod_ret/update_socket_protocol`, installed (pinned) in the pin directory.
     Ebpf {
-        /// The pinned upgrade.
-        upgrade: Upgrade,
+        /// The pinned upgrade (boxed: its map handles are large).
+        upgrade: Box<Upgrade>,
         /// Whether this call installed it.
         installed: Installed,
     },
@@ -27,7 +27,10 @@ impl Mechanism {
     /// it. A pin directory that others could tamper with is an error, not a reason to fall back.
     pub fn choose(pin_dir: &Path) -> Result<Self, EbpfError> {
         match Upgrade::install(pin_dir) {
-            Ok((upgrade, installed)) => Ok(Self::Ebpf { upgrade, installed }),
+            Ok((upgrade, installed)) => Ok(Self::Ebpf {
+                upgrade: Box::new(upgrade),
+                installed,
+            }),
             Err(e @ EbpfError::UntrustedPinDir { .. }) => Err(e),
             Err(e) => Ok(Self::Preload { why: why_not(&e) }),
         }

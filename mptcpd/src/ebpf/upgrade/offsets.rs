@@ -56,7 +56,7 @@ fn netns_config(data: &[u8]) -> Result<NetnsConfig, String> {
 struct Type<'a> {
     name: u32,
     info: u32,
-    size_or_type: u32,
+    size_or_id: u32,
     extra: &'a [u8],
 }
 
@@ -106,7 +106,7 @@ impl<'a> Btf<'a> {
         let mut types = Vec::new();
         let mut at = 0;
         while at < type_data.len() {
-            let (name, info, size_or_type) = (
+            let (name, info, size_or_id) = (
                 u32_at(type_data, at)?,
                 u32_at(type_data, at + 4)?,
                 u32_at(type_data, at + 8)?,
@@ -114,7 +114,7 @@ impl<'a> Btf<'a> {
             let mut ty = Type {
                 name,
                 info,
-                size_or_type,
+                size_or_id,
                 extra: &[],
             };
             let extra = match ty.kind() {
@@ -171,7 +171,7 @@ impl<'a> Btf<'a> {
         if depth > 8 || !matches!(ty.kind(), KIND_STRUCT | KIND_UNION) {
             return None;
         }
-        for member in ty.extra.chunks_exact(12) {
+        for member in ty.extra.as_chunks::<12>().0 {
             let (name, member_type, offset) = (
                 u32_at(member, 0).ok()?,
                 u32_at(member, 4).ok()?,
@@ -201,11 +201,11 @@ impl<'a> Btf<'a> {
         let ty = self.by_id(id)?;
         match ty.kind() {
             KIND_PTR => Some(8),
-            KIND_INT | KIND_STRUCT | KIND_UNION | KIND_ENUM | KIND_ENUM64 => Some(ty.size_or_type),
+            KIND_INT | KIND_STRUCT | KIND_UNION | KIND_ENUM | KIND_ENUM64 => Some(ty.size_or_id),
             KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG
                 if depth < 16 =>
             {
-                self.size(ty.size_or_type, depth + 1)
+                self.size(ty.size_or_id, depth + 1)
             }
             _ => None,
         }
@@ -216,7 +216,7 @@ impl<'a> Btf<'a> {
 mod tests {
     use super::{KIND_INT, KIND_PTR, KIND_STRUCT, KIND_TYPEDEF, KIND_UNION, MAGIC, netns_config};
 
-    /// A BTF blob: `types` as (name, kind, vlen, size_or_type, extra words).
+    /// A BTF blob: `types` as (name, kind, vlen, size or type id, extra words).
     fn btf(names: &[&str], types: &[(u32, u32, u32, u32, Vec<u32>)]) -> Vec<u8> {
         let mut strings = vec![0_u8];
         for name in names {
@@ -262,9 +262,9 @@ mod tests {
         "__u64",
     ];
 
-    /// Types: 1 u64 int, 2 ptr, 3 typedef __u64 -> 1, 4 anonymous union { nsproxy }, 5
-    /// task_struct { pid: u64 @0, <anon union> @ 128 bytes }, 6 nsproxy { net_ns @ 40 }, 7 net
-    /// { net_cookie: __u64 @ 3072 bytes, or `cookie_member` }.
+    /// Types: 1 `u64` int, 2 ptr, 3 typedef `__u64` -> 1, 4 anonymous `union { nsproxy }`, 5
+    /// `task_struct { pid @ 0, <anonymous union> @ 128 }`, 6 `nsproxy { net_ns @ 40 }`, 7
+    /// `net { net_cookie @ 3072 }` (or `cookie_member` there); offsets in bytes.
     fn kernel(cookie_member: &str) -> Vec<u8> {
         let n = |s| at(NAMES, s);
         btf(
