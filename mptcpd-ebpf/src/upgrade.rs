@@ -82,10 +82,9 @@ extern "C" fn upgrade_socket(ctx: *const u64) -> i32 {
     }
     // SAFETY: live elements, as above; other CPUs and preempted runs add to them too, hence
     // the atomics.
-    unsafe {
-        atomic::add(&raw mut (*entry).upgraded, 1);
-        atomic::add(allowed, 1);
-    }
+    unsafe { atomic::add(&raw mut (*entry).upgraded, 1) };
+    // SAFETY: as above.
+    unsafe { atomic::add(allowed, 1) };
     #[expect(clippy::cast_possible_wrap, reason = "262 fits")]
     let mptcp = IPPROTO_MPTCP as i32;
     mptcp
