@@ -3,7 +3,7 @@
 //! Everything here is `#[repr(C)]` and `no_std`: the same bytes are written by a BPF program
 //! and read by the daemon. The `user` feature adds the user-space impls; the `cli` feature
 //! (std) the one-line usage errors that `mptcpctl` and `mptcpize` share ([`usage`]).
-#![cfg_attr(not(feature = "cli"), no_std)]
+#![cfg_attr(not(any(test, feature = "cli")), no_std)]
 
 #[cfg(feature = "cli")]
 pub mod usage;
@@ -28,6 +28,19 @@ pub const SOCK_STREAM: u32 = 1;
 pub const AF_INET: u32 = 2;
 /// `AF_INET6`.
 pub const AF_INET6: u32 = 10;
+
+/// `(type & SOCK_TYPE_MASK)` is the socket type; `SOCK_NONBLOCK` and `SOCK_CLOEXEC` are above.
+pub const SOCK_TYPE_MASK: u32 = 0xf;
+
+/// THE rule of which `socket(family, type, protocol)` calls get MPTCP in place of TCP, shared
+/// by the `LD_PRELOAD` wrapper and the eBPF upgrade: `AF_INET`/`AF_INET6`, a stream type
+/// (flags allowed), protocol 0 or `IPPROTO_TCP`. The arguments are C ints taken bit for bit.
+#[must_use]
+pub const fn upgrades_to_mptcp(family: u32, sock_type: u32, protocol: u32) -> bool {
+    (family == AF_INET || family == AF_INET6)
+        && sock_type & SOCK_TYPE_MASK == SOCK_STREAM
+        && (protocol == 0 || protocol == IPPROTO_TCP)
+}
 
 /// Stream sockets created by the tasks of one cgroup, by protocol.
 ///
@@ -60,6 +73,8 @@ mod user {
     unsafe impl aya::Pod for super::SockCounts {}
     // SAFETY: as above: `#[repr(C)]`, two `u64`, no padding.
     unsafe impl aya::Pod for super::upgrade::CgroupEntry {}
+    // SAFETY: `#[repr(C)]`, five `u64`, no padding.
+    unsafe impl aya::Pod for super::upgrade::NetnsConfig {}
 }
 
 /// Kernel-feature probes: tiny programs that mptcpd loads and attaches to learn what the running
@@ -95,7 +110,7 @@ pub mod upgrade {
     pub const CGROUPS_MAP: &str = "UPGRADE_CGROUPS";
     /// Version of the pinned layout (pin names, map shape, program). Part of the pin names, so
     /// that a newer `mptcpize` recognises an older layout and replaces it.
-    pub const LAYOUT_VERSION: u32 = 2;
+    pub const LAYOUT_VERSION: u32 = 3;
     /// [`CgroupEntry::mode`]: the cgroup's new TCP sockets are MPTCP.
     pub const MODE_ENABLED: u64 = 1;
     /// [`CgroupEntry::mode`]: the cgroup's sockets stay TCP even under an enabled ancestor.
@@ -116,6 +131,59 @@ pub mod upgrade {
     /// How many cgroup levels the program looks at, root (level 0) first. systemd nests about 5
     /// deep; deeper cgroups are covered only by an enabled ancestor within this depth.
     pub const MAX_CGROUP_DEPTH: i32 = 32;
-    /// The `type` bits that hold the socket type; `SOCK_NONBLOCK` and `SOCK_CLOEXEC` are above.
-    pub const SOCK_TYPE_MASK: u32 = 0xf;
+
+    /// Hash: key, a network namespace's cookie (`SO_NETNS_COOKIE`, never reused within a
+    /// boot); value, sockets upgraded in it. The allow-list: only tasks of a namespace in it
+    /// get MPTCP (a namespace with `net.mptcp.enabled = 0` would fail their `socket()`).
+    pub const NETNS_MAP: &str = "UPGRADE_NETNS";
+    /// Most namespaces allowed at once.
+    pub const NETNS_MAX_ENTRIES: u32 = 4096;
+    /// Array of one [`NetnsConfig`]: how the program reaches the task's namespace cookie.
+    pub const NETNS_CONFIG_MAP: &str = "UPGRADE_NETNS_CFG";
+
+    /// Byte offsets of the kernel fields on the way from the current task to its network
+    /// namespace's cookie (`task_struct.nsproxy`, `nsproxy.net_ns`, `net.net_cookie`), read
+    /// from the kernel's BTF by user space before the program is loaded; and a counter.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct NetnsConfig {
+        /// 1 once the offsets are written; until then the program upgrades nothing.
+        pub ready: u64,
+        /// `offsetof(struct task_struct, nsproxy)`.
+        pub task_nsproxy: u64,
+        /// `offsetof(struct nsproxy, net_ns)`.
+        pub nsproxy_net_ns: u64,
+        /// `offsetof(struct net, net_cookie)`.
+        pub net_cookie: u64,
+        /// Sockets of enabled cgroups left TCP because their namespace is not allowed.
+        pub not_allowed: u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AF_INET, AF_INET6, IPPROTO_MPTCP, IPPROTO_TCP, SOCK_STREAM, upgrades_to_mptcp};
+
+    /// `SOCK_DGRAM`, `AF_UNIX`, `SOCK_NONBLOCK | SOCK_CLOEXEC` on `x86_64`.
+    const SOCK_DGRAM: u32 = 2;
+    const AF_UNIX: u32 = 1;
+    const FLAGS: u32 = 0o4000 | 0o2_000_000;
+
+    #[test]
+    fn only_tcp_stream_sockets_of_inet_families_get_mptcp() {
+        assert!(upgrades_to_mptcp(AF_INET, SOCK_STREAM, 0));
+        assert!(upgrades_to_mptcp(
+            AF_INET6,
+            SOCK_STREAM | FLAGS,
+            IPPROTO_TCP
+        ));
+        assert!(!upgrades_to_mptcp(AF_UNIX, SOCK_STREAM, 0));
+        assert!(!upgrades_to_mptcp(AF_INET, SOCK_DGRAM, 0));
+        assert!(!upgrades_to_mptcp(AF_INET, SOCK_STREAM, IPPROTO_MPTCP));
+        // SCTP's one-to-one style is a stream socket of another protocol.
+        assert!(!upgrades_to_mptcp(AF_INET, SOCK_STREAM, 132));
+        // C ints taken bit for bit: -1 is no family, no type, no protocol.
+        assert!(!upgrades_to_mptcp(u32::MAX, SOCK_STREAM, 0));
+        assert!(!upgrades_to_mptcp(AF_INET, u32::MAX, 0));
+    }
 }

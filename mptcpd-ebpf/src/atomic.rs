@@ -9,7 +9,7 @@
 /// `dst` points to a live, aligned `u64` (a map value) for the duration of the call.
 #[expect(clippy::inline_always, reason = "our loader links no BPF-to-BPF calls")]
 #[inline(always)]
-pub(crate) unsafe fn add(dst: *mut u64, n: u64) {
+pub unsafe fn add(dst: *mut u64, n: u64) {
     // SAFETY: the caller's contract; the result (the old value) is unused, so LLVM emits the
     // add without BPF_FETCH.
     unsafe {

@@ -3,6 +3,9 @@
 #![no_std]
 #![no_main]
 
+// The panic handler and the license.
+use mptcpd_ebpf as _;
+
 use aya_ebpf::{
     macros::{fentry, kprobe, map},
     maps::PerCpuArray,
@@ -31,15 +34,3 @@ fn probe_fentry(_ctx: FEntryContext) -> i32 {
     hit(FENTRY_SLOT);
     0
 }
-
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
-    // The verifier proves the programs cannot panic; this only satisfies `no_std`.
-    loop {}
-}
-
-/// GPL-compatible: tracing programs may only use GPL helpers otherwise.
-#[unsafe(link_section = "license")]
-#[unsafe(no_mangle)]
-static LICENSE: [u8; 13] = *b"Dual BSD/GPL\0";

@@ -46,7 +46,7 @@ fn sock_create_observer(ctx: SockContext) -> i32 {
             } else {
                 &raw mut (*counts).tcp
             };
-            crate::atomic::add(slot, 1);
+            mptcpd_ebpf::atomic::add(slot, 1);
         }
     } else {
         debug!(&ctx, "first stream socket in cgroup {}", cgroup);

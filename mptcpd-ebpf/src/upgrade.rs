@@ -1,36 +1,49 @@
 //! `fmod_ret/update_socket_protocol`: turns the TCP stream sockets of enabled cgroups (and of
 //! their descendants) into MPTCP sockets at `socket(2)` time, so that static binaries and
-//! programs that ignore `LD_PRELOAD` get MPTCP too, except below an opted-out cgroup. Counts
-//! upgrades per enabled cgroup.
+//! programs that ignore `LD_PRELOAD` get MPTCP too, except below an opted-out cgroup and in
+//! network namespaces that are not on the allow-list (one with `net.mptcp.enabled = 0` would
+//! fail the `socket()` with ENOPROTOOPT). Counts upgrades per enabled cgroup and namespace.
 //!
 //! Its own object: aya cannot parse `fmod_ret` sections, so mptcpd's own loader loads this one
-//! (`mptcpd::ebpf::fmod_ret`), with the map below resolved to one that aya created.
+//! (`mptcpd::ebpf::fmod_ret`), with the maps below resolved to ones that aya created.
 #![no_std]
 #![no_main]
-#![feature(core_intrinsics)]
-#![expect(
-    internal_features,
-    reason = "atomic_xadd: the BPF target has no fetch_add"
-)]
 
-mod atomic;
-
-use aya_ebpf::{helpers::bpf_get_current_ancestor_cgroup_id, macros::map, maps::HashMap};
-use mptcpd_common::{
-    AF_INET, AF_INET6, IPPROTO_MPTCP, IPPROTO_TCP, SOCK_STREAM,
-    upgrade::{CGROUPS_MAX_ENTRIES, CgroupEntry, MAX_CGROUP_DEPTH, MODE_ENABLED, SOCK_TYPE_MASK},
+use aya_ebpf::{
+    helpers::{
+        bpf_get_current_ancestor_cgroup_id, bpf_get_current_task, generated::bpf_probe_read_kernel,
+    },
+    macros::map,
+    maps::{Array, HashMap},
 };
+use mptcpd_common::{
+    IPPROTO_MPTCP,
+    upgrade::{
+        CGROUPS_MAX_ENTRIES, CgroupEntry, MAX_CGROUP_DEPTH, MODE_ENABLED, NETNS_MAX_ENTRIES,
+        NetnsConfig,
+    },
+    upgrades_to_mptcp,
+};
+use mptcpd_ebpf::atomic;
 
 /// Cgroup id -> enabled or opted out, and sockets upgraded for it.
 #[map]
 static UPGRADE_CGROUPS: HashMap<u64, CgroupEntry> =
     HashMap::with_max_entries(CGROUPS_MAX_ENTRIES, 0);
 
+/// The allow-list: namespace cookie -> sockets upgraded in it.
+#[map]
+static UPGRADE_NETNS: HashMap<u64, u64> = HashMap::with_max_entries(NETNS_MAX_ENTRIES, 0);
+
+/// The kernel's field offsets from the task to its namespace cookie (from BTF, by user space).
+#[map]
+static UPGRADE_NETNS_CFG: Array<NetnsConfig> = Array::with_max_entries(1, 0);
+
 /// `fmod_ret`: 0 lets `update_socket_protocol` run and return `protocol` unchanged.
 const KEEP: i32 = 0;
 
 /// `int update_socket_protocol(int family, int type, int protocol)`: the trampoline passes the
-/// arguments as an array of u64 slots.
+/// arguments as an array of u64 slots. (No `struct net *`: the namespace comes from the task.)
 #[unsafe(no_mangle)]
 #[unsafe(link_section = "fmod_ret/update_socket_protocol")]
 extern "C" fn upgrade_socket(ctx: *const u64) -> i32 {
@@ -39,10 +52,7 @@ extern "C" fn upgrade_socket(ctx: *const u64) -> i32 {
     // The arguments are C ints: only the low 32 bits are defined.
     #[expect(clippy::cast_possible_truncation, reason = "C int arguments")]
     let (family, sock_type, protocol) = (family as u32, sock_type as u32, protocol as u32);
-    let eligible = (family == AF_INET || family == AF_INET6)
-        && sock_type & SOCK_TYPE_MASK == SOCK_STREAM
-        && (protocol == 0 || protocol == IPPROTO_TCP);
-    if !eligible {
+    if !upgrades_to_mptcp(family, sock_type, protocol) {
         return KEEP;
     }
     let entry = covering_entry();
@@ -54,11 +64,77 @@ extern "C" fn upgrade_socket(ctx: *const u64) -> i32 {
     if unsafe { (*entry).mode } != MODE_ENABLED {
         return KEEP;
     }
-    // SAFETY: as above; other CPUs and preempted runs add to it too, hence the atomics.
+    let Some(config) = UPGRADE_NETNS_CFG.get_ptr_mut(0) else {
+        return KEEP;
+    };
+    let cookie = current_netns_cookie(config);
+    let allowed = if cookie == 0 {
+        core::ptr::null_mut()
+    } else {
+        UPGRADE_NETNS
+            .get_ptr_mut(&cookie)
+            .unwrap_or(core::ptr::null_mut())
+    };
+    if allowed.is_null() {
+        // SAFETY: the array's only element, live while the program runs.
+        unsafe { atomic::add(&raw mut (*config).not_allowed, 1) };
+        return KEEP;
+    }
+    // SAFETY: live elements, as above; other CPUs and preempted runs add to them too, hence
+    // the atomics.
     unsafe { atomic::add(&raw mut (*entry).upgraded, 1) };
+    // SAFETY: as above.
+    unsafe { atomic::add(allowed, 1) };
     #[expect(clippy::cast_possible_wrap, reason = "262 fits")]
     let mptcp = IPPROTO_MPTCP as i32;
     mptcp
+}
+
+/// The cookie of the current task's network namespace (`task->nsproxy->net_ns->net_cookie`,
+/// at the offsets user space found in BTF), or 0 (no cookie is 0) if it cannot be read: not
+/// configured, or an exiting task without `nsproxy`.
+#[expect(clippy::inline_always, reason = "our loader links no BPF-to-BPF calls")]
+#[inline(always)]
+fn current_netns_cookie(config: *const NetnsConfig) -> u64 {
+    // SAFETY: the array element, live while the program runs.
+    let NetnsConfig {
+        ready,
+        task_nsproxy,
+        nsproxy_net_ns,
+        net_cookie,
+        not_allowed: _,
+    } = unsafe { *config };
+    if ready != 1 {
+        return 0;
+    }
+    // SAFETY: a helper without arguments.
+    let task = unsafe { bpf_get_current_task() };
+    let nsproxy = read_kernel_u64(task, task_nsproxy);
+    if nsproxy == 0 {
+        return 0;
+    }
+    let net = read_kernel_u64(nsproxy, nsproxy_net_ns);
+    if net == 0 {
+        return 0;
+    }
+    read_kernel_u64(net, net_cookie)
+}
+
+/// The u64 at kernel address `base + offset`, or 0 if it cannot be read.
+#[expect(clippy::inline_always, reason = "our loader links no BPF-to-BPF calls")]
+#[inline(always)]
+fn read_kernel_u64(base: u64, offset: u64) -> u64 {
+    // Initialised: the helper zeroes it on failure, but the verifier wants it written first.
+    let mut value: u64 = 0;
+    // SAFETY: the helper checks the source address; the destination is 8 bytes of our stack.
+    let rc = unsafe {
+        bpf_probe_read_kernel(
+            (&raw mut value).cast(),
+            8,
+            base.wrapping_add(offset) as *const core::ffi::c_void,
+        )
+    };
+    if rc == 0 { value } else { 0 }
 }
 
 /// The entry of the deepest cgroup with one among the current task's cgroup and its ancestors,
@@ -80,15 +156,3 @@ fn covering_entry() -> *mut CgroupEntry {
     }
     found
 }
-
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
-    // The verifier proves the program cannot panic; this only satisfies `no_std`.
-    loop {}
-}
-
-/// GPL-compatible: tracing programs may only use GPL helpers otherwise.
-#[unsafe(link_section = "license")]
-#[unsafe(no_mangle)]
-static LICENSE: [u8; 13] = *b"Dual BSD/GPL\0";

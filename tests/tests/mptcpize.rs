@@ -189,6 +189,55 @@ fn enable_and_disable_a_unit_write_and_remove_only_our_drop_in() {
     assert!(String::from_utf8_lossy(&again.stdout).contains("web.service was not enabled"));
 }
 
+/// `netns allow` refuses, before touching anything, a namespace where MPTCP sockets fail (an
+/// upgraded `socket()` there would fail with ENOPROTOOPT); without the upgrade it says so.
+#[test]
+fn netns_allow_refuses_a_namespace_where_mptcp_is_off_in_one_line() {
+    const TEST: &str = "netns_allow_refuses_a_namespace_where_mptcp_is_off_in_one_line";
+    if !skip::require_root(TEST) || !fallback_expected(TEST) {
+        return;
+    }
+    let pins = PinDir::new("nsoff");
+    let off = NetNs::new("mptcpd-t-mz-nsoff").unwrap();
+    mptcpd_tests::net::sysctl::set_in(&off, "net.mptcp.enabled", "0").unwrap();
+    let path = format!("/run/netns/{}", off.name());
+    let out = pins.run(["netns", "allow", "--netns", &path]).unwrap();
+    assert!(!out.status.success());
+    let err = stderr_lines(&out);
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(
+        err[0].starts_with(&format!(
+            "mptcpize: refusing to allow network namespace {path}"
+        )),
+        "{err:?}"
+    );
+    assert!(err[0].contains("net.mptcp.enabled is 0"), "{err:?}");
+    assert!(!pins.path().exists(), "nothing installed");
+
+    let out = pins
+        .run(["netns", "allow", "--netns", "/proc/self/ns/uts"])
+        .unwrap();
+    let err = stderr_lines(&out);
+    assert!(!out.status.success());
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(err[0].contains("not a network namespace"), "{err:?}");
+
+    let out = pins.run(["netns", "allow"]).unwrap();
+    let err = stderr_lines(&out);
+    assert!(!out.status.success());
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(
+        err[0].starts_with("mptcpize: cannot enable a cgroup without the eBPF upgrade"),
+        "{err:?}"
+    );
+    let list = pins.run(["netns", "list"]).unwrap();
+    assert!(list.status.success());
+    assert!(
+        String::from_utf8_lossy(&list.stdout).starts_with("no eBPF upgrade installed"),
+        "{list:?}"
+    );
+}
+
 #[test]
 fn enabling_a_cgroup_without_the_upgrade_fails_in_one_line() {
     const TEST: &str = "enabling_a_cgroup_without_the_upgrade_fails_in_one_line";

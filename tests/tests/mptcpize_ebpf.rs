@@ -6,7 +6,9 @@ use mptcpd_bpf::Upgrade;
 use mptcpd_tests::{
     bins,
     ebpf::{cgroup::TestCgroup, mptcpize::PinDir, mptcpize::printed_protocol},
-    features, skip,
+    features,
+    net::{netns::NetNs, sysctl},
+    skip,
     sockets::mptcp,
 };
 
@@ -370,8 +372,8 @@ fn vm_enable_warns_where_mptcp_is_off() {
     }
     let pins = PinDir::new("off");
     let cgroup = TestCgroup::new("mptcpd-t-mz-off").unwrap();
-    let netns = mptcpd_tests::net::netns::NetNs::new("mptcpd-t-mz-off").unwrap();
-    mptcpd_tests::net::sysctl::set_in(&netns, "net.mptcp.enabled", "0").unwrap();
+    let netns = NetNs::new("mptcpd-t-mz-off").unwrap();
+    sysctl::set_in(&netns, "net.mptcp.enabled", "0").unwrap();
     let mut enable = pins.command(["enable", "--cgroup"]).unwrap();
     enable.arg(cgroup.path());
     netns.enter_on_spawn(&mut enable).unwrap();
@@ -386,4 +388,72 @@ fn vm_enable_warns_where_mptcp_is_off() {
         report.contains("warning: net.mptcp.enabled is 0"),
         "{report}"
     );
+}
+
+/// The allow-list: an enabled cgroup gets MPTCP only in namespaces on it. `enable` puts its own
+/// (MPTCP on) there; a namespace where MPTCP is off, or a new one, keeps TCP instead of failing
+/// `socket()`; `netns allow` refuses a namespace where MPTCP is off; a namespace that turns
+/// MPTCP off after being allowed fails until an `enable` there (or `netns deny`) takes it off.
+#[test]
+fn vm_only_allowed_namespaces_get_mptcp_and_others_keep_tcp() {
+    const TEST: &str = "vm_only_allowed_namespaces_get_mptcp_and_others_keep_tcp";
+    if !skip::require_root(TEST) || !upgrade_available(TEST) {
+        return;
+    }
+    let pins = PinDir::new("netns");
+    let cgroup = TestCgroup::new("mptcpd-t-mz-ns").unwrap();
+    let off = NetNs::new("mptcpd-t-ns-off").unwrap();
+    sysctl::set_in(&off, "net.mptcp.enabled", "0").unwrap();
+    let fresh = NetNs::new("mptcpd-t-ns-new").unwrap();
+    let path = |netns: &NetNs| format!("/run/netns/{}", netns.name());
+    pins.on_cgroup("enable", cgroup.path());
+
+    let socket = |netns| mptcp::new_process_socket(&cgroup, netns, "tcp");
+    assert_eq!(socket(None).unwrap(), 262, "the enabling namespace");
+    // Before the allow-list, socket() failed here with ENOPROTOOPT.
+    assert_eq!(socket(Some(&off)).unwrap(), 6, "MPTCP off: TCP");
+    assert_eq!(socket(Some(&fresh)).unwrap(), 6, "not yet allowed: TCP");
+
+    let allow = pins
+        .run(["netns", "allow", "--netns", &path(&fresh)])
+        .unwrap();
+    assert!(allow.status.success(), "{allow:?}");
+    assert_eq!(socket(Some(&fresh)).unwrap(), 262, "allowed");
+
+    let refused = pins
+        .run(["netns", "allow", "--netns", &path(&off)])
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("net.mptcp.enabled is 0"), "{err}");
+    assert_eq!(socket(Some(&off)).unwrap(), 6, "still TCP");
+
+    let list = pins.run(["netns", "list"]).unwrap();
+    let list = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(list.contains("allowed network namespaces: 2"), "{list}");
+    assert!(list.contains("(this one)"), "{list}");
+    // Two sockets where MPTCP is off, one in the new namespace before it was allowed.
+    assert!(
+        list.contains("kept TCP (namespace not allowed): 3"),
+        "{list}"
+    );
+    let status = String::from_utf8_lossy(&pins.run(["status"]).unwrap().stdout).into_owned();
+    assert!(status.contains("allowed network namespaces: 2"), "{status}");
+
+    // Stale: MPTCP turned off after the namespace was allowed.
+    sysctl::set_in(&fresh, "net.mptcp.enabled", "0").unwrap();
+    assert!(socket(Some(&fresh)).is_err(), "ENOPROTOOPT while allowed");
+    let mut enable = pins.command(["enable", "--cgroup"]).unwrap();
+    enable.arg(cgroup.path());
+    fresh.enter_on_spawn(&mut enable).unwrap();
+    let out = enable.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("taken off the allow-list"), "{err}");
+    assert_eq!(socket(Some(&fresh)).unwrap(), 6, "re-checked: TCP");
+
+    let deny = pins.run(["netns", "deny"]).unwrap();
+    assert!(deny.status.success(), "{deny:?}");
+    assert_eq!(socket(None).unwrap(), 6, "denied: TCP");
 }

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use mptcpd_bpf::{Upgrade, chain};
+use mptcpd_common::upgrade::{CgroupEntry, MODE_ENABLED, MODE_OPTED_OUT};
 use mptcpd_tests::{ebpf::cgroup::TestCgroup, features, skip, sockets::mptcp};
 
 /// A pin directory of this test's own, removed (with the upgrade) on drop.
@@ -26,15 +27,30 @@ impl Drop for Pins {
     }
 }
 
-/// Installs the upgrade, or reports the missing feature (fails where the runner expects it).
+/// Installs the upgrade with this namespace allowed, or reports the missing feature (fails
+/// where the runner expects it).
 fn install(test: &str, pins: &Pins) -> Option<Upgrade> {
     match Upgrade::install(&pins.0) {
-        Ok((upgrade, _)) => Some(upgrade),
+        Ok((mut upgrade, _)) => {
+            allow_here(&mut upgrade);
+            Some(upgrade)
+        }
         Err(e) => {
             features::missing("fmod_ret", test, &chain(&e));
             None
         }
     }
+}
+
+/// Puts the test's network namespace on the upgrade's allow-list.
+fn allow_here(upgrade: &mut Upgrade) {
+    let here = mptcpd_bpf::Netns::current().unwrap();
+    assert_eq!(
+        here.mptcp_enabled,
+        Some(true),
+        "MPTCP is on where tests run"
+    );
+    upgrade.allow_netns(here.cookie).unwrap();
 }
 
 #[test]
@@ -210,13 +226,87 @@ fn vm_an_older_layout_is_replaced_and_its_cgroups_kept() {
     let old = TestCgroup::new("mptcpd-t-up-v1").unwrap();
     pin_layout_1(&pins.0, old.id().unwrap());
 
-    let (upgrade, _) = Upgrade::install(&pins.0).unwrap();
+    let (mut upgrade, _) = Upgrade::install(&pins.0).unwrap();
     for gone in [mptcpd_bpf::V1_LINK_PIN, mptcpd_bpf::V1_CGROUPS_PIN] {
         assert!(!pins.0.join(gone).exists(), "{gone} replaced");
     }
     assert!(pins.0.join(mptcpd_bpf::LINK_PIN).exists());
     assert!(upgrade.cgroups().unwrap().contains_key(&old.id().unwrap()));
+    allow_here(&mut upgrade);
     assert_eq!(mptcp::new_process_socket(&old, None, "tcp").unwrap(), 262);
+}
+
+/// Layout 2 (no namespace allow-list): a hash of cgroup id -> `CgroupEntry` at
+/// `mptcpize_v2_cgroups`, a link at `mptcpize_v2_link` (today's program, maps of its own).
+fn pin_layout_2(dir: &std::path::Path, entries: &[(u64, CgroupEntry)]) {
+    use aya::maps::{HashMap, Map, MapData};
+    use mptcpd_bpf::{V2_CGROUPS_PIN, V2_LINK_PIN};
+    use std::os::fd::{FromRawFd as _, OwnedFd};
+
+    std::fs::create_dir(dir).unwrap();
+    let mut attr = [0_u32; 32];
+    attr[..4].copy_from_slice(&[1 /* BPF_MAP_TYPE_HASH */, 8, 16, 1024]);
+    // SAFETY: a valid bpf_attr prefix, zero elsewhere.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, 0, attr.as_mut_ptr(), size_of_val(&attr)) };
+    assert!(fd >= 0, "{}", std::io::Error::last_os_error());
+    // SAFETY: a new fd nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(i32::try_from(fd).unwrap()) };
+    let map_pin = dir.join(V2_CGROUPS_PIN);
+    MapData::from_fd(fd).unwrap().pin(&map_pin).unwrap();
+    let mut map: HashMap<_, u64, CgroupEntry> =
+        HashMap::try_from(Map::from_map_data(MapData::from_pin(&map_pin).unwrap()).unwrap())
+            .unwrap();
+    for (id, entry) in entries {
+        map.insert(id, entry, 0).unwrap();
+    }
+    let donor = Pins::new("layout2-donor");
+    install("pin_layout_2", &donor).unwrap();
+    let link: aya::programs::links::FdLink =
+        aya::programs::links::PinnedLink::from_pin(donor.0.join(mptcpd_bpf::LINK_PIN))
+            .unwrap()
+            .into();
+    link.pin(dir.join(V2_LINK_PIN)).unwrap();
+}
+
+#[test]
+fn vm_layout_2_is_replaced_and_its_cgroups_and_opt_outs_kept() {
+    const TEST: &str = "vm_layout_2_is_replaced_and_its_cgroups_and_opt_outs_kept";
+    if !skip::require_root(TEST) || Upgrade::probe().is_err() {
+        let _reported =
+            Upgrade::probe().map_err(|e| features::missing("fmod_ret", TEST, &chain(&e)));
+        return;
+    }
+    let pins = Pins::new("layout2");
+    let parent = TestCgroup::new("mptcpd-t-up-v2").unwrap();
+    let out = parent.child("out").unwrap();
+    let entry = |mode| CgroupEntry { mode, upgraded: 5 };
+    pin_layout_2(
+        &pins.0,
+        &[
+            (parent.id().unwrap(), entry(MODE_ENABLED)),
+            (out.id().unwrap(), entry(MODE_OPTED_OUT)),
+        ],
+    );
+
+    let (mut upgrade, _) = Upgrade::install(&pins.0).unwrap();
+    for gone in [mptcpd_bpf::V2_LINK_PIN, mptcpd_bpf::V2_CGROUPS_PIN] {
+        assert!(!pins.0.join(gone).exists(), "{gone} replaced");
+    }
+    assert!(
+        upgrade
+            .cgroups()
+            .unwrap()
+            .contains_key(&parent.id().unwrap())
+    );
+    assert!(upgrade.opted_out().unwrap().contains(&out.id().unwrap()));
+    // The new layout's allow-list starts empty: TCP until this namespace is allowed.
+    assert_eq!(mptcp::new_process_socket(&parent, None, "tcp").unwrap(), 6);
+    allow_here(&mut upgrade);
+    assert_eq!(
+        mptcp::new_process_socket(&parent, None, "tcp").unwrap(),
+        262
+    );
+    assert_eq!(mptcp::new_process_socket(&out, None, "tcp").unwrap(), 6);
 }
 
 #[test]

@@ -88,6 +88,13 @@ pub enum EbpfError {
     /// The kernel's BTF could not be read (needed by BTF-based programs such as fentry).
     #[error("kernel BTF: {0}")]
     Btf(#[source] aya::BtfError),
+    /// The kernel's BTF does not show where a task's network namespace cookie is: the upgrade
+    /// cannot check its allow-list there, so it is not installed (offsets are never guessed).
+    #[error("the kernel's BTF does not locate a task's network namespace cookie: {why}")]
+    KernelLayout {
+        /// What is missing or unreadable.
+        why: String,
+    },
     /// The `fmod_ret` upgrade program could not be read, loaded or attached.
     #[error(transparent)]
     FmodRet(aya_fmod_ret::FModRetError),

@@ -9,6 +9,7 @@ pub mod cgroup;
 mod error;
 mod features;
 mod log_drain;
+mod netns;
 mod object;
 mod sock_observer;
 mod upgrade;
@@ -20,6 +21,10 @@ pub use error::{EbpfError, chain};
 pub use features::{Hits, KernelFeatures, Probes, Support};
 use log_drain::LogDrain;
 pub use mptcpd_common::SockCounts;
+pub use netns::{Netns, cookie as netns_cookie};
 use object::{load_object, raise_memlock_limit};
 pub use sock_observer::{SOCK_COUNTS_PIN, SockObserver, read_pinned_counts};
-pub use upgrade::{Installed, LINK_PIN, Upgrade, V1_CGROUPS_PIN, V1_LINK_PIN};
+pub use upgrade::{
+    Installed, LINK_PIN, NETNS_CONFIG_PIN, NETNS_PIN, Upgrade, V1_CGROUPS_PIN, V1_LINK_PIN,
+    V2_CGROUPS_PIN, V2_LINK_PIN,
+};

@@ -55,6 +55,32 @@ pub enum Command {
     Status,
     /// Disable every cgroup and remove the eBPF upgrade program.
     Reset,
+    /// The network namespaces where the eBPF upgrade gives MPTCP (the allow-list): elsewhere
+    /// enabled cgroups keep TCP.
+    #[command(subcommand)]
+    Netns(NetnsCommand),
+}
+
+/// `mptcpize netns ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum NetnsCommand {
+    /// Allow a namespace (refused where net.mptcp.enabled is not 1).
+    Allow {
+        /// The namespace's file (`/run/netns/NAME`, `/proc/PID/ns/net`); default: this one.
+        #[arg(long, value_name = "PATH")]
+        netns: Option<PathBuf>,
+    },
+    /// Take a namespace off the list: enabled cgroups' sockets there stay TCP.
+    Deny {
+        /// The namespace's file; default: this one.
+        #[arg(long, value_name = "PATH", conflicts_with = "cookie")]
+        netns: Option<PathBuf>,
+        /// A namespace by the cookie `list` shows (one that is gone, for instance).
+        #[arg(long, value_name = "N")]
+        cookie: Option<u64>,
+    },
+    /// The allowed namespaces, with the sockets upgraded in each.
+    List,
 }
 
 /// What `enable` and `disable` act on, and how.

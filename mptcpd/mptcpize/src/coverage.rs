@@ -1,7 +1,7 @@
 //! What decides whether a cgroup's sockets are upgraded, as far as user space can tell: the
 //! deepest cgroup with an entry among it and its ancestors (the program's rule), and whether
-//! MPTCP is on in the caller's network namespace (the upgrade does not look: see
-//! docs/architecture.md, "mptcpize").
+//! MPTCP is on in the caller's network namespace (the program's allow-list: see
+//! docs/architecture.md).
 
 use std::{
     collections::BTreeMap,
@@ -17,20 +17,20 @@ use mptcpd_bpf::cgroup;
 const MPTCP_ENABLED: &str = "/proc/sys/net/mptcp/enabled";
 
 /// Why MPTCP sockets would fail here, if they would: `net.mptcp.enabled` is 0 (or the kernel
-/// has no MPTCP). An upgraded `socket()` then fails with ENOPROTOOPT.
+/// has no MPTCP). Such a namespace is kept off the upgrade's allow-list: its sockets stay TCP.
 #[must_use]
 pub(super) fn mptcp_off() -> Option<String> {
     match fs::read_to_string(MPTCP_ENABLED) {
         Ok(value) if value.trim() == "0" => Some(
-            "net.mptcp.enabled is 0 in this network namespace: upgraded sockets here fail \
-             with ENOPROTOOPT (sysctl -w net.mptcp.enabled=1, or opt the cgroup out with \
-             `mptcpize disable --cgroup`)"
+            "net.mptcp.enabled is 0 in this network namespace: it is not on the upgrade's \
+             allow-list, so enabled cgroups keep TCP here (sysctl -w net.mptcp.enabled=1, \
+             then mptcpize netns allow)"
                 .to_owned(),
         ),
         Ok(_) => None,
         Err(e) => Some(format!(
-            "{MPTCP_ENABLED}: {e}: no MPTCP in this kernel or namespace: upgraded sockets \
-             fail"
+            "{MPTCP_ENABLED}: {e}: no MPTCP in this kernel or namespace: enabled cgroups keep \
+             TCP here"
         )),
     }
 }

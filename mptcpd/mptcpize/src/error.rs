@@ -17,6 +17,26 @@ pub enum MptcpizeError {
         .0.display()
     )]
     RootCgroup(PathBuf),
+    /// A network namespace could not be identified.
+    #[error("network namespace {}: {source}", path.display())]
+    Netns {
+        /// Its file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// `netns allow` of a namespace where MPTCP sockets fail.
+    #[error(
+        "refusing to allow {name}: {why} there, so its upgraded sockets would fail with \
+         ENOPROTOOPT (set net.mptcp.enabled=1 in it first)"
+    )]
+    NetnsMptcpOff {
+        /// The namespace, as the user named it.
+        name: String,
+        /// Why MPTCP fails there.
+        why: &'static str,
+    },
     /// The unit name is not one.
     #[error("invalid unit name {0:?}")]
     BadUnit(String),

@@ -9,6 +9,7 @@ mod coverage;
 mod error;
 mod forward;
 mod mechanism;
+mod netns;
 mod preload;
 mod run;
 mod stale;
@@ -44,6 +45,7 @@ pub fn execute(args: &Args) -> Result<i32, MptcpizeError> {
         Command::Status => {
             status::status(bpf_pin_dir, systemd_dir, &mut std::io::stdout().lock()).map(|()| 0)
         }
+        Command::Netns(command) => netns::command(bpf_pin_dir, command).map(|()| 0),
         Command::Reset => {
             let removed = Upgrade::uninstall(bpf_pin_dir)?;
             println!(
@@ -94,6 +96,7 @@ fn enable(
         Mechanism::Preload { why } => return Err(MptcpizeError::NoUpgrade(why)),
     };
     let id = cgroup_id(&dir)?;
+    netns::recheck_current(&mut upgrade)?;
     let new = stale::enable(&mut upgrade, id)?;
     println!(
         "mptcpize: {} {} (id {id}): new TCP sockets of its processes are MPTCP",
@@ -113,6 +116,7 @@ fn enable_unit(
 ) -> Result<(), MptcpizeError> {
     match Mechanism::choose(pin_dir)? {
         Mechanism::Ebpf { mut upgrade, .. } => {
+            netns::recheck_current(&mut upgrade)?;
             // The drop-in runs this very binary as root at every start of the unit.
             let mptcpize = std::env::current_exe()
                 .and_then(std::fs::canonicalize)

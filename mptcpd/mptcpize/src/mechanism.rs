@@ -10,8 +10,8 @@ use mptcpd_bpf::{EbpfError, FModRetError, Upgrade, chain};
 pub(crate) enum Mechanism {
     /// `fmod_ret/update_socket_protocol`, installed (pinned) in the pin directory.
     Ebpf {
-        /// The pinned upgrade.
-        upgrade: Upgrade,
+        /// The pinned upgrade (boxed: its map handles are large).
+        upgrade: Box<Upgrade>,
     },
     /// The wrapper library, because the eBPF upgrade is not available for this reason.
     Preload {
@@ -25,7 +25,9 @@ impl Mechanism {
     /// it. A pin directory that others could tamper with is an error, not a reason to fall back.
     pub(crate) fn choose(pin_dir: &Path) -> Result<Self, EbpfError> {
         match Upgrade::install(pin_dir) {
-            Ok((upgrade, _installed)) => Ok(Self::Ebpf { upgrade }),
+            Ok((upgrade, _installed)) => Ok(Self::Ebpf {
+                upgrade: Box::new(upgrade),
+            }),
             Err(e @ EbpfError::UntrustedPinDir { .. }) => Err(e),
             Err(e) => Ok(Self::Preload { why: why_not(&e) }),
         }

@@ -21,6 +21,7 @@ pub(super) fn run(pin_dir: &Path, debug: bool, command: &[OsString]) -> Result<i
         .ok_or_else(|| spawn_err(&OsString::new(), io::ErrorKind::InvalidInput.into()))?;
     match Mechanism::choose(pin_dir)? {
         Mechanism::Ebpf { mut upgrade, .. } => {
+            super::netns::recheck_current(&mut upgrade)?;
             let signals = forward::Blocked::new().map_err(|e| spawn_err(program, e))?;
             match Transient::create(&mut upgrade) {
                 Ok(transient) => {

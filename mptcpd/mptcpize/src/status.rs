@@ -79,6 +79,9 @@ pub(super) fn status(
         )
         .map_err(io)?;
     }
+    if let Some(upgrade) = &upgrade {
+        super::netns::list(upgrade, out).map_err(io)?;
+    }
     if let Some(why) = super::coverage::mptcp_off() {
         writeln!(out, "warning: {why}").map_err(io)?;
     }

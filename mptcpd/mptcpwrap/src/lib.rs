@@ -1,7 +1,8 @@
 //! `libmptcpwrap.so`: preloaded into a dynamically linked program (`LD_PRELOAD`), its
 //! `socket()` creates MPTCP sockets where the program asked for TCP: `AF_INET`/`AF_INET6`,
 //! `(type & 0xf) == SOCK_STREAM` (so `SOCK_NONBLOCK` and `SOCK_CLOEXEC` are allowed) and
-//! protocol 0 or `IPPROTO_TCP`, the same rule as mptcpd's eBPF upgrade.
+//! protocol 0 or `IPPROTO_TCP`: the rule of mptcpd's eBPF upgrade, written once in
+//! `mptcpd_common::upgrades_to_mptcp`.
 //!
 //! Unlike the C library, if the kernel refuses MPTCP (disabled in this namespace, built
 //! without it, or a security policy such as seccomp or an LSM forbids protocol 262) the socket
@@ -20,14 +21,15 @@ use std::{
 };
 
 const IPPROTO_MPTCP: c_int = 262;
-const SOCK_TYPE_MASK: c_int = 0xf;
 
 /// Whether a `socket(family, type, protocol)` call gets MPTCP.
 #[must_use]
 pub const fn upgrades(family: c_int, sock_type: c_int, protocol: c_int) -> bool {
-    (family == libc::AF_INET || family == libc::AF_INET6)
-        && sock_type & SOCK_TYPE_MASK == libc::SOCK_STREAM
-        && (protocol == 0 || protocol == libc::IPPROTO_TCP)
+    mptcpd_common::upgrades_to_mptcp(
+        family.cast_unsigned(),
+        sock_type.cast_unsigned(),
+        protocol.cast_unsigned(),
+    )
 }
 
 /// Whether a refusal of MPTCP means "ask for what the program asked for": MPTCP off

@@ -2,12 +2,7 @@
 //! namespace's inode (names the files, but inodes are reused once a namespace is gone), its
 //! cookie (`SO_NETNS_COOKIE`, Linux 5.14+, never reused within a boot) and the boot id.
 
-use std::{
-    fs, io,
-    mem::size_of,
-    os::{fd::AsRawFd as _, unix::fs::MetadataExt as _},
-    path::Path,
-};
+use std::{fs, io, os::unix::fs::MetadataExt as _, path::Path};
 
 /// The namespace of the calling thread (`thread-self`: a thread may have entered another one).
 const NETNS: &str = "/proc/thread-self/ns/net";
@@ -48,35 +43,9 @@ impl NetnsId {
         }
         Ok(Self {
             inode,
-            cookie: cookie()?,
+            cookie: mptcpd_bpf::netns_cookie()?,
             boot_id,
         })
-    }
-}
-
-/// `SO_NETNS_COOKIE` of a socket made in the calling thread's namespace.
-fn cookie() -> io::Result<Option<u64>> {
-    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::DGRAM, None)?;
-    let mut value: u64 = 0;
-    let mut len = libc::socklen_t::try_from(size_of::<u64>()).unwrap_or(8);
-    // SAFETY: getsockopt writes at most `len` bytes into `value`, which is that large.
-    let rc = unsafe {
-        libc::getsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_NETNS_COOKIE,
-            (&raw mut value).cast(),
-            &raw mut len,
-        )
-    };
-    if rc == 0 {
-        return Ok(Some(value));
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::ENOPROTOOPT) {
-        Ok(None)
-    } else {
-        Err(e)
     }
 }
 

@@ -1,9 +1,11 @@
 //! The TCP-to-MPTCP upgrade by cgroup: the `fmod_ret/update_socket_protocol` program, its map
-//! of enabled (and opted-out) cgroups, and their pins. Everything is pinned under the pin directory, so that
-//! what `mptcpize` enables outlives it (and the daemon) until disabled or the next reboot.
+//! of enabled (and opted-out) cgroups, its allow-list of network namespaces, and their pins.
+//! Everything is pinned under the pin directory, so that what `mptcpize` enables outlives it
+//! (and the daemon) until disabled or the next reboot.
 
 mod legacy;
 mod lock;
+mod offsets;
 #[cfg(test)]
 mod tests;
 mod verify;
@@ -17,14 +19,16 @@ use std::{
 
 use aya::{
     Btf,
-    maps::{HashMap, IterableMap as _, Map, MapData, MapError},
+    maps::{Array, HashMap, IterableMap as _, Map, MapData, MapError},
 };
 use aya_fmod_ret::{FModRet, FModRetError, FModRetLink};
+use aya_obj::generated::bpf_map_type::{BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH};
 use mptcpd_common::upgrade::{
-    CGROUPS_MAP, CGROUPS_MAX_ENTRIES, CgroupEntry, MODE_ENABLED, MODE_OPTED_OUT, PROGRAM,
+    CGROUPS_MAP, CGROUPS_MAX_ENTRIES, CgroupEntry, MODE_ENABLED, MODE_OPTED_OUT, NETNS_CONFIG_MAP,
+    NETNS_MAP, NETNS_MAX_ENTRIES, NetnsConfig, PROGRAM,
 };
 
-pub use legacy::{V1_CGROUPS_PIN, V1_LINK_PIN};
+pub use legacy::{V1_CGROUPS_PIN, V1_LINK_PIN, V2_CGROUPS_PIN, V2_LINK_PIN};
 use lock::InstallLock;
 
 use super::{EbpfError, check_pin_dir};
@@ -35,18 +39,69 @@ pub(crate) static UPGRADE_OBJECT: &[u8] =
 
 /// Pin of the map of cgroups, in the pin directory (the layout version is in the name:
 /// [`mptcpd_common::upgrade::LAYOUT_VERSION`]).
-pub(crate) const CGROUPS_PIN: &str = "mptcpize_v2_cgroups";
+pub(crate) const CGROUPS_PIN: &str = "mptcpize_v3_cgroups";
+/// Pin of the allow-list of network namespaces.
+pub const NETNS_PIN: &str = "mptcpize_v3_netns";
+/// Pin of the program's kernel offsets (and its count of sockets of namespaces not allowed).
+pub const NETNS_CONFIG_PIN: &str = "mptcpize_v3_netns_cfg";
 /// Pin of the program's link, in the pin directory: while it exists the program runs.
-pub const LINK_PIN: &str = "mptcpize_v2_link";
+pub const LINK_PIN: &str = "mptcpize_v3_link";
 /// Where a new link is pinned before it replaces [`LINK_PIN`] (renamed over it; bpffs refuses
 /// dots in names).
-const NEW_LINK_PIN: &str = "mptcpize_v2_link_new";
-/// Kernel name of the map (at most 15 bytes).
-const MAP_KERNEL_NAME: &str = "mptcpize_cg_v2";
+const NEW_LINK_PIN: &str = "mptcpize_v3_link_new";
 
-/// The installed upgrade: a handle on its pinned map of cgroups.
+/// One map of the upgrade: created by user space, pinned, handed to the program by name.
+struct MapSpec {
+    /// The program's name for it.
+    name: &'static str,
+    pin: &'static str,
+    /// Kernel name (at most 15 bytes).
+    kernel_name: &'static str,
+    map_type: u32,
+    key: usize,
+    value: usize,
+    max_entries: u32,
+}
+
+/// The maps, in the order [`Maps`] holds them.
+const MAPS: [MapSpec; 3] = [
+    MapSpec {
+        name: CGROUPS_MAP,
+        pin: CGROUPS_PIN,
+        kernel_name: "mptcpize_cg_v3",
+        map_type: BPF_MAP_TYPE_HASH as u32,
+        key: size_of::<u64>(),
+        value: size_of::<CgroupEntry>(),
+        max_entries: CGROUPS_MAX_ENTRIES,
+    },
+    MapSpec {
+        name: NETNS_MAP,
+        pin: NETNS_PIN,
+        kernel_name: "mptcpize_ns_v3",
+        map_type: BPF_MAP_TYPE_HASH as u32,
+        key: size_of::<u64>(),
+        value: size_of::<u64>(),
+        max_entries: NETNS_MAX_ENTRIES,
+    },
+    MapSpec {
+        name: NETNS_CONFIG_MAP,
+        pin: NETNS_CONFIG_PIN,
+        kernel_name: "mptcpize_nc_v3",
+        map_type: BPF_MAP_TYPE_ARRAY as u32,
+        key: size_of::<u32>(),
+        value: size_of::<NetnsConfig>(),
+        max_entries: 1,
+    },
+];
+
+/// The maps' data, in the order of [`MAPS`].
+type Maps = [MapData; 3];
+
+/// The installed upgrade: handles on its pinned maps.
 pub struct Upgrade {
     cgroups: HashMap<MapData, u64, CgroupEntry>,
+    netns: HashMap<MapData, u64, u64>,
+    config: Array<MapData, NetnsConfig>,
     dir: PathBuf,
 }
 
@@ -69,41 +124,54 @@ pub enum Installed {
 
 impl Upgrade {
     /// Opens the pinned upgrade in `dir`, or loads, attaches and pins it there, under a lock
-    /// on `dir` (units starting together install it in parallel). The map is pinned before
-    /// the link, and afterwards the link's program is checked to read the pinned map. An older
-    /// layout's enabled cgroups move to this one, and its pins go. Fails (and leaves nothing
-    /// behind) where the kernel cannot run it: no `update_socket_protocol` (before 6.6),
-    /// tracing programs not permitted, no BTF.
+    /// on `dir` (units starting together install it in parallel). The maps are pinned before
+    /// the link, and afterwards the link's program is checked to read the pinned maps. An older
+    /// layout's cgroups move to this one, and its pins go; its allow-list starts empty. Fails
+    /// (and leaves nothing behind) where the kernel cannot run it: no `update_socket_protocol`
+    /// (before 6.6), tracing programs not permitted, no BTF or no namespace fields in it.
     pub fn install(dir: &Path) -> Result<(Self, Installed), EbpfError> {
         let lock = InstallLock::acquire(dir)?;
-        let map_pin = dir.join(CGROUPS_PIN);
-        let (data, made_map) = open_or_pin_map(&map_pin)?;
-        match Self::install_locked(data, dir) {
-            Ok(done) => Ok(done),
-            Err(e) => {
-                if made_map {
-                    let _gone = fs::remove_file(&map_pin);
+        let mut made = Vec::new();
+        let result = (|| {
+            let mut maps = Vec::new();
+            for spec in &MAPS {
+                let (data, new) = open_or_pin_map(&dir.join(spec.pin), spec)?;
+                if new {
+                    made.push(spec.pin);
                 }
-                lock.abandon();
-                Err(e)
+                maps.push(data);
             }
+            let maps: Maps = maps
+                .try_into()
+                .map_err(|_| EbpfError::MissingMap(CGROUPS_MAP))?;
+            Self::install_locked(maps, dir)
+        })();
+        if result.is_err() {
+            let _gone = remove_pins(dir, &made);
+            lock.abandon();
         }
+        result
     }
 
-    fn install_locked(data: MapData, dir: &Path) -> Result<(Self, Installed), EbpfError> {
-        let map_pin = dir.join(CGROUPS_PIN);
+    fn install_locked(maps: Maps, dir: &Path) -> Result<(Self, Installed), EbpfError> {
         let link_pin = dir.join(LINK_PIN);
-        let mut upgrade = Self::from_data(data, dir)?;
-        let older = legacy::v1_cgroups(dir)?;
-        for id in older.iter().flatten() {
-            upgrade.enable(*id)?;
+        let mut upgrade = Self::from_data(maps, dir)?;
+        let older = legacy::older_cgroups(dir)?;
+        for (id, entry) in older.iter().flatten() {
+            upgrade.set(*id, entry.mode)?;
         }
-        let attached = link_pin.exists()
-            && verify::link_uses_map(&link_pin, upgrade.map_data(), &map_pin).unwrap_or(false);
+        let attached = link_pin.exists() && upgrade.link_uses_maps(&link_pin).unwrap_or(false);
         let installed = if attached {
             Installed::Already
         } else {
-            let link = load_and_attach(upgrade.map_data().fd().as_fd())?;
+            let mut config = offsets::for_running_kernel()?;
+            // A reopened map keeps its count.
+            config.not_allowed = upgrade.not_allowed().unwrap_or(0);
+            upgrade
+                .config
+                .set(0, &config, 0)
+                .map_err(map_err(NETNS_CONFIG_MAP))?;
+            let link = load_and_attach(&upgrade.map_fds())?;
             let new_pin = dir.join(NEW_LINK_PIN);
             let bpffs_err = |path: &Path| {
                 let path = path.to_owned();
@@ -119,28 +187,46 @@ impl Upgrade {
             fs::rename(&new_pin, &link_pin).map_err(bpffs_err(&link_pin))?;
             Installed::Now
         };
-        if let Some(ids) = older {
-            legacy::remove_v1(dir)?;
+        if let Some(entries) = older {
+            legacy::remove_older(dir)?;
             tracing::info!(
-                "replaced the older pinned layout in {} ({} enabled cgroups kept)",
+                "replaced the older pinned layout in {} ({} cgroup entries kept)",
                 dir.display(),
-                ids.len()
+                entries.len()
             );
         }
-        if !verify::link_uses_map(&link_pin, upgrade.map_data(), &map_pin)? {
+        if !upgrade.link_uses_maps(&link_pin)? {
             return Err(EbpfError::Inconsistent {
                 path: link_pin,
-                why: "its program does not read the pinned map".to_owned(),
+                why: "its program does not read the pinned maps".to_owned(),
             });
         }
         Ok((upgrade, installed))
     }
 
-    /// Checks that the upgrade can run here: loads and attaches it with a fresh map, then
+    /// Whether the program behind the link pinned at `link_pin` reads each of our maps.
+    fn link_uses_maps(&self, link_pin: &Path) -> Result<bool, EbpfError> {
+        let used = verify::link_map_ids(link_pin)?;
+        for (spec, data) in MAPS.iter().zip(self.maps()) {
+            if !used.contains(&verify::map_id(data, &self.dir.join(spec.pin))?) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Checks that the upgrade can run here: loads and attaches it with fresh maps, then
     /// detaches it. The error says what was missing.
     pub fn probe() -> Result<(), EbpfError> {
-        let data = create_map()?;
-        let link = load_and_attach(data.fd().as_fd())?;
+        let config = offsets::for_running_kernel()?;
+        let maps = MAPS.each_ref().map(create_map);
+        let [cgroups, netns, cfg] = maps;
+        let mut upgrade = Self::from_data([cgroups?, netns?, cfg?], Path::new(""))?;
+        upgrade
+            .config
+            .set(0, &config, 0)
+            .map_err(map_err(NETNS_CONFIG_MAP))?;
+        let link = load_and_attach(&upgrade.map_fds())?;
         drop(link);
         Ok(())
     }
@@ -155,18 +241,78 @@ impl Upgrade {
         if !dir.join(LINK_PIN).exists() {
             return Ok(None);
         }
-        let data = MapData::from_pin(dir.join(CGROUPS_PIN)).map_err(map_err)?;
-        Self::from_data(data, dir).map(Some)
+        let open =
+            |spec: &MapSpec| MapData::from_pin(dir.join(spec.pin)).map_err(map_err(spec.name));
+        let [cgroups, netns, config] = MAPS.each_ref().map(open);
+        Self::from_data([cgroups?, netns?, config?], dir).map(Some)
     }
 
-    fn from_data(data: MapData, dir: &Path) -> Result<Self, EbpfError> {
-        let cgroups = Map::from_map_data(data)
-            .and_then(HashMap::try_from)
-            .map_err(map_err)?;
+    fn from_data(maps: Maps, dir: &Path) -> Result<Self, EbpfError> {
+        let [cgroups, netns, config] = maps;
         Ok(Self {
-            cgroups,
+            cgroups: Map::from_map_data(cgroups)
+                .and_then(HashMap::try_from)
+                .map_err(map_err(CGROUPS_MAP))?,
+            netns: Map::from_map_data(netns)
+                .and_then(HashMap::try_from)
+                .map_err(map_err(NETNS_MAP))?,
+            config: Map::from_map_data(config)
+                .and_then(Array::try_from)
+                .map_err(map_err(NETNS_CONFIG_MAP))?,
             dir: dir.to_owned(),
         })
+    }
+
+    fn maps(&self) -> [&MapData; 3] {
+        [self.cgroups.map(), self.netns.map(), self.config.map()]
+    }
+
+    fn map_fds(&self) -> [(&'static str, BorrowedFd<'_>); 3] {
+        let [cgroups, netns, config] = self.maps();
+        [
+            (CGROUPS_MAP, cgroups.fd().as_fd()),
+            (NETNS_MAP, netns.fd().as_fd()),
+            (NETNS_CONFIG_MAP, config.fd().as_fd()),
+        ]
+    }
+
+    /// Lets the tasks of network namespace `cookie` get MPTCP; `false` if they already could.
+    /// Only for a namespace where `net.mptcp.enabled` is 1: elsewhere their `socket()` fails.
+    pub fn allow_netns(&mut self, cookie: u64) -> Result<bool, EbpfError> {
+        if self.netns.get(&cookie, 0).is_ok() {
+            return Ok(false);
+        }
+        self.netns
+            .insert(&cookie, &0, 0)
+            .map_err(map_err(NETNS_MAP))?;
+        Ok(true)
+    }
+
+    /// Takes network namespace `cookie` off the allow-list (its sockets stay TCP); `false` if
+    /// it was not on it.
+    pub fn deny_netns(&mut self, cookie: u64) -> Result<bool, EbpfError> {
+        match self.netns.remove(&cookie) {
+            Ok(()) => Ok(true),
+            Err(MapError::KeyNotFound) => Ok(false),
+            Err(e) if is_enoent(&e) => Ok(false),
+            Err(e) => Err(map_err(NETNS_MAP)(e)),
+        }
+    }
+
+    /// The allowed namespaces' cookies, each with the sockets upgraded in it so far.
+    pub fn allowed_netns(&self) -> Result<BTreeMap<u64, u64>, EbpfError> {
+        self.netns
+            .iter()
+            .map(|entry| entry.map_err(map_err(NETNS_MAP)))
+            .collect()
+    }
+
+    /// Sockets of enabled cgroups left TCP because their namespace was not allowed.
+    pub fn not_allowed(&self) -> Result<u64, EbpfError> {
+        self.config
+            .get(&0, 0)
+            .map(|c| c.not_allowed)
+            .map_err(map_err(NETNS_CONFIG_MAP))
     }
 
     /// Where it is pinned.
@@ -192,7 +338,9 @@ impl Upgrade {
             return Ok(false);
         }
         let entry = CgroupEntry { mode, upgraded: 0 };
-        self.cgroups.insert(&id, &entry, 0).map_err(map_err)?;
+        self.cgroups
+            .insert(&id, &entry, 0)
+            .map_err(map_err(CGROUPS_MAP))?;
         Ok(true)
     }
 
@@ -202,7 +350,7 @@ impl Upgrade {
             Ok(()) => Ok(true),
             Err(MapError::KeyNotFound) => Ok(false),
             Err(e) if is_enoent(&e) => Ok(false),
-            Err(e) => Err(map_err(e)),
+            Err(e) => Err(map_err(CGROUPS_MAP)(e)),
         }
     }
 
@@ -230,7 +378,7 @@ impl Upgrade {
     pub fn entries(&self) -> Result<BTreeMap<u64, CgroupEntry>, EbpfError> {
         self.cgroups
             .iter()
-            .map(|entry| entry.map_err(map_err))
+            .map(|entry| entry.map_err(map_err(CGROUPS_MAP)))
             .collect()
     }
 
@@ -241,26 +389,16 @@ impl Upgrade {
         }
         check_pin_dir(dir)?;
         let _lock = InstallLock::acquire(dir)?;
-        let mut removed = false;
-        for name in [
-            LINK_PIN,
-            CGROUPS_PIN,
-            NEW_LINK_PIN,
-            V1_LINK_PIN,
-            V1_CGROUPS_PIN,
-        ] {
-            let path = dir.join(name);
-            match fs::remove_file(&path) {
-                Ok(()) => removed = true,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(source) => return Err(EbpfError::Bpffs { path, source }),
-            }
-        }
-        Ok(removed)
+        let ours = [LINK_PIN, NEW_LINK_PIN]
+            .into_iter()
+            .chain(MAPS.iter().map(|m| m.pin));
+        let older = remove_pins(dir, &legacy::PINS)?;
+        Ok(remove_pins(dir, &ours.collect::<Vec<_>>())? || older)
     }
 
-    /// Kernel ids of the maps that the pinned link's program reads, and of the pinned map:
-    /// the first holds the second when the install hangs together (checked by `install`).
+    /// Kernel ids of the maps that the pinned link's program reads, and of the pinned map of
+    /// cgroups: the first holds the second when the install hangs together (checked, for
+    /// every map, by `install`).
     pub fn map_ids(&self) -> Result<(Vec<u32>, u32), EbpfError> {
         let map_pin = self.dir.join(CGROUPS_PIN);
         Ok((
@@ -296,32 +434,47 @@ fn pin_dir_exists(dir: &Path) -> Result<bool, EbpfError> {
     }
 }
 
-fn create_map() -> Result<MapData, EbpfError> {
+/// Removes the pins `names` in `dir` that exist; `true` if one did.
+fn remove_pins(dir: &Path, names: &[&str]) -> Result<bool, EbpfError> {
+    let mut removed = false;
+    for name in names {
+        let path = dir.join(name);
+        match fs::remove_file(&path) {
+            Ok(()) => removed = true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(EbpfError::Bpffs { path, source }),
+        }
+    }
+    Ok(removed)
+}
+
+fn create_map(spec: &MapSpec) -> Result<MapData, EbpfError> {
+    let size = |bytes: usize| u32::try_from(bytes).unwrap_or(u32::MAX);
     let def = aya_obj::Map::new_from_params(
-        aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_HASH as u32,
-        8,
-        u32::try_from(size_of::<CgroupEntry>()).unwrap_or(u32::MAX),
-        CGROUPS_MAX_ENTRIES,
+        spec.map_type,
+        size(spec.key),
+        size(spec.value),
+        spec.max_entries,
         0,
     );
-    MapData::create(def, MAP_KERNEL_NAME, None).map_err(map_err)
+    MapData::create(def, spec.kernel_name, None).map_err(map_err(spec.name))
 }
 
 /// The pinned map at `pin`, or a new one pinned there; `true` if this call pinned it. Another
 /// installer's pin (EEXIST) is reopened, never replaced.
-fn open_or_pin_map(pin: &Path) -> Result<(MapData, bool), EbpfError> {
+fn open_or_pin_map(pin: &Path, spec: &MapSpec) -> Result<(MapData, bool), EbpfError> {
     match MapData::from_pin(pin) {
         Ok(data) => return Ok((data, false)),
         Err(e) if is_enoent(&e) => {}
-        Err(e) => return Err(map_err(e)),
+        Err(e) => return Err(map_err(spec.name)(e)),
     }
-    let data = create_map()?;
+    let data = create_map(spec)?;
     match data.pin(pin) {
         Ok(()) => Ok((data, true)),
         Err(aya::pin::PinError::SyscallError(e))
             if e.io_error.raw_os_error() == Some(libc::EEXIST) =>
         {
-            Ok((MapData::from_pin(pin).map_err(map_err)?, false))
+            Ok((MapData::from_pin(pin).map_err(map_err(spec.name))?, false))
         }
         Err(source) => Err(EbpfError::Pin {
             path: pin.to_owned(),
@@ -330,10 +483,10 @@ fn open_or_pin_map(pin: &Path) -> Result<(MapData, bool), EbpfError> {
     }
 }
 
-fn load_and_attach(map: BorrowedFd<'_>) -> Result<FModRetLink, EbpfError> {
+fn load_and_attach(maps: &[(&str, BorrowedFd<'_>)]) -> Result<FModRetLink, EbpfError> {
     super::raise_memlock_limit();
     let mut program = FModRet::from_elf(UPGRADE_OBJECT, PROGRAM)?;
-    program.relocate_maps(|name| (name == CGROUPS_MAP).then_some(map))?;
+    program.relocate_maps(|name| maps.iter().find(|(map, _)| *map == name).map(|(_, fd)| *fd))?;
     program.load(&Btf::from_sys_fs().map_err(EbpfError::Btf)?)?;
     Ok(program.attach()?)
 }
@@ -342,11 +495,8 @@ fn is_enoent(e: &MapError) -> bool {
     matches!(e, MapError::SyscallError(s) if s.io_error.raw_os_error() == Some(libc::ENOENT))
 }
 
-const fn map_err(source: MapError) -> EbpfError {
-    EbpfError::Map {
-        name: CGROUPS_MAP,
-        source,
-    }
+fn map_err(name: &'static str) -> impl Fn(MapError) -> EbpfError {
+    move |source| EbpfError::Map { name, source }
 }
 
 impl From<FModRetError> for EbpfError {

@@ -1,4 +1,4 @@
-//! The check after an install: the pinned link's program uses the pinned map. Two installers
+//! The check after an install: the pinned link's program uses the pinned maps. Two installers
 //! that raced (before the install lock) could leave a link whose map nobody pins: every later
 //! `enable` then wrote to a map the program never reads.
 
@@ -70,13 +70,4 @@ pub(super) fn map_id(map: &MapData, map_pin: &Path) -> Result<u32, EbpfError> {
             path: map_pin.to_owned(),
             why: e.to_string(),
         })
-}
-
-/// Whether the pinned link's program reads `map`.
-pub(super) fn link_uses_map(
-    link_pin: &Path,
-    map: &MapData,
-    map_pin: &Path,
-) -> Result<bool, EbpfError> {
-    Ok(link_map_ids(link_pin)?.contains(&map_id(map, map_pin)?))
 }
