@@ -123,3 +123,33 @@ impl EbpfError {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use aya::{maps::MapError, sys::SyscallError};
+    use mptcpd_common::Chain;
+
+    use super::EbpfError;
+
+    #[test]
+    fn a_chain_through_aya_says_each_cause_once() {
+        // aya's `EbpfError::MapError` prints and exposes its source; `SyscallError` only exposes.
+        let denied = || io::Error::from(io::ErrorKind::PermissionDenied);
+        let err = EbpfError::Object(aya::EbpfError::MapError(MapError::SyscallError(
+            SyscallError {
+                call: "bpf_map_create",
+                io_error: denied(),
+            },
+        )));
+        assert_eq!(
+            Chain(&err).to_string(),
+            format!(
+                "loading the eBPF object: map error: `bpf_map_create` failed: {}",
+                denied()
+            )
+        );
+        assert!(err.is_permission_denied());
+    }
+}
