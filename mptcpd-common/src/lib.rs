@@ -2,11 +2,17 @@
 //!
 //! Everything here is `#[repr(C)]` and `no_std`: the same bytes are written by a BPF program
 //! and read by the daemon. The `user` feature adds the user-space impls; the `cli` feature
-//! (std) the one-line usage errors that `mptcpctl` and `mptcpize` share ([`usage`]).
-#![cfg_attr(not(any(test, feature = "cli")), no_std)]
+//! (std) the one-line usage errors that `mptcpctl` and `mptcpize` share ([`usage`]); the `std`
+//! feature the one-line display of an error chain ([`Chain`]).
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
 
+#[cfg(any(test, feature = "std"))]
+pub mod error;
 #[cfg(feature = "cli")]
 pub mod usage;
+
+#[cfg(any(test, feature = "std"))]
+pub use error::Chain;
 
 /// Name of the map in which the `sock_create` observer counts stream sockets per cgroup.
 pub const SOCK_COUNTS_MAP: &str = "SOCK_COUNTS";

@@ -4,7 +4,8 @@
 
 use std::net::SocketAddr;
 
-use mptcpd_bpf::{KernelFeatures, Probes, Support, chain};
+use mptcpd_bpf::{KernelFeatures, Probes, Support};
+use mptcpd_common::Chain;
 use mptcpd_tests::{features, net::netns::NetNs, skip, sockets::mptcp};
 
 /// Opens MPTCP connections over loopback in a fresh namespace: each calls `tcp_connect`.
@@ -56,7 +57,11 @@ fn vm_kprobe_attaches_and_fires() {
     }
     let mut probes = Probes::load().unwrap();
     if let Err(e) = probes.attach_kprobe() {
-        features::missing("kprobe", "vm_kprobe_attaches_and_fires", &chain(&e));
+        features::missing(
+            "kprobe",
+            "vm_kprobe_attaches_and_fires",
+            &Chain(&e).to_string(),
+        );
         return;
     }
     let before = probes.hits().unwrap();
@@ -72,7 +77,11 @@ fn vm_fentry_attaches_and_fires() {
     }
     let mut probes = Probes::load().unwrap();
     if let Err(e) = probes.attach_fentry() {
-        features::missing("fentry", "vm_fentry_attaches_and_fires", &chain(&e));
+        features::missing(
+            "fentry",
+            "vm_fentry_attaches_and_fires",
+            &Chain(&e).to_string(),
+        );
         return;
     }
     let before = probes.hits().unwrap();

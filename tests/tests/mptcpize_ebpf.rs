@@ -17,7 +17,7 @@ fn upgrade_available(test: &str) -> bool {
     match Upgrade::probe() {
         Ok(()) => true,
         Err(e) => {
-            features::missing("fmod_ret", test, &mptcpd_bpf::chain(&e));
+            features::missing("fmod_ret", test, &mptcpd_common::Chain(&e).to_string());
             false
         }
     }

@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use mptcpd_bpf::{Upgrade, chain};
+use mptcpd_bpf::Upgrade;
+use mptcpd_common::Chain;
 use mptcpd_common::upgrade::{CgroupEntry, MODE_ENABLED, MODE_OPTED_OUT};
 use mptcpd_tests::{ebpf::cgroup::TestCgroup, features, skip, sockets::mptcp};
 
@@ -36,7 +37,7 @@ fn install(test: &str, pins: &Pins) -> Option<Upgrade> {
             Some(upgrade)
         }
         Err(e) => {
-            features::missing("fmod_ret", test, &chain(&e));
+            features::missing("fmod_ret", test, &Chain(&e).to_string());
             None
         }
     }
@@ -61,7 +62,7 @@ fn probing_the_upgrade_names_what_is_missing() {
     match Upgrade::probe() {
         Ok(()) => eprintln!("fmod_ret upgrade: available"),
         Err(e) => {
-            let reason = chain(&e);
+            let reason = Chain(&e).to_string();
             assert_ne!(reason.trim(), "");
             assert!(!reason.contains('\n'), "one line: {reason}");
             // Not a skip: the host kernel refuses trampolines, and saying so is what is tested.
@@ -218,8 +219,8 @@ fn pin_layout_1(dir: &std::path::Path, enabled: u64) {
 fn vm_an_older_layout_is_replaced_and_its_cgroups_kept() {
     const TEST: &str = "vm_an_older_layout_is_replaced_and_its_cgroups_kept";
     if !skip::require_root(TEST) || Upgrade::probe().is_err() {
-        let _reported =
-            Upgrade::probe().map_err(|e| features::missing("fmod_ret", TEST, &chain(&e)));
+        let _reported = Upgrade::probe()
+            .map_err(|e| features::missing("fmod_ret", TEST, &Chain(&e).to_string()));
         return;
     }
     let pins = Pins::new("layout1");
@@ -272,8 +273,8 @@ fn pin_layout_2(dir: &std::path::Path, entries: &[(u64, CgroupEntry)]) {
 fn vm_layout_2_is_replaced_and_its_cgroups_and_opt_outs_kept() {
     const TEST: &str = "vm_layout_2_is_replaced_and_its_cgroups_and_opt_outs_kept";
     if !skip::require_root(TEST) || Upgrade::probe().is_err() {
-        let _reported =
-            Upgrade::probe().map_err(|e| features::missing("fmod_ret", TEST, &chain(&e)));
+        let _reported = Upgrade::probe()
+            .map_err(|e| features::missing("fmod_ret", TEST, &Chain(&e).to_string()));
         return;
     }
     let pins = Pins::new("layout2");

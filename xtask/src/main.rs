@@ -4,6 +4,8 @@
 mod bench;
 mod build_ebpf;
 mod cmd;
+#[cfg(test)]
+mod error_convention;
 mod fuzz;
 mod install;
 mod lab;

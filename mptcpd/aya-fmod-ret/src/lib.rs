@@ -77,7 +77,7 @@ pub enum FModRetError {
     #[error("the kernel has no function `{0}` in its BTF")]
     MissingTarget(String),
     /// `BPF_PROG_LOAD` failed.
-    #[error("loading `{program}`: {source}{}", if log.is_empty() { String::new() } else { format!(" (verifier: {})", last_line(log)) })]
+    #[error("loading `{program}`{}", if log.is_empty() { String::new() } else { format!(" (verifier: {})", last_line(log)) })]
     Load {
         /// The program.
         program: String,
@@ -88,7 +88,7 @@ pub enum FModRetError {
         log: String,
     },
     /// Attaching (creating the link) failed.
-    #[error("attaching `{program}`: {source}")]
+    #[error("attaching `{program}`")]
     Attach {
         /// The program.
         program: String,

@@ -6,7 +6,7 @@ use std::{error::Error as _, io, path::PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum EbpfError {
     /// The embedded object did not load (map creation, relocation, BTF).
-    #[error("loading the eBPF object: {0}")]
+    #[error("loading the eBPF object")]
     Object(#[source] aya::EbpfError),
     /// The object lacks a program it should have (a build mismatch).
     #[error("program `{0}` is not in the eBPF object")]
@@ -15,7 +15,7 @@ pub enum EbpfError {
     #[error("map `{0}` is not in the eBPF object")]
     MissingMap(&'static str),
     /// A program failed to load or attach.
-    #[error("program `{name}`: {source}")]
+    #[error("program `{name}`")]
     Program {
         /// The program.
         name: &'static str,
@@ -24,7 +24,7 @@ pub enum EbpfError {
         source: aya::programs::ProgramError,
     },
     /// A map could not be read or opened.
-    #[error("map `{name}`: {source}")]
+    #[error("map `{name}`")]
     Map {
         /// The map.
         name: &'static str,
@@ -33,7 +33,7 @@ pub enum EbpfError {
         source: aya::maps::MapError,
     },
     /// The cgroup to attach to could not be opened.
-    #[error("cgroup {}: {source}", path.display())]
+    #[error("cgroup {}", path.display())]
     Cgroup {
         /// The cgroup directory.
         path: PathBuf,
@@ -42,7 +42,7 @@ pub enum EbpfError {
         source: io::Error,
     },
     /// bpffs could not be used for pinning.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Bpffs {
         /// The path on (or expected on) bpffs.
         path: PathBuf,
@@ -77,7 +77,7 @@ pub enum EbpfError {
         why: String,
     },
     /// An object could not be pinned.
-    #[error("pinning {}: {source}", path.display())]
+    #[error("pinning {}", path.display())]
     Pin {
         /// Where.
         path: PathBuf,
@@ -86,7 +86,7 @@ pub enum EbpfError {
         source: aya::pin::PinError,
     },
     /// The kernel's BTF could not be read (needed by BTF-based programs such as fentry).
-    #[error("kernel BTF: {0}")]
+    #[error("kernel BTF")]
     Btf(#[source] aya::BtfError),
     /// The kernel's BTF does not show where a task's network namespace cookie is: the upgrade
     /// cannot check its allow-list there, so it is not installed (offsets are never guessed).
@@ -99,10 +99,10 @@ pub enum EbpfError {
     #[error(transparent)]
     FmodRet(aya_fmod_ret::FModRetError),
     /// The aya-log ring buffer could not be watched.
-    #[error("eBPF log ring buffer: {0}")]
+    #[error("eBPF log ring buffer")]
     LogRing(#[source] io::Error),
     /// aya-log could not be set up.
-    #[error("eBPF logging: {0}")]
+    #[error("eBPF logging")]
     Log(#[source] aya_log::Error),
 }
 
@@ -124,19 +124,32 @@ impl EbpfError {
     }
 }
 
-/// An error with its sources, one line: `outer: inner: innermost`.
-#[must_use]
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        let text = e.to_string();
-        // thiserror's `{0}` already prints a source inline; skip what is already said.
-        if !line.ends_with(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        source = e.source();
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use aya::{maps::MapError, sys::SyscallError};
+    use mptcpd_common::Chain;
+
+    use super::EbpfError;
+
+    #[test]
+    fn a_chain_through_aya_says_each_cause_once() {
+        // aya's `EbpfError::MapError` prints and exposes its source; `SyscallError` only exposes.
+        let denied = || io::Error::from(io::ErrorKind::PermissionDenied);
+        let err = EbpfError::Object(aya::EbpfError::MapError(MapError::SyscallError(
+            SyscallError {
+                call: "bpf_map_create",
+                io_error: denied(),
+            },
+        )));
+        assert_eq!(
+            Chain(&err).to_string(),
+            format!(
+                "loading the eBPF object: map error: `bpf_map_create` failed: {}",
+                denied()
+            )
+        );
+        assert!(err.is_permission_denied());
     }
-    line
 }

@@ -11,7 +11,9 @@ use mptcpd_common::probes::{
     FENTRY_PROGRAM, FENTRY_SLOT, HITS_MAP, KPROBE_PROGRAM, KPROBE_SLOT, TARGET_FUNCTION,
 };
 
-use super::{EbpfError, Upgrade, chain};
+use mptcpd_common::Chain;
+
+use super::{EbpfError, Upgrade};
 
 /// The probes' object, built and embedded like the daemon's main object.
 static PROBES_OBJECT: &[u8] =
@@ -44,7 +46,7 @@ impl KernelFeatures {
         let mut probes = match Probes::load() {
             Ok(probes) => probes,
             Err(e) => {
-                let reason = chain(&e);
+                let reason = Chain(&e).to_string();
                 return Self {
                     kprobe: Support::No(reason.clone()),
                     fentry: Support::No(reason),
@@ -82,7 +84,7 @@ impl KernelFeatures {
 fn support(result: Result<(), EbpfError>) -> Support {
     match result {
         Ok(()) => Support::Yes,
-        Err(e) => Support::No(chain(&e)),
+        Err(e) => Support::No(Chain(&e).to_string()),
     }
 }
 

@@ -17,7 +17,7 @@ mod upgrade;
 pub use aya_fmod_ret::FModRetError;
 use bpffs::check_pin_dir;
 pub use bpffs::{DEFAULT_PIN_DIR, PinDir};
-pub use error::{EbpfError, chain};
+pub use error::EbpfError;
 pub use features::{Hits, KernelFeatures, Probes, Support};
 use log_drain::LogDrain;
 pub use mptcpd_common::SockCounts;

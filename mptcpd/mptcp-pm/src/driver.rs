@@ -133,7 +133,7 @@ fn dispatch(pending: &mut HashMap<u32, InFlight>, dumping: &mut Option<u32>, dat
             Err(err) => {
                 // The sequence number is unreadable: whoever it was for waits for the next
                 // reply or its own timeout.
-                tracing::warn!(%err, "malformed netlink datagram");
+                tracing::warn!(err = %mptcpd_common::Chain(&err), "malformed netlink datagram");
                 return;
             }
         };

@@ -53,13 +53,13 @@ pub enum PmError {
         reason: String,
     },
     /// The netlink socket failed; whether the kernel applied the request is unknown.
-    #[error("netlink socket: {0}")]
+    #[error("netlink socket")]
     Io(#[from] io::Error),
     /// The family has no multicast group of that name.
     #[error("multicast group `{0}` not found")]
     GroupNotFound(&'static str),
     /// A reply could not be decoded.
-    #[error("decoding a reply: {0}")]
+    #[error("decoding a reply")]
     Wire(#[from] WireError),
     /// The socket's receive buffer overflowed and replies were lost; the request may or may
     /// not have been carried out.

@@ -137,7 +137,7 @@ fn decode_datagram(family_id: u16, datagram: &[u8], queue: &mut VecDeque<EventIt
 }
 
 fn malformed(err: WireError) -> EventItem {
-    tracing::warn!(%err, "undecodable mptcp_pm event");
+    tracing::warn!(err = %mptcpd_common::Chain(&err), "undecodable mptcp_pm event");
     EventItem::Malformed(err)
 }
 

@@ -18,7 +18,7 @@ pub enum MptcpizeError {
     )]
     RootCgroup(PathBuf),
     /// A network namespace could not be identified.
-    #[error("network namespace {}: {source}", path.display())]
+    #[error("network namespace {}", path.display())]
     Netns {
         /// Its file.
         path: PathBuf,
@@ -69,7 +69,7 @@ pub enum MptcpizeError {
         why: String,
     },
     /// A cgroup could not be found or used.
-    #[error("cgroup {}: {source}", path.display())]
+    #[error("cgroup {}", path.display())]
     Cgroup {
         /// The cgroup.
         path: PathBuf,
@@ -91,7 +91,7 @@ pub enum MptcpizeError {
     #[error("libmptcpwrap.so not found (looked in {0})")]
     NoWrapper(String),
     /// The program to run could not be started.
-    #[error("{program}: {source}")]
+    #[error("{program}")]
     Spawn {
         /// The program.
         program: String,
@@ -100,7 +100,7 @@ pub enum MptcpizeError {
         source: io::Error,
     },
     /// A drop-in could not be written or removed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     DropIn {
         /// The file.
         path: PathBuf,

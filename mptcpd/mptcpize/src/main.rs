@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     match mptcpize::execute(&args) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
-            eprintln!("mptcpize: {}", mptcpd_bpf::chain(&e));
+            eprintln!("mptcpize: {}", mptcpd_common::Chain(&e));
             ExitCode::FAILURE
         }
     }

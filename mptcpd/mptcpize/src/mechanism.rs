@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use mptcpd_bpf::{EbpfError, FModRetError, Upgrade, chain};
+use mptcpd_bpf::{EbpfError, FModRetError, Upgrade};
+use mptcpd_common::Chain;
 
 /// The mechanism in use.
 #[derive(Debug)]
@@ -43,8 +44,8 @@ pub(crate) fn why_not(e: &EbpfError) -> String {
         }
         e if e.is_permission_denied() => format!(
             "this kernel does not permit BPF tracing (fmod_ret) programs here: {}",
-            chain(e)
+            Chain(e)
         ),
-        e => chain(e),
+        e => Chain(e).to_string(),
     }
 }

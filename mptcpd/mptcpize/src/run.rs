@@ -1,6 +1,7 @@
 //! `mptcpize run CMD`: in a transient enabled cgroup below the caller's when the eBPF upgrade
 //! runs here (static and setuid programs included), else with the wrapper preloaded.
 
+use mptcpd_common::Chain;
 use std::{
     ffi::OsString,
     io,
@@ -40,7 +41,7 @@ pub(super) fn run(pin_dir: &Path, debug: bool, command: &[OsString]) -> Result<i
                 Err(e @ MptcpizeError::RunCgroup { .. }) => Err(e),
                 Err(e) => {
                     drop(signals);
-                    let why = format!("no transient cgroup: {e}");
+                    let why = format!("no transient cgroup: {}", Chain(&e));
                     preload_exec(&why, debug, program, args)
                 }
             }

@@ -3,7 +3,8 @@
 
 use std::{collections::BTreeMap, io::Write, path::Path};
 
-use mptcpd_bpf::{SOCK_COUNTS_PIN, Upgrade, cgroup, chain, read_pinned_counts};
+use mptcpd_bpf::{SOCK_COUNTS_PIN, Upgrade, cgroup, read_pinned_counts};
+use mptcpd_common::Chain;
 
 use super::{MptcpizeError, unit};
 
@@ -118,7 +119,7 @@ fn coverage(
     let counts = match read_pinned_counts(&pin) {
         Ok(counts) => counts,
         Err(e) => {
-            return writeln!(out, "coverage: unknown ({}: {})", pin.display(), chain(&e));
+            return writeln!(out, "coverage: unknown ({}: {})", pin.display(), Chain(&e));
         }
     };
     writeln!(

@@ -2,6 +2,7 @@
 //! command stays in the caller's unit, under its limits and systemd's tracking (`mptcpize`
 //! itself stays where it is); enabled for the upgrade while the command runs.
 
+use mptcpd_common::Chain;
 use std::{
     fs::{self, OpenOptions},
     io,
@@ -89,7 +90,7 @@ impl Drop for Transient<'_> {
         match fs::remove_dir(&self.dir) {
             Ok(()) => {
                 if let Err(e) = self.upgrade.disable(self.id) {
-                    eprintln!("mptcpize: disabling cgroup id {}: {e}", self.id);
+                    eprintln!("mptcpize: disabling cgroup id {}: {}", self.id, Chain(&e));
                 }
             }
             Err(e) => eprintln!(

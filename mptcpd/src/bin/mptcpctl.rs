@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     match runtime.block_on(mptcpd::ctl::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("mptcpctl: {e}");
+            eprintln!("mptcpctl: {}", mptcpd_common::Chain(&e));
             ExitCode::FAILURE
         }
     }

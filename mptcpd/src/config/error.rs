@@ -8,7 +8,7 @@ use std::{io, path::PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be opened or read (a missing default file is not an error).
-    #[error("config file {}: {source}", path.display())]
+    #[error("config file {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -89,6 +89,6 @@ pub enum PluginDirProblem {
     #[error("not a directory")]
     NotDirectory,
     /// It could not be examined.
-    #[error("{0}")]
-    Io(#[source] io::Error),
+    #[error(transparent)]
+    Io(io::Error),
 }

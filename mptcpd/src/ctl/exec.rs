@@ -1,5 +1,6 @@
 //! Running an `mptcpctl` command against the kernel.
 
+use mptcpd_common::Chain;
 use std::io::Write as _;
 
 use super::{
@@ -14,7 +15,7 @@ use mptcp_pm::{Endpoint, EndpointFlags, EventItem, Limits, PmClient, PmError};
 #[derive(Debug, thiserror::Error)]
 pub enum CtlError {
     /// The kernel (or the netlink layer) refused.
-    #[error("{0}")]
+    #[error(transparent)]
     Pm(#[from] PmError),
     /// `--dev` names no interface here.
     #[error("no interface named {0:?} in this network namespace")]
@@ -27,7 +28,7 @@ pub enum CtlError {
     )]
     NotASubflowFlag(&'static str),
     /// Writing the output failed (a closed pipe, say).
-    #[error("writing output: {0}")]
+    #[error("writing output")]
     Output(#[from] std::io::Error),
 }
 
@@ -140,7 +141,7 @@ async fn monitor(
                 }
             }
             EventItem::Overrun => writeln!(out, "# events were lost (receive buffer overrun)")?,
-            EventItem::Malformed(e) => writeln!(out, "# undecodable event: {e}")?,
+            EventItem::Malformed(e) => writeln!(out, "# undecodable event: {}", Chain(&e))?,
         }
         // One line at a time, so a pipe reader sees events as they happen.
         out.flush()?;

@@ -1,6 +1,7 @@
 //! The daemon as a library: `mptcpd::Daemon::builder().plugin(MyPlugin).run()` runs mptcpd,
 //! with its command line, with more plugins than the built-ins.
 
+use mptcpd_common::Chain;
 use std::{process::ExitCode, sync::Arc};
 
 use clap::{CommandFactory as _, Parser as _, error::ErrorKind};
@@ -79,7 +80,7 @@ impl Daemon {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 // Logging may not be up: this one line goes to stderr whatever --log says.
-                eprintln!("mptcpd: {e}");
+                eprintln!("mptcpd: {}", Chain(&e));
                 ExitCode::FAILURE
             }
         }

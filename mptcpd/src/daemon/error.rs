@@ -10,7 +10,7 @@ fn pid_text(pid: Option<u32>) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     /// The configuration cannot be used.
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     /// The kernel has no MPTCP.
     #[error(
@@ -31,7 +31,7 @@ pub enum DaemonError {
     )]
     NoNetAdmin,
     /// The network namespace cannot be identified: its state would be shared with others.
-    #[error("cannot identify this network namespace ({0}); is /proc mounted?")]
+    #[error("cannot identify this network namespace (is /proc mounted?)")]
     NetnsUnknown(#[source] io::Error),
     /// Another daemon runs in this network namespace.
     #[error(
@@ -47,7 +47,7 @@ pub enum DaemonError {
         lock: PathBuf,
     },
     /// The state directory or the lock in it cannot be used.
-    #[error("state directory: {}: {source} (see --state-dir)", .path.display())]
+    #[error("state directory {} (see --state-dir)", .path.display())]
     StateDir {
         /// The directory or file.
         path: PathBuf,
@@ -56,13 +56,13 @@ pub enum DaemonError {
         source: io::Error,
     },
     /// A prerequisite could not be checked.
-    #[error("checking prerequisites: {0}")]
+    #[error("checking prerequisites")]
     Prerequisite(#[source] io::Error),
     /// The async runtime could not be built.
-    #[error("starting the runtime: {0}")]
+    #[error("starting the runtime")]
     Runtime(#[source] io::Error),
     /// Logging could not be set up.
-    #[error("logging to the {target} ({}): {source}", path.display())]
+    #[error("logging to the {target} ({})", path.display())]
     Logging {
         /// `journal` or `syslog`.
         target: crate::config::LogTarget,
@@ -73,18 +73,18 @@ pub enum DaemonError {
         source: io::Error,
     },
     /// The network monitor could not start.
-    #[error("network monitor: {0}")]
+    #[error("network monitor")]
     Netmon(#[source] crate::netmon::NetmonError),
     /// The network monitor stopped while the daemon ran.
-    #[error("network monitor stopped{}", .0.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
-    NetmonStopped(Option<crate::netmon::NetmonError>),
+    #[error("network monitor stopped")]
+    NetmonStopped(#[source] Option<crate::netmon::NetmonError>),
     /// The `mptcp_pm` generic-netlink family could not be used.
-    #[error("mptcp_pm: {0}")]
+    #[error("mptcp_pm")]
     Pm(#[source] mptcp_pm::PmError),
     /// The plugins could not start (an unknown name, say).
-    #[error("plugins: {0}")]
+    #[error("plugins")]
     Plugins(#[source] crate::plugins::PluginError),
     /// A signal handler could not be installed.
-    #[error("installing signal handlers: {0}")]
+    #[error("installing signal handlers")]
     Signals(#[source] io::Error),
 }

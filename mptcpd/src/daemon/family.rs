@@ -1,6 +1,7 @@
 //! Waiting for the `mptcp_pm` generic-netlink family: as the C daemon, warn when it has not
 //! appeared after 10 s and keep waiting.
 
+use mptcpd_common::Chain;
 use std::{future::Future, time::Duration};
 
 use tokio::time::Instant;
@@ -39,7 +40,7 @@ where
     loop {
         match attempt().await {
             Err(PmError::FamilyUnavailable(e)) => {
-                tracing::debug!("mptcp_pm not available yet: {e}");
+                tracing::debug!("mptcp_pm not available yet: {}", Chain(&e));
             }
             other => return other,
         }

@@ -28,6 +28,7 @@ use crate::{
     plugins::{NetlinkPm, PluginHost, Registry},
 };
 use mptcp_pm::EventItem;
+use mptcpd_common::Chain;
 use signals::{Signal, Signals};
 
 /// Loads the configuration from `args` and runs the daemon, with the plugins of `registry`,
@@ -61,7 +62,7 @@ impl Running<'_> {
         let new = match Config::load(self.args) {
             Ok(new) => new,
             Err(e) => {
-                tracing::error!("reload: {e}; keeping the current configuration");
+                tracing::error!("reload: {}; keeping the current configuration", Chain(&e));
                 return;
             }
         };
@@ -98,7 +99,7 @@ fn subscribe(pm: &mptcp_pm::PmClient) -> Result<mptcp_pm::EventStream, DaemonErr
     if let Some(bytes) = test_buffer.and_then(|b| b.parse().ok()) {
         tracing::warn!("{TEST_EVENT_BUFFER}={bytes}: a test setting, not for production");
         if let Err(e) = events.set_receive_buffer(bytes) {
-            tracing::warn!("{TEST_EVENT_BUFFER}: {e}");
+            tracing::warn!("{TEST_EVENT_BUFFER}: {}", Chain(&e));
         }
     }
     Ok(events)
@@ -194,7 +195,7 @@ async fn serve(
                     );
                     host.resync(diag::connections().await).await;
                 }
-                EventItem::Malformed(e) => tracing::debug!("mptcp: undecodable event: {e}"),
+                EventItem::Malformed(e) => tracing::debug!("mptcp: undecodable event: {}", Chain(&e)),
             },
         }
     };

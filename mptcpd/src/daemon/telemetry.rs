@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use mptcpd_bpf::{EbpfError, PinDir, SockObserver, cgroup, chain};
+use mptcpd_bpf::{EbpfError, PinDir, SockObserver, cgroup};
+use mptcpd_common::Chain;
 
 use crate::config::Config;
 
@@ -23,7 +24,7 @@ impl Telemetry {
         {
             Ok(dir) => dir,
             Err(e) => {
-                tracing::warn!("socket observer off: cgroup v2: {e}");
+                tracing::warn!("socket observer off: cgroup v2: {}", Chain(&e));
                 return None;
             }
         };
@@ -32,12 +33,12 @@ impl Telemetry {
             Err(e) if e.is_permission_denied() => {
                 tracing::warn!(
                     "socket observer off: BPF not permitted ({}); needs CAP_BPF and CAP_NET_ADMIN",
-                    chain(&e)
+                    Chain(&e)
                 );
                 return None;
             }
             Err(e) => {
-                tracing::error!("socket observer off: {}", chain(&e));
+                tracing::error!("socket observer off: {}", Chain(&e));
                 return None;
             }
         };
@@ -48,7 +49,7 @@ impl Telemetry {
                 Some(pins)
             }
             Err(e) => {
-                tracing::warn!("socket counts not pinned: {}", chain(&e));
+                tracing::warn!("socket counts not pinned: {}", Chain(&e));
                 None
             }
         };
@@ -69,7 +70,7 @@ impl Telemetry {
                     counts.len()
                 );
             }
-            Err(e) => tracing::warn!("socket observer: {e}"),
+            Err(e) => tracing::warn!("socket observer: {}", Chain(&e)),
         }
     }
 }

@@ -14,10 +14,10 @@ use mptcp_pm::socket::{NlSocket, Received};
 #[derive(Debug, thiserror::Error)]
 pub enum DiagError {
     /// The `NETLINK_SOCK_DIAG` socket failed.
-    #[error("sock_diag socket: {0}")]
+    #[error("sock_diag socket")]
     Io(#[from] io::Error),
     /// A reply could not be read, or the kernel refused the dump (no `mptcp_diag`).
-    #[error("sock_diag dump: {0}")]
+    #[error("sock_diag dump")]
     Wire(#[from] DiagWireError),
     /// Part of the reply was lost (receive buffer overflow).
     #[error("sock_diag dump: replies lost")]

@@ -6,10 +6,10 @@ use std::io;
 #[derive(Debug, thiserror::Error)]
 pub enum NetmonError {
     /// A `NETLINK_ROUTE` socket could not be opened, bound or subscribed.
-    #[error("opening the rtnetlink socket: {0}")]
+    #[error("opening the rtnetlink socket")]
     Socket(#[source] io::Error),
     /// The kernel refused a dump of links or addresses.
-    #[error("dumping {what}: {source}")]
+    #[error("dumping {what}")]
     Dump {
         /// `links` or `addresses`.
         what: &'static str,
@@ -19,12 +19,12 @@ pub enum NetmonError {
     },
     /// A route lookup failed for another reason than "no such route" (the request socket
     /// is gone).
-    #[error("looking up a route: {0}")]
+    #[error("looking up a route")]
     Lookup(#[source] rtnetlink::Error),
     /// The notification socket closed.
     #[error("the rtnetlink notification socket closed")]
     Closed,
     /// The monitor task panicked or was cancelled.
-    #[error("the network monitor task failed: {0}")]
+    #[error("the network monitor task failed")]
     Task(#[source] tokio::task::JoinError),
 }

@@ -18,6 +18,6 @@ pub enum PluginError {
     #[error("no plugin to load")]
     NoPlugin,
     /// The kernel's endpoints could not be read to resynchronise.
-    #[error("reading the kernel's endpoints: {0}")]
+    #[error("reading the kernel's endpoints")]
     Dump(#[source] mptcpd_plugin::PmError),
 }

@@ -1,6 +1,7 @@
 //! The handle plugins get: the kernel's commands, with the endpoints this daemon added
 //! recorded as ours, plus the ID and listener managers.
 
+use mptcpd_common::Chain;
 use std::{
     net::{IpAddr, SocketAddr},
     path::PathBuf,
@@ -184,7 +185,7 @@ impl<K: Commands> HostPm<K> {
                 state.ids.remove_id(e.addr);
             } else if let Err(err) = result {
                 // Still ours, and still recorded: the next run removes it or adopts it.
-                warn!("removing endpoint {} ({}): {err}", e.id, e.addr);
+                warn!("removing endpoint {} ({}): {}", e.id, e.addr, Chain(&err));
             }
         }
         removed
@@ -332,7 +333,7 @@ impl<K: Commands> Commands for HostPm<K> {
             if self.state().owned.contains(id) {
                 match self.kernel.get_endpoint(id).await {
                     Ok(now) => self.state().owned.update(now),
-                    Err(e) => warn!("reading endpoint {id} after a flag change: {e}"),
+                    Err(e) => warn!("reading endpoint {id} after a flag change: {}", Chain(&e)),
                 }
             }
             Ok(())

@@ -23,7 +23,9 @@ use std::{
     net::IpAddr,
 };
 
-use mptcpd_plugin::{BoxFuture, Endpoint, EndpointFlags, Event, PathManager, Plugin, PluginConfig};
+use mptcpd_plugin::{
+    BoxFuture, Chain, Endpoint, EndpointFlags, Event, PathManager, Plugin, PluginConfig,
+};
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
@@ -83,7 +85,7 @@ impl State {
         if let Some(limits) = self.limits.update(delta) {
             match pm.set_limits(limits).await {
                 Ok(()) => debug!(?limits, "limits set"),
-                Err(e) => warn!("setting limits {limits:?}: {e}"),
+                Err(e) => warn!("setting limits {limits:?}: {}", Chain(&e)),
             }
         }
     }
@@ -93,7 +95,7 @@ impl State {
         let id = match pm.address_id(addr) {
             Ok(id) => id,
             Err(e) => {
-                warn!("no endpoint for {addr}: {e}");
+                warn!("no endpoint for {addr}: {}", Chain(&e));
                 return true;
             }
         };
@@ -122,7 +124,7 @@ impl State {
                 false
             }
             Err(e) => {
-                warn!("adding an endpoint for {addr}: {e}");
+                warn!("adding an endpoint for {addr}: {}", Chain(&e));
                 pm.release_address_id(addr);
                 true
             }
@@ -137,7 +139,7 @@ impl State {
         match pm.remove_endpoint(id).await {
             Ok(()) => info!(id, %addr, "endpoint removed"),
             Err(e) if e.is_not_found() => debug!(id, %addr, "endpoint already gone"),
-            Err(e) => warn!("removing endpoint {id} ({addr}): {e}"),
+            Err(e) => warn!("removing endpoint {id} ({addr}): {}", Chain(&e)),
         }
         pm.release_address_id(addr);
         self.update_limits(-1, pm).await;

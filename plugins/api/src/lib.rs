@@ -69,6 +69,9 @@ pub use mptcp_pm::{
     Connection, Endpoint, EndpointFlags, EventFlags, FlagsError, Limits, PmError, RemoteAddress,
     Subflow, Token, errno,
 };
+/// How a plugin logs an error: the error and its sources on one line (`{}` prints only the
+/// outermost message; see docs/architecture.md, "Errors and logs").
+pub use mptcpd_common::Chain;
 pub use path_manager::{Commands, PathManager, PmFuture};
 pub use plugin::{
     BoxFuture, PRIORITY_DEFAULT, PRIORITY_HIGH, PRIORITY_LOW, Plugin, PluginConfig, done,

@@ -27,8 +27,8 @@ use std::{
 };
 
 use mptcpd_plugin::{
-    BoxFuture, Connection, Endpoint, EndpointFlags, Event, Interface, PathManager, Plugin, Subflow,
-    Token,
+    BoxFuture, Chain, Connection, Endpoint, EndpointFlags, Event, Interface, PathManager, Plugin,
+    Subflow, Token,
 };
 use tracing::{debug, info, warn};
 
@@ -88,14 +88,14 @@ impl Sspi {
             let id = match pm.address_id(addr) {
                 Ok(id) => id,
                 Err(e) => {
-                    warn!("not announcing {addr}: {e}");
+                    warn!("not announcing {addr}: {}", Chain(&e));
                     continue;
                 }
             };
             let listening = match pm.listen(SocketAddr::new(addr, 0)) {
                 Ok(listening) => listening,
                 Err(e) => {
-                    warn!("not announcing {addr}: {e}");
+                    warn!("not announcing {addr}: {}", Chain(&e));
                     continue;
                 }
             };
@@ -116,7 +116,7 @@ impl Sspi {
                         .push(listening);
                 }
                 Err(e) => {
-                    warn!("announcing {listening}: {e}");
+                    warn!("announcing {listening}: {}", Chain(&e));
                     close(pm, listening);
                 }
             }
@@ -128,7 +128,12 @@ impl Sspi {
             info!(local = %sub.local, remote = %sub.remote,
                 "closing a second subflow on the interface");
             if let Err(e) = pm.subflow_destroy(sub.token, sub.local, sub.remote).await {
-                warn!("closing subflow {} -> {}: {e}", sub.local, sub.remote);
+                warn!(
+                    "closing subflow {} -> {}: {}",
+                    sub.local,
+                    sub.remote,
+                    Chain(&e)
+                );
             }
         }
     }
@@ -219,7 +224,7 @@ impl State {
 
 fn close(pm: &dyn PathManager, listening: SocketAddr) {
     if let Err(e) = pm.close_listener(listening) {
-        warn!("closing the listener on {listening}: {e}");
+        warn!("closing the listener on {listening}: {}", Chain(&e));
     }
 }
 

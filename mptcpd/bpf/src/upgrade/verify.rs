@@ -12,6 +12,8 @@ use aya::{
     },
 };
 
+use mptcpd_common::Chain;
+
 use crate::EbpfError;
 
 /// Map ids of the program behind the pinned link at `link_pin`.
@@ -22,7 +24,7 @@ pub(super) fn link_map_ids(link_pin: &Path) -> Result<Vec<u32>, EbpfError> {
     };
     Ok(link_program(link_pin)?
         .map_ids()
-        .map_err(|e| err(e.to_string()))?
+        .map_err(|e| err(Chain(&e).to_string()))?
         .unwrap_or_default())
 }
 
@@ -36,7 +38,7 @@ pub(super) fn skipped_runs(link_pin: &Path) -> Result<u64, EbpfError> {
     };
     let fd = link_program(link_pin)?
         .fd()
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(Chain(&e).to_string()))?;
     let raw = std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(&fd));
     let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{raw}"))
         .map_err(|e| err(e.to_string()))?;
@@ -53,9 +55,12 @@ fn link_program(link_pin: &Path) -> Result<aya::programs::ProgramInfo, EbpfError
         why,
     };
     let link: FdLink = PinnedLink::from_pin(link_pin)
-        .map_err(|e: LinkError| err(e.to_string()))?
+        .map_err(|e: LinkError| err(Chain(&e).to_string()))?
         .into();
-    let prog_id = link.info().map_err(|e| err(e.to_string()))?.program_id();
+    let prog_id = link
+        .info()
+        .map_err(|e| err(Chain(&e).to_string()))?
+        .program_id();
     loaded_programs()
         .filter_map(Result::ok)
         .find(|p| p.id() == prog_id)
@@ -68,6 +73,6 @@ pub(super) fn map_id(map: &MapData, map_pin: &Path) -> Result<u32, EbpfError> {
         .map(|info| info.id())
         .map_err(|e| EbpfError::Inconsistent {
             path: map_pin.to_owned(),
-            why: e.to_string(),
+            why: Chain(&e).to_string(),
         })
 }

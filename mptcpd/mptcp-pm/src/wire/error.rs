@@ -6,7 +6,7 @@ use netlink_packet_core::DecodeError;
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
     /// The netlink framing or an attribute is malformed (lengths, sizes, nesting).
-    #[error("malformed netlink data: {0}")]
+    #[error("malformed netlink data")]
     Decode(#[from] DecodeError),
     /// A message is shorter than its fixed header.
     #[error("truncated netlink message")]

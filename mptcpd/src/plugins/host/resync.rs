@@ -1,6 +1,7 @@
 //! After lost `mptcp_pm` events: the kernel's endpoints and connections read again, and the
 //! plugins told what they missed.
 
+use mptcpd_common::Chain;
 use std::collections::HashMap;
 
 use mptcp_pm::{Connection, EventFlags, canonical};
@@ -80,14 +81,15 @@ pub(super) async fn resync<K: Commands + 'static>(
             count = gone.len(),
             "resynced: endpoints of ours were removed by someone else"
         ),
-        Err(e) => warn!("resync failed: {e}"),
+        Err(e) => warn!("resync failed: {}", Chain(&e)),
     }
     let live = match live {
         Ok(live) => live,
         Err(e) => {
             warn!(
-                "cannot list the connections ({e}): events of unknown connections go to the \
-                 default plugin"
+                "cannot list the connections ({}): events of unknown connections go to the \
+                 default plugin",
+                Chain(&e)
             );
             host.events_lost = true;
             return;

@@ -13,7 +13,9 @@ use std::{
     sync::{Mutex, MutexGuard, PoisonError},
 };
 
-use mptcpd_plugin::{BoxFuture, Endpoint, EndpointFlags, Event, Interface, PathManager, Plugin};
+use mptcpd_plugin::{
+    BoxFuture, Chain, Endpoint, EndpointFlags, Event, Interface, PathManager, Plugin,
+};
 use tracing::{info, warn};
 
 /// The plugin's name, for `--load-plugins` and `--path-manager`.
@@ -63,7 +65,7 @@ impl BackupLinks {
         let id = match pm.address_id(addr) {
             Ok(id) => id,
             Err(e) => {
-                warn!("no endpoint for {addr}: {e}");
+                warn!("no endpoint for {addr}: {}", Chain(&e));
                 return;
             }
         };
@@ -80,7 +82,7 @@ impl BackupLinks {
                 self.held().insert(addr, id);
             }
             Err(e) => {
-                warn!("adding an endpoint for {addr}: {e}");
+                warn!("adding an endpoint for {addr}: {}", Chain(&e));
                 pm.release_address_id(addr);
             }
         }
@@ -91,7 +93,7 @@ impl BackupLinks {
             return;
         };
         if let Err(e) = pm.remove_endpoint(id).await {
-            warn!("removing endpoint {id} ({addr}): {e}");
+            warn!("removing endpoint {id} ({addr}): {}", Chain(&e));
         }
         pm.release_address_id(addr);
     }
