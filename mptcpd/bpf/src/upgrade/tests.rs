@@ -3,21 +3,24 @@
 use aya_fmod_ret::{FModRet, FModRetError};
 use mptcpd_common::{
     SOCK_CREATE_PROGRAM,
-    upgrade::{CGROUPS_MAP, PROGRAM, TARGET_FUNCTION},
+    upgrade::{CGROUPS_MAP, NETNS_CONFIG_MAP, NETNS_MAP, PROGRAM, TARGET_FUNCTION},
 };
 
 use super::UPGRADE_OBJECT;
 use crate::object::OBJECT;
 
 #[test]
-fn the_upgrade_program_hooks_its_function_and_reads_only_the_cgroups_map() {
+fn the_upgrade_program_hooks_its_function_and_reads_only_its_three_maps() {
     let program = FModRet::from_elf(UPGRADE_OBJECT, PROGRAM).unwrap();
     assert_eq!(program.target(), TARGET_FUNCTION);
     assert_eq!(program.license(), "Dual BSD/GPL");
     assert!(program.insn_count() > 10, "{}", program.insn_count());
-    let maps: Vec<&str> = program.map_names().collect();
-    assert_ne!(maps.len(), 0);
-    assert!(maps.iter().all(|m| *m == CGROUPS_MAP), "{maps:?}");
+    let mut maps: Vec<&str> = program.map_names().collect();
+    maps.sort_unstable();
+    maps.dedup();
+    let mut expected = [CGROUPS_MAP, NETNS_MAP, NETNS_CONFIG_MAP];
+    expected.sort_unstable();
+    assert_eq!(maps, expected);
 }
 
 #[test]
