@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use mptcp_pm::{Endpoint, EndpointFlags, Event};
+use mptcp_pm::{Endpoint, EndpointFlags, Event, SubflowPath};
 use mptcpd_tests::{
     kernel_pm::{
         connection::PmConnection,
@@ -100,9 +100,13 @@ async fn commands_and_events(version: IpVersion, prefix: &str) {
     );
 
     // SET_FLAGS by token: MP_PRIO, seen by the server.
-    let from = SocketAddr::new(second, 0);
+    let path = SubflowPath {
+        token,
+        local: SocketAddr::new(second, 0),
+        remote,
+    };
     conn.client
-        .set_flags_for(token, from, remote, EndpointFlags::BACKUP)
+        .set_flags_for(path, EndpointFlags::BACKUP)
         .await
         .expect("set_flags");
     let prio = wait_for(&mut conn.server_events, "SUB_PRIORITY", |e| match e {
@@ -153,9 +157,11 @@ async fn foreign_and_wrong_tokens_are_refused(conn: &PmConnection, second: IpAdd
     let wrong = conn
         .client
         .set_flags_for(
-            token ^ 1,
-            SocketAddr::new(second, 0),
-            remote,
+            SubflowPath {
+                token: token ^ 1,
+                local: SocketAddr::new(second, 0),
+                remote,
+            },
             EndpointFlags::BACKUP,
         )
         .await;
@@ -196,13 +202,28 @@ async fn closed_token_is_refused(conn: &PmConnection, version: IpVersion) {
         ),
         (
             "subflow_destroy",
-            kernel_error(client.subflow_destroy(token, conn.local, remote).await),
+            kernel_error(
+                client
+                    .subflow_destroy(SubflowPath {
+                        token,
+                        local: conn.local,
+                        remote,
+                    })
+                    .await,
+            ),
         ),
         (
             "set_flags",
             kernel_error(
                 client
-                    .set_flags_for(token, from, remote, EndpointFlags::BACKUP)
+                    .set_flags_for(
+                        SubflowPath {
+                            token,
+                            local: from,
+                            remote,
+                        },
+                        EndpointFlags::BACKUP,
+                    )
                     .await,
             ),
         ),
@@ -233,7 +254,7 @@ async fn subflow_destroy(conn: &mut PmConnection, from: IpAddr) {
     })
     .await;
     conn.client
-        .subflow_destroy(conn.token, sub.local, sub.remote)
+        .subflow_destroy(sub.path())
         .await
         .expect("subflow_destroy");
     let closed = wait_for(&mut conn.events, "SUB_CLOSED", |e| match e {

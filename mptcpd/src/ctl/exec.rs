@@ -8,7 +8,7 @@ use super::{
     },
     format, iface,
 };
-use mptcp_pm::{Endpoint, EndpointFlags, EventItem, Limits, PmClient, PmError};
+use mptcp_pm::{Endpoint, EndpointFlags, EventItem, Limits, PmClient, PmError, SubflowPath};
 
 /// Why a command failed; each says what was wrong in one line.
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +115,14 @@ pub async fn run(args: CtlArgs) -> Result<(), CtlError> {
             token,
             local,
             remote,
-        }) => client.subflow_destroy(token, local, remote).await?,
+        }) => {
+            let subflow = SubflowPath {
+                token,
+                local,
+                remote,
+            };
+            client.subflow_destroy(subflow).await?;
+        }
         Command::SetFlags(set) => set_flags(&client, set).await?,
     }
     Ok(())
@@ -173,7 +180,12 @@ async fn set_flags(client: &PmClient, set: SetFlags) -> Result<(), CtlError> {
             FlagChange::Fullmesh => return Err(CtlError::NotASubflowFlag("fullmesh")),
             FlagChange::Nofullmesh => return Err(CtlError::NotASubflowFlag("nofullmesh")),
         };
-        client.set_flags_for(token, local, remote, flags).await?;
+        let subflow = SubflowPath {
+            token,
+            local,
+            remote,
+        };
+        client.set_flags_for(subflow, flags).await?;
     } else if let Some(id) = id {
         // The kernel sets backup and fullmesh both from what it gets: start from the current
         // flags so that changing one leaves the other.

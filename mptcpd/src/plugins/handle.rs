@@ -8,7 +8,8 @@ use std::{
 };
 
 use mptcpd_plugin::{
-    Commands, Endpoint, EndpointFlags, IdManager, Limits, PathManager, PmError, PmFuture, Token,
+    Commands, Endpoint, EndpointFlags, IdManager, Limits, PathManager, PmError, PmFuture,
+    SubflowPath, Token,
 };
 use tracing::{debug, info, warn};
 
@@ -373,25 +374,14 @@ impl<K: Commands> Commands for HostPm<K> {
         self.kernel.subflow_create(token, local, remote)
     }
 
-    fn subflow_destroy(
-        &self,
-        token: Token,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> PmFuture<'_, ()> {
-        let (local, remote) = self.mapped().to_kernel(token, local, remote);
-        self.kernel.subflow_destroy(token, local, remote)
+    fn subflow_destroy(&self, subflow: SubflowPath) -> PmFuture<'_, ()> {
+        let subflow = self.mapped().to_kernel(subflow);
+        self.kernel.subflow_destroy(subflow)
     }
 
-    fn set_backup(
-        &self,
-        token: Token,
-        local: SocketAddr,
-        remote: SocketAddr,
-        backup: bool,
-    ) -> PmFuture<'_, ()> {
-        let (local, remote) = self.mapped().to_kernel(token, local, remote);
-        self.kernel.set_backup(token, local, remote, backup)
+    fn set_backup(&self, subflow: SubflowPath, backup: bool) -> PmFuture<'_, ()> {
+        let subflow = self.mapped().to_kernel(subflow);
+        self.kernel.set_backup(subflow, backup)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use mptcp_pm::{Endpoint, EndpointFlags, Limits, PmClient, PmError, Token};
+use mptcp_pm::{Endpoint, EndpointFlags, Limits, PmClient, PmError, SubflowPath, Token};
 use mptcpd_plugin::{Commands, PmFuture};
 
 /// The kernel's path manager over netlink, as the plugin API's [`Commands`].
@@ -86,27 +86,16 @@ impl Commands for NetlinkPm {
         })
     }
 
-    fn subflow_destroy(
-        &self,
-        token: Token,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> PmFuture<'_, ()> {
-        Box::pin(self.0.subflow_destroy(token, local, remote))
+    fn subflow_destroy(&self, subflow: SubflowPath) -> PmFuture<'_, ()> {
+        Box::pin(self.0.subflow_destroy(subflow))
     }
 
-    fn set_backup(
-        &self,
-        token: Token,
-        local: SocketAddr,
-        remote: SocketAddr,
-        backup: bool,
-    ) -> PmFuture<'_, ()> {
+    fn set_backup(&self, subflow: SubflowPath, backup: bool) -> PmFuture<'_, ()> {
         let flags = if backup {
             EndpointFlags::BACKUP
         } else {
             EndpointFlags::empty()
         };
-        Box::pin(self.0.set_flags_for(token, local, remote, flags))
+        Box::pin(self.0.set_flags_for(subflow, flags))
     }
 }

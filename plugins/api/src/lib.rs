@@ -67,7 +67,7 @@ pub use ids::IdManager;
 /// plugins use.
 pub use mptcp_pm::{
     Connection, Endpoint, EndpointFlags, EventFlags, FlagsError, Limits, PmError, RemoteAddress,
-    Subflow, Token, errno,
+    Subflow, SubflowPath, Token, errno,
 };
 pub use path_manager::{Commands, PathManager, PmFuture};
 pub use plugin::{

@@ -20,7 +20,7 @@ use std::{
 
 use crate::{
     Commands, Endpoint, EndpointFlags, Event, IdManager, Interface, Limits, PathManager, PmError,
-    PmFuture, Token,
+    PmFuture, SubflowPath, Token,
 };
 
 pub use crate::errno::{EBUSY, EEXIST, EINVAL, ERANGE};
@@ -96,9 +96,9 @@ pub enum Call {
     /// `subflow_create`.
     SubflowCreate(Token, Endpoint, SocketAddr),
     /// `subflow_destroy`.
-    SubflowDestroy(Token, SocketAddr, SocketAddr),
+    SubflowDestroy(SubflowPath),
     /// `set_backup`.
-    SetBackup(Token, SocketAddr, SocketAddr, bool),
+    SetBackup(SubflowPath, bool),
     /// `listen` (the address asked for).
     Listen(SocketAddr),
     /// `close_listener`.
@@ -355,31 +355,12 @@ impl Commands for RecordingPm {
         )
     }
 
-    fn subflow_destroy(
-        &self,
-        token: Token,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> PmFuture<'_, ()> {
-        self.run(
-            "subflow_destroy",
-            Call::SubflowDestroy(token, local, remote),
-            |_| Ok(()),
-        )
+    fn subflow_destroy(&self, subflow: SubflowPath) -> PmFuture<'_, ()> {
+        self.run("subflow_destroy", Call::SubflowDestroy(subflow), |_| Ok(()))
     }
 
-    fn set_backup(
-        &self,
-        token: Token,
-        local: SocketAddr,
-        remote: SocketAddr,
-        backup: bool,
-    ) -> PmFuture<'_, ()> {
-        self.run(
-            "set_backup",
-            Call::SetBackup(token, local, remote, backup),
-            |_| Ok(()),
-        )
+    fn set_backup(&self, subflow: SubflowPath, backup: bool) -> PmFuture<'_, ()> {
+        self.run("set_backup", Call::SetBackup(subflow, backup), |_| Ok(()))
     }
 }
 

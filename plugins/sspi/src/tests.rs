@@ -114,25 +114,16 @@ fn a_second_subflow_on_an_interface_is_closed() {
     // Another one on interface 2 (other address of the same interface): closed.
     let extra = subflow("10.0.2.9:41001", "10.0.2.2:5201");
     block_on(p.on_event(&Event::NewSubflow(extra), &pm));
-    assert_eq!(
-        pm.take_calls(),
-        [Call::SubflowDestroy(TOKEN, extra.local, extra.remote)]
-    );
+    assert_eq!(pm.take_calls(), [Call::SubflowDestroy(extra.path())]);
     // A second one on the initial subflow's interface: closed too.
     let extra1 = subflow("10.0.1.1:41002", "10.0.2.2:5201");
     block_on(p.on_event(&Event::NewSubflow(extra1), &pm));
-    assert_eq!(
-        pm.take_calls(),
-        [Call::SubflowDestroy(TOKEN, extra1.local, extra1.remote)]
-    );
+    assert_eq!(pm.take_calls(), [Call::SubflowDestroy(extra1.path())]);
     // The extra one closing does not free interface 2 (the C plugin's bug) ...
     block_on(p.on_event(&Event::SubflowClosed(extra), &pm));
     let again = subflow("10.0.2.9:41003", "10.0.2.2:5201");
     block_on(p.on_event(&Event::NewSubflow(again), &pm));
-    assert_eq!(
-        pm.take_calls(),
-        [Call::SubflowDestroy(TOKEN, again.local, again.remote)]
-    );
+    assert_eq!(pm.take_calls(), [Call::SubflowDestroy(again.path())]);
     // ... the kept one closing does.
     block_on(p.on_event(
         &Event::SubflowClosed(subflow("10.0.2.1:41000", "10.0.1.2:5201")),
@@ -172,7 +163,7 @@ fn an_address_on_two_interfaces_stays_known_when_one_loses_it() {
     block_on(p.on_event(&Event::NewSubflow(extra), &pm));
     assert_eq!(
         pm.take_calls(),
-        [Call::SubflowDestroy(TOKEN, extra.local, extra.remote)],
+        [Call::SubflowDestroy(extra.path())],
         "still on interface 4: one subflow there"
     );
     // A subflow bound to the other interface of a shared address counts there.

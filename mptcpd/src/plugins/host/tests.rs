@@ -19,7 +19,7 @@ use crate::{
     netmon::{self, AddressScope, LocalAddress, NetEvent, OperState},
     plugins::{HostPm, ListenerManager},
 };
-use mptcp_pm::{Connection, Event, EventFlags, Listener, Subflow};
+use mptcp_pm::{Connection, Event, EventFlags, Listener, Subflow, SubflowPath};
 
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -499,11 +499,11 @@ async fn mapped_ipv4_addresses_reach_plugins_as_ipv4() {
     pm_event(&mut host, Event::SubflowEstablished(joined(1001))).await;
     assert_eq!(
         host.pm().kernel().take_calls(),
-        [Call::SubflowDestroy(
-            5,
-            sock("[::ffff:127.0.0.1]:1001"),
-            sock("[::ffff:192.0.2.1]:40001")
-        )]
+        [Call::SubflowDestroy(SubflowPath {
+            token: 5,
+            local: sock("[::ffff:127.0.0.1]:1001"),
+            remote: sock("[::ffff:192.0.2.1]:40001")
+        })]
     );
     pm_event(&mut host, Event::Closed { token: 5 }).await;
     assert_eq!(host.pm().listeners(), []);
