@@ -162,7 +162,10 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::{endpoint_json, endpoint_text, event_json, event_text, limits_text};
-    use mptcp_pm::{Connection, Endpoint, EndpointFlags, Event, EventFlags, Limits, Subflow};
+    use mptcp_pm::{
+        Connection, Endpoint, EndpointFlags, Event, EventFlags, Limits, Subflow, SubflowPath,
+    };
+    use mptcpd_plugin::testing;
 
     fn endpoint() -> Endpoint {
         Endpoint::new(
@@ -205,16 +208,12 @@ mod tests {
     #[test]
     fn subflow_events_carry_every_field() {
         let sf = Subflow {
-            token: 0xabc,
-            local: "198.51.100.1:40000".parse::<SocketAddr>().unwrap(),
-            remote: "192.0.2.2:5201".parse::<SocketAddr>().unwrap(),
-            local_id: 1,
-            remote_id: 0,
-            backup: false,
             if_idx: Some(3),
-            error: None,
-            reset_reason: None,
-            reset_flags: None,
+            ..testing::subflow(SubflowPath {
+                token: 0xabc,
+                local: "198.51.100.1:40000".parse::<SocketAddr>().unwrap(),
+                remote: "192.0.2.2:5201".parse::<SocketAddr>().unwrap(),
+            })
         };
         let event = Event::SubflowEstablished(sf);
         let value = event_json(&event);

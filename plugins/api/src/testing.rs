@@ -19,8 +19,8 @@ use std::{
 };
 
 use crate::{
-    Commands, Endpoint, EndpointFlags, Event, IdManager, Interface, Limits, PathManager, PmError,
-    PmFuture, SubflowPath, Token,
+    Commands, Connection, Endpoint, EndpointFlags, Event, EventFlags, IdManager, Interface, Limits,
+    PathManager, PmError, PmFuture, Subflow, SubflowPath, Token,
 };
 
 pub use crate::errno::{EBUSY, EEXIST, EINVAL, ERANGE};
@@ -58,6 +58,47 @@ pub fn address_up(index: u32, addr: IpAddr) -> Event {
     Event::NewLocalAddress {
         iface: interface(index),
         addr,
+    }
+}
+
+/// A connection event's payload for `path` (the initial subflow): ids 0, client side.
+#[must_use]
+pub const fn connection(path: SubflowPath) -> Connection {
+    let SubflowPath {
+        token,
+        local,
+        remote,
+    } = path;
+    Connection {
+        token,
+        local,
+        remote,
+        local_id: Some(0),
+        remote_id: Some(0),
+        flags: EventFlags::empty(),
+    }
+}
+
+/// A subflow event's payload for `path`: local id 1, remote id 0, not backup, no interface,
+/// no error.
+#[must_use]
+pub const fn subflow(path: SubflowPath) -> Subflow {
+    let SubflowPath {
+        token,
+        local,
+        remote,
+    } = path;
+    Subflow {
+        token,
+        local,
+        remote,
+        local_id: 1,
+        remote_id: 0,
+        backup: false,
+        if_idx: None,
+        error: None,
+        reset_reason: None,
+        reset_flags: None,
     }
 }
 

@@ -1,8 +1,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use mptcpd_plugin::{
-    Connection, Endpoint, EndpointFlags, Event, EventFlags, Plugin as _, Subflow,
-    testing::{Call, RecordingPm, address_down, address_up, block_on},
+    Connection, Endpoint, EndpointFlags, Event, Plugin as _, Subflow, SubflowPath,
+    testing::{self, Call, RecordingPm, address_down, address_up, block_on},
 };
 
 use crate::Sspi;
@@ -17,30 +17,20 @@ fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
 
-fn conn() -> Connection {
-    Connection {
-        token: TOKEN,
-        local: sock("10.0.1.1:40000"),
-        remote: sock("10.0.1.2:5201"),
-        local_id: Some(0),
-        remote_id: Some(0),
-        flags: EventFlags::empty(),
-    }
-}
-
-fn subflow(local: &str, remote: &str) -> Subflow {
-    Subflow {
+fn path(local: &str, remote: &str) -> SubflowPath {
+    SubflowPath {
         token: TOKEN,
         local: sock(local),
         remote: sock(remote),
-        local_id: 1,
-        remote_id: 0,
-        backup: false,
-        if_idx: None,
-        error: None,
-        reset_reason: None,
-        reset_flags: None,
     }
+}
+
+fn conn() -> Connection {
+    testing::connection(path("10.0.1.1:40000", "10.0.1.2:5201"))
+}
+
+fn subflow(local: &str, remote: &str) -> Subflow {
+    testing::subflow(path(local, remote))
 }
 
 /// Interfaces 1 (10.0.1.1), 2 (10.0.2.1, 10.0.2.9), 3 (10.0.3.1 and an IPv6 address).

@@ -8,7 +8,7 @@ use std::{
 use mptcpd_plugin::{
     BoxFuture, Commands as _, Endpoint, EndpointFlags, Event as PluginEvent, PathManager, Plugin,
     PluginConfig, done,
-    testing::{Call, RecordingPm},
+    testing::{self, Call, RecordingPm},
 };
 use mptcpd_plugin_addr_adv::AddrAdv;
 use mptcpd_plugin_sspi::Sspi;
@@ -122,29 +122,19 @@ fn taken(log: &Log) -> Vec<String> {
 }
 
 pub(super) fn connection(token: u32) -> Connection {
-    Connection {
+    testing::connection(SubflowPath {
         token,
         local: sock("10.0.0.1:1000"),
         remote: sock("10.0.0.2:80"),
-        local_id: Some(0),
-        remote_id: Some(0),
-        flags: EventFlags::empty(),
-    }
+    })
 }
 
 pub(super) fn subflow(token: u32) -> Subflow {
-    Subflow {
+    testing::subflow(SubflowPath {
         token,
         local: sock("10.0.1.1:1001"),
         remote: sock("10.0.0.2:80"),
-        local_id: 1,
-        remote_id: 0,
-        backup: false,
-        if_idx: None,
-        error: None,
-        reset_reason: None,
-        reset_flags: None,
-    }
+    })
 }
 
 fn link(index: u32, name: &str) -> netmon::Interface {
