@@ -6,28 +6,28 @@ use serde_json::{Value, json};
 
 use mptcp_pm::{Endpoint, Event, Limits, Subflow};
 
-/// `ADDR [port P] id N FLAGS [dev IFNAME]`, as `ip mptcp endpoint show` prints it.
+/// `ADDR [port P] id N FLAGS [dev IFNAME]`, as `ip mptcp endpoint show` prints it: the
+/// fields of [`endpoint_json`], so both show the same.
 #[must_use]
 pub fn endpoint_text(endpoint: &Endpoint, ifname: impl Fn(i32) -> Option<String>) -> String {
-    let Endpoint {
-        id,
-        addr,
-        port,
-        flags,
-        if_idx,
-    } = endpoint;
-    let mut line = addr.to_string();
-    if let Some(port) = port {
+    let value = endpoint_json(endpoint, ifname);
+    let mut line = value["address"].as_str().unwrap_or("?").to_owned();
+    if let Some(port) = value["port"].as_u64() {
         let _written = write!(line, " port {port}");
     }
-    let _written = write!(line, " id {id}");
-    if !flags.is_empty() {
-        // Space separated, as `ip mptcp` prints them.
-        let _written = write!(line, " {}", flags.to_string().replace(',', " "));
+    let _written = write!(line, " id {}", value["id"]);
+    // Space separated, as `ip mptcp` prints them.
+    for flag in value["flags"].as_array().into_iter().flatten() {
+        let _written = write!(line, " {}", flag.as_str().unwrap_or("?"));
     }
-    if let Some(index) = if_idx.filter(|&i| i > 0) {
-        let dev = ifname(index).unwrap_or_else(|| format!("if{index}"));
-        let _written = write!(line, " dev {dev}");
+    match (value["dev"].as_str(), value["ifindex"].as_i64()) {
+        (Some(dev), _) => {
+            let _written = write!(line, " dev {dev}");
+        }
+        (None, Some(index)) if index > 0 => {
+            let _written = write!(line, " dev if{index}");
+        }
+        _ => {}
     }
     line
 }
@@ -189,6 +189,11 @@ mod tests {
         assert_eq!(
             endpoint_text(&signal, |_| None),
             "2001:db8::1 port 8080 id 1 signal"
+        );
+        assert_eq!(
+            endpoint_text(&endpoint(), |_| None),
+            "198.51.100.1 id 3 subflow backup dev if4",
+            "an interface without a name here"
         );
         let value = endpoint_json(&endpoint(), name);
         assert_eq!(value["flags"], serde_json::json!(["subflow", "backup"]));
