@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use mptcp_pm::{Event, EventItem, EventStream, PmClient};
+use mptcp_pm::{Event, EventItem, EventStream, NewSubflow, PmClient};
 use mptcpd::{
     netmon::{NetworkMonitor, NotifyFlags},
     plugins::{
@@ -512,7 +512,11 @@ async fn sspi_announces_and_keeps_one_subflow_per_interface() {
     // announced entry by address and port, and this one has no port.)
     let local = Endpoint::new(joined, EndpointFlags::empty()).with_id(200);
     client
-        .subflow_create(token, &local, sock("10.0.2.2:5201"))
+        .subflow_create(&NewSubflow {
+            token,
+            local,
+            remote: sock("10.0.2.2:5201"),
+        })
         .await
         .expect("subflow_create");
     pump(

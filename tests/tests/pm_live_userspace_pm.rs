@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use mptcp_pm::{Endpoint, EndpointFlags, Event, SubflowPath};
+use mptcp_pm::{Endpoint, EndpointFlags, Event, NewSubflow, SubflowPath};
 use mptcpd_tests::{
     kernel_pm::{
         connection::PmConnection,
@@ -65,7 +65,11 @@ async fn commands_and_events(version: IpVersion, prefix: &str) {
 
     // SUBFLOW_CREATE from the second address: SUB_ESTABLISHED on both sides.
     conn.client
-        .subflow_create(token, &announced, remote)
+        .subflow_create(&NewSubflow {
+            token,
+            local: announced,
+            remote,
+        })
         .await
         .expect("subflow_create");
     let sub = wait_for(&mut conn.events, "SUB_ESTABLISHED", |e| match e {
@@ -198,7 +202,15 @@ async fn closed_token_is_refused(conn: &PmConnection, version: IpVersion) {
         ),
         (
             "subflow_create",
-            kernel_error(client.subflow_create(token, &endpoint, remote).await),
+            kernel_error(
+                client
+                    .subflow_create(&NewSubflow {
+                        token,
+                        local: endpoint,
+                        remote,
+                    })
+                    .await,
+            ),
         ),
         (
             "subflow_destroy",
@@ -245,7 +257,11 @@ async fn closed_token_is_refused(conn: &PmConnection, version: IpVersion) {
 async fn subflow_destroy(conn: &mut PmConnection, from: IpAddr) {
     let third = Endpoint::new(from, EndpointFlags::empty()).with_id(DESTROYED_ID);
     conn.client
-        .subflow_create(conn.token, &third, conn.remote)
+        .subflow_create(&NewSubflow {
+            token: conn.token,
+            local: third,
+            remote: conn.remote,
+        })
         .await
         .expect("subflow_create");
     let sub = wait_for(&mut conn.events, "SUB_ESTABLISHED", |e| match e {

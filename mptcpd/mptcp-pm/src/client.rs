@@ -7,7 +7,7 @@ use netlink_packet_generic::GenlMessage;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Endpoint, EndpointFlags, EventStream, Limits, PmError, SubflowPath,
+    Endpoint, EndpointFlags, EventStream, Limits, NewSubflow, PmError, SubflowPath,
     driver::{Driver, Job},
     socket::NlSocket,
     wire::{
@@ -205,19 +205,12 @@ impl PmClient {
         .await
     }
 
-    /// `SUBFLOW_CREATE` (userspace PM): opens a subflow from `local` (id, address, optional
-    /// interface, `backup` flag) to `remote`.
-    pub async fn subflow_create(
-        &self,
-        token: u32,
-        local: &Endpoint,
-        remote: SocketAddr,
-    ) -> Result<(), PmError> {
-        let local = local.to_address();
+    /// `SUBFLOW_CREATE` (userspace PM): opens the subflow.
+    pub async fn subflow_create(&self, subflow: &NewSubflow) -> Result<(), PmError> {
         self.ack(&Request::SubflowCreate {
-            token,
-            local,
-            remote: socket_address(remote),
+            token: subflow.token,
+            local: subflow.local.to_address(),
+            remote: socket_address(subflow.remote),
         })
         .await
     }

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::{
-    EventFlags,
+    Endpoint, EventFlags,
     wire::{AF_INET6, EventAttr, EventKind, PmEvent, WireError},
 };
 
@@ -51,6 +51,18 @@ impl SubflowEnds for SubflowPath {
     fn ends(&mut self) -> [&mut SocketAddr; 2] {
         [&mut self.local, &mut self.remote]
     }
+}
+
+/// A subflow to open (userspace PM `SUBFLOW_CREATE`) on connection `token`, from `local` (id
+/// 1..=255, address, optional interface, `backup` flag) to `remote`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NewSubflow {
+    /// Local token of the connection.
+    pub token: Token,
+    /// The local end.
+    pub local: Endpoint,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
 }
 
 /// One subflow as the userspace PM's commands name it (`SUBFLOW_DESTROY`, `SET_FLAGS` with a

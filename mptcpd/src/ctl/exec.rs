@@ -8,7 +8,9 @@ use super::{
     },
     format, iface,
 };
-use mptcp_pm::{Endpoint, EndpointFlags, EventItem, Limits, PmClient, PmError, SubflowPath};
+use mptcp_pm::{
+    Endpoint, EndpointFlags, EventItem, Limits, NewSubflow, PmClient, PmError, SubflowPath,
+};
 
 /// Why a command failed; each says what was wrong in one line.
 #[derive(Debug, thiserror::Error)]
@@ -108,8 +110,12 @@ pub async fn run(args: CtlArgs) -> Result<(), CtlError> {
             local_id,
             remote,
         }) => {
-            let endpoint = Endpoint::new(local, EndpointFlags::empty()).with_id(local_id);
-            client.subflow_create(token, &endpoint, remote).await?;
+            let subflow = NewSubflow {
+                token,
+                local: Endpoint::new(local, EndpointFlags::empty()).with_id(local_id),
+                remote,
+            };
+            client.subflow_create(&subflow).await?;
         }
         Command::Subflow(SubflowCommand::Destroy {
             token,

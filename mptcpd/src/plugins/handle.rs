@@ -8,8 +8,8 @@ use std::{
 };
 
 use mptcpd_plugin::{
-    Commands, Endpoint, EndpointFlags, IdManager, Limits, PathManager, PmError, PmFuture,
-    SubflowPath, Token,
+    Commands, Endpoint, EndpointFlags, IdManager, Limits, NewSubflow, PathManager, PmError,
+    PmFuture, SubflowPath, Token,
 };
 use tracing::{debug, info, warn};
 
@@ -362,16 +362,11 @@ impl<K: Commands> Commands for HostPm<K> {
         self.kernel.remove_address(token, id)
     }
 
-    fn subflow_create(
-        &self,
-        token: Token,
-        local: Endpoint,
-        remote: SocketAddr,
-    ) -> PmFuture<'_, ()> {
-        if local.id == 0 {
+    fn subflow_create(&self, subflow: NewSubflow) -> PmFuture<'_, ()> {
+        if subflow.local.id == 0 {
             return Box::pin(async { Err(PmError::ZeroId) });
         }
-        self.kernel.subflow_create(token, local, remote)
+        self.kernel.subflow_create(subflow)
     }
 
     fn subflow_destroy(&self, subflow: SubflowPath) -> PmFuture<'_, ()> {

@@ -1,8 +1,8 @@
 //! The kernel side of the handle: the plugin API's commands over [`PmClient`].
 
-use std::net::SocketAddr;
-
-use mptcp_pm::{Endpoint, EndpointFlags, Limits, PmClient, PmError, SubflowPath, Token};
+use mptcp_pm::{
+    Endpoint, EndpointFlags, Limits, NewSubflow, PmClient, PmError, SubflowPath, Token,
+};
 use mptcpd_plugin::{Commands, PmFuture};
 
 /// The kernel's path manager over netlink, as the plugin API's [`Commands`].
@@ -72,17 +72,12 @@ impl Commands for NetlinkPm {
         })
     }
 
-    fn subflow_create(
-        &self,
-        token: Token,
-        local: Endpoint,
-        remote: SocketAddr,
-    ) -> PmFuture<'_, ()> {
+    fn subflow_create(&self, subflow: NewSubflow) -> PmFuture<'_, ()> {
         Box::pin(async move {
-            if local.id == 0 {
+            if subflow.local.id == 0 {
                 return Err(PmError::ZeroId);
             }
-            self.0.subflow_create(token, &local, remote).await
+            self.0.subflow_create(&subflow).await
         })
     }
 

@@ -20,7 +20,7 @@ use std::{
 
 use crate::{
     Commands, Connection, Endpoint, EndpointFlags, Event, EventFlags, IdManager, Interface, Limits,
-    PathManager, PmError, PmFuture, Subflow, SubflowPath, Token,
+    NewSubflow, PathManager, PmError, PmFuture, Subflow, SubflowPath, Token,
 };
 
 pub use crate::errno::{EBUSY, EEXIST, EINVAL, ERANGE};
@@ -135,7 +135,7 @@ pub enum Call {
     /// `remove_address`.
     RemoveAddress(Token, u8),
     /// `subflow_create`.
-    SubflowCreate(Token, Endpoint, SocketAddr),
+    SubflowCreate(NewSubflow),
     /// `subflow_destroy`.
     SubflowDestroy(SubflowPath),
     /// `set_backup`.
@@ -383,17 +383,8 @@ impl Commands for RecordingPm {
         self.run("remove_address", Call::RemoveAddress(token, id), |_| Ok(()))
     }
 
-    fn subflow_create(
-        &self,
-        token: Token,
-        local: Endpoint,
-        remote: SocketAddr,
-    ) -> PmFuture<'_, ()> {
-        self.run(
-            "subflow_create",
-            Call::SubflowCreate(token, local, remote),
-            |_| Ok(()),
-        )
+    fn subflow_create(&self, subflow: NewSubflow) -> PmFuture<'_, ()> {
+        self.run("subflow_create", Call::SubflowCreate(subflow), |_| Ok(()))
     }
 
     fn subflow_destroy(&self, subflow: SubflowPath) -> PmFuture<'_, ()> {

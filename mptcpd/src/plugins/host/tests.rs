@@ -19,7 +19,7 @@ use crate::{
     netmon::{self, AddressScope, LocalAddress, NetEvent, OperState},
     plugins::{HostPm, ListenerManager},
 };
-use mptcp_pm::{Connection, Event, EventFlags, Listener, Subflow, SubflowPath};
+use mptcp_pm::{Connection, Event, EventFlags, Listener, NewSubflow, Subflow, SubflowPath};
 
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -371,7 +371,22 @@ async fn zero_ids_are_refused() {
         pm.add_endpoint(e).await,
         Err(mptcpd_plugin::PmError::ZeroId)
     ));
+    let subflow = NewSubflow {
+        token: 1,
+        local: e,
+        remote: sock("10.0.0.2:80"),
+    };
+    assert!(matches!(
+        pm.subflow_create(subflow).await,
+        Err(mptcpd_plugin::PmError::ZeroId)
+    ));
     assert_eq!(pm.kernel().take_calls(), []);
+    let subflow = NewSubflow {
+        local: e.with_id(5),
+        ..subflow
+    };
+    pm.subflow_create(subflow).await.unwrap();
+    assert_eq!(pm.kernel().take_calls(), [Call::SubflowCreate(subflow)]);
 }
 
 fn live(token: u32, state: u8, orphan: bool) -> MptcpSocket {
