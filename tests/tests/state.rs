@@ -21,7 +21,6 @@ use mptcpd_tests::{
     net::netns::NetNs,
     skip,
 };
-use tempfile::TempDir;
 
 /// The settings of issue 9's scenario: endpoints for subflows, the default notify flags
 /// (addresses present at start-up are not reported).
@@ -29,15 +28,6 @@ const SETTINGS: Settings<'static> = Settings {
     addr_flags: Some("subflow"),
     notify_flags: None,
 };
-
-/// The lab `NAME-PID-N` and a state directory for its daemons; `None` (test skipped) without
-/// root.
-fn lab(test: &str, name: &str) -> Option<(RestartLab, TempDir)> {
-    if !skip::require_root(test) {
-        return None;
-    }
-    Some((RestartLab::new(name).unwrap(), tempfile::tempdir().unwrap()))
-}
 
 fn start(lab: &RestartLab, state: &Path) -> Running {
     start_ours_with_state(&bins::path("mptcpd").unwrap(), &lab.ns, SETTINGS, state).unwrap()
@@ -67,12 +57,11 @@ fn netns_inode(ns: &NetNs) -> u64 {
 
 #[test]
 fn a_crash_restart_keeps_the_endpoints_of_live_addresses() {
-    let Some((lab, state)) = lab(
-        "a_crash_restart_keeps_the_endpoints_of_live_addresses",
-        "mptcpd-t-st-crash",
-    ) else {
+    if !skip::require_root("a_crash_restart_keeps_the_endpoints_of_live_addresses") {
         return;
-    };
+    }
+    let lab = RestartLab::new("mptcpd-t-st-crash").unwrap();
+    let state = tempfile::tempdir().unwrap();
     let first = start(&lab, state.path());
     for addr in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
         add(&lab, addr);
@@ -119,12 +108,11 @@ fn a_crash_restart_keeps_the_endpoints_of_live_addresses() {
 
 #[test]
 fn a_second_daemon_in_the_namespace_is_refused_naming_the_first() {
-    let Some((lab, state)) = lab(
-        "a_second_daemon_in_the_namespace_is_refused_naming_the_first",
-        "mptcpd-t-st-lock",
-    ) else {
+    if !skip::require_root("a_second_daemon_in_the_namespace_is_refused_naming_the_first") {
         return;
-    };
+    }
+    let lab = RestartLab::new("mptcpd-t-st-lock").unwrap();
+    let state = tempfile::tempdir().unwrap();
     let first = start(&lab, state.path());
     let inode = netns_inode(&lab.ns);
     add(&lab, "198.51.100.1");
@@ -175,12 +163,11 @@ fn a_second_daemon_in_the_namespace_is_refused_naming_the_first() {
 
 #[test]
 fn an_endpoint_changed_by_hand_while_down_is_not_adopted() {
-    let Some((lab, state)) = lab(
-        "an_endpoint_changed_by_hand_while_down_is_not_adopted",
-        "mptcpd-t-st-same",
-    ) else {
+    if !skip::require_root("an_endpoint_changed_by_hand_while_down_is_not_adopted") {
         return;
-    };
+    }
+    let lab = RestartLab::new("mptcpd-t-st-same").unwrap();
+    let state = tempfile::tempdir().unwrap();
     let first = start(&lab, state.path());
     add(&lab, "198.51.100.1");
     add(&lab, "198.51.100.2");
@@ -248,12 +235,10 @@ fn write_state(dir: &Path, ns: &NetNs, boot_id: Option<&str>, endpoint: Endpoint
 
 #[test]
 fn an_intent_is_adopted_and_a_file_of_another_boot_is_ignored() {
-    let Some((lab, state)) = lab(
-        "an_intent_is_adopted_and_a_file_of_another_boot_is_ignored",
-        "mptcpd-t-st-file",
-    ) else {
+    if !skip::require_root("an_intent_is_adopted_and_a_file_of_another_boot_is_ignored") {
         return;
-    };
+    }
+    let lab = RestartLab::new("mptcpd-t-st-file").unwrap();
     add(&lab, "198.51.100.1");
     // The kernel has the endpoint; the daemon crashed before it confirmed the record.
     lab.ns
@@ -278,6 +263,7 @@ fn an_intent_is_adopted_and_a_file_of_another_boot_is_ignored() {
         flags: EndpointFlags::SUBFLOW,
         if_idx: Some(ifindex),
     };
+    let state = tempfile::tempdir().unwrap();
 
     // Written in another boot (an inode and cookie that match by chance): ignored.
     write_state(state.path(), &lab.ns, Some("another-boot"), endpoint);
