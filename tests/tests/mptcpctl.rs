@@ -34,6 +34,22 @@ fn ok(ns: &NetNs, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `mptcpctl announce` of 198.51.100.1 as `id` on connection `token`.
+fn announce(ns: &NetNs, token: &str, id: &str) {
+    ok(
+        ns,
+        &[
+            "announce",
+            "--token",
+            token,
+            "--addr",
+            "198.51.100.1",
+            "--id",
+            id,
+        ],
+    );
+}
+
 fn fails(ns: &NetNs, args: &[&str]) -> String {
     let out = ctl(ns, args);
     assert!(!out.status.success(), "mptcpctl {args:?} succeeded");
@@ -239,18 +255,7 @@ fn userspace_pm_commands_reach_the_peer() {
     .unwrap()
     .to_string();
 
-    ok(
-        &client,
-        &[
-            "announce",
-            "--token",
-            &token,
-            "--addr",
-            "198.51.100.1",
-            "--id",
-            "5",
-        ],
-    );
+    announce(&client, &token, "5");
     let announced = server_events.wait_for("ANNOUNCED");
     assert_eq!(announced["remote_id"], 5);
     assert_eq!(announced["address"], "198.51.100.1");
@@ -314,18 +319,7 @@ fn userspace_pm_commands_reach_the_peer() {
     assert_eq!(client_events.wait_for("SF_CLOSED")["local"], local.as_str());
 
     // REMOVE withdraws an announced id from the peer.
-    ok(
-        &client,
-        &[
-            "announce",
-            "--token",
-            &token,
-            "--addr",
-            "198.51.100.1",
-            "--id",
-            "6",
-        ],
-    );
+    announce(&client, &token, "6");
     assert_eq!(server_events.wait_for("ANNOUNCED")["remote_id"], 6);
     ok(&client, &["remove", "--token", &token, "--id", "6"]);
     assert_eq!(server_events.wait_for("REMOVED")["remote_id"], 6);

@@ -6,11 +6,11 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
-    path::PathBuf,
+    path::{Path, PathBuf},
     time::Duration,
 };
 
-use mptcp_pm::{Event, EventItem, EventStream, PmClient};
+use mptcp_pm::{Event, EventItem, EventStream, NewSubflow, PmClient};
 use mptcpd::{
     netmon::{NetworkMonitor, NotifyFlags},
     plugins::{
@@ -48,6 +48,17 @@ fn addr_adv(state_file: PathBuf, flags: EndpointFlags) -> PluginSettings {
     }
 }
 
+/// Namespace `mptcpd-t-pl-SUFFIX` with a veth pair pl0/pl1 in it; `None` (test skipped) without
+/// root.
+fn pl_netns(test: &str, suffix: &str) -> Option<(NetNs, VethPair)> {
+    if !skip::require_root(test) {
+        return None;
+    }
+    let ns = NetNs::new(&format!("mptcpd-t-pl-{suffix}")).unwrap();
+    let veth = VethPair::new("pl0", &ns, "pl1", &ns).unwrap();
+    Some((ns, veth))
+}
+
 /// A monitor and a host in the current namespace, the monitor's start-up events applied.
 struct Daemon {
     netmon: NetworkMonitor,
@@ -64,6 +75,13 @@ impl Daemon {
         let mut daemon = Self { netmon, host };
         daemon.host.start_up(&mut daemon.netmon).await;
         daemon
+    }
+
+    /// [`Self::start`] with `addr_adv` adding endpoints with `flags`, its state file in
+    /// `state`.
+    async fn addr_adv(state: &Path, flags: EndpointFlags) -> Self {
+        let settings = addr_adv(state.join("endpoints"), flags);
+        Self::start(&settings, NotifyFlags::empty()).await
     }
 
     /// Passes a network event to the host and waits until the plugins have handled it.
@@ -140,16 +158,13 @@ fn ifindex(ns: &NetNs, dev: &str) -> i32 {
 
 #[tokio::test]
 async fn addr_adv_follows_addresses_and_links() {
-    if !skip::require_root("addr_adv_follows_addresses_and_links") {
+    let Some((ns, _veth)) = pl_netns("addr_adv_follows_addresses_and_links", "follow") else {
         return;
-    }
-    let ns = NetNs::new(concat!("mptcpd-t-pl-", "follow")).unwrap();
-    let _veth = VethPair::new("pl0", &ns, "pl1", &ns).unwrap();
+    };
     let _in = ns.enter().unwrap();
     let state = tempfile::tempdir().unwrap();
     let flags = EndpointFlags::SUBFLOW | EndpointFlags::BACKUP;
-    let settings = addr_adv(state.path().join("endpoints"), flags);
-    let mut daemon = Daemon::start(&settings, NotifyFlags::empty()).await;
+    let mut daemon = Daemon::addr_adv(state.path(), flags).await;
     let limits = daemon
         .host
         .pm()
@@ -204,15 +219,12 @@ async fn addr_adv_follows_addresses_and_links() {
 
 #[tokio::test]
 async fn addr_adv_respects_the_eight_endpoint_limit() {
-    if !skip::require_root("addr_adv_respects_the_eight_endpoint_limit") {
+    let Some((ns, _veth)) = pl_netns("addr_adv_respects_the_eight_endpoint_limit", "eight") else {
         return;
-    }
-    let ns = NetNs::new(concat!("mptcpd-t-pl-", "eight")).unwrap();
-    let _veth = VethPair::new("pl0", &ns, "pl1", &ns).unwrap();
+    };
     let _in = ns.enter().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let settings = addr_adv(state.path().join("endpoints"), EndpointFlags::SIGNAL);
-    let mut daemon = Daemon::start(&settings, NotifyFlags::empty()).await;
+    let mut daemon = Daemon::addr_adv(state.path(), EndpointFlags::SIGNAL).await;
     let mut addresses: Vec<Address> = (1..=10)
         .map(|n| Address::add(&ns, "pl0", &format!("10.2.0.{n}/32")).unwrap())
         .collect();
@@ -260,11 +272,10 @@ fn by_hand() -> Endpoint {
 
 #[tokio::test]
 async fn shutdown_removes_only_the_daemons_endpoints() {
-    if !skip::require_root("shutdown_removes_only_the_daemons_endpoints") {
+    let Some((ns, _veth)) = pl_netns("shutdown_removes_only_the_daemons_endpoints", "shutdown")
+    else {
         return;
-    }
-    let ns = NetNs::new(concat!("mptcpd-t-pl-", "shutdown")).unwrap();
-    let _veth = VethPair::new("pl0", &ns, "pl1", &ns).unwrap();
+    };
     let _in = ns.enter().unwrap();
     let client = PmClient::connect().await.unwrap();
     client
@@ -272,8 +283,7 @@ async fn shutdown_removes_only_the_daemons_endpoints() {
         .await
         .expect("a hand-made endpoint");
     let state = tempfile::tempdir().unwrap();
-    let settings = addr_adv(state.path().join("endpoints"), EndpointFlags::SUBFLOW);
-    let mut daemon = Daemon::start(&settings, NotifyFlags::empty()).await;
+    let mut daemon = Daemon::addr_adv(state.path(), EndpointFlags::SUBFLOW).await;
     let _a = Address::add(&ns, "pl0", "10.3.0.1/24").unwrap();
     let _b = Address::add(&ns, "pl1", "10.3.1.1/24").unwrap();
     daemon
@@ -287,12 +297,12 @@ async fn shutdown_removes_only_the_daemons_endpoints() {
 
 #[tokio::test]
 async fn a_restarted_host_adopts_its_endpoints_without_duplicates_or_stale_ones() {
-    if !skip::require_root("a_restarted_host_adopts_its_endpoints_without_duplicates_or_stale_ones")
-    {
+    let Some((ns, _veth)) = pl_netns(
+        "a_restarted_host_adopts_its_endpoints_without_duplicates_or_stale_ones",
+        "restart",
+    ) else {
         return;
-    }
-    let ns = NetNs::new(concat!("mptcpd-t-pl-", "restart")).unwrap();
-    let _veth = VethPair::new("pl0", &ns, "pl1", &ns).unwrap();
+    };
     let _in = ns.enter().unwrap();
     let client = PmClient::connect().await.unwrap();
     client
@@ -512,7 +522,11 @@ async fn sspi_announces_and_keeps_one_subflow_per_interface() {
     // announced entry by address and port, and this one has no port.)
     let local = Endpoint::new(joined, EndpointFlags::empty()).with_id(200);
     client
-        .subflow_create(token, &local, sock("10.0.2.2:5201"))
+        .subflow_create(&NewSubflow {
+            token,
+            local,
+            remote: sock("10.0.2.2:5201"),
+        })
         .await
         .expect("subflow_create");
     pump(
@@ -652,16 +666,15 @@ async fn the_fake_kernel_answers_adds_like_the_real_one() {
 /// endpoint without an id, and the kernel gives it the id the daemon would give next.
 #[tokio::test]
 async fn an_administrators_endpoint_without_an_id_costs_no_address_its_endpoint() {
-    if !skip::require_root("an_administrators_endpoint_without_an_id_costs_no_address_its_endpoint")
-    {
+    let Some((ns, _veth)) = pl_netns(
+        "an_administrators_endpoint_without_an_id_costs_no_address_its_endpoint",
+        "admin",
+    ) else {
         return;
-    }
-    let ns = NetNs::new(concat!("mptcpd-t-pl-", "admin")).unwrap();
-    let _veth = VethPair::new("pl0", &ns, "pl1", &ns).unwrap();
+    };
     let _in = ns.enter().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let settings = addr_adv(state.path().join("endpoints"), EndpointFlags::SUBFLOW);
-    let mut daemon = Daemon::start(&settings, NotifyFlags::empty()).await;
+    let mut daemon = Daemon::addr_adv(state.path(), EndpointFlags::SUBFLOW).await;
     let _a = Address::add(&ns, "pl0", "192.0.2.1/32").unwrap();
     daemon
         .until("the first endpoint", |e| has(e, "192.0.2.1"))
@@ -728,8 +741,7 @@ async fn kernel_implicit_endpoints_do_not_break_later_adds() {
 
     let _in = cli.enter().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let settings = addr_adv(state.path().join("endpoints"), EndpointFlags::SUBFLOW);
-    let mut daemon = Daemon::start(&settings, NotifyFlags::empty()).await;
+    let mut daemon = Daemon::addr_adv(state.path(), EndpointFlags::SUBFLOW).await;
     let stream = mptcp_connect(sock("192.0.2.2:5202"));
     let (_accepted, _) = tokio::time::timeout(WAIT, listener.accept())
         .await
@@ -779,15 +791,15 @@ async fn kernel_implicit_endpoints_do_not_break_later_adds() {
 /// addresses): one endpoint, kept until the last interface loses the address.
 #[tokio::test]
 async fn addr_adv_keeps_an_address_on_two_interfaces_until_the_last_goes() {
-    if !skip::require_root("addr_adv_keeps_an_address_on_two_interfaces_until_the_last_goes") {
+    let Some((ns, _veth)) = pl_netns(
+        "addr_adv_keeps_an_address_on_two_interfaces_until_the_last_goes",
+        "twice",
+    ) else {
         return;
-    }
-    let ns = NetNs::new(concat!("mptcpd-t-pl-", "twice")).unwrap();
-    let _veth = VethPair::new("pl0", &ns, "pl1", &ns).unwrap();
+    };
     let _in = ns.enter().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let settings = addr_adv(state.path().join("endpoints"), EndpointFlags::SUBFLOW);
-    let mut daemon = Daemon::start(&settings, NotifyFlags::empty()).await;
+    let mut daemon = Daemon::addr_adv(state.path(), EndpointFlags::SUBFLOW).await;
     let shared = "192.0.2.7";
     let on_pl0 = Address::add(&ns, "pl0", "192.0.2.7/32").unwrap();
     let endpoints = daemon.until("the endpoint", |e| has(e, shared)).await;

@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use mptcp_pm::{Endpoint, EndpointFlags, Event};
+use mptcp_pm::{Endpoint, EndpointFlags, Event, NewSubflow, SubflowPath};
 use mptcpd_tests::{
     kernel_pm::{
         connection::PmConnection,
@@ -65,7 +65,11 @@ async fn commands_and_events(version: IpVersion, prefix: &str) {
 
     // SUBFLOW_CREATE from the second address: SUB_ESTABLISHED on both sides.
     conn.client
-        .subflow_create(token, &announced, remote)
+        .subflow_create(&NewSubflow {
+            token,
+            local: announced,
+            remote,
+        })
         .await
         .expect("subflow_create");
     let sub = wait_for(&mut conn.events, "SUB_ESTABLISHED", |e| match e {
@@ -100,9 +104,13 @@ async fn commands_and_events(version: IpVersion, prefix: &str) {
     );
 
     // SET_FLAGS by token: MP_PRIO, seen by the server.
-    let from = SocketAddr::new(second, 0);
+    let path = SubflowPath {
+        token,
+        local: SocketAddr::new(second, 0),
+        remote,
+    };
     conn.client
-        .set_flags_for(token, from, remote, EndpointFlags::BACKUP)
+        .set_flags_for(path, EndpointFlags::BACKUP)
         .await
         .expect("set_flags");
     let prio = wait_for(&mut conn.server_events, "SUB_PRIORITY", |e| match e {
@@ -153,9 +161,11 @@ async fn foreign_and_wrong_tokens_are_refused(conn: &PmConnection, second: IpAdd
     let wrong = conn
         .client
         .set_flags_for(
-            token ^ 1,
-            SocketAddr::new(second, 0),
-            remote,
+            SubflowPath {
+                token: token ^ 1,
+                local: SocketAddr::new(second, 0),
+                remote,
+            },
             EndpointFlags::BACKUP,
         )
         .await;
@@ -192,17 +202,40 @@ async fn closed_token_is_refused(conn: &PmConnection, version: IpVersion) {
         ),
         (
             "subflow_create",
-            kernel_error(client.subflow_create(token, &endpoint, remote).await),
+            kernel_error(
+                client
+                    .subflow_create(&NewSubflow {
+                        token,
+                        local: endpoint,
+                        remote,
+                    })
+                    .await,
+            ),
         ),
         (
             "subflow_destroy",
-            kernel_error(client.subflow_destroy(token, conn.local, remote).await),
+            kernel_error(
+                client
+                    .subflow_destroy(SubflowPath {
+                        token,
+                        local: conn.local,
+                        remote,
+                    })
+                    .await,
+            ),
         ),
         (
             "set_flags",
             kernel_error(
                 client
-                    .set_flags_for(token, from, remote, EndpointFlags::BACKUP)
+                    .set_flags_for(
+                        SubflowPath {
+                            token,
+                            local: from,
+                            remote,
+                        },
+                        EndpointFlags::BACKUP,
+                    )
                     .await,
             ),
         ),
@@ -224,7 +257,11 @@ async fn closed_token_is_refused(conn: &PmConnection, version: IpVersion) {
 async fn subflow_destroy(conn: &mut PmConnection, from: IpAddr) {
     let third = Endpoint::new(from, EndpointFlags::empty()).with_id(DESTROYED_ID);
     conn.client
-        .subflow_create(conn.token, &third, conn.remote)
+        .subflow_create(&NewSubflow {
+            token: conn.token,
+            local: third,
+            remote: conn.remote,
+        })
         .await
         .expect("subflow_create");
     let sub = wait_for(&mut conn.events, "SUB_ESTABLISHED", |e| match e {
@@ -233,7 +270,7 @@ async fn subflow_destroy(conn: &mut PmConnection, from: IpAddr) {
     })
     .await;
     conn.client
-        .subflow_destroy(conn.token, sub.local, sub.remote)
+        .subflow_destroy(sub.path())
         .await
         .expect("subflow_destroy");
     let closed = wait_for(&mut conn.events, "SUB_CLOSED", |e| match e {

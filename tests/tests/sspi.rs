@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use mptcp_pm::{Endpoint, EndpointFlags, Event, Limits, PmClient};
+use mptcp_pm::{Endpoint, EndpointFlags, Event, Limits, NewSubflow, PmClient};
 use mptcpd_tests::{
     daemon::sspi_pair::{Path, Side, SspiPair, v4, v6},
     kernel_pm::events::wait_for,
@@ -164,9 +164,13 @@ async fn sspi_takes_a_dual_stack_servers_ipv4_connection_for_ipv4() {
     // A second subflow to the initial interface (it arrives at the dual-stack socket, so
     // mapped too): sspi keeps one per interface and closes it.
     let local = Endpoint::new(v4(Path::B, Side::Peer), EndpointFlags::empty()).with_id(7);
-    peer.subflow_create(token, &local, server)
-        .await
-        .expect("subflow_create");
+    peer.subflow_create(&NewSubflow {
+        token,
+        local,
+        remote: server,
+    })
+    .await
+    .expect("subflow_create");
     wait_for(
         &mut events,
         "the second subflow on the interface closed",

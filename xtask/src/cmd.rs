@@ -55,13 +55,21 @@ pub(crate) fn cargo() -> Command {
     cmd
 }
 
+/// `cargo build -p P...` of `packages`.
+pub(crate) fn build<'a>(packages: impl IntoIterator<Item = &'a str>) -> Command {
+    let mut cmd = cargo();
+    cmd.arg("build");
+    for package in packages {
+        cmd.args(["-p", package]);
+    }
+    cmd
+}
+
 /// `cargo build` of what the integration tests run (the daemon, the harness's binaries, the
 /// `LD_PRELOAD` wrapper), debug profile.
 pub(crate) fn build_test_binaries() -> Command {
-    let mut cmd = cargo();
-    cmd.arg("build")
-        .args(crate::workspace::TESTED_PACKAGES)
-        .args(["--bins", "--lib"]);
+    let mut cmd = build(crate::workspace::TESTED_BINS);
+    cmd.args(["-p", "mptcpwrap", "--bins", "--lib"]);
     cmd
 }
 
@@ -69,4 +77,31 @@ pub(crate) fn build_test_binaries() -> Command {
 pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::build_test_binaries;
+
+    #[test]
+    fn the_test_binaries_build_names_each_package_once() {
+        let cmd = build_test_binaries();
+        let args: Vec<_> = cmd.get_args().filter_map(|a| a.to_str()).collect();
+        assert_eq!(
+            args,
+            [
+                "build",
+                "-p",
+                "mptcpd",
+                "-p",
+                "mptcpize",
+                "-p",
+                "mptcpd-tests",
+                "-p",
+                "mptcpwrap",
+                "--bins",
+                "--lib"
+            ]
+        );
+    }
 }

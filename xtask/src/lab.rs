@@ -15,16 +15,7 @@ pub(crate) fn run(args: &LabArgs) -> anyhow::Result<()> {
     if !cmd::is_root() {
         bail!("the lab needs root (network namespaces, cgroups, BPF): run it as root");
     }
-    cmd::run(cmd::cargo().args([
-        "build",
-        "-p",
-        "mptcpd",
-        "-p",
-        "mptcpize",
-        "-p",
-        "mptcpd-tests",
-        "--bins",
-    ]))?;
+    cmd::run(cmd::build(workspace::TESTED_BINS).arg("--bins"))?;
     let lab = workspace::target_dir().join("debug").join("mptcpd-lab");
     cmd::run(std::process::Command::new(lab).args(&args.args))
 }

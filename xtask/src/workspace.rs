@@ -7,18 +7,9 @@ use std::{
 
 use anyhow::{Context as _, anyhow};
 
-/// `cargo build` arguments for what the tests run: the daemon and mptcpctl, mptcpize, the
-/// test tools and the `LD_PRELOAD` wrapper (with `--bins --lib`).
-pub(crate) const TESTED_PACKAGES: [&str; 8] = [
-    "-p",
-    "mptcpd",
-    "-p",
-    "mptcpize",
-    "-p",
-    "mptcpd-tests",
-    "-p",
-    "mptcpwrap",
-];
+/// The packages of the binaries the tests and the lab run: the daemon and mptcpctl, mptcpize
+/// and the test tools (the tests also need the `LD_PRELOAD` wrapper, a library).
+pub(crate) const TESTED_BINS: [&str; 3] = ["mptcpd", "mptcpize", "mptcpd-tests"];
 
 /// The workspace root (xtask lives one level below it).
 pub(crate) fn root() -> PathBuf {

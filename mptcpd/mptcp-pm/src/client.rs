@@ -7,7 +7,7 @@ use netlink_packet_generic::GenlMessage;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Endpoint, EndpointFlags, EventStream, Limits, PmError,
+    Endpoint, EndpointFlags, EventStream, Limits, NewSubflow, PmError, SubflowPath,
     driver::{Driver, Job},
     socket::NlSocket,
     wire::{
@@ -173,20 +173,17 @@ impl PmClient {
     /// subflows from `local` to `remote` and sends `MP_PRIO`. A port of 0 matches any port.
     pub async fn set_flags_for(
         &self,
-        token: u32,
-        local: SocketAddr,
-        remote: SocketAddr,
+        subflow: SubflowPath,
         flags: EndpointFlags,
     ) -> Result<(), PmError> {
         let local = Address {
             flags: Some(flags),
-            ..socket_address(local)
+            ..socket_address(subflow.local)
         };
-        let remote = Some(socket_address(remote));
         self.ack(&Request::SetFlags {
-            token: Some(token),
+            token: Some(subflow.token),
             local,
-            remote,
+            remote: Some(socket_address(subflow.remote)),
         })
         .await
     }
@@ -208,35 +205,22 @@ impl PmClient {
         .await
     }
 
-    /// `SUBFLOW_CREATE` (userspace PM): opens a subflow from `local` (id, address, optional
-    /// interface, `backup` flag) to `remote`.
-    pub async fn subflow_create(
-        &self,
-        token: u32,
-        local: &Endpoint,
-        remote: SocketAddr,
-    ) -> Result<(), PmError> {
-        let local = local.to_address();
+    /// `SUBFLOW_CREATE` (userspace PM): opens the subflow.
+    pub async fn subflow_create(&self, subflow: &NewSubflow) -> Result<(), PmError> {
         self.ack(&Request::SubflowCreate {
-            token,
-            local,
-            remote: socket_address(remote),
+            token: subflow.token,
+            local: subflow.local.to_address(),
+            remote: socket_address(subflow.remote),
         })
         .await
     }
 
     /// `SUBFLOW_DESTROY` (userspace PM): closes the subflow between these two sockets.
-    pub async fn subflow_destroy(
-        &self,
-        token: u32,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> Result<(), PmError> {
-        let (local, remote) = (socket_address(local), socket_address(remote));
+    pub async fn subflow_destroy(&self, subflow: SubflowPath) -> Result<(), PmError> {
         self.ack(&Request::SubflowDestroy {
-            token,
-            local,
-            remote,
+            token: subflow.token,
+            local: socket_address(subflow.local),
+            remote: socket_address(subflow.remote),
         })
         .await
     }

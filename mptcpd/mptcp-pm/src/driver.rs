@@ -184,17 +184,13 @@ fn fail_all(pending: &mut HashMap<u32, InFlight>, error: impl Fn() -> PmError) {
 mod tests {
     use std::collections::HashMap;
 
-    use netlink_packet_core::NLM_F_DUMP_INTR;
+    use netlink_packet_core::{
+        NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP_INTR, NLM_F_MULTIPART, NLMSG_DONE, NLMSG_ERROR,
+    };
     use tokio::sync::oneshot;
 
     use super::{InFlight, Replies, dispatch, fail_all};
     use crate::PmError;
-
-    const NLMSG_ERROR: u16 = 2;
-    const NLMSG_DONE: u16 = 3;
-    const NLM_F_MULTI: u16 = 2;
-    const NLM_F_CAPPED: u16 = 0x100;
-    const NLM_F_ACK_TLVS: u16 = 0x200;
 
     fn nlmsg(kind: u16, flags: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
         let len = u32::try_from(16 + payload.len()).unwrap();
@@ -257,14 +253,18 @@ mod tests {
         let (mut map, mut answers) = pending(&[1, 2, 3]);
         let mut dumping = Some(1);
         let first = [
-            data(1, NLM_F_MULTI, 10),
+            data(1, NLM_F_MULTIPART, 10),
             data(2, 0, 20),
-            data(1, NLM_F_MULTI, 11),
+            data(1, NLM_F_MULTIPART, 11),
         ]
         .concat();
         dispatch(&mut map, &mut dumping, &first);
         assert_eq!(map.len(), 3, "nothing is complete before its ack or done");
-        let second = [answer(2, 0, ""), nlmsg(NLMSG_DONE, NLM_F_MULTI, 1, &[0; 4])].concat();
+        let second = [
+            answer(2, 0, ""),
+            nlmsg(NLMSG_DONE, NLM_F_MULTIPART, 1, &[0; 4]),
+        ]
+        .concat();
         dispatch(&mut map, &mut dumping, &second);
         assert_eq!(dumping, None, "the dump is over");
         assert_eq!(map.len(), 1);
@@ -295,8 +295,8 @@ mod tests {
     fn an_interrupted_dump_is_an_error() {
         let (mut map, mut answers) = pending(&[4]);
         let datagram = [
-            data(4, NLM_F_MULTI | NLM_F_DUMP_INTR, 1),
-            nlmsg(NLMSG_DONE, NLM_F_MULTI, 4, &[0; 4]),
+            data(4, NLM_F_MULTIPART | NLM_F_DUMP_INTR, 1),
+            nlmsg(NLMSG_DONE, NLM_F_MULTIPART, 4, &[0; 4]),
         ]
         .concat();
         dispatch(&mut map, &mut Some(4), &datagram);

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::{
-    EventFlags,
+    Endpoint, EventFlags,
     wire::{AF_INET6, EventAttr, EventKind, PmEvent, WireError},
 };
 
@@ -45,6 +45,36 @@ impl SubflowEnds for Subflow {
     fn ends(&mut self) -> [&mut SocketAddr; 2] {
         [&mut self.local, &mut self.remote]
     }
+}
+
+impl SubflowEnds for SubflowPath {
+    fn ends(&mut self) -> [&mut SocketAddr; 2] {
+        [&mut self.local, &mut self.remote]
+    }
+}
+
+/// A subflow to open (userspace PM `SUBFLOW_CREATE`) on connection `token`, from `local` (id
+/// 1..=255, address, optional interface, `backup` flag) to `remote`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NewSubflow {
+    /// Local token of the connection.
+    pub token: Token,
+    /// The local end.
+    pub local: Endpoint,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+}
+
+/// One subflow as the userspace PM's commands name it (`SUBFLOW_DESTROY`, `SET_FLAGS` with a
+/// token): the connection and the subflow's two ends. A port of 0 matches any port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubflowPath {
+    /// Local token of the connection.
+    pub token: Token,
+    /// Local address and port.
+    pub local: SocketAddr,
+    /// Remote address and port.
+    pub remote: SocketAddr,
 }
 
 /// A connection-level event: CREATED or ESTABLISHED.
@@ -126,6 +156,18 @@ pub struct Subflow {
     pub reset_reason: Option<u32>,
     /// `MP_TCPRST` flags.
     pub reset_flags: Option<u32>,
+}
+
+impl Subflow {
+    /// This subflow, as commands name it.
+    #[must_use]
+    pub const fn path(&self) -> SubflowPath {
+        SubflowPath {
+            token: self.token,
+            local: self.local,
+            remote: self.remote,
+        }
+    }
 }
 
 /// `LISTENER_CREATED` or `LISTENER_CLOSED`.
@@ -340,5 +382,30 @@ impl TryFrom<&PmEvent> for Event {
             EventKind::ListenerClosed => Self::ListenerClosed(Listener { local: local()? }),
             EventKind::Other(_) => Self::Other(event.clone()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::{SubflowEnds as _, SubflowPath};
+
+    fn path(local: &str, remote: &str) -> SubflowPath {
+        SubflowPath {
+            token: 7,
+            local: local.parse::<SocketAddr>().unwrap(),
+            remote: remote.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_subflow_path_has_canonical_ends() {
+        assert_eq!(
+            path("[::ffff:192.0.2.2]:80", "[::ffff:192.0.2.1]:4000").canonical(),
+            path("192.0.2.2:80", "192.0.2.1:4000")
+        );
+        let v6 = path("[2001:db8::2]:80", "[2001:db8::1]:4000");
+        assert_eq!(v6.canonical(), v6);
     }
 }

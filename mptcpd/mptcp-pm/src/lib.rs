@@ -29,7 +29,8 @@ pub use client::PmClient;
 pub use endpoint::{Endpoint, Limits};
 pub use error::{PmError, errno};
 pub use event::{
-    Connection, Event, Listener, RemoteAddress, Subflow, SubflowEnds, Token, canonical,
+    Connection, Event, Listener, NewSubflow, RemoteAddress, Subflow, SubflowEnds, SubflowPath,
+    Token, canonical,
 };
 #[cfg(feature = "client")]
 pub use events::{EventItem, EventStream};

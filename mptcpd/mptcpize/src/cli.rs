@@ -1,7 +1,10 @@
 //! The `mptcpize` command line: the C tool's subcommands (`run`, `enable`, `disable`) plus
 //! cgroups, `status` and `reset`.
 
-use std::{ffi::OsString, path::PathBuf};
+use std::{
+    ffi::OsString,
+    path::{Path, PathBuf},
+};
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 
@@ -94,6 +97,43 @@ pub struct Target {
     pub no_reload: bool,
 }
 
+/// A [`Target`] as `enable` and `disable` act on it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Scope<'a> {
+    /// A unit (its name as given), and whether to skip `daemon-reload`.
+    Unit { name: &'a str, no_reload: bool },
+    /// `--cgroup PATH` or, with `current`, the caller's cgroup.
+    Cgroup {
+        path: Option<&'a Path>,
+        current: bool,
+    },
+}
+
+impl Target {
+    /// What this target names (the one place that reads its fields).
+    pub(crate) fn scope(&self) -> Scope<'_> {
+        let Self {
+            what:
+                What {
+                    unit,
+                    cgroup,
+                    current_cgroup,
+                },
+            no_reload,
+        } = self;
+        match unit {
+            Some(name) => Scope::Unit {
+                name,
+                no_reload: *no_reload,
+            },
+            None => Scope::Cgroup {
+                path: cgroup.as_deref(),
+                current: *current_cgroup,
+            },
+        }
+    }
+}
+
 /// Exactly one of a unit, a cgroup, or the caller's cgroup.
 #[derive(Debug, Clone, ClapArgs)]
 #[group(required = true, multiple = false)]
@@ -108,4 +148,48 @@ pub struct What {
     /// The cgroup mptcpize itself runs in (what a unit's drop-in uses at each start).
     #[arg(long)]
     pub current_cgroup: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use clap::Parser as _;
+
+    use super::{Args, Command, Scope, Target};
+
+    fn target(args: &[&str]) -> Target {
+        match Args::try_parse_from(args).unwrap().command {
+            Command::Enable { target, .. } | Command::Disable(target) => target,
+            other => panic!("not enable/disable: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_target_is_a_unit_or_a_cgroup() {
+        let unit = target(&["mptcpize", "enable", "web", "--no-reload"]);
+        assert_eq!(
+            unit.scope(),
+            Scope::Unit {
+                name: "web",
+                no_reload: true
+            }
+        );
+        let cgroup = target(&["mptcpize", "disable", "--cgroup", "/system.slice/x.service"]);
+        assert_eq!(
+            cgroup.scope(),
+            Scope::Cgroup {
+                path: Some(Path::new("/system.slice/x.service")),
+                current: false
+            }
+        );
+        let current = target(&["mptcpize", "disable", "--current-cgroup"]);
+        assert_eq!(
+            current.scope(),
+            Scope::Cgroup {
+                path: None,
+                current: true
+            }
+        );
+    }
 }

@@ -22,7 +22,7 @@ mod unit;
 use std::path::{Path, PathBuf};
 
 pub use cli::Args;
-use cli::{Command, Target, What};
+use cli::{Command, Scope, Target};
 pub use error::MptcpizeError;
 use mechanism::Mechanism;
 use unit::{DropIn, service_name, unit_name};
@@ -67,24 +67,12 @@ fn enable(
     target: &Target,
     force: bool,
 ) -> Result<(), MptcpizeError> {
-    let Target {
-        what: What {
-            unit,
-            cgroup,
-            current_cgroup,
-        },
-        no_reload,
-    } = target;
-    if let Some(unit) = unit {
-        return enable_unit(
-            pin_dir,
-            systemd_dir,
-            &service_name(unit)?,
-            *no_reload,
-            force,
-        );
-    }
-    let dir = cgroup_dir(cgroup.as_deref(), *current_cgroup)?;
+    let dir = match target.scope() {
+        Scope::Unit { name, no_reload } => {
+            return enable_unit(pin_dir, systemd_dir, &service_name(name)?, no_reload, force);
+        }
+        Scope::Cgroup { path, current } => cgroup_dir(path, current)?,
+    };
     if coverage::is_root(&dir) {
         if !force {
             return Err(MptcpizeError::RootCgroup(dir));
@@ -190,40 +178,13 @@ fn require_trusted(path: &Path, force: bool) -> Result<(), MptcpizeError> {
 }
 
 fn disable(pin_dir: &Path, systemd_dir: &Path, target: &Target) -> Result<(), MptcpizeError> {
-    let Target {
-        what: What {
-            unit,
-            cgroup,
-            current_cgroup,
-        },
-        no_reload,
-    } = target;
     let upgrade = Upgrade::open(pin_dir)?;
-    if let Some(unit) = unit {
-        let unit = unit_name(unit)?;
-        let removed = unit::remove(systemd_dir, &unit)?;
-        if removed {
-            reload(*no_reload)?;
+    let dir = match target.scope() {
+        Scope::Unit { name, no_reload } => {
+            return disable_unit(systemd_dir, upgrade, name, no_reload);
         }
-        let running =
-            unit::control_group(&unit).and_then(|cg| cgroup::resolve(Path::new(&cg)).ok());
-        if let (Some(mut upgrade), Some(dir)) = (upgrade, running) {
-            upgrade.disable(cgroup_id(&dir)?)?;
-        }
-        println!(
-            "mptcpize: {}",
-            if removed {
-                format!(
-                    "disabled {unit} (drop-in removed; processes that preloaded the wrapper keep \
-                     it until {unit} restarts)"
-                )
-            } else {
-                format!("{unit} was not enabled")
-            }
-        );
-        return Ok(());
-    }
-    let dir = cgroup_dir(cgroup.as_deref(), *current_cgroup)?;
+        Scope::Cgroup { path, current } => cgroup_dir(path, current)?,
+    };
     let id = cgroup_id(&dir)?;
     let Some(mut upgrade) = upgrade else {
         println!("mptcpize: was not enabled: {} (id {id})", dir.display());
@@ -244,6 +205,35 @@ fn disable(pin_dir: &Path, systemd_dir: &Path, target: &Target) -> Result<(), Mp
         "mptcpize: {} {} (id {id})",
         if was { "disabled" } else { "was not enabled:" },
         dir.display()
+    );
+    Ok(())
+}
+
+fn disable_unit(
+    systemd_dir: &Path,
+    upgrade: Option<Upgrade>,
+    unit: &str,
+    no_reload: bool,
+) -> Result<(), MptcpizeError> {
+    let unit = unit_name(unit)?;
+    let removed = unit::remove(systemd_dir, &unit)?;
+    if removed {
+        reload(no_reload)?;
+    }
+    let running = unit::control_group(&unit).and_then(|cg| cgroup::resolve(Path::new(&cg)).ok());
+    if let (Some(mut upgrade), Some(dir)) = (upgrade, running) {
+        upgrade.disable(cgroup_id(&dir)?)?;
+    }
+    println!(
+        "mptcpize: {}",
+        if removed {
+            format!(
+                "disabled {unit} (drop-in removed; processes that preloaded the wrapper keep it \
+                 until {unit} restarts)"
+            )
+        } else {
+            format!("{unit} was not enabled")
+        }
     );
     Ok(())
 }

@@ -9,7 +9,9 @@ use super::{
     },
     format, iface,
 };
-use mptcp_pm::{Endpoint, EndpointFlags, EventItem, Limits, PmClient, PmError};
+use mptcp_pm::{
+    Endpoint, EndpointFlags, EventItem, Limits, NewSubflow, PmClient, PmError, SubflowPath,
+};
 
 /// Why a command failed; each says what was wrong in one line.
 #[derive(Debug, thiserror::Error)]
@@ -109,14 +111,25 @@ pub async fn run(args: CtlArgs) -> Result<(), CtlError> {
             local_id,
             remote,
         }) => {
-            let endpoint = Endpoint::new(local, EndpointFlags::empty()).with_id(local_id);
-            client.subflow_create(token, &endpoint, remote).await?;
+            let subflow = NewSubflow {
+                token,
+                local: Endpoint::new(local, EndpointFlags::empty()).with_id(local_id),
+                remote,
+            };
+            client.subflow_create(&subflow).await?;
         }
         Command::Subflow(SubflowCommand::Destroy {
             token,
             local,
             remote,
-        }) => client.subflow_destroy(token, local, remote).await?,
+        }) => {
+            let subflow = SubflowPath {
+                token,
+                local,
+                remote,
+            };
+            client.subflow_destroy(subflow).await?;
+        }
         Command::SetFlags(set) => set_flags(&client, set).await?,
     }
     Ok(())
@@ -174,7 +187,12 @@ async fn set_flags(client: &PmClient, set: SetFlags) -> Result<(), CtlError> {
             FlagChange::Fullmesh => return Err(CtlError::NotASubflowFlag("fullmesh")),
             FlagChange::Nofullmesh => return Err(CtlError::NotASubflowFlag("nofullmesh")),
         };
-        client.set_flags_for(token, local, remote, flags).await?;
+        let subflow = SubflowPath {
+            token,
+            local,
+            remote,
+        };
+        client.set_flags_for(subflow, flags).await?;
     } else if let Some(id) = id {
         // The kernel sets backup and fullmesh both from what it gets: start from the current
         // flags so that changing one leaves the other.

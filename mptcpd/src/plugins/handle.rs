@@ -9,7 +9,8 @@ use std::{
 };
 
 use mptcpd_plugin::{
-    Commands, Endpoint, EndpointFlags, IdManager, Limits, PathManager, PmError, PmFuture, Token,
+    Commands, Endpoint, EndpointFlags, IdManager, Limits, NewSubflow, PathManager, PmError,
+    PmFuture, SubflowPath, Token,
 };
 use tracing::{debug, info, warn};
 
@@ -362,37 +363,21 @@ impl<K: Commands> Commands for HostPm<K> {
         self.kernel.remove_address(token, id)
     }
 
-    fn subflow_create(
-        &self,
-        token: Token,
-        local: Endpoint,
-        remote: SocketAddr,
-    ) -> PmFuture<'_, ()> {
-        if local.id == 0 {
+    fn subflow_create(&self, subflow: NewSubflow) -> PmFuture<'_, ()> {
+        if subflow.local.id == 0 {
             return Box::pin(async { Err(PmError::ZeroId) });
         }
-        self.kernel.subflow_create(token, local, remote)
+        self.kernel.subflow_create(subflow)
     }
 
-    fn subflow_destroy(
-        &self,
-        token: Token,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> PmFuture<'_, ()> {
-        let (local, remote) = self.mapped().to_kernel(token, local, remote);
-        self.kernel.subflow_destroy(token, local, remote)
+    fn subflow_destroy(&self, subflow: SubflowPath) -> PmFuture<'_, ()> {
+        let subflow = self.mapped().to_kernel(subflow);
+        self.kernel.subflow_destroy(subflow)
     }
 
-    fn set_backup(
-        &self,
-        token: Token,
-        local: SocketAddr,
-        remote: SocketAddr,
-        backup: bool,
-    ) -> PmFuture<'_, ()> {
-        let (local, remote) = self.mapped().to_kernel(token, local, remote);
-        self.kernel.set_backup(token, local, remote, backup)
+    fn set_backup(&self, subflow: SubflowPath, backup: bool) -> PmFuture<'_, ()> {
+        let subflow = self.mapped().to_kernel(subflow);
+        self.kernel.set_backup(subflow, backup)
     }
 }
 

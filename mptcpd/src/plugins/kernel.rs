@@ -1,8 +1,8 @@
 //! The kernel side of the handle: the plugin API's commands over [`PmClient`].
 
-use std::net::SocketAddr;
-
-use mptcp_pm::{Endpoint, EndpointFlags, Limits, PmClient, PmError, Token};
+use mptcp_pm::{
+    Endpoint, EndpointFlags, Limits, NewSubflow, PmClient, PmError, SubflowPath, Token,
+};
 use mptcpd_plugin::{Commands, PmFuture};
 
 /// The kernel's path manager over netlink, as the plugin API's [`Commands`].
@@ -72,41 +72,25 @@ impl Commands for NetlinkPm {
         })
     }
 
-    fn subflow_create(
-        &self,
-        token: Token,
-        local: Endpoint,
-        remote: SocketAddr,
-    ) -> PmFuture<'_, ()> {
+    fn subflow_create(&self, subflow: NewSubflow) -> PmFuture<'_, ()> {
         Box::pin(async move {
-            if local.id == 0 {
+            if subflow.local.id == 0 {
                 return Err(PmError::ZeroId);
             }
-            self.0.subflow_create(token, &local, remote).await
+            self.0.subflow_create(&subflow).await
         })
     }
 
-    fn subflow_destroy(
-        &self,
-        token: Token,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> PmFuture<'_, ()> {
-        Box::pin(self.0.subflow_destroy(token, local, remote))
+    fn subflow_destroy(&self, subflow: SubflowPath) -> PmFuture<'_, ()> {
+        Box::pin(self.0.subflow_destroy(subflow))
     }
 
-    fn set_backup(
-        &self,
-        token: Token,
-        local: SocketAddr,
-        remote: SocketAddr,
-        backup: bool,
-    ) -> PmFuture<'_, ()> {
+    fn set_backup(&self, subflow: SubflowPath, backup: bool) -> PmFuture<'_, ()> {
         let flags = if backup {
             EndpointFlags::BACKUP
         } else {
             EndpointFlags::empty()
         };
-        Box::pin(self.0.set_flags_for(token, local, remote, flags))
+        Box::pin(self.0.set_flags_for(subflow, flags))
     }
 }

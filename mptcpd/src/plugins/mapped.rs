@@ -11,7 +11,7 @@ use std::{
     net::{IpAddr, SocketAddr},
 };
 
-use mptcp_pm::{Token, canonical};
+use mptcp_pm::{SubflowPath, Token, canonical};
 
 /// The subflows (token, canonical local, canonical remote) reported mapped.
 #[derive(Debug, Default)]
@@ -47,16 +47,20 @@ impl MappedSubflows {
     }
 
     /// The addresses to give the kernel for a subflow a plugin names canonically.
-    pub(super) fn to_kernel(
-        &self,
-        token: Token,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> (SocketAddr, SocketAddr) {
+    pub(super) fn to_kernel(&self, subflow: SubflowPath) -> SubflowPath {
+        let SubflowPath {
+            token,
+            local,
+            remote,
+        } = subflow;
         if self.0.contains(&(token, local, remote)) {
-            (mapped(local), mapped(remote))
+            SubflowPath {
+                token,
+                local: mapped(local),
+                remote: mapped(remote),
+            }
         } else {
-            (local, remote)
+            subflow
         }
     }
 
@@ -70,10 +74,20 @@ impl MappedSubflows {
 mod tests {
     use std::net::SocketAddr;
 
+    use mptcp_pm::SubflowPath;
+
     use super::MappedSubflows;
 
     fn sock(text: &str) -> SocketAddr {
         text.parse().unwrap()
+    }
+
+    fn path(token: u32, local: &str, remote: &str) -> SubflowPath {
+        SubflowPath {
+            token,
+            local: sock(local),
+            remote: sock(remote),
+        }
     }
 
     #[test]
@@ -88,19 +102,13 @@ mod tests {
         m.note(1, sock("[2001:db8::2]:80"), sock("[2001:db8::1]:4002"));
         assert_eq!(m.len(), 1);
         assert_eq!(
-            m.to_kernel(1, sock("192.0.2.2:80"), sock("192.0.2.1:4000")),
-            (
-                sock("[::ffff:192.0.2.2]:80"),
-                sock("[::ffff:192.0.2.1]:4000")
-            )
+            m.to_kernel(path(1, "192.0.2.2:80", "192.0.2.1:4000")),
+            path(1, "[::ffff:192.0.2.2]:80", "[::ffff:192.0.2.1]:4000")
         );
-        let plain = (sock("198.51.100.2:81"), sock("198.51.100.1:4001"));
-        assert_eq!(m.to_kernel(1, plain.0, plain.1), plain);
-        assert_eq!(
-            m.to_kernel(2, sock("192.0.2.2:80"), sock("192.0.2.1:4000")),
-            (sock("192.0.2.2:80"), sock("192.0.2.1:4000")),
-            "another connection"
-        );
+        let plain = path(1, "198.51.100.2:81", "198.51.100.1:4001");
+        assert_eq!(m.to_kernel(plain), plain);
+        let other = path(2, "192.0.2.2:80", "192.0.2.1:4000");
+        assert_eq!(m.to_kernel(other), other, "another connection");
         m.forget(
             1,
             sock("[::ffff:192.0.2.2]:80"),

@@ -66,8 +66,8 @@ pub use ids::IdManager;
 /// The path manager's domain types, owned by `mptcp_pm` and re-exported under the names
 /// plugins use.
 pub use mptcp_pm::{
-    Connection, Endpoint, EndpointFlags, EventFlags, FlagsError, Limits, PmError, RemoteAddress,
-    Subflow, Token, errno,
+    Connection, Endpoint, EndpointFlags, EventFlags, FlagsError, Limits, NewSubflow, PmError,
+    RemoteAddress, Subflow, SubflowPath, Token, errno,
 };
 /// How a plugin logs an error: the error and its sources on one line (`{}` prints only the
 /// outermost message; see docs/architecture.md, "Errors and logs").

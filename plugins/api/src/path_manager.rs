@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::{BoxFuture, Endpoint, EndpointFlags, Limits, PmError, Token};
+use crate::{BoxFuture, Endpoint, EndpointFlags, Limits, NewSubflow, PmError, SubflowPath, Token};
 
 /// A command's answer, to await.
 pub type PmFuture<'a, T> = BoxFuture<'a, Result<T, PmError>>;
@@ -38,24 +38,12 @@ pub trait Commands: Send + Sync {
     fn announce(&self, token: Token, local: Endpoint) -> PmFuture<'_, ()>;
     /// Userspace PM REMOVE: withdraws local address `id` from the connection.
     fn remove_address(&self, token: Token, id: u8) -> PmFuture<'_, ()>;
-    /// Userspace PM `SUBFLOW_CREATE` from `local` (id 1..=255) to `remote`.
-    fn subflow_create(&self, token: Token, local: Endpoint, remote: SocketAddr)
-    -> PmFuture<'_, ()>;
+    /// Userspace PM `SUBFLOW_CREATE` (its local id 1..=255).
+    fn subflow_create(&self, subflow: NewSubflow) -> PmFuture<'_, ()>;
     /// Userspace PM `SUBFLOW_DESTROY`.
-    fn subflow_destroy(
-        &self,
-        token: Token,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> PmFuture<'_, ()>;
+    fn subflow_destroy(&self, subflow: SubflowPath) -> PmFuture<'_, ()>;
     /// Userspace PM `SET_FLAGS` with a token: marks the subflow backup or not (`MP_PRIO`).
-    fn set_backup(
-        &self,
-        token: Token,
-        local: SocketAddr,
-        remote: SocketAddr,
-        backup: bool,
-    ) -> PmFuture<'_, ()>;
+    fn set_backup(&self, subflow: SubflowPath, backup: bool) -> PmFuture<'_, ()>;
 }
 
 /// What a plugin gets with each event: the kernel's commands plus the daemon's shared

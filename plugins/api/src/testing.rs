@@ -19,8 +19,8 @@ use std::{
 };
 
 use crate::{
-    Commands, Endpoint, EndpointFlags, Event, IdManager, Interface, Limits, PathManager, PmError,
-    PmFuture, Token,
+    Commands, Connection, Endpoint, EndpointFlags, Event, EventFlags, IdManager, Interface, Limits,
+    NewSubflow, PathManager, PmError, PmFuture, Subflow, SubflowPath, Token,
 };
 
 pub use crate::errno::{EBUSY, EEXIST, EINVAL, ERANGE};
@@ -61,6 +61,47 @@ pub fn address_up(index: u32, addr: IpAddr) -> Event {
     }
 }
 
+/// A connection event's payload for `path` (the initial subflow): ids 0, client side.
+#[must_use]
+pub const fn connection(path: SubflowPath) -> Connection {
+    let SubflowPath {
+        token,
+        local,
+        remote,
+    } = path;
+    Connection {
+        token,
+        local,
+        remote,
+        local_id: Some(0),
+        remote_id: Some(0),
+        flags: EventFlags::empty(),
+    }
+}
+
+/// A subflow event's payload for `path`: local id 1, remote id 0, not backup, no interface,
+/// no error.
+#[must_use]
+pub const fn subflow(path: SubflowPath) -> Subflow {
+    let SubflowPath {
+        token,
+        local,
+        remote,
+    } = path;
+    Subflow {
+        token,
+        local,
+        remote,
+        local_id: 1,
+        remote_id: 0,
+        backup: false,
+        if_idx: None,
+        error: None,
+        reset_reason: None,
+        reset_flags: None,
+    }
+}
+
 /// [`Event::DeleteLocalAddress`] of `addr` on [`interface`]`(index)`.
 #[must_use]
 pub fn address_down(index: u32, addr: IpAddr) -> Event {
@@ -94,11 +135,11 @@ pub enum Call {
     /// `remove_address`.
     RemoveAddress(Token, u8),
     /// `subflow_create`.
-    SubflowCreate(Token, Endpoint, SocketAddr),
+    SubflowCreate(NewSubflow),
     /// `subflow_destroy`.
-    SubflowDestroy(Token, SocketAddr, SocketAddr),
+    SubflowDestroy(SubflowPath),
     /// `set_backup`.
-    SetBackup(Token, SocketAddr, SocketAddr, bool),
+    SetBackup(SubflowPath, bool),
     /// `listen` (the address asked for).
     Listen(SocketAddr),
     /// `close_listener`.
@@ -342,44 +383,16 @@ impl Commands for RecordingPm {
         self.run("remove_address", Call::RemoveAddress(token, id), |_| Ok(()))
     }
 
-    fn subflow_create(
-        &self,
-        token: Token,
-        local: Endpoint,
-        remote: SocketAddr,
-    ) -> PmFuture<'_, ()> {
-        self.run(
-            "subflow_create",
-            Call::SubflowCreate(token, local, remote),
-            |_| Ok(()),
-        )
+    fn subflow_create(&self, subflow: NewSubflow) -> PmFuture<'_, ()> {
+        self.run("subflow_create", Call::SubflowCreate(subflow), |_| Ok(()))
     }
 
-    fn subflow_destroy(
-        &self,
-        token: Token,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> PmFuture<'_, ()> {
-        self.run(
-            "subflow_destroy",
-            Call::SubflowDestroy(token, local, remote),
-            |_| Ok(()),
-        )
+    fn subflow_destroy(&self, subflow: SubflowPath) -> PmFuture<'_, ()> {
+        self.run("subflow_destroy", Call::SubflowDestroy(subflow), |_| Ok(()))
     }
 
-    fn set_backup(
-        &self,
-        token: Token,
-        local: SocketAddr,
-        remote: SocketAddr,
-        backup: bool,
-    ) -> PmFuture<'_, ()> {
-        self.run(
-            "set_backup",
-            Call::SetBackup(token, local, remote, backup),
-            |_| Ok(()),
-        )
+    fn set_backup(&self, subflow: SubflowPath, backup: bool) -> PmFuture<'_, ()> {
+        self.run("set_backup", Call::SetBackup(subflow, backup), |_| Ok(()))
     }
 }
 

@@ -127,7 +127,7 @@ impl Sspi {
         if !self.state().keep(sub) {
             info!(local = %sub.local, remote = %sub.remote,
                 "closing a second subflow on the interface");
-            if let Err(e) = pm.subflow_destroy(sub.token, sub.local, sub.remote).await {
+            if let Err(e) = pm.subflow_destroy(sub.path()).await {
                 warn!(
                     "closing subflow {} -> {}: {}",
                     sub.local,

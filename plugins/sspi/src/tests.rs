@@ -1,8 +1,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use mptcpd_plugin::{
-    Connection, Endpoint, EndpointFlags, Event, EventFlags, Plugin as _, Subflow,
-    testing::{Call, RecordingPm, address_down, address_up, block_on},
+    Connection, Endpoint, EndpointFlags, Event, Plugin as _, Subflow, SubflowPath,
+    testing::{self, Call, RecordingPm, address_down, address_up, block_on},
 };
 
 use crate::Sspi;
@@ -17,30 +17,20 @@ fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
 
-fn conn() -> Connection {
-    Connection {
-        token: TOKEN,
-        local: sock("10.0.1.1:40000"),
-        remote: sock("10.0.1.2:5201"),
-        local_id: Some(0),
-        remote_id: Some(0),
-        flags: EventFlags::empty(),
-    }
-}
-
-fn subflow(local: &str, remote: &str) -> Subflow {
-    Subflow {
+fn path(local: &str, remote: &str) -> SubflowPath {
+    SubflowPath {
         token: TOKEN,
         local: sock(local),
         remote: sock(remote),
-        local_id: 1,
-        remote_id: 0,
-        backup: false,
-        if_idx: None,
-        error: None,
-        reset_reason: None,
-        reset_flags: None,
     }
+}
+
+fn conn() -> Connection {
+    testing::connection(path("10.0.1.1:40000", "10.0.1.2:5201"))
+}
+
+fn subflow(local: &str, remote: &str) -> Subflow {
+    testing::subflow(path(local, remote))
 }
 
 /// Interfaces 1 (10.0.1.1), 2 (10.0.2.1, 10.0.2.9), 3 (10.0.3.1 and an IPv6 address).
@@ -114,25 +104,16 @@ fn a_second_subflow_on_an_interface_is_closed() {
     // Another one on interface 2 (other address of the same interface): closed.
     let extra = subflow("10.0.2.9:41001", "10.0.2.2:5201");
     block_on(p.on_event(&Event::NewSubflow(extra), &pm));
-    assert_eq!(
-        pm.take_calls(),
-        [Call::SubflowDestroy(TOKEN, extra.local, extra.remote)]
-    );
+    assert_eq!(pm.take_calls(), [Call::SubflowDestroy(extra.path())]);
     // A second one on the initial subflow's interface: closed too.
     let extra1 = subflow("10.0.1.1:41002", "10.0.2.2:5201");
     block_on(p.on_event(&Event::NewSubflow(extra1), &pm));
-    assert_eq!(
-        pm.take_calls(),
-        [Call::SubflowDestroy(TOKEN, extra1.local, extra1.remote)]
-    );
+    assert_eq!(pm.take_calls(), [Call::SubflowDestroy(extra1.path())]);
     // The extra one closing does not free interface 2 (the C plugin's bug) ...
     block_on(p.on_event(&Event::SubflowClosed(extra), &pm));
     let again = subflow("10.0.2.9:41003", "10.0.2.2:5201");
     block_on(p.on_event(&Event::NewSubflow(again), &pm));
-    assert_eq!(
-        pm.take_calls(),
-        [Call::SubflowDestroy(TOKEN, again.local, again.remote)]
-    );
+    assert_eq!(pm.take_calls(), [Call::SubflowDestroy(again.path())]);
     // ... the kept one closing does.
     block_on(p.on_event(
         &Event::SubflowClosed(subflow("10.0.2.1:41000", "10.0.1.2:5201")),
@@ -172,7 +153,7 @@ fn an_address_on_two_interfaces_stays_known_when_one_loses_it() {
     block_on(p.on_event(&Event::NewSubflow(extra), &pm));
     assert_eq!(
         pm.take_calls(),
-        [Call::SubflowDestroy(TOKEN, extra.local, extra.remote)],
+        [Call::SubflowDestroy(extra.path())],
         "still on interface 4: one subflow there"
     );
     // A subflow bound to the other interface of a shared address counts there.

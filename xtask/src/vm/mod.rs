@@ -113,20 +113,13 @@ pub(crate) struct Payload {
 }
 
 fn build_payload() -> anyhow::Result<Payload> {
-    cmd::run(
-        cmd::cargo()
-            .args([
-                "build",
-                "-p",
-                "mptcpd",
-                "-p",
-                "mptcpize",
-                "-p",
-                "mptcpd-tests",
-                "--bins",
-            ])
-            .args(["--profile", PROFILE, "--target", TARGET]),
-    )?;
+    cmd::run(cmd::build(workspace::TESTED_BINS).args([
+        "--bins",
+        "--profile",
+        PROFILE,
+        "--target",
+        TARGET,
+    ]))?;
     let mut no_run = cmd::cargo();
     no_run
         .args([

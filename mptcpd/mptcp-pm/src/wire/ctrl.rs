@@ -1,19 +1,16 @@
 //! Resolving the `mptcp_pm` family through the generic-netlink controller (`nlctrl`).
 
 use netlink_packet_core::{NlaBuffer, NlasIterator, parse_string, parse_u16, parse_u32};
-use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd, nlas::GenlCtrlAttrs};
+use netlink_packet_generic::{
+    constants::{
+        CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME, CTRL_ATTR_MCAST_GROUPS, CTRL_ATTR_MCAST_GRP_ID,
+        CTRL_ATTR_MCAST_GRP_NAME, CTRL_ATTR_OP_FLAGS, CTRL_ATTR_OP_ID, CTRL_ATTR_OPS,
+        CTRL_ATTR_VERSION,
+    },
+    ctrl::{GenlCtrl, GenlCtrlCmd, nlas::GenlCtrlAttrs},
+};
 
 use super::{PmCmd, WireError};
-
-const CTRL_ATTR_FAMILY_ID: u16 = 1;
-const CTRL_ATTR_FAMILY_NAME: u16 = 2;
-const CTRL_ATTR_VERSION: u16 = 3;
-const CTRL_ATTR_OPS: u16 = 6;
-const CTRL_ATTR_MCAST_GROUPS: u16 = 7;
-const CTRL_ATTR_OP_ID: u16 = 1;
-const CTRL_ATTR_OP_FLAGS: u16 = 2;
-const CTRL_ATTR_MCAST_GRP_NAME: u16 = 1;
-const CTRL_ATTR_MCAST_GRP_ID: u16 = 2;
 
 /// A generic-netlink family as the controller describes it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

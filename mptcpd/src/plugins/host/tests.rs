@@ -8,7 +8,7 @@ use std::{
 use mptcpd_plugin::{
     BoxFuture, Commands as _, Endpoint, EndpointFlags, Event as PluginEvent, PathManager, Plugin,
     PluginConfig, done,
-    testing::{Call, RecordingPm},
+    testing::{self, Call, RecordingPm},
 };
 use mptcpd_plugin_addr_adv::AddrAdv;
 use mptcpd_plugin_sspi::Sspi;
@@ -19,7 +19,7 @@ use crate::{
     netmon::{self, AddressScope, LocalAddress, NetEvent, OperState},
     plugins::{HostPm, ListenerManager},
 };
-use mptcp_pm::{Connection, Event, EventFlags, Listener, Subflow};
+use mptcp_pm::{Connection, Event, EventFlags, Listener, NewSubflow, Subflow, SubflowPath};
 
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -122,29 +122,19 @@ fn taken(log: &Log) -> Vec<String> {
 }
 
 pub(super) fn connection(token: u32) -> Connection {
-    Connection {
+    testing::connection(SubflowPath {
         token,
         local: sock("10.0.0.1:1000"),
         remote: sock("10.0.0.2:80"),
-        local_id: Some(0),
-        remote_id: Some(0),
-        flags: EventFlags::empty(),
-    }
+    })
 }
 
 pub(super) fn subflow(token: u32) -> Subflow {
-    Subflow {
+    testing::subflow(SubflowPath {
         token,
         local: sock("10.0.1.1:1001"),
         remote: sock("10.0.0.2:80"),
-        local_id: 1,
-        remote_id: 0,
-        backup: false,
-        if_idx: None,
-        error: None,
-        reset_reason: None,
-        reset_flags: None,
-    }
+    })
 }
 
 fn link(index: u32, name: &str) -> netmon::Interface {
@@ -381,7 +371,22 @@ async fn zero_ids_are_refused() {
         pm.add_endpoint(e).await,
         Err(mptcpd_plugin::PmError::ZeroId)
     ));
+    let subflow = NewSubflow {
+        token: 1,
+        local: e,
+        remote: sock("10.0.0.2:80"),
+    };
+    assert!(matches!(
+        pm.subflow_create(subflow).await,
+        Err(mptcpd_plugin::PmError::ZeroId)
+    ));
     assert_eq!(pm.kernel().take_calls(), []);
+    let subflow = NewSubflow {
+        local: e.with_id(5),
+        ..subflow
+    };
+    pm.subflow_create(subflow).await.unwrap();
+    assert_eq!(pm.kernel().take_calls(), [Call::SubflowCreate(subflow)]);
 }
 
 fn live(token: u32, state: u8, orphan: bool) -> MptcpSocket {
@@ -499,11 +504,11 @@ async fn mapped_ipv4_addresses_reach_plugins_as_ipv4() {
     pm_event(&mut host, Event::SubflowEstablished(joined(1001))).await;
     assert_eq!(
         host.pm().kernel().take_calls(),
-        [Call::SubflowDestroy(
-            5,
-            sock("[::ffff:127.0.0.1]:1001"),
-            sock("[::ffff:192.0.2.1]:40001")
-        )]
+        [Call::SubflowDestroy(SubflowPath {
+            token: 5,
+            local: sock("[::ffff:127.0.0.1]:1001"),
+            remote: sock("[::ffff:192.0.2.1]:40001")
+        })]
     );
     pm_event(&mut host, Event::Closed { token: 5 }).await;
     assert_eq!(host.pm().listeners(), []);
