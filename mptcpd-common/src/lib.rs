@@ -2,9 +2,13 @@
 //!
 //! Everything here is `#[repr(C)]` and `no_std`: the same bytes are written by a BPF program
 //! and read by the daemon. The `user` feature adds the user-space impls; the `cli` feature
-//! (std) the one-line usage errors that `mptcpctl` and `mptcpize` share ([`usage`]).
-#![cfg_attr(not(any(test, feature = "cli")), no_std)]
+//! (std) the one-line usage errors that `mptcpctl` and `mptcpize` share ([`usage`]); the `sys`
+//! feature (std) the netlink sockets' receive buffers (`rcvbuf`).
+#![cfg_attr(not(any(test, feature = "cli", feature = "sys")), no_std)]
+#![warn(missing_docs)]
 
+#[cfg(feature = "sys")]
+pub mod rcvbuf;
 #[cfg(feature = "cli")]
 pub mod usage;
 

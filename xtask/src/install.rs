@@ -45,6 +45,8 @@ pub(crate) fn run(args: &InstallArgs) -> anyhow::Result<()> {
             "-p",
             "mptcpd",
             "-p",
+            "mptcpctl",
+            "-p",
             "mptcpize",
             "-p",
             "mptcpwrap",

@@ -20,6 +20,8 @@ pub(crate) fn run(args: &LabArgs) -> anyhow::Result<()> {
         "-p",
         "mptcpd",
         "-p",
+        "mptcpctl",
+        "-p",
         "mptcpize",
         "-p",
         "mptcpd-tests",

@@ -9,9 +9,11 @@ use anyhow::{Context as _, anyhow};
 
 /// `cargo build` arguments for what the tests run: the daemon and mptcpctl, mptcpize, the
 /// test tools and the `LD_PRELOAD` wrapper (with `--bins --lib`).
-pub(crate) const TESTED_PACKAGES: [&str; 8] = [
+pub(crate) const TESTED_PACKAGES: [&str; 10] = [
     "-p",
     "mptcpd",
+    "-p",
+    "mptcpctl",
     "-p",
     "mptcpize",
     "-p",

@@ -74,10 +74,10 @@ pub enum DaemonError {
     },
     /// The network monitor could not start.
     #[error("network monitor: {0}")]
-    Netmon(#[source] crate::netmon::NetmonError),
+    Netmon(#[source] mptcpd_netmon::NetmonError),
     /// The network monitor stopped while the daemon ran.
     #[error("network monitor stopped{}", .0.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
-    NetmonStopped(Option<crate::netmon::NetmonError>),
+    NetmonStopped(Option<mptcpd_netmon::NetmonError>),
     /// The `mptcp_pm` generic-netlink family could not be used.
     #[error("mptcp_pm: {0}")]
     Pm(#[source] mptcp_pm::PmError),

@@ -24,10 +24,10 @@ use crate::{
     cli::Args,
     config::Config,
     diag,
-    netmon::NetworkMonitor,
     plugins::{NetlinkPm, PluginHost, Registry},
 };
 use mptcp_pm::EventItem;
+use mptcpd_netmon::NetworkMonitor;
 use signals::{Signal, Signals};
 
 /// Loads the configuration from `args` and runs the daemon, with the plugins of `registry`,

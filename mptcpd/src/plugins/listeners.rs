@@ -12,11 +12,10 @@ use std::{
     time::Duration,
 };
 
+use libc::IPPROTO_MPTCP;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::task::AbortHandle;
 use tracing::{debug, warn};
-
-use crate::sockopt::IPPROTO_MPTCP;
 
 /// Backlog of each listener (joins are short-lived requests; the C daemon's 0 is too tight).
 const BACKLOG: i32 = 16;

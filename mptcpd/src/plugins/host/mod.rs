@@ -15,12 +15,10 @@ use mptcpd_plugin::{Commands, Event as PluginEvent, Plugin, PluginConfig, Token}
 use tracing::{debug, info};
 
 use super::{HostPm, PluginError, PluginSettings, Registry};
-use crate::{
-    diag::{DiagError, MptcpSocket},
-    netmon::{self, NetEvent, NetworkMonitor},
-};
+use crate::diag::{DiagError, MptcpSocket};
 use lanes::{Lane, Lanes};
 use mptcp_pm::{Event, SubflowEnds as _, canonical};
+use mptcpd_netmon::{self as netmon, NetEvent, NetworkMonitor};
 
 /// A connection the host routes events of.
 #[derive(Debug, Clone, Copy)]
