@@ -20,7 +20,7 @@
 
 pub mod cli;
 pub mod config;
-pub mod daemon;
+pub(crate) mod daemon;
 pub mod diag;
 pub mod plugins;
 

@@ -8,7 +8,7 @@ fn pid_text(pid: Option<u32>) -> String {
 
 /// Why the daemon could not start or run.
 #[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
+pub(crate) enum DaemonError {
     /// The configuration cannot be used.
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),

@@ -18,7 +18,7 @@ mod syslog;
 mod telemetry;
 
 pub use builder::Daemon;
-pub use error::DaemonError;
+pub(crate) use error::DaemonError;
 
 use crate::{
     cli::Args,

@@ -104,7 +104,7 @@ impl<K: Commands + 'static> PluginHost<K> {
     }
 
     /// With given plugins (in priority order) and handle: adopts, then calls `init`.
-    pub async fn with_plugins(
+    pub(crate) async fn with_plugins(
         plugins: Vec<Arc<dyn Plugin>>,
         default: usize,
         pm: HostPm<K>,
@@ -133,7 +133,7 @@ impl<K: Commands + 'static> PluginHost<K> {
 
     /// Plugins in priority order.
     #[must_use]
-    pub fn plugin_names(&self) -> Vec<&'static str> {
+    pub(crate) fn plugin_names(&self) -> Vec<&'static str> {
         self.plugins.iter().map(|p| p.name()).collect()
     }
 
@@ -342,7 +342,7 @@ impl<K: Commands + 'static> PluginHost<K> {
     /// After the network monitor's start-up events: removes the endpoints adopted from a
     /// previous run that no plugin added again (their address is gone, or no longer
     /// qualifies). Returns how many.
-    pub async fn settle(&mut self) -> usize {
+    pub(crate) async fn settle(&mut self) -> usize {
         self.drain().await;
         let removed = self.pm.remove_unclaimed().await;
         if removed > 0 {

@@ -16,7 +16,7 @@ use mptcpd_plugin_sspi::Sspi;
 use super::PluginHost;
 use crate::{
     diag::{DiagError, InfoFlags, MptcpSocket, wire::state},
-    plugins::{HostPm, ListenerManager},
+    plugins::{HostPm, listeners::ListenerManager},
 };
 use mptcp_pm::{Connection, Event, EventFlags, Listener, Subflow};
 use mptcpd_netmon::{self as netmon, AddressScope, LocalAddress, NetEvent, OperState};
