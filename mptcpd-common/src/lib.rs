@@ -5,7 +5,6 @@
 //! (std) the one-line usage errors that `mptcpctl` and `mptcpize` share ([`usage`]); the `sys`
 //! feature (std) the netlink sockets' receive buffers (`rcvbuf`).
 #![cfg_attr(not(any(test, feature = "cli", feature = "sys")), no_std)]
-#![warn(missing_docs)]
 
 #[cfg(feature = "sys")]
 pub mod rcvbuf;
