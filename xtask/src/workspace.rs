@@ -100,4 +100,23 @@ mod tests {
             "library crates depending on anyhow: {offenders:?}"
         );
     }
+
+    /// `mptcpctl` is a small netlink client: it must not link aya (eBPF) or the daemon crate
+    /// (which holds the journald writer), with the features it is built with (`cargo tree`,
+    /// not `cargo metadata`, whose graph unifies the features of the whole workspace).
+    #[test]
+    fn mptcpctl_links_neither_aya_nor_the_daemon() {
+        let output = crate::cmd::cargo()
+            .args(["tree", "-p", "mptcpctl", "-e", "normal", "--prefix", "none"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "cargo tree -p mptcpctl failed");
+        let tree = String::from_utf8(output.stdout).unwrap();
+        let linked: Vec<&str> = tree
+            .lines()
+            .filter_map(|line| line.split_whitespace().next())
+            .filter(|name| name.starts_with("aya") || *name == "mptcpd")
+            .collect();
+        assert!(linked.is_empty(), "mptcpctl links {linked:?}");
+    }
 }
