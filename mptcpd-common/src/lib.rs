@@ -3,11 +3,14 @@
 //! Everything here is `#[repr(C)]` and `no_std`: the same bytes are written by a BPF program
 //! and read by the daemon. The `user` feature adds the user-space impls; the `cli` feature
 //! (std) the one-line usage errors that `mptcpctl` and `mptcpize` share ([`usage`]); the `std`
-//! feature the one-line display of an error chain ([`Chain`]).
+//! feature the one-line display of an error chain ([`Chain`]); the `sys` feature (std) the
+//! netlink sockets' receive buffers (`rcvbuf`).
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 
 #[cfg(any(test, feature = "std"))]
 pub mod error;
+#[cfg(feature = "sys")]
+pub mod rcvbuf;
 #[cfg(feature = "cli")]
 pub mod usage;
 

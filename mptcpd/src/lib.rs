@@ -20,11 +20,8 @@
 
 pub mod cli;
 pub mod config;
-pub mod ctl;
-pub mod daemon;
+pub(crate) mod daemon;
 pub mod diag;
-pub mod netmon;
 pub mod plugins;
-pub mod sockopt;
 
 pub use daemon::Daemon;

@@ -23,7 +23,7 @@ pub fn path(name: &str) -> anyhow::Result<PathBuf> {
     let path = dir.join(name);
     if !path.is_file() {
         bail!(
-            "{} not found: build it first (cargo build -p mptcpd -p mptcpize -p mptcpd-tests --bins; \
+            "{} not found: build it first (cargo build -p mptcpd -p mptcpctl -p mptcpize -p mptcpd-tests --bins; \
              cargo xtask test does) or set {BIN_DIR_ENV}",
             path.display()
         );

@@ -2,7 +2,8 @@
 
 use std::{os::unix::net::UnixDatagram, process::Command};
 
-use mptcpd::{netmon::NOTIFY_RECEIVE_BUFFER, sockopt};
+use mptcpd_common::rcvbuf;
+use mptcpd_netmon::NOTIFY_RECEIVE_BUFFER;
 use mptcpd_tests::{
     bins,
     daemon::process::Daemon,
@@ -203,7 +204,7 @@ fn the_network_monitor_gets_its_receive_buffer_past_rmem_max() {
         .filter(|s| s.groups.contains(&RTNLGRP_LINK))
         .collect();
     assert_eq!(notifications.len(), 1, "{sockets:?}");
-    let granted = sockopt::receive_buffer(&notifications[0].dup).unwrap();
+    let granted = rcvbuf::receive_buffer(&notifications[0].dup).unwrap();
     let rmem_max = std::fs::read_to_string("/proc/sys/net/core/rmem_max").unwrap();
     // The kernel grants twice what is asked; SO_RCVBUF alone stops at twice rmem_max.
     assert_eq!(

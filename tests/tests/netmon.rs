@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mptcpd::netmon::{NetEvent, NetworkMonitor, NotifyFlags};
+use mptcpd_netmon::{NetEvent, NetworkMonitor, NotifyFlags};
 use mptcpd_tests::{
     net::{
         netns::NetNs,

@@ -11,13 +11,11 @@ use std::{
 };
 
 use mptcp_pm::{Event, EventItem, EventStream, NewSubflow, PmClient};
-use mptcpd::{
-    netmon::{NetworkMonitor, NotifyFlags},
-    plugins::{
-        NetlinkPm, PluginHost, PluginSettings, Registry,
-        api::{Commands, Endpoint, EndpointFlags, Limits},
-    },
+use mptcpd::plugins::{
+    NetlinkPm, PluginHost, PluginSettings, Registry,
+    api::{Commands, Endpoint, EndpointFlags, Limits},
 };
+use mptcpd_netmon::{NetworkMonitor, NotifyFlags};
 use mptcpd_tests::{
     net::{
         netns::NetNs,
@@ -85,7 +83,7 @@ impl Daemon {
     }
 
     /// Passes a network event to the host and waits until the plugins have handled it.
-    async fn handle(&mut self, event: &mptcpd::netmon::NetEvent) {
+    async fn handle(&mut self, event: &mptcpd_netmon::NetEvent) {
         self.host.on_net_event(event).await;
         self.host.drain().await;
     }

@@ -39,7 +39,7 @@ pub(crate) struct InstallArgs {
 
 pub(crate) fn run(args: &InstallArgs) -> anyhow::Result<()> {
     if !args.no_build {
-        cmd::run(cmd::build(["mptcpd", "mptcpize", "mptcpwrap"]).arg("--release"))?;
+        cmd::run(cmd::build(["mptcpd", "mptcpctl", "mptcpize", "mptcpwrap"]).arg("--release"))?;
     }
     let built = workspace::target_dir().join("release");
     let installed = install(&built, &args.destdir, &args.prefix)?;

@@ -9,7 +9,7 @@ use anyhow::{Context as _, anyhow};
 
 /// The packages of the binaries the tests and the lab run: the daemon and mptcpctl, mptcpize
 /// and the test tools (the tests also need the `LD_PRELOAD` wrapper, a library).
-pub(crate) const TESTED_BINS: [&str; 3] = ["mptcpd", "mptcpize", "mptcpd-tests"];
+pub(crate) const TESTED_BINS: [&str; 4] = ["mptcpd", "mptcpctl", "mptcpize", "mptcpd-tests"];
 
 /// The workspace root (xtask lives one level below it).
 pub(crate) fn root() -> PathBuf {
@@ -88,5 +88,24 @@ mod tests {
             offenders.is_empty(),
             "library crates depending on anyhow: {offenders:?}"
         );
+    }
+
+    /// `mptcpctl` is a small netlink client: it must not link aya (eBPF) or the daemon crate
+    /// (which holds the journald writer), with the features it is built with (`cargo tree`,
+    /// not `cargo metadata`, whose graph unifies the features of the whole workspace).
+    #[test]
+    fn mptcpctl_links_neither_aya_nor_the_daemon() {
+        let output = crate::cmd::cargo()
+            .args(["tree", "-p", "mptcpctl", "-e", "normal", "--prefix", "none"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "cargo tree -p mptcpctl failed");
+        let tree = String::from_utf8(output.stdout).unwrap();
+        let linked: Vec<&str> = tree
+            .lines()
+            .filter_map(|line| line.split_whitespace().next())
+            .filter(|name| name.starts_with("aya") || *name == "mptcpd")
+            .collect();
+        assert!(linked.is_empty(), "mptcpctl links {linked:?}");
     }
 }

@@ -8,8 +8,6 @@
 //! - With the feature `client`: an async request/reply client (`PmClient`), the event
 //!   stream (`EventStream`) and the netlink socket under them.
 
-#![warn(missing_docs)]
-
 #[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "client")]

@@ -69,10 +69,7 @@ impl NlSocket {
 
     /// Sets `SO_RCVBUF`, bypassing `net.core.rmem_max` when privileged (`SO_RCVBUFFORCE`).
     pub fn set_receive_buffer(&self, bytes: usize) -> io::Result<()> {
-        use nix::sys::socket::{setsockopt, sockopt};
-        setsockopt(self.socket(), sockopt::RcvBufForce, &bytes)
-            .or_else(|_| setsockopt(self.socket(), sockopt::RcvBuf, &bytes))
-            .map_err(io::Error::from)
+        mptcpd_common::rcvbuf::set_receive_buffer(self.socket(), bytes)
     }
 
     /// Sends one datagram, waiting while the socket is not writable.

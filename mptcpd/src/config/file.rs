@@ -129,10 +129,9 @@ mod tests {
     use mptcp_pm::EndpointFlags;
 
     use super::{FileSettings, parse, read};
-    use crate::{
-        config::{ConfigError, LineProblem, LogTarget, PluginList},
-        netmon::NotifyFlags,
-    };
+    use mptcpd_netmon::NotifyFlags;
+
+    use crate::config::{ConfigError, LineProblem, LogTarget, PluginList};
 
     /// Debian's mptcpd 0.12 `/etc/mptcpd/mptcpd.conf`, comments shortened.
     const DEBIAN: &str = "\

@@ -28,7 +28,7 @@ impl LogTarget {
 
     /// Without `--log` or `log=`: the journal when systemd connected stderr to it, else stderr.
     #[must_use]
-    pub fn platform_default() -> Self {
+    pub(crate) fn platform_default() -> Self {
         if stderr_is_journal() {
             Self::Journal
         } else {

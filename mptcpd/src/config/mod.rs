@@ -26,11 +26,11 @@ pub use settings::{Args, Config, SECTION, SETTINGS};
 pub use table::Setting;
 
 /// The file read when `--config` is not given (a missing one is fine).
-pub const DEFAULT_CONFIG_FILE: &str = "/etc/mptcpd/mptcpd.conf";
+pub(crate) const DEFAULT_CONFIG_FILE: &str = "/etc/mptcpd/mptcpd.conf";
 /// Where plugins would be looked for when neither the command line nor the file says.
-pub const DEFAULT_PLUGIN_DIR: &str = "/usr/lib/mptcpd";
+pub(crate) const DEFAULT_PLUGIN_DIR: &str = "/usr/lib/mptcpd";
 /// Where the runtime state goes when neither the command line nor the file says.
-pub const DEFAULT_STATE_DIR: &str = "/run/mptcpd";
+pub(crate) const DEFAULT_STATE_DIR: &str = "/run/mptcpd";
 
 impl Config {
     /// Reads the file (`--config`, else [`DEFAULT_CONFIG_FILE`] if it exists), merges the

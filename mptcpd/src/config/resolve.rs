@@ -36,8 +36,8 @@ mod tests {
             Config, ConfigError, LogTarget, PluginDirProblem,
             settings::{FileSettings, merge},
         },
-        netmon::NotifyFlags,
     };
+    use mptcpd_netmon::NotifyFlags;
 
     fn args(argv: &[&str]) -> Args {
         Args::try_parse_from(std::iter::once("mptcpd").chain(argv.iter().copied())).unwrap()

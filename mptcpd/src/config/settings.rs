@@ -26,7 +26,7 @@ use super::{
 };
 use mptcpd_bpf::DEFAULT_PIN_DIR;
 
-use crate::netmon::NotifyFlags;
+use mptcpd_netmon::NotifyFlags;
 
 settings_table! {
     /// Multipath TCP path-management daemon.

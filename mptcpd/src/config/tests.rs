@@ -7,7 +7,9 @@ use clap::{CommandFactory as _, Parser as _, error::ErrorKind};
 use mptcp_pm::EndpointFlags;
 
 use super::{Config, ConfigError, LogTarget, SECTION, SETTINGS};
-use crate::{cli::Args, netmon::NotifyFlags};
+use mptcpd_netmon::NotifyFlags;
+
+use crate::cli::Args;
 
 fn parse(argv: &[&str]) -> Result<Args, clap::Error> {
     Args::try_parse_from(std::iter::once("mptcpd").chain(argv.iter().copied()))

@@ -87,7 +87,7 @@ impl Daemon {
     }
 
     /// Runs the daemon with parsed arguments until SIGTERM or SIGINT.
-    pub fn run_with(self, args: &Args) -> Result<(), DaemonError> {
+    pub(crate) fn run_with(self, args: &Args) -> Result<(), DaemonError> {
         super::run(args, &self.registry)
     }
 }

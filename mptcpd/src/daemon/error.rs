@@ -8,7 +8,7 @@ fn pid_text(pid: Option<u32>) -> String {
 
 /// Why the daemon could not start or run.
 #[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
+pub(crate) enum DaemonError {
     /// The configuration cannot be used.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
@@ -74,10 +74,10 @@ pub enum DaemonError {
     },
     /// The network monitor could not start.
     #[error("network monitor")]
-    Netmon(#[source] crate::netmon::NetmonError),
+    Netmon(#[source] mptcpd_netmon::NetmonError),
     /// The network monitor stopped while the daemon ran.
     #[error("network monitor stopped")]
-    NetmonStopped(#[source] Option<crate::netmon::NetmonError>),
+    NetmonStopped(#[source] Option<mptcpd_netmon::NetmonError>),
     /// The `mptcp_pm` generic-netlink family could not be used.
     #[error("mptcp_pm")]
     Pm(#[source] mptcp_pm::PmError),

@@ -18,17 +18,17 @@ mod syslog;
 mod telemetry;
 
 pub use builder::Daemon;
-pub use error::DaemonError;
+pub(crate) use error::DaemonError;
 
 use crate::{
     cli::Args,
     config::Config,
     diag,
-    netmon::NetworkMonitor,
     plugins::{NetlinkPm, PluginHost, Registry},
 };
 use mptcp_pm::EventItem;
 use mptcpd_common::Chain;
+use mptcpd_netmon::NetworkMonitor;
 use signals::{Signal, Signals};
 
 /// Loads the configuration from `args` and runs the daemon, with the plugins of `registry`,

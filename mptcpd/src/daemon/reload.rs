@@ -30,10 +30,9 @@ mod tests {
     use mptcp_pm::EndpointFlags;
 
     use super::{Plan, plan};
-    use crate::{
-        config::{Config, LogTarget},
-        netmon::NotifyFlags,
-    };
+    use mptcpd_netmon::NotifyFlags;
+
+    use crate::config::{Config, LogTarget};
 
     #[test]
     fn nothing_changed_nothing_to_do() {

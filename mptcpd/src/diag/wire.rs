@@ -15,9 +15,9 @@ use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST};
 use mptcp_pm::wire::{FrameKind, KernelError, frames};
 
 /// `SOCK_DIAG_BY_FAMILY`: the request and reply message type.
-pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
+pub(crate) const SOCK_DIAG_BY_FAMILY: u16 = 20;
 /// `INET_DIAG_INFO`: the attribute carrying the protocol's info (`struct mptcp_info`).
-pub const INET_DIAG_INFO: u16 = 2;
+pub(crate) const INET_DIAG_INFO: u16 = 2;
 /// `INET_DIAG_REQ_PROTOCOL`: a request attribute with the real (32-bit) protocol.
 const INET_DIAG_REQ_PROTOCOL: u16 = 3;
 /// `IPPROTO_MPTCP`.
@@ -95,7 +95,7 @@ pub enum DiagWireError {
 /// but `LISTEN`, with `INET_DIAG_INFO`, as `ss -Mi` sends it (`sdiag_protocol` says TCP, the
 /// real protocol rides in `INET_DIAG_REQ_PROTOCOL`).
 #[must_use]
-pub fn dump_request(family: u8, seq: u32) -> Vec<u8> {
+pub(crate) fn dump_request(family: u8, seq: u32) -> Vec<u8> {
     let len = NLMSG_HDRLEN + REQUEST_LEN + 8;
     let mut buf = Vec::with_capacity(len);
     buf.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_ne_bytes());
@@ -133,11 +133,11 @@ pub struct DiagMsg {
     /// `idiag_timer`.
     pub timer: u8,
     /// `idiag_retrans`.
-    pub retrans: u8,
+    pub(crate) retrans: u8,
     /// `id.idiag_sport` (host order here).
-    pub sport: u16,
+    pub(crate) sport: u16,
     /// `id.idiag_dport` (host order here).
-    pub dport: u16,
+    pub(crate) dport: u16,
     /// `id.idiag_src`: 4 bytes used for IPv4.
     pub src: [u8; 16],
     /// `id.idiag_dst`.
@@ -147,11 +147,11 @@ pub struct DiagMsg {
     /// `id.idiag_cookie`.
     pub cookie: [u32; 2],
     /// `idiag_expires`.
-    pub expires: u32,
+    pub(crate) expires: u32,
     /// `idiag_rqueue`.
-    pub rqueue: u32,
+    pub(crate) rqueue: u32,
     /// `idiag_wqueue`.
-    pub wqueue: u32,
+    pub(crate) wqueue: u32,
     /// `idiag_uid`.
     pub uid: u32,
     /// `idiag_inode`: 0 once the socket has no file (closed by its owner, or not accepted yet).

@@ -49,7 +49,7 @@ impl<K: Commands> HostPm<K> {
     }
 
     /// With another listener manager (tests without MPTCP).
-    pub fn with_listeners(
+    pub(crate) fn with_listeners(
         kernel: K,
         state_file: Option<PathBuf>,
         listeners: ListenerManager,

@@ -9,7 +9,7 @@ use mptcpd_plugin::{
 };
 
 use super::HostPm;
-use crate::plugins::ListenerManager;
+use crate::plugins::listeners::ListenerManager;
 
 fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()

@@ -12,11 +12,10 @@ use std::{
     time::Duration,
 };
 
+use libc::IPPROTO_MPTCP;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::task::AbortHandle;
 use tracing::{debug, warn};
-
-use crate::sockopt::IPPROTO_MPTCP;
 
 /// Backlog of each listener (joins are short-lived requests; the C daemon's 0 is too tight).
 const BACKLOG: i32 = 16;
@@ -83,7 +82,7 @@ fn start_drain(socket: &Socket, bound: SocketAddr) -> io::Result<Option<AbortHan
 
 /// Listening sockets by address and port.
 #[derive(Debug)]
-pub struct ListenerManager {
+pub(crate) struct ListenerManager {
     protocol: i32,
     listeners: Vec<Listener>,
 }
@@ -97,13 +96,13 @@ impl Default for ListenerManager {
 impl ListenerManager {
     /// A manager of MPTCP listeners.
     #[must_use]
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self::with_protocol(IPPROTO_MPTCP)
     }
 
     /// A manager of listeners of another stream protocol (tests without MPTCP use TCP).
     #[must_use]
-    pub const fn with_protocol(protocol: i32) -> Self {
+    pub(crate) const fn with_protocol(protocol: i32) -> Self {
         Self {
             protocol,
             listeners: Vec::new(),
@@ -113,7 +112,7 @@ impl ListenerManager {
     /// Takes a reference to a listener on `addr` and returns the address and port it is
     /// bound to. Port 0 binds an ephemeral port, shared by later requests for the same
     /// address with port 0. Unspecified and broadcast addresses are refused.
-    pub fn listen(&mut self, addr: SocketAddr) -> io::Result<SocketAddr> {
+    pub(crate) fn listen(&mut self, addr: SocketAddr) -> io::Result<SocketAddr> {
         let wildcard = match addr.ip() {
             IpAddr::V4(v4) => v4.is_unspecified() || v4.is_broadcast(),
             IpAddr::V6(v6) => v6.is_unspecified(),
@@ -152,7 +151,7 @@ impl ListenerManager {
 
     /// Drops a reference (by the bound address, or the one asked for); the socket closes
     /// with the last one. `NotFound` if there is no such listener.
-    pub fn close(&mut self, addr: SocketAddr) -> io::Result<()> {
+    pub(crate) fn close(&mut self, addr: SocketAddr) -> io::Result<()> {
         let at = self
             .listeners
             .iter()
@@ -168,12 +167,12 @@ impl ListenerManager {
 
     /// The bound addresses and their references.
     #[must_use]
-    pub fn listening(&self) -> Vec<(SocketAddr, usize)> {
+    pub(crate) fn listening(&self) -> Vec<(SocketAddr, usize)> {
         self.listeners.iter().map(|l| (l.bound, l.refs)).collect()
     }
 
     /// Closes every listener.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.listeners.clear();
     }
 

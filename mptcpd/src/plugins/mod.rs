@@ -36,7 +36,6 @@ pub use error::PluginError;
 pub use handle::HostPm;
 pub use host::PluginHost;
 pub use kernel::NetlinkPm;
-pub use listeners::ListenerManager;
 pub use netns_id::NetnsId;
 pub use registry::Registry;
 pub use settings::PluginSettings;

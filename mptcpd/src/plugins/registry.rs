@@ -54,7 +54,7 @@ impl Registry {
 
     /// Registers a plugin made already.
     #[must_use]
-    pub fn with_plugin(mut self, plugin: Arc<dyn Plugin>) -> Self {
+    pub(crate) fn with_plugin(mut self, plugin: Arc<dyn Plugin>) -> Self {
         self.factories.push(Box::new(move |_| Arc::clone(&plugin)));
         self
     }

@@ -17,7 +17,7 @@ use std::{
 };
 
 use mptcp_pm::wire::frames;
-use mptcpd::netmon::{
+use mptcpd_netmon::{
     Interface, NetEvent, NotifyFlags, decode,
     state::{Input, NetState, Output},
 };

@@ -2,3 +2,4 @@
 
 pub mod mptcp;
 pub mod mptcp_tokio;
+pub mod sockopt;

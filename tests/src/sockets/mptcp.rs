@@ -8,7 +8,7 @@ use std::{
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-pub use mptcpd::sockopt::{
+pub use super::sockopt::{
     FullInfo, IPPROTO_MPTCP, MptcpInfo, SubflowInfo, full_info, mptcp_info, socket_protocol,
 };
 

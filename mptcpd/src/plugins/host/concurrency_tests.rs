@@ -17,7 +17,7 @@ use super::{
     PluginHost,
     tests::{self, connection},
 };
-use crate::plugins::{HostPm, ListenerManager};
+use crate::plugins::{HostPm, listeners::ListenerManager};
 use mptcp_pm::{Event, Subflow};
 
 /// A bound on a hang (paused time: not waited for), not a performance expectation.

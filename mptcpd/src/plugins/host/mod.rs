@@ -15,12 +15,10 @@ use mptcpd_plugin::{Commands, Event as PluginEvent, Plugin, PluginConfig, Token}
 use tracing::{debug, info};
 
 use super::{HostPm, PluginError, PluginSettings, Registry};
-use crate::{
-    diag::{DiagError, MptcpSocket},
-    netmon::{self, NetEvent, NetworkMonitor},
-};
+use crate::diag::{DiagError, MptcpSocket};
 use lanes::{Lane, Lanes};
 use mptcp_pm::{Event, SubflowEnds as _, canonical};
+use mptcpd_netmon::{self as netmon, NetEvent, NetworkMonitor};
 
 /// A connection the host routes events of.
 #[derive(Debug, Clone, Copy)]
@@ -106,7 +104,7 @@ impl<K: Commands + 'static> PluginHost<K> {
     }
 
     /// With given plugins (in priority order) and handle: adopts, then calls `init`.
-    pub async fn with_plugins(
+    pub(crate) async fn with_plugins(
         plugins: Vec<Arc<dyn Plugin>>,
         default: usize,
         pm: HostPm<K>,
@@ -135,7 +133,7 @@ impl<K: Commands + 'static> PluginHost<K> {
 
     /// Plugins in priority order.
     #[must_use]
-    pub fn plugin_names(&self) -> Vec<&'static str> {
+    pub(crate) fn plugin_names(&self) -> Vec<&'static str> {
         self.plugins.iter().map(|p| p.name()).collect()
     }
 
@@ -344,7 +342,7 @@ impl<K: Commands + 'static> PluginHost<K> {
     /// After the network monitor's start-up events: removes the endpoints adopted from a
     /// previous run that no plugin added again (their address is gone, or no longer
     /// qualifies). Returns how many.
-    pub async fn settle(&mut self) -> usize {
+    pub(crate) async fn settle(&mut self) -> usize {
         self.drain().await;
         let removed = self.pm.remove_unclaimed().await;
         if removed > 0 {

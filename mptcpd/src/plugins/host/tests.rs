@@ -16,10 +16,10 @@ use mptcpd_plugin_sspi::Sspi;
 use super::PluginHost;
 use crate::{
     diag::{DiagError, InfoFlags, MptcpSocket, wire::state},
-    netmon::{self, AddressScope, LocalAddress, NetEvent, OperState},
-    plugins::{HostPm, ListenerManager},
+    plugins::{HostPm, listeners::ListenerManager},
 };
 use mptcp_pm::{Connection, Event, EventFlags, Listener, NewSubflow, Subflow, SubflowPath};
+use mptcpd_netmon::{self as netmon, AddressScope, LocalAddress, NetEvent, OperState};
 
 type Log = Arc<Mutex<Vec<String>>>;
 

@@ -8,16 +8,16 @@ use mptcp_pm::EndpointFlags;
 /// Multipath TCP path-manager control (`mptcp_pm` generic netlink).
 #[derive(Debug, Parser)]
 #[command(name = "mptcpctl", version, about)]
-pub struct CtlArgs {
+pub(crate) struct CtlArgs {
     /// Print JSON, one value per line.
     #[arg(long, global = true)]
-    pub json: bool,
+    pub(crate) json: bool,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// In-kernel path-manager endpoints.
     #[command(subcommand, alias = "endp")]
     Endpoint(EndpointCommand),
@@ -54,7 +54,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum EndpointCommand {
+pub(crate) enum EndpointCommand {
     /// Add an endpoint.
     Add {
         addr: IpAddr,
@@ -86,7 +86,7 @@ pub enum EndpointCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum LimitsCommand {
+pub(crate) enum LimitsCommand {
     Show,
     /// Set the limits; an omitted one keeps its value.
     Set {
@@ -98,7 +98,7 @@ pub enum LimitsCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum SubflowCommand {
+pub(crate) enum SubflowCommand {
     /// Open a subflow from a local address to a remote one.
     Create {
         #[arg(long)]
@@ -123,7 +123,7 @@ pub enum SubflowCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct SetFlags {
+pub(crate) struct SetFlags {
     /// An in-kernel endpoint (1..=255).
     #[arg(
         long,
@@ -131,23 +131,23 @@ pub struct SetFlags {
         required_unless_present = "token",
         value_parser = clap::value_parser!(u8).range(1..)
     )]
-    pub id: Option<u8>,
+    pub(crate) id: Option<u8>,
     /// A connection of the userspace path manager (with --local and --remote).
     #[arg(long, requires_all = ["local", "remote"])]
-    pub token: Option<u32>,
+    pub(crate) token: Option<u32>,
     /// The subflow's local address (port 0: any).
     #[arg(long)]
-    pub local: Option<SocketAddr>,
+    pub(crate) local: Option<SocketAddr>,
     /// The subflow's remote address and port.
     #[arg(long)]
-    pub remote: Option<SocketAddr>,
+    pub(crate) remote: Option<SocketAddr>,
     /// With --token only backup or nobackup: a subflow has no fullmesh flag.
     #[arg(value_enum)]
-    pub change: FlagChange,
+    pub(crate) change: FlagChange,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FlagChange {
+pub(crate) enum FlagChange {
     Backup,
     Nobackup,
     Fullmesh,

@@ -15,7 +15,7 @@ use mptcp_pm::{
 
 /// Why a command failed; each says what was wrong in one line.
 #[derive(Debug, thiserror::Error)]
-pub enum CtlError {
+pub(crate) enum CtlError {
     /// The kernel (or the netlink layer) refused.
     #[error(transparent)]
     Pm(#[from] PmError),
@@ -35,7 +35,7 @@ pub enum CtlError {
 }
 
 /// Runs `args`, printing to stdout.
-pub async fn run(args: CtlArgs) -> Result<(), CtlError> {
+pub(crate) async fn run(args: CtlArgs) -> Result<(), CtlError> {
     let CtlArgs { json, command } = args;
     let client = PmClient::connect().await?;
     let mut out = std::io::stdout().lock();
@@ -163,9 +163,9 @@ async fn monitor(
 
 fn print_limits(out: &mut impl std::io::Write, json: bool, limits: Limits) -> std::io::Result<()> {
     if json {
-        writeln!(out, "{}", format::limits_json(&limits))
+        writeln!(out, "{}", format::limits_json(limits))
     } else {
-        writeln!(out, "{}", format::limits_text(&limits))
+        writeln!(out, "{}", format::limits_text(limits))
     }
 }
 

@@ -9,7 +9,7 @@ use mptcp_pm::{Endpoint, Event, Limits, Subflow};
 /// `ADDR [port P] id N FLAGS [dev IFNAME]`, as `ip mptcp endpoint show` prints it: the
 /// fields of [`endpoint_json`], so both show the same.
 #[must_use]
-pub fn endpoint_text(endpoint: &Endpoint, ifname: impl Fn(i32) -> Option<String>) -> String {
+pub(crate) fn endpoint_text(endpoint: &Endpoint, ifname: impl Fn(i32) -> Option<String>) -> String {
     let value = endpoint_json(endpoint, ifname);
     let mut line = value["address"].as_str().unwrap_or("?").to_owned();
     if let Some(port) = value["port"].as_u64() {
@@ -36,7 +36,7 @@ pub fn endpoint_text(endpoint: &Endpoint, ifname: impl Fn(i32) -> Option<String>
 /// (The state file, not this view, is where a new `Endpoint` field must not be missed: it
 /// destructures the whole endpoint.)
 #[must_use]
-pub fn endpoint_json(endpoint: &Endpoint, ifname: impl Fn(i32) -> Option<String>) -> Value {
+pub(crate) fn endpoint_json(endpoint: &Endpoint, ifname: impl Fn(i32) -> Option<String>) -> Value {
     let flags = endpoint.flags.to_string();
     json!({
         "id": endpoint.id,
@@ -50,7 +50,7 @@ pub fn endpoint_json(endpoint: &Endpoint, ifname: impl Fn(i32) -> Option<String>
 
 /// `add_addr_accepted N subflows N`, as `ip mptcp limits show` prints it.
 #[must_use]
-pub fn limits_text(limits: &Limits) -> String {
+pub(crate) fn limits_text(limits: Limits) -> String {
     let Limits {
         add_addr_accepted,
         subflows,
@@ -58,8 +58,9 @@ pub fn limits_text(limits: &Limits) -> String {
     format!("add_addr_accepted {add_addr_accepted} subflows {subflows}")
 }
 
+/// `{"add_addr_accepted": N, "subflows": N}`.
 #[must_use]
-pub fn limits_json(limits: &Limits) -> Value {
+pub(crate) fn limits_json(limits: Limits) -> Value {
     let Limits {
         add_addr_accepted,
         subflows,
@@ -69,7 +70,7 @@ pub fn limits_json(limits: &Limits) -> Value {
 
 /// One line per event: `[KIND] token=... key=value ...`.
 #[must_use]
-pub fn event_text(event: &Event) -> String {
+pub(crate) fn event_text(event: &Event) -> String {
     let value = event_json(event);
     let mut line = format!("[{:>16}]", value["event"].as_str().unwrap_or("?"));
     if let Some(map) = value.as_object() {
@@ -86,7 +87,7 @@ pub fn event_text(event: &Event) -> String {
 }
 
 #[must_use]
-pub fn event_json(event: &Event) -> Value {
+pub(crate) fn event_json(event: &Event) -> Value {
     let token = |t: u32| format!("{t:#010x}");
     match event {
         Event::Created(c) | Event::Established(c) => json!({
@@ -204,7 +205,7 @@ mod tests {
             add_addr_accepted: 2,
             subflows: 4,
         };
-        assert_eq!(limits_text(&limits), "add_addr_accepted 2 subflows 4");
+        assert_eq!(limits_text(limits), "add_addr_accepted 2 subflows 4");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use rtnetlink::packet_route::{
 };
 
 use super::{PROBE_V4, PROBE_V6, address, input, leaves_through, link, route_change, route_lookup};
-use crate::netmon::{
+use crate::{
     AddressScope as Scope, Family, IFF_LOWER_UP, IFF_RUNNING, IFF_UP, Interface, LocalAddress,
     OperState, state::Input, state::RouteCheck,
 };

@@ -68,7 +68,7 @@ impl NetworkMonitor {
         let (mut notify_conn, _, notifications) =
             rtnetlink::new_multicast_connection(&groups).map_err(NetmonError::Socket)?;
         // Past rmem_max, as the mptcp_pm event socket: an overrun costs a full re-dump.
-        if let Err(e) = crate::sockopt::set_receive_buffer(
+        if let Err(e) = mptcpd_common::rcvbuf::set_receive_buffer(
             &*notify_conn.socket_mut().socket_mut(),
             NOTIFY_RECEIVE_BUFFER,
         ) {

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use super::{Input, NetState, Output, RouteCheck};
-use crate::netmon::{
+use crate::{
     AddressScope, Family, IFA_F_DADFAILED, IFA_F_TENTATIVE, IFF_LOOPBACK, IFF_LOWER_UP,
     IFF_RUNNING, IFF_UP, Interface, LocalAddress, NetEvent, NotifyFlags, OperState,
 };

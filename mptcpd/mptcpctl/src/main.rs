@@ -1,9 +1,17 @@
-//! `mptcpctl`: the operator's command line over the `mptcp_pm` layer (see `mptcpd::ctl`).
+//! `mptcpctl`, the operator's command line over the `mptcp_pm` layer: endpoints, limits and
+//! flags of the in-kernel path manager, the userspace path manager's per-connection commands,
+//! and the event stream. Output reads like `ip mptcp`; `--json` prints one JSON value per
+//! line for scripts. It links the `mptcp-pm` client only: no eBPF, no journald writer.
+
+mod args;
+mod exec;
+mod format;
+mod iface;
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = match mptcpd_common::usage::parse::<mptcpd::ctl::CtlArgs>("mptcpctl") {
+    let args = match mptcpd_common::usage::parse::<args::CtlArgs>("mptcpctl") {
         Ok(args) => args,
         Err(code) => return code,
     };
@@ -17,7 +25,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(mptcpd::ctl::run(args)) {
+    match runtime.block_on(exec::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mptcpctl: {}", mptcpd_common::Chain(&e));

@@ -1,14 +1,13 @@
 //! MPTCP socket options (`SOL_MPTCP`): per-connection and per-subflow state of a socket this
-//! process holds. Decoding is pure and tested on bytes; the `getsockopt` calls sit beside it.
-//! Also the `SOL_SOCKET` options the daemon's own sockets need (`SO_PROTOCOL`, receive
-//! buffers).
+//! process holds, and `SO_PROTOCOL`. Decoding is pure and tested on bytes; the `getsockopt`
+//! calls sit beside it. Only the tests hold the MPTCP sockets these read, so they live here;
+//! the daemon sees other processes' connections through `sock_diag` (`mptcpd::diag`).
 //!
 //! Layouts follow `include/uapi/linux/mptcp.h` and `tcp.h`; the kernel writes only the prefix it
 //! knows, so every field past what an old kernel fills reads as zero.
 
 mod full_info;
 mod mptcp_info;
-mod rcvbuf;
 mod sockaddr;
 mod tcp_info;
 
@@ -21,7 +20,6 @@ pub use full_info::{FullInfo, SubflowInfo, full_info};
 pub use mptcp_info::{
     MPTCP_INFO_FLAG_FALLBACK, MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED, MptcpInfo, mptcp_info,
 };
-pub use rcvbuf::{receive_buffer, set_receive_buffer};
 pub use sockaddr::parse_sockaddr;
 pub use tcp_info::TcpInfo;
 
