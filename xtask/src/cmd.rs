@@ -94,6 +94,8 @@ mod tests {
                 "-p",
                 "mptcpd",
                 "-p",
+                "mptcpctl",
+                "-p",
                 "mptcpize",
                 "-p",
                 "mptcpd-tests",

@@ -133,7 +133,9 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
 /// `cargo machete`: fails on a dependency that no code of its crate names.
 fn unused_dependencies() -> Command {
     let mut machete = cmd::cargo();
-    machete.arg("machete");
+    // cargo-machete takes itself for a cargo subcommand (and skips the `machete` argument)
+    // only when CARGO_PKG_NAME is unset; `cargo xtask` runs with xtask's.
+    machete.arg("machete").env_remove("CARGO_PKG_NAME");
     machete
 }
 
@@ -276,6 +278,45 @@ mod tests {
             machete.get_current_dir(),
             Some(crate::workspace::root().as_path())
         );
+    }
+
+    /// The stage as `cargo xtask test` runs it (this test, like xtask, runs with
+    /// `CARGO_PKG_NAME` set): an unused dependency fails, a used one passes.
+    #[test]
+    fn the_unused_dependency_stage_fails_on_an_unused_dependency() {
+        if std::process::Command::new("cargo-machete")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            mptcpd_test_skip::skip(
+                "the_unused_dependency_stage_fails_on_an_unused_dependency",
+                "cargo-machete is not installed (cargo xtask setup installs it)",
+            );
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            "[package]\nname = \"probe\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+             [dependencies]\nlibc = \"0.2\"\n",
+        )
+        .unwrap();
+        let run = |source: &str| {
+            std::fs::write(dir.path().join("src/lib.rs"), source).unwrap();
+            let mut machete = unused_dependencies();
+            machete.current_dir(dir.path());
+            machete.output().unwrap()
+        };
+        let unused = run("");
+        assert!(!unused.status.success(), "{unused:?}");
+        assert!(
+            String::from_utf8_lossy(&unused.stdout).contains("libc"),
+            "{unused:?}"
+        );
+        let used = run("pub use libc::c_int;\n");
+        assert!(used.status.success(), "{used:?}");
     }
 
     #[test]
