@@ -5,19 +5,25 @@
 //!
 //! `state` holds all the decisions and is tested without a kernel; `decode` turns rtnetlink
 //! messages into its inputs (public for the fuzz targets); `monitor` owns the sockets and the
-//! task.
+//! task. `decode` and `monitor` need the default feature `monitor`; without it the crate is
+//! the I/O-free model, flags and state machine (what the plugin API re-exports).
 
+#[cfg(feature = "monitor")]
 pub mod decode;
+#[cfg(feature = "monitor")]
 mod error;
 mod flags;
 mod model;
+#[cfg(feature = "monitor")]
 mod monitor;
 pub mod state;
 
+#[cfg(feature = "monitor")]
 pub use error::NetmonError;
 pub use flags::{NotifyFlags, NotifyFlagsError};
 pub use model::{
     AddressScope, Family, IFA_F_DADFAILED, IFA_F_TENTATIVE, IFF_LOOPBACK, IFF_LOWER_UP,
     IFF_RUNNING, IFF_UP, Interface, LocalAddress, NetEvent, OperState,
 };
+#[cfg(feature = "monitor")]
 pub use monitor::{NOTIFY_RECEIVE_BUFFER, NetworkMonitor};

@@ -59,7 +59,6 @@ mod path_manager;
 mod plugin;
 #[cfg(feature = "testing")]
 pub mod testing;
-mod types;
 
 pub use event::Event;
 pub use ids::IdManager;
@@ -72,8 +71,10 @@ pub use mptcp_pm::{
 /// How a plugin logs an error: the error and its sources on one line (`{}` prints only the
 /// outermost message; see docs/architecture.md, "Errors and logs").
 pub use mptcpd_common::Chain;
+/// The network interfaces plugins hear of: the network monitor's own model (with its
+/// operational state and link type), from `mptcpd-netmon` without its I/O.
+pub use mptcpd_netmon::{Interface, OperState};
 pub use path_manager::{Commands, PathManager, PmFuture};
 pub use plugin::{
     BoxFuture, PRIORITY_DEFAULT, PRIORITY_HIGH, PRIORITY_LOW, Plugin, PluginConfig, done,
 };
-pub use types::Interface;

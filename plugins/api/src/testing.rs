@@ -20,13 +20,17 @@ use std::{
 
 use crate::{
     Commands, Connection, Endpoint, EndpointFlags, Event, EventFlags, IdManager, Interface, Limits,
-    NewSubflow, PathManager, PmError, PmFuture, Subflow, SubflowPath, Token,
+    NewSubflow, OperState, PathManager, PmError, PmFuture, Subflow, SubflowPath, Token,
 };
+use mptcpd_netmon::{IFF_LOWER_UP, IFF_RUNNING, IFF_UP};
 
 pub use crate::errno::{EBUSY, EEXIST, EINVAL, ERANGE};
 
 /// The kernel's limit on endpoints per network namespace.
 const MAX_ENDPOINTS: usize = 8;
+
+/// `ARPHRD_ETHER`: the link type of an Ethernet (or veth) interface.
+const ARPHRD_ETHER: u16 = 1;
 
 /// Runs a future that never waits (the fake answers at once).
 ///
@@ -42,13 +46,16 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// A ready interface named `eth{index}` (up, running, as the network monitor reports it).
+/// A ready Ethernet interface named `eth{index}` (up, running, carrier, operationally up:
+/// as the network monitor reports it).
 #[must_use]
 pub fn interface(index: u32) -> Interface {
     Interface {
         index,
         name: format!("eth{index}"),
-        flags: 0x1_0043,
+        flags: IFF_UP | IFF_RUNNING | IFF_LOWER_UP,
+        oper_state: OperState::Up,
+        link_type: ARPHRD_ETHER,
     }
 }
 

@@ -18,7 +18,7 @@ use super::{HostPm, PluginError, PluginSettings, Registry};
 use crate::diag::{DiagError, MptcpSocket};
 use lanes::{Lane, Lanes};
 use mptcp_pm::{Event, SubflowEnds as _, canonical};
-use mptcpd_netmon::{self as netmon, NetEvent, NetworkMonitor};
+use mptcpd_netmon::{NetEvent, NetworkMonitor};
 
 /// A connection the host routes events of.
 #[derive(Debug, Clone, Copy)]
@@ -199,16 +199,16 @@ impl<K: Commands + 'static> PluginHost<K> {
     /// Queues a network-monitor event for every plugin, in priority order.
     pub async fn on_net_event(&mut self, event: &NetEvent) {
         let event = match event {
-            NetEvent::NewInterface(i) => PluginEvent::NewInterface(api_interface(i)),
-            NetEvent::UpdateInterface(i) => PluginEvent::UpdateInterface(api_interface(i)),
-            NetEvent::DeleteInterface(i) => PluginEvent::DeleteInterface(api_interface(i)),
+            NetEvent::NewInterface(i) => PluginEvent::NewInterface(i.clone()),
+            NetEvent::UpdateInterface(i) => PluginEvent::UpdateInterface(i.clone()),
+            NetEvent::DeleteInterface(i) => PluginEvent::DeleteInterface(i.clone()),
             NetEvent::NewLocalAddress { interface, address } => PluginEvent::NewLocalAddress {
-                iface: api_interface(interface),
+                iface: interface.clone(),
                 addr: address.addr,
             },
             NetEvent::DeleteLocalAddress { interface, address } => {
                 PluginEvent::DeleteLocalAddress {
-                    iface: api_interface(interface),
+                    iface: interface.clone(),
                     addr: address.addr,
                 }
             }
@@ -401,22 +401,6 @@ fn after<K: Commands>(event: &PluginEvent, pm: &HostPm<K>, tracked: &AtomicUsize
         pm.listeners().len(),
         pm.mapped().len()
     );
-}
-
-/// The plugin API's view of an interface: the monitor's model without its link details.
-fn api_interface(i: &netmon::Interface) -> mptcpd_plugin::Interface {
-    let netmon::Interface {
-        index,
-        name,
-        flags,
-        oper_state: _,
-        link_type: _,
-    } = i;
-    mptcpd_plugin::Interface {
-        index: *index,
-        name: name.clone(),
-        flags: *flags,
-    }
 }
 
 #[cfg(test)]

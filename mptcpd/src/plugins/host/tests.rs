@@ -73,6 +73,13 @@ impl Plugin for Probe {
             PluginEvent::NewLocalAddress { iface, addr } => {
                 self.note(&format!("new_local_address {} {addr}", iface.name));
             }
+            PluginEvent::UpdateInterface(i) => self.note(&format!(
+                "update_interface {} ready={} oper_state={:?} link_type={}",
+                i.name,
+                i.is_ready(),
+                i.oper_state,
+                i.link_type
+            )),
             PluginEvent::DeleteInterface(i) => self.note(&format!("delete_interface {}", i.name)),
             _ => {}
         }
@@ -139,11 +146,8 @@ pub(super) fn subflow(token: u32) -> Subflow {
 
 fn link(index: u32, name: &str) -> netmon::Interface {
     netmon::Interface {
-        index,
         name: name.to_owned(),
-        flags: 0x1_0043,
-        oper_state: OperState::Up,
-        link_type: 1,
+        ..testing::interface(index)
     }
 }
 
@@ -187,6 +191,26 @@ async fn plugins_get_every_attribute_of_the_event() {
         [
             "a:new_connection 7 flags=deny_join_id0,0x80",
             "a:subflow_closed 7 error=Some(104) reset=Some(3)/Some(1)",
+        ]
+    );
+}
+
+/// Plugins get the monitor's interface as it is: its operational state and link type too
+/// (the plugin API once had an interface type of its own without them).
+#[tokio::test]
+async fn plugins_get_the_monitors_whole_interface() {
+    let log = Log::default();
+    let mut host = PluginHost::with_plugins(probes(&log), 0, pm(RecordingPm::new(), None))
+        .await
+        .unwrap();
+    let mut dormant = link(3, "wlan0");
+    (dormant.oper_state, dormant.link_type) = (OperState::Dormant, 801);
+    net_event(&mut host, NetEvent::UpdateInterface(dormant)).await;
+    assert_eq!(
+        taken(&log),
+        [
+            "a:update_interface wlan0 ready=false oper_state=Dormant link_type=801",
+            "b:update_interface wlan0 ready=false oper_state=Dormant link_type=801",
         ]
     );
 }
