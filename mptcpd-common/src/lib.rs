@@ -5,6 +5,7 @@
 //! (std) the one-line usage errors that `mptcpctl` and `mptcpize` share ([`usage`]).
 #![cfg_attr(not(any(test, feature = "cli")), no_std)]
 
+pub mod telemetry;
 #[cfg(feature = "cli")]
 pub mod usage;
 
