@@ -1,0 +1,229 @@
+//! Per-subflow telemetry against the real kernel: the `sock_ops` program on a test cgroup keeps
+//! one record per MPTCP subflow of the cgroup's processes (none for plain TCP), with the bytes
+//! `MPTCP_FULL_INFO` reports, removes them at close and says so on the ring buffer.
+
+use std::{
+    io::{BufRead as _, BufReader, Read as _, Write as _},
+    net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener},
+    process::{Child, ChildStdout, Stdio},
+    time::{Duration, Instant},
+};
+
+use mptcpd_bpf::{SubflowRecord, Telemetry};
+use mptcpd_common::telemetry::{EVENT_CLOSED, EVENT_RESET};
+use mptcpd_tests::{bins, ebpf::cgroup::TestCgroup, net::two_hosts::TwoHosts, skip};
+
+/// A subflow as `mptcp-xfer client` printed it from `MPTCP_FULL_INFO`.
+#[derive(Debug)]
+struct Printed {
+    local: SocketAddr,
+    remote: SocketAddr,
+    bytes_acked: u64,
+}
+
+/// `subflow ID: LOCAL -> REMOTE bytes_sent=N bytes_acked=N bytes_received=N`.
+fn parse_subflow(line: &str) -> Option<Printed> {
+    let rest = line.strip_prefix("subflow ")?;
+    let (_, rest) = rest.split_once(": ")?;
+    let mut words = rest.split_whitespace();
+    let local = words.next()?.parse().ok()?;
+    let _arrow = words.next()?;
+    let remote = words.next()?.parse().ok()?;
+    let bytes_acked = words
+        .find_map(|w| w.strip_prefix("bytes_acked="))?
+        .parse()
+        .ok()?;
+    Some(Printed {
+        local,
+        remote,
+        bytes_acked,
+    })
+}
+
+fn v4(addr: [u32; 4], port: u32) -> SocketAddr {
+    let ip = Ipv4Addr::from(addr[0].to_ne_bytes());
+    SocketAddr::new(IpAddr::V4(ip), u16::try_from(port).unwrap())
+}
+
+/// Reads the child's stdout up to the `holding` line; the lines before it.
+fn read_until_holding(out: &mut BufReader<ChildStdout>) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert_ne!(
+            out.read_line(&mut line).unwrap(),
+            0,
+            "client ended: {lines:?}"
+        );
+        if line.trim() == "holding" {
+            return lines;
+        }
+        lines.push(line.trim().to_owned());
+    }
+}
+
+/// The two hosts with the kernel PM set to add one subflow on path 2.
+fn hosts(prefix: &str) -> TwoHosts {
+    let hosts = TwoHosts::new(prefix).unwrap();
+    for ns in [&hosts.client, &hosts.server] {
+        ns.ip(&[
+            "mptcp",
+            "limits",
+            "set",
+            "subflows",
+            "2",
+            "add_addr_accepted",
+            "2",
+        ])
+        .unwrap();
+    }
+    hosts
+        .client
+        .ip(&[
+            "mptcp", "endpoint", "add", "10.0.2.1", "dev", "c2", "subflow",
+        ])
+        .unwrap();
+    hosts
+}
+
+fn spawn_server(hosts: &TwoHosts, port: u16) -> Child {
+    let mut cmd = hosts
+        .server
+        .command(bins::path("mptcp-xfer").unwrap())
+        .unwrap();
+    cmd.args(["server", "--listen", &format!("10.0.1.2:{port}")])
+        .stdout(Stdio::piped());
+    let mut server = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening"), "{line}");
+    server
+}
+
+fn netns_cookie(hosts: &TwoHosts) -> u64 {
+    hosts
+        .client
+        .run(mptcpd_bpf::netns_cookie)
+        .unwrap()
+        .unwrap()
+        .expect("a kernel with SO_NETNS_COOKIE")
+}
+
+/// Polls the namespace's records until `done` holds (kernel state: bounded, generous).
+fn wait_records(
+    telemetry: &Telemetry,
+    cookie: u64,
+    done: impl Fn(&[SubflowRecord]) -> bool,
+) -> Vec<SubflowRecord> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let records = telemetry.subflows(cookie).unwrap();
+        if done(&records) || Instant::now() > deadline {
+            return records;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn records_each_mptcp_subflow_with_its_bytes_and_drops_it_at_close() {
+    if !skip::require_root("records_each_mptcp_subflow_with_its_bytes_and_drops_it_at_close") {
+        return;
+    }
+    let hosts = hosts("mptcpd-t-tel");
+    let cgroup = TestCgroup::new("mptcpd-t-tel").unwrap();
+    let mut telemetry = Telemetry::attach(cgroup.path()).unwrap();
+    let cookie = netns_cookie(&hosts);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut events = rt.block_on(async { telemetry.events(cookie) }).unwrap();
+
+    // A plain TCP connection from the cgroup gets no record.
+    let plain = hosts
+        .server
+        .run(|| TcpListener::bind("10.0.1.2:5201"))
+        .unwrap()
+        .unwrap();
+    let mut bash = hosts.client.command("bash").unwrap();
+    bash.args(["-c", "exec 3<>/dev/tcp/10.0.1.2/5201 && echo tcp >&3"]);
+    cgroup.join_on_spawn(&mut bash).unwrap();
+    let status = bash.status().unwrap();
+    assert!(status.success());
+    let (mut conn, _) = plain.accept().unwrap();
+    let mut got = String::new();
+    conn.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "tcp\n");
+    assert_eq!(
+        telemetry.stats().unwrap().created,
+        0,
+        "a record for plain TCP"
+    );
+
+    // An MPTCP transfer over both paths, held open once everything is acknowledged.
+    let mut server = spawn_server(&hosts, 5202);
+    let mut client = hosts
+        .client
+        .command(bins::path("mptcp-xfer").unwrap())
+        .unwrap();
+    client
+        .args(["client", "--connect", "10.0.1.2:5202", "--bytes", "4194304"])
+        .args(["--wait-extra-subflows", "1", "--hold"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    cgroup.join_on_spawn(&mut client).unwrap();
+    let mut client = client.spawn().unwrap();
+    let mut out = BufReader::new(client.stdout.take().unwrap());
+    let lines = read_until_holding(&mut out);
+    let printed: Vec<Printed> = lines.iter().filter_map(|l| parse_subflow(l)).collect();
+    assert_eq!(printed.len(), 2, "{lines:?}");
+
+    let records = wait_records(&telemetry, cookie, |r| r.len() == printed.len());
+    assert_eq!(records.len(), 2, "{records:#?}");
+    for sf in &printed {
+        let record = records
+            .iter()
+            .find(|r| {
+                v4(r.local_addr, r.local_port) == sf.local
+                    && v4(r.remote_addr, r.remote_port) == sf.remote
+            })
+            .unwrap_or_else(|| panic!("no record for {sf:?} in {records:#?}"));
+        assert_eq!(record.bytes_acked, sf.bytes_acked, "{sf:?} {record:#?}");
+        assert_eq!(record.state, 1, "ESTABLISHED: {record:#?}");
+        assert_eq!(record.netns_cookie, cookie);
+    }
+    // Another namespace's view holds none of them.
+    assert_eq!(telemetry.subflows(cookie.wrapping_add(1)).unwrap(), []);
+
+    // Close: the records go, and the ring buffer says so once per subflow.
+    client.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(client.wait().unwrap().success());
+    assert!(server.wait().unwrap().success());
+    let left = wait_records(&telemetry, cookie, <[SubflowRecord]>::is_empty);
+    assert!(left.is_empty(), "left after close: {left:#?}");
+    let mut closed = Vec::new();
+    rt.block_on(async {
+        while closed.len() < records.len() {
+            let event = tokio::time::timeout(Duration::from_secs(10), events.next())
+                .await
+                .expect("a close event within 10 s")
+                .unwrap();
+            if matches!(event.kind, EVENT_CLOSED | EVENT_RESET) {
+                closed.push(event.record.cookie);
+            }
+        }
+    });
+    closed.sort_unstable();
+    let mut expected: Vec<u64> = records.iter().map(|r| r.cookie).collect();
+    expected.sort_unstable();
+    assert_eq!(closed, expected);
+    let counters = telemetry.stats().unwrap();
+    assert_eq!(
+        (counters.created, counters.removed, counters.evicted),
+        (2, 2, 0),
+        "{counters:?}"
+    );
+}
