@@ -5,12 +5,12 @@
 use std::{
     io::{BufRead as _, BufReader, Read as _, Write as _},
     net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener},
-    process::{Child, ChildStdout, Stdio},
+    process::{Child, ChildStdout, Command, Stdio},
     time::{Duration, Instant},
 };
 
-use mptcpd_bpf::{SubflowRecord, Telemetry};
-use mptcpd_common::telemetry::{EVENT_CLOSED, EVENT_RESET};
+use mptcpd_bpf::{SubflowRecord, Telemetry, TelemetryEvents};
+use mptcpd_common::telemetry::{EVENT_CLOSED, EVENT_RESET, EVENT_RTO};
 use mptcpd_tests::{bins, ebpf::cgroup::TestCgroup, net::two_hosts::TwoHosts, skip};
 
 /// A subflow as `mptcp-xfer client` printed it from `MPTCP_FULL_INFO`.
@@ -127,20 +127,59 @@ fn wait_records(
     }
 }
 
+/// A test cgroup with telemetry attached, watching the client's namespace.
+struct Watched {
+    cgroup: TestCgroup,
+    telemetry: Telemetry,
+    cookie: u64,
+    rt: tokio::runtime::Runtime,
+    events: TelemetryEvents,
+}
+
+fn watch(hosts: &TwoHosts, prefix: &str) -> Watched {
+    let cgroup = TestCgroup::new(prefix).unwrap();
+    let mut telemetry = Telemetry::attach(cgroup.path()).unwrap();
+    let cookie = netns_cookie(hosts);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let events = rt.block_on(async { telemetry.events(cookie) }).unwrap();
+    Watched {
+        cgroup,
+        telemetry,
+        cookie,
+        rt,
+        events,
+    }
+}
+
+/// `mptcp-xfer client` to the server's path-1 address, in the client's namespace and `cgroup`.
+fn client_command(hosts: &TwoHosts, cgroup: &TestCgroup, port: u16, bytes: u64) -> Command {
+    let mut client = hosts
+        .client
+        .command(bins::path("mptcp-xfer").unwrap())
+        .unwrap();
+    client
+        .args(["client", "--connect", &format!("10.0.1.2:{port}")])
+        .args(["--bytes", &bytes.to_string(), "--wait-extra-subflows", "1"]);
+    cgroup.join_on_spawn(&mut client).unwrap();
+    client
+}
+
 #[test]
 fn records_each_mptcp_subflow_with_its_bytes_and_drops_it_at_close() {
     if !skip::require_root("records_each_mptcp_subflow_with_its_bytes_and_drops_it_at_close") {
         return;
     }
     let hosts = hosts("mptcpd-t-tel");
-    let cgroup = TestCgroup::new("mptcpd-t-tel").unwrap();
-    let mut telemetry = Telemetry::attach(cgroup.path()).unwrap();
-    let cookie = netns_cookie(&hosts);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut events = rt.block_on(async { telemetry.events(cookie) }).unwrap();
+    let Watched {
+        cgroup,
+        telemetry,
+        cookie,
+        rt,
+        mut events,
+    } = watch(&hosts, "mptcpd-t-tel");
 
     // A plain TCP connection from the cgroup gets no record.
     let plain = hosts
@@ -165,17 +204,12 @@ fn records_each_mptcp_subflow_with_its_bytes_and_drops_it_at_close() {
 
     // An MPTCP transfer over both paths, held open once everything is acknowledged.
     let mut server = spawn_server(&hosts, 5202);
-    let mut client = hosts
-        .client
-        .command(bins::path("mptcp-xfer").unwrap())
-        .unwrap();
-    client
-        .args(["client", "--connect", "10.0.1.2:5202", "--bytes", "4194304"])
-        .args(["--wait-extra-subflows", "1", "--hold"])
+    let mut client = client_command(&hosts, &cgroup, 5202, 4 << 20)
+        .arg("--hold")
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    cgroup.join_on_spawn(&mut client).unwrap();
-    let mut client = client.spawn().unwrap();
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut out = BufReader::new(client.stdout.take().unwrap());
     let lines = read_until_holding(&mut out);
     let printed: Vec<Printed> = lines.iter().filter_map(|l| parse_subflow(l)).collect();
@@ -226,4 +260,72 @@ fn records_each_mptcp_subflow_with_its_bytes_and_drops_it_at_close() {
         (2, 2, 0),
         "{counters:?}"
     );
+}
+
+#[test]
+fn an_rto_event_arrives_when_a_path_is_blackholed() {
+    const TEST: &str = "an_rto_event_arrives_when_a_path_is_blackholed";
+    if !skip::require_root(TEST) {
+        return;
+    }
+    let nft = "nft";
+    if Command::new(nft).arg("--version").output().is_err() {
+        skip::skip(TEST, "needs nft (Debian package nftables)");
+        return;
+    }
+    let hosts = hosts("mptcpd-t-rto");
+    // Path 2 lets the join's small handshake packets through and drops every data segment
+    // in the receiving namespace's input hook: the link stays up, the data is lost.
+    let mut rules = hosts.server.command(nft).unwrap();
+    rules.args(["-f", "-"]);
+    rules.stdin(Stdio::piped());
+    let mut rules = rules.spawn().unwrap();
+    rules
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"table inet blackhole {\n chain input {\n  type filter hook input priority 0;\n  \
+              iifname \"s2\" ip length > 200 drop\n }\n}\n",
+        )
+        .unwrap();
+    assert!(rules.wait().unwrap().success());
+
+    let Watched {
+        cgroup,
+        telemetry: _telemetry,
+        cookie: _,
+        rt,
+        mut events,
+    } = watch(&hosts, "mptcpd-t-rto");
+
+    let mut server = spawn_server(&hosts, 5203);
+    let mut client = client_command(&hosts, &cgroup, 5203, 8 << 20)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let rto = rt.block_on(async {
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(30), events.next())
+                .await
+                .expect("an RTO event within 30 s")
+                .unwrap();
+            if event.kind == EVENT_RTO {
+                return event;
+            }
+        }
+    });
+    // The blackholed subflow's, from the client's path-2 address.
+    assert_eq!(
+        v4(rto.record.local_addr, rto.record.local_port).ip(),
+        IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)),
+        "{rto:#?}"
+    );
+    assert!(rto.record.rto_count >= 1, "{rto:#?}");
+    for child in [&mut client, &mut server] {
+        // Already gone is fine: only the ends matter here.
+        let _gone = child.kill();
+        let _status = child.wait();
+    }
 }
