@@ -3,9 +3,10 @@
 //! [`TelemetryEvent`] to a ring buffer when a path manager must hear at once (RTO,
 //! retransmission burst, subflow closed or reset).
 //!
-//! The MPTCP token is not in the record: `bpf_sock_ops` has no field for it and our programs
-//! have no CO-RE; the 4-tuple (and the netns cookie) join the record with the path manager's
-//! `SUB_ESTABLISHED` events.
+//! `bpf_sock_ops` has no field for the MPTCP token or the RTT variance and our programs have no
+//! CO-RE: user space reads the offsets of `mptcp_sock.token` and `tcp_sock.mdev_us` from the
+//! kernel's BTF into [`TelemetryConfig`]; without them both read 0 and the 4-tuple (with the
+//! netns cookie) joins a record with the path manager's `SUB_ESTABLISHED` events.
 
 /// The `sock_ops` program (its name in the kernel is the first 15 bytes).
 pub const PROGRAM: &str = "subflow_ops";
@@ -15,6 +16,21 @@ pub const SUBFLOWS_MAP: &str = "TELEMETRY_SUBFLOWS";
 pub const EVENTS_MAP: &str = "TELEMETRY_EVENTS";
 /// Array of `u64` counters, indexed by the `STAT_*` slots.
 pub const STATS_MAP: &str = "TELEMETRY_STATS";
+
+/// Array of one [`TelemetryConfig`].
+pub const CONFIG_MAP: &str = "TELEMETRY_CFG";
+
+/// Kernel field offsets read from BTF by user space before the program runs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TelemetryConfig {
+    /// 1 once the offsets are written; until then token and RTT variance read 0.
+    pub ready: u64,
+    /// `offsetof(struct mptcp_sock, token)` (a `u32`).
+    pub mptcp_sock_token: u64,
+    /// `offsetof(struct tcp_sock, mdev_us)` (a `u32`: RTT variance << 2).
+    pub tcp_sock_mdev_us: u64,
+}
 
 /// Most subflows tracked at once: far above the concurrent subflows of a host (the in-kernel
 /// PM allows 8 per connection); the LRU evicts the least recently active beyond it.
@@ -124,8 +140,8 @@ pub struct SubflowRecord {
     pub rto_count: u32,
     /// Retransmissions in the current burst window (program state).
     pub burst_retrans: u32,
-    /// Keeps the size a multiple of 8 with no implicit padding.
-    pub reserved: u32,
+    /// The MPTCP connection's token (`MPTCP_INFO`'s `mptcpi_token`), 0 if unknown.
+    pub token: u32,
 }
 
 /// What the ring buffer carries: the kind of event, a detail, and the record at that moment.
@@ -154,6 +170,8 @@ mod user {
     unsafe impl aya::Pod for super::SubflowRecord {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::TelemetryEvent {}
+    // SAFETY: `#[repr(C)]`, three `u64`, no padding.
+    unsafe impl aya::Pod for super::TelemetryConfig {}
 }
 
 #[cfg(test)]

@@ -20,7 +20,8 @@ use aya_ebpf::{
         BPF_SOCK_OPS_STATE_CB, BPF_SOCK_OPS_STATE_CB_FLAG, bpf_sock_ops,
     },
     helpers::generated::{
-        bpf_get_netns_cookie, bpf_get_socket_cookie, bpf_ktime_get_ns, bpf_skc_to_mptcp_sock,
+        bpf_get_netns_cookie, bpf_get_socket_cookie, bpf_ktime_get_ns, bpf_probe_read_kernel,
+        bpf_skc_to_mptcp_sock, bpf_skc_to_tcp_sock,
     },
     macros::{map, sock_ops},
     maps::{Array, LruHashMap, RingBuf},
@@ -30,7 +31,7 @@ use mptcpd_common::telemetry::{
     EVENT_CLOSED, EVENT_RESET, EVENT_RETRANS_BURST, EVENT_RTO, EVENTS_BYTE_SIZE,
     RETRANS_BURST_THRESHOLD, RETRANS_BURST_WINDOW_NS, STAT_CREATED, STAT_EVENTS_LOST, STAT_EVICTED,
     STAT_INSERT_FAILED, STAT_REMOVED, STAT_SLOTS, SUBFLOWS_MAX_ENTRIES, SubflowRecord,
-    TelemetryEvent, closed_abruptly, tcp_state,
+    TelemetryConfig, TelemetryEvent, closed_abruptly, tcp_state,
 };
 use mptcpd_ebpf::atomic;
 
@@ -68,6 +69,10 @@ static TELEMETRY_EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTE_SIZE, 0);
 #[map]
 static TELEMETRY_STATS: Array<u64> = Array::with_max_entries(STAT_SLOTS, 0);
 
+/// The kernel's field offsets (from BTF, by user space).
+#[map]
+static TELEMETRY_CFG: Array<TelemetryConfig> = Array::with_max_entries(1, 0);
+
 /// The callbacks this program needs on a subflow.
 const SUBFLOW_CB_FLAGS: u32 = BPF_SOCK_OPS_RTO_CB_FLAG
     | BPF_SOCK_OPS_RETRANS_CB_FLAG
@@ -89,10 +94,10 @@ fn subflow_ops(ctx: SockOpsContext) -> u32 {
     let ops = ctx.ops;
     match ctx.op() {
         BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB | BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB => {
-            if is_mptcp_subflow(ops) {
+            if let Some(msk) = mptcp_subflow(ops) {
                 // Fails only for a non-full socket, which has no subflow to watch.
                 let _ignored = ctx.set_cb_flags(SUBFLOW_CB_FLAGS as i32);
-                let record = fresh_record(ops);
+                let record = fresh_record(ops, msk);
                 insert(&record);
             }
         }
@@ -140,18 +145,53 @@ fn subflow_ops(ctx: SockOpsContext) -> u32 {
     OK
 }
 
-/// Whether the callback's socket is a TCP socket that is an MPTCP subflow
-/// (`bpf_skc_to_mptcp_sock` gives the connection only for those).
+/// The kernel address of the callback socket's MPTCP connection if the socket is a TCP socket
+/// that is an MPTCP subflow (`bpf_skc_to_mptcp_sock` gives the connection only for those).
 #[expect(clippy::inline_always, reason = "our loader links no BPF-to-BPF calls")]
 #[inline(always)]
-fn is_mptcp_subflow(ops: *mut bpf_sock_ops) -> bool {
+fn mptcp_subflow(ops: *mut bpf_sock_ops) -> Option<u64> {
     // The verifier turns this load into the socket pointer or null.
     let sk = ctx_field!(ops, __bindgen_anon_2.sk);
     if sk.is_null() {
-        return false;
+        return None;
     }
     // SAFETY: a non-null socket from the context, the helper's argument type.
-    !unsafe { bpf_skc_to_mptcp_sock(sk.cast()) }.is_null()
+    let msk = unsafe { bpf_skc_to_mptcp_sock(sk.cast()) };
+    (!msk.is_null()).then_some(msk as u64)
+}
+
+/// The `u32` at kernel address `base + offset` (offset from BTF), or 0 if unreadable or the
+/// offsets are not configured.
+#[expect(clippy::inline_always, reason = "our loader links no BPF-to-BPF calls")]
+#[inline(always)]
+fn read_kernel_u32(base: u64, offset: u64) -> u32 {
+    if offset == 0 {
+        return 0;
+    }
+    // Bounded, so that the verifier accepts the sum with a BTF pointer (struct offsets are far
+    // below 64 KiB).
+    let offset = offset & 0xffff;
+    // Initialised: the verifier wants it written before the helper.
+    let mut value: u32 = 0;
+    // SAFETY: the helper checks the source address; the destination is 4 bytes of our stack.
+    let rc = unsafe {
+        bpf_probe_read_kernel(
+            (&raw mut value).cast(),
+            4,
+            base.wrapping_add(offset) as *const core::ffi::c_void,
+        )
+    };
+    if rc == 0 { value } else { 0 }
+}
+
+/// The configured offsets, or all zero.
+#[expect(clippy::inline_always, reason = "our loader links no BPF-to-BPF calls")]
+#[inline(always)]
+fn config() -> TelemetryConfig {
+    match TELEMETRY_CFG.get(0) {
+        Some(config) if config.ready == 1 => *config,
+        _ => TelemetryConfig::default(),
+    }
 }
 
 /// The socket's record, or null-free `None` for a socket that is no subflow of ours. An MPTCP
@@ -164,11 +204,9 @@ fn record_of(ops: *mut bpf_sock_ops) -> Option<*mut SubflowRecord> {
         return Some(record);
     }
     // Another program on the cgroup may have enabled these callbacks for a plain TCP socket.
-    if !is_mptcp_subflow(ops) {
-        return None;
-    }
+    let msk = mptcp_subflow(ops)?;
     stat(STAT_EVICTED);
-    let record = fresh_record(ops);
+    let record = fresh_record(ops, msk);
     insert(&record);
     TELEMETRY_SUBFLOWS.get_ptr_mut(&cookie)
 }
@@ -195,7 +233,7 @@ fn socket_cookie(ops: *mut bpf_sock_ops) -> u64 {
 /// A record for the callback's socket: its identity and current figures.
 #[expect(clippy::inline_always, reason = "our loader links no BPF-to-BPF calls")]
 #[inline(always)]
-fn fresh_record(ops: *mut bpf_sock_ops) -> SubflowRecord {
+fn fresh_record(ops: *mut bpf_sock_ops, msk: u64) -> SubflowRecord {
     let family = ctx_field!(ops, family);
     let (local_addr, remote_addr) = if family == mptcpd_common::AF_INET {
         (
@@ -221,6 +259,7 @@ fn fresh_record(ops: *mut bpf_sock_ops) -> SubflowRecord {
         local_port: ctx_field!(ops, local_port),
         // The kernel puts the network-order port in the upper 16 bits.
         remote_port: u32::from_be(ctx_field!(ops, remote_port)),
+        token: read_kernel_u32(msk, config().mptcp_sock_token),
         ..SubflowRecord::default()
     };
     refresh(&raw mut record, ops);
@@ -243,6 +282,16 @@ fn refresh(record: *mut SubflowRecord, ops: *mut bpf_sock_ops) {
     r.segs_in = ctx_field!(ops, segs_in);
     r.segs_out = ctx_field!(ops, segs_out);
     r.total_retrans = ctx_field!(ops, total_retrans);
+    let sk = ctx_field!(ops, __bindgen_anon_2.sk);
+    if !sk.is_null() {
+        // A BTF pointer to the same socket: the verifier forbids arithmetic on `sk` itself.
+        // SAFETY: a non-null socket from the context, the helper's argument type.
+        let tp = unsafe { bpf_skc_to_tcp_sock(sk.cast()) };
+        if !tp.is_null() {
+            // The kernel keeps four times the variance (`tcpi_rttvar` is `mdev_us >> 2`).
+            r.rttvar_us = read_kernel_u32(tp as u64, config().tcp_sock_mdev_us) >> 2;
+        }
+    }
     // SAFETY: a helper without arguments.
     r.last_activity_ns = unsafe { bpf_ktime_get_ns() };
 }

@@ -214,6 +214,11 @@ fn records_each_mptcp_subflow_with_its_bytes_and_drops_it_at_close() {
     let lines = read_until_holding(&mut out);
     let printed: Vec<Printed> = lines.iter().filter_map(|l| parse_subflow(l)).collect();
     assert_eq!(printed.len(), 2, "{lines:?}");
+    let token = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("connection token 0x")?.split(':').next())
+        .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+        .unwrap_or_else(|| panic!("no token in {lines:?}"));
 
     let records = wait_records(&telemetry, cookie, |r| r.len() == printed.len());
     assert_eq!(records.len(), 2, "{records:#?}");
@@ -228,6 +233,8 @@ fn records_each_mptcp_subflow_with_its_bytes_and_drops_it_at_close() {
         assert_eq!(record.bytes_acked, sf.bytes_acked, "{sf:?} {record:#?}");
         assert_eq!(record.state, 1, "ESTABLISHED: {record:#?}");
         assert_eq!(record.netns_cookie, cookie);
+        assert_eq!(record.token, token, "{record:#?}");
+        assert!(record.rttvar_us > 0, "{record:#?}");
     }
     // Another namespace's view holds none of them.
     assert_eq!(telemetry.subflows(cookie.wrapping_add(1)).unwrap(), []);

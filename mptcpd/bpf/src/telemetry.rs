@@ -10,8 +10,9 @@ use aya::{
     programs::{CgroupAttachMode, SockOps},
 };
 use mptcpd_common::telemetry::{
-    EVENTS_MAP, PROGRAM, STAT_CREATED, STAT_EVENTS_LOST, STAT_EVICTED, STAT_INSERT_FAILED,
-    STAT_REMOVED, STATS_MAP, SUBFLOWS_MAP, SubflowRecord, TelemetryEvent,
+    CONFIG_MAP, EVENTS_MAP, PROGRAM, STAT_CREATED, STAT_EVENTS_LOST, STAT_EVICTED,
+    STAT_INSERT_FAILED, STAT_REMOVED, STATS_MAP, SUBFLOWS_MAP, SubflowRecord, TelemetryConfig,
+    TelemetryEvent,
 };
 use tokio::io::{Interest, unix::AsyncFd};
 
@@ -54,6 +55,7 @@ impl Telemetry {
     pub fn attach(cgroup: &Path) -> Result<Self, EbpfError> {
         raise_memlock_limit();
         let mut ebpf = EbpfLoader::new().load(OBJECT).map_err(EbpfError::Object)?;
+        configure(&mut ebpf)?;
         let program_err = |source| EbpfError::Program {
             name: PROGRAM,
             source,
@@ -146,6 +148,29 @@ impl Telemetry {
     fn map(&self, name: &'static str) -> Result<&Map, EbpfError> {
         self.ebpf.map(name).ok_or(EbpfError::MissingMap(name))
     }
+}
+
+/// Hands the program the kernel's offsets of the token and the RTT variance. Without them
+/// (no BTF, another layout) records carry neither: one line says so and telemetry runs on.
+fn configure(ebpf: &mut Ebpf) -> Result<(), EbpfError> {
+    let fields = [("mptcp_sock", "token", 4), ("tcp_sock", "mdev_us", 4)];
+    let config = match super::upgrade::offsets::running_kernel_fields(fields) {
+        Ok([mptcp_sock_token, tcp_sock_mdev_us]) => TelemetryConfig {
+            ready: 1,
+            mptcp_sock_token,
+            tcp_sock_mdev_us,
+        },
+        Err(why) => {
+            tracing::info!("telemetry records carry no MPTCP token nor RTT variance: {why}");
+            return Ok(());
+        }
+    };
+    let map = ebpf
+        .map_mut(CONFIG_MAP)
+        .ok_or(EbpfError::MissingMap(CONFIG_MAP))?;
+    let mut array: Array<&mut MapData, TelemetryConfig> =
+        Array::try_from(map).map_err(map_err(CONFIG_MAP))?;
+    array.set(0, &config, 0).map_err(map_err(CONFIG_MAP))
 }
 
 /// The ring buffer's events of one namespace.
