@@ -298,6 +298,16 @@ fn an_rto_event_arrives_when_a_path_is_blackholed() {
         .unwrap();
     assert!(rules.wait().unwrap().success());
 
+    // Path 1 slow, so that the scheduler must put data on path 2 too.
+    let tc = hosts
+        .client
+        .command("tc")
+        .unwrap()
+        .args(["qdisc", "add", "dev", "c1", "root", "tbf", "rate", "20mbit"])
+        .args(["burst", "32kbit", "latency", "100ms"])
+        .status()
+        .unwrap();
+    assert!(tc.success());
     let Watched {
         cgroup,
         telemetry: _telemetry,
@@ -307,7 +317,7 @@ fn an_rto_event_arrives_when_a_path_is_blackholed() {
     } = watch(&hosts, "mptcpd-t-rto");
 
     let mut server = spawn_server(&hosts, 5203);
-    let mut client = client_command(&hosts, &cgroup, 5203, 8 << 20)
+    let mut client = client_command(&hosts, &cgroup, 5203, 4 << 20)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
