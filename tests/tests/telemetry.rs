@@ -9,7 +9,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mptcpd_bpf::{SubflowRecord, Telemetry, TelemetryEvents};
+use mptcpd_bpf::{
+    PinDir, SubflowRecord, TELEMETRY_STATS_PIN, TELEMETRY_SUBFLOWS_PIN, Telemetry, TelemetryEvents,
+};
 use mptcpd_common::telemetry::{EVENT_CLOSED, EVENT_RESET, EVENT_RTO};
 use mptcpd_tests::{bins, ebpf::cgroup::TestCgroup, net::two_hosts::TwoHosts, skip};
 
@@ -345,4 +347,24 @@ fn an_rto_event_arrives_when_a_path_is_blackholed() {
         let _gone = child.kill();
         let _status = child.wait();
     }
+}
+
+#[test]
+fn maps_are_pinned_beside_the_daemons_and_unpinned_on_drop() {
+    if !skip::require_root("maps_are_pinned_beside_the_daemons_and_unpinned_on_drop") {
+        return;
+    }
+    let cgroup = TestCgroup::new("mptcpd-t-telpin").unwrap();
+    let telemetry = Telemetry::attach(cgroup.path()).unwrap();
+    let pins = std::path::PathBuf::from(format!(
+        "/sys/fs/bpf/mptcpd-test-{}-tel",
+        std::process::id()
+    ));
+    let mut dir = PinDir::open(&pins).unwrap();
+    telemetry.pin_maps(&mut dir).unwrap();
+    for pin in [TELEMETRY_SUBFLOWS_PIN, TELEMETRY_STATS_PIN] {
+        assert!(pins.join(pin).exists(), "{pin} not pinned");
+    }
+    drop(dir);
+    assert!(!pins.exists(), "{} left behind", pins.display());
 }

@@ -25,8 +25,6 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mp
 pub const SUBFLOWS_PIN: &str = "telemetry_subflows";
 /// See [`SUBFLOWS_PIN`].
 pub const STATS_PIN: &str = "telemetry_stats";
-/// See [`SUBFLOWS_PIN`].
-pub const EVENTS_PIN: &str = "telemetry_events";
 
 /// The program's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -113,13 +111,10 @@ impl Telemetry {
         })
     }
 
-    /// Pins the records, counters and ring buffer in `dir`, beside the daemon's other pins.
+    /// Pins the records and counters in `dir`, beside the daemon's other pins, for readers
+    /// such as `mptcpctl`. Not the ring buffer: it has one consumer, the daemon.
     pub fn pin_maps(&self, dir: &mut PinDir) -> Result<(), EbpfError> {
-        for (name, pin) in [
-            (SUBFLOWS_MAP, SUBFLOWS_PIN),
-            (STATS_MAP, STATS_PIN),
-            (EVENTS_MAP, EVENTS_PIN),
-        ] {
+        for (name, pin) in [(SUBFLOWS_MAP, SUBFLOWS_PIN), (STATS_MAP, STATS_PIN)] {
             let map = self.map(name)?;
             dir.pin(
                 pin,
