@@ -96,7 +96,7 @@ fn subflow_ops(ctx: SockOpsContext) -> u32 {
         BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB | BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB => {
             if let Some(msk) = mptcp_subflow(ops) {
                 // Fails only for a non-full socket, which has no subflow to watch.
-                let _ignored = ctx.set_cb_flags(SUBFLOW_CB_FLAGS as i32);
+                let _ignored = ctx.set_cb_flags(SUBFLOW_CB_FLAGS.cast_signed());
                 let record = fresh_record(ops, msk);
                 insert(&record);
             }
@@ -322,13 +322,15 @@ fn emit(kind: u32, detail: u32, record: *const SubflowRecord) {
         return;
     };
     let event = entry.as_mut_ptr();
+    // Field by field: no 152-byte event on the stack.
     // SAFETY: the reservation holds a whole event; `record` is a live map element.
-    unsafe {
-        (*event).kind = kind;
-        (*event).detail = detail;
-        (*event).time_ns = (*record).last_activity_ns;
-        core::ptr::copy_nonoverlapping(record, &raw mut (*event).record, 1);
-    }
+    unsafe { (&raw mut (*event).kind).write(kind) };
+    // SAFETY: as above.
+    unsafe { (&raw mut (*event).detail).write(detail) };
+    // SAFETY: as above.
+    unsafe { (&raw mut (*event).time_ns).write((*record).last_activity_ns) };
+    // SAFETY: as above.
+    unsafe { core::ptr::copy_nonoverlapping(record, &raw mut (*event).record, 1) };
     entry.submit(0);
 }
 
