@@ -144,6 +144,48 @@ pub struct SubflowRecord {
     pub token: u32,
 }
 
+impl SubflowRecord {
+    /// The local address and port.
+    #[must_use]
+    pub fn local(&self) -> core::net::SocketAddr {
+        socket_addr(self.family, self.local_addr, self.local_port)
+    }
+
+    /// The remote address and port.
+    #[must_use]
+    pub fn remote(&self) -> core::net::SocketAddr {
+        socket_addr(self.family, self.remote_addr, self.remote_port)
+    }
+}
+
+/// An address in network byte order (words as the kernel stored them) and a host-order port.
+fn socket_addr(family: u32, words: [u32; 4], port: u32) -> core::net::SocketAddr {
+    use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let ip = if family == crate::AF_INET {
+        IpAddr::V4(Ipv4Addr::from(words[0].to_ne_bytes()))
+    } else {
+        let mut bytes = [0_u8; 16];
+        for (chunk, word) in bytes.as_chunks_mut::<4>().0.iter_mut().zip(words) {
+            *chunk = word.to_ne_bytes();
+        }
+        IpAddr::V6(Ipv6Addr::from(bytes))
+    };
+    // Ports are 16 bits; the kernel widens them to u32.
+    core::net::SocketAddr::new(ip, u16::try_from(port).unwrap_or(0))
+}
+
+/// The name of an `EVENT_*` kind, for logs.
+#[must_use]
+pub const fn event_name(kind: u32) -> &'static str {
+    match kind {
+        EVENT_RTO => "RTO",
+        EVENT_RETRANS_BURST => "retransmission burst",
+        EVENT_CLOSED => "closed",
+        EVENT_RESET => "reset",
+        _ => "unknown event",
+    }
+}
+
 /// What the ring buffer carries: the kind of event, a detail, and the record at that moment.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -176,7 +218,33 @@ mod user {
 
 #[cfg(test)]
 mod tests {
-    use super::{closed_abruptly, tcp_state};
+    use super::{SubflowRecord, closed_abruptly, tcp_state};
+
+    #[test]
+    fn addresses_read_back_from_network_order_words() {
+        let v4 = SubflowRecord {
+            family: crate::AF_INET,
+            local_addr: [u32::from_ne_bytes([10, 0, 2, 1]), 0, 0, 0],
+            local_port: 40_000,
+            remote_addr: [u32::from_ne_bytes([10, 0, 1, 2]), 0, 0, 0],
+            remote_port: 5201,
+            ..SubflowRecord::default()
+        };
+        assert_eq!(v4.local().to_string(), "10.0.2.1:40000");
+        assert_eq!(v4.remote().to_string(), "10.0.1.2:5201");
+        let v6 = SubflowRecord {
+            family: crate::AF_INET6,
+            local_addr: [
+                u32::from_ne_bytes([0x20, 0x01, 0x0d, 0xb8]),
+                0,
+                0,
+                u32::from_ne_bytes([0, 0, 0, 1]),
+            ],
+            local_port: 1,
+            ..SubflowRecord::default()
+        };
+        assert_eq!(v6.local().to_string(), "[2001:db8::1]:1");
+    }
 
     #[test]
     fn only_synchronised_states_closing_at_once_are_resets() {

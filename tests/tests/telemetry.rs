@@ -13,7 +13,9 @@ use mptcpd_bpf::{
     PinDir, SubflowRecord, TELEMETRY_STATS_PIN, TELEMETRY_SUBFLOWS_PIN, Telemetry, TelemetryEvents,
 };
 use mptcpd_common::telemetry::{EVENT_CLOSED, EVENT_RESET, EVENT_RTO};
-use mptcpd_tests::{bins, ebpf::cgroup::TestCgroup, net::two_hosts::TwoHosts, skip};
+use mptcpd_tests::{
+    bins, daemon::process::Daemon, ebpf::cgroup::TestCgroup, net::two_hosts::TwoHosts, skip,
+};
 
 /// A subflow as `mptcp-xfer client` printed it from `MPTCP_FULL_INFO`.
 #[derive(Debug)]
@@ -40,11 +42,6 @@ fn parse_subflow(line: &str) -> Option<Printed> {
         remote,
         bytes_acked,
     })
-}
-
-fn v4(addr: [u32; 4], port: u32) -> SocketAddr {
-    let ip = Ipv4Addr::from(addr[0].to_ne_bytes());
-    SocketAddr::new(IpAddr::V4(ip), u16::try_from(port).unwrap())
 }
 
 /// Reads the child's stdout up to the `holding` line; the lines before it.
@@ -227,10 +224,7 @@ fn records_each_mptcp_subflow_with_its_bytes_and_drops_it_at_close() {
     for sf in &printed {
         let record = records
             .iter()
-            .find(|r| {
-                v4(r.local_addr, r.local_port) == sf.local
-                    && v4(r.remote_addr, r.remote_port) == sf.remote
-            })
+            .find(|r| r.local() == sf.local && r.remote() == sf.remote)
             .unwrap_or_else(|| panic!("no record for {sf:?} in {records:#?}"));
         assert_eq!(record.bytes_acked, sf.bytes_acked, "{sf:?} {record:#?}");
         assert_eq!(record.state, 1, "ESTABLISHED: {record:#?}");
@@ -337,7 +331,7 @@ fn an_rto_event_arrives_when_a_path_is_blackholed() {
     });
     // The blackholed subflow's, from the client's path-2 address.
     assert_eq!(
-        v4(rto.record.local_addr, rto.record.local_port).ip(),
+        rto.record.local().ip(),
         IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)),
         "{rto:#?}"
     );
@@ -367,4 +361,83 @@ fn maps_are_pinned_beside_the_daemons_and_unpinned_on_drop() {
     }
     drop(dir);
     assert!(!pins.exists(), "{} left behind", pins.display());
+}
+
+#[test]
+fn daemon_with_an_observed_cgroup_logs_its_subflows_events() {
+    const TEST: &str = "daemon_with_an_observed_cgroup_logs_its_subflows_events";
+    if !skip::require_root(TEST) {
+        return;
+    }
+    let hosts = TwoHosts::new("mptcpd-t-teld").unwrap();
+    let cgroup = TestCgroup::new("mptcpd-t-teld").unwrap();
+    let pins = std::path::PathBuf::from(format!(
+        "/sys/fs/bpf/mptcpd-test-{}-teld",
+        std::process::id()
+    ));
+    let mut cmd = hosts.client.command(bins::path("mptcpd").unwrap()).unwrap();
+    cmd.args(["--log", "stderr", "--debug", "--bpf-pin-dir"])
+        .arg(&pins)
+        .arg("--observe-cgroup")
+        .arg(cgroup.path());
+    let mut daemon = Daemon::start(cmd).unwrap();
+    assert!(
+        daemon
+            .log()
+            .contains("subflow telemetry attached to cgroup"),
+        "{}",
+        daemon.log()
+    );
+    assert!(pins.join(TELEMETRY_SUBFLOWS_PIN).exists());
+
+    let mut server = spawn_server(&hosts, 5204);
+    let mut client = hosts
+        .client
+        .command(bins::path("mptcp-xfer").unwrap())
+        .unwrap();
+    client
+        .args(["client", "--connect", "10.0.1.2:5204", "--bytes", "65536"])
+        .stdout(Stdio::null());
+    cgroup.join_on_spawn(&mut client).unwrap();
+    assert!(client.status().unwrap().success());
+    assert!(server.wait().unwrap().success());
+    // The initial subflow's close reaches the daemon through the ring buffer.
+    daemon
+        .wait_for_log("subflow 10.0.1.1:")
+        .unwrap_or_else(|e| panic!("{e}: {}", daemon.log()));
+    let (status, log) = daemon.stop().unwrap();
+    assert!(status.success(), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("subflow 10.0.1.1:"))
+        .unwrap();
+    assert!(line.contains("-> 10.0.1.2:5204"), "{line}");
+    assert!(
+        line.contains(": closed") || line.contains(": reset"),
+        "{line}"
+    );
+    assert!(!pins.exists(), "{} left behind", pins.display());
+}
+
+/// Without a cgroup named, the daemon observes the root for the socket counts but leaves
+/// subflow telemetry off.
+#[test]
+fn daemon_without_an_observed_cgroup_leaves_subflow_telemetry_off() {
+    const TEST: &str = "daemon_without_an_observed_cgroup_leaves_subflow_telemetry_off";
+    if !skip::require_root(TEST) {
+        return;
+    }
+    let netns = mptcpd_tests::net::netns::NetNs::new("mptcpd-t-teloff").unwrap();
+    let pins = std::path::PathBuf::from(format!(
+        "/sys/fs/bpf/mptcpd-test-{}-teloff",
+        std::process::id()
+    ));
+    let mut cmd = netns.command(bins::path("mptcpd").unwrap()).unwrap();
+    cmd.args(["--log", "stderr", "--debug", "--bpf-pin-dir"])
+        .arg(&pins);
+    let daemon = Daemon::start(cmd).unwrap();
+    assert!(!pins.join(TELEMETRY_SUBFLOWS_PIN).exists());
+    let (status, log) = daemon.stop().unwrap();
+    assert!(status.success(), "{log}");
+    assert!(!log.contains("subflow telemetry"), "{log}");
 }
