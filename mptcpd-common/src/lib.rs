@@ -11,6 +11,7 @@
 pub mod error;
 #[cfg(feature = "sys")]
 pub mod rcvbuf;
+pub mod telemetry;
 #[cfg(feature = "cli")]
 pub mod usage;
 

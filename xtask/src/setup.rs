@@ -15,6 +15,7 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("libzstd-dev", "bpf-linker links against LLVM 22"),
     ("zlib1g-dev", "bpf-linker links against LLVM 22"),
     ("iproute2", "the lab and the tests build namespaces with ip"),
+    ("nftables", "the telemetry test blackholes a path with nft"),
     ("qemu-system-x86", "the VM tests boot Debian kernels"),
     ("busybox-static", "the VM tests' initramfs"),
     ("cpio", "the VM tests' initramfs"),

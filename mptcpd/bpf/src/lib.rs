@@ -12,6 +12,7 @@ mod log_drain;
 mod netns;
 mod object;
 mod sock_observer;
+mod telemetry;
 mod upgrade;
 
 pub use aya_fmod_ret::FModRetError;
@@ -20,10 +21,17 @@ pub use bpffs::{DEFAULT_PIN_DIR, PinDir};
 pub use error::EbpfError;
 pub use features::{Hits, KernelFeatures, Probes, Support};
 use log_drain::LogDrain;
-pub use mptcpd_common::SockCounts;
+pub use mptcpd_common::{
+    SockCounts,
+    telemetry::{SubflowRecord, TelemetryEvent},
+};
 pub use netns::{Netns, cookie as netns_cookie};
 use object::{load_object, raise_memlock_limit};
 pub use sock_observer::{SOCK_COUNTS_PIN, SockObserver, read_pinned_counts};
+pub use telemetry::{
+    STATS_PIN as TELEMETRY_STATS_PIN, SUBFLOWS_PIN as TELEMETRY_SUBFLOWS_PIN, Telemetry,
+    TelemetryEvents, TelemetryStats,
+};
 pub use upgrade::{
     Installed, LINK_PIN, NETNS_CONFIG_PIN, NETNS_PIN, Upgrade, V1_CGROUPS_PIN, V1_LINK_PIN,
     V2_CGROUPS_PIN, V2_LINK_PIN,

@@ -14,6 +14,7 @@ mod prereq;
 mod privileges;
 mod reload;
 mod signals;
+mod subflows;
 mod syslog;
 mod telemetry;
 

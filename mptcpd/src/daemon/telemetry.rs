@@ -12,6 +12,7 @@ use crate::config::Config;
 pub(super) struct Telemetry {
     // Field order is drop order: unpin, then detach.
     _pins: Option<PinDir>,
+    _subflows: Option<super::subflows::Subflows>,
     observer: SockObserver,
 }
 
@@ -43,7 +44,7 @@ impl Telemetry {
             }
         };
         tracing::info!("socket observer attached to cgroup {}", cgroup.display());
-        let pins = match pin(&observer, &config.bpf_pin_dir) {
+        let mut pins = match pin(&observer, &config.bpf_pin_dir) {
             Ok((pins, path)) => {
                 tracing::info!("socket counts pinned at {}", path.display());
                 Some(pins)
@@ -53,8 +54,15 @@ impl Telemetry {
                 None
             }
         };
+        // Only for a cgroup named in the configuration: off by default.
+        let subflows = config
+            .observe_cgroup
+            .is_some()
+            .then(|| super::subflows::Subflows::start(&cgroup, pins.as_mut()))
+            .flatten();
         Some(Self {
             _pins: pins,
+            _subflows: subflows,
             observer,
         })
     }

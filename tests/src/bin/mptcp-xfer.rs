@@ -42,6 +42,10 @@ enum Mode {
         /// Wait (at most 10 s) for this many subflows beyond the first before sending.
         #[arg(long, default_value_t = 0)]
         wait_extra_subflows: u8,
+        /// After printing the subflows, print `holding` and wait for a line (or end of input)
+        /// on stdin before closing: the caller looks at the idle connection meanwhile.
+        #[arg(long)]
+        hold: bool,
     },
 }
 
@@ -62,7 +66,8 @@ fn main() -> ExitCode {
             connect,
             bytes,
             wait_extra_subflows,
-        } => client(connect, bytes, wait_extra_subflows),
+            hold,
+        } => client(connect, bytes, wait_extra_subflows, hold),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -101,7 +106,7 @@ fn server(listen: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn client(connect: SocketAddr, bytes: u64, wait_extra: u8) -> anyhow::Result<()> {
+fn client(connect: SocketAddr, bytes: u64, wait_extra: u8, hold: bool) -> anyhow::Result<()> {
     let mut stream = mptcp::connect(connect).with_context(|| format!("connecting {connect}"))?;
     println!(
         "connected {} -> {} (SO_PROTOCOL {})",
@@ -138,7 +143,14 @@ fn client(connect: SocketAddr, bytes: u64, wait_extra: u8) -> anyhow::Result<()>
     let deadline = Instant::now() + Duration::from_secs(30);
     let full = loop {
         let full = mptcp::full_info(&stream)?;
-        if full.info.bytes_acked >= bytes || Instant::now() > deadline {
+        // Held connections are compared with telemetry: wait until no subflow has data in
+        // flight (a reinjected copy may still be unacknowledged on one).
+        let quiet = !hold
+            || full
+                .subflows
+                .iter()
+                .all(|sf| sf.tcp.bytes_acked + sf.tcp.bytes_retrans >= sf.tcp.bytes_sent);
+        if (full.info.bytes_acked >= bytes && quiet) || Instant::now() > deadline {
             break full;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -162,6 +174,12 @@ fn client(connect: SocketAddr, bytes: u64, wait_extra: u8) -> anyhow::Result<()>
             sf.tcp.bytes_acked,
             sf.tcp.bytes_received
         );
+    }
+    if hold {
+        println!("holding");
+        std::io::stdout().flush()?;
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
     }
     stream.shutdown(Shutdown::Write)?;
     let mut rest = Vec::new();

@@ -5,7 +5,7 @@
 
 mod legacy;
 mod lock;
-mod offsets;
+pub(crate) mod offsets;
 #[cfg(test)]
 mod tests;
 mod verify;

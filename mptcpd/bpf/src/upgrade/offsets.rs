@@ -40,14 +40,28 @@ pub(super) fn for_running_kernel() -> Result<NetnsConfig, EbpfError> {
     netns_config(&btf).map_err(|why| EbpfError::KernelLayout { why })
 }
 
+/// Byte offsets of `(struct, field, size in bytes)` in the running kernel (for telemetry);
+/// what BTF lacks, as one line.
+pub(crate) fn running_kernel_fields<const N: usize>(
+    fields: [(&str, &str, u32); N],
+) -> Result<[u64; N], String> {
+    let data = fs::read(VMLINUX_BTF).map_err(|e| format!("{VMLINUX_BTF}: {e}"))?;
+    let btf = Btf::parse(&data)?;
+    let mut offsets = [0; N];
+    for (offset, (name, field, size)) in offsets.iter_mut().zip(fields) {
+        *offset = btf.field_offset(name, field, size)?;
+    }
+    Ok(offsets)
+}
+
 /// The offsets in the BTF `data`.
 fn netns_config(data: &[u8]) -> Result<NetnsConfig, String> {
     let btf = Btf::parse(data)?;
     Ok(NetnsConfig {
         ready: 1,
-        task_nsproxy: btf.field_offset("task_struct", "nsproxy")?,
-        nsproxy_net_ns: btf.field_offset("nsproxy", "net_ns")?,
-        net_cookie: btf.field_offset("net", "net_cookie")?,
+        task_nsproxy: btf.field_offset("task_struct", "nsproxy", 8)?,
+        nsproxy_net_ns: btf.field_offset("nsproxy", "net_ns", 8)?,
+        net_cookie: btf.field_offset("net", "net_cookie", 8)?,
         not_allowed: 0,
     })
 }
@@ -147,8 +161,8 @@ impl<'a> Btf<'a> {
     }
 
     /// Byte offset of `field` in `struct name` (in an anonymous member or not), checked to be
-    /// 8 bytes (a pointer or a u64) and byte-aligned.
-    fn field_offset(&self, name: &str, field: &str) -> Result<u64, String> {
+    /// `size` bytes and byte-aligned.
+    fn field_offset(&self, name: &str, field: &str, size: u32) -> Result<u64, String> {
         let ty = self
             .types
             .iter()
@@ -157,9 +171,9 @@ impl<'a> Btf<'a> {
         let (bits, member_type) = self
             .member(ty, field.as_bytes(), 0)
             .ok_or_else(|| format!("no member {field} in struct {name}"))?;
-        if bits % 8 != 0 || self.size(member_type, 0) != Some(8) {
+        if bits % 8 != 0 || self.size(member_type, 0) != Some(size) {
             return Err(format!(
-                "{name}.{field} is not an 8-byte field at a byte offset"
+                "{name}.{field} is not a {size}-byte field at a byte offset"
             ));
         }
         Ok(bits / 8)

@@ -1,0 +1,240 @@
+//! Per-subflow telemetry, user side: loads the `sock_ops` program (its own object), attaches it
+//! to a cgroup, reads the subflow records of one network namespace and streams the ring
+//! buffer's events asynchronously.
+
+use std::{fs::File, path::Path};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, HashMap, Map, MapData, MapError, RingBuf},
+    programs::{CgroupAttachMode, SockOps},
+};
+use mptcpd_common::telemetry::{
+    CONFIG_MAP, EVENTS_MAP, PROGRAM, STAT_CREATED, STAT_EVENTS_LOST, STAT_EVICTED,
+    STAT_INSERT_FAILED, STAT_REMOVED, STATS_MAP, SUBFLOWS_MAP, SubflowRecord, TelemetryConfig,
+    TelemetryEvent,
+};
+use tokio::io::{Interest, unix::AsyncFd};
+
+use super::{EbpfError, PinDir, raise_memlock_limit};
+
+/// The telemetry object (aligned, as aya requires).
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mptcpd-telemetry"));
+
+/// File names of the maps in the pin directory.
+pub const SUBFLOWS_PIN: &str = "telemetry_subflows";
+/// See [`SUBFLOWS_PIN`].
+pub const STATS_PIN: &str = "telemetry_stats";
+
+/// The program's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TelemetryStats {
+    /// Records created.
+    pub created: u64,
+    /// Records removed at close.
+    pub removed: u64,
+    /// Records the LRU evicted while their subflow lived.
+    pub evicted: u64,
+    /// Events dropped on a full ring buffer.
+    pub events_lost: u64,
+    /// Records the map refused.
+    pub insert_failed: u64,
+}
+
+/// The program, attached to a cgroup; dropping it detaches it.
+#[derive(Debug)]
+pub struct Telemetry {
+    ebpf: Ebpf,
+}
+
+impl Telemetry {
+    /// Loads the program and attaches it to the cgroup v2 directory `cgroup` (with its
+    /// descendants), alongside other programs there.
+    pub fn attach(cgroup: &Path) -> Result<Self, EbpfError> {
+        raise_memlock_limit();
+        let mut ebpf = EbpfLoader::new().load(OBJECT).map_err(EbpfError::Object)?;
+        configure(&mut ebpf)?;
+        let program_err = |source| EbpfError::Program {
+            name: PROGRAM,
+            source,
+        };
+        let program: &mut SockOps = ebpf
+            .program_mut(PROGRAM)
+            .ok_or(EbpfError::MissingProgram(PROGRAM))?
+            .try_into()
+            .map_err(program_err)?;
+        program.load().map_err(program_err)?;
+        let cgroup_dir = File::open(cgroup).map_err(|source| EbpfError::Cgroup {
+            path: cgroup.to_owned(),
+            source,
+        })?;
+        // A link, which coexists with other programs on the cgroup.
+        program
+            .attach(cgroup_dir, CgroupAttachMode::Single)
+            .map_err(program_err)?;
+        Ok(Self { ebpf })
+    }
+
+    /// The records of the subflows in network namespace `netns_cookie` (`SO_NETNS_COOKIE`):
+    /// a daemon sees only its own namespace's.
+    pub fn subflows(&self, netns_cookie: u64) -> Result<Vec<SubflowRecord>, EbpfError> {
+        // aya's HashMap reads LRU hashes too.
+        let map: HashMap<&MapData, u64, SubflowRecord> =
+            HashMap::try_from(self.map(SUBFLOWS_MAP)?).map_err(map_err(SUBFLOWS_MAP))?;
+        let mut records = Vec::new();
+        for entry in &map {
+            match entry {
+                Ok((_, record)) => {
+                    if record.netns_cookie == netns_cookie {
+                        records.push(record);
+                    }
+                }
+                // Removed between the key walk and the lookup: a subflow that just closed.
+                Err(MapError::KeyNotFound) => {}
+                Err(source) => return Err(map_err(SUBFLOWS_MAP)(source)),
+            }
+        }
+        Ok(records)
+    }
+
+    /// The program's counters.
+    pub fn stats(&self) -> Result<TelemetryStats, EbpfError> {
+        let map: Array<&MapData, u64> =
+            Array::try_from(self.map(STATS_MAP)?).map_err(map_err(STATS_MAP))?;
+        let get = |slot| map.get(&slot, 0).map_err(map_err(STATS_MAP));
+        Ok(TelemetryStats {
+            created: get(STAT_CREATED)?,
+            removed: get(STAT_REMOVED)?,
+            evicted: get(STAT_EVICTED)?,
+            events_lost: get(STAT_EVENTS_LOST)?,
+            insert_failed: get(STAT_INSERT_FAILED)?,
+        })
+    }
+
+    /// Pins the records and counters in `dir`, beside the daemon's other pins, for readers
+    /// such as `mptcpctl`. Not the ring buffer: it has one consumer, the daemon.
+    pub fn pin_maps(&self, dir: &mut PinDir) -> Result<(), EbpfError> {
+        for (name, pin) in [(SUBFLOWS_MAP, SUBFLOWS_PIN), (STATS_MAP, STATS_PIN)] {
+            let map = self.map(name)?;
+            dir.pin(
+                pin,
+                |path| map.pin(path),
+                |path, source| EbpfError::Pin { path, source },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Takes the ring buffer: the events of namespace `netns_cookie`, read on the current
+    /// tokio runtime. Once only; the program keeps writing to it while `self` lives.
+    pub fn events(&mut self, netns_cookie: u64) -> Result<TelemetryEvents, EbpfError> {
+        let map = self
+            .ebpf
+            .take_map(EVENTS_MAP)
+            .ok_or(EbpfError::MissingMap(EVENTS_MAP))?;
+        let ring = RingBuf::try_from(map).map_err(map_err(EVENTS_MAP))?;
+        // SAFETY: the ring buffer owns its fd, which stays open and unchanged until the
+        // buffer, moved into the `AsyncFd`, is dropped with it.
+        let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+            .map_err(|e| map_err(EVENTS_MAP)(MapError::IoError(e.into())))?;
+        Ok(TelemetryEvents { ring, netns_cookie })
+    }
+
+    fn map(&self, name: &'static str) -> Result<&Map, EbpfError> {
+        self.ebpf.map(name).ok_or(EbpfError::MissingMap(name))
+    }
+}
+
+/// Hands the program the kernel's offsets of the token and the RTT variance. Without them
+/// (no BTF, another layout) records carry neither: one line says so and telemetry runs on.
+fn configure(ebpf: &mut Ebpf) -> Result<(), EbpfError> {
+    let fields = [("mptcp_sock", "token", 4), ("tcp_sock", "mdev_us", 4)];
+    let config = match super::upgrade::offsets::running_kernel_fields(fields) {
+        Ok([mptcp_sock_token, tcp_sock_mdev_us]) => TelemetryConfig {
+            ready: 1,
+            mptcp_sock_token,
+            tcp_sock_mdev_us,
+        },
+        Err(why) => {
+            tracing::info!("telemetry records carry no MPTCP token nor RTT variance: {why}");
+            return Ok(());
+        }
+    };
+    let map = ebpf
+        .map_mut(CONFIG_MAP)
+        .ok_or(EbpfError::MissingMap(CONFIG_MAP))?;
+    let mut array: Array<&mut MapData, TelemetryConfig> =
+        Array::try_from(map).map_err(map_err(CONFIG_MAP))?;
+    array.set(0, &config, 0).map_err(map_err(CONFIG_MAP))
+}
+
+/// The ring buffer's events of one namespace.
+pub struct TelemetryEvents {
+    ring: AsyncFd<RingBuf<MapData>>,
+    netns_cookie: u64,
+}
+
+impl std::fmt::Debug for TelemetryEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // aya's RingBuf is not Debug.
+        f.debug_struct("TelemetryEvents")
+            .field("netns_cookie", &self.netns_cookie)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TelemetryEvents {
+    /// The next event of the namespace, waiting for one.
+    pub async fn next(&mut self) -> Result<TelemetryEvent, EbpfError> {
+        loop {
+            let mut guard = self
+                .ring
+                .readable_mut()
+                .await
+                .map_err(|e| map_err(EVENTS_MAP)(MapError::IoError(e)))?;
+            while let Some(item) = guard.get_inner_mut().next() {
+                let Some(event) = parse(&item) else {
+                    tracing::warn!("telemetry event of {} bytes ignored", item.len());
+                    continue;
+                };
+                if event.record.netns_cookie == self.netns_cookie {
+                    return Ok(event);
+                }
+            }
+            guard.clear_ready();
+        }
+    }
+}
+
+/// An event from its ring-buffer bytes (which need not be aligned for it).
+fn parse(bytes: &[u8]) -> Option<TelemetryEvent> {
+    (bytes.len() == size_of::<TelemetryEvent>())
+        // SAFETY: as many bytes as the type, which is `Pod` (any bit pattern is valid).
+        .then(|| unsafe { bytes.as_ptr().cast::<TelemetryEvent>().read_unaligned() })
+}
+
+fn map_err(name: &'static str) -> impl Fn(MapError) -> EbpfError {
+    move |source| EbpfError::Map { name, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
+
+    use super::{EVENTS_MAP, OBJECT, PROGRAM, STATS_MAP, SUBFLOWS_MAP};
+
+    #[test]
+    fn the_telemetry_object_holds_the_sock_ops_program_and_its_maps() {
+        let elf = object::File::parse(OBJECT).expect("an ELF object");
+        let sections: Vec<&str> = elf.sections().filter_map(|s| s.name().ok()).collect();
+        assert!(sections.contains(&"sockops"), "{sections:?}");
+        assert!(
+            sections.contains(&".maps") || sections.contains(&"maps"),
+            "{sections:?}"
+        );
+        let symbols: Vec<&str> = elf.symbols().filter_map(|s| s.name().ok()).collect();
+        for name in [PROGRAM, SUBFLOWS_MAP, EVENTS_MAP, STATS_MAP] {
+            assert!(symbols.contains(&name), "{name} missing: {symbols:?}");
+        }
+    }
+}
