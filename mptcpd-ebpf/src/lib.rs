@@ -1,4 +1,5 @@
-//! What mptcpd's three eBPF objects share: the panic handler, the license, the atomic add.
+//! What mptcpd's eBPF objects share: the panic handler, the license, the atomic add, the
+//! read of a kernel field at a BTF offset.
 //! For the host this library is empty: it lets the daemon name `mptcpd-ebpf` as a build
 //! dependency, so that cargo rebuilds the embedded objects when these sources change.
 #![no_std]
@@ -13,6 +14,8 @@
 
 #[cfg(target_arch = "bpf")]
 pub mod atomic;
+#[cfg(target_arch = "bpf")]
+pub mod kernel;
 
 #[cfg(all(target_arch = "bpf", not(test)))]
 #[panic_handler]

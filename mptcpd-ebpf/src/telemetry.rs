@@ -20,8 +20,8 @@ use aya_ebpf::{
         BPF_SOCK_OPS_STATE_CB, BPF_SOCK_OPS_STATE_CB_FLAG, bpf_sock_ops,
     },
     helpers::generated::{
-        bpf_get_netns_cookie, bpf_get_socket_cookie, bpf_ktime_get_ns, bpf_probe_read_kernel,
-        bpf_skc_to_mptcp_sock, bpf_skc_to_tcp_sock,
+        bpf_get_netns_cookie, bpf_get_socket_cookie, bpf_ktime_get_ns, bpf_skc_to_mptcp_sock,
+        bpf_skc_to_tcp_sock,
     },
     macros::{map, sock_ops},
     maps::{Array, LruHashMap, RingBuf},
@@ -170,18 +170,7 @@ fn read_kernel_u32(base: u64, offset: u64) -> u32 {
     }
     // Bounded, so that the verifier accepts the sum with a BTF pointer (struct offsets are far
     // below 64 KiB).
-    let offset = offset & 0xffff;
-    // Initialised: the verifier wants it written before the helper.
-    let mut value: u32 = 0;
-    // SAFETY: the helper checks the source address; the destination is 4 bytes of our stack.
-    let rc = unsafe {
-        bpf_probe_read_kernel(
-            (&raw mut value).cast(),
-            4,
-            base.wrapping_add(offset) as *const core::ffi::c_void,
-        )
-    };
-    if rc == 0 { value } else { 0 }
+    mptcpd_ebpf::kernel::read::<u32>(base, offset & 0xffff)
 }
 
 /// The configured offsets, or all zero.

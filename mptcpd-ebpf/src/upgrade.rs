@@ -10,9 +10,7 @@
 #![no_main]
 
 use aya_ebpf::{
-    helpers::{
-        bpf_get_current_ancestor_cgroup_id, bpf_get_current_task, generated::bpf_probe_read_kernel,
-    },
+    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_task},
     macros::map,
     maps::{Array, HashMap},
 };
@@ -24,7 +22,7 @@ use mptcpd_common::{
     },
     upgrades_to_mptcp,
 };
-use mptcpd_ebpf::atomic;
+use mptcpd_ebpf::{atomic, kernel};
 
 /// Cgroup id -> enabled or opted out, and sockets upgraded for it.
 #[map]
@@ -109,32 +107,15 @@ fn current_netns_cookie(config: *const NetnsConfig) -> u64 {
     }
     // SAFETY: a helper without arguments.
     let task = unsafe { bpf_get_current_task() };
-    let nsproxy = read_kernel_u64(task, task_nsproxy);
+    let nsproxy = kernel::read::<u64>(task, task_nsproxy);
     if nsproxy == 0 {
         return 0;
     }
-    let net = read_kernel_u64(nsproxy, nsproxy_net_ns);
+    let net = kernel::read::<u64>(nsproxy, nsproxy_net_ns);
     if net == 0 {
         return 0;
     }
-    read_kernel_u64(net, net_cookie)
-}
-
-/// The u64 at kernel address `base + offset`, or 0 if it cannot be read.
-#[expect(clippy::inline_always, reason = "our loader links no BPF-to-BPF calls")]
-#[inline(always)]
-fn read_kernel_u64(base: u64, offset: u64) -> u64 {
-    // Initialised: the helper zeroes it on failure, but the verifier wants it written first.
-    let mut value: u64 = 0;
-    // SAFETY: the helper checks the source address; the destination is 8 bytes of our stack.
-    let rc = unsafe {
-        bpf_probe_read_kernel(
-            (&raw mut value).cast(),
-            8,
-            base.wrapping_add(offset) as *const core::ffi::c_void,
-        )
-    };
-    if rc == 0 { value } else { 0 }
+    kernel::read::<u64>(net, net_cookie)
 }
 
 /// The entry of the deepest cgroup with one among the current task's cgroup and its ancestors,

@@ -1,6 +1,11 @@
 //! The eBPF object, built by `mptcpd/build.rs` and embedded in the binary.
 
-use aya::{Ebpf, EbpfLoader};
+use std::{fs::File, path::Path};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    programs::{Program, ProgramError},
+};
 
 use super::EbpfError;
 
@@ -12,6 +17,33 @@ pub(crate) static OBJECT: &[u8] =
 pub(crate) fn load_object() -> Result<Ebpf, EbpfError> {
     raise_memlock_limit();
     EbpfLoader::new().load(OBJECT).map_err(EbpfError::Object)
+}
+
+/// Program `name` of `ebpf` as the type it must be (`CgroupSock`, `SockOps`, ...).
+pub(crate) fn typed_program<'a, P>(
+    ebpf: &'a mut Ebpf,
+    name: &'static str,
+) -> Result<&'a mut P, EbpfError>
+where
+    &'a mut P: TryFrom<&'a mut Program, Error = ProgramError>,
+{
+    ebpf.program_mut(name)
+        .ok_or(EbpfError::MissingProgram(name))?
+        .try_into()
+        .map_err(program_error(name))
+}
+
+/// The error of program `name`'s load or attach.
+pub(crate) fn program_error(name: &'static str) -> impl Fn(ProgramError) -> EbpfError {
+    move |source| EbpfError::Program { name, source }
+}
+
+/// The cgroup v2 directory `path`, opened to attach programs to it.
+pub(crate) fn open_cgroup(path: &Path) -> Result<File, EbpfError> {
+    File::open(path).map_err(|source| EbpfError::Cgroup {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Kernels before 5.11 charge BPF memory to `RLIMIT_MEMLOCK`; later ones to the cgroup, where

@@ -1,7 +1,7 @@
 //! The `cgroup/sock_create` observer: per cgroup, how many stream sockets were created as TCP
 //! and how many as MPTCP. `mptcpize status` reads the same map through its pin.
 
-use std::{borrow::Borrow, collections::BTreeMap, fs::File, path::Path, path::PathBuf};
+use std::{borrow::Borrow, collections::BTreeMap, path::Path, path::PathBuf};
 
 use aya::{
     Ebpf,
@@ -10,7 +10,10 @@ use aya::{
 };
 use mptcpd_common::{SOCK_COUNTS_MAP, SOCK_CREATE_PROGRAM, SockCounts};
 
-use super::{EbpfError, LogDrain, PinDir, load_object};
+use super::{
+    EbpfError, LogDrain, PinDir, load_object,
+    object::{open_cgroup, program_error, typed_program},
+};
 
 /// File name of the counts map in the pin directory.
 pub const SOCK_COUNTS_PIN: &str = "sock_counts";
@@ -33,25 +36,13 @@ impl SockObserver {
             .is_ok()
             .then(|| LogDrain::start(&mut ebpf))
             .transpose()?;
-        let program_err = |source| EbpfError::Program {
-            name: SOCK_CREATE_PROGRAM,
-            source,
-        };
-        let program: &mut CgroupSock = ebpf
-            .program_mut(SOCK_CREATE_PROGRAM)
-            .ok_or(EbpfError::MissingProgram(SOCK_CREATE_PROGRAM))?
-            .try_into()
-            .map_err(program_err)?;
-        program.load().map_err(program_err)?;
-        let cgroup_dir = File::open(cgroup).map_err(|source| EbpfError::Cgroup {
-            path: cgroup.to_owned(),
-            source,
-        })?;
+        let program: &mut CgroupSock = typed_program(&mut ebpf, SOCK_CREATE_PROGRAM)?;
+        program.load().map_err(program_error(SOCK_CREATE_PROGRAM))?;
         // aya attaches through a BPF link, which always coexists with other programs on the
         // cgroup; the kernel rejects attach flags on links (EINVAL), so pass none.
         program
-            .attach(cgroup_dir, CgroupAttachMode::Single)
-            .map_err(program_err)?;
+            .attach(open_cgroup(cgroup)?, CgroupAttachMode::Single)
+            .map_err(program_error(SOCK_CREATE_PROGRAM))?;
         Ok(Self { ebpf, _log: log })
     }
 

@@ -2,7 +2,7 @@
 //! to a cgroup, reads the subflow records of one network namespace and streams the ring
 //! buffer's events asynchronously.
 
-use std::{fs::File, path::Path};
+use std::path::Path;
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -16,7 +16,11 @@ use mptcpd_common::telemetry::{
 };
 use tokio::io::{Interest, unix::AsyncFd};
 
-use super::{EbpfError, PinDir, raise_memlock_limit};
+use super::{
+    EbpfError, PinDir,
+    object::{open_cgroup, program_error, typed_program},
+    raise_memlock_limit,
+};
 
 /// The telemetry object (aligned, as aya requires).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mptcpd-telemetry"));
@@ -54,24 +58,12 @@ impl Telemetry {
         raise_memlock_limit();
         let mut ebpf = EbpfLoader::new().load(OBJECT).map_err(EbpfError::Object)?;
         configure(&mut ebpf)?;
-        let program_err = |source| EbpfError::Program {
-            name: PROGRAM,
-            source,
-        };
-        let program: &mut SockOps = ebpf
-            .program_mut(PROGRAM)
-            .ok_or(EbpfError::MissingProgram(PROGRAM))?
-            .try_into()
-            .map_err(program_err)?;
-        program.load().map_err(program_err)?;
-        let cgroup_dir = File::open(cgroup).map_err(|source| EbpfError::Cgroup {
-            path: cgroup.to_owned(),
-            source,
-        })?;
+        let program: &mut SockOps = typed_program(&mut ebpf, PROGRAM)?;
+        program.load().map_err(program_error(PROGRAM))?;
         // A link, which coexists with other programs on the cgroup.
         program
-            .attach(cgroup_dir, CgroupAttachMode::Single)
-            .map_err(program_err)?;
+            .attach(open_cgroup(cgroup)?, CgroupAttachMode::Single)
+            .map_err(program_error(PROGRAM))?;
         Ok(Self { ebpf })
     }
 
