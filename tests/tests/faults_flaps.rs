@@ -194,9 +194,33 @@ fn flap(ns: &NetNs, rng: &mut fastrand::Rng, admin: &mut Admin, duration: Durati
     end_up
 }
 
+/// A link and address the test adds after the faults, so that the daemon's endpoint for it
+/// marks the point by which it has handled every earlier network event (they reach the
+/// plugins in order, on one lane); its removal is waited for too.
+const MARK_LINK: &str = "fl-mark";
+const MARK: &str = "203.0.113.1";
+
+/// Waits until the daemon has handled every network event before this call.
+fn barrier(ns: &NetNs, peer: &NetNs) {
+    let link = VethPair::new(MARK_LINK, ns, "fl-markp", peer).unwrap();
+    let mark = Address::add(ns, MARK_LINK, &format!("{MARK}/32")).unwrap();
+    endpoints::wait_until(ns, "the marker's endpoint", |table| {
+        table.iter().any(|e| e.addr == MARK)
+    })
+    .unwrap();
+    drop(mark);
+    drop(link);
+    endpoints::wait_until(ns, "the marker's endpoint gone", |table| {
+        !table.iter().any(|e| e.addr == MARK)
+    })
+    .unwrap();
+}
+
 /// The table must become the administrator's endpoints plus, with the link up, the daemon's
-/// one for [`MANAGED`] (bounded by the harness's hang limit).
-fn converge(ns: &NetNs, admin: &Admin, link_up: bool) {
+/// one for [`MANAGED`] (bounded by the harness's hang limit), once the daemon has handled
+/// every event of the faults (else a table seen between a late "down" and its "up" fails).
+fn converge(ns: &NetNs, peer: &NetNs, admin: &Admin, link_up: bool) {
+    barrier(ns, peer);
     let converged = endpoints::wait_until(ns, "convergence after the flaps", |table| {
         let managed = table.iter().filter(|e| e.addr == MANAGED).count();
         managed == usize::from(link_up) && table.len() == admin.len() + managed
@@ -242,16 +266,16 @@ fn link_flaps_while_an_administrator_edits_endpoints_converge() {
     let mut daemon = Daemon::start(cmd).unwrap();
     let _managed = Address::add(&ns, LINK, &format!("{MANAGED}/24")).unwrap();
     let mut admin = Admin::new();
-    converge(&ns, &admin, true);
+    converge(&ns, &peer, &admin, true);
 
     for _round in 0..faults.rounds(1, 5) {
         let link_up = flap(&ns, &mut rng, &mut admin, flapping);
-        converge(&ns, &admin, link_up);
+        converge(&ns, &peer, &admin, link_up);
         daemon.check_running().unwrap();
     }
     // The link comes back: so does the daemon's endpoint, once.
     ns.ip(&["link", "set", LINK, "up"]).unwrap();
-    converge(&ns, &admin, true);
+    converge(&ns, &peer, &admin, true);
 
     let (status, log) = daemon.stop().unwrap();
     assert!(status.success(), "{log}");
