@@ -291,12 +291,7 @@ impl Upgrade {
     /// Takes network namespace `cookie` off the allow-list (its sockets stay TCP); `false` if
     /// it was not on it.
     pub fn deny_netns(&mut self, cookie: u64) -> Result<bool, EbpfError> {
-        match self.netns.remove(&cookie) {
-            Ok(()) => Ok(true),
-            Err(MapError::KeyNotFound) => Ok(false),
-            Err(e) if is_enoent(&e) => Ok(false),
-            Err(e) => Err(map_err(NETNS_MAP)(e)),
-        }
+        removed(self.netns.remove(&cookie), NETNS_MAP)
     }
 
     /// The allowed namespaces' cookies, each with the sockets upgraded in it so far.
@@ -346,12 +341,7 @@ impl Upgrade {
 
     /// Forgets cgroup `id` (enabled or opted out); `false` if it had no entry.
     pub fn disable(&mut self, id: u64) -> Result<bool, EbpfError> {
-        match self.cgroups.remove(&id) {
-            Ok(()) => Ok(true),
-            Err(MapError::KeyNotFound) => Ok(false),
-            Err(e) if is_enoent(&e) => Ok(false),
-            Err(e) => Err(map_err(CGROUPS_MAP)(e)),
-        }
+        removed(self.cgroups.remove(&id), CGROUPS_MAP)
     }
 
     /// Enabled cgroup ids, each with the sockets upgraded for it so far.
@@ -493,6 +483,16 @@ fn load_and_attach(maps: &[(&str, BorrowedFd<'_>)]) -> Result<FModRetLink, EbpfE
 
 fn is_enoent(e: &MapError) -> bool {
     matches!(e, MapError::SyscallError(s) if s.io_error.raw_os_error() == Some(libc::ENOENT))
+}
+
+/// The answer of a removal from map `name`: `true` if the key was there, `false` if not.
+fn removed(result: Result<(), MapError>, name: &'static str) -> Result<bool, EbpfError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(MapError::KeyNotFound) => Ok(false),
+        Err(e) if is_enoent(&e) => Ok(false),
+        Err(e) => Err(map_err(name)(e)),
+    }
 }
 
 fn map_err(name: &'static str) -> impl Fn(MapError) -> EbpfError {
