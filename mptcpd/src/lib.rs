@@ -20,6 +20,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub(crate) mod daemon;
 pub mod diag;
 pub mod plugins;

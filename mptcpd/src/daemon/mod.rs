@@ -150,6 +150,7 @@ async fn serve(
         }
     };
     let mut pm_events = subscribe(&pm)?;
+    let connections = crate::connections::Connections::new();
     let mut overruns: u64 = 0;
     let settings = plugins::settings(&running.config, instance.state_file());
     // The host logs what it loaded, removes (stale) and, at shutdown, removes.
@@ -187,6 +188,7 @@ async fn serve(
             item = pm_events.recv() => match item.map_err(DaemonError::Pm)? {
                 EventItem::Event(event) => {
                     tracing::debug!("mptcp: {event:?}");
+                    connections.on_pm_event(&event);
                     host.on_pm_event(&event).await;
                 }
                 EventItem::Overrun => {

@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::{Connection, Interface, RemoteAddress, Subflow, Token};
+use crate::{Connection, Interface, RemoteAddress, Subflow, TelemetryEvent, Token};
 
 /// An event for plugins. Names follow the C API's callbacks.
 ///
@@ -56,6 +56,9 @@ pub enum Event {
         /// The address.
         addr: IpAddr,
     },
+    /// The subflow telemetry reports a path event (RTO, retransmission burst, reset,
+    /// fallback) on a subflow of a connection this plugin handles.
+    Telemetry(TelemetryEvent),
 }
 
 impl Event {
@@ -69,6 +72,7 @@ impl Event {
             Self::NewSubflow(s) | Self::SubflowClosed(s) | Self::SubflowPriority(s) => {
                 Some(s.token)
             }
+            Self::Telemetry(t) => Some(t.token),
             Self::ListenerCreated(_)
             | Self::ListenerClosed(_)
             | Self::NewInterface(_)

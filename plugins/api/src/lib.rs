@@ -57,6 +57,7 @@ mod event;
 mod ids;
 mod path_manager;
 mod plugin;
+mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -77,4 +78,7 @@ pub use mptcpd_netmon::{Interface, OperState};
 pub use path_manager::{Commands, PathManager, PmFuture};
 pub use plugin::{
     BoxFuture, PRIORITY_DEFAULT, PRIORITY_HIGH, PRIORITY_LOW, Plugin, PluginConfig, done,
+};
+pub use telemetry::{
+    ConnectionView, MptcpFigures, PathFigures, SubflowView, TelemetryEvent, TelemetryKind,
 };

@@ -2,7 +2,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::{BoxFuture, Endpoint, EndpointFlags, Limits, NewSubflow, PmError, SubflowPath, Token};
+use crate::{
+    BoxFuture, ConnectionView, Endpoint, EndpointFlags, Limits, NewSubflow, PmError, SubflowPath,
+    Token,
+};
 
 /// A command's answer, to await.
 pub type PmFuture<'a, T> = BoxFuture<'a, Result<T, PmError>>;
@@ -69,4 +72,11 @@ pub trait PathManager: Commands {
     fn close_listener(&self, addr: SocketAddr) -> Result<(), PmError>;
     /// The in-kernel endpoints this daemon added (or adopted) and has not removed.
     fn owned_endpoints(&self) -> Vec<Endpoint>;
+    /// How the connection's subflows are doing: the path manager's view joined with the
+    /// subflow telemetry's current figures. `None` for a connection the daemon does not
+    /// track; subflows carry no figures when telemetry is off.
+    fn connection_view(&self, token: Token) -> Option<ConnectionView> {
+        let _ = token;
+        None
+    }
 }
