@@ -40,7 +40,7 @@ impl Table {
     pub fn apply(&mut self, event: &Event) -> bool {
         match event {
             Event::Created(c) | Event::Established(c) => {
-                let c = c.clone().canonical();
+                let c = (*c).canonical();
                 let established = matches!(event, Event::Established(_));
                 let entry = self.connections.entry(c.token);
                 let fresh = matches!(entry, std::collections::btree_map::Entry::Vacant(_));
@@ -58,7 +58,7 @@ impl Table {
             }
             Event::Closed { token } => self.connections.remove(token).is_some(),
             Event::SubflowEstablished(s) => {
-                let s = s.clone().canonical();
+                let s = (*s).canonical();
                 let Some(view) = self.connections.get_mut(&s.token) else {
                     return false;
                 };
@@ -67,23 +67,20 @@ impl Table {
                 sub.remote_id = Some(s.remote_id);
                 sub.if_index = s.if_idx.and_then(|i| u32::try_from(i).ok());
                 sub.backup = s.backup;
-                match view
+                if let Some(known) = view
                     .subflows
                     .iter_mut()
                     .find(|v| v.local == s.local && v.remote == s.remote)
                 {
-                    Some(known) => {
-                        *known = sub;
-                        false
-                    }
-                    None => {
-                        view.subflows.push(sub);
-                        true
-                    }
+                    *known = sub;
+                    false
+                } else {
+                    view.subflows.push(sub);
+                    true
                 }
             }
             Event::SubflowClosed(s) => {
-                let s = s.clone().canonical();
+                let s = (*s).canonical();
                 let Some(view) = self.connections.get_mut(&s.token) else {
                     return false;
                 };
@@ -93,7 +90,7 @@ impl Table {
                 view.subflows.len() != before
             }
             Event::SubflowPriority(s) => {
-                let s = s.clone().canonical();
+                let s = (*s).canonical();
                 if let Some(sub) = self.connections.get_mut(&s.token).and_then(|v| {
                     v.subflows
                         .iter_mut()
@@ -150,7 +147,7 @@ mod tests {
             remote_id: Some(0),
             flags: EventFlags::empty(),
         };
-        assert!(table.apply(&Event::Created(initial.clone())));
+        assert!(table.apply(&Event::Created(initial)));
         assert!(!table.apply(&Event::Established(initial)));
         assert!(table.apply(&Event::SubflowEstablished(subflow(
             "203.0.113.1:5000",
