@@ -13,6 +13,8 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
+mod telemetry;
+
 use crate::{
     bins,
     daemon::process::Daemon,
@@ -162,7 +164,27 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
         .context("mptcpctl monitor did not start")?;
     println!("lab: {first}");
 
-    let subflows = transfer(&topology, &xfer, &cgroup, config.bytes)?;
+    // The daemon's subflow telemetry, per path, while the transfer runs.
+    let paths = [("A", PATH_A.0), ("B", PATH_B.0)].map(|(name, ip)| {
+        (
+            name,
+            ip.parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+        )
+    });
+    let watch =
+        telemetry::TelemetryWatch::start(pin_dir.join(mptcpd_bpf::TELEMETRY_SUBFLOWS_PIN), paths);
+    let transferred = transfer(&topology, &xfer, &cgroup, config.bytes);
+    let seen = watch.finish();
+    let subflows = transferred?;
+    for (name, _) in paths {
+        let record = seen
+            .get(name)
+            .with_context(|| format!("mptcpd's telemetry never showed path {name}"))?;
+        println!(
+            "lab: telemetry, path {name}, last seen: {}",
+            telemetry::figures(record)
+        );
+    }
 
     // The client has closed: its CLOSED event ends the story.
     let deadline = Instant::now() + crate::daemon::process::LIVENESS;

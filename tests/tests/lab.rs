@@ -44,6 +44,16 @@ fn lab_carries_data_over_both_paths_and_cleans_up() {
         "{stdout}"
     );
     assert!(stdout.contains("received 4000000 bytes"), "{stdout}");
+    // mptcpd's subflow telemetry showed both paths while the transfer ran (the lab fails
+    // otherwise); path A's record is the initial subflow's.
+    for (path, local) in [("A", "192.0.2.1:"), ("B", "198.51.100.1:")] {
+        let prefix = format!("lab: telemetry, path {path}, last seen: {local}");
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no telemetry of path {path}: {stdout}"));
+        assert!(!line.contains(" acked 0 B"), "{line}");
+    }
     assert!(
         stdout.contains("0 TCP and 2 MPTCP stream sockets"),
         "{stdout}"

@@ -73,20 +73,7 @@ impl Telemetry {
         // aya's HashMap reads LRU hashes too.
         let map: HashMap<&MapData, u64, SubflowRecord> =
             HashMap::try_from(self.map(SUBFLOWS_MAP)?).map_err(map_err(SUBFLOWS_MAP))?;
-        let mut records = Vec::new();
-        for entry in &map {
-            match entry {
-                Ok((_, record)) => {
-                    if record.netns_cookie == netns_cookie {
-                        records.push(record);
-                    }
-                }
-                // Removed between the key walk and the lookup: a subflow that just closed.
-                Err(MapError::KeyNotFound) => {}
-                Err(source) => return Err(map_err(SUBFLOWS_MAP)(source)),
-            }
-        }
-        Ok(records)
+        records(&map, |record| record.netns_cookie == netns_cookie)
     }
 
     /// The program's counters.
@@ -203,6 +190,37 @@ fn parse(bytes: &[u8]) -> Option<TelemetryEvent> {
     (bytes.len() == size_of::<TelemetryEvent>())
         // SAFETY: as many bytes as the type, which is `Pod` (any bit pattern is valid).
         .then(|| unsafe { bytes.as_ptr().cast::<TelemetryEvent>().read_unaligned() })
+}
+
+/// The records of `map` that `keep` keeps.
+fn records<T: std::borrow::Borrow<MapData>>(
+    map: &HashMap<T, u64, SubflowRecord>,
+    keep: impl Fn(&SubflowRecord) -> bool,
+) -> Result<Vec<SubflowRecord>, EbpfError> {
+    let mut records = Vec::new();
+    for entry in map {
+        match entry {
+            Ok((_, record)) => {
+                if keep(&record) {
+                    records.push(record);
+                }
+            }
+            // Removed between the key walk and the lookup: a subflow that just closed.
+            Err(MapError::KeyNotFound) => {}
+            Err(source) => return Err(map_err(SUBFLOWS_MAP)(source)),
+        }
+    }
+    Ok(records)
+}
+
+/// Reads the subflow records pinned by [`Telemetry::pin_maps`] at `path` (every namespace's:
+/// a reader of the pin filters), as the callbacks last left them.
+pub fn read_pinned_subflows(path: &Path) -> Result<Vec<SubflowRecord>, EbpfError> {
+    let data = MapData::from_pin(path).map_err(map_err(SUBFLOWS_MAP))?;
+    let map: HashMap<MapData, u64, SubflowRecord> = Map::from_map_data(data)
+        .and_then(HashMap::try_from)
+        .map_err(map_err(SUBFLOWS_MAP))?;
+    records(&map, |_| true)
 }
 
 fn map_err(name: &'static str) -> impl Fn(MapError) -> EbpfError {
