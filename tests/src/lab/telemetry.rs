@@ -13,6 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Context as _;
 use mptcpd_bpf::SubflowRecord;
 
 /// How often the pinned records are read: often enough to see a short transfer's subflows.
@@ -21,7 +22,7 @@ const POLL: Duration = Duration::from_millis(20);
 const PRINT_EVERY: Duration = Duration::from_secs(1);
 
 /// The thread printing per-path telemetry; [`Self::finish`] stops it.
-pub(super) struct TelemetryWatch {
+struct TelemetryWatch {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<BTreeMap<&'static str, SubflowRecord>>,
 }
@@ -29,7 +30,7 @@ pub(super) struct TelemetryWatch {
 impl TelemetryWatch {
     /// Watches the records pinned at `pin` for subflows from the lab's client addresses
     /// (`paths`: a name and a local address each).
-    pub(super) fn start(pin: PathBuf, paths: [(&'static str, IpAddr); 2]) -> Self {
+    fn start(pin: PathBuf, paths: Vec<(&'static str, IpAddr)>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
@@ -70,14 +71,42 @@ impl TelemetryWatch {
     }
 
     /// Stops watching; the last record seen of each path.
-    pub(super) fn finish(self) -> BTreeMap<&'static str, SubflowRecord> {
+    fn finish(self) -> BTreeMap<&'static str, SubflowRecord> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap_or_default()
     }
 }
 
+/// Runs `f` while printing the telemetry of the subflows from the lab's client addresses
+/// (`paths`: a name and a local address each), then each path's last figures; fails if a
+/// path never showed.
+pub(super) fn watch_during<T>(
+    pin: PathBuf,
+    paths: [(&'static str, &str); 2],
+    f: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut ips = Vec::new();
+    for (name, ip) in paths {
+        ips.push((name, ip.parse::<IpAddr>()?));
+    }
+    let watch = TelemetryWatch::start(pin, ips);
+    let result = f();
+    let seen = watch.finish();
+    let value = result?;
+    for (name, _) in paths {
+        let record = seen
+            .get(name)
+            .with_context(|| format!("mptcpd's telemetry never showed path {name}"))?;
+        println!(
+            "lab: telemetry, path {name}, last seen: {}",
+            figures(record)
+        );
+    }
+    Ok(value)
+}
+
 /// One record's figures on one line.
-pub(super) fn figures(record: &SubflowRecord) -> String {
+fn figures(record: &SubflowRecord) -> String {
     format!(
         "{} -> {} srtt {:.2} ms rttvar {:.2} ms cwnd {} acked {} B received {} B \
          retransmissions {} RTOs {}",

@@ -165,26 +165,11 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
     println!("lab: {first}");
 
     // The daemon's subflow telemetry, per path, while the transfer runs.
-    let paths = [("A", PATH_A.0), ("B", PATH_B.0)].map(|(name, ip)| {
-        (
-            name,
-            ip.parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
-        )
-    });
-    let watch =
-        telemetry::TelemetryWatch::start(pin_dir.join(mptcpd_bpf::TELEMETRY_SUBFLOWS_PIN), paths);
-    let transferred = transfer(&topology, &xfer, &cgroup, config.bytes);
-    let seen = watch.finish();
-    let subflows = transferred?;
-    for (name, _) in paths {
-        let record = seen
-            .get(name)
-            .with_context(|| format!("mptcpd's telemetry never showed path {name}"))?;
-        println!(
-            "lab: telemetry, path {name}, last seen: {}",
-            telemetry::figures(record)
-        );
-    }
+    let subflows = telemetry::watch_during(
+        pin_dir.join(mptcpd_bpf::TELEMETRY_SUBFLOWS_PIN),
+        [("A", PATH_A.0), ("B", PATH_B.0)],
+        || transfer(&topology, &xfer, &cgroup, config.bytes),
+    )?;
 
     // The client has closed: its CLOSED event ends the story.
     let deadline = Instant::now() + crate::daemon::process::LIVENESS;
