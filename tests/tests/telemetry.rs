@@ -11,7 +11,7 @@ use std::{
 
 use mptcpd_bpf::{
     PinDir, SubflowRecord, TELEMETRY_STATS_PIN, TELEMETRY_SUBFLOWS_PIN, Telemetry, TelemetryEvent,
-    TelemetryEvents,
+    TelemetryEvents, TelemetryOptions,
 };
 use mptcpd_common::telemetry::{
     EVENT_CLOSED, EVENT_RESET, EVENT_RETRANS_BURST, EVENT_RTO, RETRANS_BURST_THRESHOLD, event_name,
@@ -306,6 +306,65 @@ fn records_each_mptcp_subflow_with_its_bytes_and_drops_it_at_close() {
         (2, 2, 0),
         "{counters:?}"
     );
+}
+
+/// A map of four records, six subflows at once (three connections of two, each held open
+/// through the test cgroup): the map never holds more than four, the records the LRU took
+/// from live subflows are counted as evictions when those subflows are next seen, and once
+/// all close the map is empty again.
+#[test]
+fn a_small_subflow_map_stays_bounded_counts_evictions_and_empties_at_close() {
+    const TEST: &str = "a_small_subflow_map_stays_bounded_counts_evictions_and_empties_at_close";
+    const MAX: u32 = 4;
+    const CONNECTIONS: u16 = 3;
+    if !skip::require_root(TEST) {
+        return;
+    }
+    let hosts = hosts("mptcpd-t-evict");
+    let cgroup = TestCgroup::new("mptcpd-t-evict").unwrap();
+    let options = TelemetryOptions { max_subflows: MAX };
+    let telemetry = Telemetry::attach_with(cgroup.path(), options).unwrap();
+    let cookie = netns_cookie(&hosts);
+    let bounded = |when: &str| {
+        let records = client_records(&hosts, &telemetry, cookie);
+        assert!(records.len() <= MAX as usize, "{when}: {records:#?}");
+    };
+
+    let mut held = Vec::new();
+    let mut subflows = 0;
+    for port in (5206..).take(CONNECTIONS.into()) {
+        let server = spawn_server(&hosts, port, 0);
+        let mut client = client_command(&hosts, &cgroup, port, 1 << 20)
+            .arg("--hold")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = read_until_holding(&mut BufReader::new(client.stdout.take().unwrap()));
+        let printed = lines.iter().filter_map(|l| parse_subflow(l)).count();
+        assert_eq!(printed, 2, "{lines:?}");
+        subflows += printed;
+        bounded(&format!("{subflows} subflows open"));
+        held.push((client, server));
+    }
+    for (mut client, mut server) in held {
+        client.stdin.take().unwrap().write_all(b"\n").unwrap();
+        assert!(client.wait().unwrap().success());
+        assert!(server.wait().unwrap().success());
+        bounded("during the closes");
+    }
+
+    let left = wait_records(&hosts, &telemetry, cookie, <[SubflowRecord]>::is_empty);
+    assert!(left.is_empty(), "left after close: {left:#?}");
+    let stats = telemetry.stats().unwrap();
+    // Six subflows were open at once in four slots: at least two lost their record while
+    // open, and each such subflow was counted (at the latest at its close, which recreates
+    // the record to remove it).
+    let overflow = u64::try_from(subflows).unwrap() - u64::from(MAX);
+    assert!(stats.evicted >= overflow, "{stats:?}");
+    // Every record ever made went at a close or to the LRU, and every LRU loss was counted.
+    assert_eq!(stats.created, stats.removed + stats.evicted, "{stats:?}");
+    assert_eq!(stats.removed, u64::try_from(subflows).unwrap(), "{stats:?}");
 }
 
 /// Whether `nft` runs; skips `test` with one line if not.
