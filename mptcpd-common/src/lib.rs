@@ -12,6 +12,7 @@ pub mod error;
 #[cfg(feature = "sys")]
 pub mod rcvbuf;
 pub mod telemetry;
+pub mod telemetry_refresh;
 #[cfg(feature = "cli")]
 pub mod usage;
 

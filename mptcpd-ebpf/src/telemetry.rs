@@ -4,8 +4,10 @@
 //! callbacks for that socket only, and keeps a [`SubflowRecord`] per subflow, refreshed at each
 //! callback; RTOs, retransmission bursts and closes also go to a ring buffer.
 //!
-//! The RTT callback (every ACK with an RTT sample) is what keeps the byte counters current; it
-//! only refreshes the record and emits nothing.
+//! The RTT callback (every ACK with an RTT sample) keeps the figures close to current while
+//! the subflow sends; it only refreshes the record and emits nothing. Exact figures on demand
+//! come from the `iter/tcp` program beside it (`telemetry_refresh`), which user space runs
+//! before it reads the records: no callback sees data arrive on a subflow that sends nothing.
 #![no_std]
 #![no_main]
 
@@ -34,6 +36,9 @@ use mptcpd_common::telemetry::{
     TelemetryConfig, TelemetryEvent, closed_abruptly, tcp_state,
 };
 use mptcpd_ebpf::atomic;
+
+// The on-demand refresh, which shares the records.
+mod telemetry_refresh;
 
 /// Reads a context field with one load at a constant offset: the verifier rejects loads
 /// through a context pointer that LLVM moved (`dereference of modified ctx ptr`).

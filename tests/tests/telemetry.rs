@@ -11,7 +11,7 @@ use std::{
 
 use mptcpd_bpf::{
     PinDir, SubflowRecord, TELEMETRY_STATS_PIN, TELEMETRY_SUBFLOWS_PIN, Telemetry, TelemetryEvent,
-    TelemetryEvents,
+    TelemetryEvents, TelemetryOptions,
 };
 use mptcpd_common::telemetry::{
     EVENT_CLOSED, EVENT_RESET, EVENT_RETRANS_BURST, EVENT_RTO, RETRANS_BURST_THRESHOLD, event_name,
@@ -26,6 +26,7 @@ struct Printed {
     local: SocketAddr,
     remote: SocketAddr,
     bytes_acked: u64,
+    bytes_received: u64,
 }
 
 /// `subflow ID: LOCAL -> REMOTE bytes_sent=N bytes_acked=N bytes_received=N`.
@@ -36,14 +37,15 @@ fn parse_subflow(line: &str) -> Option<Printed> {
     let local = words.next()?.parse().ok()?;
     let _arrow = words.next()?;
     let remote = words.next()?.parse().ok()?;
-    let bytes_acked = words
-        .find_map(|w| w.strip_prefix("bytes_acked="))?
-        .parse()
-        .ok()?;
+    let mut figure = |name: &str| words.find_map(|w| w.strip_prefix(name)?.parse().ok());
+    // In the order mptcp-xfer prints them.
+    let bytes_acked = figure("bytes_acked=")?;
+    let bytes_received = figure("bytes_received=")?;
     Some(Printed {
         local,
         remote,
         bytes_acked,
+        bytes_received,
     })
 }
 
@@ -88,12 +90,14 @@ fn hosts(prefix: &str) -> TwoHosts {
     hosts
 }
 
-fn spawn_server(hosts: &TwoHosts, port: u16) -> Child {
+/// `mptcp-xfer server` on the server's path-1 address, sending `reply` bytes back.
+fn spawn_server(hosts: &TwoHosts, port: u16, reply: u64) -> Child {
     let mut cmd = hosts
         .server
         .command(bins::path("mptcp-xfer").unwrap())
         .unwrap();
     cmd.args(["server", "--listen", &format!("10.0.1.2:{port}")])
+        .args(["--reply", &reply.to_string()])
         .stdout(Stdio::piped());
     let mut server = cmd.spawn().unwrap();
     let mut line = String::new();
@@ -113,15 +117,26 @@ fn netns_cookie(hosts: &TwoHosts) -> u64 {
         .expect("a kernel with SO_NETNS_COOKIE")
 }
 
+/// The client namespace's records, read from inside it as its daemon would (the refresh walks
+/// the reader's namespace).
+fn client_records(hosts: &TwoHosts, telemetry: &Telemetry, cookie: u64) -> Vec<SubflowRecord> {
+    hosts
+        .client
+        .run(|| telemetry.subflows(cookie))
+        .unwrap()
+        .unwrap()
+}
+
 /// Polls the namespace's records until `done` holds (kernel state: bounded, generous).
 fn wait_records(
+    hosts: &TwoHosts,
     telemetry: &Telemetry,
     cookie: u64,
     done: impl Fn(&[SubflowRecord]) -> bool,
 ) -> Vec<SubflowRecord> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let records = telemetry.subflows(cookie).unwrap();
+        let records = client_records(hosts, telemetry, cookie);
         if done(&records) || Instant::now() > deadline {
             return records;
         }
@@ -169,6 +184,24 @@ fn client_command(hosts: &TwoHosts, cgroup: &TestCgroup, port: u16, bytes: u64) 
     client
 }
 
+/// A plain TCP connection from `cgroup` in the client's namespace to the server's.
+fn plain_tcp_from(hosts: &TwoHosts, cgroup: &TestCgroup) {
+    let plain = hosts
+        .server
+        .run(|| TcpListener::bind("10.0.1.2:5201"))
+        .unwrap()
+        .unwrap();
+    let mut bash = hosts.client.command("bash").unwrap();
+    bash.args(["-c", "exec 3<>/dev/tcp/10.0.1.2/5201 && echo tcp >&3"]);
+    cgroup.join_on_spawn(&mut bash).unwrap();
+    let status = bash.status().unwrap();
+    assert!(status.success());
+    let (mut conn, _) = plain.accept().unwrap();
+    let mut got = String::new();
+    conn.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "tcp\n");
+}
+
 #[test]
 fn records_each_mptcp_subflow_with_its_bytes_and_drops_it_at_close() {
     if !skip::require_root("records_each_mptcp_subflow_with_its_bytes_and_drops_it_at_close") {
@@ -184,30 +217,19 @@ fn records_each_mptcp_subflow_with_its_bytes_and_drops_it_at_close() {
     } = watch(&hosts, "mptcpd-t-tel");
 
     // A plain TCP connection from the cgroup gets no record.
-    let plain = hosts
-        .server
-        .run(|| TcpListener::bind("10.0.1.2:5201"))
-        .unwrap()
-        .unwrap();
-    let mut bash = hosts.client.command("bash").unwrap();
-    bash.args(["-c", "exec 3<>/dev/tcp/10.0.1.2/5201 && echo tcp >&3"]);
-    cgroup.join_on_spawn(&mut bash).unwrap();
-    let status = bash.status().unwrap();
-    assert!(status.success());
-    let (mut conn, _) = plain.accept().unwrap();
-    let mut got = String::new();
-    conn.read_to_string(&mut got).unwrap();
-    assert_eq!(got, "tcp\n");
+    plain_tcp_from(&hosts, &cgroup);
     assert_eq!(
         telemetry.stats().unwrap().created,
         0,
         "a record for plain TCP"
     );
 
-    // An MPTCP transfer over both paths, held open once everything is acknowledged.
-    let mut server = spawn_server(&hosts, 5202);
+    // An MPTCP transfer over both paths, each way, held open once everything is acknowledged.
+    // The reply is what no callback of the client's subflows sees arrive.
+    let reply: u64 = 1 << 20;
+    let mut server = spawn_server(&hosts, 5202, reply);
     let mut client = client_command(&hosts, &cgroup, 5202, 4 << 20)
-        .arg("--hold")
+        .args(["--hold", "--reply", &reply.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -216,23 +238,25 @@ fn records_each_mptcp_subflow_with_its_bytes_and_drops_it_at_close() {
     let lines = read_until_holding(&mut out);
     let printed: Vec<Printed> = lines.iter().filter_map(|l| parse_subflow(l)).collect();
     assert_eq!(printed.len(), 2, "{lines:?}");
+    let received: u64 = printed.iter().map(|sf| sf.bytes_received).sum();
+    assert!(received >= reply, "{lines:?}");
     let token = lines
         .iter()
         .find_map(|l| l.strip_prefix("connection token 0x")?.split(':').next())
         .and_then(|hex| u32::from_str_radix(hex, 16).ok())
         .unwrap_or_else(|| panic!("no token in {lines:?}"));
 
-    let records = wait_records(&telemetry, cookie, |r| r.len() == printed.len());
+    let records = wait_records(&hosts, &telemetry, cookie, |r| r.len() == printed.len());
     assert_eq!(records.len(), 2, "{records:#?}");
     for sf in &printed {
         let record = records
             .iter()
             .find(|r| r.local() == sf.local && r.remote() == sf.remote)
             .unwrap_or_else(|| panic!("no record for {sf:?} in {records:#?}"));
-        // The kernel calls the RTT callback once per round trip (tcp_rtt_estimator), so while
-        // the connection idles the record may lag by the last window; never ahead.
-        assert!(
-            record.bytes_acked <= sf.bytes_acked && record.bytes_acked > 0,
+        // Exact once the transfer has stopped: the read refreshed the figures from the socket.
+        assert_eq!(record.bytes_acked, sf.bytes_acked, "{sf:?} {record:#?}");
+        assert_eq!(
+            record.bytes_received, sf.bytes_received,
             "{sf:?} {record:#?}"
         );
         assert_eq!(record.state, 1, "ESTABLISHED: {record:#?}");
@@ -247,7 +271,7 @@ fn records_each_mptcp_subflow_with_its_bytes_and_drops_it_at_close() {
     client.stdin.take().unwrap().write_all(b"\n").unwrap();
     assert!(client.wait().unwrap().success());
     assert!(server.wait().unwrap().success());
-    let left = wait_records(&telemetry, cookie, <[SubflowRecord]>::is_empty);
+    let left = wait_records(&hosts, &telemetry, cookie, <[SubflowRecord]>::is_empty);
     assert!(left.is_empty(), "left after close: {left:#?}");
     let mut closed = Vec::new();
     rt.block_on(async {
@@ -282,6 +306,65 @@ fn records_each_mptcp_subflow_with_its_bytes_and_drops_it_at_close() {
         (2, 2, 0),
         "{counters:?}"
     );
+}
+
+/// A map of four records, six subflows at once (three connections of two, each held open
+/// through the test cgroup): the map never holds more than four, the records the LRU took
+/// from live subflows are counted as evictions when those subflows are next seen, and once
+/// all close the map is empty again.
+#[test]
+fn a_small_subflow_map_stays_bounded_counts_evictions_and_empties_at_close() {
+    const TEST: &str = "a_small_subflow_map_stays_bounded_counts_evictions_and_empties_at_close";
+    const MAX: u32 = 4;
+    const CONNECTIONS: u16 = 3;
+    if !skip::require_root(TEST) {
+        return;
+    }
+    let hosts = hosts("mptcpd-t-evict");
+    let cgroup = TestCgroup::new("mptcpd-t-evict").unwrap();
+    let options = TelemetryOptions { max_subflows: MAX };
+    let telemetry = Telemetry::attach_with(cgroup.path(), options).unwrap();
+    let cookie = netns_cookie(&hosts);
+    let bounded = |when: &str| {
+        let records = client_records(&hosts, &telemetry, cookie);
+        assert!(records.len() <= MAX as usize, "{when}: {records:#?}");
+    };
+
+    let mut held = Vec::new();
+    let mut subflows = 0;
+    for port in (5206..).take(CONNECTIONS.into()) {
+        let server = spawn_server(&hosts, port, 0);
+        let mut client = client_command(&hosts, &cgroup, port, 1 << 20)
+            .arg("--hold")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = read_until_holding(&mut BufReader::new(client.stdout.take().unwrap()));
+        let printed = lines.iter().filter_map(|l| parse_subflow(l)).count();
+        assert_eq!(printed, 2, "{lines:?}");
+        subflows += printed;
+        bounded(&format!("{subflows} subflows open"));
+        held.push((client, server));
+    }
+    for (mut client, mut server) in held {
+        client.stdin.take().unwrap().write_all(b"\n").unwrap();
+        assert!(client.wait().unwrap().success());
+        assert!(server.wait().unwrap().success());
+        bounded("during the closes");
+    }
+
+    let left = wait_records(&hosts, &telemetry, cookie, <[SubflowRecord]>::is_empty);
+    assert!(left.is_empty(), "left after close: {left:#?}");
+    let stats = telemetry.stats().unwrap();
+    // Six subflows were open at once in four slots: at least two lost their record while
+    // open, and each such subflow was counted (at the latest at its close, which recreates
+    // the record to remove it).
+    let overflow = u64::try_from(subflows).unwrap() - u64::from(MAX);
+    assert!(stats.evicted >= overflow, "{stats:?}");
+    // Every record ever made went at a close or to the LRU, and every LRU loss was counted.
+    assert_eq!(stats.created, stats.removed + stats.evicted, "{stats:?}");
+    assert_eq!(stats.removed, u64::try_from(subflows).unwrap(), "{stats:?}");
 }
 
 /// Whether `nft` runs; skips `test` with one line if not.
@@ -344,7 +427,7 @@ fn transfer_until(
         rt,
         mut events,
     } = watch(hosts, prefix);
-    let mut server = spawn_server(hosts, port);
+    let mut server = spawn_server(hosts, port, 0);
     let mut client = client_command(hosts, &cgroup, port, bytes)
         .stdout(Stdio::null())
         .spawn()
@@ -450,7 +533,7 @@ fn daemon_with_an_observed_cgroup_logs_its_subflows_events() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(pins.join(TELEMETRY_SUBFLOWS_PIN).exists());
 
-    let mut server = spawn_server(&hosts, 5204);
+    let mut server = spawn_server(&hosts, 5204, 0);
     let mut client = hosts
         .client
         .command(bins::path("mptcp-xfer").unwrap())

@@ -47,6 +47,18 @@ use aya_obj::btf::BtfKind;
 
 use elf::ElfProgram;
 
+/// `bpf(2)` with a command that returns a new fd, for what else aya 0.16 keeps private (such
+/// as opening many iterators of one iterator link).
+///
+/// # Safety
+/// Every pointer in `attr` must be valid for `cmd` for the whole call.
+pub unsafe fn bpf_fd(
+    cmd: aya_obj::generated::bpf_cmd,
+    attr: &mut aya_obj::generated::bpf_attr,
+) -> io::Result<OwnedFd> {
+    sys::bpf(cmd, attr)
+}
+
 /// What went wrong reading, loading or attaching an `fmod_ret` program.
 #[derive(Debug, thiserror::Error)]
 pub enum FModRetError {

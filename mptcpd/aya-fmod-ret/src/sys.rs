@@ -92,7 +92,7 @@ pub(crate) fn obj_pin(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
 }
 
 /// A command that returns a new fd.
-fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<OwnedFd> {
+pub(crate) fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<OwnedFd> {
     let fd = i32::try_from(bpf_raw(cmd, attr)?).map_err(io::Error::other)?;
     // SAFETY: these commands return a new fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })

@@ -98,6 +98,9 @@ pub enum EbpfError {
     /// The `fmod_ret` upgrade program could not be read, loaded or attached.
     #[error(transparent)]
     FmodRet(aya_fmod_ret::FModRetError),
+    /// The telemetry's `iter/tcp` refresh could not run.
+    #[error("refreshing the subflow records (iter/tcp)")]
+    Refresh(#[source] io::Error),
     /// The aya-log ring buffer could not be watched.
     #[error("eBPF log ring buffer")]
     LogRing(#[source] io::Error),

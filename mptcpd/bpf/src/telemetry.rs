@@ -1,6 +1,7 @@
 //! Per-subflow telemetry, user side: loads the `sock_ops` program (its own object), attaches it
-//! to a cgroup, reads the subflow records of one network namespace and streams the ring
-//! buffer's events asynchronously.
+//! to a cgroup, reads the subflow records of one network namespace (refreshed from the sockets
+//! by an `iter/tcp` program first, where the kernel runs one) and streams the ring buffer's
+//! events asynchronously.
 
 use std::path::Path;
 
@@ -11,8 +12,8 @@ use aya::{
 };
 use mptcpd_common::telemetry::{
     CONFIG_MAP, EVENTS_MAP, PROGRAM, STAT_CREATED, STAT_EVENTS_LOST, STAT_EVICTED,
-    STAT_INSERT_FAILED, STAT_REMOVED, STATS_MAP, SUBFLOWS_MAP, SubflowRecord, TelemetryConfig,
-    TelemetryEvent,
+    STAT_INSERT_FAILED, STAT_REMOVED, STATS_MAP, SUBFLOWS_MAP, SUBFLOWS_MAX_ENTRIES, SubflowRecord,
+    TelemetryConfig, TelemetryEvent,
 };
 use tokio::io::{Interest, unix::AsyncFd};
 
@@ -20,6 +21,7 @@ use super::{
     EbpfError, PinDir,
     object::{open_cgroup, program_error, typed_program},
     raise_memlock_limit,
+    telemetry_refresh::Refresh,
 };
 
 /// The telemetry object (aligned, as aya requires).
@@ -45,31 +47,65 @@ pub struct TelemetryStats {
     pub insert_failed: u64,
 }
 
+/// How [`Telemetry::attach_with`] sizes its maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TelemetryOptions {
+    /// Most subflow records kept at once; beyond it the LRU evicts the least recently used
+    /// (counted as [`TelemetryStats::evicted`] when the subflow is next seen).
+    pub max_subflows: u32,
+}
+
+impl Default for TelemetryOptions {
+    fn default() -> Self {
+        Self {
+            max_subflows: SUBFLOWS_MAX_ENTRIES,
+        }
+    }
+}
+
 /// The program, attached to a cgroup; dropping it detaches it.
 #[derive(Debug)]
 pub struct Telemetry {
     ebpf: Ebpf,
+    /// The on-demand refresh, if the kernel runs it.
+    refresh: Option<Refresh>,
 }
 
 impl Telemetry {
     /// Loads the program and attaches it to the cgroup v2 directory `cgroup` (with its
     /// descendants), alongside other programs there.
     pub fn attach(cgroup: &Path) -> Result<Self, EbpfError> {
+        Self::attach_with(cgroup, TelemetryOptions::default())
+    }
+
+    /// [`Self::attach`] with maps sized by `options`.
+    pub fn attach_with(cgroup: &Path, options: TelemetryOptions) -> Result<Self, EbpfError> {
+        let TelemetryOptions { max_subflows } = options;
         raise_memlock_limit();
-        let mut ebpf = EbpfLoader::new().load(OBJECT).map_err(EbpfError::Object)?;
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries(SUBFLOWS_MAP, max_subflows)
+            .load(OBJECT)
+            .map_err(EbpfError::Object)?;
         configure(&mut ebpf)?;
+        let refresh = Refresh::start(&mut ebpf);
         let program: &mut SockOps = typed_program(&mut ebpf, PROGRAM)?;
         program.load().map_err(program_error(PROGRAM))?;
         // A link, which coexists with other programs on the cgroup.
         program
             .attach(open_cgroup(cgroup)?, CgroupAttachMode::Single)
             .map_err(program_error(PROGRAM))?;
-        Ok(Self { ebpf })
+        Ok(Self { ebpf, refresh })
     }
 
     /// The records of the subflows in network namespace `netns_cookie` (`SO_NETNS_COOKIE`):
-    /// a daemon sees only its own namespace's.
+    /// a daemon sees only its own namespace's. Their figures are the sockets' current ones
+    /// where the kernel runs the refresh (an `iter/tcp` program, over the sockets of the
+    /// calling thread's namespace: call it from the namespace of `netns_cookie`), else those
+    /// of each subflow's last callback.
     pub fn subflows(&self, netns_cookie: u64) -> Result<Vec<SubflowRecord>, EbpfError> {
+        if let Some(refresh) = &self.refresh {
+            refresh.run().map_err(EbpfError::Refresh)?;
+        }
         // aya's HashMap reads LRU hashes too.
         let map: HashMap<&MapData, u64, SubflowRecord> =
             HashMap::try_from(self.map(SUBFLOWS_MAP)?).map_err(map_err(SUBFLOWS_MAP))?;
@@ -232,18 +268,27 @@ mod tests {
     use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 
     use super::{EVENTS_MAP, OBJECT, PROGRAM, STATS_MAP, SUBFLOWS_MAP};
+    use mptcpd_common::telemetry_refresh as refresh;
 
     #[test]
     fn the_telemetry_object_holds_the_sock_ops_program_and_its_maps() {
         let elf = object::File::parse(OBJECT).expect("an ELF object");
         let sections: Vec<&str> = elf.sections().filter_map(|s| s.name().ok()).collect();
         assert!(sections.contains(&"sockops"), "{sections:?}");
+        assert!(sections.contains(&"iter/tcp"), "{sections:?}");
         assert!(
             sections.contains(&".maps") || sections.contains(&"maps"),
             "{sections:?}"
         );
         let symbols: Vec<&str> = elf.symbols().filter_map(|s| s.name().ok()).collect();
-        for name in [PROGRAM, SUBFLOWS_MAP, EVENTS_MAP, STATS_MAP] {
+        for name in [
+            PROGRAM,
+            SUBFLOWS_MAP,
+            EVENTS_MAP,
+            STATS_MAP,
+            refresh::PROGRAM,
+            refresh::OFFSETS_MAP,
+        ] {
             assert!(symbols.contains(&name), "{name} missing: {symbols:?}");
         }
     }

@@ -31,6 +31,9 @@ enum Mode {
     Server {
         #[arg(long)]
         listen: SocketAddr,
+        /// Also send this many bytes to the client as soon as it connects.
+        #[arg(long, default_value_t = 0)]
+        reply: u64,
     },
     /// Connect over MPTCP, send BYTES, and print the connection's subflows with what each
     /// carried.
@@ -46,6 +49,9 @@ enum Mode {
         /// on stdin before closing: the caller looks at the idle connection meanwhile.
         #[arg(long)]
         hold: bool,
+        /// Read this many bytes from the server (its `--reply`) before printing the subflows.
+        #[arg(long, default_value_t = 0)]
+        reply: u64,
     },
 }
 
@@ -61,13 +67,14 @@ fn main() -> ExitCode {
     let Cli { mode } = Cli::parse();
     let result = match mode {
         Mode::Socket { protocol } => socket(protocol),
-        Mode::Server { listen } => server(listen),
+        Mode::Server { listen, reply } => server(listen, reply),
         Mode::Client {
             connect,
             bytes,
             wait_extra_subflows,
             hold,
-        } => client(connect, bytes, wait_extra_subflows, hold),
+            reply,
+        } => client(connect, bytes, wait_extra_subflows, hold, reply),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -88,25 +95,42 @@ fn socket(protocol: Proto) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn server(listen: SocketAddr) -> anyhow::Result<()> {
+fn server(listen: SocketAddr, reply: u64) -> anyhow::Result<()> {
     let listener = mptcp::listen(listen).with_context(|| format!("listening on {listen}"))?;
     println!("listening {}", listener.local_addr()?);
     std::io::stdout().flush()?;
     let (mut conn, peer) = listener.accept()?;
-    let mut buf = vec![0_u8; 1 << 16];
-    let mut total: u64 = 0;
-    loop {
-        let n = conn.read(&mut buf)?;
-        if n == 0 {
-            break;
+    let mut writer = conn.try_clone()?;
+    // The reply goes beside the read: neither side waits for the other to finish.
+    let total = std::thread::scope(|scope| -> anyhow::Result<u64> {
+        let replying =
+            scope.spawn(move || std::io::copy(&mut std::io::repeat(0xa5).take(reply), &mut writer));
+        let mut buf = vec![0_u8; 1 << 16];
+        let mut total: u64 = 0;
+        loop {
+            let n = conn.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            total += u64::try_from(n)?;
         }
-        total += u64::try_from(n)?;
-    }
+        match replying.join() {
+            Ok(sent) => sent.context("replying")?,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        Ok(total)
+    })?;
     println!("received {total} bytes from {peer}");
     Ok(())
 }
 
-fn client(connect: SocketAddr, bytes: u64, wait_extra: u8, hold: bool) -> anyhow::Result<()> {
+fn client(
+    connect: SocketAddr,
+    bytes: u64,
+    wait_extra: u8,
+    hold: bool,
+    reply: u64,
+) -> anyhow::Result<()> {
     let mut stream = mptcp::connect(connect).with_context(|| format!("connecting {connect}"))?;
     println!(
         "connected {} -> {} (SO_PROTOCOL {})",
@@ -139,6 +163,10 @@ fn client(connect: SocketAddr, bytes: u64, wait_extra: u8, hold: bool) -> anyhow
         );
     }
     send(&mut stream, u64::MAX)?;
+    let got = std::io::copy(&mut (&stream).take(reply), &mut std::io::sink())?;
+    if got < reply {
+        bail!("the server replied {got} of {reply} bytes");
+    }
     // Read the subflows once the peer has acknowledged everything, before closing.
     let deadline = Instant::now() + Duration::from_secs(30);
     let full = loop {

@@ -216,6 +216,10 @@ impl<'a> Btf<'a> {
         match ty.kind() {
             KIND_PTR => Some(8),
             KIND_INT | KIND_STRUCT | KIND_UNION | KIND_ENUM | KIND_ENUM64 => Some(ty.size_or_id),
+            // `{ element type, index type, count }`.
+            KIND_ARRAY if depth < 16 => self
+                .size(u32_at(ty.extra, 0).ok()?, depth + 1)?
+                .checked_mul(u32_at(ty.extra, 8).ok()?),
             KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG
                 if depth < 16 =>
             {
