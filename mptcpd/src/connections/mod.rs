@@ -13,7 +13,7 @@ use std::{
 };
 
 use mptcp_pm::{Event, Token, canonical};
-use mptcpd_common::Chain;
+use mptcpd_common::{Chain, telemetry::SubflowRecord};
 use mptcpd_plugin::{ConnectionView, TelemetryEvent, TelemetryKind};
 use tokio::sync::{mpsc, watch};
 
@@ -144,14 +144,12 @@ impl Connections {
 
     /// Reads the sources, without holding the table's lock; a source that fails gives no
     /// figures this time (one debug line).
-    fn read_sources(
-        &self,
-    ) -> (
-        Vec<mptcpd_common::telemetry::SubflowRecord>,
-        Option<Vec<MptcpSocket>>,
-    ) {
-        let Sources { records, sockets } = &*lock(&self.inner.sources);
-        let (records, sockets) = (records.clone(), sockets.clone());
+    fn read_sources(&self) -> (Vec<SubflowRecord>, Option<Vec<MptcpSocket>>) {
+        // The sources are cloned out: no lock is held while they read.
+        let (records, sockets) = {
+            let Sources { records, sockets } = &*lock(&self.inner.sources);
+            (records.clone(), sockets.clone())
+        };
         let records = records.map_or_else(Vec::new, |source| {
             source.records().unwrap_or_else(|e| {
                 tracing::debug!("subflow figures not read: {}", Chain(&e));
@@ -226,3 +224,6 @@ impl Connections {
         self.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
+
+#[cfg(test)]
+mod tests;
