@@ -458,18 +458,11 @@ fn a_retransmission_burst_event_arrives_on_a_lossy_path() {
     );
 }
 
-#[test]
-fn an_rto_event_arrives_when_a_path_is_blackholed() {
-    const TEST: &str = "an_rto_event_arrives_when_a_path_is_blackholed";
-    if !skip::require_root(TEST) || !have_nft(TEST) {
-        return;
-    }
-    let hosts = hosts("mptcpd-t-rto");
-    // Path 2 lets the join's small handshake packets through and drops every data segment
-    // in the receiving namespace's input hook: the link stays up, the data is lost.
-    server_input_rule(&hosts, "iifname \"s2\" ip length > 200 drop");
-
-    // Path 1 slow, so that the scheduler must put data on path 2 too.
+/// Path 2 lets the join's small handshake packets through and drops every data segment in
+/// the receiving namespace's input hook: the link stays up, the data is lost. Path 1 slow,
+/// so that the scheduler must put data on path 2 too.
+fn blackhole_path_2(hosts: &TwoHosts) {
+    server_input_rule(hosts, "iifname \"s2\" ip length > 200 drop");
     let tc = hosts
         .client
         .command("tc")
@@ -479,6 +472,16 @@ fn an_rto_event_arrives_when_a_path_is_blackholed() {
         .status()
         .unwrap();
     assert!(tc.success());
+}
+
+#[test]
+fn an_rto_event_arrives_when_a_path_is_blackholed() {
+    const TEST: &str = "an_rto_event_arrives_when_a_path_is_blackholed";
+    if !skip::require_root(TEST) || !have_nft(TEST) {
+        return;
+    }
+    let hosts = hosts("mptcpd-t-rto");
+    blackhole_path_2(&hosts);
     let rto = transfer_until(&hosts, "mptcpd-t-rto", 5203, 4 << 20, EVENT_RTO);
     // The blackholed subflow's, from the client's path-2 address.
     assert_eq!(
@@ -583,4 +586,70 @@ fn daemon_without_an_observed_cgroup_leaves_subflow_telemetry_off() {
     let (status, log) = daemon.stop().unwrap();
     assert!(status.success(), "{log}");
     assert!(!log.contains("subflow telemetry"), "{log}");
+}
+
+/// Item 3 end to end: a daemon with a plugin (`mptcpd-telemetry-probe`) observing the test
+/// cgroup; a path blackholed in the receiving namespace's input hook. The plugin that handles
+/// the connection hears the RTO, and its handle's `connection_view` has the connection with
+/// both subflows, each with the telemetry's figures, and the MPTCP-level figures.
+#[test]
+fn a_plugin_hears_an_rto_and_sees_both_subflows_with_figures() {
+    const TEST: &str = "a_plugin_hears_an_rto_and_sees_both_subflows_with_figures";
+    if !skip::require_root(TEST) || !have_nft(TEST) {
+        return;
+    }
+    let hosts = hosts("mptcpd-t-telp");
+    blackhole_path_2(&hosts);
+    let cgroup = TestCgroup::new("mptcpd-t-telp").unwrap();
+    let config = tempfile::NamedTempFile::new().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let pins = std::path::PathBuf::from(format!(
+        "/sys/fs/bpf/mptcpd-test-{}-telp",
+        std::process::id()
+    ));
+    let mut cmd = hosts
+        .client
+        .command(bins::path("mptcpd-telemetry-probe").unwrap())
+        .unwrap();
+    cmd.args(["--log", "stderr", "--debug", "--config"])
+        .arg(config.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .arg("--bpf-pin-dir")
+        .arg(&pins)
+        .arg("--observe-cgroup")
+        .arg(cgroup.path())
+        .args(["--load-plugins", "probe", "--path-manager", "probe"]);
+    let mut daemon = Daemon::start(cmd).unwrap();
+    daemon
+        .wait_for_log("subflow telemetry attached to cgroup")
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let mut server = spawn_server(&hosts, 5206);
+    let mut client = client_command(&hosts, &cgroup, 5206, 4 << 20)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let heard = daemon.wait_for_log("probe: Rto");
+    for child in [&mut client, &mut server] {
+        // Already gone is fine: only the daemon's view matters here.
+        let _gone = child.kill();
+        let _status = child.wait();
+    }
+    let (status, log) = daemon.stop().unwrap();
+    heard.unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success(), "{log}");
+    let line = log.lines().find(|l| l.contains("probe: Rto")).unwrap();
+    // The blackholed subflow's (path 2), with the whole connection in view.
+    assert!(line.contains(" on 10.0.2.1:"), "{line}");
+    assert!(line.contains("view: 2 subflows, 2 with figures"), "{line}");
+    assert!(line.contains("mptcp Some("), "{line}");
+    // `[LOCAL rtos=Some(N), ...]`: path 2's record counts the RTO.
+    let rtos = line
+        .split("10.0.2.1:")
+        .nth(2)
+        .and_then(|s| s.split_once("rtos=Some(")?.1.split_once(')'))
+        .and_then(|(n, _)| n.parse::<u32>().ok());
+    assert!(rtos.is_some_and(|n| n >= 1), "{line}");
+    assert!(!pins.exists(), "{} left behind", pins.display());
 }

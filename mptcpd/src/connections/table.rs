@@ -1,14 +1,18 @@
 //! The connection table itself: pure bookkeeping of `mptcp_pm` events.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use mptcp_pm::{Event, SubflowEnds as _, Token};
+use mptcp_pm::{Event, SubflowEnds as _, Token, canonical};
 use mptcpd_plugin::{ConnectionView, SubflowView};
+
+use crate::diag::{MptcpSocket, wire::state};
 
 /// Connections by token.
 #[derive(Debug, Default)]
 pub struct Table {
     connections: BTreeMap<Token, ConnectionView>,
+    /// Connections whose fallback to TCP was reported (once each).
+    fallen_back: BTreeSet<Token>,
 }
 
 impl Table {
@@ -36,6 +40,56 @@ impl Table {
         self.connections.get(&token).cloned()
     }
 
+    fn remove(&mut self, token: Token) -> bool {
+        self.fallen_back.remove(&token);
+        self.connections.remove(&token).is_some()
+    }
+
+    /// After lost `mptcp_pm` events: reconciles the table with `live`, the kernel's list
+    /// (`crate::diag::connections`). Connections the list no longer has (or has closed) go;
+    /// live ones the table missed come in with their initial subflow (what a dump tells; their
+    /// other subflows' events were lost). True if anything changed.
+    pub fn resync(&mut self, live: &[MptcpSocket]) -> bool {
+        let alive: BTreeMap<Token, &MptcpSocket> = live
+            .iter()
+            .filter(|s| s.token != 0 && !s.gone())
+            .map(|s| (s.token, s))
+            .collect();
+        let gone: Vec<Token> = self
+            .connections
+            .keys()
+            .filter(|t| !alive.contains_key(t))
+            .copied()
+            .collect();
+        let mut changed = false;
+        for token in gone {
+            changed |= self.remove(token);
+        }
+        for (token, socket) in alive {
+            if self.connections.contains_key(&token) {
+                continue;
+            }
+            let (local, remote) = (canonical(socket.local), canonical(socket.remote));
+            let mut view = ConnectionView::new(token, local, remote);
+            view.established = socket.state == state::ESTABLISHED;
+            view.subflows.push(SubflowView::new(local, remote));
+            self.connections.insert(token, view);
+            changed = true;
+        }
+        changed
+    }
+
+    /// The connections of `views` (read with their figures) whose fallback to TCP is seen
+    /// for the first time.
+    pub fn new_fallbacks(&mut self, views: &[ConnectionView]) -> Vec<ConnectionView> {
+        views
+            .iter()
+            .filter(|v| v.mptcp.is_some_and(|m| m.fallback))
+            .filter(|v| self.connections.contains_key(&v.token) && self.fallen_back.insert(v.token))
+            .cloned()
+            .collect()
+    }
+
     /// Applies `event`; true if a connection or subflow appeared or went.
     pub fn apply(&mut self, event: &Event) -> bool {
         match event {
@@ -56,7 +110,7 @@ impl Table {
                 view.established |= established;
                 fresh
             }
-            Event::Closed { token } => self.connections.remove(token).is_some(),
+            Event::Closed { token } => self.remove(*token),
             Event::SubflowEstablished(s) => {
                 let s = (*s).canonical();
                 let Some(view) = self.connections.get_mut(&s.token) else {
@@ -114,8 +168,10 @@ mod tests {
     use std::net::SocketAddr;
 
     use mptcp_pm::{Connection, Event, EventFlags, Subflow};
+    use mptcpd_plugin::MptcpFigures;
 
     use super::Table;
+    use crate::diag::{InfoFlags, MptcpSocket, wire::state};
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
@@ -174,5 +230,92 @@ mod tests {
         assert!(table.apply(&Event::Closed { token: 7 }));
         assert!(table.is_empty());
         assert!(!table.apply(&Event::Closed { token: 7 }), "unknown token");
+    }
+
+    fn live(token: u32, local: &str, state: u8, orphan: bool) -> MptcpSocket {
+        MptcpSocket {
+            state,
+            local: addr(local),
+            remote: addr("[::ffff:198.51.100.2]:80"),
+            token,
+            flags: InfoFlags::REMOTE_KEY_RECEIVED,
+            orphan,
+            retransmits: None,
+            bytes_retrans: None,
+        }
+    }
+
+    fn created(token: u32, local: &str) -> Event {
+        Event::Created(Connection {
+            token,
+            local: addr(local),
+            remote: addr("198.51.100.2:80"),
+            local_id: Some(0),
+            remote_id: Some(0),
+            flags: EventFlags::empty(),
+        })
+    }
+
+    #[test]
+    fn a_resync_drops_connections_gone_and_adds_those_missed() {
+        let mut table = Table::default();
+        for (token, local) in [
+            (1, "192.0.2.1:1001"),
+            (2, "192.0.2.1:1002"),
+            (3, "192.0.2.1:1003"),
+        ] {
+            assert!(table.apply(&created(token, local)));
+        }
+        assert!(table.apply(&Event::SubflowEstablished(Subflow {
+            token: 2,
+            ..subflow("203.0.113.1:5000", false)
+        })));
+        let live = [
+            // 1: not listed (its CLOSED was lost). 2: still there, with its subflows.
+            live(2, "[::ffff:192.0.2.1]:1002", state::ESTABLISHED, false),
+            // 3: closed by its owner and shutting down: gone.
+            live(3, "192.0.2.1:1003", state::FIN_WAIT1, true),
+            // 4: never seen (its CREATED was lost): added, canonical, with its initial subflow.
+            live(4, "[::ffff:192.0.2.1]:1004", state::ESTABLISHED, false),
+            // 5: not accepted yet (an orphan not closing): alive. 0: no token, left out.
+            live(5, "192.0.2.1:1005", state::SYN_SENT, true),
+            live(0, "192.0.2.1:1006", state::ESTABLISHED, false),
+        ];
+        assert!(table.resync(&live));
+        let tokens: Vec<u32> = table.all().iter().map(|v| v.token).collect();
+        assert_eq!(tokens, [2, 4, 5]);
+        assert_eq!(table.get(2).unwrap().subflows.len(), 2, "kept as it was");
+        let added = table.get(4).unwrap();
+        assert!(added.established);
+        assert_eq!(
+            (added.local, added.remote),
+            (addr("192.0.2.1:1004"), addr("198.51.100.2:80"))
+        );
+        assert_eq!(added.subflows.len(), 1);
+        assert!(!table.get(5).unwrap().established);
+        assert!(!table.resync(&live), "nothing more to do");
+    }
+
+    #[test]
+    fn a_fallback_is_reported_once_per_connection() {
+        let mut table = Table::default();
+        assert!(table.apply(&created(7, "192.0.2.1:1000")));
+        let mut view = table.get(7).unwrap();
+        assert!(table.new_fallbacks(&[view.clone()]).is_empty(), "not read");
+        let mut figures = MptcpFigures::default();
+        view.mptcp = Some(figures);
+        assert!(
+            table.new_fallbacks(&[view.clone()]).is_empty(),
+            "not fallen back"
+        );
+        figures.fallback = true;
+        view.mptcp = Some(figures);
+        assert_eq!(table.new_fallbacks(&[view.clone()]), [view.clone()]);
+        assert!(table.new_fallbacks(&[view.clone()]).is_empty(), "once");
+        // Closed and reopened with the same token: a new connection, reported again.
+        assert!(table.apply(&Event::Closed { token: 7 }));
+        assert!(table.new_fallbacks(&[view.clone()]).is_empty(), "unknown");
+        assert!(table.apply(&created(7, "192.0.2.1:1000")));
+        assert_eq!(table.new_fallbacks(&[view.clone()]).len(), 1);
     }
 }

@@ -21,9 +21,12 @@ mod telemetry;
 pub use builder::Daemon;
 pub(crate) use error::DaemonError;
 
+use std::sync::Arc;
+
 use crate::{
     cli::Args,
     config::Config,
+    connections::{Connections, KernelDiag},
     diag,
     plugins::{NetlinkPm, PluginHost, Registry},
 };
@@ -106,6 +109,26 @@ fn subscribe(pm: &mptcp_pm::PmClient) -> Result<mptcp_pm::EventStream, DaemonErr
     Ok(events)
 }
 
+/// After lost `mptcp_pm` events: the connection view and the plugins get the kernel's list.
+async fn resync(host: &mut PluginHost<NetlinkPm>, connections: &Connections, overruns: u64) {
+    tracing::warn!("mptcp_pm events lost (receive buffer overrun {overruns}): resynchronising");
+    let live = diag::connections().await;
+    if let Ok(live) = &live {
+        connections.resync(live);
+    }
+    host.resync(live).await;
+}
+
+/// The next telemetry event for the plugins; never, without a queue.
+async fn next_telemetry(
+    events: &mut Option<tokio::sync::mpsc::Receiver<mptcpd_plugin::TelemetryEvent>>,
+) -> Option<mptcpd_plugin::TelemetryEvent> {
+    match events {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn serve(
     args: &Args,
     config: Config,
@@ -116,7 +139,12 @@ async fn serve(
     tracing::info!("mptcpd {} starting", env!("CARGO_PKG_VERSION"));
     tracing::debug!("configuration: {config}");
     let mut signals = Signals::install()?;
-    let telemetry = telemetry::Telemetry::start(&config);
+    // The view of the namespace's connections: figures from `mptcp_diag`, and from the
+    // subflow telemetry when it runs; its telemetry events go to the plugins.
+    let connections = Connections::new();
+    connections.set_socket_source(Some(Arc::new(KernelDiag)));
+    let mut telemetry_events = connections.take_events();
+    let telemetry = telemetry::Telemetry::start(&config, &connections);
     // Nothing loads a BPF program after this point.
     match privileges::drop_bpf_capabilities() {
         Ok(()) => tracing::debug!("dropped CAP_BPF and CAP_PERFMON"),
@@ -150,13 +178,13 @@ async fn serve(
         }
     };
     let mut pm_events = subscribe(&pm)?;
-    let connections = crate::connections::Connections::new();
     let mut overruns: u64 = 0;
     let settings = plugins::settings(&running.config, instance.state_file());
     // The host logs what it loaded, removes (stale) and, at shutdown, removes.
     let mut host = PluginHost::start(registry, &settings, NetlinkPm(pm.clone()))
         .await
         .map_err(DaemonError::Plugins)?;
+    host.pm().set_connections(connections.clone());
     // The monitor's start-up events first, then what was adopted but not claimed is stale.
     host.start_up(&mut running.netmon).await;
     notify::ready();
@@ -193,13 +221,11 @@ async fn serve(
                 }
                 EventItem::Overrun => {
                     overruns += 1;
-                    tracing::warn!(
-                        "mptcp_pm events lost (receive buffer overrun {overruns}): resynchronising"
-                    );
-                    host.resync(diag::connections().await).await;
+                    resync(&mut host, &connections, overruns).await;
                 }
                 EventItem::Malformed(e) => tracing::debug!("mptcp: undecodable event: {}", Chain(&e)),
             },
+            Some(event) = next_telemetry(&mut telemetry_events) => host.on_telemetry(event).await,
         }
     };
     tracing::info!("{signal} received, shutting down");

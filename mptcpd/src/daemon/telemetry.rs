@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use mptcpd_bpf::{EbpfError, PinDir, SockObserver, cgroup};
 use mptcpd_common::Chain;
 
-use crate::config::Config;
+use crate::{config::Config, connections::Connections};
 
 /// The running observer and the pins that expose it.
 pub(super) struct Telemetry {
@@ -17,7 +17,9 @@ pub(super) struct Telemetry {
 }
 
 impl Telemetry {
-    pub(super) fn start(config: &Config) -> Option<Self> {
+    /// Starts the observer and, with a cgroup configured, the subflow telemetry, whose
+    /// records and events go to `connections`.
+    pub(super) fn start(config: &Config, connections: &Connections) -> Option<Self> {
         let cgroup = match config
             .observe_cgroup
             .clone()
@@ -58,7 +60,7 @@ impl Telemetry {
         let subflows = config
             .observe_cgroup
             .is_some()
-            .then(|| super::subflows::Subflows::start(&cgroup, pins.as_mut()))
+            .then(|| super::subflows::Subflows::start(&cgroup, pins.as_mut(), connections))
             .flatten();
         Some(Self {
             _pins: pins,

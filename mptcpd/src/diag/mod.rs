@@ -24,14 +24,18 @@ pub enum DiagError {
     Lost,
 }
 
+/// Address families dumped, in order, as `u8` (what the request carries).
+const FAMILIES: [i32; 2] = [libc::AF_INET, libc::AF_INET6];
+
 /// Lists the MPTCP connections (every state but `LISTEN`) of both address families. Needs a
 /// tokio runtime; no privilege.
 pub async fn connections() -> Result<Vec<MptcpSocket>, DiagError> {
     let mut socket = NlSocket::open_sock_diag()?;
     let mut msgs = Vec::new();
-    let families = [libc::AF_INET, libc::AF_INET6].map(|f| u8::try_from(f).unwrap_or(0));
-    for (seq, family) in (1..).zip(families) {
-        socket.send(&wire::dump_request(family, seq)).await?;
+    for (seq, family) in (1..).zip(FAMILIES) {
+        socket
+            .send(&wire::dump_request(family_byte(family), seq))
+            .await?;
         loop {
             match socket.recv().await? {
                 Received::Datagram(datagram) => {
@@ -43,8 +47,42 @@ pub async fn connections() -> Result<Vec<MptcpSocket>, DiagError> {
             }
         }
     }
-    Ok(msgs
-        .iter()
+    Ok(sockets(&msgs))
+}
+
+/// As [`connections`], blocking the caller: for synchronous readers of the connection view
+/// (one dump of the local kernel, well under a millisecond for a host's connections).
+pub fn connections_blocking() -> Result<Vec<MptcpSocket>, DiagError> {
+    let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_SOCK_DIAG)?;
+    socket.bind_auto()?;
+    let mut buf = Vec::with_capacity(DATAGRAM_CAPACITY);
+    let mut msgs = Vec::new();
+    for (seq, family) in (1..).zip(FAMILIES) {
+        socket.send(&wire::dump_request(family_byte(family), seq), 0)?;
+        loop {
+            buf.clear();
+            // MSG_TRUNC: the datagram's real size, so that a cut one is seen.
+            let len = socket.recv(&mut buf, libc::MSG_TRUNC)?;
+            if len > buf.len() {
+                return Err(DiagError::Lost);
+            }
+            if wire::read_reply(&buf, &mut msgs)? {
+                break;
+            }
+        }
+    }
+    Ok(sockets(&msgs))
+}
+
+/// Larger than any datagram of a dump (the kernel stops at 32 KiB).
+const DATAGRAM_CAPACITY: usize = 64 * 1024;
+
+fn family_byte(family: i32) -> u8 {
+    u8::try_from(family).unwrap_or(0)
+}
+
+fn sockets(msgs: &[wire::DiagMsg]) -> Vec<MptcpSocket> {
+    msgs.iter()
         .filter_map(|msg| match msg.socket() {
             Ok(socket) => Some(socket),
             Err(err) => {
@@ -52,7 +90,7 @@ pub async fn connections() -> Result<Vec<MptcpSocket>, DiagError> {
                 None
             }
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

@@ -59,6 +59,8 @@ fn ipv4_connections_of_both_ends() {
             token: 0x03a3_1455,
             flags: InfoFlags::REMOTE_KEY_RECEIVED,
             orphan: false,
+            retransmits: Some(0),
+            bytes_retrans: Some(0),
         }
     );
     let (_, server) = socket_of("diag-srv-inet-00");
@@ -133,4 +135,35 @@ fn bad_input_is_an_error_never_a_panic() {
         read_reply(&error, &mut Vec::new()),
         Err(DiagWireError::Kernel(e)) if e.errno == libc::ENOENT
     ));
+}
+
+/// The bytes of `msg`'s `struct mptcp_info`.
+fn info_of(msg: &mut DiagMsg) -> &mut Vec<u8> {
+    let attr = msg.attrs.iter_mut().find(|a| a.kind == INET_DIAG_INFO);
+    &mut attr.expect("INET_DIAG_INFO").value
+}
+
+#[test]
+fn mptcp_level_retransmissions_by_the_length_of_mptcp_info() {
+    // 6.18: the whole struct (96 bytes); a connection without retransmissions.
+    let (mut msg, socket) = socket_of("diag-srv-inet-00");
+    assert_eq!(
+        (socket.retransmits, socket.bytes_retrans),
+        (Some(0), Some(0))
+    );
+    // Counts where the kernel writes them.
+    let info = info_of(&mut msg);
+    info[44..48].copy_from_slice(&5_u32.to_ne_bytes());
+    info[48..56].copy_from_slice(&70_000_u64.to_ne_bytes());
+    let counted = msg.socket().unwrap();
+    assert_eq!(
+        (counted.retransmits, counted.bytes_retrans),
+        (Some(5), Some(70_000))
+    );
+    // Before 6.5 the struct ends at 48 (what follows mptcpi_csum_enabled is padding, even
+    // if not zero): no counts, not a count of 5.
+    info_of(&mut msg).truncate(48);
+    let old = msg.socket().unwrap();
+    assert_eq!((old.retransmits, old.bytes_retrans), (None, None));
+    assert_eq!(old.token, socket.token, "the rest is read as before");
 }

@@ -287,6 +287,7 @@ impl DiagMsg {
         } else {
             (0, 0)
         };
+        let (retransmits, bytes_retrans) = retrans_of(info).unzip();
         Ok(MptcpSocket {
             state: self.state,
             local: SocketAddr::new(local, self.sport),
@@ -294,6 +295,8 @@ impl DiagMsg {
             token,
             flags: InfoFlags::from_bits_retain(flags),
             orphan: self.inode == 0,
+            retransmits,
+            bytes_retrans,
         })
     }
 }
@@ -314,6 +317,43 @@ pub struct MptcpSocket {
     pub flags: InfoFlags,
     /// No file refers to it any more (closed by its owner) or yet (not accepted).
     pub orphan: bool,
+    /// `mptcpi_retransmits` (Linux 6.5+; `None` on older kernels).
+    pub retransmits: Option<u32>,
+    /// `mptcpi_bytes_retrans` (Linux 6.5+; `None` on older kernels).
+    pub bytes_retrans: Option<u64>,
+}
+
+impl MptcpSocket {
+    /// Its `CLOSED` event was sent (and maybe lost): closed, or closed by its owner and
+    /// shutting down. An orphan that is not closing is one not accepted yet: alive.
+    #[must_use]
+    pub const fn gone(&self) -> bool {
+        let closing = matches!(
+            self.state,
+            state::FIN_WAIT1
+                | state::FIN_WAIT2
+                | state::CLOSING
+                | state::LAST_ACK
+                | state::TIME_WAIT
+        );
+        self.state == state::CLOSE || (self.orphan && closing)
+    }
+}
+
+/// Where `struct mptcp_info` holds `mptcpi_retransmits` (after `mptcpi_csum_enabled` and a
+/// pad byte) and `mptcpi_bytes_retrans`.
+const INFO_RETRANSMITS: usize = 44;
+/// See [`INFO_RETRANSMITS`].
+const INFO_BYTES_RETRANS: usize = 48;
+
+/// `mptcpi_retransmits` and `mptcpi_bytes_retrans`, when the kernel's `mptcp_info` has them.
+/// Decided by length: before 6.5 the struct ends at offset 48 (the 4 bytes at 44 are its
+/// tail padding, not a count); 6.5 added both fields together.
+fn retrans_of(info: &[u8]) -> Option<(u32, u64)> {
+    let bytes = info.get(INFO_BYTES_RETRANS..INFO_BYTES_RETRANS + 8)?;
+    let mut word = [0; 8];
+    word.copy_from_slice(bytes);
+    Some((u32_at(info, INFO_RETRANSMITS), u64::from_ne_bytes(word)))
 }
 
 /// Reads one datagram of a dump reply into `out`. `Ok(true)` when it held the end of the dump.

@@ -5,16 +5,17 @@ use mptcpd_common::Chain;
 use std::{
     net::{IpAddr, SocketAddr},
     path::PathBuf,
-    sync::{Mutex, MutexGuard, PoisonError},
+    sync::{Mutex, MutexGuard, OnceLock, PoisonError},
 };
 
 use mptcpd_plugin::{
-    Commands, Endpoint, EndpointFlags, IdManager, Limits, NewSubflow, PathManager, PmError,
-    PmFuture, SubflowPath, Token,
+    Commands, ConnectionView, Endpoint, EndpointFlags, IdManager, Limits, NewSubflow, PathManager,
+    PmError, PmFuture, SubflowPath, Token,
 };
 use tracing::{debug, info, warn};
 
 use super::{listeners::ListenerManager, mapped::MappedSubflows, owned::Owned};
+use crate::connections::Connections;
 
 #[derive(Debug)]
 struct State {
@@ -35,6 +36,8 @@ pub struct HostPm<K> {
     state: Mutex<State>,
     /// Kept apart from `state`: only events and subflow commands use it.
     mapped: Mutex<MappedSubflows>,
+    /// The daemon's connection view, once given ([`Self::set_connections`]).
+    connections: OnceLock<Connections>,
 }
 
 /// "address not found": what `DEL_ADDR` answers for an id the kernel does not have.
@@ -62,6 +65,15 @@ impl<K: Commands> HostPm<K> {
                 listeners,
             }),
             mapped: Mutex::default(),
+            connections: OnceLock::new(),
+        }
+    }
+
+    /// Answers [`PathManager::connection_view`] from `connections` from now on (once: a
+    /// later call is ignored).
+    pub fn set_connections(&self, connections: Connections) {
+        if self.connections.set(connections).is_err() {
+            debug!("connection view already set");
         }
     }
 
@@ -415,6 +427,10 @@ impl<K: Commands> PathManager for HostPm<K> {
 
     fn owned_endpoints(&self) -> Vec<Endpoint> {
         self.state().owned.all()
+    }
+
+    fn connection_view(&self, token: Token) -> Option<ConnectionView> {
+        self.connections.get()?.get(token)
     }
 }
 

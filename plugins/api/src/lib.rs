@@ -50,6 +50,31 @@
 //! `mptcpd::Daemon::builder().plugin(Counter::default()).run()` runs the daemon with it
 //! (see `plugins/examples/`).
 //!
+//! # Path quality
+//!
+//! A plugin can ask how a connection's paths are doing: [`PathManager::connection_view`]
+//! returns the daemon's [`ConnectionView`] of a connection it tracks (token, initial addresses,
+//! which side accepted, whether established) with one [`SubflowView`] per subflow (addresses,
+//! address ids, interface, backup) and, read at that moment:
+//!
+//! - [`SubflowView::figures`] ([`PathFigures`]: smoothed RTT and variance, minimum RTT, cwnd,
+//!   bytes acked/received, segments, retransmissions, RTOs, TCP state, last activity) when the
+//!   daemon's subflow telemetry runs (`--observe-cgroup`) and has a record of that subflow in
+//!   the daemon's network namespace; `None` otherwise;
+//! - [`ConnectionView::mptcp`] ([`MptcpFigures`]: MPTCP-level retransmissions and bytes
+//!   retransmitted, `None` before Linux 6.5, and whether the connection fell back to TCP) from
+//!   the kernel's `MPTCP_INFO`; `None` when it could not be read.
+//!
+//! `None` for a connection the daemon does not track. What must be heard at once arrives as
+//! [`Event::Telemetry`] ([`TelemetryEvent`]: token, subflow addresses, figures at that moment),
+//! to the plugin that handles the connection, in the connection's lane (so after its
+//! `NewSubflow`): [`TelemetryKind::Rto`] (a retransmission timeout fired),
+//! [`TelemetryKind::RetransmissionBurst`] (8 retransmissions within a second),
+//! [`TelemetryKind::Reset`] (the subflow went from a synchronised state straight to closed) —
+//! these three only with subflow telemetry on — and [`TelemetryKind::Fallback`] (the
+//! connection's fallback flag, first seen set when the view is read). In unit tests,
+//! `testing::RecordingPm::set_connection_view` sets what `connection_view` answers.
+//!
 //! The crate does no I/O: the daemon implements [`PathManager`] over netlink, and the
 //! `testing` feature offers a recording fake for unit tests of plugin decisions.
 

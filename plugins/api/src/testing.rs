@@ -19,8 +19,9 @@ use std::{
 };
 
 use crate::{
-    Commands, Connection, Endpoint, EndpointFlags, Event, EventFlags, IdManager, Interface, Limits,
-    NewSubflow, OperState, PathManager, PmError, PmFuture, Subflow, SubflowPath, Token,
+    Commands, Connection, ConnectionView, Endpoint, EndpointFlags, Event, EventFlags, IdManager,
+    Interface, Limits, NewSubflow, OperState, PathManager, PmError, PmFuture, Subflow, SubflowPath,
+    Token,
 };
 use mptcpd_netmon::{IFF_LOWER_UP, IFF_RUNNING, IFF_UP};
 
@@ -168,6 +169,8 @@ struct State {
     next_port: u16,
     /// Errnos to fail the next commands whose name is the key with, in order.
     failures: HashMap<&'static str, VecDeque<i32>>,
+    /// What `connection_view` answers, per token.
+    views: HashMap<Token, ConnectionView>,
 }
 
 /// A fake [`PathManager`] that records commands and keeps a kernel-like endpoint table.
@@ -187,6 +190,17 @@ impl RecordingPm {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Makes `connection_view(view.token)` answer `view` (the daemon's view of a connection,
+    /// figures included, as a test wants it) until [`Self::forget_connection_view`].
+    pub fn set_connection_view(&self, view: ConnectionView) {
+        self.state().views.insert(view.token, view);
+    }
+
+    /// Makes `connection_view(token)` answer `None` again.
+    pub fn forget_connection_view(&self, token: Token) {
+        self.state().views.remove(&token);
     }
 
     /// The commands received so far, then forgets them.
@@ -454,5 +468,31 @@ impl PathManager for RecordingPm {
 
     fn owned_endpoints(&self) -> Vec<Endpoint> {
         self.endpoints()
+    }
+
+    fn connection_view(&self, token: Token) -> Option<ConnectionView> {
+        self.state().views.get(&token).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RecordingPm;
+    use crate::{ConnectionView, PathManager as _, SubflowView};
+
+    #[test]
+    fn the_connection_view_is_what_the_test_set() {
+        let pm = RecordingPm::new();
+        assert_eq!(pm.connection_view(7), None, "none by default");
+        let local = "192.0.2.1:4000".parse().unwrap();
+        let remote = "198.51.100.2:80".parse().unwrap();
+        let mut view = ConnectionView::new(7, local, remote);
+        view.subflows.push(SubflowView::new(local, remote));
+        pm.set_connection_view(view.clone());
+        assert_eq!(pm.connection_view(7), Some(view));
+        assert_eq!(pm.connection_view(8), None);
+        pm.forget_connection_view(7);
+        assert_eq!(pm.connection_view(7), None);
+        assert!(pm.take_calls().is_empty(), "not a command");
     }
 }

@@ -11,7 +11,7 @@ use std::{
     },
 };
 
-use mptcpd_plugin::{Commands, Event as PluginEvent, Plugin, PluginConfig, Token};
+use mptcpd_plugin::{Commands, Event as PluginEvent, Plugin, PluginConfig, TelemetryEvent, Token};
 use tracing::{debug, info};
 
 use super::{HostPm, PluginError, PluginSettings, Registry};
@@ -307,6 +307,17 @@ impl<K: Commands + 'static> PluginHost<K> {
             }
         };
         self.deliver_to_connection(plugin, event).await;
+    }
+
+    /// Queues a telemetry event for the plugin that handles its connection, in that
+    /// connection's lane. An event for a connection not tracked is dropped (debug line).
+    pub async fn on_telemetry(&mut self, event: TelemetryEvent) {
+        let Some(tracked) = self.connections.get(&event.token).copied() else {
+            debug!("telemetry event for an unknown connection dropped");
+            return;
+        };
+        self.deliver_to_connection(tracked.plugin, PluginEvent::Telemetry(event))
+            .await;
     }
 
     /// The connection of `token`. An unknown token is dropped (as in the C daemon), unless

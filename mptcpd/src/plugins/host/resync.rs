@@ -39,6 +39,8 @@ fn live_connection(s: &MptcpSocket) -> Connection {
         token,
         flags: _,
         orphan: _,
+        retransmits: _,
+        bytes_retrans: _,
     } = *s;
     Connection {
         token,
@@ -51,12 +53,7 @@ fn live_connection(s: &MptcpSocket) -> Connection {
 }
 
 fn seen(socket: &MptcpSocket) -> Seen {
-    let closing = matches!(
-        socket.state,
-        state::FIN_WAIT1 | state::FIN_WAIT2 | state::CLOSING | state::LAST_ACK | state::TIME_WAIT
-    );
-    // An orphan that is not closing is one not accepted yet: alive.
-    if socket.state == state::CLOSE || (socket.orphan && closing) {
+    if socket.gone() {
         Seen::Gone
     } else if socket.state == state::ESTABLISHED
         && socket.flags.contains(InfoFlags::REMOTE_KEY_RECEIVED)

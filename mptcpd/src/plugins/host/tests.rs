@@ -6,8 +6,8 @@ use std::{
 };
 
 use mptcpd_plugin::{
-    BoxFuture, Commands as _, Endpoint, EndpointFlags, Event as PluginEvent, PathManager, Plugin,
-    PluginConfig, done,
+    BoxFuture, Commands as _, Endpoint, EndpointFlags, Event as PluginEvent, PathFigures,
+    PathManager, Plugin, PluginConfig, TelemetryEvent, TelemetryKind, done,
     testing::{self, Call, RecordingPm},
 };
 use mptcpd_plugin_addr_adv::AddrAdv;
@@ -15,6 +15,7 @@ use mptcpd_plugin_sspi::Sspi;
 
 use super::PluginHost;
 use crate::{
+    connections::Connections,
     diag::{DiagError, InfoFlags, MptcpSocket, wire::state},
     plugins::{HostPm, listeners::ListenerManager},
 };
@@ -45,8 +46,16 @@ impl Plugin for Probe {
     fn description(&self) -> &'static str {
         "probe"
     }
-    fn on_event<'a>(&'a self, event: &'a PluginEvent, _: &'a dyn PathManager) -> BoxFuture<'a, ()> {
+    fn on_event<'a>(
+        &'a self,
+        event: &'a PluginEvent,
+        pm: &'a dyn PathManager,
+    ) -> BoxFuture<'a, ()> {
         match event {
+            PluginEvent::Telemetry(t) => {
+                let view = pm.connection_view(t.token).map(|v| v.subflows.len());
+                self.note(&format!("telemetry {} {:?} view={view:?}", t.token, t.kind));
+            }
             PluginEvent::NewConnection(c) if c.flags.is_empty() => {
                 self.note(&format!("new_connection {}", c.token));
             }
@@ -421,6 +430,8 @@ fn live(token: u32, state: u8, orphan: bool) -> MptcpSocket {
         token,
         flags: InfoFlags::REMOTE_KEY_RECEIVED,
         orphan,
+        retransmits: None,
+        bytes_retrans: None,
     }
 }
 
@@ -573,4 +584,49 @@ async fn flag_changes_and_failed_removals_keep_the_record_for_the_next_run() {
     assert_eq!(host.settle().await, 1);
     assert_eq!(host.pm().kernel().endpoints(), []);
     assert!(!file.exists());
+}
+
+/// Telemetry events go to the plugin that handles their connection, whose handle answers
+/// with the daemon's view of it; events of connections not tracked are dropped.
+#[tokio::test]
+async fn telemetry_events_reach_the_connections_plugin_which_sees_its_view() {
+    let log = Log::default();
+    let mut host = PluginHost::with_plugins(probes(&log), 1, pm(RecordingPm::new(), None))
+        .await
+        .unwrap();
+    let connections = Connections::new();
+    let telemetry = |token, kind| {
+        TelemetryEvent::new(
+            token,
+            sock("10.0.1.1:1001"),
+            sock("10.0.0.2:80"),
+            kind,
+            PathFigures::default(),
+        )
+    };
+    let created = Event::Created(connection(7));
+    connections.on_pm_event(&created);
+    pm_event(&mut host, created).await;
+    host.on_telemetry(telemetry(7, TelemetryKind::Rto { consecutive: 2 }))
+        .await;
+    host.drain().await;
+    // The view only once the daemon gave it.
+    host.pm().set_connections(connections.clone());
+    let sub = Event::SubflowEstablished(subflow(7));
+    connections.on_pm_event(&sub);
+    pm_event(&mut host, sub).await;
+    host.on_telemetry(telemetry(7, TelemetryKind::Fallback))
+        .await;
+    host.on_telemetry(telemetry(9, TelemetryKind::Reset { reason: None }))
+        .await;
+    host.drain().await;
+    assert_eq!(
+        taken(&log),
+        [
+            "b:new_connection 7",
+            "b:telemetry 7 Rto { consecutive: 2 } view=None",
+            "b:new_subflow 7 backup=false",
+            "b:telemetry 7 Fallback view=Some(2)",
+        ]
+    );
 }
