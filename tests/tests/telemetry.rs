@@ -625,7 +625,7 @@ fn a_plugin_hears_an_rto_and_sees_both_subflows_with_figures() {
         .wait_for_log("subflow telemetry attached to cgroup")
         .unwrap_or_else(|e| panic!("{e}"));
 
-    let mut server = spawn_server(&hosts, 5206);
+    let mut server = spawn_server(&hosts, 5206, 0);
     let mut client = client_command(&hosts, &cgroup, 5206, 4 << 20)
         .stdout(Stdio::null())
         .spawn()
