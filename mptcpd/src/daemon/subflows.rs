@@ -5,7 +5,7 @@
 
 use mptcpd_bpf::{EbpfError, PinDir, Telemetry, TelemetryEvents};
 use mptcpd_common::Chain;
-use mptcpd_common::telemetry::event_name;
+use mptcpd_common::telemetry::{event_name, reset_direction_name};
 
 /// The attached program and the task that drains its events; dropping it stops both.
 pub(super) struct Subflows {
@@ -38,6 +38,9 @@ impl Subflows {
         netns: u64,
     ) -> Result<Self, EbpfError> {
         let mut telemetry = Telemetry::attach(cgroup)?;
+        for missing in telemetry.missing_sources() {
+            tracing::warn!("subflow telemetry: {missing}");
+        }
         if let Some(pins) = pins {
             telemetry.pin_maps(pins)?;
         }
@@ -62,7 +65,8 @@ async fn log_events(mut events: TelemetryEvents) {
                 let record = &event.record;
                 tracing::debug!(
                     "subflow {} -> {} token {:#010x}: {} ({}), srtt {} us, cwnd {}, \
-                     bytes acked {}, retransmissions {}, RTOs {}",
+                     bytes acked {}, retransmissions {}, RTOs {}, reset {} (reason {}), \
+                     scheduler evaluations {}",
                     record.local(),
                     record.remote(),
                     record.token,
@@ -73,6 +77,9 @@ async fn log_events(mut events: TelemetryEvents) {
                     record.bytes_acked,
                     record.total_retrans,
                     record.rto_count,
+                    reset_direction_name(record.reset_direction),
+                    record.reset_reason.cast_signed(),
+                    record.sched_evaluated,
                 );
             }
             Err(e) => {

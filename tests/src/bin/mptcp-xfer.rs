@@ -46,6 +46,10 @@ enum Mode {
         /// on stdin before closing: the caller looks at the idle connection meanwhile.
         #[arg(long)]
         hold: bool,
+        /// Close with `SO_LINGER` 0 instead of shutting down (an abort: the kernel resets the
+        /// subflows).
+        #[arg(long)]
+        abort: bool,
     },
 }
 
@@ -67,7 +71,8 @@ fn main() -> ExitCode {
             bytes,
             wait_extra_subflows,
             hold,
-        } => client(connect, bytes, wait_extra_subflows, hold),
+            abort,
+        } => client(connect, bytes, wait_extra_subflows, hold, abort),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,7 +111,13 @@ fn server(listen: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn client(connect: SocketAddr, bytes: u64, wait_extra: u8, hold: bool) -> anyhow::Result<()> {
+fn client(
+    connect: SocketAddr,
+    bytes: u64,
+    wait_extra: u8,
+    hold: bool,
+    abort: bool,
+) -> anyhow::Result<()> {
     let mut stream = mptcp::connect(connect).with_context(|| format!("connecting {connect}"))?;
     println!(
         "connected {} -> {} (SO_PROTOCOL {})",
@@ -180,6 +191,11 @@ fn client(connect: SocketAddr, bytes: u64, wait_extra: u8, hold: bool) -> anyhow
         std::io::stdout().flush()?;
         let mut line = String::new();
         std::io::stdin().read_line(&mut line)?;
+    }
+    if abort {
+        socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO))?;
+        drop(stream);
+        return Ok(());
     }
     stream.shutdown(Shutdown::Write)?;
     let mut rest = Vec::new();
