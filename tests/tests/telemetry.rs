@@ -700,23 +700,30 @@ fn telemetry_counts_scheduler_evaluations_of_both_subflows() {
 }
 
 #[test]
-fn telemetry_a_local_abort_is_a_reset_sent() {
-    const TEST: &str = "telemetry_a_local_abort_is_a_reset_sent";
+fn telemetry_an_abort_resets_every_subflow_with_who_sent_it() {
+    const TEST: &str = "telemetry_an_abort_resets_every_subflow_with_who_sent_it";
     if !skip::require_root(TEST) {
         return;
     }
     let hosts = hosts("mptcpd-t-abort");
     let mut watched = watch(&hosts, "mptcpd-t-abort");
+    if !sources_loaded(&watched.telemetry, TEST, &["tp_btf_reset"]) {
+        return;
+    }
     let mut held = Held::start(&hosts, &watched, 5208, &["--abort"]);
-    // SO_LINGER 0: each subflow is reset (before or, on older kernels, right after its close).
+    // SO_LINGER 0 (MPTCP fast close): each subflow is reset, by this side (before or, on
+    // older kernels, right after its close: then `sock_ops` marks it) or by the peer, which the
+    // fast close tells to reset; which one depends on the kernel (6.18: all sent here; 6.12: the
+    // peer's reset may come first).
     held.release();
     let mut aborted = Vec::new();
     while aborted.len() < held.records.len() {
         let reset = wait_event(&watched.rt, &mut watched.events, EVENT_RESET);
-        assert_eq!(
-            reset_direction_name(reset.record.reset_direction),
-            "sent",
-            "{reset:#?}"
+        assert_ne!(reset.record.reset_direction, RESET_NONE, "{reset:#?}");
+        eprintln!(
+            "abort: subflow from {} reset {}",
+            reset.record.local(),
+            reset_direction_name(reset.record.reset_direction)
         );
         aborted.push(reset.record.cookie);
     }
