@@ -30,7 +30,33 @@ pub struct TelemetryConfig {
     pub mptcp_sock_token: u64,
     /// `offsetof(struct tcp_sock, mdev_us)` (a `u32`: RTT variance << 2).
     pub tcp_sock_mdev_us: u64,
+    /// `offsetof(struct sock, sk_err)` (an `int`): 0 at an abrupt close means a local abort,
+    /// whose reset the kernel sends right after the close.
+    pub sock_sk_err: u64,
+    /// `offsetof(struct sock_common, skc_cookie)` (a `u64`, set once a cookie was asked for).
+    pub sock_skc_cookie: u64,
+    /// `offsetof(struct mptcp_subflow_context, tcp_sock)` (a pointer).
+    pub subflow_tcp_sock: u64,
 }
+
+/// The `tp_btf` program on `tcp:tcp_send_reset` that reads the reset reason (Linux 6.10+).
+pub const RESET_SENT_REASON_PROGRAM: &str = "reset_sent_why";
+/// The `tp_btf` program on `tcp:tcp_send_reset` for kernels whose tracepoint has no reason.
+pub const RESET_SENT_PROGRAM: &str = "reset_sent";
+/// The `tp_btf` program on `tcp:tcp_receive_reset`.
+pub const RESET_RECEIVED_PROGRAM: &str = "reset_received";
+/// The `tp_btf` program on `mptcp:mptcp_subflow_get_send`.
+pub const SCHED_PROGRAM: &str = "sched_get_send";
+
+/// [`SubflowRecord::reset_direction`]: no reset seen.
+pub const RESET_NONE: u32 = 0;
+/// [`SubflowRecord::reset_direction`]: this side sent the reset.
+pub const RESET_SENT: u32 = 1;
+/// [`SubflowRecord::reset_direction`]: the peer (or a middlebox) sent it.
+pub const RESET_RECEIVED: u32 = 2;
+/// [`SubflowRecord::reset_reason`] when the kernel gave none (received resets, kernels before
+/// 6.10, local aborts whose reset follows the close).
+pub const RESET_REASON_UNKNOWN: u32 = u32::MAX;
 
 /// Most subflows tracked at once: far above the concurrent subflows of a host (the in-kernel
 /// PM allows 8 per connection); the LRU evicts the least recently active beyond it.
@@ -61,7 +87,8 @@ pub const EVENT_RETRANS_BURST: u32 = 2;
 /// TCP state it left).
 pub const EVENT_CLOSED: u32 = 3;
 /// [`TelemetryEvent::kind`]: the subflow went from a synchronised state straight to CLOSE
-/// (a reset received or sent, or an abort) (`detail`: the TCP state it left).
+/// (a reset received or sent, or an abort) (`detail`: the TCP state it left); the record's
+/// `reset_direction` and `reset_reason` say who reset it and why, where the kernel tells.
 pub const EVENT_RESET: u32 = 4;
 
 /// Retransmissions within [`RETRANS_BURST_WINDOW_NS`] that make a burst.
@@ -142,6 +169,16 @@ pub struct SubflowRecord {
     pub burst_retrans: u32,
     /// The MPTCP connection's token (`MPTCP_INFO`'s `mptcpi_token`), 0 if unknown.
     pub token: u32,
+    /// Who reset the subflow (`RESET_*`), set just before its close.
+    pub reset_direction: u32,
+    /// The kernel's `enum sk_rst_reason` of a reset this side sent, or
+    /// [`RESET_REASON_UNKNOWN`].
+    pub reset_reason: u32,
+    /// Times the MPTCP scheduler (`mptcp_subflow_get_send`) evaluated this subflow for sending
+    /// (its tracepoint fires once per subflow looked at, not for the one it picks).
+    pub sched_evaluated: u32,
+    /// Zero: keeps the layout free of implicit padding (the next `u32` figure goes here).
+    pub reserved: u32,
 }
 
 impl SubflowRecord {
@@ -186,6 +223,16 @@ pub const fn event_name(kind: u32) -> &'static str {
     }
 }
 
+/// The name of a `RESET_*` direction, for logs.
+#[must_use]
+pub const fn reset_direction_name(direction: u32) -> &'static str {
+    match direction {
+        RESET_SENT => "sent",
+        RESET_RECEIVED => "received",
+        _ => "none seen",
+    }
+}
+
 /// What the ring buffer carries: the kind of event, a detail, and the record at that moment.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -200,9 +247,9 @@ pub struct TelemetryEvent {
     pub record: SubflowRecord,
 }
 
-// No implicit padding: the sizes are the sums of the fields (6 u64 + 22 u32; 2 u32 + u64 +
+// No implicit padding: the sizes are the sums of the fields (6 u64 + 26 u32; 2 u32 + u64 +
 // record), so both sides agree byte for byte and no uninitialised byte reaches user space.
-const _: () = assert!(size_of::<SubflowRecord>() == 6 * 8 + 22 * 4);
+const _: () = assert!(size_of::<SubflowRecord>() == 6 * 8 + 26 * 4);
 const _: () = assert!(size_of::<TelemetryEvent>() == 16 + size_of::<SubflowRecord>());
 
 #[cfg(feature = "user")]
@@ -212,7 +259,7 @@ mod user {
     unsafe impl aya::Pod for super::SubflowRecord {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::TelemetryEvent {}
-    // SAFETY: `#[repr(C)]`, three `u64`, no padding.
+    // SAFETY: `#[repr(C)]`, `u64`s only, no padding.
     unsafe impl aya::Pod for super::TelemetryConfig {}
 }
 

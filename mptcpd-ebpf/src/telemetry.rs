@@ -30,15 +30,21 @@ use aya_ebpf::{
     programs::SockOpsContext,
 };
 use mptcpd_common::telemetry::{
-    EVENT_CLOSED, EVENT_RESET, EVENT_RETRANS_BURST, EVENT_RTO, EVENTS_BYTE_SIZE,
-    RETRANS_BURST_THRESHOLD, RETRANS_BURST_WINDOW_NS, STAT_CREATED, STAT_EVENTS_LOST, STAT_EVICTED,
-    STAT_INSERT_FAILED, STAT_REMOVED, STAT_SLOTS, SUBFLOWS_MAX_ENTRIES, SubflowRecord,
-    TelemetryConfig, TelemetryEvent, closed_abruptly, tcp_state,
+    EVENT_CLOSED, EVENT_RESET, EVENT_RETRANS_BURST, EVENT_RTO, EVENTS_BYTE_SIZE, RESET_NONE,
+    RESET_REASON_UNKNOWN, RESET_SENT, RETRANS_BURST_THRESHOLD, RETRANS_BURST_WINDOW_NS,
+    STAT_CREATED, STAT_EVENTS_LOST, STAT_EVICTED, STAT_INSERT_FAILED, STAT_REMOVED, STAT_SLOTS,
+    SUBFLOWS_MAX_ENTRIES, SubflowRecord, TelemetryConfig, TelemetryEvent, closed_abruptly,
+    tcp_state,
 };
 use mptcpd_ebpf::atomic;
 
 // The on-demand refresh, which shares the records.
 mod telemetry_refresh;
+// The other telemetry sources (tracepoints), each loaded only where its hook exists.
+#[path = "telemetry/resets.rs"]
+mod resets;
+#[path = "telemetry/sched.rs"]
+mod sched;
 
 /// Reads a context field with one load at a constant offset: the verifier rejects loads
 /// through a context pointer that LLVM moved (`dereference of modified ctx ptr`).
@@ -134,6 +140,7 @@ fn subflow_ops(ctx: SockOpsContext) -> u32 {
                 // SAFETY: as above.
                 unsafe { (*record).state = new };
                 let kind = if closed_abruptly(old) {
+                    mark_local_abort(record, ops);
                     EVENT_RESET
                 } else {
                     EVENT_CLOSED
@@ -245,6 +252,7 @@ fn fresh_record(ops: *mut bpf_sock_ops, msk: u64) -> SubflowRecord {
         )
     };
     let mut record = SubflowRecord {
+        reset_reason: RESET_REASON_UNKNOWN,
         cookie,
         netns_cookie,
         family,
@@ -288,6 +296,30 @@ fn refresh(record: *mut SubflowRecord, ops: *mut bpf_sock_ops) {
     }
     // SAFETY: a helper without arguments.
     r.last_activity_ns = unsafe { bpf_ktime_get_ns() };
+}
+
+/// An abrupt close that no reset tracepoint marked, with no socket error: a local abort
+/// (`tcp_disconnect`, a close with `SO_LINGER` 0 or unread data), after which the kernel sends
+/// the reset. A timeout or a received reset leaves `sk_err` set.
+#[expect(clippy::inline_always, reason = "our loader links no BPF-to-BPF calls")]
+#[inline(always)]
+fn mark_local_abort(record: *mut SubflowRecord, ops: *mut bpf_sock_ops) {
+    // SAFETY: a live map element.
+    let r = unsafe { &mut *record };
+    let offset = config().sock_sk_err;
+    if r.reset_direction != RESET_NONE || offset == 0 {
+        return;
+    }
+    let sk = ctx_field!(ops, __bindgen_anon_2.sk);
+    if sk.is_null() {
+        return;
+    }
+    // SAFETY: a non-null socket from the context, the helper's argument type.
+    let tp = unsafe { bpf_skc_to_tcp_sock(sk.cast()) };
+    if !tp.is_null() && read_kernel_u32(tp as u64, offset) == 0 {
+        r.reset_direction = RESET_SENT;
+        r.reset_reason = RESET_REASON_UNKNOWN;
+    }
 }
 
 /// Counts one retransmission in the burst window; the one that reaches the threshold emits.

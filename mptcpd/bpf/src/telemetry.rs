@@ -22,6 +22,7 @@ use super::{
     object::{open_cgroup, program_error, typed_program},
     raise_memlock_limit,
     telemetry_refresh::Refresh,
+    telemetry_sources::{self, MissingSource},
 };
 
 /// The telemetry object (aligned, as aya requires).
@@ -69,6 +70,8 @@ pub struct Telemetry {
     ebpf: Ebpf,
     /// The on-demand refresh, if the kernel runs it.
     refresh: Option<Refresh>,
+    /// The sources beyond `sock_ops` this kernel lacks.
+    missing_sources: Vec<MissingSource>,
 }
 
 impl Telemetry {
@@ -94,7 +97,18 @@ impl Telemetry {
         program
             .attach(open_cgroup(cgroup)?, CgroupAttachMode::Single)
             .map_err(program_error(PROGRAM))?;
-        Ok(Self { ebpf, refresh })
+        let missing_sources = telemetry_sources::attach(&mut ebpf);
+        Ok(Self {
+            ebpf,
+            refresh,
+            missing_sources,
+        })
+    }
+
+    /// The sources beyond `sock_ops` this kernel lacks (reset tracepoints, scheduler).
+    #[must_use]
+    pub fn missing_sources(&self) -> &[MissingSource] {
+        &self.missing_sources
     }
 
     /// The records of the subflows in network namespace `netns_cookie` (`SO_NETNS_COOKIE`):
@@ -163,15 +177,35 @@ impl Telemetry {
 /// Hands the program the kernel's offsets of the token and the RTT variance. Without them
 /// (no BTF, another layout) records carry neither: one line says so and telemetry runs on.
 fn configure(ebpf: &mut Ebpf) -> Result<(), EbpfError> {
-    let fields = [("mptcp_sock", "token", 4), ("tcp_sock", "mdev_us", 4)];
+    let fields = [
+        ("mptcp_sock", "token", 4),
+        ("tcp_sock", "mdev_us", 4),
+        ("sock", "sk_err", 4),
+        ("sock_common", "skc_cookie", 8),
+        ("mptcp_subflow_context", "tcp_sock", 8),
+    ];
     let config = match super::upgrade::offsets::running_kernel_fields(fields) {
-        Ok([mptcp_sock_token, tcp_sock_mdev_us]) => TelemetryConfig {
+        Ok(
+            [
+                mptcp_sock_token,
+                tcp_sock_mdev_us,
+                sock_sk_err,
+                sock_skc_cookie,
+                subflow_tcp_sock,
+            ],
+        ) => TelemetryConfig {
             ready: 1,
             mptcp_sock_token,
             tcp_sock_mdev_us,
+            sock_sk_err,
+            sock_skc_cookie,
+            subflow_tcp_sock,
         },
         Err(why) => {
-            tracing::info!("telemetry records carry no MPTCP token nor RTT variance: {why}");
+            tracing::info!(
+                "telemetry records carry no MPTCP token, RTT variance, local-abort resets nor \
+                 scheduler counts: {why}"
+            );
             return Ok(());
         }
     };

@@ -11,7 +11,8 @@ use mptcp_pm::canonical;
 use mptcpd_bpf::{EbpfError, PinDir, SubflowRecord, Telemetry, TelemetryEvents};
 use mptcpd_common::Chain;
 use mptcpd_common::telemetry::{
-    EVENT_RESET, EVENT_RETRANS_BURST, EVENT_RTO, TelemetryEvent, event_name,
+    EVENT_RESET, EVENT_RETRANS_BURST, EVENT_RTO, RESET_REASON_UNKNOWN, RESET_RECEIVED, RESET_SENT,
+    TelemetryEvent, event_name, reset_direction_name,
 };
 use mptcpd_plugin::{TelemetryEvent as PluginEvent, TelemetryKind};
 
@@ -68,6 +69,9 @@ impl Subflows {
         connections: &Connections,
     ) -> Result<Self, EbpfError> {
         let mut telemetry = Telemetry::attach(cgroup)?;
+        for missing in telemetry.missing_sources() {
+            tracing::warn!("subflow telemetry: {missing}");
+        }
         if let Some(pins) = pins {
             telemetry.pin_maps(pins)?;
         }
@@ -114,7 +118,8 @@ fn log(event: &TelemetryEvent) {
     let record = &event.record;
     tracing::debug!(
         "subflow {} -> {} token {:#010x}: {} ({}), srtt {} us, cwnd {}, \
-         bytes acked {}, retransmissions {}, RTOs {}",
+         bytes acked {}, retransmissions {}, RTOs {}, reset {} (reason {}), \
+         scheduler evaluations {}",
         record.local(),
         record.remote(),
         record.token,
@@ -125,6 +130,9 @@ fn log(event: &TelemetryEvent) {
         record.bytes_acked,
         record.total_retrans,
         record.rto_count,
+        reset_direction_name(record.reset_direction),
+        record.reset_reason.cast_signed(),
+        record.sched_evaluated,
     );
 }
 
@@ -139,8 +147,17 @@ fn plugin_event(event: &TelemetryEvent, connections: &Connections) -> Option<Plu
         EVENT_RETRANS_BURST => TelemetryKind::RetransmissionBurst {
             count: event.detail,
         },
-        // `sock_ops` sees the state change, not the reason (SUB_CLOSED carries it).
-        EVENT_RESET => TelemetryKind::Reset { reason: None },
+        // Who reset and why, where the reset tracepoints saw it (SUB_CLOSED carries MPTCP's
+        // own MP_TCPRST reason).
+        EVENT_RESET => TelemetryKind::Reset {
+            sent: match event.record.reset_direction {
+                RESET_SENT => Some(true),
+                RESET_RECEIVED => Some(false),
+                _ => None,
+            },
+            reason: (event.record.reset_reason != RESET_REASON_UNKNOWN)
+                .then_some(event.record.reset_reason),
+        },
         _ => return None,
     };
     let record = &event.record;

@@ -170,7 +170,10 @@ pub enum TelemetryKind {
     },
     /// The subflow was reset or aborted.
     Reset {
-        /// The kernel's reason, where it gives one.
+        /// This side sent the reset (`Some(false)`: the peer or a middlebox did), where the
+        /// kernel's reset tracepoints saw it.
+        sent: Option<bool>,
+        /// The kernel's reason for a reset it sent (`enum sk_rst_reason`, Linux 6.10+).
         reason: Option<u32>,
     },
     /// The connection fell back to plain TCP.

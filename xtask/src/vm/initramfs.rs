@@ -1,4 +1,4 @@
-//! The VM's initramfs: static busybox, iproute2's `ip` with its libraries, the kernel modules
+//! The VM's initramfs: static busybox, iproute2's `ip` and `ss` and bash with their libraries, the kernel modules
 //! the tests need, our static test binaries, and an init that mounts what the tests expect
 //! (proc, sys, cgroup2, bpffs, tracefs), runs every test binary, and powers off.
 
@@ -16,7 +16,9 @@ use super::{Payload, kernel::Boot, kernel::KernelSpec};
 use crate::{cmd, workspace};
 
 const BUSYBOX: &str = "/bin/busybox";
-const IP: &str = "/usr/sbin/ip";
+/// iproute2's `ip` and `ss` (the telemetry tests abort sockets with `ss -K`), and bash (a
+/// test opens a plain TCP connection through its `/dev/tcp`).
+const TOOLS: &[&str] = &["/usr/sbin/ip", "/usr/bin/ss", "/usr/bin/bash"];
 /// The guest prints this as its last word; anything else (or nothing) is a failure.
 pub(crate) const RESULT_PASS: &str = "vm: RESULT pass";
 
@@ -54,7 +56,9 @@ pub(crate) fn build(
         fs::create_dir_all(root.join(sub))?;
     }
     copy_at_same_path(Path::new(BUSYBOX), &root)?;
-    copy_with_libraries(Path::new(IP), &root)?;
+    for tool in TOOLS {
+        copy_with_libraries(Path::new(tool), &root)?;
+    }
     for module in spec.modules {
         let name = Path::new(module).file_name().context("module name")?;
         let source = boot.modules.join("kernel").join(module);
@@ -110,7 +114,7 @@ fn init_script(spec: &KernelSpec, guest: Guest<'_>) -> String {
     let mut script = String::from(
         r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
-export PATH=/usr/sbin:/bin:/tests/bin
+export PATH=/usr/sbin:/usr/bin:/bin:/tests/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev

@@ -32,18 +32,36 @@ pub(crate) const KERNELS: &[KernelSpec] = &[
     KernelSpec {
         name: "6.12",
         meta_package: "linux-image-6.12-cloud-amd64",
-        expect: &["kprobe", "fentry", "fmod_ret"],
-        modules: &["drivers/net/veth.ko"],
+        expect: &[
+            "kprobe",
+            "fentry",
+            "fmod_ret",
+            "tp_btf_reset",
+            "reset_reason",
+            "tp_btf_get_send",
+        ],
+        // inet_diag before tcp_diag (loaded in name order): `ss -K` in the telemetry tests.
+        modules: &[
+            "drivers/net/veth.ko",
+            "net/ipv4/inet_diag.ko",
+            "net/ipv4/tcp_diag.ko",
+        ],
         // Debian's kernels are PREEMPT_DYNAMIC: BPF programs can then be preempted mid-run,
         // which the eBPF counters' stress test needs.
         cmdline: "preempt=full",
     },
-    // Debian 12's default kernel: kprobes and trampolines, but no update_socket_protocol.
+    // Debian 12's default kernel: kprobes and trampolines, but no update_socket_protocol and no
+    // reason in tcp:tcp_send_reset (6.10+).
     KernelSpec {
         name: "6.1",
         meta_package: "linux-image-cloud-amd64",
-        expect: &["kprobe", "fentry"],
-        modules: &["drivers/net/veth.ko"],
+        expect: &["kprobe", "fentry", "tp_btf_reset", "tp_btf_get_send"],
+        // inet_diag before tcp_diag (loaded in name order): `ss -K` in the telemetry tests.
+        modules: &[
+            "drivers/net/veth.ko",
+            "net/ipv4/inet_diag.ko",
+            "net/ipv4/tcp_diag.ko",
+        ],
         cmdline: "",
     },
 ];

@@ -16,14 +16,16 @@ use crate::{cmd, workspace};
 pub(crate) use initramfs::Guest;
 pub(crate) use kernel::KERNELS;
 
-/// Integration-test binaries that run in the VM: the harness's own tests, the observer, and
-/// the kernel-feature smoke tests (the lab needs tc and is host-only).
+/// Integration-test binaries that run in the VM: the harness's own tests, the observer, the
+/// kernel-feature smoke tests and subflow telemetry (the lab needs tc and is host-only; the
+/// telemetry tests that need nft skip there).
 const VM_TESTS: &[&str] = &[
     "harness",
     "kernel_features",
     "sock_observer",
     "upgrade",
     "mptcpize_ebpf",
+    "telemetry",
 ];
 /// Binaries those tests start.
 const VM_BINS: &[&str] = &["mptcpd", "mptcpize", "mptcp-xfer", "socket-bench"];

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use super::initramfs::RESULT_PASS;
 
 /// A bound on one boot, tests included: a hang, not slowness, trips it.
-const BOOT_LIMIT: Duration = Duration::from_secs(300);
+const BOOT_LIMIT: Duration = Duration::from_secs(600);
 
 /// Boots `vmlinuz` with `initrd` and the extra arguments `cmdline` (TCG: KVM guests crash on these machines), passes every
 /// console line to `out`, and tells whether the guest reported success.

@@ -617,8 +617,14 @@ async fn telemetry_events_reach_the_connections_plugin_which_sees_its_view() {
     pm_event(&mut host, sub).await;
     host.on_telemetry(telemetry(7, TelemetryKind::Fallback))
         .await;
-    host.on_telemetry(telemetry(9, TelemetryKind::Reset { reason: None }))
-        .await;
+    host.on_telemetry(telemetry(
+        9,
+        TelemetryKind::Reset {
+            sent: None,
+            reason: None,
+        },
+    ))
+    .await;
     host.drain().await;
     assert_eq!(
         taken(&log),
