@@ -1,6 +1,6 @@
-//! The VM's initramfs: static busybox, iproute2's `ip` with its libraries, the kernel modules
-//! the tests need, our static test binaries, and an init that mounts what the tests expect
-//! (proc, sys, cgroup2, bpffs, tracefs), runs every test binary, and powers off.
+//! The VM's initramfs: static busybox, iproute2's `ip` and `tc` with their libraries, the
+//! kernel modules the tests need, our static test binaries, and an init that mounts what the
+//! tests expect (proc, sys, cgroup2, bpffs, tracefs), runs every test binary, and powers off.
 
 use std::{
     fmt::Write as _,
@@ -17,6 +17,8 @@ use crate::{cmd, workspace};
 
 const BUSYBOX: &str = "/bin/busybox";
 const IP: &str = "/usr/sbin/ip";
+/// iproute2's `tc`, for the benchmarks' qdiscs (netem, tbf); left out where missing.
+const TC: &str = "/usr/sbin/tc";
 /// The guest prints this as its last word; anything else (or nothing) is a failure.
 pub(crate) const RESULT_PASS: &str = "vm: RESULT pass";
 
@@ -55,6 +57,9 @@ pub(crate) fn build(
     }
     copy_at_same_path(Path::new(BUSYBOX), &root)?;
     copy_with_libraries(Path::new(IP), &root)?;
+    if Path::new(TC).is_file() {
+        copy_with_libraries(Path::new(TC), &root)?;
+    }
     for module in spec.modules {
         let name = Path::new(module).file_name().context("module name")?;
         let source = boot.modules.join("kernel").join(module);

@@ -33,7 +33,8 @@ pub(crate) const KERNELS: &[KernelSpec] = &[
         name: "6.12",
         meta_package: "linux-image-6.12-cloud-amd64",
         expect: &["kprobe", "fentry", "fmod_ret"],
-        modules: &["drivers/net/veth.ko"],
+        // netem: the telemetry benchmark's delays (the host kernel has none).
+        modules: &["drivers/net/veth.ko", "net/sched/sch_netem.ko"],
         // Debian's kernels are PREEMPT_DYNAMIC: BPF programs can then be preempted mid-run,
         // which the eBPF counters' stress test needs.
         cmdline: "preempt=full",
