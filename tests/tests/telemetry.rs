@@ -71,24 +71,7 @@ fn read_until_holding(out: &mut BufReader<ChildStdout>) -> Vec<String> {
 /// The two hosts with the kernel PM set to add one subflow on path 2.
 fn hosts(prefix: &str) -> TwoHosts {
     let hosts = TwoHosts::new(prefix).unwrap();
-    for ns in [&hosts.client, &hosts.server] {
-        ns.ip(&[
-            "mptcp",
-            "limits",
-            "set",
-            "subflows",
-            "2",
-            "add_addr_accepted",
-            "2",
-        ])
-        .unwrap();
-    }
-    hosts
-        .client
-        .ip(&[
-            "mptcp", "endpoint", "add", "10.0.2.1", "dev", "c2", "subflow",
-        ])
-        .unwrap();
+    hosts.join_path_2().unwrap();
     hosts
 }
 

@@ -8,8 +8,9 @@ mod monitor;
 mod netlink;
 mod report;
 mod storm;
+mod telemetry;
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
@@ -46,6 +47,56 @@ enum Bench {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Subflow telemetry: RTT beside `tcpi_rtt`, RTO detection, overhead, memory, connect cost.
+    Telemetry {
+        /// Parts to run (comma-separated).
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "rtt,detection,overhead,memory,connect-cost"
+        )]
+        parts: Vec<telemetry::Part>,
+        /// Short MPTCP connections of the memory part.
+        #[arg(long, default_value_t = 100_000)]
+        connections: usize,
+        /// Bulk transfers per mode (overhead), rounds per mode (connect cost); at least 5.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// MiB per bulk transfer.
+        #[arg(long, default_value_t = 512)]
+        mib: u64,
+        /// Plain TCP connections per connect-cost round.
+        #[arg(long, default_value_t = 5_000)]
+        connects: usize,
+        /// Blackholing rounds of the detection part.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Figures of another run (its JSON, e.g. the VM's) to show first and keep.
+        #[arg(long)]
+        merge: Option<PathBuf>,
+        /// Where to write the JSON results.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// (Started by `telemetry` in the observed cgroup.) Sends over MPTCP, answering `info`.
+    #[command(hide = true)]
+    TelemetrySend {
+        #[arg(long)]
+        connect: SocketAddr,
+        #[arg(long)]
+        bytes: u64,
+    },
+    /// (Started by `telemetry` in the observed cgroup.) Makes short connections.
+    #[command(hide = true)]
+    ConnectStorm {
+        #[arg(long)]
+        connect: SocketAddr,
+        #[arg(long)]
+        connections: usize,
+        #[arg(long, value_enum)]
+        proto: storm::Proto,
+    },
 }
 
 fn main() -> ExitCode {
@@ -62,6 +113,31 @@ fn main() -> ExitCode {
         .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
         Bench::Churn { cycles, json } => churn::run(churn::Config { cycles })
             .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
+        Bench::Telemetry {
+            parts,
+            connections,
+            runs,
+            mib,
+            connects,
+            rounds,
+            merge,
+            json,
+        } => telemetry::run(&telemetry::Config {
+            parts,
+            connections,
+            runs,
+            bytes: mib << 20,
+            connects,
+            rounds,
+            merge,
+        })
+        .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
+        Bench::TelemetrySend { connect, bytes } => telemetry::peer::send(connect, bytes),
+        Bench::ConnectStorm {
+            connect,
+            connections,
+            proto,
+        } => telemetry::peer::connect_storm(connect, connections, proto),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

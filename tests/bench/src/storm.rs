@@ -1,4 +1,4 @@
-//! A connection storm: many short MPTCP connections from the client to the server of
+//! A connection storm: many short MPTCP (or TCP) connections from the client to the server of
 //! [`TwoHosts`], each echoing one byte and closing gracefully on both sides.
 
 use std::{
@@ -25,7 +25,19 @@ pub(crate) struct StormServer {
 impl StormServer {
     /// Listens on `addr` in the server's namespace.
     pub(crate) fn new(hosts: &TwoHosts, addr: SocketAddr) -> anyhow::Result<Self> {
-        let listener = hosts.server.run(|| mptcp::listen(addr))??;
+        Self::with_protocol(hosts, addr, Proto::Mptcp)
+    }
+
+    /// Listens on `addr` in the server's namespace with `proto`.
+    pub(crate) fn with_protocol(
+        hosts: &TwoHosts,
+        addr: SocketAddr,
+        proto: Proto,
+    ) -> anyhow::Result<Self> {
+        let listener = hosts.server.run(|| match proto {
+            Proto::Mptcp => mptcp::listen(addr),
+            Proto::Tcp => TcpListener::bind(addr),
+        })??;
         // Non-blocking, so the acceptor can notice when the clients gave up.
         listener.set_nonblocking(true)?;
         Ok(Self { listener, addr })
@@ -34,34 +46,33 @@ impl StormServer {
     /// Makes `connections` connections, [`CLIENT_THREADS`] at a time, and returns once every
     /// one was closed on both sides.
     pub(crate) fn storm(&self, hosts: &TwoHosts, connections: usize) -> anyhow::Result<()> {
+        let addr = self.addr;
+        self.serve_while(connections, || {
+            hosts
+                .client
+                .run(|| clients(addr, connections, Proto::Mptcp))?
+                .context("client")
+        })
+    }
+
+    /// Serves `connections` connections while `clients` (which makes them, in this process
+    /// or another) runs; returns what `clients` returned once both are done.
+    pub(crate) fn serve_while<T>(
+        &self,
+        connections: usize,
+        clients: impl FnOnce() -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         let clients_done = AtomicBool::new(false);
         std::thread::scope(|scope| {
             let acceptor = scope.spawn(|| self.accept(connections, &clients_done));
-            let clients = hosts.client.run(|| {
-                std::thread::scope(|threads| {
-                    let handles: Vec<_> = (0..CLIENT_THREADS)
-                        .map(|t| {
-                            let share = (connections + CLIENT_THREADS - 1 - t) / CLIENT_THREADS;
-                            threads.spawn(move || -> io::Result<()> {
-                                for _ in 0..share {
-                                    one_connection(self.addr)?;
-                                }
-                                Ok(())
-                            })
-                        })
-                        .collect();
-                    handles.into_iter().try_for_each(|h| {
-                        h.join()
-                            .unwrap_or_else(|_| Err(io::Error::other("client thread panicked")))
-                    })
-                })
-            });
+            let made = clients();
             clients_done.store(true, Ordering::Relaxed);
             let served = acceptor
                 .join()
                 .unwrap_or_else(|_| Err(io::Error::other("server thread panicked")));
-            clients?.context("client")?;
-            served.context("server")
+            let made = made?;
+            served.context("server")?;
+            Ok(made)
         })
     }
 
@@ -96,10 +107,44 @@ impl StormServer {
     }
 }
 
+/// The protocol of a storm's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Proto {
+    /// Plain TCP.
+    Tcp,
+    /// MPTCP.
+    Mptcp,
+}
+
+/// Makes `connections` connections to `addr`, [`CLIENT_THREADS`] at a time (from the calling
+/// thread's namespace).
+pub(crate) fn clients(addr: SocketAddr, connections: usize, proto: Proto) -> io::Result<()> {
+    std::thread::scope(|threads| {
+        let handles: Vec<_> = (0..CLIENT_THREADS)
+            .map(|t| {
+                let share = (connections + CLIENT_THREADS - 1 - t) / CLIENT_THREADS;
+                threads.spawn(move || -> io::Result<()> {
+                    for _ in 0..share {
+                        one_connection(addr, proto)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(io::Error::other("client thread panicked")))
+        })
+    })
+}
+
 /// Connects, sends a byte and reads it back, half-closes, reads until the server closes,
 /// closes.
-fn one_connection(addr: SocketAddr) -> io::Result<()> {
-    let mut stream: TcpStream = mptcp::connect(addr)?;
+fn one_connection(addr: SocketAddr, proto: Proto) -> io::Result<()> {
+    let mut stream: TcpStream = match proto {
+        Proto::Mptcp => mptcp::connect(addr)?,
+        Proto::Tcp => TcpStream::connect(addr)?,
+    };
     stream.write_all(b"x")?;
     stream.read_exact(&mut [0_u8; 1])?;
     stream.shutdown(Shutdown::Write)?;

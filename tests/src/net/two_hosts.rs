@@ -81,4 +81,24 @@ impl TwoHosts {
             server,
         })
     }
+
+    /// Sets both hosts' MPTCP limits (2 subflows, 2 accepted addresses) and gives the client
+    /// a `subflow` endpoint on path 2 (IPv4): the in-kernel PM joins a second subflow there.
+    pub fn join_path_2(&self) -> anyhow::Result<()> {
+        for ns in [&self.client, &self.server] {
+            ns.ip(&[
+                "mptcp",
+                "limits",
+                "set",
+                "subflows",
+                "2",
+                "add_addr_accepted",
+                "2",
+            ])?;
+        }
+        let addr = IpVersion::V4.addr(2, CLIENT).to_string();
+        self.client
+            .ip(&["mptcp", "endpoint", "add", &addr, "dev", "c2", "subflow"])?;
+        Ok(())
+    }
 }

@@ -3,6 +3,7 @@
 
 mod churn;
 mod netlink;
+mod telemetry;
 mod upgrade;
 
 use std::{fs, process::Command};
@@ -27,6 +28,9 @@ enum Bench {
     Churn(churn::ChurnArgs),
     /// `socket()+close()`: native TCP, native MPTCP, `LD_PRELOAD` (host), eBPF upgrade (VM 6.12).
     Upgrade(upgrade::UpgradeArgs),
+    /// Subflow telemetry: RTT beside `tcpi_rtt` (VM 6.12, netem), RTO detection, transfer
+    /// overhead, memory after 100,000 connections, per-connection cost (host).
+    Telemetry(telemetry::TelemetryArgs),
 }
 
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
@@ -37,6 +41,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Bench::Churn(churn) => churn::run(churn),
         Bench::Netlink(netlink) => netlink::run(netlink),
         Bench::Upgrade(upgrade) => upgrade::run(upgrade),
+        Bench::Telemetry(telemetry) => telemetry::run(telemetry),
     }
 }
 

@@ -1,6 +1,7 @@
-//! The VM's initramfs: static busybox, iproute2's `ip` and `ss` and bash with their libraries, the kernel modules
-//! the tests need, our static test binaries, and an init that mounts what the tests expect
-//! (proc, sys, cgroup2, bpffs, tracefs), runs every test binary, and powers off.
+//! The VM's initramfs: static busybox, iproute2's `ip`, `ss` and `tc` and bash with their
+//! libraries, the kernel modules the tests need, our static test binaries, and an init that
+//! mounts what the tests expect (proc, sys, cgroup2, bpffs, tracefs), runs every test binary,
+//! and powers off.
 
 use std::{
     fmt::Write as _,
@@ -19,6 +20,8 @@ const BUSYBOX: &str = "/bin/busybox";
 /// iproute2's `ip` and `ss` (the telemetry tests abort sockets with `ss -K`), and bash (a
 /// test opens a plain TCP connection through its `/dev/tcp`).
 const TOOLS: &[&str] = &["/usr/sbin/ip", "/usr/bin/ss", "/usr/bin/bash"];
+/// iproute2's `tc`, for the benchmarks' qdiscs (netem, tbf); left out where missing.
+const TC: &str = "/usr/sbin/tc";
 /// The guest prints this as its last word; anything else (or nothing) is a failure.
 pub(crate) const RESULT_PASS: &str = "vm: RESULT pass";
 
@@ -56,6 +59,9 @@ pub(crate) fn build(
         fs::create_dir_all(root.join(sub))?;
     }
     copy_at_same_path(Path::new(BUSYBOX), &root)?;
+    if Path::new(TC).is_file() {
+        copy_with_libraries(Path::new(TC), &root)?;
+    }
     for tool in TOOLS {
         copy_with_libraries(Path::new(tool), &root)?;
     }

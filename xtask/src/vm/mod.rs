@@ -73,6 +73,17 @@ pub(crate) fn run_kernels(
     guest: Guest<'_>,
     out: &mut dyn FnMut(&str),
 ) -> anyhow::Result<Vec<VmRun>> {
+    run_kernels_with(which, guest, &[], out)
+}
+
+/// [`run_kernels`], with the binaries of the packages `extra` (e.g. `mptcpd-bench`) built
+/// static too and put in the guest's `/tests/bin`.
+pub(crate) fn run_kernels_with(
+    which: &str,
+    guest: Guest<'_>,
+    extra: &[&str],
+    out: &mut dyn FnMut(&str),
+) -> anyhow::Result<Vec<VmRun>> {
     let kernels: Vec<&kernel::KernelSpec> = KERNELS
         .iter()
         .filter(|k| which == "all" || k.name == which)
@@ -85,7 +96,7 @@ pub(crate) fn run_kernels(
         );
     }
     let started = Instant::now();
-    let payload = build_payload()?;
+    let payload = build_payload(extra)?;
     let mut runs = Vec::new();
     for spec in kernels {
         let boot = kernel::fetch(spec)?;
@@ -114,14 +125,16 @@ pub(crate) struct Payload {
     bins: Vec<PathBuf>,
 }
 
-fn build_payload() -> anyhow::Result<Payload> {
-    cmd::run(cmd::build(workspace::TESTED_BINS).args([
-        "--bins",
-        "--profile",
-        PROFILE,
-        "--target",
-        TARGET,
-    ]))?;
+fn build_payload(extra: &[&str]) -> anyhow::Result<Payload> {
+    cmd::run(
+        cmd::build(workspace::TESTED_BINS.iter().chain(extra).copied()).args([
+            "--bins",
+            "--profile",
+            PROFILE,
+            "--target",
+            TARGET,
+        ]),
+    )?;
     let mut no_run = cmd::cargo();
     no_run
         .args([
@@ -158,6 +171,7 @@ fn build_payload() -> anyhow::Result<Payload> {
     let bin_dir = workspace::target_dir().join(TARGET).join(PROFILE);
     let bins = VM_BINS
         .iter()
+        .chain(extra)
         .map(|name| {
             let path = bin_dir.join(name);
             path.is_file()

@@ -11,6 +11,8 @@ pub(super) const TCP_INFO_SIZE: usize = 216;
 pub struct TcpInfo {
     /// `tcpi_state` (1 = established).
     pub state: u8,
+    /// Retransmission timeout, microseconds (`tcpi_rto`).
+    pub rto_us: u32,
     /// Smoothed RTT, microseconds.
     pub rtt_us: u32,
     /// Congestion window, segments.
@@ -31,6 +33,7 @@ impl TcpInfo {
     pub fn parse(buf: &[u8]) -> Self {
         Self {
             state: le::u8_at(buf, 0),
+            rto_us: le::u32_at(buf, 8),
             rtt_us: le::u32_at(buf, 68),
             snd_cwnd: le::u32_at(buf, 80),
             bytes_acked: le::u64_at(buf, 120),
@@ -49,6 +52,7 @@ mod tests {
     fn decodes_fields_at_their_offsets() {
         let mut buf = [0_u8; TCP_INFO_SIZE];
         buf[0] = 1;
+        buf[8..12].copy_from_slice(&204_000_u32.to_ne_bytes());
         buf[68..72].copy_from_slice(&250_u32.to_ne_bytes());
         buf[80..84].copy_from_slice(&10_u32.to_ne_bytes());
         buf[120..128].copy_from_slice(&4_096_u64.to_ne_bytes());
@@ -59,6 +63,7 @@ mod tests {
             TcpInfo::parse(&buf),
             TcpInfo {
                 state: 1,
+                rto_us: 204_000,
                 rtt_us: 250,
                 snd_cwnd: 10,
                 bytes_acked: 4_096,
