@@ -30,7 +30,7 @@ use object::{load_object, raise_memlock_limit};
 pub use sock_observer::{SOCK_COUNTS_PIN, SockObserver, read_pinned_counts};
 pub use telemetry::{
     STATS_PIN as TELEMETRY_STATS_PIN, SUBFLOWS_PIN as TELEMETRY_SUBFLOWS_PIN, Telemetry,
-    TelemetryEvents, TelemetryStats,
+    TelemetryEvents, TelemetryStats, TelemetryStatsReader,
 };
 pub use upgrade::{
     Installed, LINK_PIN, NETNS_CONFIG_PIN, NETNS_PIN, Upgrade, V1_CGROUPS_PIN, V1_LINK_PIN,

@@ -3,14 +3,14 @@
 //! it pins its records beside the socket counts and logs the ring buffer's events of the
 //! daemon's own namespace; joining them with the connection table comes next.
 
-use mptcpd_bpf::{EbpfError, PinDir, Telemetry, TelemetryEvents};
+use mptcpd_bpf::{EbpfError, PinDir, Telemetry, TelemetryEvents, TelemetryStatsReader};
 use mptcpd_common::Chain;
 use mptcpd_common::telemetry::event_name;
 
 /// The attached program and the task that drains its events; dropping it stops both.
 pub(super) struct Subflows {
     events: tokio::task::JoinHandle<()>,
-    _telemetry: Telemetry,
+    telemetry: Telemetry,
 }
 
 impl Subflows {
@@ -42,10 +42,12 @@ impl Subflows {
             telemetry.pin_maps(pins)?;
         }
         let events = tokio::spawn(log_events(telemetry.events(netns)?));
-        Ok(Self {
-            events,
-            _telemetry: telemetry,
-        })
+        Ok(Self { events, telemetry })
+    }
+
+    /// The program's counters, for the metrics.
+    pub(super) fn stats_reader(&self) -> Result<TelemetryStatsReader, EbpfError> {
+        self.telemetry.stats_reader()
     }
 }
 
