@@ -23,6 +23,8 @@ pub mod config;
 pub mod connections;
 pub(crate) mod daemon;
 pub mod diag;
+pub(crate) mod metrics;
 pub mod plugins;
+pub mod stats;
 
 pub use daemon::Daemon;

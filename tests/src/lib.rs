@@ -9,6 +9,7 @@
 
 pub mod bins;
 pub mod daemon;
+pub mod debian;
 pub mod ebpf;
 pub mod faults;
 pub mod features;
@@ -16,5 +17,6 @@ pub mod interrupt;
 pub mod kernel_pm;
 pub mod lab;
 pub mod net;
+pub mod prometheus;
 pub mod skip;
 pub mod sockets;

@@ -32,7 +32,7 @@ use object::{load_object, raise_memlock_limit};
 pub use sock_observer::{SOCK_COUNTS_PIN, SockObserver, read_pinned_counts};
 pub use telemetry::{
     STATS_PIN as TELEMETRY_STATS_PIN, SUBFLOWS_PIN as TELEMETRY_SUBFLOWS_PIN, Telemetry,
-    TelemetryEvents, TelemetryOptions, TelemetryStats, read_pinned_subflows,
+    TelemetryEvents, TelemetryOptions, TelemetryStats, TelemetryStatsReader, read_pinned_subflows,
 };
 pub use telemetry_sources::MissingSource;
 pub use upgrade::{

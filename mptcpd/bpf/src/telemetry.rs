@@ -3,7 +3,7 @@
 //! by an `iter/tcp` program first, where the kernel runs one) and streams the ring buffer's
 //! events asynchronously.
 
-use std::path::Path;
+use std::{os::fd::AsFd as _, path::Path};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -62,6 +62,38 @@ impl Default for TelemetryOptions {
             max_subflows: SUBFLOWS_MAX_ENTRIES,
         }
     }
+}
+
+/// The program's counters, read apart from the program ([`Telemetry::stats_reader`]).
+pub struct TelemetryStatsReader {
+    map: Array<MapData, u64>,
+}
+
+impl std::fmt::Debug for TelemetryStatsReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetryStatsReader")
+            .finish_non_exhaustive()
+    }
+}
+
+impl TelemetryStatsReader {
+    /// The counters now.
+    pub fn read(&self) -> Result<TelemetryStats, EbpfError> {
+        read_stats(&self.map)
+    }
+}
+
+fn read_stats<T: std::borrow::Borrow<MapData>>(
+    map: &Array<T, u64>,
+) -> Result<TelemetryStats, EbpfError> {
+    let get = |slot| map.get(&slot, 0).map_err(map_err(STATS_MAP));
+    Ok(TelemetryStats {
+        created: get(STAT_CREATED)?,
+        removed: get(STAT_REMOVED)?,
+        evicted: get(STAT_EVICTED)?,
+        events_lost: get(STAT_EVENTS_LOST)?,
+        insert_failed: get(STAT_INSERT_FAILED)?,
+    })
 }
 
 /// The program, attached to a cgroup; dropping it detaches it.
@@ -130,14 +162,23 @@ impl Telemetry {
     pub fn stats(&self) -> Result<TelemetryStats, EbpfError> {
         let map: Array<&MapData, u64> =
             Array::try_from(self.map(STATS_MAP)?).map_err(map_err(STATS_MAP))?;
-        let get = |slot| map.get(&slot, 0).map_err(map_err(STATS_MAP));
-        Ok(TelemetryStats {
-            created: get(STAT_CREATED)?,
-            removed: get(STAT_REMOVED)?,
-            evicted: get(STAT_EVICTED)?,
-            events_lost: get(STAT_EVENTS_LOST)?,
-            insert_failed: get(STAT_INSERT_FAILED)?,
-        })
+        read_stats(&map)
+    }
+
+    /// A reader of the program's counters that another task can own (the metrics): its own
+    /// handle on the counters' map, valid while the map lives.
+    pub fn stats_reader(&self) -> Result<TelemetryStatsReader, EbpfError> {
+        let Map::Array(data) = self.map(STATS_MAP)? else {
+            return Err(EbpfError::MissingMap(STATS_MAP));
+        };
+        let fd = data
+            .fd()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| map_err(STATS_MAP)(MapError::IoError(e)))?;
+        let data = MapData::from_fd(fd).map_err(map_err(STATS_MAP))?;
+        let map = Array::try_from(Map::Array(data)).map_err(map_err(STATS_MAP))?;
+        Ok(TelemetryStatsReader { map })
     }
 
     /// Pins the records and counters in `dir`, beside the daemon's other pins, for readers

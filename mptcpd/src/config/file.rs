@@ -122,6 +122,13 @@ pub(super) fn parse_bool(value: &str) -> Result<bool, String> {
     }
 }
 
+/// An address and port to listen on (`127.0.0.1:9477`, `[::1]:9477`); no host names.
+pub(super) fn parse_socket_address(value: &str) -> Result<std::net::SocketAddr, String> {
+    value.parse().map_err(|_| {
+        format!("expected ADDR:PORT such as 127.0.0.1:9477 or [::1]:9477, not {value:?}")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::{fs, os::unix::fs::PermissionsExt as _, path::PathBuf};
@@ -178,7 +185,8 @@ path-manager=addr_adv
             notify-flags=existing,check_route\n\
             bpf-pin-dir=/sys/fs/bpf/x\n\
             observe-cgroup=/sys/fs/cgroup/x\n\
-            state-dir=/run/x\n";
+            state-dir=/run/x\n\
+            metrics-address=[::1]:9477\n";
         assert_eq!(
             parse(text),
             Ok(FileSettings {
@@ -192,6 +200,7 @@ path-manager=addr_adv
                 bpf_pin_dir: Some("/sys/fs/bpf/x".into()),
                 observe_cgroup: Some("/sys/fs/cgroup/x".into()),
                 state_dir: Some("/run/x".into()),
+                metrics_address: Some("[::1]:9477".parse().unwrap()),
             })
         );
     }
@@ -251,6 +260,16 @@ path-manager=addr_adv
             ("[core]\nnotify-flags=existing,x\n", "notify-flags", "\"x\""),
             ("[core]\ndebug=maybe\n", "debug", "maybe"),
             ("[core]\nload-plugins=a,,b\n", "load-plugins", "a,,b"),
+            (
+                "[core]\nmetrics-address=localhost:9477\n",
+                "metrics-address",
+                "localhost:9477",
+            ),
+            (
+                "[core]\nmetrics-address=127.0.0.1\n",
+                "metrics-address",
+                "ADDR:PORT",
+            ),
         ] {
             let Err((2, LineProblem::BadValue { key: k, message })) = parse(text) else {
                 panic!("{text:?}: {:?}", parse(text));

@@ -55,6 +55,7 @@ mod tests {
             bpf_pin_dir: Some("/sys/fs/bpf/file".into()),
             observe_cgroup: Some("/sys/fs/cgroup/file".into()),
             state_dir: Some("/run/file".into()),
+            metrics_address: Some("127.0.0.1:9477".parse().unwrap()),
         }
     }
 
@@ -74,6 +75,7 @@ mod tests {
                 bpf_pin_dir: "/sys/fs/bpf/mptcpd".into(),
                 observe_cgroup: None,
                 state_dir: "/run/mptcpd".into(),
+                metrics_address: None,
                 config_file: None,
             }
         );
@@ -97,6 +99,7 @@ mod tests {
                 bpf_pin_dir: "/sys/fs/bpf/file".into(),
                 observe_cgroup: Some("/sys/fs/cgroup/file".into()),
                 state_dir: "/run/file".into(),
+                metrics_address: Some("127.0.0.1:9477".parse().unwrap()),
                 config_file: Some(path),
             }
         );
@@ -116,6 +119,7 @@ mod tests {
             "--bpf-pin-dir=/sys/fs/bpf/cli",
             "--observe-cgroup=/sys/fs/cgroup/cli",
             "--state-dir=/run/cli",
+            "--metrics-address=[::1]:9478",
         ]);
         let config = merge(&argv, Some(&file()), None);
         assert_eq!(
@@ -131,6 +135,7 @@ mod tests {
                 bpf_pin_dir: "/sys/fs/bpf/cli".into(),
                 observe_cgroup: Some("/sys/fs/cgroup/cli".into()),
                 state_dir: "/run/cli".into(),
+                metrics_address: Some("[::1]:9478".parse().unwrap()),
                 config_file: None,
             }
         );

@@ -15,13 +15,14 @@
 //! Adding a setting is adding an entry here (and documenting it in `dist/mptcpd.conf` and
 //! the README).
 
-use std::path::PathBuf;
+use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{ArgAction, Parser, builder::NonEmptyStringValueParser};
 use mptcp_pm::EndpointFlags;
 
 use super::{
-    DEFAULT_PLUGIN_DIR, DEFAULT_STATE_DIR, LogTarget, PluginList, file::parse_bool,
+    DEFAULT_PLUGIN_DIR, DEFAULT_STATE_DIR, LogTarget, PluginList,
+    file::{parse_bool, parse_socket_address},
     table::settings_table,
 };
 use mptcpd_bpf::DEFAULT_PIN_DIR;
@@ -156,6 +157,17 @@ settings_table! {
         example: "/run/example",
         text: path,
         default: DEFAULT_STATE_DIR.into(),
+        reload: Restart,
+    };
+
+    /// Serve Prometheus metrics (`OpenMetrics` text at /metrics) on this address and port
+    /// [default: off].
+    #[arg(value_name = "ADDR:PORT", value_parser = parse_socket_address)]
+    metrics_address: SocketAddr => {
+        key: "metrics-address",
+        example: "127.0.0.1:9477",
+        parse: parse_socket_address,
+        unset: "(off)",
         reload: Restart,
     };
 

@@ -91,7 +91,7 @@ fn a_repeated_option_takes_its_last_value() {
 
 #[test]
 fn bad_usage_is_one_clear_line() {
-    let cases: [(&[&str], &str); 11] = [
+    let cases: [(&[&str], &str); 13] = [
         (&["--bogus"], "--bogus"),
         (&["--log=loud"], "loud"),
         (&["--log="], "--log"),
@@ -103,6 +103,8 @@ fn bad_usage_is_one_clear_line() {
         (&["--addr-flags=signal,fullmesh"], "signal and fullmesh"),
         (&["--notify-flags=existing,bogus"], "bogus"),
         (&["--config="], "--config"),
+        (&["--metrics-address=localhost:9477"], "localhost:9477"),
+        (&["--metrics-address="], "ADDR:PORT"),
     ];
     for (argv, needle) in cases {
         let line = usage_error(argv);

@@ -93,6 +93,9 @@ impl Table {
     /// Applies `event`; true if a connection or subflow appeared or went.
     pub fn apply(&mut self, event: &Event) -> bool {
         match event {
+            // The kernel may send a connection's ESTABLISHED after its CLOSED: only CREATED
+            // makes an entry (as the plugin host routes them).
+            Event::Established(c) if !self.connections.contains_key(&c.token) => false,
             Event::Created(c) | Event::Established(c) => {
                 let c = (*c).canonical();
                 let established = matches!(event, Event::Established(_));
@@ -230,6 +233,11 @@ mod tests {
         assert!(table.apply(&Event::Closed { token: 7 }));
         assert!(table.is_empty());
         assert!(!table.apply(&Event::Closed { token: 7 }), "unknown token");
+        assert!(
+            !table.apply(&Event::Established(initial)),
+            "an ESTABLISHED after CLOSED"
+        );
+        assert!(table.is_empty());
     }
 
     fn live(token: u32, local: &str, state: u8, orphan: bool) -> MptcpSocket {

@@ -27,12 +27,13 @@ use crate::{
     cli::Args,
     config::Config,
     connections::{Connections, KernelDiag},
-    diag,
+    diag, metrics,
     plugins::{NetlinkPm, PluginHost, Registry},
 };
 use mptcp_pm::EventItem;
 use mptcpd_common::Chain;
 use mptcpd_netmon::NetworkMonitor;
+use mptcpd_plugin::PathManager as _;
 use signals::{Signal, Signals};
 
 /// Loads the configuration from `args` and runs the daemon, with the plugins of `registry`,
@@ -129,6 +130,25 @@ async fn next_telemetry(
     }
 }
 
+/// The metrics server, if `--metrics-address` is set.
+async fn start_metrics(
+    config: &Config,
+    host: &PluginHost<NetlinkPm>,
+    connections: &Connections,
+    telemetry: Option<&telemetry::Telemetry>,
+) -> Option<metrics::MetricsServer> {
+    metrics::start(config.metrics_address, || {
+        let pm = host.shared_pm();
+        metrics::Sources {
+            connections: connections.clone(),
+            stats: host.stats(),
+            endpoints_owned: Box::new(move || pm.owned_endpoints().len()),
+            telemetry: telemetry.and_then(telemetry::Telemetry::stats_reader),
+        }
+    })
+    .await
+}
+
 async fn serve(
     args: &Args,
     config: Config,
@@ -178,7 +198,6 @@ async fn serve(
         }
     };
     let mut pm_events = subscribe(&pm)?;
-    let mut overruns: u64 = 0;
     let settings = plugins::settings(&running.config, instance.state_file());
     // The host logs what it loaded, removes (stale) and, at shutdown, removes.
     let mut host = PluginHost::start(registry, &settings, NetlinkPm(pm.clone()))
@@ -187,6 +206,8 @@ async fn serve(
     host.pm().set_connections(connections.clone());
     // The monitor's start-up events first, then what was adopted but not claimed is stale.
     host.start_up(&mut running.netmon).await;
+    let stats = host.stats();
+    let _metrics = start_metrics(&running.config, &host, &connections, telemetry.as_ref()).await;
     notify::ready();
     tracing::info!("ready (notify flags: {})", running.config.notify_flags);
 
@@ -216,11 +237,12 @@ async fn serve(
             item = pm_events.recv() => match item.map_err(DaemonError::Pm)? {
                 EventItem::Event(event) => {
                     tracing::debug!("mptcp: {event:?}");
+                    stats.pm_event();
                     connections.on_pm_event(&event);
                     host.on_pm_event(&event).await;
                 }
                 EventItem::Overrun => {
-                    overruns += 1;
+                    let overruns = stats.overrun();
                     resync(&mut host, &connections, overruns).await;
                 }
                 EventItem::Malformed(e) => tracing::debug!("mptcp: undecodable event: {}", Chain(&e)),

@@ -83,6 +83,7 @@ mod tests {
             bpf_pin_dir: "/sys/fs/bpf/other".into(),
             observe_cgroup: Some("/sys/fs/cgroup/x".into()),
             state_dir: "/run/other".into(),
+            metrics_address: Some("127.0.0.1:9477".parse().unwrap()),
             ..Config::default()
         };
         let Plan {
@@ -100,7 +101,8 @@ mod tests {
                 "addr-flags",
                 "bpf-pin-dir",
                 "observe-cgroup",
-                "state-dir"
+                "state-dir",
+                "metrics-address"
             ]
         );
     }

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use mptcp_pm::canonical;
-use mptcpd_bpf::{EbpfError, PinDir, SubflowRecord, Telemetry, TelemetryEvents};
+use mptcpd_bpf::{
+    EbpfError, PinDir, SubflowRecord, Telemetry, TelemetryEvents, TelemetryStatsReader,
+};
 use mptcpd_common::Chain;
 use mptcpd_common::telemetry::{
     EVENT_RESET, EVENT_RETRANS_BURST, EVENT_RTO, RESET_REASON_UNKNOWN, RESET_RECEIVED, RESET_SENT,
@@ -23,7 +25,7 @@ use crate::connections::{Connections, RecordSource, path_figures};
 pub(super) struct Subflows {
     events: tokio::task::JoinHandle<()>,
     connections: Connections,
-    _telemetry: Arc<Telemetry>,
+    telemetry: Arc<Telemetry>,
 }
 
 /// The records of the daemon's namespace, for the connection view.
@@ -85,8 +87,13 @@ impl Subflows {
         Ok(Self {
             events,
             connections: connections.clone(),
-            _telemetry: telemetry,
+            telemetry,
         })
+    }
+
+    /// The program's counters, for the metrics.
+    pub(super) fn stats_reader(&self) -> Result<TelemetryStatsReader, EbpfError> {
+        self.telemetry.stats_reader()
     }
 }
 

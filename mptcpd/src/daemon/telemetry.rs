@@ -12,7 +12,7 @@ use crate::{config::Config, connections::Connections};
 pub(super) struct Telemetry {
     // Field order is drop order: unpin, then detach.
     _pins: Option<PinDir>,
-    _subflows: Option<super::subflows::Subflows>,
+    subflows: Option<super::subflows::Subflows>,
     observer: SockObserver,
 }
 
@@ -64,9 +64,19 @@ impl Telemetry {
             .flatten();
         Some(Self {
             _pins: pins,
-            _subflows: subflows,
+            subflows,
             observer,
         })
+    }
+
+    /// The subflow telemetry's counters, for the metrics; `None` when it is off (one line
+    /// says why if it cannot be read).
+    pub(super) fn stats_reader(&self) -> Option<mptcpd_bpf::TelemetryStatsReader> {
+        self.subflows
+            .as_ref()?
+            .stats_reader()
+            .inspect_err(|e| tracing::warn!("telemetry counters not exported: {}", Chain(e)))
+            .ok()
     }
 
     pub(super) fn log_summary(&self) {

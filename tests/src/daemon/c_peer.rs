@@ -3,18 +3,11 @@
 //! installed (its package would create `/etc/mptcpd/mptcpd.conf`, which our daemon reads), and
 //! run only inside test namespaces.
 
-use std::{
-    fs,
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::{fs, path::PathBuf, process::Command};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 
-use crate::{
-    daemon::process::Daemon,
-    net::{ip, netns::NetNs},
-};
+use crate::{daemon::process::Daemon, debian::Unpacked, net::netns::NetNs};
 
 /// The packages that make up the daemon, its plugins and the libraries Debian 12 lacks
 /// (`apt-cache depends mptcpd mptcpd-plugins`).
@@ -37,15 +30,13 @@ pub struct CPeer {
 impl CPeer {
     /// The peer, fetched and unpacked first if this target directory has none yet.
     pub fn get() -> anyhow::Result<Self> {
-        let dir = std::env::var_os(DIR_ENV).map_or_else(default_dir, |d| Ok(PathBuf::from(d)))?;
-        let root = dir.join("root");
-        if !root.join("usr/libexec/mptcpd").is_file() {
-            fetch(&dir)?;
+        let (root, version) = Unpacked {
+            name: "c-mptcpd",
+            dir_env: DIR_ENV,
+            packages: PACKAGES,
+            marker: "usr/libexec/mptcpd",
         }
-        let version = fs::read_to_string(dir.join("VERSION"))
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
+        .get()?;
         Ok(Self { root, version })
     }
 
@@ -105,79 +96,4 @@ impl CPeer {
         }
         bail!("no mptcpd/addr_adv.so under {}", usr_lib.display())
     }
-}
-
-/// `TARGET/c-mptcpd`, TARGET being the directory above the running binary's profile directory.
-fn default_dir() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.pop();
-    Ok(dir.join("c-mptcpd"))
-}
-
-/// Downloads and unpacks the packages into `dir` (built aside, then renamed into place, so
-/// that concurrent runs never see half of it).
-fn fetch(dir: &Path) -> anyhow::Result<()> {
-    let parent = dir.parent().context("peer directory has no parent")?;
-    fs::create_dir_all(parent)?;
-    let staging = tempfile::Builder::new()
-        .prefix("c-mptcpd-fetch-")
-        .tempdir_in(parent)?;
-    eprintln!(
-        "harness: fetching the C mptcpd peer ({}) into {}",
-        PACKAGES.join(" "),
-        dir.display()
-    );
-    let download = |staging: &Path| {
-        Command::new("apt-get")
-            .arg("download")
-            .args(PACKAGES)
-            .current_dir(staging)
-            .output()
-    };
-    let mut out = download(staging.path()).context("running apt-get download")?;
-    if !out.status.success() {
-        // A fresh machine may have no package lists yet.
-        ip::run("apt-get", &["update", "-q"])?;
-        out = download(staging.path()).context("running apt-get download")?;
-    }
-    if !out.status.success() {
-        bail!(
-            "apt-get download {}: {}",
-            PACKAGES.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let root = staging.path().join("root");
-    let mut version = String::new();
-    for entry in fs::read_dir(staging.path())? {
-        let path = entry?.path();
-        if path.extension().is_none_or(|e| e != "deb") {
-            continue;
-        }
-        let (Some(deb), Some(target)) = (path.to_str(), root.to_str()) else {
-            bail!("non-UTF-8 path under {}", staging.path().display());
-        };
-        ip::run("dpkg", &["-x", deb, target])?;
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        if let Some(rest) = name.strip_prefix("mptcpd_") {
-            rest.split('_')
-                .next()
-                .unwrap_or_default()
-                .clone_into(&mut version);
-        }
-    }
-    fs::write(staging.path().join("VERSION"), format!("{version}\n"))?;
-    let staged = staging.keep();
-    if let Err(e) = fs::rename(&staged, dir) {
-        let _removed = fs::remove_dir_all(&staged);
-        // Another run may have put it in place meanwhile.
-        if !dir.join("root/usr/libexec/mptcpd").is_file() {
-            return Err(e).context(format!("moving the peer to {}", dir.display()));
-        }
-    }
-    Ok(())
 }

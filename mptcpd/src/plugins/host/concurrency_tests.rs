@@ -219,9 +219,11 @@ async fn shutdown_waits_for_every_lane_and_a_panic_stops_nothing() {
     }
     host.on_pm_event(&Event::SubflowEstablished(subflow(1, 5)))
         .await;
+    let stats = host.stats();
     timeout(HANG, host.shutdown()).await.expect("shut down");
     let mut lines = log.lines();
     assert_eq!(lines.pop().as_deref(), Some("exit"), "exit comes last");
     lines.sort();
     assert_eq!(lines, ["Some(1)", "Some(1)", "Some(2)"]);
+    assert_eq!(stats.snapshot().plugin_errors, 1, "the panic is counted");
 }

@@ -15,6 +15,8 @@ use mptcpd_plugin::Token;
 use tokio::{sync::Semaphore, task::JoinHandle};
 use tracing::error;
 
+use crate::stats::Stats;
+
 /// Jobs queued or running at most, over all lanes.
 const MAX_QUEUED: usize = 4096;
 /// Finished lanes are forgotten when the map has grown this much since the last sweep.
@@ -48,6 +50,8 @@ pub(super) struct Lanes {
     tails: HashMap<Lane, JoinHandle<()>>,
     queued: Arc<Semaphore>,
     swept_at: usize,
+    /// Counts the jobs that panicked.
+    stats: Arc<Stats>,
 }
 
 impl Default for Lanes {
@@ -56,6 +60,7 @@ impl Default for Lanes {
             tails: HashMap::new(),
             queued: Arc::new(Semaphore::new(MAX_QUEUED)),
             swept_at: 0,
+            stats: Arc::default(),
         }
     }
 }
@@ -68,6 +73,7 @@ impl Lanes {
             unreachable!("the semaphore is never closed");
         };
         let before = self.tails.remove(&lane);
+        let stats = Arc::clone(&self.stats);
         let task = tokio::spawn(async move {
             if let Some(before) = before {
                 // Jobs catch their panics: the task itself does not fail.
@@ -75,6 +81,7 @@ impl Lanes {
             }
             if AssertUnwindSafe(job).catch_unwind().await.is_err() {
                 error!(lane = lane.kind(), "a plugin panicked handling an event");
+                stats.plugin_error();
             }
             drop(permit);
         });
@@ -83,6 +90,11 @@ impl Lanes {
             self.tails.retain(|_, task| !task.is_finished());
             self.swept_at = self.tails.len();
         }
+    }
+
+    /// The counters the lanes add to.
+    pub(super) const fn stats(&self) -> &Arc<Stats> {
+        &self.stats
     }
 
     /// Waits until every job queued so far has run.

@@ -15,7 +15,10 @@ use mptcpd_plugin::{Commands, Event as PluginEvent, Plugin, PluginConfig, Teleme
 use tracing::{debug, info};
 
 use super::{HostPm, PluginError, PluginSettings, Registry};
-use crate::diag::{DiagError, MptcpSocket};
+use crate::{
+    diag::{DiagError, MptcpSocket},
+    stats::Stats,
+};
 use lanes::{Lane, Lanes};
 use mptcp_pm::{Event, SubflowEnds as _, canonical};
 use mptcpd_netmon::{NetEvent, NetworkMonitor};
@@ -153,6 +156,18 @@ impl<K: Commands + 'static> PluginHost<K> {
     #[must_use]
     pub fn pm(&self) -> &HostPm<K> {
         &self.pm
+    }
+
+    /// The handle plugins use, shared (the metrics count its endpoints at scrape time).
+    #[must_use]
+    pub fn shared_pm(&self) -> Arc<HostPm<K>> {
+        Arc::clone(&self.pm)
+    }
+
+    /// The daemon's counters; the host counts plugin errors there.
+    #[must_use]
+    pub fn stats(&self) -> Arc<Stats> {
+        Arc::clone(self.lanes.stats())
     }
 
     /// Waits until every event queued so far has been handled.
