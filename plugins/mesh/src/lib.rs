@@ -11,8 +11,10 @@
 //!   client's initial port listens for nothing.
 //! - At most `max-subflows` subflows made by the plugin are open per connection (default: the
 //!   kernel's subflow limit, `GET_LIMITS`, read when the connection is established). A
-//!   subflow that closes frees its place for a pair not tried yet; a pair is tried once per
-//!   connection, so a refused or failing path is not hammered.
+//!   subflow that closes (or that the kernel refused) frees its place for a pair not tried
+//!   yet, taken at the next announcement: not at once, as a closing connection closes its
+//!   subflows one by one. A pair is tried once per connection, so a refused or failing path
+//!   is not hammered.
 //! - On close, what the connection held is released: each address id goes back to the ID
 //!   manager once no connection the plugin tracks uses the address. The plugin takes no
 //!   listener (it joins, it announces nothing).
@@ -162,24 +164,22 @@ impl Mesh {
         }
     }
 
-    /// A subflow closed: frees its place; true when the connection may take another one.
-    fn subflow_gone(&self, sub: &Subflow) -> bool {
+    /// A subflow closed: frees its place.
+    fn subflow_gone(&self, sub: &Subflow) {
         let pair = (sub.local.ip().to_canonical(), canonical(sub.remote));
         let mut state = self.state();
-        let Some(conn) = state.conns.get_mut(&sub.token) else {
-            return false;
-        };
-        let freed = conn.open.remove(&pair);
-        if freed {
+        if let Some(conn) = state.conns.get_mut(&sub.token)
+            && conn.open.remove(&pair)
+        {
             debug!(local = %pair.0, remote = %pair.1, error = ?sub.error, "subflow closed");
         }
-        freed && conn.limit.is_some()
     }
 
     fn closed(&self, token: Token, pm: &dyn PathManager) {
         let released = self.state().forget(token);
         for addr in released {
             pm.release_address_id(addr);
+            debug!(%addr, "address id released");
         }
     }
 }
@@ -327,11 +327,7 @@ impl Plugin for Mesh {
                         conn.announced.remove(remote_id);
                     }
                 }
-                Event::SubflowClosed(sub) => {
-                    if self.subflow_gone(sub) {
-                        self.fill(sub.token, pm).await;
-                    }
-                }
+                Event::SubflowClosed(sub) => self.subflow_gone(sub),
                 Event::ConnectionClosed(token) => self.closed(*token, pm),
                 Event::DeleteInterface(iface) => self.state().addrs.retain(|_, on| {
                     on.remove(&iface.index);

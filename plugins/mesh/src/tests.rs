@@ -202,17 +202,20 @@ fn the_server_side_joins_only_announced_addresses() {
 }
 
 #[test]
-fn a_closed_subflow_frees_its_place_for_an_untried_pair_and_is_not_retried() {
+fn a_closed_subflow_frees_its_place_for_the_next_untried_pair_and_is_not_retried() {
     let (p, pm) = setup(Some(2));
     established(&p, &pm, conn());
     pm.take_calls();
     announce(&p, &pm, 1, "10.0.2.2", None);
     assert_eq!(created(&pm.take_calls()), [], "full");
     closed(&p, &pm, "10.0.2.1:41000", "10.0.1.2:5201");
+    assert_eq!(pm.take_calls(), [], "not at once");
+    assert_eq!(p.subflows_of(TOKEN), 1);
+    announce(&p, &pm, 2, "10.0.3.2", None);
     assert_eq!(
         pairs(&pm.take_calls()),
         [(ip("10.0.1.1"), Some(1), sock("10.0.2.2:5201"))],
-        "the next pair, not the closed one"
+        "the next untried pair, not the closed one"
     );
     // A subflow the plugin did not make frees nothing.
     closed(&p, &pm, "10.0.1.1:40000", "10.0.1.2:5201");
