@@ -137,6 +137,26 @@ fn close(daemon: &mut Daemon, pair: &SspiPair, ends: (TcpStream, TcpStream), add
     assert_eq!(listening, 0, "no listener in the daemon's namespace");
 }
 
+/// The namespaces (`mptcpd-t-mesh-SUFFIX`), the peer's listener (the peer announcing
+/// `announce`) and the daemon namespace's events.
+async fn prepare(suffix: &str, announce: Option<IpAddr>) -> (SspiPair, TcpListener, EventStream) {
+    let pair = SspiPair::new(&format!("mptcpd-t-mesh-{suffix}")).unwrap();
+    let listener = peer(&pair, announce).await;
+    let events = daemon_events(&pair).await;
+    (pair, listener, events)
+}
+
+/// Our daemon with `mesh` and `args`, and one connection from its side.
+async fn start(
+    pair: &SspiPair,
+    listener: &TcpListener,
+    args: &[&str],
+) -> (Daemon, (TcpStream, TcpStream)) {
+    let daemon = pair.start_plugin("mesh", args, &[]).unwrap();
+    let ends = connect(pair, listener).await;
+    (daemon, ends)
+}
+
 /// How many subflows the plugin asked for, created or refused (the kernel may enforce its
 /// own limit too).
 fn attempts(daemon: &Daemon) -> usize {
@@ -150,13 +170,8 @@ async fn mesh_opens_a_subflow_from_the_other_path_bound_to_its_interface() {
     if !skip::require_root(NAME) {
         return;
     }
-    let pair = SspiPair::new("mptcpd-t-mesh-path").unwrap();
-    let listener = peer(&pair, None).await;
-    let mut events = daemon_events(&pair).await;
-    let mut daemon = pair
-        .start_plugin("mesh", &["--max-subflows=8"], &[])
-        .unwrap();
-    let ends = connect(&pair, &listener).await;
+    let (pair, listener, mut events) = prepare("path", None).await;
+    let (mut daemon, ends) = start(&pair, &listener, &["--max-subflows=8"]).await;
     let (token, seen) = joined(&mut events, 1, false).await;
     let expected = (
         v4(Path::B, Side::Daemon),
@@ -193,14 +208,9 @@ async fn mesh_joins_announced_addresses_within_max_subflows() {
     if !skip::require_root(NAME) {
         return;
     }
-    let pair = SspiPair::new("mptcpd-t-mesh-ann").unwrap();
-    let listener = peer(&pair, Some(v4(Path::B, Side::Peer))).await;
-    let mut events = daemon_events(&pair).await;
+    let (pair, listener, mut events) = prepare("ann", Some(v4(Path::B, Side::Peer))).await;
     // Three pairs to make (d-b to the peer's A, d-a and d-b to its announced B), room for two.
-    let mut daemon = pair
-        .start_plugin("mesh", &["--max-subflows=2"], &[])
-        .unwrap();
-    let ends = connect(&pair, &listener).await;
+    let (mut daemon, ends) = start(&pair, &listener, &["--max-subflows=2"]).await;
     let (_token, seen) = joined(&mut events, 2, true).await;
     let (dev_a, dev_b) = (ifindex(&pair, "d-a"), ifindex(&pair, "d-b"));
     assert_eq!(
@@ -236,16 +246,81 @@ async fn mesh_defaults_to_the_kernels_subflow_limit() {
     if !skip::require_root(NAME) {
         return;
     }
-    let pair = SspiPair::new("mptcpd-t-mesh-lim").unwrap();
+    let (pair, listener, mut events) = prepare("lim", Some(v4(Path::B, Side::Peer))).await;
     pair.daemon
         .ip(&["mptcp", "limits", "set", "subflows", "1"])
         .unwrap();
-    let listener = peer(&pair, Some(v4(Path::B, Side::Peer))).await;
-    let mut events = daemon_events(&pair).await;
-    let mut daemon = pair.start_plugin("mesh", &[], &[]).unwrap();
-    let ends = connect(&pair, &listener).await;
+    let (mut daemon, ends) = start(&pair, &listener, &[]).await;
     let (_token, seen) = joined(&mut events, 1, true).await;
     assert_eq!(seen.len(), 1);
     close(&mut daemon, &pair, ends, &[v4(Path::B, Side::Daemon)]);
     assert_eq!(attempts(&daemon), 1, "{}", daemon.log());
+}
+
+/// `SUBFLOW_DESTROY` drops the local address from the connection's list; the next subflow
+/// from it, under the same id, puts it back (the kernel takes the id again).
+#[tokio::test]
+async fn mesh_joins_again_from_an_address_whose_subflow_was_destroyed() {
+    const NAME: &str = "mesh_joins_again_from_an_address_whose_subflow_was_destroyed";
+    if !skip::require_root(NAME) {
+        return;
+    }
+    let (pair, listener, mut events) = prepare("again", None).await;
+    let (mut daemon, ends) = start(&pair, &listener, &["--max-subflows=8"]).await;
+    let first = wait_for(&mut events, "the subflow from path B", |e| match e {
+        Event::SubflowEstablished(s) if s.local.ip() == v4(Path::B, Side::Daemon) => Some(*s),
+        _ => None,
+    })
+    .await;
+    let (local_pm, peer_pm) = {
+        let _in = pair.daemon.enter().unwrap();
+        let local = PmClient::connect().await.expect("mptcp_pm");
+        let _peer_in = pair.peer.enter().unwrap();
+        (local, PmClient::connect().await.expect("mptcp_pm"))
+    };
+    local_pm
+        .subflow_destroy(first.path())
+        .await
+        .expect("subflow_destroy");
+    wait_for(&mut events, "the destroyed subflow's close", |e| {
+        matches!(e, Event::SubflowClosed(s) if s.local == first.local).then_some(())
+    })
+    .await;
+    let has_b = |list: &[Endpoint]| {
+        list.iter()
+            .find(|e| e.addr == first.local.ip())
+            .map(|e| e.id)
+    };
+    let listed = local_pm.dump_addrs_for(first.token).await.unwrap();
+    assert_eq!(
+        has_b(&listed),
+        None,
+        "the trap: gone from the list: {listed:?}"
+    );
+
+    // The peer announces path B: mesh joins it from both addresses, B under its old id.
+    let endpoint = Endpoint::new(v4(Path::B, Side::Peer), EndpointFlags::SIGNAL).with_id(5);
+    peer_pm
+        .add_addr(&endpoint)
+        .await
+        .expect("a signal endpoint");
+    let again = wait_for(&mut events, "a subflow from B again", |e| match e {
+        Event::SubflowEstablished(s) if s.local.ip() == first.local.ip() => Some(*s),
+        _ => None,
+    })
+    .await;
+    assert_eq!(again.remote, SocketAddr::new(v4(Path::B, Side::Peer), PORT));
+    assert_eq!(again.local_id, first.local_id, "the same id");
+    let listed = local_pm.dump_addrs_for(first.token).await.unwrap();
+    assert_eq!(
+        has_b(&listed),
+        Some(first.local_id),
+        "back in the list: {listed:?}"
+    );
+    close(
+        &mut daemon,
+        &pair,
+        ends,
+        &[v4(Path::A, Side::Daemon), v4(Path::B, Side::Daemon)],
+    );
 }
