@@ -42,6 +42,7 @@ fn addr_adv(state_file: PathBuf, flags: EndpointFlags) -> PluginSettings {
         path_manager: None,
         load_plugins: Some(vec!["addr_adv".to_owned()]),
         addr_flags: flags,
+        max_subflows: None,
         state_file: Some(state_file),
     }
 }
@@ -447,6 +448,7 @@ async fn sspi_announces_and_keeps_one_subflow_per_interface() {
         path_manager: Some("sspi".to_owned()),
         load_plugins: Some(vec!["sspi".to_owned()]),
         addr_flags: EndpointFlags::empty(),
+        max_subflows: None,
         state_file: Some(state.path().join("endpoints")),
     };
     let mut daemon = Daemon::start(

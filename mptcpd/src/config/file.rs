@@ -182,6 +182,7 @@ path-manager=addr_adv
             path-manager=sspi\n\
             load-plugins=sspi,addr_adv\n\
             addr-flags=subflow,backup\n\
+            max-subflows=4\n\
             notify-flags=existing,check_route\n\
             bpf-pin-dir=/sys/fs/bpf/x\n\
             observe-cgroup=/sys/fs/cgroup/x\n\
@@ -196,6 +197,7 @@ path-manager=addr_adv
                 path_manager: Some("sspi".to_owned()),
                 load_plugins: Some(PluginList(vec!["sspi".to_owned(), "addr_adv".to_owned()])),
                 addr_flags: Some(EndpointFlags::SUBFLOW | EndpointFlags::BACKUP),
+                max_subflows: Some(4),
                 notify_flags: Some(NotifyFlags::EXISTING | NotifyFlags::CHECK_ROUTE),
                 bpf_pin_dir: Some("/sys/fs/bpf/x".into()),
                 observe_cgroup: Some("/sys/fs/cgroup/x".into()),

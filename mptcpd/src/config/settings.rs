@@ -111,6 +111,15 @@ settings_table! {
         reload: Restart,
     };
 
+    /// Most subflows the `mesh` plugin opens per connection [default: the kernel's subflow limit].
+    #[arg(value_name = "N")]
+    max_subflows: u32 => {
+        key: "max-subflows",
+        example: "4",
+        unset: "(the kernel's subflow limit)",
+        reload: Restart,
+    };
+
     /// Which addresses the network monitor reports.
     #[arg(
         value_name = "FLAGS",

@@ -20,7 +20,7 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// A daemon with the built-in plugins (`addr_adv`, `sspi`), to which
+    /// A daemon with the built-in plugins (`addr_adv`, `sspi`, `mesh`), to which
     /// [`Daemon::plugin`] adds others. `--load-plugins` and `--path-manager` choose among all
     /// of them by name; with neither, every plugin is loaded and the one with the best
     /// priority handles new connections (ties: the built-ins first, then in the order added).

@@ -10,6 +10,7 @@ pub(super) fn settings(config: &Config, state_file: PathBuf) -> PluginSettings {
         path_manager: config.path_manager.clone(),
         load_plugins: config.load_plugins.clone().map(|list| list.0),
         addr_flags: config.addr_flags,
+        max_subflows: config.max_subflows,
         state_file: Some(state_file),
     }
 }

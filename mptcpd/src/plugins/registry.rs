@@ -5,6 +5,7 @@ use std::{fmt, sync::Arc};
 
 use mptcpd_plugin::{Plugin, PluginConfig};
 use mptcpd_plugin_addr_adv::AddrAdv;
+use mptcpd_plugin_mesh::Mesh;
 use mptcpd_plugin_sspi::Sspi;
 
 use super::PluginError;
@@ -26,9 +27,13 @@ impl fmt::Debug for Registry {
 }
 
 impl Default for Registry {
-    /// The built-in plugins: `addr_adv` (first, so the default when priorities tie), `sspi`.
+    /// The built-in plugins: `addr_adv` (first, so the default when priorities tie), `sspi`,
+    /// `mesh`.
     fn default() -> Self {
-        Self::empty().with(AddrAdv::new).with(|_| Sspi::new())
+        Self::empty()
+            .with(AddrAdv::new)
+            .with(|_| Sspi::new())
+            .with(Mesh::new)
     }
 }
 
@@ -181,7 +186,7 @@ mod tests {
     #[test]
     fn builtin_default_is_addr_adv() {
         let (plugins, default) = select(&Registry::default(), None, None).unwrap();
-        assert_eq!(names(&plugins), ["addr_adv", "sspi"]);
+        assert_eq!(names(&plugins), ["addr_adv", "sspi", "mesh"]);
         assert_eq!(plugins[default].name(), "addr_adv");
         let (plugins, default) = select(&Registry::default(), None, Some("sspi")).unwrap();
         assert_eq!(plugins[default].name(), "sspi");

@@ -13,6 +13,8 @@ pub struct PluginSettings {
     pub load_plugins: Option<Vec<String>>,
     /// Flags of the endpoints `addr_adv` adds.
     pub addr_flags: EndpointFlags,
+    /// Most subflows `mesh` opens per connection; `None`: the kernel's subflow limit.
+    pub max_subflows: Option<u32>,
     /// The state file naming the endpoints this daemon added; `None`: remembered in memory
     /// only (nothing is adopted after a restart).
     pub state_file: Option<PathBuf>,
@@ -24,6 +26,7 @@ impl Default for PluginSettings {
             path_manager: None,
             load_plugins: None,
             addr_flags: EndpointFlags::empty(),
+            max_subflows: None,
             state_file: None,
         }
     }

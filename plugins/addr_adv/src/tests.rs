@@ -13,7 +13,10 @@ fn ip(n: u8) -> IpAddr {
 
 fn plugin(flags: EndpointFlags) -> (AddrAdv, RecordingPm) {
     let pm = RecordingPm::new();
-    let plugin = AddrAdv::new(&PluginConfig { addr_flags: flags });
+    let plugin = AddrAdv::new(&PluginConfig {
+        addr_flags: flags,
+        ..PluginConfig::default()
+    });
     block_on(plugin.init(&pm));
     (plugin, pm)
 }

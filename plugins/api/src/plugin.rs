@@ -28,6 +28,9 @@ pub fn done<'a>() -> BoxFuture<'a, ()> {
 pub struct PluginConfig {
     /// `--addr-flags`: flags of the endpoints plugins add for the in-kernel path manager.
     pub addr_flags: EndpointFlags,
+    /// `--max-subflows`: most subflows a plugin opens per connection (`mesh`); `None`: the
+    /// kernel's subflow limit.
+    pub max_subflows: Option<u32>,
 }
 
 /// A path-manager plugin, shared by the host's lanes (hence `Send + Sync` and `&self`).

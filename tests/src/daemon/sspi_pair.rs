@@ -1,5 +1,5 @@
-//! Our daemon with `sspi` under the userspace path manager, and a peer: two namespaces joined
-//! by two paths, each with IPv4 and IPv6. Path A: `192.0.2.0/24`, `2001:db8:a::/64`; path B:
+//! Our daemon with `sspi` (or another userspace plugin, `mesh`) under the userspace path
+//! manager, and a peer: two namespaces joined by two paths, each with IPv4 and IPv6. Path A: `192.0.2.0/24`, `2001:db8:a::/64`; path B:
 //! `198.51.100.0/24`, `2001:db8:b::/64`; the daemon's side is host 1 (links `d-a`, `d-b`), the
 //! peer host 2 (`p-a`, `p-b`). Everything is removed on drop.
 
@@ -119,12 +119,23 @@ impl SspiPair {
     /// Starts our daemon in its namespace (`sspi`, the addresses present at start reported,
     /// debug log on stderr), with `env` added, and waits until it is ready.
     pub fn start_daemon(&self, env: &[(&str, &str)]) -> anyhow::Result<Daemon> {
+        self.start_plugin("sspi", &[], env)
+    }
+
+    /// As [`Self::start_daemon`], with `plugin` as the only plugin and `args` added.
+    pub fn start_plugin(
+        &self,
+        plugin: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Daemon> {
         let mut cmd = self.daemon.command(bins::path("mptcpd")?)?;
         cmd.args(["--log", "stderr", "--debug", "--config"])
             .arg(self.config.path())
-            .args(["--path-manager", "sspi", "--load-plugins", "sspi"])
+            .args(["--path-manager", plugin, "--load-plugins", plugin])
             .args(["--notify-flags", "existing,skip_loopback,skip_link_local"])
             .arg(format!("--bpf-pin-dir=/sys/fs/bpf/{}", self.daemon.name()))
+            .args(args)
             .envs(env.iter().copied());
         Daemon::start(cmd)
     }

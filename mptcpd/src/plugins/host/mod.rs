@@ -95,10 +95,12 @@ impl<K: Commands + 'static> PluginHost<K> {
             path_manager,
             load_plugins,
             addr_flags,
+            max_subflows,
             state_file,
         } = settings;
         let config = PluginConfig {
             addr_flags: *addr_flags,
+            max_subflows: *max_subflows,
         };
         let (plugins, default) =
             registry.select(&config, load_plugins.as_deref(), path_manager.as_deref())?;

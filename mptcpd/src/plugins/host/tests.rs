@@ -276,6 +276,7 @@ async fn connection_events_go_to_the_default_plugin_per_token_and_net_events_to_
 fn addr_adv() -> Vec<Arc<dyn Plugin>> {
     let config = PluginConfig {
         addr_flags: EndpointFlags::SUBFLOW,
+        ..PluginConfig::default()
     };
     vec![Arc::new(AddrAdv::new(&config))]
 }
