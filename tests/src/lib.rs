@@ -9,6 +9,7 @@
 
 pub mod bins;
 pub mod daemon;
+pub mod dbus;
 pub mod ebpf;
 pub mod faults;
 pub mod features;

@@ -7,7 +7,8 @@ use super::{
     args::{
         Command, CtlArgs, EndpointCommand, FlagChange, LimitsCommand, SetFlags, SubflowCommand,
     },
-    format, iface,
+    bus::BusError,
+    connections, format, iface,
 };
 use mptcp_pm::{
     Endpoint, EndpointFlags, EventItem, Limits, NewSubflow, PmClient, PmError, SubflowPath,
@@ -29,6 +30,9 @@ pub(crate) enum CtlError {
          ({0} applies to in-kernel endpoints, --id)"
     )]
     NotASubflowFlag(&'static str),
+    /// The daemon's D-Bus surface could not be read.
+    #[error(transparent)]
+    Bus(#[from] BusError),
     /// Writing the output failed (a closed pipe, say).
     #[error("writing output")]
     Output(#[from] std::io::Error),
@@ -37,8 +41,16 @@ pub(crate) enum CtlError {
 /// Runs `args`, printing to stdout.
 pub(crate) async fn run(args: CtlArgs) -> Result<(), CtlError> {
     let CtlArgs { json, command } = args;
-    let client = PmClient::connect().await?;
     let mut out = std::io::stdout().lock();
+    // Over D-Bus: the daemon's view, no netlink socket needed.
+    match command {
+        Command::Connections => return connections::list(json, &mut out).await,
+        Command::Top { once, iterations } => {
+            return connections::top(if once { Some(1) } else { iterations }, &mut out).await;
+        }
+        _ => {}
+    }
+    let client = PmClient::connect().await?;
     let name = |i| iface::name(i);
     match command {
         Command::Endpoint(EndpointCommand::Add {
@@ -131,6 +143,7 @@ pub(crate) async fn run(args: CtlArgs) -> Result<(), CtlError> {
             client.subflow_destroy(subflow).await?;
         }
         Command::SetFlags(set) => set_flags(&client, set).await?,
+        Command::Connections | Command::Top { .. } => {}
     }
     Ok(())
 }

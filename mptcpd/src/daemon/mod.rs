@@ -159,6 +159,8 @@ async fn serve(
         .map_err(DaemonError::Plugins)?;
     // The monitor's start-up events first, then what was adopted but not claimed is stale.
     host.start_up(&mut running.netmon).await;
+    let plugins = host.plugin_names().into_iter().map(str::to_owned).collect();
+    let bus = crate::dbus::Bus::spawn(pm.clone(), connections.clone(), plugins, &running.config);
     notify::ready();
     tracing::info!("ready (notify flags: {})", running.config.notify_flags);
 
@@ -172,6 +174,7 @@ async fn serve(
                     ));
                     notify::reloading();
                     running.reload();
+                    bus.configuration(&running.config);
                     notify::ready();
                 }
                 Signal::Term | Signal::Int => break signal,
