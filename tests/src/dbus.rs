@@ -70,17 +70,18 @@ impl SystemLikeBus {
         let policy = policy_file()
             .canonicalize()
             .context("dist/dbus policy file")?;
+        let address = format!("unix:path={}", dir.path().join("bus.sock").display());
         std::fs::write(
             &config,
             format!(
                 "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus Configuration \
                  1.0//EN\" \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n\
-                 <busconfig>\n  <type>system</type>\n  <auth>EXTERNAL</auth>\n{SYSTEM_POLICY}\
-                 \n  <include>{}</include>\n</busconfig>\n",
+                 <busconfig>\n  <type>system</type>\n  <listen>{address}</listen>\n  \
+                 <auth>EXTERNAL</auth>\n{SYSTEM_POLICY}\n  <include>{}</include>\n\
+                 </busconfig>\n",
                 policy.display()
             ),
         )?;
-        let address = format!("unix:path={}", dir.path().join("bus.sock").display());
         let mut child = Command::new(DBUS_DAEMON)
             .arg(format!("--config-file={}", config.display()))
             .arg(format!("--address={address}"))

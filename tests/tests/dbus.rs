@@ -232,10 +232,7 @@ fn the_bus_shows_the_manager_and_follows_connections() {
         }
         let limits =
             HashMap::<String, u32>::try_from(manager_property(&conn, "Limits").await).unwrap();
-        assert_eq!(
-            limits,
-            HashMap::from([("subflows".into(), 2), ("add_addr_accepted".into(), 2)])
-        );
+        assert_eq!(limits, kernel_limits(&ns));
         let endpoints = Vec::<(u8, String, u16, u32, Vec<String>)>::try_from(
             manager_property(&conn, "Endpoints").await,
         )
@@ -244,10 +241,24 @@ fn the_bus_shows_the_manager_and_follows_connections() {
             endpoints,
             vec![(7, "127.0.0.2".into(), 0, 0, vec!["subflow".into()])]
         );
-        ns.ip(&["mptcp", "limits", "set", "subflows", "3"]).unwrap();
+        ns.ip(&[
+            "mptcp",
+            "limits",
+            "set",
+            "subflows",
+            "3",
+            "add_addr_accepted",
+            "4",
+        ])
+        .unwrap();
         let limits =
             HashMap::<String, u32>::try_from(manager_property(&conn, "Limits").await).unwrap();
-        assert_eq!(limits["subflows"], 3, "read from the kernel when asked");
+        assert_eq!(
+            limits,
+            kernel_limits(&ns),
+            "read from the kernel when asked"
+        );
+        assert_eq!(limits["add_addr_accepted"], 4);
         let config =
             HashMap::<String, String>::try_from(manager_property(&conn, "Configuration").await)
                 .unwrap();
@@ -366,13 +377,23 @@ fn the_bus_shows_the_manager_and_follows_connections() {
             );
             removed_paths.push(OwnedObjectPath::from(args.object_path.clone()));
         }
-        added_paths.sort();
-        removed_paths.sort();
+        added_paths.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        removed_paths.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         assert_eq!(added_paths, removed_paths);
         assert!(connections(&conn).await.is_empty());
     });
     let (status, log) = daemon.stop().unwrap();
     assert!(status.success(), "{log}");
+}
+
+/// `ip mptcp limits show` (`add_addr_accepted N subflows N`), as the property's dictionary.
+fn kernel_limits(ns: &NetNs) -> HashMap<String, u32> {
+    let shown = ns.ip(&["mptcp", "limits", "show"]).unwrap();
+    let words: Vec<&str> = shown.split_whitespace().collect();
+    words
+        .chunks(2)
+        .map(|pair| (pair[0].to_owned(), pair[1].parse().unwrap()))
+        .collect()
 }
 
 /// `busctl` on the bus as user nobody.

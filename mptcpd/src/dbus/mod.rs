@@ -15,7 +15,11 @@ use mptcpd_common::{
     dbus::{BUS_NAME, CONNECTION_PATH_PREFIX, MANAGER_PATH},
 };
 use tokio::sync::watch;
-use zbus::{fdo::ObjectManager, object_server::ObjectServer, zvariant::OwnedObjectPath};
+use zbus::{
+    fdo::{ObjectManager, RequestNameFlags},
+    object_server::ObjectServer,
+    zvariant::OwnedObjectPath,
+};
 
 use crate::{config::Config, connections::Connections};
 use connection::Connection;
@@ -76,13 +80,18 @@ impl Bus {
     }
 }
 
+/// Connects, serves the manager, then claims the name: not queued behind, nor replacing, nor
+/// replaceable by, another owner (a second daemon on the same bus stays off it).
 async fn connect(manager: Manager) -> zbus::Result<zbus::Connection> {
-    zbus::connection::Builder::system()?
+    let connection = zbus::connection::Builder::system()?
         .serve_at(MANAGER_PATH, ObjectManager)?
         .serve_at(MANAGER_PATH, manager)?
-        .name(BUS_NAME)?
         .build()
-        .await
+        .await?;
+    connection
+        .request_name_with_flags(BUS_NAME, RequestNameFlags::DoNotQueue.into())
+        .await?;
+    Ok(connection)
 }
 
 /// One connection object.
