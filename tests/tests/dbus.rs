@@ -164,10 +164,7 @@ async fn connections(
         .into_iter()
         .filter_map(|(path, mut interfaces)| {
             let props = interfaces.remove(CONNECTION_INTERFACE)?;
-            Some((
-                path,
-                props.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-            ))
+            Some((path, props))
         })
         .collect()
 }
@@ -197,6 +194,124 @@ fn subflows(props: &HashMap<String, OwnedValue>) -> Vec<Subflow> {
     Vec::<Subflow>::try_from(props["Subflows"].try_clone().unwrap()).unwrap()
 }
 
+/// The manager: what the daemon is, and what the kernel holds when read.
+async fn check_manager(conn: &zbus::Connection, ns: &NetNs, daemon: &Daemon) {
+    let version = manager_property(conn, "Version").await;
+    assert_eq!(string(&version), env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        string(&manager_property(conn, "PathManager").await),
+        "in-kernel"
+    );
+    let plugins = Vec::<String>::try_from(manager_property(conn, "Plugins").await).unwrap();
+    assert!(plugins.iter().any(|p| p == "addr_adv"), "{plugins:?}");
+    for plugin in &plugins {
+        assert!(daemon.log().contains(plugin.as_str()), "{plugin} loaded");
+    }
+    let limits = HashMap::<String, u32>::try_from(manager_property(conn, "Limits").await).unwrap();
+    assert_eq!(limits, kernel_limits(ns));
+    let endpoints = Vec::<(u8, String, u16, u32, Vec<String>)>::try_from(
+        manager_property(conn, "Endpoints").await,
+    )
+    .unwrap();
+    assert_eq!(
+        endpoints,
+        vec![(7, "127.0.0.2".into(), 0, 0, vec!["subflow".into()])]
+    );
+    ns.ip(&[
+        "mptcp",
+        "limits",
+        "set",
+        "subflows",
+        "3",
+        "add_addr_accepted",
+        "4",
+    ])
+    .unwrap();
+    let limits = HashMap::<String, u32>::try_from(manager_property(conn, "Limits").await).unwrap();
+    assert_eq!(limits, kernel_limits(ns), "read from the kernel when asked");
+    assert_eq!(limits["add_addr_accepted"], 4);
+    let config =
+        HashMap::<String, String>::try_from(manager_property(conn, "Configuration").await).unwrap();
+    assert_eq!(config["notify-flags"], "skip_loopback");
+}
+
+/// The two ends' objects: their addresses and subflows, and no token.
+fn check_objects(
+    objects: &HashMap<OwnedObjectPath, HashMap<String, OwnedValue>>,
+    connection: &Connection,
+) {
+    let client_side = objects
+        .values()
+        .find(|p| string(&p["LocalAddress"]) == connection.local().to_string())
+        .expect("the client's end");
+    let mut keys: Vec<&str> = client_side.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "Established",
+            "LocalAddress",
+            "RemoteAddress",
+            "ServerSide",
+            "Subflows"
+        ],
+        "no token on the bus"
+    );
+    assert_eq!(
+        string(&client_side["RemoteAddress"]),
+        connection.remote().to_string()
+    );
+    assert!(!bool::try_from(&client_side["ServerSide"]).unwrap());
+    let subs = subflows(client_side);
+    assert_eq!(subs[0].local, connection.local().to_string());
+    assert_eq!(subs[1].local_id, 7);
+    assert!(subs[1].local.starts_with("127.0.0.2:"), "{subs:?}");
+    assert_eq!(subs[1].remote, connection.remote().to_string());
+    let server_side = objects
+        .values()
+        .find(|p| bool::try_from(&p["ServerSide"]).unwrap())
+        .expect("the server's end");
+    assert_eq!(
+        string(&server_side["LocalAddress"]),
+        connection.remote().to_string()
+    );
+}
+
+/// User nobody reads the manager and lists the connections (`busctl`, as the policy allows).
+fn check_unprivileged_reader(address: &str) {
+    let nobody = as_nobody(
+        address,
+        &[
+            "get-property",
+            BUS_NAME,
+            MANAGER_PATH,
+            MANAGER_INTERFACE,
+            "Version",
+        ],
+    );
+    assert!(
+        nobody.status.success(),
+        "{}",
+        String::from_utf8_lossy(&nobody.stderr)
+    );
+    let nobody = as_nobody(
+        address,
+        &[
+            "call",
+            BUS_NAME,
+            MANAGER_PATH,
+            "org.freedesktop.DBus.ObjectManager",
+            "GetManagedObjects",
+        ],
+    );
+    assert!(
+        nobody.status.success(),
+        "{}",
+        String::from_utf8_lossy(&nobody.stderr)
+    );
+    assert!(String::from_utf8_lossy(&nobody.stdout).contains(CONNECTION_PATH_PREFIX));
+}
+
 #[test]
 fn the_bus_shows_the_manager_and_follows_connections() {
     const TEST: &str = "the_bus_shows_the_manager_and_follows_connections";
@@ -218,51 +333,7 @@ fn the_bus_shows_the_manager_and_follows_connections() {
             .unwrap();
         assert!(owned, "{BUS_NAME} is owned");
 
-        // The manager: what the daemon is, and what the kernel holds when read.
-        let version = manager_property(&conn, "Version").await;
-        assert_eq!(string(&version), env!("CARGO_PKG_VERSION"));
-        assert_eq!(
-            string(&manager_property(&conn, "PathManager").await),
-            "in-kernel"
-        );
-        let plugins = Vec::<String>::try_from(manager_property(&conn, "Plugins").await).unwrap();
-        assert!(plugins.iter().any(|p| p == "addr_adv"), "{plugins:?}");
-        for plugin in &plugins {
-            assert!(daemon.log().contains(plugin.as_str()), "{plugin} loaded");
-        }
-        let limits =
-            HashMap::<String, u32>::try_from(manager_property(&conn, "Limits").await).unwrap();
-        assert_eq!(limits, kernel_limits(&ns));
-        let endpoints = Vec::<(u8, String, u16, u32, Vec<String>)>::try_from(
-            manager_property(&conn, "Endpoints").await,
-        )
-        .unwrap();
-        assert_eq!(
-            endpoints,
-            vec![(7, "127.0.0.2".into(), 0, 0, vec!["subflow".into()])]
-        );
-        ns.ip(&[
-            "mptcp",
-            "limits",
-            "set",
-            "subflows",
-            "3",
-            "add_addr_accepted",
-            "4",
-        ])
-        .unwrap();
-        let limits =
-            HashMap::<String, u32>::try_from(manager_property(&conn, "Limits").await).unwrap();
-        assert_eq!(
-            limits,
-            kernel_limits(&ns),
-            "read from the kernel when asked"
-        );
-        assert_eq!(limits["add_addr_accepted"], 4);
-        let config =
-            HashMap::<String, String>::try_from(manager_property(&conn, "Configuration").await)
-                .unwrap();
-        assert_eq!(config["notify-flags"], "skip_loopback");
+        check_manager(&conn, &ns, &daemon).await;
 
         // A connection in the namespace: its two ends appear, with their subflows.
         let manager = ObjectManagerProxy::new(&conn, BUS_NAME, MANAGER_PATH)
@@ -292,74 +363,10 @@ fn the_bus_shows_the_manager_and_follows_connections() {
             objects.len() == 2 && objects.values().all(|p| subflows(p).len() == 2)
         })
         .await;
-        let client_side = objects
-            .values()
-            .find(|p| string(&p["LocalAddress"]) == connection.local().to_string())
-            .expect("the client's end");
-        let mut keys: Vec<&str> = client_side.keys().map(String::as_str).collect();
-        keys.sort_unstable();
-        assert_eq!(
-            keys,
-            [
-                "Established",
-                "LocalAddress",
-                "RemoteAddress",
-                "ServerSide",
-                "Subflows"
-            ],
-            "no token on the bus"
-        );
-        assert_eq!(
-            string(&client_side["RemoteAddress"]),
-            connection.remote().to_string()
-        );
-        assert!(!bool::try_from(&client_side["ServerSide"]).unwrap());
-        let subs = subflows(client_side);
-        assert_eq!(subs[0].local, connection.local().to_string());
-        assert_eq!(subs[1].local_id, 7);
-        assert!(subs[1].local.starts_with("127.0.0.2:"), "{subs:?}");
-        assert_eq!(subs[1].remote, connection.remote().to_string());
-        let server_side = objects
-            .values()
-            .find(|p| bool::try_from(&p["ServerSide"]).unwrap())
-            .expect("the server's end");
-        assert_eq!(
-            string(&server_side["LocalAddress"]),
-            connection.remote().to_string()
-        );
+        check_objects(&objects, &connection);
 
         // Readers without privileges: the policy's point.
-        let nobody = as_nobody(
-            bus.address(),
-            &[
-                "get-property",
-                BUS_NAME,
-                MANAGER_PATH,
-                MANAGER_INTERFACE,
-                "Version",
-            ],
-        );
-        assert!(
-            nobody.status.success(),
-            "{}",
-            String::from_utf8_lossy(&nobody.stderr)
-        );
-        let nobody = as_nobody(
-            bus.address(),
-            &[
-                "call",
-                BUS_NAME,
-                MANAGER_PATH,
-                "org.freedesktop.DBus.ObjectManager",
-                "GetManagedObjects",
-            ],
-        );
-        assert!(
-            nobody.status.success(),
-            "{}",
-            String::from_utf8_lossy(&nobody.stderr)
-        );
-        assert!(String::from_utf8_lossy(&nobody.stdout).contains(CONNECTION_PATH_PREFIX));
+        check_unprivileged_reader(bus.address());
 
         // Closed: both objects go.
         connection.close();
@@ -380,7 +387,11 @@ fn the_bus_shows_the_manager_and_follows_connections() {
         added_paths.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         removed_paths.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         assert_eq!(added_paths, removed_paths);
-        assert!(connections(&conn).await.is_empty());
+        assert_eq!(
+            connections(&conn).await.len(),
+            0,
+            "no connection object left"
+        );
     });
     let (status, log) = daemon.stop().unwrap();
     assert!(status.success(), "{log}");

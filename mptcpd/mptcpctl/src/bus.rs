@@ -72,8 +72,6 @@ pub(crate) async fn connections(bus: &zbus::Connection) -> Result<Vec<Listed>, B
                 .parse()
                 .ok()?;
             let props = interfaces.remove(CONNECTION_INTERFACE)?;
-            let props: HashMap<String, OwnedValue> =
-                props.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
             listed_from(number, &props)
         })
         .collect();

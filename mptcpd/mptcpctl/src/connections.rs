@@ -102,6 +102,7 @@ fn text(listed: &[Listed]) -> String {
 }
 
 fn subflow_text(s: &Subflow) -> String {
+    use std::fmt::Write as _;
     let mut line = format!(
         "subflow {} -> {} id {}/{}",
         s.local,
@@ -110,14 +111,15 @@ fn subflow_text(s: &Subflow) -> String {
         id(s.remote_id)
     );
     if let Some(dev) = interface(s.if_index) {
-        line.push_str(&format!(" dev {dev}"));
+        let _ok = write!(line, " dev {dev}");
     }
     if s.backup {
         line.push_str(" backup");
     }
     if s.has_figures {
         let f = &s.figures;
-        line.push_str(&format!(
+        let _ok = write!(
+            line,
             " rtt {:.1}ms rttvar {:.1}ms cwnd {} acked {} received {} retrans {} rtos {}",
             f64::from(f.srtt_us) / 1000.0,
             f64::from(f.rttvar_us) / 1000.0,
@@ -126,7 +128,7 @@ fn subflow_text(s: &Subflow) -> String {
             f.bytes_received,
             f.retransmissions,
             f.rtos
-        ));
+        );
     } else {
         line.push_str(" (no figures)");
     }

@@ -44,12 +44,20 @@ pub(crate) async fn run(args: CtlArgs) -> Result<(), CtlError> {
     let mut out = std::io::stdout().lock();
     // Over D-Bus: the daemon's view, no netlink socket needed.
     match command {
-        Command::Connections => return connections::list(json, &mut out).await,
+        Command::Connections => connections::list(json, &mut out).await,
         Command::Top { once, iterations } => {
-            return connections::top(if once { Some(1) } else { iterations }, &mut out).await;
+            connections::top(if once { Some(1) } else { iterations }, &mut out).await
         }
-        _ => {}
+        command => kernel(json, command, &mut out).await,
     }
+}
+
+/// Runs a command of the kernel's path manager (`mptcp_pm`).
+async fn kernel(
+    json: bool,
+    command: Command,
+    out: &mut std::io::StdoutLock<'_>,
+) -> Result<(), CtlError> {
     let client = PmClient::connect().await?;
     let name = |i| iface::name(i);
     match command {
@@ -90,7 +98,7 @@ pub(crate) async fn run(args: CtlArgs) -> Result<(), CtlError> {
         Command::Endpoint(EndpointCommand::Flush) => client.flush_addrs().await?,
         Command::Limits(LimitsCommand::Show) => {
             let limits = client.get_limits().await?;
-            print_limits(&mut out, json, limits)?;
+            print_limits(out, json, limits)?;
         }
         Command::Limits(LimitsCommand::Set {
             subflows,
@@ -104,7 +112,7 @@ pub(crate) async fn run(args: CtlArgs) -> Result<(), CtlError> {
                 })
                 .await?;
         }
-        Command::Monitor => monitor(&client, json, &mut out).await?,
+        Command::Monitor => monitor(&client, json, out).await?,
         Command::Announce {
             token,
             addr,

@@ -19,6 +19,10 @@ pub(super) struct Connection {
     pub(super) server_side: bool,
 }
 
+#[expect(
+    clippy::multiple_inherent_impl,
+    reason = "zbus's interface macro takes an impl block of its own"
+)]
 impl Connection {
     pub(super) fn new(view: &ConnectionView, connections: Connections) -> Self {
         Self {

@@ -30,12 +30,20 @@ fn kernel_error(what: &str, e: &mptcp_pm::PmError) -> fdo::Error {
 impl Manager {
     /// The daemon's version.
     #[zbus(property(emits_changed_signal = "const"))]
+    #[expect(
+        clippy::unused_self,
+        reason = "a D-Bus property is a method of its object"
+    )]
     fn version(&self) -> String {
         env!("CARGO_PKG_VERSION").to_owned()
     }
 
     /// `in-kernel` or `userspace` (`net.mptcp.pm_type` of the daemon's network namespace).
     #[zbus(property(emits_changed_signal = "false"))]
+    #[expect(
+        clippy::unused_self,
+        reason = "a D-Bus property is a method of its object"
+    )]
     fn path_manager(&self) -> String {
         match std::fs::read_to_string(PM_TYPE).map(|s| s.trim().to_owned()) {
             Ok(t) if t == "1" => "userspace".to_owned(),

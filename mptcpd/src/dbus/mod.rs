@@ -46,7 +46,7 @@ impl Bus {
         plugins: Vec<String>,
         config: &Config,
     ) -> Self {
-        let (sender, receiver) = watch::channel(config.pairs());
+        let (sender, receiver) = watch::channel(crate::config::pairs(config));
         let manager = Manager {
             pm,
             plugins,
@@ -76,7 +76,7 @@ impl Bus {
 
     /// A reload changed the effective configuration.
     pub(crate) fn configuration(&self, config: &Config) {
-        self.config.send_replace(config.pairs());
+        self.config.send_replace(crate::config::pairs(config));
     }
 }
 
@@ -116,8 +116,8 @@ async fn serve(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
-            changed = changes.changed() => {
-                if changed.is_err() {
+            table_changed = changes.changed() => {
+                if table_changed.is_err() {
                     return;
                 }
                 sync(server, &connections, &mut objects, &mut counter).await;
@@ -132,8 +132,8 @@ async fn serve(
                     report(manager.figures_updated(due), "FiguresUpdated").await;
                 }
             }
-            changed = config.changed() => {
-                if changed.is_err() {
+            config_changed = config.changed() => {
+                if config_changed.is_err() {
                     return;
                 }
                 if let Ok(manager) = server.interface::<_, Manager>(MANAGER_PATH).await {

@@ -135,7 +135,7 @@ mod tests {
     fn figures_are_sent_once_per_change_and_only_with_figures() {
         let mut sent = Sent::default();
         // No figures yet: nothing to carry.
-        assert!(sent.due(&[view(1, None)], path).is_empty());
+        assert_eq!(sent.due(&[view(1, None)], path), Vec::new());
         let first = sent.due(&[view(1, Some(10)), view(2, None)], path);
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].path.as_str(), "/c/1");
@@ -144,7 +144,7 @@ mod tests {
         assert_eq!(first[0].subflows[0].local_id, 0);
         assert_eq!(first[0].subflows[0].remote_id, NO_ID);
         // Unchanged: nothing; changed: that connection only.
-        assert!(sent.due(&[view(1, Some(10))], path).is_empty());
+        assert_eq!(sent.due(&[view(1, Some(10))], path), Vec::new());
         let next = sent.due(&[view(1, Some(20))], path);
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].subflows[0].figures.bytes_acked, 20);
