@@ -4,9 +4,12 @@
 //! and read by the daemon. The `user` feature adds the user-space impls; the `cli` feature
 //! (std) the one-line usage errors that `mptcpctl` and `mptcpize` share ([`usage`]); the `std`
 //! feature the one-line display of an error chain ([`Chain`]); the `sys` feature (std) the
-//! netlink sockets' receive buffers (`rcvbuf`).
+//! netlink sockets' receive buffers (`rcvbuf`); the `dbus` feature (std) the names and wire
+//! types of the D-Bus surface ([`dbus`]).
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 
+#[cfg(feature = "dbus")]
+pub mod dbus;
 #[cfg(any(test, feature = "std"))]
 pub mod error;
 #[cfg(feature = "sys")]

@@ -22,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod connections;
 pub(crate) mod daemon;
+pub(crate) mod dbus;
 pub mod diag;
 pub(crate) mod metrics;
 pub mod plugins;

@@ -9,6 +9,7 @@
 
 pub mod bins;
 pub mod daemon;
+pub mod dbus;
 pub mod debian;
 pub mod ebpf;
 pub mod faults;

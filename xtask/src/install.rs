@@ -8,6 +8,7 @@
 //! | `libmptcpwrap.so` | `PREFIX/lib/mptcpize/` (where `mptcpize` looks, beside `../lib`) |
 //! | `mptcpd.conf` | `/etc/mptcpd/` (the path the daemon reads; an existing one is kept) |
 //! | `mptcp.service` | `PREFIX/lib/systemd/system/` |
+//! | `org.mptcpd.Mptcpd.conf` | `/usr/share/dbus-1/system.d/` (the D-Bus policy: root owns the name, everyone reads) |
 
 use std::{
     fs,
@@ -23,6 +24,8 @@ use crate::{cmd, workspace};
 const CONFIG: &str = include_str!("../../dist/mptcpd.conf");
 /// The unit, with `@LIBEXECDIR@` to fill in.
 const UNIT: &str = include_str!("../../dist/mptcp.service.in");
+/// The D-Bus policy of the daemon's name.
+const DBUS_POLICY: &str = include_str!("../../dist/dbus/org.mptcpd.Mptcpd.conf");
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct InstallArgs {
@@ -115,6 +118,13 @@ fn install(built: &Path, destdir: &Path, prefix: &Path) -> anyhow::Result<Vec<Pa
     let text = UNIT.replace("@LIBEXECDIR@", &libexec.display().to_string());
     write(&unit, &text, 0o644)?;
     written.push(unit);
+
+    // Where the system bus reads packages' policies (dbus 1.9+), whatever the prefix.
+    let policy = layout.staged(Path::new(
+        "/usr/share/dbus-1/system.d/org.mptcpd.Mptcpd.conf",
+    ));
+    write(&policy, DBUS_POLICY, 0o644)?;
+    written.push(policy);
     Ok(written)
 }
 
@@ -163,10 +173,11 @@ mod tests {
             ("usr/lib/mptcpize/libmptcpwrap.so", 0o644),
             ("etc/mptcpd/mptcpd.conf", 0o644),
             ("usr/lib/systemd/system/mptcp.service", 0o644),
+            ("usr/share/dbus-1/system.d/org.mptcpd.Mptcpd.conf", 0o644),
         ] {
             assert_eq!(mode(&root.join(path)), expected, "{path}");
         }
-        assert_eq!(written.len(), 6);
+        assert_eq!(written.len(), 7);
         let unit = fs::read_to_string(root.join("usr/lib/systemd/system/mptcp.service")).unwrap();
         assert!(
             unit.contains("ExecStart=/usr/libexec/mptcpd --log=journal\n"),

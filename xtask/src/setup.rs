@@ -16,6 +16,10 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("zlib1g-dev", "bpf-linker links against LLVM 22"),
     ("iproute2", "the lab and the tests build namespaces with ip"),
     ("nftables", "the telemetry test blackholes a path with nft"),
+    (
+        "dbus-daemon",
+        "the D-Bus tests run a private system-like bus",
+    ),
     ("qemu-system-x86", "the VM tests boot Debian kernels"),
     ("busybox-static", "the VM tests' initramfs"),
     ("cpio", "the VM tests' initramfs"),

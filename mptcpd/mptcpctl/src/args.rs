@@ -51,6 +51,17 @@ pub(crate) enum Command {
     Subflow(SubflowCommand),
     /// Change flags of an endpoint (`--id`) or of one connection's subflow (`--token`).
     SetFlags(SetFlags),
+    /// The daemon's MPTCP connections with their subflows and figures (over D-Bus).
+    Connections,
+    /// `connections`, redrawn every second.
+    Top {
+        /// Draw once and exit.
+        #[arg(long, conflicts_with = "iterations")]
+        once: bool,
+        /// Draw this many times and exit [default: until interrupted].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        iterations: Option<u64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,7 +7,8 @@ use super::{
     args::{
         Command, CtlArgs, EndpointCommand, FlagChange, LimitsCommand, SetFlags, SubflowCommand,
     },
-    format, iface,
+    bus::BusError,
+    connections, format, iface,
 };
 use mptcp_pm::{
     Endpoint, EndpointFlags, EventItem, Limits, NewSubflow, PmClient, PmError, SubflowPath,
@@ -29,6 +30,9 @@ pub(crate) enum CtlError {
          ({0} applies to in-kernel endpoints, --id)"
     )]
     NotASubflowFlag(&'static str),
+    /// The daemon's D-Bus surface could not be read.
+    #[error(transparent)]
+    Bus(#[from] BusError),
     /// Writing the output failed (a closed pipe, say).
     #[error("writing output")]
     Output(#[from] std::io::Error),
@@ -37,8 +41,24 @@ pub(crate) enum CtlError {
 /// Runs `args`, printing to stdout.
 pub(crate) async fn run(args: CtlArgs) -> Result<(), CtlError> {
     let CtlArgs { json, command } = args;
-    let client = PmClient::connect().await?;
     let mut out = std::io::stdout().lock();
+    // Over D-Bus: the daemon's view, no netlink socket needed.
+    match command {
+        Command::Connections => connections::list(json, &mut out).await,
+        Command::Top { once, iterations } => {
+            connections::top(if once { Some(1) } else { iterations }, &mut out).await
+        }
+        command => kernel(json, command, &mut out).await,
+    }
+}
+
+/// Runs a command of the kernel's path manager (`mptcp_pm`).
+async fn kernel(
+    json: bool,
+    command: Command,
+    out: &mut std::io::StdoutLock<'_>,
+) -> Result<(), CtlError> {
+    let client = PmClient::connect().await?;
     let name = |i| iface::name(i);
     match command {
         Command::Endpoint(EndpointCommand::Add {
@@ -78,7 +98,7 @@ pub(crate) async fn run(args: CtlArgs) -> Result<(), CtlError> {
         Command::Endpoint(EndpointCommand::Flush) => client.flush_addrs().await?,
         Command::Limits(LimitsCommand::Show) => {
             let limits = client.get_limits().await?;
-            print_limits(&mut out, json, limits)?;
+            print_limits(out, json, limits)?;
         }
         Command::Limits(LimitsCommand::Set {
             subflows,
@@ -92,7 +112,7 @@ pub(crate) async fn run(args: CtlArgs) -> Result<(), CtlError> {
                 })
                 .await?;
         }
-        Command::Monitor => monitor(&client, json, &mut out).await?,
+        Command::Monitor => monitor(&client, json, out).await?,
         Command::Announce {
             token,
             addr,
@@ -131,6 +151,7 @@ pub(crate) async fn run(args: CtlArgs) -> Result<(), CtlError> {
             client.subflow_destroy(subflow).await?;
         }
         Command::SetFlags(set) => set_flags(&client, set).await?,
+        Command::Connections | Command::Top { .. } => {}
     }
     Ok(())
 }

@@ -1,9 +1,12 @@
 //! `mptcpctl`, the operator's command line over the `mptcp_pm` layer: endpoints, limits and
 //! flags of the in-kernel path manager, the userspace path manager's per-connection commands,
 //! and the event stream. Output reads like `ip mptcp`; `--json` prints one JSON value per
-//! line for scripts. It links the `mptcp-pm` client only: no eBPF, no journald writer.
+//! line for scripts. `connections` and `top` read the daemon over D-Bus (`docs/dbus.md`). It
+//! links the `mptcp-pm` client and a D-Bus client only: no eBPF, no journald writer.
 
 mod args;
+mod bus;
+mod connections;
 mod exec;
 mod format;
 mod iface;

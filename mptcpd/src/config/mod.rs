@@ -74,17 +74,32 @@ impl Default for Config {
     }
 }
 
+/// Each setting of `config` by its file key with the value the log shows, `config-file` first
+/// (the log line and the D-Bus `Configuration` property).
+#[must_use]
+pub fn pairs(config: &Config) -> Vec<(&'static str, String)> {
+    let file = config
+        .config_file
+        .as_ref()
+        .map_or_else(|| "(none)".to_owned(), |p| p.display().to_string());
+    std::iter::once(("config-file", file))
+        .chain(
+            SETTINGS
+                .iter()
+                .map(|setting| (setting.key, setting.shown(config).into_owned())),
+        )
+        .collect()
+}
+
 impl fmt::Display for Config {
     /// One line of `key=value` with the file's key names, for the log.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let file = self
-            .config_file
-            .as_ref()
-            .map_or_else(|| "(none)".to_owned(), |p| p.display().to_string());
-        write!(f, "config-file={file}")?;
-        SETTINGS
-            .iter()
-            .try_for_each(|setting| write!(f, " {}={}", setting.key, setting.shown(self)))
+        let mut separator = "";
+        pairs(self).iter().try_for_each(|(key, value)| {
+            write!(f, "{separator}{key}={value}")?;
+            separator = " ";
+            Ok(())
+        })
     }
 }
 

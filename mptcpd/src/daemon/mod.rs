@@ -208,6 +208,8 @@ async fn serve(
     host.start_up(&mut running.netmon).await;
     let stats = host.stats();
     let _metrics = start_metrics(&running.config, &host, &connections, telemetry.as_ref()).await;
+    let plugins = host.plugin_names().into_iter().map(str::to_owned).collect();
+    let bus = crate::dbus::Bus::spawn(pm.clone(), connections.clone(), plugins, &running.config);
     notify::ready();
     tracing::info!("ready (notify flags: {})", running.config.notify_flags);
 
@@ -221,6 +223,7 @@ async fn serve(
                     ));
                     notify::reloading();
                     running.reload();
+                    bus.configuration(&running.config);
                     notify::ready();
                 }
                 Signal::Term | Signal::Int => break signal,

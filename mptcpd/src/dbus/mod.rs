@@ -1,0 +1,222 @@
+//! The daemon's read-only D-Bus surface (`docs/dbus.md`): the name `org.mptcpd.Mptcpd` on the
+//! system bus (`DBUS_SYSTEM_BUS_ADDRESS` honoured), the manager object, and one object per
+//! MPTCP connection under an `ObjectManager`, kept in step with the connection table.
+//! Without a bus, or with the name taken, one warning and the daemon runs on.
+
+mod connection;
+mod manager;
+mod wire;
+
+use std::{collections::HashMap, time::Duration};
+
+use mptcp_pm::{PmClient, Token};
+use mptcpd_common::{
+    Chain,
+    dbus::{BUS_NAME, CONNECTION_PATH_PREFIX, MANAGER_PATH},
+};
+use tokio::sync::watch;
+use zbus::{
+    fdo::{ObjectManager, RequestNameFlags},
+    object_server::ObjectServer,
+    zvariant::OwnedObjectPath,
+};
+
+use crate::{config::Config, connections::Connections};
+use connection::Connection;
+use manager::{Manager, ManagerSignals as _};
+
+/// How often at most the manager sends `FiguresUpdated`.
+const FIGURES_PERIOD: Duration = Duration::from_secs(1);
+
+/// A bound on connecting and claiming the name: a bus that does not answer is no bus.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The daemon's side of the bus task: what it tells the bus after start.
+#[derive(Debug)]
+pub(crate) struct Bus {
+    config: watch::Sender<Vec<(&'static str, String)>>,
+}
+
+impl Bus {
+    /// Connects in the background (the daemon does not wait for the bus) and serves the
+    /// objects until the daemon stops.
+    pub(crate) fn spawn(
+        pm: PmClient,
+        connections: Connections,
+        plugins: Vec<String>,
+        config: &Config,
+    ) -> Self {
+        let (sender, receiver) = watch::channel(crate::config::pairs(config));
+        let manager = Manager {
+            pm,
+            plugins,
+            config: receiver.clone(),
+        };
+        tokio::spawn(async move {
+            let connection = match tokio::time::timeout(CONNECT_TIMEOUT, connect(manager)).await {
+                Ok(Ok(connection)) => connection,
+                Ok(Err(e)) => {
+                    tracing::warn!("D-Bus: {}; running without the D-Bus interface", Chain(&e));
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        "D-Bus: no answer from the system bus in {}s; running without the \
+                         D-Bus interface",
+                        CONNECT_TIMEOUT.as_secs()
+                    );
+                    return;
+                }
+            };
+            tracing::info!("D-Bus: serving {BUS_NAME}");
+            serve(&connection, connections, receiver).await;
+        });
+        Self { config: sender }
+    }
+
+    /// A reload changed the effective configuration.
+    pub(crate) fn configuration(&self, config: &Config) {
+        self.config.send_replace(crate::config::pairs(config));
+    }
+}
+
+/// Connects, serves the manager, then claims the name: not queued behind, nor replacing, nor
+/// replaceable by, another owner (a second daemon on the same bus stays off it).
+async fn connect(manager: Manager) -> zbus::Result<zbus::Connection> {
+    let connection = zbus::connection::Builder::system()?
+        .serve_at(MANAGER_PATH, ObjectManager)?
+        .serve_at(MANAGER_PATH, manager)?
+        .build()
+        .await?;
+    connection
+        .request_name_with_flags(BUS_NAME, RequestNameFlags::DoNotQueue.into())
+        .await?;
+    Ok(connection)
+}
+
+/// One connection object.
+struct Object {
+    path: OwnedObjectPath,
+    shape: wire::Shape,
+}
+
+/// Keeps the connection objects in step with the table, sends the figures at most once per
+/// [`FIGURES_PERIOD`] while they change, and the configuration when a reload changes it.
+async fn serve(
+    bus: &zbus::Connection,
+    connections: Connections,
+    mut config: watch::Receiver<Vec<(&'static str, String)>>,
+) {
+    let server = bus.object_server();
+    let mut changes = connections.changes();
+    let mut objects: HashMap<Token, Object> = HashMap::new();
+    let mut counter: u64 = 0;
+    let mut sent = wire::Sent::default();
+    let mut tick = tokio::time::interval(FIGURES_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            table_changed = changes.changed() => {
+                if table_changed.is_err() {
+                    return;
+                }
+                sync(server, &connections, &mut objects, &mut counter).await;
+            }
+            _ = tick.tick() => {
+                // `Established` changes without a table change; a tick catches it.
+                sync(server, &connections, &mut objects, &mut counter).await;
+                let due = sent.due(&connections.all(), |t| objects.get(&t).map(|o| o.path.clone()));
+                if !due.is_empty()
+                    && let Ok(manager) = server.interface::<_, Manager>(MANAGER_PATH).await
+                {
+                    report(manager.figures_updated(due), "FiguresUpdated").await;
+                }
+            }
+            config_changed = config.changed() => {
+                if config_changed.is_err() {
+                    return;
+                }
+                if let Ok(manager) = server.interface::<_, Manager>(MANAGER_PATH).await {
+                    let emitter = manager.signal_emitter();
+                    report(manager.get().await.configuration_changed(emitter), "Configuration").await;
+                }
+            }
+        }
+    }
+}
+
+/// Sends a signal, logging (debug) a failure: a bus that went away is not the daemon's
+/// problem.
+async fn report(sending: impl Future<Output = zbus::Result<()>>, what: &str) {
+    if let Err(e) = sending.await {
+        tracing::debug!("D-Bus: sending {what}: {}", Chain(&e));
+    }
+}
+
+/// Adds the objects of new connections, removes those of closed ones, and signals property
+/// changes of the others.
+async fn sync(
+    server: &ObjectServer,
+    connections: &Connections,
+    objects: &mut HashMap<Token, Object>,
+    counter: &mut u64,
+) {
+    let views = connections.all();
+    let live: std::collections::HashSet<Token> = views.iter().map(|v| v.token).collect();
+    let gone: Vec<Token> = objects
+        .keys()
+        .filter(|t| !live.contains(t))
+        .copied()
+        .collect();
+    for token in gone {
+        if let Some(object) = objects.remove(&token)
+            && let Err(e) = server.remove::<Connection, _>(&object.path).await
+        {
+            tracing::debug!("D-Bus: removing {}: {}", object.path.as_str(), Chain(&e));
+        }
+    }
+    for view in &views {
+        let shape = wire::Shape::of(view);
+        if let Some(object) = objects.get_mut(&view.token) {
+            if object.shape != shape {
+                changed(server, &object.path, &object.shape, &shape).await;
+                object.shape = shape;
+            }
+            continue;
+        }
+        *counter += 1;
+        let Ok(path) = OwnedObjectPath::try_from(format!("{CONNECTION_PATH_PREFIX}{counter}"))
+        else {
+            continue;
+        };
+        match server
+            .at(&path, Connection::new(view, connections.clone()))
+            .await
+        {
+            Ok(_) => {
+                objects.insert(view.token, Object { path, shape });
+            }
+            Err(e) => tracing::debug!("D-Bus: adding {}: {}", path.as_str(), Chain(&e)),
+        }
+    }
+}
+
+/// `PropertiesChanged` for what changed between `old` and `new`.
+async fn changed(
+    server: &ObjectServer,
+    path: &OwnedObjectPath,
+    old: &wire::Shape,
+    new: &wire::Shape,
+) {
+    let Ok(object) = server.interface::<_, Connection>(path).await else {
+        return;
+    };
+    let emitter = object.signal_emitter();
+    let iface = object.get().await;
+    if old.established != new.established {
+        report(iface.established_changed(emitter), "Established").await;
+    }
+    if old.subflows != new.subflows {
+        report(iface.subflows_invalidate(emitter), "Subflows").await;
+    }
+}
