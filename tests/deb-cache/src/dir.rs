@@ -56,12 +56,19 @@ mod tests {
         ];
         assert_eq!(resolve(&all).unwrap(), Path::new("/c"));
         assert_eq!(resolve(&all[1..]).unwrap(), Path::new("/x/mptcpd-rs"));
-        assert_eq!(resolve(&all[2..]).unwrap(), Path::new("/h/.cache/mptcpd-rs"));
+        assert_eq!(
+            resolve(&all[2..]).unwrap(),
+            Path::new("/h/.cache/mptcpd-rs")
+        );
     }
 
     #[test]
     fn empty_values_are_unset() {
-        let vars = [("MPTCPD_CACHE_DIR", ""), ("XDG_CACHE_HOME", ""), ("HOME", "/h")];
+        let vars = [
+            ("MPTCPD_CACHE_DIR", ""),
+            ("XDG_CACHE_HOME", ""),
+            ("HOME", "/h"),
+        ];
         assert_eq!(resolve(&vars).unwrap(), Path::new("/h/.cache/mptcpd-rs"));
         assert!(matches!(resolve(&[("HOME", "")]), Err(Error::NoCacheDir)));
     }

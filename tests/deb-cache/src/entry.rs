@@ -139,7 +139,12 @@ impl Debs<'_> {
         let manifest = staging.path().join(MANIFEST);
         fs::write(&manifest, debs.join("\n") + "\n").map_err(io_at(&manifest))?;
         let dest = dest_for(&debs);
-        place(staging, &dest, |d| self.read(d, replace.then_some(&debs)).is_some(), replace)?;
+        place(
+            staging,
+            &dest,
+            |d| self.read(d, replace.then_some(&debs)).is_some(),
+            replace,
+        )?;
         eprintln!("deb-cache: unpacked into {}", dest.display());
         Ok(Unpacked {
             root: dest.join("root"),
@@ -239,7 +244,10 @@ mod tests {
         fs::remove_file(dir.join(MANIFEST)).unwrap();
         assert_eq!(PROMETHEUS.read(&dir, Some(&debs)), None);
         // A directory the user names: its marker is enough (an older harness wrote no list).
-        assert_eq!(PROMETHEUS.read(&dir, None).unwrap().debs, Vec::<String>::new());
+        assert_eq!(
+            PROMETHEUS.read(&dir, None).unwrap().debs,
+            Vec::<String>::new()
+        );
         fs::remove_file(dir.join("root/usr/bin/prometheus")).unwrap();
         assert_eq!(PROMETHEUS.read(&dir, None), None);
     }
