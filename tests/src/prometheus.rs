@@ -24,7 +24,7 @@ const READY_LINE: &str = "Server is ready to receive web requests.";
 /// A bound on one HTTP exchange, not a performance expectation.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The unpacked `prometheus` binary (fetched first if this target directory has none).
+/// The unpacked `prometheus` binary (fetched first if the cache has none of this version).
 pub fn binary() -> anyhow::Result<PathBuf> {
     let (root, _version) = Unpacked {
         name: "prometheus",

@@ -1,6 +1,6 @@
 //! Debian's C mptcpd (0.12 in Debian 12) as a peer to compare against: fetched with
-//! `apt-get download` and unpacked with `dpkg -x` under the target directory, once, never
-//! installed (its package would create `/etc/mptcpd/mptcpd.conf`, which our daemon reads), and
+//! `apt-get download` and unpacked with `dpkg-deb -x` into the download cache
+//! ([`mptcpd_deb_cache`]), once per version, never installed (its package would create `/etc/mptcpd/mptcpd.conf`, which our daemon reads), and
 //! run only inside test namespaces.
 
 use std::{fs, path::PathBuf, process::Command};
@@ -13,7 +13,7 @@ use crate::{daemon::process::Daemon, debian::Unpacked, net::netns::NetNs};
 /// (`apt-cache depends mptcpd mptcpd-plugins`).
 const PACKAGES: &[&str] = &["mptcpd", "mptcpd-plugins", "libmptcpd3", "libell0"];
 
-/// Overrides where the unpacked peer lives (default: `TARGET/c-mptcpd`).
+/// Overrides where the unpacked peer lives (default: a `c-mptcpd-*` entry of the cache).
 const DIR_ENV: &str = "MPTCPD_C_PEER_DIR";
 
 /// What the C `addr_adv` plugin logs from its init: the plugins are loaded and the network
@@ -28,7 +28,7 @@ pub struct CPeer {
 }
 
 impl CPeer {
-    /// The peer, fetched and unpacked first if this target directory has none yet.
+    /// The peer, fetched and unpacked first if the cache has none of this version yet.
     pub fn get() -> anyhow::Result<Self> {
         let (root, version) = Unpacked {
             name: "c-mptcpd",

@@ -1,5 +1,5 @@
-//! The kernels the VM tests boot: Debian's packages, fetched by name with apt and cached under
-//! `target/vm/`.
+//! The kernels the VM tests boot: Debian's packages, fetched by name with apt into the download
+//! cache outside the clone ([`mptcpd_deb_cache`]), once per kernel version.
 
 use std::{
     fs,
@@ -7,9 +7,10 @@ use std::{
     process::Command,
 };
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
+use mptcpd_deb_cache::Debs;
 
-use crate::{cmd, workspace};
+use crate::cmd;
 
 /// A kernel to test on, and what it must support.
 #[derive(Debug)]
@@ -75,28 +76,17 @@ pub(crate) struct Boot {
     pub(crate) modules: PathBuf,
 }
 
-/// Downloads and unpacks the kernel (once; later runs reuse the cache).
+/// Downloads and unpacks the kernel (once per version; later runs and clones reuse the cache).
 pub(crate) fn fetch(spec: &KernelSpec) -> anyhow::Result<Boot> {
     let package = resolve(spec.meta_package)?;
-    let dir = workspace::target_dir()
-        .join("vm")
-        .join("kernels")
-        .join(&package);
-    let root = dir.join("root");
-    if !root.join("boot").is_dir() {
-        fs::create_dir_all(&dir)?;
-        cmd::run(
-            Command::new("apt-get")
-                .current_dir(&dir)
-                .args(["download", "-q", &package]),
-        )?;
-        let deb = only_deb(&dir)?;
-        let unpacking = dir.join("root.partial");
-        let _stale = fs::remove_dir_all(&unpacking);
-        cmd::run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacking))?;
-        fs::rename(&unpacking, &root)?;
-        fs::remove_file(&deb)?;
+    let root = Debs {
+        label: "kernel",
+        packages: &[&package],
+        marker: "boot",
     }
+    .get()
+    .with_context(|| format!("kernel package {package}"))?
+    .root;
     let vmlinuz = first_entry(&root.join("boot"), "vmlinuz-")?;
     let modules = first_entry(&root.join("lib/modules"), "")?;
     Ok(Boot {
@@ -122,16 +112,6 @@ fn resolve(meta: &str) -> anyhow::Result<String> {
         .find(|dep| dep.starts_with("linux-image-"))
         .map(str::to_owned)
         .with_context(|| format!("apt-cache depends {meta} names no linux-image package"))
-}
-
-fn only_deb(dir: &Path) -> anyhow::Result<PathBuf> {
-    first_entry(dir, "linux-image-").and_then(|p| {
-        if p.extension().is_some_and(|e| e == "deb") {
-            Ok(p)
-        } else {
-            bail!("no .deb in {}", dir.display())
-        }
-    })
 }
 
 fn first_entry(dir: &Path, prefix: &str) -> anyhow::Result<PathBuf> {
