@@ -1,0 +1,3 @@
+//! `health`: acts on path health, from the subflow telemetry (see the README).
+
+pub mod decision;
