@@ -130,6 +130,26 @@ async fn next_telemetry(
     }
 }
 
+/// How often plugins that ask for it hear [`mptcpd_plugin::Event::Tick`].
+const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Ticks every [`TICK`]; late ones are not made up for.
+fn ticks() -> tokio::time::Interval {
+    let mut ticks = tokio::time::interval(TICK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks
+}
+
+/// The next tick; never, when no plugin wants ticks (an idle daemon stays asleep).
+async fn next_tick(ticks: &mut Option<tokio::time::Interval>) {
+    match ticks {
+        Some(ticks) => {
+            ticks.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// The metrics server, if `--metrics-address` is set.
 async fn start_metrics(
     config: &Config,
@@ -210,6 +230,7 @@ async fn serve(
     let _metrics = start_metrics(&running.config, &host, &connections, telemetry.as_ref()).await;
     notify::ready();
     tracing::info!("ready (notify flags: {})", running.config.notify_flags);
+    let mut ticks = host.wants_ticks().then(ticks);
 
     let signal = loop {
         tokio::select! {
@@ -248,6 +269,7 @@ async fn serve(
                 EventItem::Malformed(e) => tracing::debug!("mptcp: undecodable event: {}", Chain(&e)),
             },
             Some(event) = next_telemetry(&mut telemetry_events) => host.on_telemetry(event).await,
+            () = next_tick(&mut ticks) => host.on_tick().await,
         }
     };
     tracing::info!("{signal} received, shutting down");

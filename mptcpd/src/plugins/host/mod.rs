@@ -96,11 +96,13 @@ impl<K: Commands + 'static> PluginHost<K> {
             load_plugins,
             addr_flags,
             max_subflows,
+            health,
             state_file,
         } = settings;
         let config = PluginConfig {
             addr_flags: *addr_flags,
             max_subflows: *max_subflows,
+            health: *health,
         };
         let (plugins, default) =
             registry.select(&config, load_plugins.as_deref(), path_manager.as_deref())?;
@@ -232,6 +234,23 @@ impl<K: Commands + 'static> PluginHost<K> {
         };
         let all: Vec<usize> = (0..self.plugins.len()).collect();
         self.deliver(Lane::Network, &all, event).await;
+    }
+
+    /// Whether a loaded plugin wants [`PluginEvent::Tick`]: the daemon ticks only then.
+    #[must_use]
+    pub fn wants_ticks(&self) -> bool {
+        self.plugins.iter().any(|p| p.wants_ticks())
+    }
+
+    /// Queues a tick for the plugins that want ticks, in the network lane.
+    pub async fn on_tick(&mut self) {
+        let ticked: Vec<usize> = (0..self.plugins.len())
+            .filter(|&at| self.plugins[at].wants_ticks())
+            .collect();
+        if !ticked.is_empty() {
+            self.deliver(Lane::Network, &ticked, PluginEvent::Tick)
+                .await;
+        }
     }
 
     /// Queues an `mptcp_pm` event for the plugin that handles its connection (listener

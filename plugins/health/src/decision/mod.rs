@@ -24,7 +24,7 @@ use std::{
     time::Duration,
 };
 
-use mptcpd_plugin::PathFigures;
+use mptcpd_plugin::{HealthConfig, PathFigures};
 
 /// Fewest segments sent between two samples for their retransmission rate to count.
 pub const MIN_SEGMENTS: u32 = 20;
@@ -76,13 +76,27 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
+        HealthConfig::DEFAULT.into()
+    }
+}
+
+impl From<HealthConfig> for Thresholds {
+    fn from(config: HealthConfig) -> Self {
+        let HealthConfig {
+            hold_secs,
+            retrans_percent,
+            rtt_percent,
+            dead_rtos,
+            min_peers,
+            min_share_percent,
+        } = config;
         Self {
-            hold: Duration::from_secs(10),
-            retrans_percent: 10,
-            rtt_factor_percent: 300,
-            dead_rtos: 3,
-            min_peers: 3,
-            min_share_percent: 50,
+            hold: Duration::from_secs(hold_secs.into()),
+            retrans_percent,
+            rtt_factor_percent: rtt_percent,
+            dead_rtos,
+            min_peers,
+            min_share_percent,
         }
     }
 }
@@ -230,7 +244,7 @@ impl Core {
                 .stalled_rtos
                 .saturating_add(figures.rtos.saturating_sub(prev.rtos));
         }
-        let sent = figures.segs_out.wrapping_sub(prev.segs_out);
+        let sent = figures.segs_out.saturating_sub(prev.segs_out);
         if sent >= MIN_SEGMENTS {
             let retrans = figures.retransmissions.saturating_sub(prev.retransmissions);
             sub.retrans_percent = percent(retrans, sent);
@@ -240,8 +254,9 @@ impl Core {
         } else {
             percent(rtt, baseline)
         };
-        let inflated =
-            sub.rtt_percent >= t.rtt_factor_percent && rtt.saturating_sub(baseline) >= RTT_FLOOR_US;
+        let inflated = t.rtt_factor_percent > 0
+            && sub.rtt_percent >= t.rtt_factor_percent
+            && rtt.saturating_sub(baseline) >= RTT_FLOOR_US;
         sub.verdict = if t.dead_rtos > 0 && sub.stalled_rtos >= t.dead_rtos {
             Health::Dead
         } else if inflated || (t.retrans_percent > 0 && sub.retrans_percent >= t.retrans_percent) {
