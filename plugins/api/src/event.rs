@@ -59,9 +59,9 @@ pub enum Event {
     /// The subflow telemetry reports a path event (RTO, retransmission burst, reset,
     /// fallback) on a subflow of a connection this plugin handles.
     Telemetry(TelemetryEvent),
-    /// About once a second, to the plugins that ask for it ([`crate::Plugin::wants_ticks`]),
-    /// in the network lane: for decisions over time that no event prompts (a path that
-    /// stayed healthy long enough).
+    /// About once a second, to the default plugin if it asks for it
+    /// ([`crate::Plugin::wants_ticks`]), in the network lane: for decisions over time that no
+    /// event prompts (a path that stayed healthy long enough).
     Tick,
 }
 

@@ -107,7 +107,8 @@ pub trait Plugin: Send + Sync {
         done()
     }
 
-    /// Whether the plugin wants [`crate::Event::Tick`] (about once a second).
+    /// Whether the plugin, as the default one, wants [`crate::Event::Tick`] (about once a
+    /// second; the daemon does not tick otherwise).
     fn wants_ticks(&self) -> bool {
         false
     }

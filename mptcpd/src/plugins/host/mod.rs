@@ -236,19 +236,17 @@ impl<K: Commands + 'static> PluginHost<K> {
         self.deliver(Lane::Network, &all, event).await;
     }
 
-    /// Whether a loaded plugin wants [`PluginEvent::Tick`]: the daemon ticks only then.
+    /// Whether the default plugin wants [`PluginEvent::Tick`]: the daemon ticks only then (a
+    /// plugin loaded beside it handles no connection, and an idle daemon stays asleep).
     #[must_use]
     pub fn wants_ticks(&self) -> bool {
-        self.plugins.iter().any(|p| p.wants_ticks())
+        self.plugins[self.default].wants_ticks()
     }
 
-    /// Queues a tick for the plugins that want ticks, in the network lane.
+    /// Queues a tick for the default plugin, if it wants ticks, in the network lane.
     pub async fn on_tick(&mut self) {
-        let ticked: Vec<usize> = (0..self.plugins.len())
-            .filter(|&at| self.plugins[at].wants_ticks())
-            .collect();
-        if !ticked.is_empty() {
-            self.deliver(Lane::Network, &ticked, PluginEvent::Tick)
+        if self.wants_ticks() {
+            self.deliver(Lane::Network, &[self.default], PluginEvent::Tick)
                 .await;
         }
     }

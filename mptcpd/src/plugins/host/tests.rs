@@ -643,11 +643,11 @@ async fn telemetry_events_reach_the_connections_plugin_which_sees_its_view() {
     );
 }
 
-/// Ticks reach only the plugins that want them; the daemon ticks only when one does.
+/// Ticks reach the default plugin when it wants them; the daemon ticks only then.
 #[tokio::test]
-async fn ticks_reach_only_the_plugins_that_want_them() {
+async fn ticks_reach_the_default_plugin_when_it_wants_them() {
     let log = Log::default();
-    let mut host = PluginHost::with_plugins(probes(&log), 0, pm(RecordingPm::new(), None))
+    let mut host = PluginHost::with_plugins(probes(&log), 1, pm(RecordingPm::new(), None))
         .await
         .unwrap();
     assert!(host.wants_ticks());
@@ -655,9 +655,12 @@ async fn ticks_reach_only_the_plugins_that_want_them() {
     host.drain().await;
     assert_eq!(taken(&log), ["b:tick"]);
 
-    let only_a = probes(&log).into_iter().take(1).collect();
-    let host = PluginHost::with_plugins(only_a, 0, pm(RecordingPm::new(), None))
+    // "b" loaded beside the default "a": no ticks at all.
+    let mut host = PluginHost::with_plugins(probes(&log), 0, pm(RecordingPm::new(), None))
         .await
         .unwrap();
     assert!(!host.wants_ticks());
+    host.on_tick().await;
+    host.drain().await;
+    assert_eq!(taken(&log), Vec::<String>::new());
 }
