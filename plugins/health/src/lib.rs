@@ -54,6 +54,14 @@ struct Inner {
     conns: HashMap<Token, BTreeSet<(SocketAddr, SocketAddr)>>,
 }
 
+impl Inner {
+    fn forget_connection(&mut self, token: Token) {
+        for (local, remote) in self.conns.remove(&token).unwrap_or_default() {
+            self.core.forget(local, remote);
+        }
+    }
+}
+
 impl Health {
     /// A plugin with the daemon's settings (`addr-flags`, `health-*`).
     #[must_use]
@@ -83,19 +91,30 @@ impl Health {
         self.inner().core.state(addr)
     }
 
-    /// Reads the views of the connections seen, then judges at `now`.
+    /// How many connections the plugin remembers (for tests).
+    #[must_use]
+    pub fn connections(&self) -> usize {
+        self.inner().conns.len()
+    }
+
+    /// Reads the views of the connections seen, then judges at `now`. A connection the
+    /// daemon no longer tracks is forgotten (its CLOSED may have been lost).
     fn tick(&self, now: Duration, pm: &dyn PathManager) -> Vec<Decision> {
         let tokens: Vec<Token> = self.inner().conns.keys().copied().collect();
         let views: Vec<_> = tokens
             .into_iter()
-            .filter_map(|t| pm.connection_view(t))
+            .map(|t| (t, pm.connection_view(t)))
             .collect();
         let mut inner = self.inner();
-        for view in views {
+        for (token, view) in views {
+            let Some(view) = view else {
+                inner.forget_connection(token);
+                continue;
+            };
             for sub in &view.subflows {
                 let Some(figures) = sub.figures else { continue };
                 inner.core.observe(now, sub.local, sub.remote, figures);
-                if let Some(seen) = inner.conns.get_mut(&view.token) {
+                if let Some(seen) = inner.conns.get_mut(&token) {
                     seen.insert((sub.local, sub.remote));
                 }
             }
@@ -111,10 +130,7 @@ impl Health {
                 return;
             }
             Event::ConnectionClosed(token) => {
-                let mut inner = self.inner();
-                for (local, remote) in inner.conns.remove(token).unwrap_or_default() {
-                    inner.core.forget(local, remote);
-                }
+                self.inner().forget_connection(*token);
                 return;
             }
             Event::SubflowClosed(sub) => {

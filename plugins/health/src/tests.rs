@@ -247,3 +247,15 @@ fn closed_connections_stop_counting() {
         [Call::SetEndpointFlags(2, EndpointFlags::SUBFLOW)]
     );
 }
+
+#[test]
+fn a_connection_the_daemon_no_longer_tracks_is_forgotten_at_the_tick() {
+    let mut s = Setup::new(EndpointFlags::SUBFLOW);
+    s.seconds(1, Path::Healthy, Path::Healthy, Path::Healthy);
+    assert_eq!(s.plugin.connections(), 4);
+    // Its CLOSED lost: the daemon's view no longer has it.
+    s.pm.forget_connection_view(1);
+    s.now += Duration::from_secs(1);
+    s.event(&Event::Tick);
+    assert_eq!(s.plugin.connections(), 3);
+}

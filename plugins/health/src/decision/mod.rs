@@ -180,8 +180,9 @@ struct Addr {
 pub struct Core {
     thresholds: Thresholds,
     subs: HashMap<(SocketAddr, SocketAddr), Sub>,
-    /// RTT baseline per (local address, peer address), us.
-    baselines: HashMap<(IpAddr, IpAddr), u32>,
+    /// RTT baseline per (local address, peer address), us, and when last fed; dropped with
+    /// the subflows' staleness (a server meets peers without end).
+    baselines: HashMap<(IpAddr, IpAddr), (u32, Duration)>,
     addrs: BTreeMap<IpAddr, Addr>,
 }
 
@@ -217,7 +218,11 @@ impl Core {
         figures: PathFigures,
     ) {
         let (local, remote) = (canonical(local), canonical(remote));
-        let baseline = self.baselines.entry((local.ip(), remote.ip())).or_insert(0);
+        let (baseline, fed) = self
+            .baselines
+            .entry((local.ip(), remote.ip()))
+            .or_insert((0, now));
+        *fed = now;
         let rtt = figures.srtt_us;
         if rtt > 0 {
             *baseline = if *baseline == 0 || rtt < *baseline {
@@ -268,6 +273,12 @@ impl Core {
         sub.seen = now;
     }
 
+    /// How many paths (local address, peer address) have a baseline (for tests).
+    #[must_use]
+    pub fn paths(&self) -> usize {
+        self.baselines.len()
+    }
+
     /// A subflow closed: it no longer counts.
     pub fn forget(&mut self, local: SocketAddr, remote: SocketAddr) {
         self.subs.remove(&(canonical(local), canonical(remote)));
@@ -279,6 +290,8 @@ impl Core {
         let t = self.thresholds;
         let stale = t.hold.saturating_mul(3);
         self.subs.retain(|_, s| now.saturating_sub(s.seen) <= stale);
+        self.baselines
+            .retain(|_, &mut (_, fed)| now.saturating_sub(fed) <= stale);
         let judged = self.judge();
         for &addr in judged.keys() {
             self.addrs.entry(addr).or_insert(Addr {

@@ -309,6 +309,10 @@ fn closed_subflows_stop_counting() {
     }
     run.seconds(11, Path::Healthy, |_| Path::Healthy);
     assert_eq!(run.core.state(ip(B)), Health::Healthy);
+    // B's baselines go once not fed for three hold times; A's stay.
+    assert_eq!(run.core.paths(), 8);
+    run.seconds(20, Path::Healthy, |_| Path::Healthy);
+    assert_eq!(run.core.paths(), 4);
 }
 
 #[test]
