@@ -16,6 +16,7 @@ use mptcpd::plugins::{
     api::{Commands, Endpoint, EndpointFlags, Limits},
 };
 use mptcpd_netmon::{NetworkMonitor, NotifyFlags};
+use mptcpd_plugin::HealthConfig;
 use mptcpd_tests::{
     net::{
         netns::NetNs,
@@ -43,6 +44,7 @@ fn addr_adv(state_file: PathBuf, flags: EndpointFlags) -> PluginSettings {
         load_plugins: Some(vec!["addr_adv".to_owned()]),
         addr_flags: flags,
         max_subflows: None,
+        health: HealthConfig::DEFAULT,
         state_file: Some(state_file),
     }
 }
@@ -449,6 +451,7 @@ async fn sspi_announces_and_keeps_one_subflow_per_interface() {
         load_plugins: Some(vec!["sspi".to_owned()]),
         addr_flags: EndpointFlags::empty(),
         max_subflows: None,
+        health: HealthConfig::DEFAULT,
         state_file: Some(state.path().join("endpoints")),
     };
     let mut daemon = Daemon::start(

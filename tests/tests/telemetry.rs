@@ -75,24 +75,6 @@ fn hosts(prefix: &str) -> TwoHosts {
     hosts
 }
 
-/// `mptcp-xfer server` on the server's path-1 address, sending `reply` bytes back.
-fn spawn_server(hosts: &TwoHosts, port: u16, reply: u64) -> Child {
-    let mut cmd = hosts
-        .server
-        .command(bins::path("mptcp-xfer").unwrap())
-        .unwrap();
-    cmd.args(["server", "--listen", &format!("10.0.1.2:{port}")])
-        .args(["--reply", &reply.to_string()])
-        .stdout(Stdio::piped());
-    let mut server = cmd.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("listening"), "{line}");
-    server
-}
-
 fn netns_cookie(hosts: &TwoHosts) -> u64 {
     hosts
         .client
@@ -212,7 +194,7 @@ fn records_each_mptcp_subflow_with_its_bytes_and_drops_it_at_close() {
     // An MPTCP transfer over both paths, each way, held open once everything is acknowledged.
     // The reply is what no callback of the client's subflows sees arrive.
     let reply: u64 = 1 << 20;
-    let mut server = spawn_server(&hosts, 5202, reply);
+    let mut server = hosts.xfer_server(5202, reply).unwrap();
     let mut client = client_command(&hosts, &cgroup, 5202, 4 << 20)
         .args(["--hold", "--reply", &reply.to_string()])
         .stdin(Stdio::piped())
@@ -318,7 +300,7 @@ fn a_small_subflow_map_stays_bounded_counts_evictions_and_empties_at_close() {
     let mut held = Vec::new();
     let mut subflows = 0;
     for port in (5206..).take(CONNECTIONS.into()) {
-        let server = spawn_server(&hosts, port, 0);
+        let server = hosts.xfer_server(port, 0).unwrap();
         let mut client = client_command(&hosts, &cgroup, port, 1 << 20)
             .arg("--hold")
             .stdin(Stdio::piped())
@@ -361,22 +343,6 @@ fn have_nft(test: &str) -> bool {
     found
 }
 
-/// Adds `rule` to an input-hook chain in the server's namespace (the receiving side: a drop
-/// there is a lost packet, not a local error).
-fn server_input_rule(hosts: &TwoHosts, rule: &str) {
-    let mut nft = hosts.server.command("nft").unwrap();
-    let mut nft = nft.args(["-f", "-"]).stdin(Stdio::piped()).spawn().unwrap();
-    let table = format!(
-        "table inet lossy {{\n chain input {{\n  type filter hook input priority 0;\n  {rule}\n }}\n}}\n"
-    );
-    nft.stdin
-        .take()
-        .unwrap()
-        .write_all(table.as_bytes())
-        .unwrap();
-    assert!(nft.wait().unwrap().success());
-}
-
 /// Waits (at most 30 s) for an event of `kind`.
 fn wait_event(
     rt: &tokio::runtime::Runtime,
@@ -412,7 +378,7 @@ fn transfer_until(
         rt,
         mut events,
     } = watch(hosts, prefix);
-    let mut server = spawn_server(hosts, port, 0);
+    let mut server = hosts.xfer_server(port, 0).unwrap();
     let mut client = client_command(hosts, &cgroup, port, bytes)
         .stdout(Stdio::null())
         .spawn()
@@ -438,29 +404,15 @@ fn a_retransmission_burst_event_arrives_on_a_lossy_path() {
     }
     let hosts = hosts("mptcpd-t-burst");
     // A fifth of the data segments lost on both paths: fast retransmissions by the dozen.
-    server_input_rule(&hosts, "ip length > 200 numgen random mod 100 < 20 drop");
+    hosts
+        .server_input_rule("ip length > 200 numgen random mod 100 < 20 drop")
+        .unwrap();
     let burst = transfer_until(&hosts, "mptcpd-t-burst", 5205, 8 << 20, EVENT_RETRANS_BURST);
     assert_eq!(burst.detail, RETRANS_BURST_THRESHOLD, "{burst:#?}");
     assert!(
         burst.record.total_retrans >= RETRANS_BURST_THRESHOLD,
         "{burst:#?}"
     );
-}
-
-/// Path 2 lets the join's small handshake packets through and drops every data segment in
-/// the receiving namespace's input hook: the link stays up, the data is lost. Path 1 slow,
-/// so that the scheduler must put data on path 2 too.
-fn blackhole_path_2(hosts: &TwoHosts) {
-    server_input_rule(hosts, "iifname \"s2\" ip length > 200 drop");
-    let tc = hosts
-        .client
-        .command("tc")
-        .unwrap()
-        .args(["qdisc", "add", "dev", "c1", "root", "tbf", "rate", "20mbit"])
-        .args(["burst", "32kbit", "latency", "100ms"])
-        .status()
-        .unwrap();
-    assert!(tc.success());
 }
 
 #[test]
@@ -470,7 +422,7 @@ fn an_rto_event_arrives_when_a_path_is_blackholed() {
         return;
     }
     let hosts = hosts("mptcpd-t-rto");
-    blackhole_path_2(&hosts);
+    hosts.blackhole_path_2().unwrap();
     let rto = transfer_until(&hosts, "mptcpd-t-rto", 5203, 4 << 20, EVENT_RTO);
     // The blackholed subflow's, from the client's path-2 address.
     assert_eq!(
@@ -525,7 +477,7 @@ fn daemon_with_an_observed_cgroup_logs_its_subflows_events() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(pins.join(TELEMETRY_SUBFLOWS_PIN).exists());
 
-    let mut server = spawn_server(&hosts, 5204, 0);
+    let mut server = hosts.xfer_server(5204, 0).unwrap();
     let mut client = hosts
         .client
         .command(bins::path("mptcp-xfer").unwrap())
@@ -603,7 +555,7 @@ fn a_plugin_hears_an_rto_and_sees_both_subflows_with_figures() {
         return;
     }
     let hosts = hosts("mptcpd-t-telp");
-    blackhole_path_2(&hosts);
+    hosts.blackhole_path_2().unwrap();
     let cgroup = TestCgroup::new("mptcpd-t-telp").unwrap();
     let config = tempfile::NamedTempFile::new().unwrap();
     let state = tempfile::tempdir().unwrap();
@@ -629,7 +581,7 @@ fn a_plugin_hears_an_rto_and_sees_both_subflows_with_figures() {
         .wait_for_log("subflow telemetry attached to cgroup")
         .unwrap_or_else(|e| panic!("{e}"));
 
-    let mut server = spawn_server(&hosts, 5206, 0);
+    let mut server = hosts.xfer_server(5206, 0).unwrap();
     let mut client = client_command(&hosts, &cgroup, 5206, 4 << 20)
         .stdout(Stdio::null())
         .spawn()
@@ -725,7 +677,7 @@ struct Held {
 
 impl Held {
     fn start(hosts: &TwoHosts, watched: &Watched, port: u16, args: &[&str]) -> Self {
-        let server = spawn_server(hosts, port, 0);
+        let server = hosts.xfer_server(port, 0).unwrap();
         let mut client = client_command(hosts, &watched.cgroup, port, 1 << 20)
             .arg("--hold")
             .args(args)

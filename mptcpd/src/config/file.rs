@@ -183,6 +183,12 @@ path-manager=addr_adv
             load-plugins=sspi,addr_adv\n\
             addr-flags=subflow,backup\n\
             max-subflows=4\n\
+            health-hold=20\n\
+            health-retrans-percent=15\n\
+            health-rtt-percent=400\n\
+            health-dead-rtos=4\n\
+            health-min-peers=2\n\
+            health-min-share=60\n\
             notify-flags=existing,check_route\n\
             bpf-pin-dir=/sys/fs/bpf/x\n\
             observe-cgroup=/sys/fs/cgroup/x\n\
@@ -198,6 +204,12 @@ path-manager=addr_adv
                 load_plugins: Some(PluginList(vec!["sspi".to_owned(), "addr_adv".to_owned()])),
                 addr_flags: Some(EndpointFlags::SUBFLOW | EndpointFlags::BACKUP),
                 max_subflows: Some(4),
+                health_hold: Some(20),
+                health_retrans_percent: Some(15),
+                health_rtt_percent: Some(400),
+                health_dead_rtos: Some(4),
+                health_min_peers: Some(2),
+                health_min_share: Some(60),
                 notify_flags: Some(NotifyFlags::EXISTING | NotifyFlags::CHECK_ROUTE),
                 bpf_pin_dir: Some("/sys/fs/bpf/x".into()),
                 observe_cgroup: Some("/sys/fs/cgroup/x".into()),

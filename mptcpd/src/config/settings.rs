@@ -19,6 +19,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{ArgAction, Parser, builder::NonEmptyStringValueParser};
 use mptcp_pm::EndpointFlags;
+use mptcpd_plugin::HealthConfig;
 
 use super::{
     DEFAULT_PLUGIN_DIR, DEFAULT_STATE_DIR, LogTarget, PluginList,
@@ -117,6 +118,66 @@ settings_table! {
         key: "max-subflows",
         example: "4",
         unset: "(the kernel's subflow limit)",
+        reload: Restart,
+    };
+
+    /// Least seconds between two changes of a path by `health`, and healthy before a restore
+    /// [default: 10].
+    #[arg(value_name = "SECS")]
+    health_hold: u32 => {
+        key: "health-hold",
+        example: "15",
+        default: HealthConfig::DEFAULT.hold_secs,
+        reload: Restart,
+    };
+
+    /// Retransmitted segments per 100 sent that make a subflow degraded for `health` (0: never)
+    /// [default: 10].
+    #[arg(value_name = "PERCENT")]
+    health_retrans_percent: u32 => {
+        key: "health-retrans-percent",
+        example: "20",
+        default: HealthConfig::DEFAULT.retrans_percent,
+        reload: Restart,
+    };
+
+    /// Smoothed RTT in percent of the path's own baseline that makes a subflow degraded for
+    /// `health` (0: never) [default: 300].
+    #[arg(value_name = "PERCENT")]
+    health_rtt_percent: u32 => {
+        key: "health-rtt-percent",
+        example: "500",
+        default: HealthConfig::DEFAULT.rtt_percent,
+        reload: Restart,
+    };
+
+    /// Retransmission timeouts without progress that make a subflow dead for `health` (0: never)
+    /// [default: 3].
+    #[arg(value_name = "N")]
+    health_dead_rtos: u32 => {
+        key: "health-dead-rtos",
+        example: "5",
+        default: HealthConfig::DEFAULT.dead_rtos,
+        reload: Restart,
+    };
+
+    /// Distinct peers whose subflows must agree before `health` changes a path (0: the share
+    /// alone) [default: 3].
+    #[arg(value_name = "N")]
+    health_min_peers: u32 => {
+        key: "health-min-peers",
+        example: "2",
+        default: HealthConfig::DEFAULT.min_peers,
+        reload: Restart,
+    };
+
+    /// Or percent of a path's subflows, from two peers or more, that must agree for `health` (0:
+    /// the peers alone) [default: 50].
+    #[arg(value_name = "PERCENT")]
+    health_min_share: u32 => {
+        key: "health-min-share",
+        example: "75",
+        default: HealthConfig::DEFAULT.min_share_percent,
         reload: Restart,
     };
 

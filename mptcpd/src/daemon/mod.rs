@@ -130,6 +130,26 @@ async fn next_telemetry(
     }
 }
 
+/// How often plugins that ask for it hear [`mptcpd_plugin::Event::Tick`].
+const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Ticks every [`TICK`]; late ones are not made up for.
+fn ticks() -> tokio::time::Interval {
+    let mut ticks = tokio::time::interval(TICK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks
+}
+
+/// The next tick; never, when no plugin wants ticks (an idle daemon stays asleep).
+async fn next_tick(ticks: &mut Option<tokio::time::Interval>) {
+    match ticks {
+        Some(ticks) => {
+            ticks.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// The metrics server, if `--metrics-address` is set.
 async fn start_metrics(
     config: &Config,
@@ -147,6 +167,27 @@ async fn start_metrics(
         }
     })
     .await
+}
+
+/// Waits for the `mptcp_pm` family, reloading on SIGHUP meanwhile; `None` if told to stop.
+async fn wait_for_family(
+    signals: &mut Signals,
+    running: &mut Running<'_>,
+) -> Result<Option<mptcp_pm::PmClient>, DaemonError> {
+    let connect = family::connect();
+    tokio::pin!(connect);
+    loop {
+        tokio::select! {
+            pm = &mut connect => return pm.map(Some).map_err(DaemonError::Pm),
+            signal = signals.recv() => match signal {
+                Signal::Hup => running.reload(),
+                Signal::Term | Signal::Int => {
+                    tracing::info!("{signal} received before mptcp_pm appeared, shutting down");
+                    return Ok(None);
+                }
+            },
+        }
+    }
 }
 
 async fn serve(
@@ -181,21 +222,8 @@ async fn serve(
     };
 
     // The C daemon also starts the network monitor first, then waits for the family.
-    let pm = {
-        let connect = family::connect();
-        tokio::pin!(connect);
-        loop {
-            tokio::select! {
-                pm = &mut connect => break pm.map_err(DaemonError::Pm)?,
-                signal = signals.recv() => match signal {
-                    Signal::Hup => running.reload(),
-                    Signal::Term | Signal::Int => {
-                        tracing::info!("{signal} received before mptcp_pm appeared, shutting down");
-                        return Ok(());
-                    }
-                },
-            }
-        }
+    let Some(pm) = wait_for_family(&mut signals, &mut running).await? else {
+        return Ok(());
     };
     let mut pm_events = subscribe(&pm)?;
     let settings = plugins::settings(&running.config, instance.state_file());
@@ -212,6 +240,7 @@ async fn serve(
     let bus = crate::dbus::Bus::spawn(pm.clone(), connections.clone(), plugins, &running.config);
     notify::ready();
     tracing::info!("ready (notify flags: {})", running.config.notify_flags);
+    let mut ticks = host.wants_ticks().then(ticks);
 
     let signal = loop {
         tokio::select! {
@@ -251,6 +280,7 @@ async fn serve(
                 EventItem::Malformed(e) => tracing::debug!("mptcp: undecodable event: {}", Chain(&e)),
             },
             Some(event) = next_telemetry(&mut telemetry_events) => host.on_telemetry(event).await,
+            () = next_tick(&mut ticks) => host.on_tick().await,
         }
     };
     tracing::info!("{signal} received, shutting down");

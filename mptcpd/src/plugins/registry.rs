@@ -5,6 +5,7 @@ use std::{fmt, sync::Arc};
 
 use mptcpd_plugin::{Plugin, PluginConfig};
 use mptcpd_plugin_addr_adv::AddrAdv;
+use mptcpd_plugin_health::Health;
 use mptcpd_plugin_mesh::Mesh;
 use mptcpd_plugin_sspi::Sspi;
 
@@ -28,12 +29,13 @@ impl fmt::Debug for Registry {
 
 impl Default for Registry {
     /// The built-in plugins: `addr_adv` (first, so the default when priorities tie), `sspi`,
-    /// `mesh`.
+    /// `mesh`, `health`.
     fn default() -> Self {
         Self::empty()
             .with(AddrAdv::new)
             .with(|_| Sspi::new())
             .with(Mesh::new)
+            .with(Health::new)
     }
 }
 
@@ -186,7 +188,7 @@ mod tests {
     #[test]
     fn builtin_default_is_addr_adv() {
         let (plugins, default) = select(&Registry::default(), None, None).unwrap();
-        assert_eq!(names(&plugins), ["addr_adv", "sspi", "mesh"]);
+        assert_eq!(names(&plugins), ["addr_adv", "sspi", "mesh", "health"]);
         assert_eq!(plugins[default].name(), "addr_adv");
         let (plugins, default) = select(&Registry::default(), None, Some("sspi")).unwrap();
         assert_eq!(plugins[default].name(), "sspi");

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use mptcpd_plugin::EndpointFlags;
+use mptcpd_plugin::{EndpointFlags, HealthConfig};
 
 /// The plugin-related settings: `--path-manager`, `--load-plugins`, `--addr-flags`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,8 @@ pub struct PluginSettings {
     pub addr_flags: EndpointFlags,
     /// Most subflows `mesh` opens per connection; `None`: the kernel's subflow limit.
     pub max_subflows: Option<u32>,
+    /// The `health` plugin's thresholds.
+    pub health: HealthConfig,
     /// The state file naming the endpoints this daemon added; `None`: remembered in memory
     /// only (nothing is adopted after a restart).
     pub state_file: Option<PathBuf>,
@@ -27,6 +29,7 @@ impl Default for PluginSettings {
             load_plugins: None,
             addr_flags: EndpointFlags::empty(),
             max_subflows: None,
+            health: HealthConfig::DEFAULT,
             state_file: None,
         }
     }

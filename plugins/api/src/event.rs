@@ -59,6 +59,10 @@ pub enum Event {
     /// The subflow telemetry reports a path event (RTO, retransmission burst, reset,
     /// fallback) on a subflow of a connection this plugin handles.
     Telemetry(TelemetryEvent),
+    /// About once a second, to the default plugin if it asks for it
+    /// ([`crate::Plugin::wants_ticks`]), in the network lane: for decisions over time that no
+    /// event prompts (a path that stayed healthy long enough).
+    Tick,
 }
 
 impl Event {
@@ -79,7 +83,8 @@ impl Event {
             | Self::UpdateInterface(_)
             | Self::DeleteInterface(_)
             | Self::NewLocalAddress { .. }
-            | Self::DeleteLocalAddress { .. } => None,
+            | Self::DeleteLocalAddress { .. }
+            | Self::Tick => None,
         }
     }
 }

@@ -102,7 +102,8 @@ pub use mptcpd_common::Chain;
 pub use mptcpd_netmon::{Interface, OperState};
 pub use path_manager::{Commands, PathManager, PmFuture};
 pub use plugin::{
-    BoxFuture, PRIORITY_DEFAULT, PRIORITY_HIGH, PRIORITY_LOW, Plugin, PluginConfig, done,
+    BoxFuture, HealthConfig, PRIORITY_DEFAULT, PRIORITY_HIGH, PRIORITY_LOW, Plugin, PluginConfig,
+    done,
 };
 pub use telemetry::{
     ConnectionView, MptcpFigures, PathFigures, SubflowView, TelemetryEvent, TelemetryKind,

@@ -31,6 +31,48 @@ pub struct PluginConfig {
     /// `--max-subflows`: most subflows a plugin opens per connection (`mesh`); `None`: the
     /// kernel's subflow limit.
     pub max_subflows: Option<u32>,
+    /// The `health-*` settings (`health`).
+    pub health: HealthConfig,
+}
+
+/// The `health` plugin's thresholds, as the configuration gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// `health-hold`: least seconds between two changes of an address's state, and how long
+    /// it must look healthy again before its flags are restored.
+    pub hold_secs: u32,
+    /// `health-retrans-percent`: retransmitted segments per 100 sent that make a subflow
+    /// degraded (0: never).
+    pub retrans_percent: u32,
+    /// `health-rtt-percent`: smoothed RTT over the path's baseline, in percent, that makes a
+    /// subflow degraded (0: never).
+    pub rtt_percent: u32,
+    /// `health-dead-rtos`: retransmission timeouts without progress that make a subflow dead
+    /// (0: never).
+    pub dead_rtos: u32,
+    /// `health-min-peers`: distinct peers whose subflows must agree (0: the share alone).
+    pub min_peers: u32,
+    /// `health-min-share`: or percent of the address's subflows, from two peers or more, that
+    /// must agree (0: the peers alone).
+    pub min_share_percent: u32,
+}
+
+impl HealthConfig {
+    /// The defaults.
+    pub const DEFAULT: Self = Self {
+        hold_secs: 10,
+        retrans_percent: 10,
+        rtt_percent: 300,
+        dead_rtos: 3,
+        min_peers: 3,
+        min_share_percent: 50,
+    };
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 /// A path-manager plugin, shared by the host's lanes (hence `Send + Sync` and `&self`).
@@ -63,6 +105,12 @@ pub trait Plugin: Send + Sync {
     /// daemon removes the endpoints it added.
     fn exit<'a>(&'a self, _pm: &'a dyn PathManager) -> BoxFuture<'a, ()> {
         done()
+    }
+
+    /// Whether the plugin, as the default one, wants [`crate::Event::Tick`] (about once a
+    /// second; the daemon does not tick otherwise).
+    fn wants_ticks(&self) -> bool {
+        false
     }
 
     /// An event; `pm` commands the kernel and answers each command.

@@ -467,7 +467,13 @@ impl PathManager for RecordingPm {
     }
 
     fn owned_endpoints(&self) -> Vec<Endpoint> {
-        self.endpoints()
+        let state = self.state();
+        state
+            .endpoints
+            .values()
+            .filter(|e| !state.foreign.contains(&e.id))
+            .copied()
+            .collect()
     }
 
     fn connection_view(&self, token: Token) -> Option<ConnectionView> {

@@ -2,9 +2,18 @@
 //! IPv4 and IPv6: path P has `10.0.P.0/24` and `fd00:P::/64`, the client is host 1, the server
 //! host 2.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    process::{Child, Stdio},
+};
 
-use crate::net::{netns::NetNs, sysctl, veth::VethPair};
+use anyhow::{Context as _, ensure};
+
+use crate::{
+    bins,
+    net::{netns::NetNs, sysctl, veth::VethPair},
+};
 
 /// The client's host number on every path.
 pub const CLIENT: u8 = 1;
@@ -82,23 +91,77 @@ impl TwoHosts {
         })
     }
 
-    /// Sets both hosts' MPTCP limits (2 subflows, 2 accepted addresses) and gives the client
-    /// a `subflow` endpoint on path 2 (IPv4): the in-kernel PM joins a second subflow there.
+    /// Sets the MPTCP limits of `ns` (one of the hosts): 2 subflows, 2 accepted addresses.
+    pub fn set_limits(ns: &NetNs) -> anyhow::Result<()> {
+        ns.ip(&[
+            "mptcp",
+            "limits",
+            "set",
+            "subflows",
+            "2",
+            "add_addr_accepted",
+            "2",
+        ])?;
+        Ok(())
+    }
+
+    /// Sets both hosts' MPTCP limits ([`Self::set_limits`]) and gives the client a `subflow`
+    /// endpoint on path 2 (IPv4): the in-kernel PM joins a second subflow there.
     pub fn join_path_2(&self) -> anyhow::Result<()> {
         for ns in [&self.client, &self.server] {
-            ns.ip(&[
-                "mptcp",
-                "limits",
-                "set",
-                "subflows",
-                "2",
-                "add_addr_accepted",
-                "2",
-            ])?;
+            Self::set_limits(ns)?;
         }
         let addr = IpVersion::V4.addr(2, CLIENT).to_string();
         self.client
             .ip(&["mptcp", "endpoint", "add", &addr, "dev", "c2", "subflow"])?;
+        Ok(())
+    }
+
+    /// `mptcp-xfer server` on the server's path-1 address, sending `reply` bytes back; returns
+    /// once it listens.
+    pub fn xfer_server(&self, port: u16, reply: u64) -> anyhow::Result<Child> {
+        let mut cmd = self.server.command(bins::path("mptcp-xfer")?)?;
+        cmd.args(["server", "--listen", &format!("10.0.1.2:{port}")])
+            .args(["--reply", &reply.to_string()])
+            .stdout(Stdio::piped());
+        let mut server = cmd.spawn()?;
+        let mut line = String::new();
+        BufReader::new(server.stdout.as_mut().context("server stdout")?).read_line(&mut line)?;
+        ensure!(
+            line.starts_with("listening"),
+            "mptcp-xfer server said {line:?}"
+        );
+        Ok(server)
+    }
+
+    /// Adds `rule` to an input-hook chain in the server's namespace (the receiving side: a
+    /// drop there is a lost packet, not a local error). Needs `nft`.
+    pub fn server_input_rule(&self, rule: &str) -> anyhow::Result<()> {
+        let mut nft = self.server.command("nft")?;
+        let mut nft = nft.args(["-f", "-"]).stdin(Stdio::piped()).spawn()?;
+        let table = format!(
+            "table inet lossy {{\n chain input {{\n  type filter hook input priority 0;\n  {rule}\n }}\n}}\n"
+        );
+        nft.stdin
+            .take()
+            .context("nft stdin")?
+            .write_all(table.as_bytes())?;
+        ensure!(nft.wait()?.success(), "nft refused {rule:?}");
+        Ok(())
+    }
+
+    /// Path 2 lets the join's small handshake packets through and drops every data segment in
+    /// the receiving namespace's input hook: the link stays up, the data is lost. Path 1
+    /// slowed (20 Mbit/s), so that the scheduler must put data on path 2 too.
+    pub fn blackhole_path_2(&self) -> anyhow::Result<()> {
+        self.server_input_rule("iifname \"s2\" ip length > 200 drop")?;
+        let tc = self
+            .client
+            .command("tc")?
+            .args(["qdisc", "add", "dev", "c1", "root", "tbf", "rate", "20mbit"])
+            .args(["burst", "32kbit", "latency", "100ms"])
+            .status()?;
+        ensure!(tc.success(), "tc refused the tbf qdisc");
         Ok(())
     }
 }

@@ -96,11 +96,13 @@ impl<K: Commands + 'static> PluginHost<K> {
             load_plugins,
             addr_flags,
             max_subflows,
+            health,
             state_file,
         } = settings;
         let config = PluginConfig {
             addr_flags: *addr_flags,
             max_subflows: *max_subflows,
+            health: *health,
         };
         let (plugins, default) =
             registry.select(&config, load_plugins.as_deref(), path_manager.as_deref())?;
@@ -232,6 +234,21 @@ impl<K: Commands + 'static> PluginHost<K> {
         };
         let all: Vec<usize> = (0..self.plugins.len()).collect();
         self.deliver(Lane::Network, &all, event).await;
+    }
+
+    /// Whether the default plugin wants [`PluginEvent::Tick`]: the daemon ticks only then (a
+    /// plugin loaded beside it handles no connection, and an idle daemon stays asleep).
+    #[must_use]
+    pub fn wants_ticks(&self) -> bool {
+        self.plugins[self.default].wants_ticks()
+    }
+
+    /// Queues a tick for the default plugin, if it wants ticks, in the network lane.
+    pub async fn on_tick(&mut self) {
+        if self.wants_ticks() {
+            self.deliver(Lane::Network, &[self.default], PluginEvent::Tick)
+                .await;
+        }
     }
 
     /// Queues an `mptcp_pm` event for the plugin that handles its connection (listener

@@ -46,6 +46,10 @@ impl Plugin for Probe {
     fn description(&self) -> &'static str {
         "probe"
     }
+    /// "b" wants ticks, "a" does not.
+    fn wants_ticks(&self) -> bool {
+        self.name == "b"
+    }
     fn on_event<'a>(
         &'a self,
         event: &'a PluginEvent,
@@ -90,6 +94,7 @@ impl Plugin for Probe {
                 i.link_type
             )),
             PluginEvent::DeleteInterface(i) => self.note(&format!("delete_interface {}", i.name)),
+            PluginEvent::Tick => self.note("tick"),
             _ => {}
         }
         done()
@@ -636,4 +641,26 @@ async fn telemetry_events_reach_the_connections_plugin_which_sees_its_view() {
             "b:telemetry 7 Fallback view=Some(2)",
         ]
     );
+}
+
+/// Ticks reach the default plugin when it wants them; the daemon ticks only then.
+#[tokio::test]
+async fn ticks_reach_the_default_plugin_when_it_wants_them() {
+    let log = Log::default();
+    let mut host = PluginHost::with_plugins(probes(&log), 1, pm(RecordingPm::new(), None))
+        .await
+        .unwrap();
+    assert!(host.wants_ticks());
+    host.on_tick().await;
+    host.drain().await;
+    assert_eq!(taken(&log), ["b:tick"]);
+
+    // "b" loaded beside the default "a": no ticks at all.
+    let mut host = PluginHost::with_plugins(probes(&log), 0, pm(RecordingPm::new(), None))
+        .await
+        .unwrap();
+    assert!(!host.wants_ticks());
+    host.on_tick().await;
+    host.drain().await;
+    assert_eq!(taken(&log), Vec::<String>::new());
 }
