@@ -47,6 +47,14 @@ pub const RESET_SENT_PROGRAM: &str = "reset_sent";
 pub const RESET_RECEIVED_PROGRAM: &str = "reset_received";
 /// The `tp_btf` program on `mptcp:mptcp_subflow_get_send`.
 pub const SCHED_PROGRAM: &str = "sched_get_send";
+/// The kprobe on `__mptcp_retrans`, loaded only where `MPTCP_INFO` lacks `mptcpi_retransmits`.
+pub const MPTCP_RETRANS_PROGRAM: &str = "mptcp_retrans";
+/// The kernel function it probes.
+pub const MPTCP_RETRANS_FUNCTION: &str = "__mptcp_retrans";
+/// LRU hash: MPTCP token (`u32`) -> MPTCP-level retransmission rounds (`u64`).
+pub const MPTCP_RETRANS_MAP: &str = "TELEMETRY_MPTCP_RETRANS";
+/// Connections whose count it keeps at once (the LRU drops the oldest).
+pub const MPTCP_RETRANS_MAX_ENTRIES: u32 = 8192;
 
 /// [`SubflowRecord::reset_direction`]: no reset seen.
 pub const RESET_NONE: u32 = 0;

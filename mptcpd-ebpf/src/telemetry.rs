@@ -30,11 +30,11 @@ use aya_ebpf::{
     programs::SockOpsContext,
 };
 use mptcpd_common::telemetry::{
-    EVENT_CLOSED, EVENT_RESET, EVENT_RETRANS_BURST, EVENT_RTO, EVENTS_BYTE_SIZE, RESET_NONE,
-    RESET_REASON_UNKNOWN, RESET_SENT, RETRANS_BURST_THRESHOLD, RETRANS_BURST_WINDOW_NS,
-    STAT_CREATED, STAT_EVENTS_LOST, STAT_EVICTED, STAT_INSERT_FAILED, STAT_REMOVED, STAT_SLOTS,
-    SUBFLOWS_MAX_ENTRIES, SubflowRecord, TelemetryConfig, TelemetryEvent, closed_abruptly,
-    tcp_state,
+    EVENT_CLOSED, EVENT_RESET, EVENT_RETRANS_BURST, EVENT_RTO, EVENTS_BYTE_SIZE,
+    MPTCP_RETRANS_MAX_ENTRIES, RESET_NONE, RESET_REASON_UNKNOWN, RESET_SENT,
+    RETRANS_BURST_THRESHOLD, RETRANS_BURST_WINDOW_NS, STAT_CREATED, STAT_EVENTS_LOST, STAT_EVICTED,
+    STAT_INSERT_FAILED, STAT_REMOVED, STAT_SLOTS, SUBFLOWS_MAX_ENTRIES, SubflowRecord,
+    TelemetryConfig, TelemetryEvent, closed_abruptly, tcp_state,
 };
 use mptcpd_ebpf::atomic;
 
@@ -43,6 +43,8 @@ mod telemetry_refresh;
 // The other telemetry sources (tracepoints), each loaded only where its hook exists.
 #[path = "telemetry/resets.rs"]
 mod resets;
+#[path = "telemetry/retrans.rs"]
+mod retrans;
 #[path = "telemetry/sched.rs"]
 mod sched;
 
@@ -75,6 +77,12 @@ static TELEMETRY_SUBFLOWS: LruHashMap<u64, SubflowRecord> =
 
 #[map]
 static TELEMETRY_EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTE_SIZE, 0);
+
+/// MPTCP token -> MPTCP-level retransmission rounds, where a kernel's `MPTCP_INFO` lacks them.
+/// LRU: a closed connection's count ages out.
+#[map]
+static TELEMETRY_MPTCP_RETRANS: LruHashMap<u32, u64> =
+    LruHashMap::with_max_entries(MPTCP_RETRANS_MAX_ENTRIES, 0);
 
 /// Counters (`STAT_*`), added to atomically (all CPUs, preemptible programs).
 #[map]

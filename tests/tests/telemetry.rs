@@ -614,6 +614,8 @@ fn a_plugin_hears_an_rto_and_sees_both_subflows_with_figures() {
 fn source_feature(hook: &str) -> &'static str {
     if hook.contains("mptcp_subflow_get_send") {
         "tp_btf_get_send"
+    } else if hook.contains("__mptcp_retrans") {
+        "kprobe"
     } else if hook.starts_with("reason") {
         "reset_reason"
     } else {
@@ -818,4 +820,80 @@ fn telemetry_an_abort_resets_every_subflow_with_who_sent_it() {
     let mut expected: Vec<u64> = held.records.iter().map(|r| r.cookie).collect();
     expected.sort_unstable();
     assert_eq!(aborted, expected);
+}
+
+/// The MPTCP-level retransmissions of the client's connection (`tokens`, from its subflow
+/// records): the telemetry kprobe's rounds where it runs (no `mptcpi_retransmits`); else
+/// `MPTCP_INFO`'s bytes retransmitted (6.5+: its `mptcpi_retransmits` is the msk's current run
+/// of timeouts, back to 0 once the data is acknowledged). 0 while none was counted.
+fn client_mptcp_retransmits(hosts: &TwoHosts, telemetry: &Telemetry, tokens: &[u32]) -> u64 {
+    if let Some(probed) = telemetry.mptcp_retransmits().unwrap() {
+        return tokens.iter().filter_map(|t| probed.get(t)).sum();
+    }
+    let sockets = hosts
+        .client
+        .run(mptcpd::diag::connections_blocking)
+        .unwrap()
+        .unwrap();
+    sockets
+        .iter()
+        .filter(|s| tokens.contains(&s.token))
+        .map(|s| {
+            s.bytes_retrans
+                .expect("MPTCP_INFO with mptcpi_bytes_retrans")
+        })
+        .sum()
+}
+
+#[test]
+fn telemetry_counts_mptcp_level_retransmissions_when_a_path_goes_down() {
+    const TEST: &str = "telemetry_counts_mptcp_level_retransmissions_when_a_path_goes_down";
+    if !skip::require_root(TEST) || !have_ss(TEST) {
+        return;
+    }
+    let hosts = hosts("mptcpd-t-mrtx");
+    let watched = watch(&hosts, "mptcpd-t-mrtx");
+    if !sources_loaded(&watched.telemetry, TEST, &["kprobe"]) {
+        return;
+    }
+    eprintln!(
+        "MPTCP-level retransmissions from {:?}",
+        watched.telemetry.mptcp_retrans_source()
+    );
+    let mut server = spawn_server(&hosts, 5209, 0);
+    // Far more than goes through before the kill: data is in flight on both paths.
+    let mut client = client_command(&hosts, &watched.cgroup, 5209, 1 << 36)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let records = wait_records(&hosts, &watched.telemetry, watched.cookie, |r| {
+        r.len() == 2 && r.iter().all(|r| r.bytes_acked > 0)
+    });
+    assert_eq!(records.len(), 2, "{records:#?}");
+    let tokens: Vec<u32> = records.iter().map(|r| r.token).collect();
+    assert!(tokens.iter().all(|&t| t != 0), "{records:#?}");
+    assert_eq!(
+        client_mptcp_retransmits(&hosts, &watched.telemetry, &tokens),
+        0
+    );
+    // Path 2 cut mid-transfer (the server's end down: the client's data on it is dropped, its
+    // link has no carrier): what it had in flight without a DATA_ACK is sent again by the
+    // MPTCP layer's retransmission timer, on path 1.
+    let down = hosts
+        .server
+        .command("ip")
+        .unwrap()
+        .args(["link", "set", "s2", "down"])
+        .status()
+        .unwrap();
+    assert!(down.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut count = 0;
+    while count == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        count = client_mptcp_retransmits(&hosts, &watched.telemetry, &tokens);
+    }
+    stop([&mut client, &mut server]);
+    assert!(count > 0, "no MPTCP-level retransmission within 30 s");
+    eprintln!("MPTCP-level retransmissions: {count}");
 }

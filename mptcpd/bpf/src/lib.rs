@@ -34,7 +34,7 @@ pub use telemetry::{
     STATS_PIN as TELEMETRY_STATS_PIN, SUBFLOWS_PIN as TELEMETRY_SUBFLOWS_PIN, Telemetry,
     TelemetryEvents, TelemetryOptions, TelemetryStats, TelemetryStatsReader, read_pinned_subflows,
 };
-pub use telemetry_sources::MissingSource;
+pub use telemetry_sources::{MissingSource, MptcpRetransSource};
 pub use upgrade::{
     Installed, LINK_PIN, NETNS_CONFIG_PIN, NETNS_PIN, Upgrade, V1_CGROUPS_PIN, V1_LINK_PIN,
     V2_CGROUPS_PIN, V2_LINK_PIN,

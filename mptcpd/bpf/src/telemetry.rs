@@ -3,7 +3,7 @@
 //! by an `iter/tcp` program first, where the kernel runs one) and streams the ring buffer's
 //! events asynchronously.
 
-use std::{os::fd::AsFd as _, path::Path};
+use std::{collections::HashMap as HashMapStd, os::fd::AsFd as _, path::Path};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -11,9 +11,9 @@ use aya::{
     programs::{CgroupAttachMode, SockOps},
 };
 use mptcpd_common::telemetry::{
-    CONFIG_MAP, EVENTS_MAP, PROGRAM, STAT_CREATED, STAT_EVENTS_LOST, STAT_EVICTED,
-    STAT_INSERT_FAILED, STAT_REMOVED, STATS_MAP, SUBFLOWS_MAP, SUBFLOWS_MAX_ENTRIES, SubflowRecord,
-    TelemetryConfig, TelemetryEvent,
+    CONFIG_MAP, EVENTS_MAP, MPTCP_RETRANS_MAP, PROGRAM, STAT_CREATED, STAT_EVENTS_LOST,
+    STAT_EVICTED, STAT_INSERT_FAILED, STAT_REMOVED, STATS_MAP, SUBFLOWS_MAP, SUBFLOWS_MAX_ENTRIES,
+    SubflowRecord, TelemetryConfig, TelemetryEvent,
 };
 use tokio::io::{Interest, unix::AsyncFd};
 
@@ -22,7 +22,7 @@ use super::{
     object::{open_cgroup, program_error, typed_program},
     raise_memlock_limit,
     telemetry_refresh::Refresh,
-    telemetry_sources::{self, MissingSource},
+    telemetry_sources::{self, MissingSource, MptcpRetransSource},
 };
 
 /// The telemetry object (aligned, as aya requires).
@@ -104,6 +104,8 @@ pub struct Telemetry {
     refresh: Option<Refresh>,
     /// The sources beyond `sock_ops` this kernel lacks.
     missing_sources: Vec<MissingSource>,
+    /// Where MPTCP-level retransmissions are counted.
+    mptcp_retrans: MptcpRetransSource,
 }
 
 impl Telemetry {
@@ -129,11 +131,17 @@ impl Telemetry {
         program
             .attach(open_cgroup(cgroup)?, CgroupAttachMode::Single)
             .map_err(program_error(PROGRAM))?;
-        let missing_sources = telemetry_sources::attach(&mut ebpf);
+        let mut missing_sources = telemetry_sources::attach(&mut ebpf);
+        let mptcp_retrans =
+            telemetry_sources::attach_mptcp_retrans(&mut ebpf).unwrap_or_else(|missing| {
+                missing_sources.push(missing);
+                MptcpRetransSource::None
+            });
         Ok(Self {
             ebpf,
             refresh,
             missing_sources,
+            mptcp_retrans,
         })
     }
 
@@ -141,6 +149,35 @@ impl Telemetry {
     #[must_use]
     pub fn missing_sources(&self) -> &[MissingSource] {
         &self.missing_sources
+    }
+
+    /// Where this kernel's MPTCP-level retransmission counts come from.
+    #[must_use]
+    pub fn mptcp_retrans_source(&self) -> MptcpRetransSource {
+        self.mptcp_retrans
+    }
+
+    /// MPTCP token -> MPTCP-level retransmission rounds counted by the kprobe (every
+    /// namespace's: tokens are unique host-wide, a caller joins with its own connections);
+    /// `None` where the kprobe is not loaded ([`Self::mptcp_retrans_source`]).
+    pub fn mptcp_retransmits(&self) -> Result<Option<HashMapStd<u32, u64>>, EbpfError> {
+        if self.mptcp_retrans != MptcpRetransSource::Kprobe {
+            return Ok(None);
+        }
+        let map: HashMap<&MapData, u32, u64> =
+            HashMap::try_from(self.map(MPTCP_RETRANS_MAP)?).map_err(map_err(MPTCP_RETRANS_MAP))?;
+        let mut counts = HashMapStd::new();
+        for entry in &map {
+            match entry {
+                Ok((token, count)) => {
+                    counts.insert(token, count);
+                }
+                // Evicted between the key walk and the lookup.
+                Err(MapError::KeyNotFound) => {}
+                Err(source) => return Err(map_err(MPTCP_RETRANS_MAP)(source)),
+            }
+        }
+        Ok(Some(counts))
     }
 
     /// The records of the subflows in network namespace `netns_cookie` (`SO_NETNS_COOKIE`):

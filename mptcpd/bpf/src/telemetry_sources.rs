@@ -3,11 +3,15 @@
 //! guessed from the kernel version). What cannot load is named with why and what is off
 //! without it, one entry per source, for the daemon's log.
 
-use aya::{Btf, Ebpf, programs::BtfTracePoint};
+use aya::{
+    Btf, Ebpf,
+    programs::{BtfTracePoint, KProbe},
+};
 use mptcpd_common::{
     Chain,
     telemetry::{
-        RESET_RECEIVED_PROGRAM, RESET_SENT_PROGRAM, RESET_SENT_REASON_PROGRAM, SCHED_PROGRAM,
+        MPTCP_RETRANS_FUNCTION, MPTCP_RETRANS_PROGRAM, RESET_RECEIVED_PROGRAM, RESET_SENT_PROGRAM,
+        RESET_SENT_REASON_PROGRAM, SCHED_PROGRAM,
     },
 };
 
@@ -42,6 +46,43 @@ const RECEIVED_HOOK: &str = "tp_btf tcp_receive_reset";
 const RECEIVED_OFF: &str = "received resets are not told apart from other aborts";
 const SCHED_HOOK: &str = "tp_btf mptcp_subflow_get_send";
 const SCHED_OFF: &str = "scheduler counts off";
+const RETRANS_HOOK: &str = "mptcpi_retransmits in MPTCP_INFO nor kprobe __mptcp_retrans";
+const RETRANS_OFF: &str = "MPTCP-level retransmissions unknown";
+
+/// Where the MPTCP-level retransmission counts come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MptcpRetransSource {
+    /// `MPTCP_INFO` has them (Linux 6.5+): no probe.
+    MptcpInfo,
+    /// The kprobe on `__mptcp_retrans` counts them per token.
+    Kprobe,
+    /// Neither (a [`MissingSource`] says why).
+    None,
+}
+
+/// Loads the kprobe on `__mptcp_retrans` only where the kernel's `struct mptcp_info` has no
+/// `mptcpi_retransmits` (told by BTF, never by the version).
+pub(crate) fn attach_mptcp_retrans(ebpf: &mut Ebpf) -> Result<MptcpRetransSource, MissingSource> {
+    let fields = [("mptcp_info", "mptcpi_retransmits", 4)];
+    let Err(no_field) = super::upgrade::offsets::running_kernel_fields(fields) else {
+        return Ok(MptcpRetransSource::MptcpInfo);
+    };
+    let result = (|| {
+        let prog: &mut KProbe = typed_program(ebpf, MPTCP_RETRANS_PROGRAM)?;
+        prog.load().map_err(program_error(MPTCP_RETRANS_PROGRAM))?;
+        prog.attach(MPTCP_RETRANS_FUNCTION, 0)
+            .map_err(program_error(MPTCP_RETRANS_PROGRAM))?;
+        Ok::<_, EbpfError>(())
+    })();
+    match result {
+        Ok(()) => Ok(MptcpRetransSource::Kprobe),
+        Err(e) => Err(MissingSource {
+            hook: RETRANS_HOOK,
+            why: format!("MPTCP_INFO: {no_field}; the kprobe: {}", one_line(&e)),
+            off: RETRANS_OFF,
+        }),
+    }
+}
 
 /// Loads and attaches every source the kernel has (the links live as long as `ebpf`); returns
 /// the ones it has not.

@@ -17,7 +17,7 @@ use mptcpd_common::{Chain, telemetry::SubflowRecord};
 use mptcpd_plugin::{ConnectionView, TelemetryEvent, TelemetryKind};
 use tokio::sync::{mpsc, watch};
 
-pub use join::{Figures, mptcp_figures, path_figures};
+pub use join::{Figures, ProbedRetransmits, mptcp_figures, path_figures};
 pub use sources::{KernelDiag, RecordSource, SocketSource};
 pub use table::Table;
 
@@ -104,8 +104,9 @@ impl Connections {
     /// telemetry's records and one `mptcp_diag` dump, whatever the number of connections.
     #[must_use]
     pub fn all(&self) -> Vec<ConnectionView> {
-        let (records, sockets) = self.read_sources();
-        let figures = Figures::new(&records, sockets.as_deref());
+        let (records, sockets, probed) = self.read_sources();
+        let figures =
+            Figures::new(&records, sockets.as_deref()).with_probed_retransmits(probed.as_ref());
         let mut views = self.table().all();
         for view in &mut views {
             figures.fill(view);
@@ -119,8 +120,9 @@ impl Connections {
     pub fn get(&self, token: Token) -> Option<ConnectionView> {
         // Nothing is read for a connection the table does not have.
         self.table().get(token)?;
-        let (records, sockets) = self.read_sources();
-        let figures = Figures::new(&records, sockets.as_deref());
+        let (records, sockets, probed) = self.read_sources();
+        let figures =
+            Figures::new(&records, sockets.as_deref()).with_probed_retransmits(probed.as_ref());
         let mut view = self.table().get(token)?;
         figures.fill(&mut view);
         self.report_fallbacks(std::slice::from_ref(&view));
@@ -144,12 +146,25 @@ impl Connections {
 
     /// Reads the sources, without holding the table's lock; a source that fails gives no
     /// figures this time (one debug line).
-    fn read_sources(&self) -> (Vec<SubflowRecord>, Option<Vec<MptcpSocket>>) {
+    fn read_sources(
+        &self,
+    ) -> (
+        Vec<SubflowRecord>,
+        Option<Vec<MptcpSocket>>,
+        Option<ProbedRetransmits>,
+    ) {
         // The sources are cloned out: no lock is held while they read.
         let (records, sockets) = {
             let Sources { records, sockets } = &*lock(&self.inner.sources);
             (records.clone(), sockets.clone())
         };
+        let probed = records.as_ref().and_then(|source| {
+            source
+                .mptcp_retransmits()
+                .map_err(|e| tracing::debug!("probed retransmissions not read: {}", Chain(&e)))
+                .ok()
+                .flatten()
+        });
         let records = records.map_or_else(Vec::new, |source| {
             source.records().unwrap_or_else(|e| {
                 tracing::debug!("subflow figures not read: {}", Chain(&e));
@@ -162,7 +177,7 @@ impl Connections {
                 .map_err(|e| tracing::debug!("MPTCP figures not read: {}", Chain(&e)))
                 .ok()
         });
-        (records, sockets)
+        (records, sockets, probed)
     }
 
     /// Queues an event for the plugin that handles its connection (the daemon passes them

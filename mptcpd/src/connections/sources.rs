@@ -4,12 +4,19 @@
 use mptcpd_bpf::EbpfError;
 use mptcpd_common::telemetry::SubflowRecord;
 
+use super::join::ProbedRetransmits;
 use crate::diag::{self, DiagError, MptcpSocket};
 
 /// The subflow telemetry's records.
 pub trait RecordSource: Send + Sync {
     /// The records of the daemon's network namespace (one walk of the map).
     fn records(&self) -> Result<Vec<SubflowRecord>, EbpfError>;
+
+    /// MPTCP-level retransmissions by token where the telemetry counts them itself (a kernel
+    /// whose `MPTCP_INFO` lacks them); `None` elsewhere.
+    fn mptcp_retransmits(&self) -> Result<Option<ProbedRetransmits>, EbpfError> {
+        Ok(None)
+    }
 }
 
 /// The kernel's MPTCP connections with their `MPTCP_INFO`.

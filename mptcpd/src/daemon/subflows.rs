@@ -18,7 +18,7 @@ use mptcpd_common::telemetry::{
 };
 use mptcpd_plugin::{TelemetryEvent as PluginEvent, TelemetryKind};
 
-use crate::connections::{Connections, RecordSource, path_figures};
+use crate::connections::{Connections, ProbedRetransmits, RecordSource, path_figures};
 
 /// The attached program and the task that drains its events; dropping it stops both and
 /// takes the records away from the connection view.
@@ -37,6 +37,12 @@ struct OwnRecords {
 impl RecordSource for OwnRecords {
     fn records(&self) -> Result<Vec<SubflowRecord>, EbpfError> {
         self.telemetry.subflows(self.netns)
+    }
+
+    fn mptcp_retransmits(&self) -> Result<Option<ProbedRetransmits>, EbpfError> {
+        // Keyed by token only: another namespace's token never matches one of ours in the join
+        // (the view holds only its own namespace's connections).
+        self.telemetry.mptcp_retransmits()
     }
 }
 

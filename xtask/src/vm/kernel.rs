@@ -42,11 +42,13 @@ pub(crate) const KERNELS: &[KernelSpec] = &[
             "tp_btf_get_send",
         ],
         // inet_diag before tcp_diag (loaded in name order): `ss -K` in the telemetry tests.
-        // netem: the telemetry benchmark's delays (the host kernel has none).
+        // netem: the telemetry benchmark's delays (the host kernel has none). mptcp_diag:
+        // `MPTCP_INFO`'s retransmissions in the telemetry tests (no modprobe to autoload it).
         modules: &[
             "drivers/net/veth.ko",
             "net/ipv4/inet_diag.ko",
             "net/ipv4/tcp_diag.ko",
+            "net/mptcp/mptcp_diag.ko",
             "net/sched/sch_netem.ko",
         ],
         // Debian's kernels are PREEMPT_DYNAMIC: BPF programs can then be preempted mid-run,

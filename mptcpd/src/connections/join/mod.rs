@@ -20,6 +20,10 @@ pub struct Figures<'a> {
     mptcp: Option<HashMap<Token, MptcpFigures>>,
 }
 
+/// MPTCP token -> MPTCP-level retransmissions counted by the telemetry's kprobe, for kernels
+/// whose `MPTCP_INFO` lacks them.
+pub type ProbedRetransmits = HashMap<Token, u64>;
+
 impl<'a> Figures<'a> {
     /// Indexes `records` (the namespace's, from one map walk) and `sockets` (one `mptcp_diag`
     /// dump; `None` when not read).
@@ -43,6 +47,21 @@ impl<'a> Figures<'a> {
             records: by_ends,
             mptcp,
         }
+    }
+
+    /// Fills `MptcpFigures::retransmits` from `probed` where `MPTCP_INFO` gave none (before
+    /// Linux 6.5); a connection the probe never saw retransmit has 0.
+    #[must_use]
+    pub fn with_probed_retransmits(mut self, probed: Option<&ProbedRetransmits>) -> Self {
+        if let (Some(probed), Some(mptcp)) = (probed, self.mptcp.as_mut()) {
+            for (token, figures) in mptcp {
+                if figures.retransmits.is_none() {
+                    let count = probed.get(token).copied().unwrap_or(0);
+                    figures.retransmits = Some(u32::try_from(count).unwrap_or(u32::MAX));
+                }
+            }
+        }
+        self
     }
 
     /// `view` with the figures of its subflows and of the connection.

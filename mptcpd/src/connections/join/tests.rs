@@ -121,3 +121,34 @@ fn subflows_get_their_records_by_addresses_and_token() {
     assert!(mptcp_figures(&sockets[1]).fallback);
     assert_eq!(mptcp_figures(&sockets[1]).retransmits, None, "before 6.5");
 }
+
+#[test]
+fn probed_retransmissions_fill_in_where_mptcp_info_has_none() {
+    let probed = [(7, 5)].into_iter().collect();
+    // Before 6.5: the probe's count; a connection it never saw retransmit has 0.
+    let old = [socket(7, InfoFlags::empty(), None)];
+    let mut view = view();
+    Figures::new(&[], Some(&old))
+        .with_probed_retransmits(Some(&probed))
+        .fill(&mut view);
+    assert_eq!(view.mptcp.unwrap().retransmits, Some(5));
+    let mut other = ConnectionView::new(8, addr("192.0.2.1:4000"), addr("198.51.100.2:80"));
+    let unseen = [socket(8, InfoFlags::empty(), None)];
+    Figures::new(&[], Some(&unseen))
+        .with_probed_retransmits(Some(&probed))
+        .fill(&mut other);
+    assert_eq!(other.mptcp.unwrap().retransmits, Some(0));
+
+    // MPTCP_INFO's own figure wins; no probe leaves `None`.
+    let new = [socket(7, InfoFlags::empty(), Some((1, 10)))];
+    let mut view = self::view();
+    Figures::new(&[], Some(&new))
+        .with_probed_retransmits(Some(&probed))
+        .fill(&mut view);
+    assert_eq!(view.mptcp.unwrap().retransmits, Some(1));
+    let mut view = self::view();
+    Figures::new(&[], Some(&old))
+        .with_probed_retransmits(None)
+        .fill(&mut view);
+    assert_eq!(view.mptcp.unwrap().retransmits, None);
+}
