@@ -860,7 +860,7 @@ fn telemetry_counts_mptcp_level_retransmissions_when_a_path_goes_down() {
         "MPTCP-level retransmissions from {:?}",
         watched.telemetry.mptcp_retrans_source()
     );
-    let mut server = spawn_server(&hosts, 5209, 0);
+    let mut server = hosts.xfer_server(5209, 0).unwrap();
     // Far more than goes through before the kill: data is in flight on both paths.
     let mut client = client_command(&hosts, &watched.cgroup, 5209, 1 << 36)
         .stdout(Stdio::null())
