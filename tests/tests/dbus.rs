@@ -44,16 +44,7 @@ fn bus_or_skip(test: &str) -> Option<SystemLikeBus> {
 fn namespace(prefix: &str) -> NetNs {
     let ns = NetNs::new(prefix).unwrap();
     ns.ip(&["link", "set", "lo", "up"]).unwrap();
-    ns.ip(&[
-        "mptcp",
-        "limits",
-        "set",
-        "subflows",
-        "2",
-        "add_addr_accepted",
-        "2",
-    ])
-    .unwrap();
+    mptcpd_tests::net::two_hosts::TwoHosts::set_limits(&ns).unwrap();
     ns.ip(&[
         "mptcp",
         "endpoint",

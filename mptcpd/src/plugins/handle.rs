@@ -432,6 +432,13 @@ impl<K: Commands> PathManager for HostPm<K> {
     fn connection_view(&self, token: Token) -> Option<ConnectionView> {
         self.connections.get()?.get(token)
     }
+
+    fn connection_views(&self) -> Vec<ConnectionView> {
+        self.connections
+            .get()
+            .map(Connections::all)
+            .unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

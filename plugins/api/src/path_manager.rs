@@ -79,4 +79,10 @@ pub trait PathManager: Commands {
         let _ = token;
         None
     }
+    /// Every connection's view in one read of the sources (what a plugin looking at all its
+    /// connections calls, rather than [`Self::connection_view`] once per connection: each read
+    /// walks the telemetry's records and the kernel's connection list).
+    fn connection_views(&self) -> Vec<ConnectionView> {
+        Vec::new()
+    }
 }

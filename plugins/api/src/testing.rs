@@ -479,6 +479,10 @@ impl PathManager for RecordingPm {
     fn connection_view(&self, token: Token) -> Option<ConnectionView> {
         self.state().views.get(&token).cloned()
     }
+
+    fn connection_views(&self) -> Vec<ConnectionView> {
+        self.state().views.values().cloned().collect()
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! - It handles connection events, so it must be the default plugin (`--path-manager=health`)
 //!   with `addr_adv` loaded beside it to own the endpoints (`addr_adv` ignores connection
 //!   events). It remembers the connections it sees and, on each [`Event::Tick`] (about once
-//!   a second; the plugin asks for them), reads their [`PathManager::connection_view`] and
+//!   a second; the plugin asks for them), reads their views ([`PathManager::connection_views`], one read for all) and
 //!   feeds every subflow's figures to the decision core ([`decision::Core`]); telemetry
 //!   events feed it at once (an RTO does not wait for the tick).
 //! - A decision is acted on through the in-kernel endpoint of the address, and only one this
@@ -100,12 +100,15 @@ impl Health {
     /// Reads the views of the connections seen, then judges at `now`. A connection the
     /// daemon no longer tracks is forgotten (its CLOSED may have been lost).
     fn tick(&self, now: Duration, pm: &dyn PathManager) -> Vec<Decision> {
-        let tokens: Vec<Token> = self.inner().conns.keys().copied().collect();
-        let views: Vec<_> = tokens
+        // One read of the sources for all connections, not one per connection.
+        let mut all: HashMap<Token, _> = pm
+            .connection_views()
             .into_iter()
-            .map(|t| (t, pm.connection_view(t)))
+            .map(|view| (view.token, view))
             .collect();
         let mut inner = self.inner();
+        let tokens: Vec<Token> = inner.conns.keys().copied().collect();
+        let views: Vec<_> = tokens.into_iter().map(|t| (t, all.remove(&t))).collect();
         for (token, view) in views {
             let Some(view) = view else {
                 inner.forget_connection(token);
