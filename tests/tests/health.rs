@@ -74,12 +74,8 @@ fn a_blackholed_paths_endpoint_becomes_backup() {
         .arg(cgroup.path())
         .args(["--notify-flags", "existing,skip_loopback,skip_link_local"])
         .args(["--addr-flags", "subflow"])
-        .args([
-            "--load-plugins",
-            "addr_adv,health",
-            "--path-manager",
-            "health",
-        ])
+        // No --path-manager: `addr_adv` handles the connections, `health` observes them.
+        .args(["--load-plugins", "addr_adv,health"])
         // Only a dead path counts here (path 1's shaping inflates its RTT and loses
         // segments); one peer is enough (every connection goes to the one server).
         .args(["--health-hold", "2", "--health-min-peers", "1"])

@@ -79,6 +79,7 @@
 //! `testing` feature offers a recording fake for unit tests of plugin decisions.
 
 mod event;
+mod health;
 mod ids;
 mod path_manager;
 mod plugin;
@@ -87,6 +88,7 @@ mod telemetry;
 pub mod testing;
 
 pub use event::Event;
+pub use health::{PathDecision, PathHealth};
 pub use ids::IdManager;
 /// The path manager's domain types, owned by `mptcp_pm` and re-exported under the names
 /// plugins use.

@@ -3,8 +3,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::{
-    BoxFuture, ConnectionView, Endpoint, EndpointFlags, Limits, NewSubflow, PmError, SubflowPath,
-    Token,
+    BoxFuture, ConnectionView, Endpoint, EndpointFlags, Limits, NewSubflow, PathDecision, PmError,
+    SubflowPath, Token,
 };
 
 /// A command's answer, to await.
@@ -84,5 +84,11 @@ pub trait PathManager: Commands {
     /// walks the telemetry's records and the kernel's connection list).
     fn connection_views(&self) -> Vec<ConnectionView> {
         Vec::new()
+    }
+    /// A plugin's path-health judgement, for operators: the daemon counts it in the metrics
+    /// and keeps the latest one per address for D-Bus and `mptcpctl connections`. The plugin
+    /// logs it itself.
+    fn report_decision(&self, decision: PathDecision) {
+        drop(decision);
     }
 }

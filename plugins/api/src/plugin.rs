@@ -77,8 +77,10 @@ impl Default for HealthConfig {
 
 /// A path-manager plugin, shared by the host's lanes (hence `Send + Sync` and `&self`).
 ///
-/// Connection events ([`Event::token`] is `Some`) reach only the plugin that handles the
-/// connection: the default plugin, chosen by `--path-manager` or else by priority. Listener
+/// Connection events ([`Event::token`] is `Some`, telemetry included) reach the plugin that
+/// handles the connection: the default plugin, chosen by `--path-manager` or else by priority;
+/// then, in the same lane and order, every other loaded plugin that observes connections
+/// ([`Plugin::observes_connections`]: e.g. `health` beside `addr_adv`, `mesh` or sspi). Listener
 /// events go to the default plugin. Interface and address events go to every loaded plugin,
 /// in priority order. Events of one connection arrive in order, one at a time; so do
 /// interface and address events; events of different connections may be handled at the
@@ -107,9 +109,17 @@ pub trait Plugin: Send + Sync {
         done()
     }
 
-    /// Whether the plugin, as the default one, wants [`crate::Event::Tick`] (about once a
-    /// second; the daemon does not tick otherwise).
+    /// Whether the plugin wants [`crate::Event::Tick`] (about once a second; the daemon ticks
+    /// only when a loaded plugin wants it).
     fn wants_ticks(&self) -> bool {
+        false
+    }
+
+    /// Whether the plugin hears every connection's events (telemetry included) even when
+    /// another plugin handles the connection: an observer acts beside the default plugin
+    /// (health decisions) rather than replacing it. It hears them after the handling plugin,
+    /// in the connection's lane.
+    fn observes_connections(&self) -> bool {
         false
     }
 

@@ -20,8 +20,8 @@ use std::{
 
 use crate::{
     Commands, Connection, ConnectionView, Endpoint, EndpointFlags, Event, EventFlags, IdManager,
-    Interface, Limits, NewSubflow, OperState, PathManager, PmError, PmFuture, Subflow, SubflowPath,
-    Token,
+    Interface, Limits, NewSubflow, OperState, PathDecision, PathManager, PmError, PmFuture,
+    Subflow, SubflowPath, Token,
 };
 use mptcpd_netmon::{IFF_LOWER_UP, IFF_RUNNING, IFF_UP};
 
@@ -171,6 +171,8 @@ struct State {
     failures: HashMap<&'static str, VecDeque<i32>>,
     /// What `connection_view` answers, per token.
     views: HashMap<Token, ConnectionView>,
+    /// What plugins reported, in order.
+    decisions: Vec<PathDecision>,
 }
 
 /// A fake [`PathManager`] that records commands and keeps a kernel-like endpoint table.
@@ -203,7 +205,12 @@ impl RecordingPm {
         self.state().views.remove(&token);
     }
 
-    /// The commands received so far, then forgets them.
+    /// The path-health decisions reported so far, then forgets them.
+    pub fn take_decisions(&self) -> Vec<PathDecision> {
+        std::mem::take(&mut self.state().decisions)
+    }
+
+    /// The commands received since the last call, in order.
     pub fn take_calls(&self) -> Vec<Call> {
         std::mem::take(&mut self.state().calls)
     }
@@ -482,6 +489,10 @@ impl PathManager for RecordingPm {
 
     fn connection_views(&self) -> Vec<ConnectionView> {
         self.state().views.values().cloned().collect()
+    }
+
+    fn report_decision(&self, decision: PathDecision) {
+        self.state().decisions.push(decision);
     }
 }
 

@@ -2,9 +2,9 @@
 //! to `backup`, and restores it once healthy again, for the in-kernel path manager (see the
 //! README for the model and its settings).
 //!
-//! - It handles connection events, so it must be the default plugin (`--path-manager=health`)
-//!   with `addr_adv` loaded beside it to own the endpoints (`addr_adv` ignores connection
-//!   events). It remembers the connections it sees and, on each [`Event::Tick`] (about once
+//! - It observes connections ([`Plugin::observes_connections`]): loaded beside the plugin
+//!   that handles them (`addr_adv` for the in-kernel path manager), it hears their events
+//!   after that plugin and never becomes the default by priority. It remembers the connections it sees and, on each [`Event::Tick`] (about once
 //!   a second; the plugin asks for them), reads their views ([`PathManager::connection_views`], one read for all) and
 //!   feeds every subflow's figures to the decision core ([`decision::Core`]); telemetry
 //!   events feed it at once (an RTO does not wait for the tick).
@@ -13,8 +13,8 @@
 //!   again gives back the `backup` flag the configuration gave (`addr-flags`). Subflows of a
 //!   dead path are not closed (the kernel's own stale-subflow logic and the backup flag
 //!   steer traffic away).
-//! - Every decision is logged at info with the figures that caused it; connections are never
-//!   named by token.
+//! - Every decision is logged at info with the figures that caused it (connections are never
+//!   named by token) and reported to the daemon ([`PathManager::report_decision`]).
 //!
 //! State sits behind one `std::sync::Mutex`, never held across the kernel's answers.
 
@@ -28,7 +28,8 @@ use std::{
 };
 
 use mptcpd_plugin::{
-    BoxFuture, Chain, EndpointFlags, Event, PathManager, Plugin, PluginConfig, Token,
+    BoxFuture, Chain, EndpointFlags, Event, PRIORITY_LOW, PathDecision, PathManager, Plugin,
+    PluginConfig, Token,
 };
 use tracing::{info, warn};
 
@@ -163,30 +164,53 @@ impl Health {
                 figures,
             } = d;
             info!(%addr, %from, %to, "path {addr} {to} (was {from}): {figures}");
-            let Some(endpoint) = pm
-                .owned_endpoints()
-                .into_iter()
-                .find(|e| e.addr.to_canonical() == addr)
-            else {
-                info!(%addr, "no endpoint of this daemon for {addr}: nothing changed");
-                continue;
-            };
-            let backup = match to {
-                State::Healthy => self.addr_flags.contains(EndpointFlags::BACKUP),
-                State::Degraded | State::Dead => true,
-            };
-            let mut flags = endpoint.flags;
-            flags.set(EndpointFlags::BACKUP, backup);
-            if flags == endpoint.flags {
-                continue;
-            }
-            match pm.set_endpoint_flags(endpoint.id, flags).await {
-                Ok(()) => info!(
+            let action = self.act_on_endpoint(addr, to, pm).await;
+            pm.report_decision(PathDecision {
+                plugin: NAME,
+                addr,
+                from,
+                to,
+                reason: figures.to_string(),
+                action,
+            });
+        }
+    }
+
+    /// Sets or restores the `backup` flag of the daemon's endpoint of `addr`; says what it did.
+    async fn act_on_endpoint(&self, addr: IpAddr, to: State, pm: &dyn PathManager) -> String {
+        let Some(endpoint) = pm
+            .owned_endpoints()
+            .into_iter()
+            .find(|e| e.addr.to_canonical() == addr)
+        else {
+            info!(%addr, "no endpoint of this daemon for {addr}: nothing changed");
+            return "nothing: no endpoint of this daemon".to_owned();
+        };
+        let backup = match to {
+            State::Healthy => self.addr_flags.contains(EndpointFlags::BACKUP),
+            State::Degraded | State::Dead => true,
+        };
+        let mut flags = endpoint.flags;
+        flags.set(EndpointFlags::BACKUP, backup);
+        let done = if backup { "set backup" } else { "restored" };
+        if flags == endpoint.flags {
+            return format!("nothing: endpoint {} already {done}", endpoint.id);
+        }
+        match pm.set_endpoint_flags(endpoint.id, flags).await {
+            Ok(()) => {
+                info!(
                     %addr, id = endpoint.id, backup,
-                    "endpoint {addr} (id {}) {}", endpoint.id,
-                    if backup { "set backup" } else { "restored" }
-                ),
-                Err(e) => warn!("setting the flags of endpoint {addr}: {}", Chain(&e)),
+                    "endpoint {addr} (id {}) {done}", endpoint.id
+                );
+                format!("endpoint {} {done}", endpoint.id)
+            }
+            Err(e) => {
+                warn!("setting the flags of endpoint {addr}: {}", Chain(&e));
+                format!(
+                    "failed: setting the flags of endpoint {}: {}",
+                    endpoint.id,
+                    Chain(&e)
+                )
             }
         }
     }
@@ -201,7 +225,16 @@ impl Plugin for Health {
         "in-kernel path manager: a local address degraded across connections becomes backup"
     }
 
+    /// Least favourable: an observer, never the default plugin by priority.
+    fn priority(&self) -> i32 {
+        PRIORITY_LOW
+    }
+
     fn wants_ticks(&self) -> bool {
+        true
+    }
+
+    fn observes_connections(&self) -> bool {
         true
     }
 

@@ -8,12 +8,12 @@ use std::{
 };
 
 use mptcpd_plugin::{
-    Commands as _, ConnectionView, Endpoint, EndpointFlags, Event, HealthConfig, PathFigures,
-    PluginConfig, SubflowPath, SubflowView, TelemetryEvent, TelemetryKind,
+    Commands as _, ConnectionView, Endpoint, EndpointFlags, Event, HealthConfig, PathDecision,
+    PathFigures, PluginConfig, SubflowPath, SubflowView, TelemetryEvent, TelemetryKind,
     testing::{self, Call, RecordingPm, block_on},
 };
 
-use crate::{Health, State};
+use crate::{Health, NAME, State};
 
 const A: &str = "192.0.2.1";
 const B: &str = "198.51.100.1";
@@ -152,6 +152,28 @@ fn a_degraded_address_becomes_backup_and_is_restored_after_the_hold_time() {
         )]
     );
     assert_eq!(s.plugin.state(ip(B)), State::Degraded);
+    // Reported to the daemon, with the figures and what was done.
+    let reported = s.pm.take_decisions();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    let PathDecision {
+        plugin,
+        addr,
+        from,
+        to,
+        reason,
+        action,
+    } = &reported[0];
+    assert_eq!(
+        (*plugin, *addr, *from, *to, action.as_str()),
+        (
+            NAME,
+            ip(B),
+            State::Healthy,
+            State::Degraded,
+            "endpoint 2 set backup"
+        )
+    );
+    assert!(reason.contains("% retransmitted"), "{reason}");
     s.seconds(9, Path::Healthy, Path::Healthy, Path::Healthy);
     assert_eq!(s.pm.take_calls(), [], "healthy for less than the hold time");
     s.seconds(2, Path::Healthy, Path::Healthy, Path::Healthy);

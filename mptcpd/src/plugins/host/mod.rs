@@ -197,13 +197,19 @@ impl<K: Commands + 'static> PluginHost<K> {
             .await;
     }
 
-    /// Queues a connection's event for the plugin that handles it.
+    /// Queues a connection's event for the plugin that handles it, then for the other
+    /// plugins that observe connections (in priority order).
     async fn deliver_to_connection(&mut self, plugin: usize, event: PluginEvent) {
         let Some(token) = event.token() else {
             unreachable!("connection events carry a token");
         };
-        self.deliver(Lane::Connection(token), &[plugin], event)
-            .await;
+        let to: Vec<usize> = std::iter::once(plugin)
+            .chain(
+                (0..self.plugins.len())
+                    .filter(|&at| at != plugin && self.plugins[at].observes_connections()),
+            )
+            .collect();
+        self.deliver(Lane::Connection(token), &to, event).await;
     }
 
     fn track(&mut self, token: Token, tracked: Option<Tracked>) {
@@ -236,18 +242,20 @@ impl<K: Commands + 'static> PluginHost<K> {
         self.deliver(Lane::Network, &all, event).await;
     }
 
-    /// Whether the default plugin wants [`PluginEvent::Tick`]: the daemon ticks only then (a
-    /// plugin loaded beside it handles no connection, and an idle daemon stays asleep).
+    /// Whether a loaded plugin wants [`PluginEvent::Tick`]: the daemon ticks only then (an
+    /// idle daemon without such a plugin stays asleep).
     #[must_use]
     pub fn wants_ticks(&self) -> bool {
-        self.plugins[self.default].wants_ticks()
+        self.plugins.iter().any(|p| p.wants_ticks())
     }
 
-    /// Queues a tick for the default plugin, if it wants ticks, in the network lane.
+    /// Queues a tick for the plugins that want ticks (in priority order), in the network lane.
     pub async fn on_tick(&mut self) {
-        if self.wants_ticks() {
-            self.deliver(Lane::Network, &[self.default], PluginEvent::Tick)
-                .await;
+        let to: Vec<usize> = (0..self.plugins.len())
+            .filter(|&at| self.plugins[at].wants_ticks())
+            .collect();
+        if !to.is_empty() {
+            self.deliver(Lane::Network, &to, PluginEvent::Tick).await;
         }
     }
 

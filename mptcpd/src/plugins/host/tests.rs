@@ -50,6 +50,10 @@ impl Plugin for Probe {
     fn wants_ticks(&self) -> bool {
         self.name == "b"
     }
+    /// "c" observes connections.
+    fn observes_connections(&self) -> bool {
+        self.name == "c"
+    }
     fn on_event<'a>(
         &'a self,
         event: &'a PluginEvent,
@@ -643,9 +647,9 @@ async fn telemetry_events_reach_the_connections_plugin_which_sees_its_view() {
     );
 }
 
-/// Ticks reach the default plugin when it wants them; the daemon ticks only then.
+/// Ticks reach every plugin that wants them, default or not; the daemon ticks only then.
 #[tokio::test]
-async fn ticks_reach_the_default_plugin_when_it_wants_them() {
+async fn ticks_reach_the_plugins_that_want_them() {
     let log = Log::default();
     let mut host = PluginHost::with_plugins(probes(&log), 1, pm(RecordingPm::new(), None))
         .await
@@ -655,12 +659,79 @@ async fn ticks_reach_the_default_plugin_when_it_wants_them() {
     host.drain().await;
     assert_eq!(taken(&log), ["b:tick"]);
 
-    // "b" loaded beside the default "a": no ticks at all.
+    // "b" loaded beside the default "a": ticked all the same.
     let mut host = PluginHost::with_plugins(probes(&log), 0, pm(RecordingPm::new(), None))
+        .await
+        .unwrap();
+    assert!(host.wants_ticks());
+    host.on_tick().await;
+    host.drain().await;
+    assert_eq!(taken(&log), ["b:tick"]);
+
+    // Only "a": no ticks at all.
+    let only_a = probes(&log).into_iter().take(1).collect();
+    let mut host = PluginHost::with_plugins(only_a, 0, pm(RecordingPm::new(), None))
         .await
         .unwrap();
     assert!(!host.wants_ticks());
     host.on_tick().await;
     host.drain().await;
     assert_eq!(taken(&log), Vec::<String>::new());
+}
+
+/// A plugin that observes connections hears each connection event (telemetry included)
+/// after the plugin that handles it; one that does not observe hears none; an observer that
+/// is itself the default hears each event once.
+#[tokio::test]
+async fn observers_hear_connection_events_after_the_handling_plugin() {
+    let log = Log::default();
+    let three = || -> Vec<Arc<dyn Plugin>> {
+        ["a", "b", "c"]
+            .into_iter()
+            .map(|name| {
+                let probe: Arc<dyn Plugin> = Arc::new(Probe {
+                    name,
+                    log: log.clone(),
+                });
+                probe
+            })
+            .collect()
+    };
+    for (default, expected) in [
+        (
+            0,
+            vec![
+                "a:new_connection 7",
+                "c:new_connection 7",
+                "a:telemetry 7 Fallback view=None",
+                "c:telemetry 7 Fallback view=None",
+                "a:closed 7",
+                "c:closed 7",
+            ],
+        ),
+        (
+            2,
+            vec![
+                "c:new_connection 7",
+                "c:telemetry 7 Fallback view=None",
+                "c:closed 7",
+            ],
+        ),
+    ] {
+        let mut host = PluginHost::with_plugins(three(), default, pm(RecordingPm::new(), None))
+            .await
+            .unwrap();
+        pm_event(&mut host, Event::Created(connection(7))).await;
+        host.on_telemetry(TelemetryEvent::new(
+            7,
+            sock("10.0.1.1:1001"),
+            sock("10.0.0.2:80"),
+            TelemetryKind::Fallback,
+            PathFigures::default(),
+        ))
+        .await;
+        pm_event(&mut host, Event::Closed { token: 7 }).await;
+        host.drain().await;
+        assert_eq!(taken(&log), expected, "default plugin {default}");
+    }
 }

@@ -33,27 +33,9 @@ pub const RTT_FLOOR_US: u32 = 20_000;
 /// The baseline moves up by 1/this of the gap per sample.
 pub const BASELINE_DRIFT: u32 = 64;
 
-/// An address's (or a subflow's) health, from best to worst.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Health {
-    /// Nothing wrong.
-    #[default]
-    Healthy,
-    /// Lossy or slow: worth moving traffic away (backup).
-    Degraded,
-    /// No progress over repeated RTOs.
-    Dead,
-}
-
-impl fmt::Display for Health {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Healthy => "healthy",
-            Self::Degraded => "degraded",
-            Self::Dead => "dead",
-        })
-    }
-}
+/// An address's (or a subflow's) health, from best to worst (the plugin API's type, which
+/// the daemon shows operators).
+pub use mptcpd_plugin::PathHealth as Health;
 
 /// The thresholds (the `[health]` keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
