@@ -9,12 +9,12 @@ use std::{
 };
 
 use mptcpd_plugin::{
-    Commands, ConnectionView, Endpoint, EndpointFlags, IdManager, Limits, NewSubflow, PathManager,
-    PmError, PmFuture, SubflowPath, Token,
+    Commands, ConnectionView, Endpoint, EndpointFlags, IdManager, Limits, NewSubflow, PathDecision,
+    PathHealth, PathManager, PmError, PmFuture, SubflowPath, Token,
 };
 use tracing::{debug, info, warn};
 
-use super::{listeners::ListenerManager, mapped::MappedSubflows, owned::Owned};
+use super::{Decisions, listeners::ListenerManager, mapped::MappedSubflows, owned::Owned};
 use crate::connections::Connections;
 
 #[derive(Debug)]
@@ -38,6 +38,8 @@ pub struct HostPm<K> {
     mapped: Mutex<MappedSubflows>,
     /// The daemon's connection view, once given ([`Self::set_connections`]).
     connections: OnceLock<Connections>,
+    /// The plugins' path-health decisions.
+    decisions: Mutex<Decisions>,
 }
 
 /// "address not found": what `DEL_ADDR` answers for an id the kernel does not have.
@@ -66,6 +68,7 @@ impl<K: Commands> HostPm<K> {
             }),
             mapped: Mutex::default(),
             connections: OnceLock::new(),
+            decisions: Mutex::default(),
         }
     }
 
@@ -75,6 +78,14 @@ impl<K: Commands> HostPm<K> {
         if self.connections.set(connections).is_err() {
             debug!("connection view already set");
         }
+    }
+
+    /// The plugins' path-health decisions (metrics, D-Bus).
+    pub fn decisions(&self) -> MutexGuard<'_, Decisions> {
+        // Nothing panics while holding it.
+        self.decisions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The kernel side.
@@ -438,6 +449,14 @@ impl<K: Commands> PathManager for HostPm<K> {
             .get()
             .map(Connections::all)
             .unwrap_or_default()
+    }
+
+    fn report_decision(&self, decision: PathDecision) {
+        self.decisions().record(decision);
+    }
+
+    fn path_health(&self, addr: IpAddr) -> PathHealth {
+        self.decisions().health(addr)
     }
 }
 

@@ -20,6 +20,7 @@
 //!   follows its address), and the adopted ones no plugin asked for again are removed.
 //!   Shutdown removes ours and only ours.
 
+mod decisions;
 mod error;
 mod handle;
 mod host;
@@ -32,6 +33,7 @@ mod registry;
 mod settings;
 pub mod state_file;
 
+pub use decisions::Decisions;
 pub use error::PluginError;
 pub use handle::HostPm;
 pub use host::PluginHost;

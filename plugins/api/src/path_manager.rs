@@ -3,8 +3,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::{
-    BoxFuture, ConnectionView, Endpoint, EndpointFlags, Limits, NewSubflow, PathDecision, PmError,
-    SubflowPath, Token,
+    BoxFuture, ConnectionView, Endpoint, EndpointFlags, Limits, NewSubflow, PathDecision,
+    PathHealth, PmError, SubflowPath, Token,
 };
 
 /// A command's answer, to await.
@@ -90,5 +90,12 @@ pub trait PathManager: Commands {
     /// logs it itself.
     fn report_decision(&self, decision: PathDecision) {
         drop(decision);
+    }
+    /// A local address's health as a plugin last judged it ([`Self::report_decision`]):
+    /// what a plugin that opens subflows consults so as not to re-create one on a path
+    /// judged dead (healthy when never judged).
+    fn path_health(&self, addr: IpAddr) -> PathHealth {
+        let _ = addr;
+        PathHealth::Healthy
     }
 }

@@ -55,6 +55,9 @@ pub struct HealthConfig {
     /// `health-min-share`: or percent of the address's subflows, from two peers or more, that
     /// must agree (0: the peers alone).
     pub min_share_percent: u32,
+    /// Longest wait, in seconds, between two re-probes of a dead path: the first comes
+    /// after `hold_secs`, each failed one doubles the wait up to this.
+    pub reprobe_max_secs: u32,
 }
 
 impl HealthConfig {
@@ -66,6 +69,7 @@ impl HealthConfig {
         dead_rtos: 3,
         min_peers: 3,
         min_share_percent: 50,
+        reprobe_max_secs: 300,
     };
 }
 

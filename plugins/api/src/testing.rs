@@ -20,8 +20,8 @@ use std::{
 
 use crate::{
     Commands, Connection, ConnectionView, Endpoint, EndpointFlags, Event, EventFlags, IdManager,
-    Interface, Limits, NewSubflow, OperState, PathDecision, PathManager, PmError, PmFuture,
-    Subflow, SubflowPath, Token,
+    Interface, Limits, NewSubflow, OperState, PathDecision, PathHealth, PathManager, PmError,
+    PmFuture, Subflow, SubflowPath, Token,
 };
 use mptcpd_netmon::{IFF_LOWER_UP, IFF_RUNNING, IFF_UP};
 
@@ -173,6 +173,8 @@ struct State {
     views: HashMap<Token, ConnectionView>,
     /// What plugins reported, in order.
     decisions: Vec<PathDecision>,
+    /// Each address's latest reported health (kept by `take_decisions`).
+    health: HashMap<IpAddr, PathHealth>,
 }
 
 /// A fake [`PathManager`] that records commands and keeps a kernel-like endpoint table.
@@ -492,7 +494,13 @@ impl PathManager for RecordingPm {
     }
 
     fn report_decision(&self, decision: PathDecision) {
-        self.state().decisions.push(decision);
+        let mut state = self.state();
+        state.health.insert(decision.addr, decision.to);
+        state.decisions.push(decision);
+    }
+
+    fn path_health(&self, addr: IpAddr) -> PathHealth {
+        self.state().health.get(&addr).copied().unwrap_or_default()
     }
 }
 

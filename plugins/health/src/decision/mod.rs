@@ -71,6 +71,8 @@ impl From<HealthConfig> for Thresholds {
             dead_rtos,
             min_peers,
             min_share_percent,
+            // The plugin's re-probe schedule, not the core's judgement.
+            reprobe_max_secs: _,
         } = config;
         Self {
             hold: Duration::from_secs(hold_secs.into()),

@@ -1,0 +1,88 @@
+//! The plugins' path-health decisions as the daemon keeps them for operators: the latest per
+//! local address (D-Bus, `mptcpctl connections`: why a subflow is backup) and a count per
+//! plugin and outcome (metrics).
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::IpAddr,
+};
+
+use mptcpd_plugin::{PathDecision, PathHealth};
+
+/// Decisions reported through [`mptcpd_plugin::PathManager::report_decision`].
+#[derive(Debug, Default)]
+pub struct Decisions {
+    latest: HashMap<IpAddr, PathDecision>,
+    counts: BTreeMap<(&'static str, PathHealth), u64>,
+}
+
+impl Decisions {
+    /// Records a decision: the latest of its address, counted.
+    pub fn record(&mut self, decision: PathDecision) {
+        *self
+            .counts
+            .entry((decision.plugin, decision.to))
+            .or_default() += 1;
+        self.latest.insert(decision.addr.to_canonical(), decision);
+    }
+
+    /// The latest decision about `addr`, if any plugin made one.
+    #[must_use]
+    pub fn latest(&self, addr: IpAddr) -> Option<&PathDecision> {
+        self.latest.get(&addr.to_canonical())
+    }
+
+    /// An address's health as last judged (healthy when never judged).
+    #[must_use]
+    pub fn health(&self, addr: IpAddr) -> PathHealth {
+        self.latest(addr).map_or(PathHealth::Healthy, |d| d.to)
+    }
+
+    /// The latest decision of every address judged, by address.
+    #[must_use]
+    pub fn all_latest(&self) -> Vec<PathDecision> {
+        let mut all: Vec<PathDecision> = self.latest.values().cloned().collect();
+        all.sort_by_key(|d| d.addr);
+        all
+    }
+
+    /// How many decisions each plugin made, per outcome.
+    #[must_use]
+    pub fn counts(&self) -> Vec<((&'static str, PathHealth), u64)> {
+        self.counts.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(addr: &str, to: PathHealth) -> PathDecision {
+        PathDecision {
+            plugin: "health",
+            addr: addr.parse().unwrap(),
+            from: PathHealth::Healthy,
+            to,
+            reason: "r".into(),
+            action: "a".into(),
+        }
+    }
+
+    #[test]
+    fn keeps_the_latest_per_address_and_counts_every_one() {
+        let mut d = Decisions::default();
+        assert_eq!(d.health("192.0.2.1".parse().unwrap()), PathHealth::Healthy);
+        d.record(decision("192.0.2.1", PathHealth::Degraded));
+        d.record(decision("::ffff:192.0.2.1", PathHealth::Dead));
+        d.record(decision("198.51.100.1", PathHealth::Degraded));
+        assert_eq!(d.health("192.0.2.1".parse().unwrap()), PathHealth::Dead);
+        assert_eq!(d.all_latest().len(), 2);
+        assert_eq!(
+            d.counts(),
+            [
+                (("health", PathHealth::Degraded), 2),
+                (("health", PathHealth::Dead), 1)
+            ]
+        );
+    }
+}
