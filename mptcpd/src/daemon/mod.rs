@@ -62,13 +62,14 @@ struct Running<'a> {
 }
 
 impl Running<'_> {
-    /// Reads the configuration again; keeps the current one if the new one is wrong.
-    fn reload(&mut self) {
+    /// Reads the configuration again; keeps the current one if the new one is wrong (then
+    /// `false`).
+    fn reload(&mut self) -> bool {
         let new = match Config::load(self.args) {
             Ok(new) => new,
             Err(e) => {
                 tracing::error!("reload: {}; keeping the current configuration", Chain(&e));
-                return;
+                return false;
             }
         };
         let reload::Plan {
@@ -90,6 +91,7 @@ impl Running<'_> {
         self.config = effective;
         tracing::info!("configuration reloaded");
         tracing::debug!("configuration: {}", self.config);
+        true
     }
 }
 
@@ -180,7 +182,11 @@ async fn wait_for_family(
         tokio::select! {
             pm = &mut connect => return pm.map(Some).map_err(DaemonError::Pm),
             signal = signals.recv() => match signal {
-                Signal::Hup => running.reload(),
+                // The plugins are built with the configuration in force once the family is
+                // there: nothing else to tell.
+                Signal::Hup => {
+                    running.reload();
+                }
                 Signal::Term | Signal::Int => {
                     tracing::info!("{signal} received before mptcp_pm appeared, shutting down");
                     return Ok(None);
@@ -251,7 +257,9 @@ async fn serve(
                         |p| p.display().to_string(),
                     ));
                     notify::reloading();
-                    running.reload();
+                    if running.reload() {
+                        host.reconfigure(&plugins::settings(&running.config, instance.state_file()));
+                    }
                     bus.configuration(&running.config);
                     notify::ready();
                 }
