@@ -166,6 +166,7 @@ async fn start_metrics(
             stats: host.stats(),
             endpoints_owned: Box::new(move || pm.owned_endpoints().len()),
             telemetry: telemetry.and_then(telemetry::Telemetry::stats_reader),
+            decisions: host.pm().decisions().clone(),
         }
     })
     .await
@@ -243,7 +244,13 @@ async fn serve(
     let stats = host.stats();
     let _metrics = start_metrics(&running.config, &host, &connections, telemetry.as_ref()).await;
     let plugins = host.plugin_names().into_iter().map(str::to_owned).collect();
-    let bus = crate::dbus::Bus::spawn(pm.clone(), connections.clone(), plugins, &running.config);
+    let bus = crate::dbus::Bus::spawn(
+        pm.clone(),
+        connections.clone(),
+        host.pm().decisions().clone(),
+        plugins,
+        &running.config,
+    );
     notify::ready();
     tracing::info!("ready (notify flags: {})", running.config.notify_flags);
     let mut ticks = host.wants_ticks().then(ticks);
