@@ -97,3 +97,41 @@ fn listed_from(number: u64, props: &HashMap<String, OwnedValue>) -> Option<Liste
             .unwrap_or_default(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use mptcpd_common::dbus::Judgement;
+    use zbus::zvariant::{OwnedValue, Value};
+
+    use super::*;
+
+    #[test]
+    fn path_health_reads_back() {
+        let map = HashMap::from([(
+            "192.0.2.1".to_owned(),
+            Judgement {
+                state: "dead".into(),
+                reason: "r; a".into(),
+            },
+        )]);
+        let value = OwnedValue::try_from(Value::from(map.clone())).unwrap();
+        let props = HashMap::from([
+            (
+                "LocalAddress".to_owned(),
+                OwnedValue::from(zbus::zvariant::Str::from("a")),
+            ),
+            (
+                "RemoteAddress".to_owned(),
+                OwnedValue::from(zbus::zvariant::Str::from("b")),
+            ),
+            ("ServerSide".to_owned(), OwnedValue::from(false)),
+            ("Established".to_owned(), OwnedValue::from(true)),
+            (
+                "Subflows".to_owned(),
+                OwnedValue::try_from(Value::from(Vec::<Subflow>::new())).unwrap(),
+            ),
+            ("PathHealth".to_owned(), value),
+        ]);
+        assert_eq!(listed_from(1, &props).unwrap().path_health, map);
+    }
+}
