@@ -128,8 +128,8 @@ pub trait Plugin: Send + Sync {
     }
 
     /// The configuration was reloaded (SIGHUP): `config` holds the new settings, of which a
-    /// plugin applies what it can without a restart (keeping what it learnt). Called between
-    /// events of the network lane's order, possibly while other lanes run; the default does
+    /// plugin applies what it can without a restart (keeping what it learnt). Called from the
+    /// daemon's loop, possibly while the plugin handles events in its lanes; the default does
     /// nothing.
     fn reconfigure(&self, config: &PluginConfig) {
         let _ = config;
