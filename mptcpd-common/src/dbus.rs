@@ -69,3 +69,14 @@ pub struct ConnectionFigures {
     /// Its subflows, figures included.
     pub subflows: Vec<Subflow>,
 }
+
+/// A local address's health as a plugin last judged it (D-Bus `(ss)`), in the `PathHealth`
+/// properties (`a{s(ss)}`: by address, IPv4-mapped addresses as IPv4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type, Value, OwnedValue)]
+pub struct Judgement {
+    /// `healthy`, `degraded` or `dead`.
+    pub state: String,
+    /// Why and what was done: `<the figures>; <the action>` (e.g. `4/4 subflows bad (0 dead)
+    /// across 4 peers; ...; endpoint 2 set backup`).
+    pub reason: String,
+}

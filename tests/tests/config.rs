@@ -291,3 +291,65 @@ fn drop_capability_on_spawn(cmd: &mut Command, cap: libc::c_ulong) {
         });
     }
 }
+
+/// `[health]` is reloadable: a SIGHUP gives the `health` plugin the new thresholds (one line
+/// names what changed); a bad value is refused by file, line and key and the ones in force stay.
+#[test]
+fn sighup_applies_new_health_settings_and_a_bad_value_keeps_them() {
+    if !skip::require_root("sighup_applies_new_health_settings_and_a_bad_value_keeps_them") {
+        return;
+    }
+    let ns = NetNs::new("mptcpd-t-hup-health").unwrap();
+    let core = "[core]\nlog=stderr\nload-plugins=addr_adv,health\n";
+    let (_dir, path) = config_file(&format!("{core}[health]\nhold=10\n"), 0o644);
+    let mut cmd = ns.command(bins::path("mptcpd").unwrap()).unwrap();
+    cmd.arg("--config")
+        .arg(&path)
+        .args(["--bpf-pin-dir", &pin_dir("hup-health")]);
+    let mut daemon = Daemon::start(cmd).unwrap();
+
+    let reload = |daemon: &mut Daemon, text: &str| {
+        write(&path, text, 0o644);
+        daemon.signal(libc::SIGHUP).unwrap();
+        daemon.wait_for_notify("RELOADING=1").unwrap();
+        daemon.wait_for_notify("READY=1").unwrap();
+    };
+    reload(
+        &mut daemon,
+        &format!("{core}[health]\nhold=2\nmin-peers=1\n"),
+    );
+    daemon
+        .wait_for_log("health: new settings apply: hold 10s -> 2s, min-peers 3 -> 1")
+        .unwrap();
+
+    reload(
+        &mut daemon,
+        &format!("{core}[health]\nhold=2\nmin-peers=-1\n"),
+    );
+    daemon
+        .wait_for_log("keeping the current configuration")
+        .unwrap();
+    // Then only what differs from the values in force (hold 2, min-peers 1) is named.
+    reload(
+        &mut daemon,
+        &format!("{core}[health]\nhold=2\nmin-peers=1\ndead-rtos=5\n"),
+    );
+    daemon
+        .wait_for_log("health: new settings apply: dead-rtos 3 -> 5")
+        .unwrap();
+    let (status, log) = daemon.stop().unwrap();
+    assert!(status.success(), "{log}");
+    let refused = log
+        .lines()
+        .find(|l| l.contains("keeping the current configuration"))
+        .unwrap();
+    assert!(
+        refused.contains(&format!("{}:6: key \"min-peers\"", path.display())),
+        "{refused}"
+    );
+    assert_eq!(
+        log.matches("health: new settings apply").count(),
+        2,
+        "{log}"
+    );
+}

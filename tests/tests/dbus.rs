@@ -224,6 +224,12 @@ async fn check_manager(conn: &zbus::Connection, ns: &NetNs, daemon: &Daemon) {
     let config =
         HashMap::<String, String>::try_from(manager_property(conn, "Configuration").await).unwrap();
     assert_eq!(config["notify-flags"], "skip_loopback");
+    // No plugin judged a path: an empty map (health_observe.rs has a judged one).
+    let health = HashMap::<String, mptcpd_common::dbus::Judgement>::try_from(
+        manager_property(conn, "PathHealth").await,
+    )
+    .unwrap();
+    assert!(health.is_empty(), "{health:?}");
 }
 
 /// The two ends' objects: their addresses and subflows, and no token.
@@ -242,6 +248,7 @@ fn check_objects(
         [
             "Established",
             "LocalAddress",
+            "PathHealth",
             "RemoteAddress",
             "ServerSide",
             "Subflows"

@@ -51,9 +51,10 @@ pub(crate) enum Command {
     Subflow(SubflowCommand),
     /// Change flags of an endpoint (`--id`) or of one connection's subflow (`--token`).
     SetFlags(SetFlags),
-    /// The daemon's MPTCP connections with their subflows and figures (over D-Bus).
+    /// The daemon's MPTCP connections with their subflows, figures and, for a path a plugin
+    /// judged, its health and why (over D-Bus).
     Connections,
-    /// `connections`, redrawn every second.
+    /// `connections`, redrawn every second (a judged path marked `[degraded]` or `[dead]`).
     Top {
         /// Draw once and exit.
         #[arg(long, conflicts_with = "iterations")]

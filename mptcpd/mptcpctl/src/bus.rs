@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use mptcpd_common::dbus::{
-    BUS_NAME, CONNECTION_INTERFACE, CONNECTION_PATH_PREFIX, MANAGER_PATH, Subflow,
+    BUS_NAME, CONNECTION_INTERFACE, CONNECTION_PATH_PREFIX, Judgement, MANAGER_PATH, Subflow,
 };
 use zbus::{
     fdo::{DBusProxy, ObjectManagerProxy},
@@ -38,6 +38,9 @@ pub(crate) struct Listed {
     pub(crate) server_side: bool,
     pub(crate) established: bool,
     pub(crate) subflows: Vec<Subflow>,
+    /// The judged health of its subflows' local addresses, by address (empty from a daemon
+    /// without `PathHealth`).
+    pub(crate) path_health: HashMap<String, Judgement>,
 }
 
 /// A connection to the system bus.
@@ -89,5 +92,46 @@ fn listed_from(number: u64, props: &HashMap<String, OwnedValue>) -> Option<Liste
         server_side: bool::try_from(get("ServerSide")?).ok()?,
         established: bool::try_from(get("Established")?).ok()?,
         subflows: Vec::<Subflow>::try_from(get("Subflows")?).ok()?,
+        path_health: get("PathHealth")
+            .and_then(|v| HashMap::<String, Judgement>::try_from(v).ok())
+            .unwrap_or_default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use mptcpd_common::dbus::Judgement;
+    use zbus::zvariant::{OwnedValue, Value};
+
+    use super::*;
+
+    #[test]
+    fn path_health_reads_back() {
+        let map = HashMap::from([(
+            "192.0.2.1".to_owned(),
+            Judgement {
+                state: "dead".into(),
+                reason: "r; a".into(),
+            },
+        )]);
+        let value = OwnedValue::try_from(Value::from(map.clone())).unwrap();
+        let props = HashMap::from([
+            (
+                "LocalAddress".to_owned(),
+                OwnedValue::from(zbus::zvariant::Str::from("a")),
+            ),
+            (
+                "RemoteAddress".to_owned(),
+                OwnedValue::from(zbus::zvariant::Str::from("b")),
+            ),
+            ("ServerSide".to_owned(), OwnedValue::from(false)),
+            ("Established".to_owned(), OwnedValue::from(true)),
+            (
+                "Subflows".to_owned(),
+                OwnedValue::try_from(Value::from(Vec::<Subflow>::new())).unwrap(),
+            ),
+            ("PathHealth".to_owned(), value),
+        ]);
+        assert_eq!(listed_from(1, &props).unwrap().path_health, map);
+    }
 }

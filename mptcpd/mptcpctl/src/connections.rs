@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mptcpd_common::dbus::{NO_ID, Subflow};
+use mptcpd_common::dbus::{Judgement, NO_ID, Subflow};
 use serde_json::{Value, json};
 
 use super::{
@@ -27,9 +27,18 @@ pub(crate) async fn list(json: bool, out: &mut impl std::io::Write) -> Result<()
             writeln!(out, "{}", connection_json(connection))?;
         }
     } else {
-        write!(out, "{}", text(&listed))?;
+        write!(out, "{}", text(&listed, Health::Why))?;
     }
     Ok(())
+}
+
+/// How a subflow line shows the judged health of its local address (when not healthy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Health {
+    /// `(health: degraded: <figures>; <action>)`: why it is backup (`connections`).
+    Why,
+    /// `[degraded]`: a mark (`top`, where lines must stay short).
+    Mark,
 }
 
 /// `mptcpctl top`: redraws every [`REFRESH`], `iterations` times or until stopped.
@@ -46,7 +55,7 @@ pub(crate) async fn top(
             "{CLEAR}mptcpctl top: {} MPTCP connection(s), every {}s\n\n{}",
             listed.len(),
             REFRESH.as_secs(),
-            text(&listed)
+            text(&listed, Health::Mark)
         )?;
         out.flush()?;
         drawn += 1;
@@ -80,8 +89,14 @@ fn interface(index: u32) -> Option<String> {
         .or_else(|| Some(format!("if{index}")))
 }
 
+/// The judgement of the subflow's local address, if a plugin judged it.
+fn judgement<'a>(c: &'a Listed, s: &Subflow) -> Option<&'a Judgement> {
+    let addr: std::net::SocketAddr = s.local.parse().ok()?;
+    c.path_health.get(&addr.ip().to_canonical().to_string())
+}
+
 /// The text view: a line per connection, an indented line per subflow.
-fn text(listed: &[Listed]) -> String {
+fn text(listed: &[Listed], health: Health) -> String {
     use std::fmt::Write as _;
     let mut text = String::new();
     for c in listed {
@@ -95,13 +110,13 @@ fn text(listed: &[Listed]) -> String {
             if c.established { " established" } else { "" },
         );
         for s in &c.subflows {
-            let _ok = writeln!(text, "  {}", subflow_text(s));
+            let _ok = writeln!(text, "  {}", subflow_text(s, judgement(c, s), health));
         }
     }
     text
 }
 
-fn subflow_text(s: &Subflow) -> String {
+fn subflow_text(s: &Subflow, judged: Option<&Judgement>, health: Health) -> String {
     use std::fmt::Write as _;
     let mut line = format!(
         "subflow {} -> {} id {}/{}",
@@ -115,6 +130,12 @@ fn subflow_text(s: &Subflow) -> String {
     }
     if s.backup {
         line.push_str(" backup");
+    }
+    if let Some(j) = judged.filter(|j| j.state != "healthy") {
+        let _ok = match health {
+            Health::Why => write!(line, " (health: {}: {})", j.state, j.reason),
+            Health::Mark => write!(line, " [{}]", j.state),
+        };
     }
     if s.has_figures {
         let f = &s.figures;
@@ -142,11 +163,15 @@ fn connection_json(c: &Listed) -> Value {
         "remote": c.remote,
         "server_side": c.server_side,
         "established": c.established,
-        "subflows": c.subflows.iter().map(subflow_json).collect::<Vec<_>>(),
+        "subflows": c
+            .subflows
+            .iter()
+            .map(|s| subflow_json(s, judgement(c, s)))
+            .collect::<Vec<_>>(),
     })
 }
 
-fn subflow_json(s: &Subflow) -> Value {
+fn subflow_json(s: &Subflow, judged: Option<&Judgement>) -> Value {
     let f = &s.figures;
     json!({
         "local": s.local,
@@ -155,6 +180,7 @@ fn subflow_json(s: &Subflow) -> Value {
         "remote_id": id_json(s.remote_id),
         "dev": interface(s.if_index),
         "backup": s.backup,
+        "health": judged.map(|j| json!({ "state": j.state, "reason": j.reason })),
         "figures": s.has_figures.then(|| json!({
             "srtt_us": f.srtt_us,
             "rttvar_us": f.rttvar_us,
@@ -169,12 +195,15 @@ fn subflow_json(s: &Subflow) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use mptcpd_common::dbus::Figures;
 
     use super::*;
 
     fn listed(figures: bool) -> Listed {
         Listed {
+            path_health: HashMap::new(),
             number: 3,
             local: "192.0.2.1:40000".into(),
             remote: "198.51.100.2:80".into(),
@@ -200,12 +229,45 @@ mod tests {
     #[test]
     fn text_names_connections_subflows_and_figures() {
         assert_eq!(
-            text(&[listed(true)]),
+            text(&[listed(true)], Health::Why),
             "connection 3: 192.0.2.1:40000 -> 198.51.100.2:80 client established\n  \
              subflow 192.0.2.1:40000 -> 198.51.100.2:80 id 0/- backup rtt 20.5ms rttvar 0.0ms \
              cwnd 0 acked 7 received 0 retrans 0 rtos 0\n"
         );
-        assert!(text(&[listed(false)]).contains("(no figures)"));
+        assert!(text(&[listed(false)], Health::Why).contains("(no figures)"));
+    }
+
+    #[test]
+    fn a_judged_path_says_why_it_is_backup_and_top_marks_it() {
+        let mut c = listed(false);
+        c.path_health.insert(
+            "192.0.2.1".into(),
+            Judgement {
+                state: "degraded".into(),
+                reason: "4/4 subflows bad; endpoint 2 set backup".into(),
+            },
+        );
+        assert!(
+            text(std::slice::from_ref(&c), Health::Why).contains(
+                " backup (health: degraded: 4/4 subflows bad; endpoint 2 set backup) (no figures)"
+            ),
+            "{}",
+            text(std::slice::from_ref(&c), Health::Why)
+        );
+        assert!(text(std::slice::from_ref(&c), Health::Mark).contains(" backup [degraded] "));
+        let value = connection_json(&c);
+        assert_eq!(value["subflows"][0]["health"]["state"], "degraded");
+        // Judged healthy again: nothing in the text, the judgement in the JSON.
+        c.path_health.get_mut("192.0.2.1").unwrap().state = "healthy".into();
+        assert!(!text(std::slice::from_ref(&c), Health::Why).contains("health"));
+        assert_eq!(
+            connection_json(&c)["subflows"][0]["health"]["state"],
+            "healthy"
+        );
+        assert_eq!(
+            connection_json(&listed(false))["subflows"][0]["health"],
+            Value::Null
+        );
     }
 
     #[test]

@@ -64,8 +64,23 @@ pub enum LineProblem {
     #[error("key {0:?} outside a [group]")]
     Ungrouped(String),
     /// A key the daemon does not know (the C daemon ignores those silently).
-    #[error("unknown key {0:?} in [{section}]", section = super::SECTION)]
-    UnknownKey(String),
+    #[error("unknown key {key:?} in [{section}]")]
+    UnknownKey {
+        /// The section it is in.
+        section: String,
+        /// The key.
+        key: String,
+    },
+    /// A key of another section (`health-hold` in `[core]`: `hold` in `[health]`).
+    #[error("key {key:?} belongs in [{section}] as {new_key:?}")]
+    Moved {
+        /// The key as given.
+        key: String,
+        /// Where it belongs.
+        section: &'static str,
+        /// Its name there.
+        new_key: &'static str,
+    },
     /// A key without a value, where a value is needed.
     #[error("key {0:?}: empty value")]
     EmptyValue(String),

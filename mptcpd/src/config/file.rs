@@ -12,7 +12,7 @@ use std::{
 
 use super::{
     ConfigError, LineProblem,
-    settings::{FileSettings, SECTION},
+    settings::{FileSettings, SETTINGS},
 };
 
 /// Reads and parses `path`. `Ok(None)` when it does not exist and is not `required`.
@@ -85,11 +85,30 @@ pub(super) fn parse(text: &str) -> Result<FileSettings, (usize, LineProblem)> {
         }
         match group {
             None => return Err(at(LineProblem::Ungrouped(key.to_owned()))),
-            Some(SECTION) => settings.set(key, value).map_err(at)?,
+            // Sections no setting names are ignored, as by the C daemon.
+            Some(group) if SETTINGS.iter().any(|s| s.section == group) => {
+                settings.set(group, key, value).map_err(at)?;
+            }
             Some(_) => {}
         }
     }
     Ok(settings)
+}
+
+/// A key `section` does not have; where it belongs if it is another section's setting under
+/// its command-line name (`health-hold` in `[core]`).
+pub(super) fn unknown_key(section: &str, key: &str) -> LineProblem {
+    match SETTINGS.iter().find(|s| s.option == key && s.key != key) {
+        Some(setting) => LineProblem::Moved {
+            key: key.to_owned(),
+            section: setting.section,
+            new_key: setting.key,
+        },
+        None => LineProblem::UnknownKey {
+            section: section.to_owned(),
+            key: key.to_owned(),
+        },
+    }
 }
 
 /// `value`, unless it is empty.
@@ -183,17 +202,19 @@ path-manager=addr_adv
             load-plugins=sspi,addr_adv\n\
             addr-flags=subflow,backup\n\
             max-subflows=4\n\
-            health-hold=20\n\
-            health-retrans-percent=15\n\
-            health-rtt-percent=400\n\
-            health-dead-rtos=4\n\
-            health-min-peers=2\n\
-            health-min-share=60\n\
             notify-flags=existing,check_route\n\
             bpf-pin-dir=/sys/fs/bpf/x\n\
             observe-cgroup=/sys/fs/cgroup/x\n\
             state-dir=/run/x\n\
-            metrics-address=[::1]:9477\n";
+            metrics-address=[::1]:9477\n\
+            [health]\n\
+            hold=20\n\
+            retrans-percent=15\n\
+            rtt-percent=400\n\
+            dead-rtos=4\n\
+            min-peers=2\n\
+            min-share=60\n\
+            reprobe-max=900\n";
         assert_eq!(
             parse(text),
             Ok(FileSettings {
@@ -210,6 +231,7 @@ path-manager=addr_adv
                 health_dead_rtos: Some(4),
                 health_min_peers: Some(2),
                 health_min_share: Some(60),
+                health_reprobe_max: Some(900),
                 notify_flags: Some(NotifyFlags::EXISTING | NotifyFlags::CHECK_ROUTE),
                 bpf_pin_dir: Some("/sys/fs/bpf/x".into()),
                 observe_cgroup: Some("/sys/fs/cgroup/x".into()),
@@ -235,7 +257,7 @@ path-manager=addr_adv
 
     #[test]
     fn each_bad_line_is_named() {
-        let cases: [(&str, usize, LineProblem); 8] = [
+        let cases: [(&str, usize, LineProblem); 10] = [
             ("log=stderr\n", 1, LineProblem::Ungrouped("log".to_owned())),
             ("[core]\nlog\n", 2, LineProblem::Syntax),
             ("[core\n", 1, LineProblem::Syntax),
@@ -243,7 +265,27 @@ path-manager=addr_adv
             (
                 "[core]\n\nlogg=stderr\n",
                 3,
-                LineProblem::UnknownKey("logg".to_owned()),
+                LineProblem::UnknownKey {
+                    section: "core".to_owned(),
+                    key: "logg".to_owned(),
+                },
+            ),
+            (
+                "[health]\nhold=3\nholdd=3\n",
+                3,
+                LineProblem::UnknownKey {
+                    section: "health".to_owned(),
+                    key: "holdd".to_owned(),
+                },
+            ),
+            (
+                "[core]\nhealth-hold=3\n",
+                2,
+                LineProblem::Moved {
+                    key: "health-hold".to_owned(),
+                    section: "health",
+                    new_key: "hold",
+                },
             ),
             (
                 "[core]\nplugin-dir=\n",
@@ -273,6 +315,8 @@ path-manager=addr_adv
             ("[core]\naddr-flags=subflow,bakup\n", "addr-flags", "bakup"),
             ("[core]\nnotify-flags=existing,x\n", "notify-flags", "\"x\""),
             ("[core]\ndebug=maybe\n", "debug", "maybe"),
+            ("[health]\nhold=-1\n", "hold", "invalid digit"),
+            ("[health]\nmin-share=4294967296\n", "min-share", "too large"),
             ("[core]\nload-plugins=a,,b\n", "load-plugins", "a,,b"),
             (
                 "[core]\nmetrics-address=localhost:9477\n",

@@ -74,7 +74,8 @@ impl Default for Config {
     }
 }
 
-/// Each setting of `config` by its file key with the value the log shows, `config-file` first
+/// Each setting of `config` by its name (its long option: the file key for `[core]`,
+/// `health-hold` for `hold` in `[health]`) with the value the log shows, `config-file` first
 /// (the log line and the D-Bus `Configuration` property).
 #[must_use]
 pub fn pairs(config: &Config) -> Vec<(&'static str, String)> {
@@ -86,7 +87,7 @@ pub fn pairs(config: &Config) -> Vec<(&'static str, String)> {
         .chain(
             SETTINGS
                 .iter()
-                .map(|setting| (setting.key, setting.shown(config).into_owned())),
+                .map(|setting| (setting.option, setting.shown(config).into_owned())),
         )
         .collect()
 }

@@ -3,6 +3,8 @@
 //! `=> { ... }` body is also a setting (an `Option` in `Args`; the others are plain clap fields):
 //!
 //! - `key`: its key in the file's [`SECTION`], also its long option (`--KEY`);
+//! - `section`: the key is in this section of the file instead, and its long option is
+//!   `--SECTION-KEY` (the `[health]` keys: `--health-hold`, which tests use);
 //! - `switch`: the option takes no value and stands for this one (`-d`: `true`);
 //! - `example`: a valid value other than the default (for tests and fuzz seeds);
 //! - `parse`: how the file's value is read (default: the type's `FromStr`, as clap reads it);
@@ -121,64 +123,81 @@ settings_table! {
         reload: Restart,
     };
 
-    /// Least seconds between two changes of a path by `health`, and healthy before a restore
-    /// [default: 10].
+    /// `[health]` hold: least seconds between two changes of a path by `health`, and healthy
+    /// before a restore [default: 10].
     #[arg(value_name = "SECS")]
     health_hold: u32 => {
-        key: "health-hold",
+        key: "hold",
+        section: "health",
         example: "15",
         default: HealthConfig::DEFAULT.hold_secs,
-        reload: Restart,
+        reload: AtOnce,
     };
 
-    /// Retransmitted segments per 100 sent that make a subflow degraded for `health` (0: never)
-    /// [default: 10].
+    /// `[health]` retrans-percent: retransmitted segments per 100 sent that make a subflow
+    /// degraded (0: never) [default: 10].
     #[arg(value_name = "PERCENT")]
     health_retrans_percent: u32 => {
-        key: "health-retrans-percent",
+        key: "retrans-percent",
+        section: "health",
         example: "20",
         default: HealthConfig::DEFAULT.retrans_percent,
-        reload: Restart,
+        reload: AtOnce,
     };
 
-    /// Smoothed RTT in percent of the path's own baseline that makes a subflow degraded for
-    /// `health` (0: never) [default: 300].
+    /// `[health]` rtt-percent: smoothed RTT in percent of the path's own baseline that makes a
+    /// subflow degraded (0: never) [default: 300].
     #[arg(value_name = "PERCENT")]
     health_rtt_percent: u32 => {
-        key: "health-rtt-percent",
+        key: "rtt-percent",
+        section: "health",
         example: "500",
         default: HealthConfig::DEFAULT.rtt_percent,
-        reload: Restart,
+        reload: AtOnce,
     };
 
-    /// Retransmission timeouts without progress that make a subflow dead for `health` (0: never)
-    /// [default: 3].
+    /// `[health]` dead-rtos: retransmission timeouts without progress that make a subflow dead
+    /// (0: never) [default: 3].
     #[arg(value_name = "N")]
     health_dead_rtos: u32 => {
-        key: "health-dead-rtos",
+        key: "dead-rtos",
+        section: "health",
         example: "5",
         default: HealthConfig::DEFAULT.dead_rtos,
-        reload: Restart,
+        reload: AtOnce,
     };
 
-    /// Distinct peers whose subflows must agree before `health` changes a path (0: the share
-    /// alone) [default: 3].
+    /// `[health]` min-peers: distinct peers whose subflows must agree before a path changes
+    /// (0: the share alone) [default: 3].
     #[arg(value_name = "N")]
     health_min_peers: u32 => {
-        key: "health-min-peers",
+        key: "min-peers",
+        section: "health",
         example: "2",
         default: HealthConfig::DEFAULT.min_peers,
-        reload: Restart,
+        reload: AtOnce,
     };
 
-    /// Or percent of a path's subflows, from two peers or more, that must agree for `health` (0:
-    /// the peers alone) [default: 50].
+    /// `[health]` min-share: or percent of a path's subflows, from two peers or more, that must
+    /// agree (0: the peers alone) [default: 50].
     #[arg(value_name = "PERCENT")]
     health_min_share: u32 => {
-        key: "health-min-share",
+        key: "min-share",
+        section: "health",
         example: "75",
         default: HealthConfig::DEFAULT.min_share_percent,
-        reload: Restart,
+        reload: AtOnce,
+    };
+
+    /// `[health]` reprobe-max: longest wait in seconds between two re-probes of a dead path
+    /// [default: 300].
+    #[arg(value_name = "SECS")]
+    health_reprobe_max: u32 => {
+        key: "reprobe-max",
+        section: "health",
+        example: "600",
+        default: HealthConfig::DEFAULT.reprobe_max_secs,
+        reload: AtOnce,
     };
 
     /// Which addresses the network monitor reports.

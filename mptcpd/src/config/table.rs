@@ -11,8 +11,13 @@ use super::Config;
 /// One setting, as the table declares it.
 #[derive(Debug)]
 pub struct Setting {
-    /// The key in the file's section, also the long option (`--KEY`).
+    /// The file's section that holds the key (`core`, `health`).
+    pub section: &'static str,
+    /// The key in its section.
     pub key: &'static str,
+    /// The long option (`--OPTION`): the key for `[core]`, `SECTION-KEY` for the others;
+    /// also the setting's name in the log line, the reload messages and D-Bus.
+    pub option: &'static str,
     /// For an option given without a value (`-d`): the value it stands for.
     pub switch: Option<&'static str>,
     /// A valid value other than the default, as the file writes it.
@@ -86,6 +91,7 @@ macro_rules! settings_table {
         #[arg($($arg:tt)*)]
         $field:ident: $value:ty => {
             key: $key:literal,
+            $(section: $section:literal,)?
             $(switch: $switch:literal,)?
             example: $example:literal,
             $($body:tt)*
@@ -95,7 +101,8 @@ macro_rules! settings_table {
         settings_table!(@sort $header
             [$($options)*
                 $(#[doc = $doc])*
-                #[arg(long = $key $(, num_args = 0, default_missing_value = $switch)?)]
+                #[arg(long = settings_table!(@option_name $key $(, $section)?)
+                    $(, num_args = 0, default_missing_value = $switch)?)]
                 #[arg($($arg)*)]
                 pub $field: Option<$value>,
             ]
@@ -103,6 +110,7 @@ macro_rules! settings_table {
                 $(#[doc = $doc])*
                 $field: $value,
                 key: $key,
+                section: [$($section)?],
                 switch: [$($switch)?],
                 example: $example,
                 $($body)*
@@ -131,13 +139,14 @@ macro_rules! settings_table {
             pub struct $config:ident {
                 $($(#[doc = $extra_doc:literal])* pub $extra:ident: $extra_ty:ty,)*
             }
-            section $section:literal;
+            section $main:literal;
         ]
         [$($options:tt)*]
         [$({
             $(#[doc = $doc:literal])*
             $field:ident: $value:ty,
             key: $key:literal,
+            section: [$($section:literal)?],
             switch: [$($switch:literal)?],
             example: $example:literal,
             $(parse: $parse:expr,)?
@@ -162,8 +171,9 @@ macro_rules! settings_table {
             $($(#[doc = $extra_doc])* pub $extra: $extra_ty,)*
         }
 
-        /// The file's section; others are ignored, as by the C daemon.
-        pub const SECTION: &str = $section;
+        /// The file's main section (the C daemon's only one); sections no setting names
+        /// are ignored, as by the C daemon.
+        pub const SECTION: &str = $main;
 
         /// What the file says; `None` where it says nothing.
         #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -172,24 +182,26 @@ macro_rules! settings_table {
         }
 
         impl FileSettings {
-            /// Sets `key` from `value` (trimmed). A key given twice takes its last value.
+            /// Sets `key` of `section` from `value` (trimmed). A key given twice takes its
+            /// last value.
             pub(super) fn set(
                 &mut self,
+                section: &str,
                 key: &str,
                 value: &str,
             ) -> Result<(), $crate::config::LineProblem> {
                 use $crate::config::file::{non_empty, typed};
-                match key {
-                    $($key => {
+                $(
+                    if section == settings_table!(@section $main $(, $section)?) && key == $key {
                         self.$field = Some(typed(
                             key,
                             settings_table!(@non_empty key, value $(, $empty)?),
                             settings_table!(@parser $value $(, $parse)?),
                         )?);
-                    })*
-                    _ => return Err($crate::config::LineProblem::UnknownKey(key.to_owned())),
-                }
-                Ok(())
+                        return Ok(());
+                    }
+                )*
+                Err($crate::config::file::unknown_key(section, key))
             }
         }
 
@@ -211,7 +223,9 @@ macro_rules! settings_table {
         /// Every setting, in command-line order.
         pub static SETTINGS: &[$crate::config::Setting] = &[$(
             $crate::config::Setting {
+                section: settings_table!(@section $main $(, $section)?),
                 key: $key,
+                option: settings_table!(@option_name $key $(, $section)?),
                 switch: settings_table!(@option $($switch)?),
                 example: $example,
                 blank: settings_table!(@blank $($unset)? $($empty)?),
@@ -221,7 +235,11 @@ macro_rules! settings_table {
                 },
                 reload: |current, new| {
                     $crate::config::table::Reload::$reload $(($($reload_arg)*))?
-                        .apply($key, &current.$field, &mut new.$field)
+                        .apply(
+                            settings_table!(@option_name $key $(, $section)?),
+                            &current.$field,
+                            &mut new.$field,
+                        )
                 },
             },
         )*];
@@ -241,6 +259,11 @@ macro_rules! settings_table {
     (@parser $value:ty, $parse:expr) => { $parse };
     (@non_empty $key:ident, $text:ident) => { non_empty($key, $text)? };
     (@non_empty $key:ident, $text:ident, $empty:literal) => { $text };
+    // A key of another section than the main one: `--SECTION-KEY`.
+    (@option_name $key:literal) => { $key };
+    (@option_name $key:literal, $section:literal) => { concat!($section, "-", $key) };
+    (@section $main:literal) => { $main };
+    (@section $main:literal, $section:literal) => { $section };
     (@option) => { None };
     (@option $switch:literal) => { Some($switch) };
     (@blank) => { "" };

@@ -216,7 +216,8 @@ fn every_setting_round_trips_and_has_a_reload_decision() {
     let default = Config::default();
     let shipped = include_str!("../../../dist/mptcpd.conf");
     for setting in SETTINGS {
-        let (key, example) = (setting.key, setting.example);
+        let (section, key, example) = (setting.section, setting.key, setting.example);
+        let name = setting.option;
         let written = Some(OsStr::new(example));
         assert_ne!(
             setting.text(&default).as_deref(),
@@ -224,11 +225,16 @@ fn every_setting_round_trips_and_has_a_reload_decision() {
             "{key}: example is the default"
         );
 
-        let file = format!("[{SECTION}]\n{key}={example}\n");
+        let file = format!("[{section}]\n{key}={example}\n");
         let from_file = Config::from_text(&parse(&[]).unwrap(), Some(&file)).unwrap();
         assert_eq!(setting.text(&from_file).as_deref(), written, "{file}");
         let line = format!("{from_file} ");
-        assert!(line.contains(&format!(" {key}={example} ")), "{line}");
+        assert!(line.contains(&format!(" {name}={example} ")), "{line}");
+        if section == SECTION {
+            assert_eq!(name, key, "a [{SECTION}] key is its own option");
+        } else {
+            assert_eq!(name, format!("{section}-{key}"), "--SECTION-KEY");
+        }
 
         let option = match setting.switch {
             Some(word) => {
@@ -236,9 +242,9 @@ fn every_setting_round_trips_and_has_a_reload_decision() {
                     word, example,
                     "{key}: a switch's example is what it stands for"
                 );
-                format!("--{key}")
+                format!("--{name}")
             }
-            None => format!("--{key}={example}"),
+            None => format!("--{name}={example}"),
         };
         let from_options = Config::from_text(&parse(&[&option]).unwrap(), None).unwrap();
         let without_file = Config {
@@ -250,9 +256,13 @@ fn every_setting_round_trips_and_has_a_reload_decision() {
         let mut effective = from_file.clone();
         match setting.reload(&default, &mut effective) {
             None => assert_eq!(effective, from_file, "{key} applies at once"),
-            Some(name) => {
-                assert!(name.starts_with(key), "{name}");
-                assert_ne!(setting.text(&effective).as_deref(), written, "{name} waits");
+            Some(waits) => {
+                assert!(waits.starts_with(name), "{waits}");
+                assert_ne!(
+                    setting.text(&effective).as_deref(),
+                    written,
+                    "{waits} waits"
+                );
             }
         }
 
@@ -260,5 +270,11 @@ fn every_setting_round_trips_and_has_a_reload_decision() {
             shipped.contains(&format!("\n# {key}=")),
             "dist/mptcpd.conf documents {key}"
         );
+        if section != SECTION {
+            assert!(
+                shipped.contains(&format!("\n[{section}]\n")),
+                "dist/mptcpd.conf names [{section}]"
+            );
+        }
     }
 }

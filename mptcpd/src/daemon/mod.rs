@@ -62,13 +62,14 @@ struct Running<'a> {
 }
 
 impl Running<'_> {
-    /// Reads the configuration again; keeps the current one if the new one is wrong.
-    fn reload(&mut self) {
+    /// Reads the configuration again; keeps the current one if the new one is wrong (then
+    /// `false`).
+    fn reload(&mut self) -> bool {
         let new = match Config::load(self.args) {
             Ok(new) => new,
             Err(e) => {
                 tracing::error!("reload: {}; keeping the current configuration", Chain(&e));
-                return;
+                return false;
             }
         };
         let reload::Plan {
@@ -90,6 +91,7 @@ impl Running<'_> {
         self.config = effective;
         tracing::info!("configuration reloaded");
         tracing::debug!("configuration: {}", self.config);
+        true
     }
 }
 
@@ -164,6 +166,7 @@ async fn start_metrics(
             stats: host.stats(),
             endpoints_owned: Box::new(move || pm.owned_endpoints().len()),
             telemetry: telemetry.and_then(telemetry::Telemetry::stats_reader),
+            decisions: host.pm().decisions().clone(),
         }
     })
     .await
@@ -180,7 +183,11 @@ async fn wait_for_family(
         tokio::select! {
             pm = &mut connect => return pm.map(Some).map_err(DaemonError::Pm),
             signal = signals.recv() => match signal {
-                Signal::Hup => running.reload(),
+                // The plugins are built with the configuration in force once the family is
+                // there: nothing else to tell.
+                Signal::Hup => {
+                    running.reload();
+                }
                 Signal::Term | Signal::Int => {
                     tracing::info!("{signal} received before mptcp_pm appeared, shutting down");
                     return Ok(None);
@@ -237,7 +244,13 @@ async fn serve(
     let stats = host.stats();
     let _metrics = start_metrics(&running.config, &host, &connections, telemetry.as_ref()).await;
     let plugins = host.plugin_names().into_iter().map(str::to_owned).collect();
-    let bus = crate::dbus::Bus::spawn(pm.clone(), connections.clone(), plugins, &running.config);
+    let bus = crate::dbus::Bus::spawn(
+        pm.clone(),
+        connections.clone(),
+        host.pm().decisions().clone(),
+        plugins,
+        &running.config,
+    );
     notify::ready();
     tracing::info!("ready (notify flags: {})", running.config.notify_flags);
     let mut ticks = host.wants_ticks().then(ticks);
@@ -251,7 +264,9 @@ async fn serve(
                         |p| p.display().to_string(),
                     ));
                     notify::reloading();
-                    running.reload();
+                    if running.reload() {
+                        host.reconfigure(&plugins::settings(&running.config, instance.state_file()));
+                    }
                     bus.configuration(&running.config);
                     notify::ready();
                 }

@@ -20,8 +20,7 @@ pub(super) fn settings(config: &Config, state_file: PathBuf) -> PluginSettings {
             dead_rtos: config.health_dead_rtos,
             min_peers: config.health_min_peers,
             min_share_percent: config.health_min_share,
-            // Not a setting yet (issue 13: the `[health]` section).
-            reprobe_max_secs: HealthConfig::DEFAULT.reprobe_max_secs,
+            reprobe_max_secs: config.health_reprobe_max,
         },
         state_file: Some(state_file),
     }

@@ -12,7 +12,7 @@ pub(super) struct Plan {
 }
 
 /// Takes from `new` what applies at once (`debug`, the notify filters `skip_link_local` and
-/// `skip_loopback`, as each setting's `reload` says); keeps the rest from `current`, naming
+/// `skip_loopback`, the `[health]` keys, as each setting's `reload` says); keeps the rest from `current`, naming
 /// what differs.
 pub(super) fn plan(current: &Config, mut new: Config) -> Plan {
     let need_restart = SETTINGS
@@ -47,7 +47,7 @@ mod tests {
     }
 
     #[test]
-    fn debug_and_skip_filters_apply_at_once() {
+    fn debug_skip_filters_and_health_apply_at_once() {
         let current = Config {
             notify_flags: NotifyFlags::CHECK_ROUTE,
             ..Config::default()
@@ -55,6 +55,8 @@ mod tests {
         let new = Config {
             debug: true,
             notify_flags: NotifyFlags::SKIP_LINK_LOCAL | NotifyFlags::SKIP_LOOPBACK,
+            health_hold: 3,
+            health_min_peers: 1,
             config_file: Some("/etc/mptcpd/mptcpd.conf".into()),
             ..Config::default()
         };
@@ -63,6 +65,7 @@ mod tests {
             need_restart,
         } = plan(&current, new.clone());
         assert!(effective.debug);
+        assert_eq!((effective.health_hold, effective.health_min_peers), (3, 1));
         assert_eq!(
             effective.notify_flags,
             NotifyFlags::SKIP_LINK_LOCAL | NotifyFlags::SKIP_LOOPBACK | NotifyFlags::CHECK_ROUTE

@@ -1,18 +1,21 @@
 //! `org.mptcpd.Connection1` at `/org/mptcpd/Mptcpd/connection/N`: one MPTCP connection. The
 //! object knows its token to read the table; the token itself is never on the bus.
 
+use std::collections::HashMap;
+
 use mptcp_pm::Token;
-use mptcpd_common::dbus::Subflow;
+use mptcpd_common::dbus::{Judgement, Subflow};
 use mptcpd_plugin::ConnectionView;
 use zbus::interface;
 
-use super::wire;
-use crate::connections::Connections;
+use super::{health, wire};
+use crate::{connections::Connections, plugins::Decisions};
 
 /// One connection object.
 pub(super) struct Connection {
     pub(super) token: Token,
     pub(super) connections: Connections,
+    pub(super) decisions: Decisions,
     /// What stays for the connection's life (shown even after the table dropped it).
     pub(super) local: String,
     pub(super) remote: String,
@@ -24,10 +27,15 @@ pub(super) struct Connection {
     reason = "zbus's interface macro takes an impl block of its own"
 )]
 impl Connection {
-    pub(super) fn new(view: &ConnectionView, connections: Connections) -> Self {
+    pub(super) fn new(
+        view: &ConnectionView,
+        connections: Connections,
+        decisions: Decisions,
+    ) -> Self {
         Self {
             token: view.token,
             connections,
+            decisions,
             local: view.local.to_string(),
             remote: view.remote.to_string(),
             server_side: view.server_side,
@@ -71,6 +79,19 @@ impl Connection {
     fn subflows(&self) -> Vec<Subflow> {
         self.view()
             .map(|v| v.subflows.iter().map(wire::subflow).collect())
+            .unwrap_or_default()
+    }
+
+    /// The health a plugin judged each of its subflows' local addresses to be in, and why
+    /// (`<figures>; <action>`): why a subflow is backup. Addresses never judged are absent.
+    #[zbus(property(emits_changed_signal = "invalidates"))]
+    fn path_health(&self) -> HashMap<String, Judgement> {
+        self.view()
+            .map(|v| {
+                health::of_connection(&v, &self.decisions)
+                    .into_iter()
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 
 use mptcp_pm::PmClient;
-use mptcpd_common::{Chain, dbus::ConnectionFigures};
+use mptcpd_common::{
+    Chain,
+    dbus::{ConnectionFigures, Judgement},
+};
 use tokio::sync::watch;
 use zbus::{fdo, interface, object_server::SignalEmitter};
 
@@ -17,6 +20,8 @@ pub(super) struct Manager {
     pub(super) plugins: Vec<String>,
     /// The effective configuration, updated on reload.
     pub(super) config: watch::Receiver<Vec<(&'static str, String)>>,
+    /// The plugins' path-health decisions.
+    pub(super) decisions: crate::plugins::Decisions,
 }
 
 /// An endpoint on the bus: id, address, port (0: none), interface index (0: none), flags.
@@ -107,6 +112,12 @@ impl Manager {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect()
+    }
+
+    /// Every local address a plugin judged: its state and why (`<figures>; <action>`).
+    #[zbus(property(emits_changed_signal = "invalidates"))]
+    fn path_health(&self) -> HashMap<String, Judgement> {
+        super::health::all(&self.decisions).into_iter().collect()
     }
 
     /// The figures of the connections whose figures changed, at most once a second.

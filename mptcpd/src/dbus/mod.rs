@@ -4,6 +4,7 @@
 //! Without a bus, or with the name taken, one warning and the daemon runs on.
 
 mod connection;
+mod health;
 mod manager;
 mod wire;
 
@@ -21,7 +22,7 @@ use zbus::{
     zvariant::OwnedObjectPath,
 };
 
-use crate::{config::Config, connections::Connections};
+use crate::{config::Config, connections::Connections, plugins::Decisions};
 use connection::Connection;
 use manager::{Manager, ManagerSignals as _};
 
@@ -43,6 +44,7 @@ impl Bus {
     pub(crate) fn spawn(
         pm: PmClient,
         connections: Connections,
+        decisions: Decisions,
         plugins: Vec<String>,
         config: &Config,
     ) -> Self {
@@ -51,6 +53,7 @@ impl Bus {
             pm,
             plugins,
             config: receiver.clone(),
+            decisions: decisions.clone(),
         };
         tokio::spawn(async move {
             let connection = match tokio::time::timeout(CONNECT_TIMEOUT, connect(manager)).await {
@@ -69,7 +72,15 @@ impl Bus {
                 }
             };
             tracing::info!("D-Bus: serving {BUS_NAME}");
-            serve(&connection, connections, receiver).await;
+            serve(
+                &connection,
+                Sources {
+                    connections,
+                    decisions,
+                },
+                receiver,
+            )
+            .await;
         });
         Self { config: sender }
     }
@@ -100,14 +111,26 @@ struct Object {
     shape: wire::Shape,
 }
 
+/// What the objects show.
+struct Sources {
+    connections: Connections,
+    decisions: Decisions,
+}
+
 /// Keeps the connection objects in step with the table, sends the figures at most once per
-/// [`FIGURES_PERIOD`] while they change, and the configuration when a reload changes it.
+/// [`FIGURES_PERIOD`] while they change, invalidates `PathHealth` when a decision changed it,
+/// and sends the configuration when a reload changes it.
 async fn serve(
     bus: &zbus::Connection,
-    connections: Connections,
+    sources: Sources,
     mut config: watch::Receiver<Vec<(&'static str, String)>>,
 ) {
+    let Sources {
+        connections,
+        decisions,
+    } = &sources;
     let server = bus.object_server();
+    let mut path_health = health::all(decisions);
     let mut changes = connections.changes();
     let mut objects: HashMap<Token, Object> = HashMap::new();
     let mut counter: u64 = 0;
@@ -120,11 +143,20 @@ async fn serve(
                 if table_changed.is_err() {
                     return;
                 }
-                sync(server, &connections, &mut objects, &mut counter).await;
+                sync(server, &sources, &mut objects, &mut counter).await;
             }
             _ = tick.tick() => {
-                // `Established` changes without a table change; a tick catches it.
-                sync(server, &connections, &mut objects, &mut counter).await;
+                // `Established` and the judgements change without a table change; a tick
+                // catches them.
+                sync(server, &sources, &mut objects, &mut counter).await;
+                let now = health::all(decisions);
+                if now != path_health
+                    && let Ok(manager) = server.interface::<_, Manager>(MANAGER_PATH).await
+                {
+                    let emitter = manager.signal_emitter();
+                    report(manager.get().await.path_health_invalidate(emitter), "PathHealth").await;
+                }
+                path_health = now;
                 let due = sent.due(&connections.all(), |t| objects.get(&t).map(|o| o.path.clone()));
                 if !due.is_empty()
                     && let Ok(manager) = server.interface::<_, Manager>(MANAGER_PATH).await
@@ -157,10 +189,14 @@ async fn report(sending: impl Future<Output = zbus::Result<()>>, what: &str) {
 /// changes of the others.
 async fn sync(
     server: &ObjectServer,
-    connections: &Connections,
+    sources: &Sources,
     objects: &mut HashMap<Token, Object>,
     counter: &mut u64,
 ) {
+    let Sources {
+        connections,
+        decisions,
+    } = sources;
     let views = connections.all();
     let live: std::collections::HashSet<Token> = views.iter().map(|v| v.token).collect();
     let gone: Vec<Token> = objects
@@ -176,7 +212,7 @@ async fn sync(
         }
     }
     for view in &views {
-        let shape = wire::Shape::of(view);
+        let shape = wire::Shape::of(view, decisions);
         if let Some(object) = objects.get_mut(&view.token) {
             if object.shape != shape {
                 changed(server, &object.path, &object.shape, &shape).await;
@@ -190,7 +226,10 @@ async fn sync(
             continue;
         };
         match server
-            .at(&path, Connection::new(view, connections.clone()))
+            .at(
+                &path,
+                Connection::new(view, connections.clone(), decisions.clone()),
+            )
             .await
         {
             Ok(_) => {
@@ -218,5 +257,8 @@ async fn changed(
     }
     if old.subflows != new.subflows {
         report(iface.subflows_invalidate(emitter), "Subflows").await;
+    }
+    if old.path_health != new.path_health {
+        report(iface.path_health_invalidate(emitter), "PathHealth").await;
     }
 }

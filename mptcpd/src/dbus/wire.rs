@@ -8,6 +8,9 @@ use mptcpd_common::dbus::{ConnectionFigures, Figures, NO_ID, Subflow};
 use mptcpd_plugin::{ConnectionView, PathFigures, SubflowView};
 use zbus::zvariant::OwnedObjectPath;
 
+use super::health;
+use crate::plugins::Decisions;
+
 /// A subflow as the bus shows it.
 pub(super) fn subflow(view: &SubflowView) -> Subflow {
     let SubflowView {
@@ -52,12 +55,15 @@ pub(super) struct Shape {
     pub(super) established: bool,
     /// The subflows without their figures.
     pub(super) subflows: Vec<Subflow>,
+    /// The judgements of its local addresses.
+    pub(super) path_health: health::PathHealth,
 }
 
 impl Shape {
-    pub(super) fn of(view: &ConnectionView) -> Self {
+    pub(super) fn of(view: &ConnectionView, decisions: &Decisions) -> Self {
         Self {
             established: view.established,
+            path_health: health::of_connection(view, decisions),
             subflows: view
                 .subflows
                 .iter()
@@ -151,10 +157,22 @@ mod tests {
     }
 
     #[test]
-    fn shape_ignores_figures() {
-        assert_eq!(Shape::of(&view(1, Some(1))), Shape::of(&view(1, Some(2))));
+    fn shape_ignores_figures_but_not_a_judgement() {
+        let decisions = Decisions::default();
+        let shape = |view| Shape::of(&view, &decisions);
+        assert_eq!(shape(view(1, Some(1))), shape(view(1, Some(2))));
         let mut established = view(1, None);
         established.established = true;
-        assert_ne!(Shape::of(&view(1, None)), Shape::of(&established));
+        assert_ne!(shape(view(1, None)), shape(established));
+        let before = shape(view(1, None));
+        decisions.record(mptcpd_plugin::PathDecision {
+            plugin: "health",
+            addr: "192.0.2.1".parse().unwrap(),
+            from: mptcpd_plugin::PathHealth::Healthy,
+            to: mptcpd_plugin::PathHealth::Dead,
+            reason: "r".into(),
+            action: "a".into(),
+        });
+        assert_ne!(before, shape(view(1, None)));
     }
 }

@@ -19,7 +19,7 @@ use super::{
     interfaces::Interfaces,
     paths::{LiveSubflow, PathLabels, PathRow, Paths, SubflowKey, Totals},
 };
-use crate::{connections::Connections, stats::Stats};
+use crate::{connections::Connections, plugins::Decisions, stats::Stats};
 
 /// Where the figures come from.
 pub(crate) struct Sources {
@@ -31,6 +31,8 @@ pub(crate) struct Sources {
     pub(crate) endpoints_owned: Box<dyn Fn() -> usize + Send + Sync>,
     /// The subflow telemetry's counters, when it runs.
     pub(crate) telemetry: Option<TelemetryStatsReader>,
+    /// The plugins' path-health decisions.
+    pub(crate) decisions: Decisions,
 }
 
 impl std::fmt::Debug for Sources {
@@ -39,6 +41,7 @@ impl std::fmt::Debug for Sources {
             .field("connections", &self.connections)
             .field("stats", &self.stats)
             .field("telemetry", &self.telemetry)
+            .field("decisions", &self.decisions)
             .finish_non_exhaustive()
     }
 }
@@ -84,6 +87,7 @@ impl Collector for DaemonCollector {
             stats,
             endpoints_owned,
             telemetry,
+            decisions,
         } = &self.sources;
         let stats = stats.snapshot();
         one(
@@ -120,6 +124,7 @@ impl Collector for DaemonCollector {
         if let Some(telemetry) = telemetry {
             encode_telemetry(&mut encoder, telemetry)?;
         }
+        super::health::encode(&mut encoder, decisions)?;
         self.encode_paths(&mut encoder, &connections)
     }
 }
@@ -273,7 +278,7 @@ mod tests {
     use mptcp_pm::{Connection, Event, EventFlags, Subflow};
 
     use super::{Metrics, Sources};
-    use crate::{connections::Connections, stats::Stats};
+    use crate::{connections::Connections, plugins::Decisions, stats::Stats};
 
     #[test]
     fn a_scrape_has_every_family_per_path_and_ends_with_eof() {
@@ -284,6 +289,7 @@ mod tests {
             stats: Arc::clone(&stats),
             endpoints_owned: Box::new(|| 2),
             telemetry: None,
+            decisions: Decisions::default(),
         });
         let initial = Connection {
             token: 7,

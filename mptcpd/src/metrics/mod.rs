@@ -3,6 +3,7 @@
 //! responder. The families are described in `docs/metrics.md`.
 
 mod collector;
+mod health;
 mod http;
 mod interfaces;
 mod paths;

@@ -5,31 +5,41 @@
 use std::{
     collections::{BTreeMap, HashMap},
     net::IpAddr,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
 use mptcpd_plugin::{PathDecision, PathHealth};
 
-/// Decisions reported through [`mptcpd_plugin::PathManager::report_decision`].
+/// Decisions reported through [`mptcpd_plugin::PathManager::report_decision`]; a clone shares
+/// them (the plugin handle records, the metrics and D-Bus read).
+#[derive(Debug, Clone, Default)]
+pub struct Decisions(Arc<Mutex<Log>>);
+
 #[derive(Debug, Default)]
-pub struct Decisions {
+struct Log {
     latest: HashMap<IpAddr, PathDecision>,
     counts: BTreeMap<(&'static str, PathHealth), u64>,
 }
 
 impl Decisions {
+    fn log(&self) -> MutexGuard<'_, Log> {
+        // Nothing panics while holding it; the maps stay consistent.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Records a decision: the latest of its address, counted.
-    pub fn record(&mut self, decision: PathDecision) {
-        *self
-            .counts
+    pub fn record(&self, decision: PathDecision) {
+        let mut log = self.log();
+        *log.counts
             .entry((decision.plugin, decision.to))
             .or_default() += 1;
-        self.latest.insert(decision.addr.to_canonical(), decision);
+        log.latest.insert(decision.addr.to_canonical(), decision);
     }
 
     /// The latest decision about `addr`, if any plugin made one.
     #[must_use]
-    pub fn latest(&self, addr: IpAddr) -> Option<&PathDecision> {
-        self.latest.get(&addr.to_canonical())
+    pub fn latest(&self, addr: IpAddr) -> Option<PathDecision> {
+        self.log().latest.get(&addr.to_canonical()).cloned()
     }
 
     /// An address's health as last judged (healthy when never judged).
@@ -41,7 +51,7 @@ impl Decisions {
     /// The latest decision of every address judged, by address.
     #[must_use]
     pub fn all_latest(&self) -> Vec<PathDecision> {
-        let mut all: Vec<PathDecision> = self.latest.values().cloned().collect();
+        let mut all: Vec<PathDecision> = self.log().latest.values().cloned().collect();
         all.sort_by_key(|d| d.addr);
         all
     }
@@ -49,7 +59,7 @@ impl Decisions {
     /// How many decisions each plugin made, per outcome.
     #[must_use]
     pub fn counts(&self) -> Vec<((&'static str, PathHealth), u64)> {
-        self.counts.iter().map(|(k, v)| (*k, *v)).collect()
+        self.log().counts.iter().map(|(k, v)| (*k, *v)).collect()
     }
 }
 
@@ -70,7 +80,7 @@ mod tests {
 
     #[test]
     fn keeps_the_latest_per_address_and_counts_every_one() {
-        let mut d = Decisions::default();
+        let d = Decisions::default();
         assert_eq!(d.health("192.0.2.1".parse().unwrap()), PathHealth::Healthy);
         d.record(decision("192.0.2.1", PathHealth::Degraded));
         d.record(decision("::ffff:192.0.2.1", PathHealth::Dead));

@@ -39,7 +39,7 @@ pub struct HostPm<K> {
     /// The daemon's connection view, once given ([`Self::set_connections`]).
     connections: OnceLock<Connections>,
     /// The plugins' path-health decisions.
-    decisions: Mutex<Decisions>,
+    decisions: Decisions,
 }
 
 /// "address not found": what `DEL_ADDR` answers for an id the kernel does not have.
@@ -68,7 +68,7 @@ impl<K: Commands> HostPm<K> {
             }),
             mapped: Mutex::default(),
             connections: OnceLock::new(),
-            decisions: Mutex::default(),
+            decisions: Decisions::default(),
         }
     }
 
@@ -80,12 +80,9 @@ impl<K: Commands> HostPm<K> {
         }
     }
 
-    /// The plugins' path-health decisions (metrics, D-Bus).
-    pub fn decisions(&self) -> MutexGuard<'_, Decisions> {
-        // Nothing panics while holding it.
-        self.decisions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// The plugins' path-health decisions (clone it to share them: metrics, D-Bus).
+    pub const fn decisions(&self) -> &Decisions {
+        &self.decisions
     }
 
     /// The kernel side.

@@ -127,6 +127,14 @@ pub trait Plugin: Send + Sync {
         false
     }
 
+    /// The configuration was reloaded (SIGHUP): `config` holds the new settings, of which a
+    /// plugin applies what it can without a restart (keeping what it learnt). Called from the
+    /// daemon's loop, possibly while the plugin handles events in its lanes; the default does
+    /// nothing.
+    fn reconfigure(&self, config: &PluginConfig) {
+        let _ = config;
+    }
+
     /// An event; `pm` commands the kernel and answers each command.
     fn on_event<'a>(&'a self, event: &'a Event, pm: &'a dyn PathManager) -> BoxFuture<'a, ()>;
 }

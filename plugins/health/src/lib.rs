@@ -18,6 +18,7 @@
 //!
 //! State sits behind one `std::sync::Mutex`, never held across the kernel's answers.
 
+mod config;
 pub mod decision;
 
 use std::{
@@ -28,8 +29,8 @@ use std::{
 };
 
 use mptcpd_plugin::{
-    BoxFuture, Chain, EndpointFlags, Event, PRIORITY_LOW, PathDecision, PathManager, Plugin,
-    PluginConfig, Token,
+    BoxFuture, Chain, EndpointFlags, Event, HealthConfig, PRIORITY_LOW, PathDecision, PathManager,
+    Plugin, PluginConfig, Token,
 };
 use tracing::{info, warn};
 
@@ -50,6 +51,8 @@ pub struct Health {
 
 #[derive(Debug)]
 struct Inner {
+    /// The `[health]` settings in force (a reload replaces them).
+    config: HealthConfig,
     core: Core,
     /// Connections seen and the subflows observed on each (forgotten with it).
     conns: HashMap<Token, BTreeSet<(SocketAddr, SocketAddr)>>,
@@ -71,6 +74,7 @@ impl Health {
             addr_flags: config.addr_flags,
             origin: Instant::now(),
             inner: Mutex::new(Inner {
+                config: config.health,
                 core: Core::new(config.health.into()),
                 conns: HashMap::new(),
             }),
@@ -236,6 +240,18 @@ impl Plugin for Health {
 
     fn observes_connections(&self) -> bool {
         true
+    }
+
+    /// New thresholds apply to the core at once; its subflows, baselines and states stay.
+    fn reconfigure(&self, config: &PluginConfig) {
+        let mut inner = self.inner();
+        let changed = config::changes(&inner.config, &config.health);
+        if changed.is_empty() {
+            return;
+        }
+        inner.config = config.health;
+        inner.core.set_thresholds(config.health.into());
+        info!("health: new settings apply: {}", changed.join(", "));
     }
 
     fn on_event<'a>(&'a self, event: &'a Event, pm: &'a dyn PathManager) -> BoxFuture<'a, ()> {

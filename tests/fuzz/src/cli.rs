@@ -47,8 +47,8 @@ pub fn seeds() -> Vec<Vec<u8>> {
     let every_setting = SETTINGS
         .iter()
         .map(|setting| match setting.switch {
-            Some(_) => format!("--{}", setting.key),
-            None => format!("--{}={}", setting.key, setting.example),
+            Some(_) => format!("--{}", setting.option),
+            None => format!("--{}={}", setting.option, setting.example),
         })
         .collect::<Vec<_>>()
         .join("\0");

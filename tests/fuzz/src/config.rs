@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use clap::Parser as _;
 use mptcpd::{
     cli::Args,
-    config::{Config, SECTION, SETTINGS},
+    config::{Config, SETTINGS},
 };
 
 use crate::print;
@@ -59,11 +59,12 @@ pub fn run(input: &[u8]) {
 /// with mistakes.
 #[must_use]
 pub fn seeds() -> Vec<Vec<u8>> {
-    let every_key = SETTINGS
-        .iter()
-        .fold(format!("[{SECTION}]\n"), |text, setting| {
-            format!("{text}{}={}\n", setting.key, setting.example)
-        });
+    let every_key = SETTINGS.iter().fold(String::new(), |text, setting| {
+        format!(
+            "{text}[{}]\n{}={}\n",
+            setting.section, setting.key, setting.example
+        )
+    });
     [
         include_str!("../../../dist/mptcpd.conf"),
         &every_key,
@@ -78,6 +79,8 @@ pub fn seeds() -> Vec<Vec<u8>> {
         "[core\n",
         "[core]\nload-plugins=a,,b\n",
         "[core]\ndebug=yes\n",
+        "[health]\nhold=0\nmin-share=101\n[core]\nhealth-hold=1\n",
+        "[health]\nhold=-3\n",
     ]
     .iter()
     .map(|text| text.as_bytes().to_vec())

@@ -7,7 +7,7 @@ use std::{ffi::OsString, fmt::Write as _, os::unix::ffi::OsStrExt as _};
 use clap::Parser as _;
 use mptcpd::{
     cli::Args,
-    config::{Config, SECTION, SETTINGS, Setting},
+    config::{Config, SETTINGS, Setting},
 };
 
 /// The settings `config` gives a value, with their values as the file writes them.
@@ -20,13 +20,18 @@ fn settings(config: &Config) -> impl Iterator<Item = (&'static Setting, OsString
 /// The config file that says `config`, or `None` if a value cannot be written in one (a line
 /// is trimmed, ends at a newline and is UTF-8).
 pub(crate) fn as_file(config: &Config) -> Option<String> {
-    let mut text = format!("[{SECTION}]\n");
+    let mut text = String::new();
+    let mut section = None;
     for (setting, value) in settings(config) {
         let value = value.to_str()?;
         if value.trim() != value || value.contains('\n') {
             return None;
         }
         // Writing to a String cannot fail.
+        if section != Some(setting.section) {
+            section = Some(setting.section);
+            let _ = writeln!(text, "[{}]", setting.section);
+        }
         let _ = writeln!(text, "{}={value}", setting.key);
     }
     Some(text)
@@ -43,10 +48,10 @@ pub(crate) fn as_argv(config: &Config) -> Option<Vec<OsString>> {
         if let Some(word) = setting.switch {
             // An option without a value: given for its value, left out for the default.
             if value == word {
-                argv.push(format!("--{}", setting.key).into());
+                argv.push(format!("--{}", setting.option).into());
             }
         } else {
-            let mut arg = OsString::from(format!("--{}=", setting.key));
+            let mut arg = OsString::from(format!("--{}=", setting.option));
             arg.push(value);
             argv.push(arg);
         }

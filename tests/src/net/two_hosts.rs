@@ -134,6 +134,17 @@ impl TwoHosts {
         Ok(server)
     }
 
+    /// `mptcp-xfer client` in the client's namespace, sending `bytes` to the server's path-1
+    /// address at `port` once its extra subflow joined (output discarded); spawn it.
+    pub fn xfer_client(&self, port: u16, bytes: u64) -> anyhow::Result<std::process::Command> {
+        let mut client = self.client.command(bins::path("mptcp-xfer")?)?;
+        client
+            .args(["client", "--connect", &format!("10.0.1.2:{port}")])
+            .args(["--bytes", &bytes.to_string(), "--wait-extra-subflows", "1"])
+            .stdout(Stdio::null());
+        Ok(client)
+    }
+
     /// Adds `rule` to an input-hook chain in the server's namespace (the receiving side: a
     /// drop there is a lost packet, not a local error). Needs `nft`.
     pub fn server_input_rule(&self, rule: &str) -> anyhow::Result<()> {

@@ -69,6 +69,23 @@ pub struct PluginHost<K: Commands + 'static> {
     lanes: Lanes,
 }
 
+/// What plugins are built (and reconfigured) with.
+fn plugin_config(settings: &PluginSettings) -> PluginConfig {
+    let PluginSettings {
+        path_manager: _,
+        load_plugins: _,
+        addr_flags,
+        max_subflows,
+        health,
+        state_file: _,
+    } = settings;
+    PluginConfig {
+        addr_flags: *addr_flags,
+        max_subflows: *max_subflows,
+        health: *health,
+    }
+}
+
 impl<K: Commands + 'static> std::fmt::Debug for PluginHost<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PluginHost")
@@ -91,23 +108,22 @@ impl<K: Commands + 'static> PluginHost<K> {
         settings: &PluginSettings,
         kernel: K,
     ) -> Result<Self, PluginError> {
-        let PluginSettings {
-            path_manager,
-            load_plugins,
-            addr_flags,
-            max_subflows,
-            health,
-            state_file,
-        } = settings;
-        let config = PluginConfig {
-            addr_flags: *addr_flags,
-            max_subflows: *max_subflows,
-            health: *health,
-        };
-        let (plugins, default) =
-            registry.select(&config, load_plugins.as_deref(), path_manager.as_deref())?;
-        let pm = HostPm::new(kernel, state_file.clone());
+        let (plugins, default) = registry.select(
+            &plugin_config(settings),
+            settings.load_plugins.as_deref(),
+            settings.path_manager.as_deref(),
+        )?;
+        let pm = HostPm::new(kernel, settings.state_file.clone());
         Self::with_plugins(plugins, default, pm).await
+    }
+
+    /// A reload (SIGHUP): every plugin hears the new settings ([`Plugin::reconfigure`]) and
+    /// applies what it can; the plugins loaded and the connections they track stay.
+    pub fn reconfigure(&self, settings: &PluginSettings) {
+        let config = plugin_config(settings);
+        for plugin in &self.plugins {
+            plugin.reconfigure(&config);
+        }
     }
 
     /// With given plugins (in priority order) and handle: adopts, then calls `init`.

@@ -54,6 +54,9 @@ impl Plugin for Probe {
     fn observes_connections(&self) -> bool {
         self.name == "c"
     }
+    fn reconfigure(&self, config: &PluginConfig) {
+        self.note(&format!("reconfigure hold={}", config.health.hold_secs));
+    }
     fn on_event<'a>(
         &'a self,
         event: &'a PluginEvent,
@@ -211,6 +214,28 @@ async fn plugins_get_every_attribute_of_the_event() {
             "a:subflow_closed 7 error=Some(104) reset=Some(3)/Some(1)",
         ]
     );
+}
+
+/// A reload reaches every loaded plugin with the new settings.
+#[tokio::test]
+async fn a_reload_reconfigures_every_plugin() {
+    let log = Log::default();
+    let host = PluginHost::with_plugins(probes(&log), 0, pm(RecordingPm::new(), None))
+        .await
+        .unwrap();
+    let mut settings = crate::plugins::PluginSettings::default();
+    settings.health.hold_secs = 2;
+    host.reconfigure(&settings);
+    let mut got = taken(&log);
+    got.sort();
+    let names: Vec<String> = host
+        .plugin_names()
+        .iter()
+        .map(|n| format!("{n}:reconfigure hold=2"))
+        .collect();
+    let mut want = names;
+    want.sort();
+    assert_eq!(got, want);
 }
 
 /// Plugins get the monitor's interface as it is: its operational state and link type too
