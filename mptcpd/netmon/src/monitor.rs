@@ -23,6 +23,7 @@ use super::{
     NetmonError, decode,
     flags::NotifyFlags,
     model::NetEvent,
+    policy::AddressFilter,
     state::{Input, NetState, Output, RouteCheck},
 };
 
@@ -45,6 +46,7 @@ type Notifications = BoxStream<'static, (NetlinkMessage<RouteNetlinkMessage>, So
 pub struct NetworkMonitor {
     events: UnboundedReceiver<NetEvent>,
     flags: watch::Sender<NotifyFlags>,
+    filter: watch::Sender<AddressFilter>,
     adopted: UnboundedSender<Adopted>,
     task: Option<JoinHandle<Result<(), NetmonError>>>,
 }
@@ -56,6 +58,14 @@ impl NetworkMonitor {
     /// Must run inside a tokio runtime, in the network namespace to monitor (the sockets are
     /// created here).
     pub async fn start(flags: NotifyFlags) -> Result<Self, NetmonError> {
+        Self::start_with_filter(flags, AddressFilter::default()).await
+    }
+
+    /// [`Self::start`], reporting only the interfaces and addresses `filter` allows.
+    pub async fn start_with_filter(
+        flags: NotifyFlags,
+        filter: AddressFilter,
+    ) -> Result<Self, NetmonError> {
         let mut groups = vec![
             MulticastGroup::Link,
             MulticastGroup::Ipv4Ifaddr,
@@ -79,10 +89,15 @@ impl NetworkMonitor {
 
         let (sender, events) = unbounded_channel();
         let (flags_tx, flags_rx) = watch::channel(flags);
+        let (filter_tx, filter_rx) = watch::channel(filter.clone());
         let (adopted_tx, adopted_rx) = unbounded_channel();
+        let mut state = NetState::new(flags);
+        // Nothing is known yet: nothing to report.
+        let _none = state.set_filter(filter);
         let mut worker = Worker {
-            state: NetState::new(flags),
+            state,
             flags: flags_rx,
+            filter: filter_rx,
             adopted: adopted_rx,
             handle,
             notifications: notifications.boxed(),
@@ -94,6 +109,7 @@ impl NetworkMonitor {
         Ok(Self {
             events,
             flags: flags_tx,
+            filter: filter_tx,
             adopted: adopted_tx,
             task: Some(tokio::spawn(worker.run())),
         })
@@ -109,6 +125,13 @@ impl NetworkMonitor {
     /// route notifications are subscribed to at start only; `existing` only matters at start.
     pub fn set_flags(&self, flags: NotifyFlags) {
         self.flags.send_replace(flags);
+    }
+
+    /// Filters with `filter` from now on (a configuration reload): every interface and
+    /// address is judged again at once, so what it now refuses is withdrawn and what it now
+    /// allows is reported.
+    pub fn set_filter(&self, filter: AddressFilter) {
+        self.filter.send_replace(filter);
     }
 
     /// Reports these addresses (interface index, address; `None`: any interface) although
@@ -154,6 +177,8 @@ struct Worker {
     state: NetState,
     /// Notify flags changed while running.
     flags: watch::Receiver<NotifyFlags>,
+    /// The address policy changed while running.
+    filter: watch::Receiver<AddressFilter>,
     adopted: UnboundedReceiver<Adopted>,
     /// Requests (dumps and route lookups), on a socket of their own.
     handle: Handle,
@@ -180,6 +205,13 @@ impl Worker {
                     let flags = *self.flags.borrow_and_update();
                     self.state.set_flags(flags);
                     debug!(flags = %self.state.flags(), "notify flags changed");
+                    continue;
+                }
+                Ok(()) = self.filter.changed() => {
+                    let filter = self.filter.borrow_and_update().clone();
+                    debug!(?filter, "address policy changed");
+                    let outputs = self.state.set_filter(filter);
+                    self.carry_out(outputs).await?;
                     continue;
                 }
                 Some((addrs, done)) = self.adopted.recv() => {
@@ -264,7 +296,13 @@ impl Worker {
 
     /// Applies `input` and carries out what the state machine asks, route lookups included.
     async fn apply(&mut self, input: Input) -> Result<(), NetmonError> {
-        let mut todo = VecDeque::from(self.state.apply(input));
+        let outputs = self.state.apply(input);
+        self.carry_out(outputs).await
+    }
+
+    /// Delivers the events and performs the route lookups the state machine asked for.
+    async fn carry_out(&mut self, outputs: Vec<Output>) -> Result<(), NetmonError> {
+        let mut todo = VecDeque::from(outputs);
         while let Some(output) = todo.pop_front() {
             match output {
                 Output::Event(event) => {
