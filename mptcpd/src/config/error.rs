@@ -66,6 +66,22 @@ pub enum LineProblem {
     /// A key the daemon does not know (the C daemon ignores those silently).
     #[error("unknown key {0:?} in [{section}]", section = super::SECTION)]
     UnknownKey(String),
+    /// A key a section other than `[core]` does not know.
+    #[error("unknown key {key:?} in [{section}]")]
+    UnknownSectionKey {
+        /// The section.
+        section: String,
+        /// The key.
+        key: String,
+    },
+    /// A section whose name is wrong (`[interface PATTERN]` with a bad pattern).
+    #[error("section [{section}]: {message}")]
+    BadSection {
+        /// The section's name.
+        section: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A key without a value, where a value is needed.
     #[error("key {0:?}: empty value")]
     EmptyValue(String),

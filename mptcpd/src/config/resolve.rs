@@ -33,7 +33,7 @@ mod tests {
     use crate::{
         cli::Args,
         config::{
-            Config, ConfigError, LogTarget, PluginDirProblem,
+            Config, ConfigError, LogTarget, PluginDirProblem, Policy,
             settings::{FileSettings, merge},
         },
     };
@@ -69,7 +69,7 @@ mod tests {
 
     #[test]
     fn defaults_without_file_or_options() {
-        let config = merge(&args(&[]), None, None);
+        let config = merge(&args(&[]), None, None, Policy::default());
         assert_eq!(
             config,
             Config {
@@ -92,6 +92,7 @@ mod tests {
                 state_dir: "/run/mptcpd".into(),
                 metrics_address: None,
                 config_file: None,
+                policy: Policy::default(),
             }
         );
         assert_eq!(Config::default(), config);
@@ -100,7 +101,12 @@ mod tests {
     #[test]
     fn the_file_overrides_the_defaults() {
         let path = PathBuf::from("/etc/mptcpd/mptcpd.conf");
-        let config = merge(&args(&[]), Some(&file()), Some(path.clone()));
+        let config = merge(
+            &args(&[]),
+            Some(&file()),
+            Some(path.clone()),
+            Policy::default(),
+        );
         assert_eq!(
             config,
             Config {
@@ -123,6 +129,7 @@ mod tests {
                 state_dir: "/run/file".into(),
                 metrics_address: Some("127.0.0.1:9477".parse().unwrap()),
                 config_file: Some(path),
+                policy: Policy::default(),
             }
         );
     }
@@ -150,7 +157,7 @@ mod tests {
             "--state-dir=/run/cli",
             "--metrics-address=[::1]:9478",
         ]);
-        let config = merge(&argv, Some(&file()), None);
+        let config = merge(&argv, Some(&file()), None, Policy::default());
         assert_eq!(
             config,
             Config {
@@ -173,6 +180,7 @@ mod tests {
                 state_dir: "/run/cli".into(),
                 metrics_address: Some("[::1]:9478".parse().unwrap()),
                 config_file: None,
+                policy: Policy::default(),
             }
         );
     }
@@ -183,6 +191,7 @@ mod tests {
             &args(&["--addr-flags=", "--notify-flags", ""]),
             Some(&file()),
             None,
+            Policy::default(),
         );
         assert_eq!(config.addr_flags, EndpointFlags::empty());
         assert_eq!(config.notify_flags, NotifyFlags::empty());
@@ -194,7 +203,7 @@ mod tests {
             debug: Some(true),
             ..FileSettings::default()
         };
-        assert!(merge(&args(&[]), Some(&debug_file), None).debug);
+        assert!(merge(&args(&[]), Some(&debug_file), None, Policy::default()).debug);
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub(super) fn settings(config: &Config, state_file: PathBuf) -> PluginSettings {
             // Not a setting yet (issue 13: the `[health]` section).
             reprobe_max_secs: HealthConfig::DEFAULT.reprobe_max_secs,
         },
+        policy: config.policy.endpoints.clone(),
         state_file: Some(state_file),
     }
 }

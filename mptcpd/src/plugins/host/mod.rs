@@ -97,12 +97,14 @@ impl<K: Commands + 'static> PluginHost<K> {
             addr_flags,
             max_subflows,
             health,
+            policy,
             state_file,
         } = settings;
         let config = PluginConfig {
             addr_flags: *addr_flags,
             max_subflows: *max_subflows,
             health: *health,
+            policy: policy.clone(),
         };
         let (plugins, default) =
             registry.select(&config, load_plugins.as_deref(), path_manager.as_deref())?;
