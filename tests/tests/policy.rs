@@ -168,3 +168,50 @@ fn the_policy_decides_which_addresses_get_endpoints_and_with_which_flags() {
     let (status, log) = daemon.stop().unwrap();
     assert!(status.success(), "{log}");
 }
+
+#[test]
+fn under_the_endpoint_limit_the_interface_order_decides_who_waits() {
+    let test = "under_the_endpoint_limit_the_interface_order_decides_who_waits";
+    if !skip::require_root(test) {
+        return;
+    }
+    let ns = NetNs::new("mptcpd-t-prio").unwrap();
+    let peer = NetNs::new("mptcpd-t-prio").unwrap();
+    let _rest = VethPair::new("pr-rest", &ns, "pq-rest", &peer).unwrap();
+    let _best = VethPair::new("pr-best", &ns, "pq-best", &peer).unwrap();
+    let rest: Vec<Address> = (1..=8)
+        .map(|n| Address::add(&ns, "pr-rest", &format!("198.51.100.{n}/24")).unwrap())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mptcpd.conf");
+    // Everything allowed, pr-best first.
+    write_config(&config, "[policy]\ninterfaces=pr-best,*\n");
+    let daemon = daemon(&ns, &config, "prio");
+    let full = |s: &str| s.lines().filter(|l| l.contains("198.51.100.")).count() == 8;
+    let shown = endpoints_until(&ns, full);
+    assert!(full(&shown), "{shown}\n{}", daemon.log());
+
+    // The kernel is full: the address on pr-best takes the room of the worst (the last).
+    let best = Address::add(&ns, "pr-best", "203.0.113.1/24").unwrap();
+    let shown = endpoints_until(&ns, |s| {
+        s.contains("203.0.113.1 ") && !s.contains("198.51.100.8 ")
+    });
+    assert!(
+        shown.contains("203.0.113.1 ") && !shown.contains("198.51.100.8 "),
+        "{shown}\n{}",
+        daemon.log()
+    );
+    // It goes: the waiting address takes the freed room.
+    drop(best);
+    let shown = endpoints_until(&ns, |s| {
+        !s.contains("203.0.113.1 ") && s.contains("198.51.100.8 ")
+    });
+    assert!(
+        !shown.contains("203.0.113.1 ") && shown.contains("198.51.100.8 "),
+        "{shown}\n{}",
+        daemon.log()
+    );
+    drop(rest);
+    let (status, log) = daemon.stop().unwrap();
+    assert!(status.success(), "{log}");
+}
