@@ -199,6 +199,22 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_file_documents_every_policy_key() {
+        let shipped = include_str!("../../../dist/mptcpd.conf");
+        for key in [
+            "[policy]",
+            "interfaces=",
+            "skip-interfaces=",
+            "skip-addresses=",
+            "prefer-family=",
+            "[interface wwan*]",
+            "flags=",
+        ] {
+            assert!(shipped.contains(&format!("\n# {key}")), "{key}");
+        }
+    }
+
+    #[test]
     fn each_bad_policy_line_is_named_with_its_key() {
         let cases: [(&str, usize, &str); 9] = [
             (
