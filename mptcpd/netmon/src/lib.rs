@@ -17,6 +17,8 @@ mod model;
 #[cfg(feature = "monitor")]
 mod monitor;
 mod policy;
+#[cfg(feature = "monitor")]
+mod routing;
 pub mod state;
 
 #[cfg(feature = "monitor")]

@@ -1,7 +1,10 @@
 //! The rtnetlink side: subscriptions, dumps, route lookups, and the task that feeds the
 //! state machine. Everything it decides is in `state`; this file only moves messages.
 
-use std::{collections::VecDeque, net::IpAddr};
+use std::{
+    collections::{HashSet, VecDeque},
+    net::IpAddr,
+};
 
 use futures_util::{FutureExt as _, StreamExt as _, TryStreamExt as _, stream::BoxStream};
 use rtnetlink::{
@@ -22,8 +25,9 @@ use tracing::{debug, warn};
 use super::{
     NetmonError, decode,
     flags::NotifyFlags,
-    model::NetEvent,
+    model::{Interface, LocalAddress, NetEvent},
     policy::AddressFilter,
+    routing,
     state::{Input, NetState, Output, RouteCheck},
 };
 
@@ -102,6 +106,7 @@ impl NetworkMonitor {
             handle,
             notifications: notifications.boxed(),
             events: sender,
+            warned: HashSet::new(),
             connections,
         };
         worker.sync().await?;
@@ -184,6 +189,8 @@ struct Worker {
     handle: Handle,
     notifications: Notifications,
     events: UnboundedSender<NetEvent>,
+    /// Addresses already warned about for want of a route out through their interface.
+    warned: HashSet<(u32, IpAddr)>,
     connections: [JoinHandle<()>; 2],
 }
 
@@ -307,8 +314,17 @@ impl Worker {
             match output {
                 Output::Event(event) => {
                     debug!(?event, "network event");
+                    let reported = match &event {
+                        NetEvent::NewLocalAddress { interface, address } => {
+                            Some((interface.clone(), *address))
+                        }
+                        _ => None,
+                    };
                     // A dropped receiver ends `run`; until then there is nothing to do.
                     let _unheard = self.events.send(event);
+                    if let Some((interface, address)) = reported {
+                        self.check_routing(&interface, &address).await;
+                    }
                 }
                 Output::CheckRoute(check) => {
                     let routable = lookup(&self.handle, &check).await?;
@@ -319,11 +335,47 @@ impl Worker {
         }
         Ok(())
     }
+
+    /// Warns, once per address, when traffic from a reported address has no default route out
+    /// through its own interface (its subflows would never establish). A failed lookup is
+    /// no reason to stop the monitor: it is only logged.
+    async fn check_routing(&mut self, interface: &Interface, address: &LocalAddress) {
+        let key = (address.ifindex, address.addr);
+        if !routing::worth_checking(address) || self.warned.contains(&key) {
+            return;
+        }
+        let check = RouteCheck {
+            id: 0,
+            ifindex: address.ifindex,
+            addr: address.addr,
+        };
+        let request = decode::source_route_lookup(&check);
+        match lookup_with(&self.handle, request, &check).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.warned.insert(key);
+                warn!(
+                    "{}",
+                    routing::unrouted_warning(address.addr, &interface.name)
+                );
+            }
+            Err(e) => debug!(address = %address.addr, "routing sanity lookup: {e}"),
+        }
+    }
 }
 
 /// Whether a default route leaves through the address's interface now.
 async fn lookup(handle: &Handle, check: &RouteCheck) -> Result<bool, NetmonError> {
-    let mut replies = handle.route().get(decode::route_lookup(check)).execute();
+    lookup_with(handle, decode::route_lookup(check), check).await
+}
+
+/// Whether the answers to `request` show a default route through `check.ifindex`.
+async fn lookup_with(
+    handle: &Handle,
+    request: rtnetlink::packet_route::route::RouteMessage,
+    check: &RouteCheck,
+) -> Result<bool, NetmonError> {
+    let mut replies = handle.route().get(request).execute();
     let mut routable = false;
     while let Some(reply) = replies.next().await {
         match reply {
