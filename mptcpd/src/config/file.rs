@@ -134,12 +134,22 @@ fn group(name: &str) -> Result<Group, LineProblem> {
     else {
         return Ok(Group::Other);
     };
+    let section = || name.to_owned();
+    if pattern.contains(['[', ']']) || !pattern.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        // ELL (the C daemon's parser) refuses such a section name, and with it the whole file.
+        return Err(LineProblem::BadSection {
+            section: section(),
+            message: "a section name holds printable characters but no [ or ] (use * and ?, \
+                      or list such a pattern in interfaces=)"
+                .to_owned(),
+        });
+    }
     pattern
         .trim()
         .parse()
         .map(Group::Interface)
         .map_err(|e: mptcpd_netmon::PolicyError| LineProblem::BadSection {
-            section: name.to_owned(),
+            section: section(),
             message: e.to_string(),
         })
 }

@@ -2,7 +2,8 @@
 //! carry paths, and which win under the kernel's 8 endpoints) and `[interface PATTERN]` (the
 //! flags of the endpoints on matching interfaces). New sections rather than `[core]` keys, so
 //! that `[core]` stays the C daemon's (which ignores other sections) and a pattern can name a
-//! section (ELL allows `*` in a section name, not in a key).
+//! section (ELL, the C daemon's parser, allows `*` in a section name, not in a key; it refuses
+//! `[` and `]` there, so such patterns are refused in section names too).
 
 use std::fmt;
 
@@ -216,7 +217,7 @@ mod tests {
 
     #[test]
     fn each_bad_policy_line_is_named_with_its_key() {
-        let cases: [(&str, usize, &str); 9] = [
+        let cases: [(&str, usize, &str); 10] = [
             (
                 "[policy]\ninterface=eth0\n",
                 2,
@@ -256,6 +257,11 @@ mod tests {
                 "[interface]\nflags=backup\n",
                 1,
                 "bad interface pattern \"\"",
+            ),
+            (
+                "[interface veth[0-3]]\nflags=backup\n",
+                1,
+                "[interface veth[0-3]]: a section name holds printable characters but no [ or ]",
             ),
             (
                 "[interface eth 0]\nflags=backup\n",
