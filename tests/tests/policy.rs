@@ -215,3 +215,34 @@ fn under_the_endpoint_limit_the_interface_order_decides_who_waits() {
     let (status, log) = daemon.stop().unwrap();
     assert!(status.success(), "{log}");
 }
+
+#[test]
+fn under_the_endpoint_limit_the_preferred_family_wins() {
+    let test = "under_the_endpoint_limit_the_preferred_family_wins";
+    if !skip::require_root(test) {
+        return;
+    }
+    let ns = NetNs::new("mptcpd-t-pfam").unwrap();
+    let peer = NetNs::new("mptcpd-t-pfam").unwrap();
+    let _link = VethPair::new("pf-a", &ns, "pf-b", &peer).unwrap();
+    let v4: Vec<Address> = (1..=8)
+        .map(|n| Address::add(&ns, "pf-a", &format!("198.51.100.{n}/24")).unwrap())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mptcpd.conf");
+    write_config(&config, "[policy]\nprefer-family=ipv6\n");
+    let daemon = daemon(&ns, &config, "pfam");
+    let full = |s: &str| s.lines().filter(|l| l.contains("198.51.100.")).count() == 8;
+    let shown = endpoints_until(&ns, full);
+    assert!(full(&shown), "{shown}\n{}", daemon.log());
+    let _v6 = Address::add(&ns, "pf-a", "2001:db8:9::1/64").unwrap();
+    let shown = endpoints_until(&ns, |s| s.contains("2001:db8:9::1 "));
+    assert!(
+        shown.contains("2001:db8:9::1 ") && !shown.contains("198.51.100.8 "),
+        "{shown}\n{}",
+        daemon.log()
+    );
+    drop(v4);
+    let (status, log) = daemon.stop().unwrap();
+    assert!(status.success(), "{log}");
+}
