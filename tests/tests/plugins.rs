@@ -16,7 +16,7 @@ use mptcpd::plugins::{
     api::{Commands, Endpoint, EndpointFlags, Limits},
 };
 use mptcpd_netmon::{NetworkMonitor, NotifyFlags};
-use mptcpd_plugin::HealthConfig;
+use mptcpd_plugin::{EndpointPolicy, HealthConfig};
 use mptcpd_tests::{
     net::{
         netns::NetNs,
@@ -45,6 +45,7 @@ fn addr_adv(state_file: PathBuf, flags: EndpointFlags) -> PluginSettings {
         addr_flags: flags,
         max_subflows: None,
         health: HealthConfig::DEFAULT,
+        policy: EndpointPolicy::default(),
         state_file: Some(state_file),
     }
 }
@@ -452,6 +453,7 @@ async fn sspi_announces_and_keeps_one_subflow_per_interface() {
         addr_flags: EndpointFlags::empty(),
         max_subflows: None,
         health: HealthConfig::DEFAULT,
+        policy: EndpointPolicy::default(),
         state_file: Some(state.path().join("endpoints")),
     };
     let mut daemon = Daemon::start(

@@ -16,6 +16,9 @@ mod flags;
 mod model;
 #[cfg(feature = "monitor")]
 mod monitor;
+mod policy;
+#[cfg(feature = "monitor")]
+mod routing;
 pub mod state;
 
 #[cfg(feature = "monitor")]
@@ -27,3 +30,7 @@ pub use model::{
 };
 #[cfg(feature = "monitor")]
 pub use monitor::{NOTIFY_RECEIVE_BUFFER, NetworkMonitor};
+pub use policy::{
+    AddressClass, AddressFilter, IFA_F_DEPRECATED, IFA_F_TEMPORARY, InterfacePattern, PolicyError,
+    Prefix, parse_list,
+};

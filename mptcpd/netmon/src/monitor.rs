@@ -1,7 +1,10 @@
 //! The rtnetlink side: subscriptions, dumps, route lookups, and the task that feeds the
 //! state machine. Everything it decides is in `state`; this file only moves messages.
 
-use std::{collections::VecDeque, net::IpAddr};
+use std::{
+    collections::{HashSet, VecDeque},
+    net::IpAddr,
+};
 
 use futures_util::{FutureExt as _, StreamExt as _, TryStreamExt as _, stream::BoxStream};
 use rtnetlink::{
@@ -22,7 +25,9 @@ use tracing::{debug, warn};
 use super::{
     NetmonError, decode,
     flags::NotifyFlags,
-    model::NetEvent,
+    model::{Interface, LocalAddress, NetEvent},
+    policy::AddressFilter,
+    routing,
     state::{Input, NetState, Output, RouteCheck},
 };
 
@@ -45,6 +50,7 @@ type Notifications = BoxStream<'static, (NetlinkMessage<RouteNetlinkMessage>, So
 pub struct NetworkMonitor {
     events: UnboundedReceiver<NetEvent>,
     flags: watch::Sender<NotifyFlags>,
+    filter: watch::Sender<AddressFilter>,
     adopted: UnboundedSender<Adopted>,
     task: Option<JoinHandle<Result<(), NetmonError>>>,
 }
@@ -56,6 +62,14 @@ impl NetworkMonitor {
     /// Must run inside a tokio runtime, in the network namespace to monitor (the sockets are
     /// created here).
     pub async fn start(flags: NotifyFlags) -> Result<Self, NetmonError> {
+        Self::start_with_filter(flags, AddressFilter::default()).await
+    }
+
+    /// [`Self::start`], reporting only the interfaces and addresses `filter` allows.
+    pub async fn start_with_filter(
+        flags: NotifyFlags,
+        filter: AddressFilter,
+    ) -> Result<Self, NetmonError> {
         let mut groups = vec![
             MulticastGroup::Link,
             MulticastGroup::Ipv4Ifaddr,
@@ -79,14 +93,20 @@ impl NetworkMonitor {
 
         let (sender, events) = unbounded_channel();
         let (flags_tx, flags_rx) = watch::channel(flags);
+        let (filter_tx, filter_rx) = watch::channel(filter.clone());
         let (adopted_tx, adopted_rx) = unbounded_channel();
+        let mut state = NetState::new(flags);
+        // Nothing is known yet: nothing to report.
+        let _none = state.set_filter(filter);
         let mut worker = Worker {
-            state: NetState::new(flags),
+            state,
             flags: flags_rx,
+            filter: filter_rx,
             adopted: adopted_rx,
             handle,
             notifications: notifications.boxed(),
             events: sender,
+            warned: HashSet::new(),
             connections,
         };
         worker.sync().await?;
@@ -94,6 +114,7 @@ impl NetworkMonitor {
         Ok(Self {
             events,
             flags: flags_tx,
+            filter: filter_tx,
             adopted: adopted_tx,
             task: Some(tokio::spawn(worker.run())),
         })
@@ -109,6 +130,13 @@ impl NetworkMonitor {
     /// route notifications are subscribed to at start only; `existing` only matters at start.
     pub fn set_flags(&self, flags: NotifyFlags) {
         self.flags.send_replace(flags);
+    }
+
+    /// Filters with `filter` from now on (a configuration reload): every interface and
+    /// address is judged again at once, so what it now refuses is withdrawn and what it now
+    /// allows is reported.
+    pub fn set_filter(&self, filter: AddressFilter) {
+        self.filter.send_replace(filter);
     }
 
     /// Reports these addresses (interface index, address; `None`: any interface) although
@@ -154,11 +182,15 @@ struct Worker {
     state: NetState,
     /// Notify flags changed while running.
     flags: watch::Receiver<NotifyFlags>,
+    /// The address policy changed while running.
+    filter: watch::Receiver<AddressFilter>,
     adopted: UnboundedReceiver<Adopted>,
     /// Requests (dumps and route lookups), on a socket of their own.
     handle: Handle,
     notifications: Notifications,
     events: UnboundedSender<NetEvent>,
+    /// Addresses already warned about for want of a route out through their interface.
+    warned: HashSet<(u32, IpAddr)>,
     connections: [JoinHandle<()>; 2],
 }
 
@@ -180,6 +212,13 @@ impl Worker {
                     let flags = *self.flags.borrow_and_update();
                     self.state.set_flags(flags);
                     debug!(flags = %self.state.flags(), "notify flags changed");
+                    continue;
+                }
+                Ok(()) = self.filter.changed() => {
+                    let filter = self.filter.borrow_and_update().clone();
+                    debug!(?filter, "address policy changed");
+                    let outputs = self.state.set_filter(filter);
+                    self.carry_out(outputs).await?;
                     continue;
                 }
                 Some((addrs, done)) = self.adopted.recv() => {
@@ -264,13 +303,28 @@ impl Worker {
 
     /// Applies `input` and carries out what the state machine asks, route lookups included.
     async fn apply(&mut self, input: Input) -> Result<(), NetmonError> {
-        let mut todo = VecDeque::from(self.state.apply(input));
+        let outputs = self.state.apply(input);
+        self.carry_out(outputs).await
+    }
+
+    /// Delivers the events and performs the route lookups the state machine asked for.
+    async fn carry_out(&mut self, outputs: Vec<Output>) -> Result<(), NetmonError> {
+        let mut todo = VecDeque::from(outputs);
         while let Some(output) = todo.pop_front() {
             match output {
                 Output::Event(event) => {
                     debug!(?event, "network event");
+                    let reported = match &event {
+                        NetEvent::NewLocalAddress { interface, address } => {
+                            Some((interface.clone(), *address))
+                        }
+                        _ => None,
+                    };
                     // A dropped receiver ends `run`; until then there is nothing to do.
                     let _unheard = self.events.send(event);
+                    if let Some((interface, address)) = reported {
+                        self.check_routing(&interface, &address).await;
+                    }
                 }
                 Output::CheckRoute(check) => {
                     let routable = lookup(&self.handle, &check).await?;
@@ -281,11 +335,47 @@ impl Worker {
         }
         Ok(())
     }
+
+    /// Warns, once per address, when traffic from a reported address has no default route out
+    /// through its own interface (its subflows would never establish). A failed lookup is
+    /// no reason to stop the monitor: it is only logged.
+    async fn check_routing(&mut self, interface: &Interface, address: &LocalAddress) {
+        let key = (address.ifindex, address.addr);
+        if !routing::worth_checking(address) || self.warned.contains(&key) {
+            return;
+        }
+        let check = RouteCheck {
+            id: 0,
+            ifindex: address.ifindex,
+            addr: address.addr,
+        };
+        let request = decode::source_route_lookup(&check);
+        match lookup_with(&self.handle, request, &check).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.warned.insert(key);
+                warn!(
+                    "{}",
+                    routing::unrouted_warning(address.addr, &interface.name)
+                );
+            }
+            Err(e) => debug!(address = %address.addr, "routing sanity lookup: {e}"),
+        }
+    }
 }
 
 /// Whether a default route leaves through the address's interface now.
 async fn lookup(handle: &Handle, check: &RouteCheck) -> Result<bool, NetmonError> {
-    let mut replies = handle.route().get(decode::route_lookup(check)).execute();
+    lookup_with(handle, decode::route_lookup(check), check).await
+}
+
+/// Whether the answers to `request` show a default route through `check.ifindex`.
+async fn lookup_with(
+    handle: &Handle,
+    request: rtnetlink::packet_route::route::RouteMessage,
+    check: &RouteCheck,
+) -> Result<bool, NetmonError> {
+    let mut replies = handle.route().get(request).execute();
     let mut routable = false;
     while let Some(reply) = replies.next().await {
         match reply {

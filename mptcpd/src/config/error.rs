@@ -81,6 +81,14 @@ pub enum LineProblem {
         /// Its name there.
         new_key: &'static str,
     },
+    /// A section whose name is wrong (`[interface PATTERN]` with a bad pattern).
+    #[error("section [{section}]: {message}")]
+    BadSection {
+        /// The section's name.
+        section: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A key without a value, where a value is needed.
     #[error("key {0:?}: empty value")]
     EmptyValue(String),

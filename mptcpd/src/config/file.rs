@@ -10,13 +10,36 @@ use std::{
     path::Path,
 };
 
+use mptcpd_netmon::InterfacePattern;
+
 use super::{
     ConfigError, LineProblem,
+    policy::{INTERFACE_SECTION, POLICY_SECTION, Policy},
     settings::{FileSettings, SETTINGS},
 };
 
+/// What the file says: the settings table's sections (`[core]`, `[health]`) and its policy
+/// sections.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct FileContents {
+    /// `[core]` and `[health]`.
+    pub(crate) core: FileSettings,
+    /// `[policy]` and `[interface PATTERN]`.
+    pub(crate) policy: Policy,
+}
+
+/// The section a line is in.
+enum Group {
+    /// A section of the settings table (`[core]`, `[health]`).
+    Settings(String),
+    Policy,
+    Interface(InterfacePattern),
+    /// Another one: ignored, as by the C daemon.
+    Other,
+}
+
 /// Reads and parses `path`. `Ok(None)` when it does not exist and is not `required`.
-pub(super) fn read(path: &Path, required: bool) -> Result<Option<FileSettings>, ConfigError> {
+pub(super) fn read(path: &Path, required: bool) -> Result<Option<FileContents>, ConfigError> {
     let read_error = |source| ConfigError::Read {
         path: path.to_owned(),
         source,
@@ -54,7 +77,7 @@ pub(super) fn read(path: &Path, required: bool) -> Result<Option<FileSettings>, 
 }
 
 /// Parses the text of the file at `path` (named in errors).
-pub(super) fn parse_text(text: &str, path: &Path) -> Result<FileSettings, ConfigError> {
+pub(super) fn parse_text(text: &str, path: &Path) -> Result<FileContents, ConfigError> {
     parse(text).map_err(|(line, problem)| ConfigError::Line {
         path: path.to_owned(),
         line,
@@ -64,9 +87,9 @@ pub(super) fn parse_text(text: &str, path: &Path) -> Result<FileSettings, Config
 
 /// Parses the file's text; an error carries the 1-based line number. A key given twice takes
 /// its last value.
-pub(super) fn parse(text: &str) -> Result<FileSettings, (usize, LineProblem)> {
-    let mut settings = FileSettings::default();
-    let mut group: Option<&str> = None;
+pub(super) fn parse(text: &str) -> Result<FileContents, (usize, LineProblem)> {
+    let mut contents = FileContents::default();
+    let mut group: Option<Group> = None;
     for (index, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -75,7 +98,7 @@ pub(super) fn parse(text: &str) -> Result<FileSettings, (usize, LineProblem)> {
         let at = |problem| (index + 1, problem);
         if let Some(name) = line.strip_prefix('[') {
             let name = name.strip_suffix(']').ok_or(at(LineProblem::Syntax))?;
-            group = Some(name.trim());
+            group = Some(self::group(name.trim()).map_err(at)?);
             continue;
         }
         let (key, value) = line.split_once('=').ok_or(at(LineProblem::Syntax))?;
@@ -83,16 +106,56 @@ pub(super) fn parse(text: &str) -> Result<FileSettings, (usize, LineProblem)> {
         if key.is_empty() {
             return Err(at(LineProblem::Syntax));
         }
-        match group {
+        match &group {
             None => return Err(at(LineProblem::Ungrouped(key.to_owned()))),
-            // Sections no setting names are ignored, as by the C daemon.
-            Some(group) if SETTINGS.iter().any(|s| s.section == group) => {
-                settings.set(group, key, value).map_err(at)?;
+            Some(Group::Settings(section)) => {
+                contents.core.set(section, key, value).map_err(at)?;
             }
-            Some(_) => {}
+            Some(Group::Policy) => contents.policy.set(key, value).map_err(at)?,
+            Some(Group::Interface(pattern)) => {
+                contents
+                    .policy
+                    .set_interface(pattern, key, value)
+                    .map_err(at)?;
+            }
+            Some(Group::Other) => {}
         }
     }
-    Ok(settings)
+    Ok(contents)
+}
+
+/// The section called `name`; an `[interface PATTERN]` whose pattern is wrong is an error.
+fn group(name: &str) -> Result<Group, LineProblem> {
+    if SETTINGS.iter().any(|s| s.section == name) {
+        return Ok(Group::Settings(name.to_owned()));
+    }
+    if name == POLICY_SECTION {
+        return Ok(Group::Policy);
+    }
+    let Some(pattern) = name
+        .strip_prefix(INTERFACE_SECTION)
+        .or_else(|| (name == INTERFACE_SECTION.trim_end()).then_some(""))
+    else {
+        return Ok(Group::Other);
+    };
+    let section = || name.to_owned();
+    if pattern.contains(['[', ']']) || !pattern.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        // ELL (the C daemon's parser) refuses such a section name, and with it the whole file.
+        return Err(LineProblem::BadSection {
+            section: section(),
+            message: "a section name holds printable characters but no [ or ] (use * and ?, \
+                      or list such a pattern in interfaces=)"
+                .to_owned(),
+        });
+    }
+    pattern
+        .trim()
+        .parse()
+        .map(Group::Interface)
+        .map_err(|e: mptcpd_netmon::PolicyError| LineProblem::BadSection {
+            section: section(),
+            message: e.to_string(),
+        })
 }
 
 /// A key `section` does not have; where it belongs if it is another section's setting under
@@ -182,7 +245,7 @@ path-manager=addr_adv
     #[test]
     fn the_c_daemons_file_parses() {
         assert_eq!(
-            parse(DEBIAN),
+            parse(DEBIAN).map(|contents| contents.core),
             Ok(FileSettings {
                 log: Some(LogTarget::Stderr),
                 plugin_dir: Some(PathBuf::from("/usr/lib/x86_64-linux-gnu/mptcpd")),
@@ -216,7 +279,7 @@ path-manager=addr_adv
             min-share=60\n\
             reprobe-max=900\n";
         assert_eq!(
-            parse(text),
+            parse(text).map(|contents| contents.core),
             Ok(FileSettings {
                 debug: Some(true),
                 log: Some(LogTarget::Journal),
@@ -246,7 +309,7 @@ path-manager=addr_adv
         let text = "[other]\nlog=bogus\nwhatever=1\n[core]\nlog=null\nlog=syslog\n\
                     addr-flags=\n";
         assert_eq!(
-            parse(text),
+            parse(text).map(|contents| contents.core),
             Ok(FileSettings {
                 log: Some(LogTarget::Syslog),
                 addr_flags: Some(EndpointFlags::empty()),
@@ -354,7 +417,7 @@ path-manager=addr_adv
         fs::write(&path, "[core]\nlog=null\n").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         assert_eq!(
-            read(&path, true).unwrap().unwrap().log,
+            read(&path, true).unwrap().unwrap().core.log,
             Some(LogTarget::Null)
         );
         fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();

@@ -13,6 +13,7 @@ mod error;
 mod file;
 mod log_target;
 mod plugin_list;
+mod policy;
 mod resolve;
 mod settings;
 mod table;
@@ -22,6 +23,7 @@ use std::{fmt, path::PathBuf};
 pub use error::{ConfigError, LineProblem, PluginDirProblem};
 pub use log_target::{LogTarget, LogTargetError};
 pub use plugin_list::{PluginList, PluginListError};
+pub use policy::{INTERFACE_SECTION, POLICY_SECTION, Policy};
 pub use settings::{Args, Config, SECTION, SETTINGS};
 pub use table::Setting;
 
@@ -54,8 +56,13 @@ impl Config {
         Ok(Self::merge(args, file.as_ref(), path))
     }
 
-    fn merge(args: &Args, file: Option<&settings::FileSettings>, path: PathBuf) -> Self {
-        settings::merge(args, file, file.is_some().then_some(path))
+    fn merge(args: &Args, file: Option<&file::FileContents>, path: PathBuf) -> Self {
+        settings::merge(
+            args,
+            file.map(|file| &file.core),
+            file.is_some().then_some(path),
+            file.map(|file| file.policy.clone()).unwrap_or_default(),
+        )
     }
 }
 
@@ -70,7 +77,7 @@ fn file_path(args: &Args) -> (PathBuf, bool) {
 impl Default for Config {
     /// What the daemon uses when neither the command line nor a file says anything.
     fn default() -> Self {
-        settings::merge(&Args::default(), None, None)
+        settings::merge(&Args::default(), None, None, Policy::default())
     }
 }
 

@@ -33,7 +33,7 @@ mod tests {
     use crate::{
         cli::Args,
         config::{
-            Config, ConfigError, LogTarget, PluginDirProblem,
+            Config, ConfigError, LogTarget, PluginDirProblem, Policy,
             settings::{FileSettings, merge},
         },
     };
@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn defaults_without_file_or_options() {
-        let config = merge(&args(&[]), None, None);
+        let config = merge(&args(&[]), None, None, Policy::default());
         assert_eq!(
             config,
             Config {
@@ -94,6 +94,7 @@ mod tests {
                 state_dir: "/run/mptcpd".into(),
                 metrics_address: None,
                 config_file: None,
+                policy: Policy::default(),
             }
         );
         assert_eq!(Config::default(), config);
@@ -102,7 +103,12 @@ mod tests {
     #[test]
     fn the_file_overrides_the_defaults() {
         let path = PathBuf::from("/etc/mptcpd/mptcpd.conf");
-        let config = merge(&args(&[]), Some(&file()), Some(path.clone()));
+        let config = merge(
+            &args(&[]),
+            Some(&file()),
+            Some(path.clone()),
+            Policy::default(),
+        );
         assert_eq!(
             config,
             Config {
@@ -126,6 +132,7 @@ mod tests {
                 state_dir: "/run/file".into(),
                 metrics_address: Some("127.0.0.1:9477".parse().unwrap()),
                 config_file: Some(path),
+                policy: Policy::default(),
             }
         );
     }
@@ -154,7 +161,7 @@ mod tests {
             "--state-dir=/run/cli",
             "--metrics-address=[::1]:9478",
         ]);
-        let config = merge(&argv, Some(&file()), None);
+        let config = merge(&argv, Some(&file()), None, Policy::default());
         assert_eq!(
             config,
             Config {
@@ -178,6 +185,7 @@ mod tests {
                 state_dir: "/run/cli".into(),
                 metrics_address: Some("[::1]:9478".parse().unwrap()),
                 config_file: None,
+                policy: Policy::default(),
             }
         );
     }
@@ -188,6 +196,7 @@ mod tests {
             &args(&["--addr-flags=", "--notify-flags", ""]),
             Some(&file()),
             None,
+            Policy::default(),
         );
         assert_eq!(config.addr_flags, EndpointFlags::empty());
         assert_eq!(config.notify_flags, NotifyFlags::empty());
@@ -199,7 +208,7 @@ mod tests {
             debug: Some(true),
             ..FileSettings::default()
         };
-        assert!(merge(&args(&[]), Some(&debug_file), None).debug);
+        assert!(merge(&args(&[]), Some(&debug_file), None, Policy::default()).debug);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use mptcp_pm::EndpointFlags;
 use mptcpd_plugin::HealthConfig;
 
 use super::{
-    DEFAULT_PLUGIN_DIR, DEFAULT_STATE_DIR, LogTarget, PluginList,
+    DEFAULT_PLUGIN_DIR, DEFAULT_STATE_DIR, LogTarget, PluginList, Policy,
     file::{parse_bool, parse_socket_address},
     table::settings_table,
 };
@@ -51,6 +51,8 @@ settings_table! {
     pub struct Config {
         /// The file the settings were read from; `None` when the default file does not exist.
         pub config_file: Option<PathBuf>,
+        /// `[policy]` and `[interface PATTERN]` (the file only).
+        pub policy: Policy,
     }
 
     section "core";

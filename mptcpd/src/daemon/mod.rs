@@ -82,6 +82,11 @@ impl Running<'_> {
         if effective.notify_flags != self.config.notify_flags {
             self.netmon.set_flags(effective.notify_flags);
         }
+        if effective.policy.filter != self.config.policy.filter {
+            // Every interface and address is judged again now, not only those that change.
+            self.netmon.set_filter(effective.policy.filter.clone());
+            tracing::info!("reload: the address policy applies to every address now");
+        }
         if !need_restart.is_empty() {
             tracing::warn!(
                 "reload: changed {} take effect at the next start",
@@ -218,9 +223,10 @@ async fn serve(
         Ok(()) => tracing::debug!("dropped CAP_BPF and CAP_PERFMON"),
         Err(e) => tracing::warn!("could not drop CAP_BPF and CAP_PERFMON: {e}"),
     }
-    let netmon = NetworkMonitor::start(config.notify_flags)
-        .await
-        .map_err(DaemonError::Netmon)?;
+    let netmon =
+        NetworkMonitor::start_with_filter(config.notify_flags, config.policy.filter.clone())
+            .await
+            .map_err(DaemonError::Netmon)?;
     let mut running = Running {
         args,
         config,

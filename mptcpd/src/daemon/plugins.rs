@@ -22,6 +22,7 @@ pub(super) fn settings(config: &Config, state_file: PathBuf) -> PluginSettings {
             min_share_percent: config.health_min_share,
             reprobe_max_secs: config.health_reprobe_max,
         },
+        policy: config.policy.endpoints.clone(),
         state_file: Some(state_file),
     }
 }

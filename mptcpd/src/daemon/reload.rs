@@ -3,6 +3,9 @@
 
 use crate::config::{Config, SETTINGS};
 
+/// How a change of the endpoint policy is named when it waits for a restart.
+const ENDPOINT_POLICY: &str = "[interface] flags, the interfaces= order and prefer-family";
+
 /// The configuration in force after a reload, and the keys whose new values wait for a
 /// restart (they keep their running values until then).
 #[derive(Debug, PartialEq, Eq)]
@@ -15,10 +18,16 @@ pub(super) struct Plan {
 /// `skip_loopback`, the `[health]` keys, as each setting's `reload` says); keeps the rest from `current`, naming
 /// what differs.
 pub(super) fn plan(current: &Config, mut new: Config) -> Plan {
-    let need_restart = SETTINGS
+    let mut need_restart: Vec<_> = SETTINGS
         .iter()
         .filter_map(|setting| setting.reload(current, &mut new))
         .collect();
+    // The filter (`interfaces`, `skip-*`) applies at once, to every address; what `addr_adv`
+    // was built with (flags per interface, ranking) waits.
+    if new.policy.endpoints != current.policy.endpoints {
+        new.policy.endpoints.clone_from(&current.policy.endpoints);
+        need_restart.push(ENDPOINT_POLICY);
+    }
     Plan {
         effective: new,
         need_restart,
@@ -72,6 +81,21 @@ mod tests {
         );
         assert_eq!(effective.config_file, new.config_file);
         assert_eq!(need_restart, ["notify-flags (existing, check_route)"]);
+    }
+
+    #[test]
+    fn the_address_filter_applies_at_once_and_the_endpoint_policy_waits() {
+        let current = Config::default();
+        let text =
+            "[policy]\ninterfaces=eth*\nskip-addresses=ula\n[interface wwan*]\nflags=backup\n";
+        let new = Config::from_text(&crate::cli::Args::default(), Some(text)).unwrap();
+        let Plan {
+            effective,
+            need_restart,
+        } = plan(&current, new.clone());
+        assert_eq!(effective.policy.filter, new.policy.filter);
+        assert_eq!(effective.policy.endpoints, current.policy.endpoints);
+        assert_eq!(need_restart, [super::ENDPOINT_POLICY]);
     }
 
     #[test]

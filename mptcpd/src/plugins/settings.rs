@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use mptcpd_plugin::{EndpointFlags, HealthConfig};
+use mptcpd_plugin::{EndpointFlags, EndpointPolicy, HealthConfig};
 
 /// The plugin-related settings: `--path-manager`, `--load-plugins`, `--addr-flags`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +17,8 @@ pub struct PluginSettings {
     pub max_subflows: Option<u32>,
     /// The `health` plugin's thresholds.
     pub health: HealthConfig,
+    /// Flags per interface and the ranking under the endpoint limit (`addr_adv`).
+    pub policy: EndpointPolicy,
     /// The state file naming the endpoints this daemon added; `None`: remembered in memory
     /// only (nothing is adopted after a restart).
     pub state_file: Option<PathBuf>,
@@ -30,6 +32,7 @@ impl Default for PluginSettings {
             addr_flags: EndpointFlags::empty(),
             max_subflows: None,
             health: HealthConfig::DEFAULT,
+            policy: EndpointPolicy::default(),
             state_file: None,
         }
     }

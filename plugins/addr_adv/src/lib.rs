@@ -15,6 +15,12 @@
 //!
 //! The kernel holds at most 8 endpoints (`ERANGE` past that): an address that finds no room
 //! waits, and gets its endpoint when another one is removed.
+//!
+//! The address policy ([`EndpointPolicy`]) gives each interface's endpoints their flags
+//! (`[interface PATTERN]`, else `--addr-flags`) and ranks addresses (the `interfaces=` order,
+//! then `prefer-family=`): an address that finds no room takes the endpoint of a held address
+//! it outranks (which then waits), and freed room goes to the best waiting address. Equal
+//! ranks never displace each other, so without a policy the first come keep their endpoints.
 
 mod limits;
 
@@ -24,7 +30,8 @@ use std::{
 };
 
 use mptcpd_plugin::{
-    BoxFuture, Chain, Endpoint, EndpointFlags, Event, PathManager, Plugin, PluginConfig,
+    BoxFuture, Chain, Endpoint, EndpointFlags, EndpointPolicy, Event, PathManager, Plugin,
+    PluginConfig, Rank,
 };
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
@@ -59,6 +66,8 @@ impl AddrAdv {
         Self {
             state: Mutex::new(State {
                 flags: config.addr_flags,
+                policy: config.policy.clone(),
+                names: BTreeMap::new(),
                 addrs: BTreeMap::new(),
                 held: BTreeMap::new(),
                 waiting: BTreeSet::new(),
@@ -68,10 +77,24 @@ impl AddrAdv {
     }
 }
 
+/// What an attempt to add an endpoint came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Added {
+    Yes,
+    /// The kernel holds 8 endpoints already.
+    NoRoom,
+    /// Refused for another reason (logged).
+    Failed,
+}
+
 /// What the plugin knows and holds.
 #[derive(Debug)]
 struct State {
+    /// `--addr-flags`: the flags where no `[interface]` section matches.
     flags: EndpointFlags,
+    policy: EndpointPolicy,
+    /// Interface names by index, as last reported.
+    names: BTreeMap<u32, String>,
     /// The interfaces each reported address is on.
     addrs: BTreeMap<IpAddr, BTreeSet<u32>>,
     held: BTreeMap<IpAddr, Held>,
@@ -90,45 +113,86 @@ impl State {
         }
     }
 
-    /// Adds the endpoint, bound to `ifindex`; false when the kernel had no room for it.
+    /// Adds the endpoint, bound to `ifindex`, taking the room of a held address it outranks
+    /// if the kernel has none; false when it found no room (it waits).
     async fn add(&mut self, addr: IpAddr, ifindex: u32, pm: &dyn PathManager) -> bool {
+        if self.try_add(addr, ifindex, pm).await != Added::NoRoom {
+            return true;
+        }
+        let Some(worse) = self.outranked_by(addr) else {
+            warn!(
+                "no endpoint for {addr}: the kernel holds at most 8 endpoints; \
+                 it waits for one to be removed"
+            );
+            return false;
+        };
+        info!(%addr, displaced = %worse, "the address policy prefers {addr}: {worse} gives up its endpoint and waits");
+        self.withdraw(worse, pm).await;
+        self.waiting.insert(worse);
+        self.try_add(addr, ifindex, pm).await != Added::NoRoom
+    }
+
+    async fn try_add(&mut self, addr: IpAddr, ifindex: u32, pm: &dyn PathManager) -> Added {
         let id = match pm.address_id(addr) {
             Ok(id) => id,
             Err(e) => {
                 warn!("no endpoint for {addr}: {}", Chain(&e));
-                return true;
+                return Added::Failed;
             }
         };
+        let flags = self.flags_of(ifindex);
         let endpoint = Endpoint {
             id,
             addr,
             port: None,
-            flags: self.flags,
+            flags,
             if_idx: i32::try_from(ifindex).ok(),
         };
         match pm.add_endpoint(endpoint).await {
             Ok(id) => {
-                info!(id, %addr, ifindex, flags = %self.flags, "endpoint added");
+                info!(id, %addr, ifindex, %flags, "endpoint added");
                 self.waiting.remove(&addr);
                 self.held.insert(addr, Held { id, ifindex });
                 self.update_limits(1, pm).await;
-                true
+                Added::Yes
             }
             Err(e) if e.is_no_room() => {
-                warn!(
-                    "no endpoint for {addr}: the kernel holds at most 8 endpoints; \
-                     it waits for one to be removed"
-                );
                 pm.release_address_id(addr);
                 self.waiting.insert(addr);
-                false
+                Added::NoRoom
             }
             Err(e) => {
                 warn!("adding an endpoint for {addr}: {}", Chain(&e));
                 pm.release_address_id(addr);
-                true
+                Added::Failed
             }
         }
+    }
+
+    /// The flags of an endpoint bound to `ifindex`.
+    fn flags_of(&self, ifindex: u32) -> EndpointFlags {
+        let name = self.names.get(&ifindex).map_or("", String::as_str);
+        self.policy.flags_for(name, self.flags)
+    }
+
+    /// Where `addr` stands under the endpoint limit, on the interface it would be bound to.
+    fn rank_of(&self, addr: IpAddr) -> Rank {
+        let name = self
+            .interface_of(addr)
+            .and_then(|index| self.names.get(&index))
+            .map_or("", String::as_str);
+        self.policy.rank(name, addr)
+    }
+
+    /// The held address of the worst rank, if `addr` outranks it.
+    fn outranked_by(&self, addr: IpAddr) -> Option<IpAddr> {
+        let rank = self.rank_of(addr);
+        self.held
+            .keys()
+            .map(|&held| (self.rank_of(held), held))
+            .max()
+            .filter(|(worst, _)| *worst > rank)
+            .map(|(_, held)| held)
     }
 
     /// Removes the address's endpoint, if it holds one, without offering the room.
@@ -146,9 +210,15 @@ impl State {
         true
     }
 
-    /// Offers freed room to waiting addresses, in address order.
+    /// Offers freed room to waiting addresses, the best ranked first (then in address order).
     async fn fill_room(&mut self, pm: &dyn PathManager) {
-        while let Some(addr) = self.waiting.pop_first() {
+        while let Some(addr) = self
+            .waiting
+            .iter()
+            .min_by_key(|&&addr| (self.rank_of(addr), addr))
+            .copied()
+        {
+            self.waiting.remove(&addr);
             let Some(ifindex) = self.interface_of(addr) else {
                 continue;
             };
@@ -231,7 +301,11 @@ impl Plugin for AddrAdv {
             let mut state = self.state.lock().await;
             match event {
                 Event::DeleteInterface(iface) => state.interface_gone(iface.index, pm).await,
+                Event::NewInterface(iface) | Event::UpdateInterface(iface) => {
+                    state.names.insert(iface.index, iface.name.clone());
+                }
                 Event::NewLocalAddress { iface, addr } => {
+                    state.names.insert(iface.index, iface.name.clone());
                     state.address_up(iface.index, *addr, pm).await;
                 }
                 Event::DeleteLocalAddress { iface, addr } => {

@@ -1,7 +1,7 @@
 use std::net::IpAddr;
 
 use mptcpd_plugin::{
-    Endpoint, EndpointFlags, Event, Limits, Plugin as _, PluginConfig,
+    Endpoint, EndpointFlags, EndpointPolicy, Event, Limits, Plugin as _, PluginConfig,
     testing::{Call, EBUSY, RecordingPm, address_down, address_up, block_on, interface},
 };
 
@@ -234,4 +234,82 @@ fn a_failed_add_frees_the_id() {
     assert_eq!(pm.endpoints(), []);
     block_on(p.on_event(&address_up(3, ip(2)), &pm));
     assert_eq!(pm.endpoints()[0].id, 1, "id 1 was released");
+}
+
+fn with_policy(flags: EndpointFlags, policy: EndpointPolicy) -> (AddrAdv, RecordingPm) {
+    let pm = RecordingPm::new();
+    let plugin = AddrAdv::new(&PluginConfig {
+        addr_flags: flags,
+        policy,
+        ..PluginConfig::default()
+    });
+    block_on(plugin.init(&pm));
+    (plugin, pm)
+}
+
+#[test]
+fn an_interface_section_gives_its_endpoints_their_flags() {
+    let backup = EndpointFlags::SUBFLOW | EndpointFlags::BACKUP;
+    let (p, pm) = with_policy(
+        EndpointFlags::SUBFLOW,
+        EndpointPolicy {
+            // `interface(3)` is eth3.
+            interface_flags: vec![("eth3".parse().unwrap(), backup)],
+            ..EndpointPolicy::default()
+        },
+    );
+    block_on(p.on_event(&address_up(3, ip(1)), &pm));
+    block_on(p.on_event(&address_up(4, ip(2)), &pm));
+    assert_eq!(
+        pm.endpoints(),
+        [
+            endpoint(1, 1, backup, 3),
+            endpoint(2, 2, EndpointFlags::SUBFLOW, 4)
+        ]
+    );
+}
+
+#[test]
+fn a_preferred_address_takes_the_room_of_a_worse_one_and_freed_room_goes_to_the_best() {
+    let flags = EndpointFlags::SUBFLOW;
+    let (p, pm) = with_policy(
+        flags,
+        EndpointPolicy {
+            interface_order: vec!["eth1".parse().unwrap(), "eth2".parse().unwrap()],
+            ..EndpointPolicy::default()
+        },
+    );
+    // Eight addresses on unlisted interfaces (eth10..) fill the kernel.
+    for n in 10..=17 {
+        block_on(p.on_event(&address_up(u32::from(n), ip(n)), &pm));
+    }
+    assert_eq!(pm.endpoints().len(), 8);
+    // One on eth2 outranks them: the worst (by rank, then address: ip(17)) gives way.
+    block_on(p.on_event(&address_up(2, ip(2)), &pm));
+    let held =
+        |pm: &RecordingPm| -> Vec<IpAddr> { pm.endpoints().iter().map(|e| e.addr).collect() };
+    assert!(held(&pm).contains(&ip(2)), "{:?}", held(&pm));
+    assert!(!held(&pm).contains(&ip(17)), "{:?}", held(&pm));
+    // Another unlisted one outranks nobody: it waits.
+    block_on(p.on_event(&address_up(18, ip(18)), &pm));
+    assert!(!held(&pm).contains(&ip(18)));
+    // eth1 outranks eth2's address too, but an unlisted one goes first.
+    block_on(p.on_event(&address_up(1, ip(1)), &pm));
+    assert!(held(&pm).contains(&ip(1)) && held(&pm).contains(&ip(2)));
+    assert_eq!(pm.endpoints().len(), 8);
+    // Freed room goes to the best waiting address (ip(16) and ip(17) before ip(18)).
+    block_on(p.on_event(&address_down(1, ip(1)), &pm));
+    let now = held(&pm);
+    assert!(now.contains(&ip(16)), "{now:?}");
+    assert!(!now.contains(&ip(17)) && !now.contains(&ip(18)), "{now:?}");
+}
+
+#[test]
+fn without_a_policy_nobody_is_displaced() {
+    let (p, pm) = plugin(EndpointFlags::SUBFLOW);
+    for n in 10..=17 {
+        block_on(p.on_event(&address_up(u32::from(n), ip(n)), &pm));
+    }
+    block_on(p.on_event(&address_up(1, ip(1)), &pm));
+    assert!(!pm.endpoints().iter().any(|e| e.addr == ip(1)));
 }

@@ -83,6 +83,7 @@ mod health;
 mod ids;
 mod path_manager;
 mod plugin;
+mod policy;
 mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -101,12 +102,13 @@ pub use mptcp_pm::{
 pub use mptcpd_common::Chain;
 /// The network interfaces plugins hear of: the network monitor's own model (with its
 /// operational state and link type), from `mptcpd-netmon` without its I/O.
-pub use mptcpd_netmon::{Interface, OperState};
+pub use mptcpd_netmon::{Family, Interface, InterfacePattern, OperState};
 pub use path_manager::{Commands, PathManager, PmFuture};
 pub use plugin::{
     BoxFuture, HealthConfig, PRIORITY_DEFAULT, PRIORITY_HIGH, PRIORITY_LOW, Plugin, PluginConfig,
     done,
 };
+pub use policy::{EndpointPolicy, Rank};
 pub use telemetry::{
     ConnectionView, MptcpFigures, PathFigures, SubflowView, TelemetryEvent, TelemetryKind,
 };

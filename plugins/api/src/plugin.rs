@@ -6,7 +6,7 @@ use std::{
     pin::Pin,
 };
 
-use crate::{EndpointFlags, Event, PathManager};
+use crate::{EndpointFlags, EndpointPolicy, Event, PathManager};
 
 /// What the plugin's entry points return: a future the host awaits.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -24,7 +24,7 @@ pub fn done<'a>() -> BoxFuture<'a, ()> {
 }
 
 /// What plugins are built with: the settings of the daemon that concern them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PluginConfig {
     /// `--addr-flags`: flags of the endpoints plugins add for the in-kernel path manager.
     pub addr_flags: EndpointFlags,
@@ -33,6 +33,9 @@ pub struct PluginConfig {
     pub max_subflows: Option<u32>,
     /// The `health-*` settings (`health`).
     pub health: HealthConfig,
+    /// `[policy]` and `[interface PATTERN]`: flags per interface, ranking under the endpoint
+    /// limit (`addr_adv`).
+    pub policy: EndpointPolicy,
 }
 
 /// The `health` plugin's thresholds, as the configuration gives them.

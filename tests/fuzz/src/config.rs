@@ -81,6 +81,11 @@ pub fn seeds() -> Vec<Vec<u8>> {
         "[core]\ndebug=yes\n",
         "[health]\nhold=0\nmin-share=101\n[core]\nhealth-hold=1\n",
         "[health]\nhold=-3\n",
+        "[policy]\ninterfaces=eth*,wlan0,*\nskip-interfaces=docker*,veth[0-9]*\n\
+         skip-addresses=temporary,deprecated,ula,2001:db8::/32\nprefer-family=ipv6\n\
+         [interface wwan*]\nflags=subflow,backup\n[interface eth0]\nflags=subflow,signal\n",
+        "[interface eth[0]\nflags=backup\n",
+        "[policy]\nskip-addresses=10.0.0.0/33\n",
     ]
     .iter()
     .map(|text| text.as_bytes().to_vec())

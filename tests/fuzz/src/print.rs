@@ -7,7 +7,7 @@ use std::{ffi::OsString, fmt::Write as _, os::unix::ffi::OsStrExt as _};
 use clap::Parser as _;
 use mptcpd::{
     cli::Args,
-    config::{Config, SETTINGS, Setting},
+    config::{Config, Policy, SETTINGS, Setting},
 };
 
 /// The settings `config` gives a value, with their values as the file writes them.
@@ -34,6 +34,8 @@ pub(crate) fn as_file(config: &Config) -> Option<String> {
         }
         let _ = writeln!(text, "{}={value}", setting.key);
     }
+    // The policy sections (the file only).
+    let _ = write!(text, "{}", config.policy);
     Some(text)
 }
 
@@ -85,6 +87,11 @@ pub(crate) fn check_round_trips(config: &Config, from_file: bool) {
         let args = Args::try_parse_from(&argv)
             .unwrap_or_else(|e| panic!("{config:?} printed as {argv:?} does not parse: {e}"));
         let again = Config::from_text(&args, None).expect("no file, no error");
-        assert_eq!(again, without_file, "printed as {argv:?}");
+        // The policy has no options: the command line says the rest.
+        let without_policy = Config {
+            policy: Policy::default(),
+            ..without_file
+        };
+        assert_eq!(again, without_policy, "printed as {argv:?}");
     }
 }

@@ -190,6 +190,18 @@ pub(super) fn route_lookup(check: &RouteCheck) -> RouteMessage {
     message
 }
 
+/// The routing-sanity lookup: [`route_lookup`] for traffic *from* the address, so that the
+/// rules that select a table by source (`ip rule add from ADDR table N`) apply as they will to
+/// its subflows.
+pub(super) fn source_route_lookup(check: &RouteCheck) -> RouteMessage {
+    let mut message = route_lookup(check);
+    message.header.source_prefix_length = if check.addr.is_ipv4() { 32 } else { 128 };
+    message
+        .attributes
+        .push(RouteAttribute::Source(check.addr.into()));
+    message
+}
+
 /// Whether the lookup's answer is a default route (no destination) that leaves through
 /// `ifindex`, directly or as one of its multipath next hops.
 #[must_use]

@@ -9,7 +9,10 @@ use rtnetlink::packet_route::{
     route::{RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHop},
 };
 
-use super::{PROBE_V4, PROBE_V6, address, input, leaves_through, link, route_change, route_lookup};
+use super::{
+    PROBE_V4, PROBE_V6, address, input, leaves_through, link, route_change, route_lookup,
+    source_route_lookup,
+};
 use crate::{
     AddressScope as Scope, Family, IFF_LOWER_UP, IFF_RUNNING, IFF_UP, Interface, LocalAddress,
     OperState, state::Input, state::RouteCheck,
@@ -348,4 +351,28 @@ fn only_a_default_route_through_the_interface_counts() {
     assert!(leaves_through(&multipath, 5));
     assert!(leaves_through(&multipath, 6));
     assert!(!leaves_through(&multipath, 7));
+}
+
+#[test]
+fn the_routing_sanity_lookup_asks_from_the_address() {
+    let check = RouteCheck {
+        id: 1,
+        ifindex: 5,
+        addr: "198.51.100.1".parse().unwrap(),
+    };
+    let request = source_route_lookup(&check);
+    assert_eq!(request.header.source_prefix_length, 32);
+    assert_eq!(
+        request.attributes,
+        [
+            RouteAttribute::Destination(RouteAddress::Inet(PROBE_V4)),
+            RouteAttribute::Oif(5),
+            RouteAttribute::Source(RouteAddress::Inet("198.51.100.1".parse().unwrap())),
+        ]
+    );
+    let v6 = RouteCheck {
+        addr: "2001:db8:1::1".parse().unwrap(),
+        ..check
+    };
+    assert_eq!(source_route_lookup(&v6).header.source_prefix_length, 128);
 }

@@ -21,6 +21,7 @@ use tracing::debug;
 use super::{
     flags::NotifyFlags,
     model::{Family, Interface, LocalAddress, NetEvent},
+    policy::AddressFilter,
 };
 
 /// One decoded kernel notification, dump entry or lookup result.
@@ -118,6 +119,7 @@ struct Addr {
 #[derive(Debug)]
 pub struct NetState {
     flags: NotifyFlags,
+    filter: AddressFilter,
     links: BTreeMap<u32, Link>,
     /// Keyed by interface and address: the same address may sit on two interfaces.
     addrs: BTreeMap<(u32, IpAddr), Addr>,
@@ -133,6 +135,11 @@ impl NetState {
     pub const fn new(flags: NotifyFlags) -> Self {
         Self {
             flags,
+            filter: AddressFilter {
+                interfaces: Vec::new(),
+                skip_interfaces: Vec::new(),
+                skip_addresses: Vec::new(),
+            },
             links: BTreeMap::new(),
             addrs: BTreeMap::new(),
             started: false,
@@ -152,6 +159,31 @@ impl NetState {
     pub fn set_flags(&mut self, flags: NotifyFlags) {
         self.flags = flags.difference(NotifyFlags::CHECK_ROUTE)
             | self.flags.intersection(NotifyFlags::CHECK_ROUTE);
+    }
+
+    /// Filters with `filter` from now on, and re-evaluates every link and address at once:
+    /// what it now refuses is withdrawn, what it now allows is reported (a reload).
+    pub fn set_filter(&mut self, filter: AddressFilter) -> Vec<Output> {
+        let mut out = Vec::new();
+        if filter == self.filter {
+            return out;
+        }
+        self.filter = filter;
+        let indexes: Vec<u32> = self.links.keys().copied().collect();
+        for index in indexes {
+            self.reconcile_link(index, false, &mut out);
+        }
+        let keys: Vec<_> = self.addrs.keys().copied().collect();
+        for key in keys {
+            self.reconcile_addr(key, &mut out);
+        }
+        out
+    }
+
+    /// The address policy this state filters with.
+    #[must_use]
+    pub const fn filter(&self) -> &AddressFilter {
+        &self.filter
     }
 
     /// Whether the first dump has finished.
@@ -198,13 +230,13 @@ impl NetState {
     /// Whether a link in this state should be reported as an interface.
     /// The loopback interface never carries a path: like the C daemon, it is not reported at
     /// all, whatever the flags (`skip_loopback` is about host-scope addresses elsewhere).
-    fn shows(info: &Interface) -> bool {
-        info.is_ready() && !info.is_loopback()
+    /// Neither is an interface the policy excludes by name.
+    fn shows(&self, info: &Interface) -> bool {
+        info.is_ready() && !info.is_loopback() && self.filter.allows_interface(&info.name)
     }
 
     fn new_link(&mut self, info: Interface, out: &mut Vec<Output>) {
         let index = info.index;
-        let shows = Self::shows(&info);
         let epoch = self.epoch;
         let link = self.links.entry(index).or_insert_with(|| Link {
             info: info.clone(),
@@ -214,6 +246,18 @@ impl NetState {
         let changed = link.info != info;
         link.info = info;
         link.seen = epoch;
+        self.reconcile_link(index, changed, out);
+    }
+
+    /// Brings a link's reported state (and its addresses') in line with what it should be;
+    /// `changed`: a reported link changed and plugins hear of it.
+    fn reconcile_link(&mut self, index: u32, changed: bool, out: &mut Vec<Output>) {
+        let Some(shows) = self.links.get(&index).map(|link| self.shows(&link.info)) else {
+            return;
+        };
+        let Some(link) = self.links.get_mut(&index) else {
+            return;
+        };
         match (link.reported, shows) {
             (false, true) => {
                 link.reported = true;
@@ -340,6 +384,7 @@ impl NetState {
             !addr.suppressed
                 && addr.info.is_usable()
                 && passes_filters(flags, &addr.info, &link.info)
+                && self.filter.allows_address(&addr.info)
         });
         let wanted = if !eligible {
             // Whatever a lookup said no longer applies once the address is offered again.

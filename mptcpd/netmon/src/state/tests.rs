@@ -4,8 +4,9 @@ use std::net::IpAddr;
 
 use super::{Input, NetState, Output, RouteCheck};
 use crate::{
-    AddressScope, Family, IFA_F_DADFAILED, IFA_F_TENTATIVE, IFF_LOOPBACK, IFF_LOWER_UP,
-    IFF_RUNNING, IFF_UP, Interface, LocalAddress, NetEvent, NotifyFlags, OperState,
+    AddressFilter, AddressScope, Family, IFA_F_DADFAILED, IFA_F_DEPRECATED, IFA_F_TEMPORARY,
+    IFA_F_TENTATIVE, IFF_LOOPBACK, IFF_LOWER_UP, IFF_RUNNING, IFF_UP, Interface, LocalAddress,
+    NetEvent, NotifyFlags, OperState, parse_list,
 };
 
 const READY: u32 = IFF_UP | IFF_RUNNING | IFF_LOWER_UP;
@@ -683,4 +684,100 @@ fn changed_flags_filter_later_addresses_and_keep_check_route() {
         state.flags(),
         NotifyFlags::SKIP_LOOPBACK | NotifyFlags::CHECK_ROUTE
     );
+}
+
+fn wwan(index: u32) -> Interface {
+    Interface {
+        name: format!("wwan{index}"),
+        ..eth(index)
+    }
+}
+
+fn filter(interfaces: &str, skip_interfaces: &str, skip_addresses: &str) -> AddressFilter {
+    AddressFilter {
+        interfaces: parse_list(interfaces).unwrap(),
+        skip_interfaces: parse_list(skip_interfaces).unwrap(),
+        skip_addresses: parse_list(skip_addresses).unwrap(),
+    }
+}
+
+#[test]
+fn interfaces_the_policy_excludes_are_not_reported_nor_their_addresses() {
+    let mut state = NetState::new(NotifyFlags::EXISTING);
+    assert_eq!(state.set_filter(filter("eth*", "eth3", "")), []);
+    let (on2, on3, on4) = (
+        addr(2, "192.0.2.1/24"),
+        addr(3, "198.51.100.1/24"),
+        addr(4, "203.0.113.1/24"),
+    );
+    let mut out = state.apply(Input::DumpStarted);
+    for link in [eth(2), eth(3), wwan(4)] {
+        out.extend(state.apply(Input::NewLink(link)));
+    }
+    for address in [on2, on3, on4] {
+        out.extend(state.apply(Input::NewAddress(address)));
+    }
+    out.extend(state.apply(Input::DumpFinished));
+    assert_eq!(out, [new_if(&eth(2)), new_addr(&eth(2), on2)]);
+    // A rename onto the deny list withdraws the address, then the interface.
+    let renamed = Interface {
+        name: "eth3".to_owned(),
+        ..eth(2)
+    };
+    assert_eq!(
+        state.apply(Input::NewLink(renamed.clone())),
+        [del_addr(&renamed, on2), del_if(&renamed)]
+    );
+}
+
+#[test]
+fn a_new_filter_is_applied_to_every_link_and_address_at_once() {
+    let (v4, ula) = (addr(2, "192.0.2.1/24"), addr(3, "fd00::1/64"));
+    let (mut state, out) = start(NotifyFlags::EXISTING, &[eth(2), wwan(3)], &[v4, ula]);
+    assert_eq!(out.len(), 4, "{out:?}");
+    assert_eq!(
+        state.set_filter(filter("", "wwan*", "")),
+        [del_addr(&wwan(3), ula), del_if(&wwan(3))]
+    );
+    assert_eq!(
+        state.set_filter(filter("", "", "ula")),
+        [new_if(&wwan(3))],
+        "the interface is back, its ULA is not"
+    );
+    assert_eq!(
+        state.set_filter(AddressFilter::default()),
+        [new_addr(&wwan(3), ula)]
+    );
+    assert_eq!(state.set_filter(AddressFilter::default()), [], "no change");
+}
+
+#[test]
+fn an_address_that_becomes_deprecated_is_withdrawn_and_comes_back() {
+    let mut state = NetState::new(NotifyFlags::EXISTING);
+    state.set_filter(filter("", "", "temporary,deprecated"));
+    let stable = addr(2, "2001:db8::1/64");
+    let mut out = state.apply(Input::DumpStarted);
+    out.extend(state.apply(Input::NewLink(eth(2))));
+    out.extend(state.apply(Input::NewAddress(stable)));
+    out.extend(state.apply(Input::DumpFinished));
+    assert_eq!(out, [new_if(&eth(2)), new_addr(&eth(2), stable)]);
+    let deprecated = LocalAddress {
+        flags: stable.flags | IFA_F_DEPRECATED,
+        ..stable
+    };
+    assert_eq!(
+        state.apply(Input::NewAddress(deprecated)),
+        [del_addr(&eth(2), deprecated)]
+    );
+    assert_eq!(
+        state.apply(Input::NewAddress(stable)),
+        [new_addr(&eth(2), stable)],
+        "preferred again"
+    );
+    let temporary = LocalAddress {
+        addr: "2001:db8::abcd".parse().unwrap(),
+        flags: IFA_F_TEMPORARY,
+        ..stable
+    };
+    assert_eq!(state.apply(Input::NewAddress(temporary)), []);
 }

@@ -77,12 +77,14 @@ fn plugin_config(settings: &PluginSettings) -> PluginConfig {
         addr_flags,
         max_subflows,
         health,
+        policy,
         state_file: _,
     } = settings;
     PluginConfig {
         addr_flags: *addr_flags,
         max_subflows: *max_subflows,
         health: *health,
+        policy: policy.clone(),
     }
 }
 
