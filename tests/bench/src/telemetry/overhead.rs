@@ -13,7 +13,7 @@ use mptcpd_tests::{ebpf::cgroup::TestCgroup, sockets::mptcp};
 
 use super::{
     Figure, OnOff,
-    bound::{self, ProgramCost},
+    bound::{self, ProgramCost, Worse},
     hosts, interleaved, median,
     peer::Sender,
     server_addr, within,
@@ -124,10 +124,12 @@ pub(super) fn run(runs: usize, bytes: u64) -> anyhow::Result<Vec<Figure>> {
     ];
     let of_costs =
         |f: fn(&ProgramCost) -> f64| median(&mut costs.iter().map(f).collect::<Vec<_>>());
-    let (wall_share, cpu_share) = (
+    let (wall_share, cpu_share, cpu_increase) = (
         of_costs(ProgramCost::wall_share_pct),
         of_costs(ProgramCost::cpu_share_pct),
+        of_costs(ProgramCost::cpu_increase_pct),
     );
+    let mib_on = costs.iter().map(|c| c.bytes).sum::<f64>() / f64::from(1_u32 << 20);
     let rate = judged(
         Figure::compared(
             PART,
@@ -137,9 +139,12 @@ pub(super) fn run(runs: usize, bytes: u64) -> anyhow::Result<Vec<Figure>> {
             ("telemetry off", median(&mut off[0])),
             ("within 2%", |r| within(r, 2.0)),
         ),
-        spreads[0],
+        (Worse::Lower, spreads[0]),
         (2.0, wall_share),
-        &format!("program time {cpu_share:.2}% of the transfer's CPU,"),
+        &format!(
+            "the programs' time, {wall_share:.2}% of the wall time ({cpu_share:.2}% of the \
+             transfer's CPU)"
+        ),
         &note,
     );
     let cpu = judged(
@@ -151,9 +156,9 @@ pub(super) fn run(runs: usize, bytes: u64) -> anyhow::Result<Vec<Figure>> {
             ("telemetry off", median(&mut off[1])),
             ("within 5%", |r| within(r, 5.0)),
         ),
-        spreads[1],
-        (5.0, of_costs(ProgramCost::cpu_increase_pct)),
-        "the programs' own CPU per byte, an increase of",
+        (Worse::Higher, spreads[1]),
+        (5.0, cpu_increase),
+        &format!("the programs' own CPU, {cpu_increase:.2}% more per byte"),
         &note,
     );
     let stats_note = "BPF run-time statistics (BPF_ENABLE_STATS) over the transfers with \
@@ -170,7 +175,7 @@ pub(super) fn run(runs: usize, bytes: u64) -> anyhow::Result<Vec<Figure>> {
             "program runs per MiB",
             "",
             of_costs(ProgramCost::calls_per_mib),
-            per_program_note(&per_program),
+            per_program_note(&per_program, mib_on),
         ),
         (
             "programs' share of transfer CPU",
@@ -194,17 +199,17 @@ pub(super) fn run(runs: usize, bytes: u64) -> anyhow::Result<Vec<Figure>> {
     Ok(figures)
 }
 
-/// `figure` judged by [`bound::judge`]: its target (`target_pct`) against its ratio, or
-/// against `bound_pct` where the ratio's `spread` hides it.
+/// `figure` judged by [`bound::judge`]: its target (`target_pct`) against its ratio (`worse`
+/// saying which way is a cost), or against `bound_pct` where the ratio's `spread` hides it.
 fn judged(
     mut figure: Figure,
-    spread: f64,
+    (worse, spread): (Worse, f64),
     (target_pct, bound_pct): (f64, f64),
     bound_text: &str,
     note: &str,
 ) -> Figure {
     if let Some(ratio) = figure.ratio {
-        let judgement = bound::judge(ratio, spread, target_pct, bound_pct, bound_text);
+        let judgement = bound::judge((ratio, worse), spread, target_pct, bound_pct, bound_text);
         figure.met = Some(judgement.met);
         figure.note = format!("{note}; {}", judgement.note);
     } else {
@@ -213,16 +218,22 @@ fn judged(
     figure
 }
 
-/// Each program's runs per MiB and time per run, over all transfers with telemetry on.
-fn per_program_note(per_program: &PerProgram) -> String {
+/// Each program's runs per MiB and time per run, over all transfers with telemetry on (`mib`).
+fn per_program_note(per_program: &PerProgram, mib: f64) -> String {
     let parts: Vec<String> = per_program
         .iter()
         .filter(|(_, (_, calls))| *calls > 0.0)
-        .map(|(name, (ns, calls))| format!("{name} {calls:.0} runs, {:.0} ns/run", ns / calls))
+        .map(|(name, (ns, calls))| {
+            format!(
+                "{name} {:.1} runs/MiB at {:.0} ns/run",
+                calls / mib,
+                ns / calls
+            )
+        })
         .collect();
     if parts.is_empty() {
         "no program ran".to_owned()
     } else {
-        format!("in all: {}", parts.join(", "))
+        format!("over all transfers: {}", parts.join("; "))
     }
 }
