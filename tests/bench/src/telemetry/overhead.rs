@@ -15,6 +15,7 @@ use super::{
     Figure, OnOff,
     bound::{self, ProgramCost, Worse},
     hosts, interleaved, median,
+    observer::Observer,
     peer::Sender,
     server_addr, within,
 };
@@ -82,23 +83,7 @@ pub(super) fn run(runs: usize, bytes: u64) -> anyhow::Result<Vec<Figure>> {
         let (mbit, cpu) = (t.mbit_per_s(), t.cpu_per_byte());
         let mut line = format!("{mbit:.0} Mbit/s, {cpu:.3} CPU ns/byte");
         if let Some(observer) = observer {
-            // A fresh load per run: the totals are this transfer's.
-            let (mut program_ns, mut calls) = (0.0, 0.0);
-            for p in observer.telemetry.program_run_times()? {
-                #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
-                let (ns, count) = (p.run_time.as_secs_f64() * 1e9, p.run_count as f64);
-                program_ns += ns;
-                calls += count;
-                let sum = per_program.entry(p.name).or_default();
-                *sum = (sum.0 + ns, sum.1 + count);
-            }
-            let cost = ProgramCost {
-                program_ns,
-                calls,
-                bytes: t.bytes,
-                cpu_ns: t.cpu_ns,
-                wall_ns: t.wall_ns,
-            };
+            let cost = program_cost(observer, &t, &mut per_program)?;
             let _infallible = write!(
                 line,
                 "; programs {:.4} ns/byte, {:.0} runs/MiB, {:.2}% of its CPU",
@@ -129,7 +114,6 @@ pub(super) fn run(runs: usize, bytes: u64) -> anyhow::Result<Vec<Figure>> {
         of_costs(ProgramCost::cpu_share_pct),
         of_costs(ProgramCost::cpu_increase_pct),
     );
-    let mib_on = costs.iter().map(|c| c.bytes).sum::<f64>() / f64::from(1_u32 << 20);
     let rate = judged(
         Figure::compared(
             PART,
@@ -161,10 +145,45 @@ pub(super) fn run(runs: usize, bytes: u64) -> anyhow::Result<Vec<Figure>> {
         &format!("the programs' own CPU, {cpu_increase:.2}% more per byte"),
         &note,
     );
+    let mut figures = vec![rate, cpu];
+    figures.extend(cost_figures(&costs, &per_program));
+    Ok(figures)
+}
+
+/// The programs' cost in one transfer (`t`), from their run-time statistics; each program's
+/// totals added to `per_program`.
+fn program_cost(
+    observer: &Observer,
+    t: &Transfer,
+    per_program: &mut PerProgram,
+) -> anyhow::Result<ProgramCost> {
+    // A fresh load per run: the totals are this transfer's.
+    let (mut program_ns, mut calls) = (0.0, 0.0);
+    for p in observer.telemetry.program_run_times()? {
+        #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
+        let (ns, count) = (p.run_time.as_secs_f64() * 1e9, p.run_count as f64);
+        program_ns += ns;
+        calls += count;
+        let sum = per_program.entry(p.name).or_default();
+        *sum = (sum.0 + ns, sum.1 + count);
+    }
+    Ok(ProgramCost {
+        program_ns,
+        calls,
+        bytes: t.bytes,
+        cpu_ns: t.cpu_ns,
+        wall_ns: t.wall_ns,
+    })
+}
+
+/// The programs' own figures: medians over the transfers with telemetry on.
+fn cost_figures(costs: &[ProgramCost], per_program: &PerProgram) -> Vec<Figure> {
+    let of_costs =
+        |f: fn(&ProgramCost) -> f64| median(&mut costs.iter().map(f).collect::<Vec<_>>());
+    let mib_on = costs.iter().map(|c| c.bytes).sum::<f64>() / f64::from(1_u32 << 20);
     let stats_note = "BPF run-time statistics (BPF_ENABLE_STATS) over the transfers with \
                       telemetry on; medians per transfer";
-    let mut figures = vec![rate, cpu];
-    for (name, unit, value, note) in [
+    [
         (
             "programs' CPU per byte",
             "ns/B",
@@ -175,28 +194,29 @@ pub(super) fn run(runs: usize, bytes: u64) -> anyhow::Result<Vec<Figure>> {
             "program runs per MiB",
             "",
             of_costs(ProgramCost::calls_per_mib),
-            per_program_note(&per_program, mib_on),
+            per_program_note(per_program, mib_on),
         ),
         (
             "programs' share of transfer CPU",
             "%",
-            cpu_share,
+            of_costs(ProgramCost::cpu_share_pct),
             "of the sender's and receiver's user + system time".to_owned(),
         ),
         (
             "programs' share of wall time",
             "%",
-            wall_share,
+            of_costs(ProgramCost::wall_share_pct),
             "the most they can add to the transfer's critical path: bounds the throughput \
              loss"
                 .to_owned(),
         ),
-    ] {
-        let mut figure = Figure::plain(PART, name, unit, value);
-        figure.note = note;
-        figures.push(figure);
-    }
-    Ok(figures)
+    ]
+    .into_iter()
+    .map(|(name, unit, value, note)| Figure {
+        note,
+        ..Figure::plain(PART, name, unit, value)
+    })
+    .collect()
 }
 
 /// `figure` judged by [`bound::judge`]: its target (`target_pct`) against its ratio (`worse`
