@@ -103,6 +103,11 @@ pub const EVENT_RESET: u32 = 4;
 pub const RETRANS_BURST_THRESHOLD: u32 = 8;
 /// The window of a retransmission burst.
 pub const RETRANS_BURST_WINDOW_NS: u64 = 1_000_000_000;
+/// The RTT callback (every ACK with an RTT sample) refreshes a record at most this often
+/// (measured from its last refresh by any callback, `last_activity_ns`): readers refresh the
+/// figures from the socket anyway (`iter/tcp`), and the ACK clock of a bulk transfer would
+/// otherwise rewrite the record thousands of times a second.
+pub const RTT_REFRESH_INTERVAL_NS: u64 = 10_000_000;
 
 /// Linux TCP states (`include/net/tcp_states.h`) the program tells apart.
 pub mod tcp_state {

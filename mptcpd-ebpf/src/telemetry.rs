@@ -5,7 +5,10 @@
 //! callback; RTOs, retransmission bursts and closes also go to a ring buffer.
 //!
 //! The RTT callback (every ACK with an RTT sample) keeps the figures close to current while
-//! the subflow sends; it only refreshes the record and emits nothing. Exact figures on demand
+//! the subflow sends; it only refreshes the record and emits nothing, and at most once per
+//! `RTT_REFRESH_INTERVAL_NS` (10 ms) since the record's last refresh (`last_activity_ns`): one
+//! timestamp compare instead of a rewrite at every ACK of a bulk transfer. The RTO,
+//! retransmission and state callbacks always refresh. Exact figures on demand
 //! come from the `iter/tcp` program beside it (`telemetry_refresh`), which user space runs
 //! before it reads the records: no callback sees data arrive on a subflow that sends nothing.
 #![no_std]
@@ -32,9 +35,10 @@ use aya_ebpf::{
 use mptcpd_common::telemetry::{
     EVENT_CLOSED, EVENT_RESET, EVENT_RETRANS_BURST, EVENT_RTO, EVENTS_BYTE_SIZE,
     MPTCP_RETRANS_MAX_ENTRIES, RESET_NONE, RESET_REASON_UNKNOWN, RESET_SENT,
-    RETRANS_BURST_THRESHOLD, RETRANS_BURST_WINDOW_NS, STAT_CREATED, STAT_EVENTS_LOST, STAT_EVICTED,
-    STAT_INSERT_FAILED, STAT_REMOVED, STAT_SLOTS, SUBFLOWS_MAX_ENTRIES, SubflowRecord,
-    TelemetryConfig, TelemetryEvent, closed_abruptly, tcp_state,
+    RETRANS_BURST_THRESHOLD, RETRANS_BURST_WINDOW_NS, RTT_REFRESH_INTERVAL_NS, STAT_CREATED,
+    STAT_EVENTS_LOST, STAT_EVICTED, STAT_INSERT_FAILED, STAT_REMOVED, STAT_SLOTS,
+    SUBFLOWS_MAX_ENTRIES, SubflowRecord, TelemetryConfig, TelemetryEvent, closed_abruptly,
+    tcp_state,
 };
 use mptcpd_ebpf::atomic;
 
@@ -122,7 +126,12 @@ fn subflow_ops(ctx: SockOpsContext) -> u32 {
         }
         BPF_SOCK_OPS_RTT_CB => {
             if let Some(record) = record_of(ops) {
-                refresh(record, ops);
+                // SAFETY: a live map element while the program runs; a helper without
+                // arguments.
+                let (last, now) = unsafe { ((*record).last_activity_ns, bpf_ktime_get_ns()) };
+                if now.wrapping_sub(last) >= RTT_REFRESH_INTERVAL_NS {
+                    refresh(record, ops);
+                }
             }
         }
         BPF_SOCK_OPS_RTO_CB => {

@@ -15,7 +15,7 @@ use mptcpd_bpf::{
 };
 use mptcpd_common::telemetry::{
     EVENT_CLOSED, EVENT_RESET, EVENT_RETRANS_BURST, EVENT_RTO, RESET_NONE, RESET_REASON_UNKNOWN,
-    RETRANS_BURST_THRESHOLD, event_name, reset_direction_name,
+    RETRANS_BURST_THRESHOLD, RTT_REFRESH_INTERVAL_NS, event_name, reset_direction_name,
 };
 use mptcpd_tests::{
     bins, daemon::process::Daemon, ebpf::cgroup::TestCgroup, features, net::two_hosts::TwoHosts,
@@ -766,6 +766,74 @@ fn telemetry_resets_say_who_sent_them_and_why() {
         "{received:#?}"
     );
     assert_eq!(received.record.reset_reason, RESET_REASON_UNKNOWN);
+}
+
+/// What a callback last left in a record: its refresh time and the counts whose callbacks
+/// refresh it at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Refreshed {
+    last_activity_ns: u64,
+    total_retrans: u32,
+    rto_count: u32,
+}
+
+#[test]
+fn the_rtt_callback_refreshes_a_record_at_most_once_per_interval() {
+    const TEST: &str = "the_rtt_callback_refreshes_a_record_at_most_once_per_interval";
+    // Refreshes by the RTT callback alone seen per subflow before the test is satisfied.
+    const GAPS: usize = 20;
+    if !skip::require_root(TEST) {
+        return;
+    }
+    let hosts = hosts("mptcpd-t-rttcb");
+    let watched = watch(&hosts, "mptcpd-t-rttcb");
+    let mut server = hosts.xfer_server(5209, 0).unwrap();
+    // More than it sends before the test stops it: a bulk transfer throughout.
+    let mut client = client_command(&hosts, &watched.cgroup, 5209, 1 << 40)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut last: std::collections::HashMap<u64, Refreshed> = std::collections::HashMap::new();
+    let mut gaps: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    let mut short = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Read from inside the namespace (the refresh walks the reader's), without a thread per
+    // read: sampled far more often than the interval, where every ACK would show unlimited.
+    let inside = hosts.client.enter().unwrap();
+    while gaps.values().filter(|&&n| n >= GAPS).count() < 2 && Instant::now() < deadline {
+        for record in watched.telemetry.subflows(watched.cookie).unwrap() {
+            let now = Refreshed {
+                last_activity_ns: record.last_activity_ns,
+                total_retrans: record.total_retrans,
+                rto_count: record.rto_count,
+            };
+            let Some(before) = last.insert(record.cookie, now) else {
+                continue;
+            };
+            // A retransmission or RTO refreshes at once, whatever the interval.
+            if now.last_activity_ns == before.last_activity_ns
+                || (now.total_retrans, now.rto_count) != (before.total_retrans, before.rto_count)
+            {
+                continue;
+            }
+            let gap = now.last_activity_ns.wrapping_sub(before.last_activity_ns);
+            if gap < RTT_REFRESH_INTERVAL_NS {
+                short.push(gap);
+            }
+            *gaps.entry(record.cookie).or_default() += 1;
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    drop(inside);
+    stop([&mut client, &mut server]);
+    assert!(
+        gaps.values().filter(|&&n| n >= GAPS).count() >= 2,
+        "both subflows refreshed by their RTT callbacks {GAPS} times within 30 s: {gaps:?}"
+    );
+    assert!(
+        short.is_empty(),
+        "refreshes closer than {RTT_REFRESH_INTERVAL_NS} ns: {short:?}"
+    );
 }
 
 #[test]

@@ -101,6 +101,18 @@ pub enum EbpfError {
     /// The telemetry's `iter/tcp` refresh could not run.
     #[error("refreshing the subflow records (iter/tcp)")]
     Refresh(#[source] io::Error),
+    /// The kernel's run-time statistics could not be turned on (Linux 5.8+, `CAP_SYS_ADMIN`).
+    #[error("enabling BPF run-time statistics (BPF_ENABLE_STATS)")]
+    Stats(#[source] aya::sys::SyscallError),
+    /// A loaded program's information could not be read.
+    #[error("reading program `{name}`'s information")]
+    ProgramInfo {
+        /// The program.
+        name: String,
+        /// Why.
+        #[source]
+        source: aya::programs::ProgramError,
+    },
     /// The aya-log ring buffer could not be watched.
     #[error("eBPF log ring buffer")]
     LogRing(#[source] io::Error),

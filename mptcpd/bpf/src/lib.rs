@@ -11,6 +11,7 @@ mod features;
 mod log_drain;
 mod netns;
 mod object;
+mod run_stats;
 mod sock_observer;
 mod telemetry;
 mod telemetry_refresh;
@@ -29,6 +30,7 @@ pub use mptcpd_common::{
 };
 pub use netns::{Netns, cookie as netns_cookie};
 use object::{load_object, raise_memlock_limit};
+pub use run_stats::{ProgramRunTime, enable_run_time_stats};
 pub use sock_observer::{SOCK_COUNTS_PIN, SockObserver, read_pinned_counts};
 pub use telemetry::{
     STATS_PIN as TELEMETRY_STATS_PIN, SUBFLOWS_PIN as TELEMETRY_SUBFLOWS_PIN, Telemetry,

@@ -202,6 +202,12 @@ impl Telemetry {
         read_stats(&map)
     }
 
+    /// Each loaded telemetry program's run time and run count (they count only while
+    /// [`crate::enable_run_time_stats`]'s fd is held).
+    pub fn program_run_times(&self) -> Result<Vec<crate::ProgramRunTime>, EbpfError> {
+        crate::run_stats::of(&self.ebpf)
+    }
+
     /// A reader of the program's counters that another task can own (the metrics): its own
     /// handle on the counters' map, valid while the map lives.
     pub fn stats_reader(&self) -> Result<TelemetryStatsReader, EbpfError> {

@@ -21,19 +21,35 @@ pub(crate) struct TelemetryArgs {
     /// Skip the VM (the RTT part then reports why it was not measured).
     #[arg(long)]
     no_vm: bool,
+    /// Only these parts (comma-separated: rtt, detection, overhead, memory, connect-cost);
+    /// the VM runs only if rtt is among them.
+    #[arg(long, value_delimiter = ',')]
+    parts: Vec<String>,
 }
 
-/// The parts the host runs (all but RTT when the VM ran it).
-const HOST_PARTS: &str = "detection,overhead,memory,connect-cost";
+/// Every part; the host runs them all but RTT when the VM ran it.
+const ALL_PARTS: [&str; 5] = ["rtt", "detection", "overhead", "memory", "connect-cost"];
 
 pub(crate) fn run(args: &TelemetryArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let vm_json = if args.no_vm { None } else { vm_rtt()? };
-    let parts = if vm_json.is_some() {
-        HOST_PARTS.to_owned()
+    let mut parts: Vec<&str> = if args.parts.is_empty() {
+        ALL_PARTS.to_vec()
     } else {
-        format!("rtt,{HOST_PARTS}")
+        args.parts.iter().map(String::as_str).collect()
     };
+    let vm_json = if args.no_vm || !parts.contains(&"rtt") {
+        None
+    } else {
+        vm_rtt()?
+    };
+    if vm_json.is_some() {
+        parts.retain(|p| *p != "rtt");
+    }
+    if let (true, Some(vm_json)) = (parts.is_empty(), &vm_json) {
+        println!("bench: the VM's figures are in {}", vm_json.display());
+        return Ok(());
+    }
+    let parts = parts.join(",");
     let (connections, runs, mib) = (
         args.connections.to_string(),
         args.runs.to_string(),

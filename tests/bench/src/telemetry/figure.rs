@@ -175,6 +175,9 @@ pub(crate) fn table(figures: &[Figure]) -> String {
 fn number(value: f64) -> String {
     if value.fract() == 0.0 && value.abs() < 1e12 {
         format!("{value:.0}")
+    } else if value.abs() < 1.0 {
+        // Small figures (a program's ns per byte) keep their digits.
+        format!("{value:.4}")
     } else {
         format!("{value:.2}")
     }
@@ -209,6 +212,8 @@ mod tests {
         assert!(text.contains(" met"), "{text}");
         assert!(text.contains("not measured"), "{text}");
         assert!(text.contains("no netem on this kernel"), "{text}");
+        let small = table(&[Figure::plain("overhead", "ns per byte", "ns/B", 0.0144)]);
+        assert!(small.contains("0.0144"), "{small}");
     }
 
     #[test]

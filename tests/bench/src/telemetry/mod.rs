@@ -5,6 +5,7 @@
 //! short connections: entries and resident memory come back), `connect-cost` (plain TCP
 //! connections with the program attached or not: the cost of attaching at the root).
 
+mod bound;
 mod connect_cost;
 mod detection;
 mod figure;
