@@ -334,6 +334,16 @@ pub(crate) async fn reopen(
             .unwrap_or_default();
         (inner.suspended.get(&addr).copied(), subflows)
     };
+    if suspended.is_none() && subflows.is_empty() {
+        return None;
+    }
+    // Probing before the kernel is asked: the join it makes at once may be heard (in the
+    // connection's lane) before the answer is.
+    let probes = {
+        let mut inner = h.inner();
+        inner.reprobe.reopened(addr, now);
+        inner.reprobe.probes(addr)
+    };
     let mut parts = Vec::new();
     let mut reopened = false;
     if let Some((id, flags)) = suspended {
@@ -375,11 +385,6 @@ pub(crate) async fn reopen(
     if !reopened {
         return None;
     }
-    let probes = {
-        let mut inner = h.inner();
-        inner.reprobe.reopened(addr, now);
-        inner.reprobe.probes(addr)
-    };
     Some(format!(
         "re-probe {probes}: {}; kept once a subflow establishes and holds {} s",
         parts.join("; "),

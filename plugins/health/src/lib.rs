@@ -241,6 +241,7 @@ impl Health {
                 Some(Phase::Probing { .. }) if to == State::Dead => {
                     info!(%addr, "path {addr} dead again while re-probed: {figures}");
                     let action = actions::close_path(self, addr, now, pm).await;
+                    info!(%addr, "path {addr}: {action}");
                     report(pm, addr, State::Dead, State::Dead, figures, action);
                     continue;
                 }
@@ -259,6 +260,7 @@ impl Health {
                     }
                 }
             };
+            info!(%addr, "path {addr}: {action}");
             report(pm, addr, from, to, figures, action);
         }
     }
