@@ -234,22 +234,20 @@ impl Lab {
         });
     }
 
-    fn finish(mut self) -> String {
-        self.stop_transfer();
-        let (status, log) = self.daemon.take().unwrap().stop().unwrap();
-        assert!(status.success(), "{log}");
-        assert!(!self.pins.exists(), "{} left behind", self.pins.display());
-        log
-    }
-}
-
-impl Lab {
     fn stop_transfer(&mut self) {
         for mut child in self.children.drain(..) {
             // Already gone is fine: only the paths matter here.
             let _gone = child.kill();
             let _status = child.wait();
         }
+    }
+
+    fn finish(mut self) -> String {
+        self.stop_transfer();
+        let (status, log) = self.daemon.take().unwrap().stop().unwrap();
+        assert!(status.success(), "{log}");
+        assert!(!self.pins.exists(), "{} left behind", self.pins.display());
+        log
     }
 }
 
