@@ -1,127 +1,320 @@
-//! The `health` plugin against the real kernel: two paths, the daemon with `addr_adv` (which
-//! adds the client's endpoints) and `health` (which handles the connections), observing a
-//! test cgroup; path 2 blackholed in the server's input hook while connections from the
-//! cgroup send over both paths: path 2's endpoint becomes `backup`, path 1's does not.
+//! The `health` plugin against the real kernel: two paths, our daemon the client, observing a
+//! test cgroup whose `mptcp-xfer` client sends over both paths (each shaped to 20 Mbit/s, so
+//! that both carry data); path 2 blackholed in the server's input hook (the link stays up).
+//!
+//! - In-kernel path manager (`addr_adv` adds the endpoints, `health` observes): the dead
+//!   path's endpoint is taken out of the kernel (its subflow closes), put back after the hold
+//!   time, out again when nothing joins, for twice the wait; once the blackhole is lifted
+//!   the next re-probe holds and path 2 carries data again.
+//! - Userspace path manager (`mesh` handles, `health` observes): the same with the subflow
+//!   destroyed and re-created.
+//!
+//! Needs root and `nft` (else each test prints `skipped: TEST: REASON`, or panics under
+//! `CI=true`).
 
 use std::{
-    process::Stdio,
+    path::PathBuf,
+    process::{Child, Stdio},
     time::{Duration, Instant},
 };
 
 use mptcpd_tests::{
-    bins, daemon::process::Daemon, ebpf::cgroup::TestCgroup, net::two_hosts::TwoHosts, skip,
+    bins,
+    daemon::process::Daemon,
+    ebpf::cgroup::TestCgroup,
+    net::{sysctl, two_hosts::TwoHosts},
+    skip,
 };
 
-const TEST: &str = "a_blackholed_paths_endpoint_becomes_backup";
-const PORTS: [u16; 2] = [5311, 5312];
+/// A bound on kernel state that must come, not a performance expectation.
+const DEADLINE: Duration = Duration::from_secs(30);
 
-fn have_nft() -> bool {
+fn have_nft(test: &str) -> bool {
     let found = std::process::Command::new("nft")
         .arg("--version")
         .output()
         .is_ok();
     if !found {
-        skip::skip(TEST, "needs nft (Debian package nftables)");
+        skip::skip(test, "needs nft (Debian package nftables)");
     }
     found
 }
 
-/// The client namespace's `ip mptcp endpoint show` line for `addr`, once `done` holds for it
-/// (polled: kernel state; at most `within`).
-fn endpoint_line(
-    hosts: &TwoHosts,
-    addr: &str,
-    within: Duration,
-    done: impl Fn(&str) -> bool,
-) -> String {
-    let deadline = Instant::now() + within;
-    loop {
-        let shown = hosts.client.ip(&["mptcp", "endpoint", "show"]).unwrap();
-        let line = shown
-            .lines()
-            .find(|l| l.starts_with(&format!("{addr} ")))
-            .unwrap_or_default()
-            .to_owned();
-        if done(&line) || Instant::now() > deadline {
-            return line;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// The two hosts, the observed cgroup and our daemon in the client's namespace.
+struct Lab {
+    // The daemon stops before its namespace goes.
+    daemon: Option<Daemon>,
+    /// The transfer's client and server, killed on drop.
+    children: Vec<Child>,
+    cgroup: TestCgroup,
+    pins: PathBuf,
+    hosts: TwoHosts,
+    _config: tempfile::NamedTempFile,
+    _state: tempfile::TempDir,
 }
 
-#[test]
-fn a_blackholed_paths_endpoint_becomes_backup() {
-    if !skip::require_root(TEST) || !have_nft() {
-        return;
+impl Lab {
+    /// `userspace`: the client's namespace uses the userspace path manager.
+    fn new(name: &str, userspace: bool, plugins: &[&str]) -> Self {
+        let hosts = TwoHosts::new(&format!("mptcpd-t-{name}")).unwrap();
+        TwoHosts::set_limits(&hosts.server).unwrap();
+        if userspace {
+            sysctl::set_in(&hosts.client, "net.mptcp.pm_type", "1").unwrap();
+        }
+        for dev in ["c1", "c2"] {
+            let tc = hosts
+                .client
+                .command("tc")
+                .unwrap()
+                .args(["qdisc", "add", "dev", dev, "root", "tbf", "rate", "20mbit"])
+                .args(["burst", "32kbit", "latency", "100ms"])
+                .status()
+                .unwrap();
+            assert!(tc.success(), "tc refused the tbf qdisc");
+        }
+        let cgroup = TestCgroup::new(&format!("mptcpd-t-{name}")).unwrap();
+        let config = tempfile::NamedTempFile::new().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let pins = PathBuf::from(format!(
+            "/sys/fs/bpf/mptcpd-test-{}-{name}",
+            std::process::id()
+        ));
+        let mut cmd = hosts.client.command(bins::path("mptcpd").unwrap()).unwrap();
+        cmd.args(["--log", "stderr", "--config"])
+            .arg(config.path())
+            .arg("--state-dir")
+            .arg(state.path())
+            .arg("--bpf-pin-dir")
+            .arg(&pins)
+            .arg("--observe-cgroup")
+            .arg(cgroup.path())
+            .args(["--notify-flags", "existing,skip_loopback,skip_link_local"])
+            .args(["--addr-flags", "subflow"])
+            .args(plugins)
+            // Only a dead path counts (the shaping inflates RTTs and loses segments); one
+            // peer is enough (every connection goes to the one server); short holds.
+            .args(["--health-hold", "1", "--health-min-peers", "1"])
+            .args(["--health-rtt-percent", "0", "--health-retrans-percent", "0"]);
+        let mut daemon = Daemon::start(cmd).unwrap();
+        daemon
+            .wait_for_log("subflow telemetry attached to cgroup")
+            .unwrap_or_else(|e| panic!("{e}"));
+        Self {
+            daemon: Some(daemon),
+            children: Vec::new(),
+            cgroup,
+            pins,
+            hosts,
+            _config: config,
+            _state: state,
+        }
     }
-    let hosts = TwoHosts::new("mptcpd-t-health").unwrap();
-    TwoHosts::set_limits(&hosts.server).unwrap();
-    let cgroup = TestCgroup::new("mptcpd-t-health").unwrap();
-    let config = tempfile::NamedTempFile::new().unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let pins = std::path::PathBuf::from(format!(
-        "/sys/fs/bpf/mptcpd-test-{}-health",
-        std::process::id()
-    ));
-    let mut cmd = hosts.client.command(bins::path("mptcpd").unwrap()).unwrap();
-    cmd.args(["--log", "stderr", "--config"])
-        .arg(config.path())
-        .arg("--state-dir")
-        .arg(state.path())
-        .arg("--bpf-pin-dir")
-        .arg(&pins)
-        .arg("--observe-cgroup")
-        .arg(cgroup.path())
-        .args(["--notify-flags", "existing,skip_loopback,skip_link_local"])
-        .args(["--addr-flags", "subflow"])
-        // No --path-manager: `addr_adv` handles the connections, `health` observes them.
-        .args(["--load-plugins", "addr_adv,health"])
-        // Only a dead path counts here (path 1's shaping inflates its RTT and loses
-        // segments); one peer is enough (every connection goes to the one server).
-        .args(["--health-hold", "2", "--health-min-peers", "1"])
-        .args(["--health-rtt-percent", "0", "--health-retrans-percent", "0"]);
-    let mut daemon = Daemon::start(cmd).unwrap();
-    daemon
-        .wait_for_log("subflow telemetry attached to cgroup")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let path_2 = endpoint_line(&hosts, "10.0.2.1", Duration::from_secs(10), |l| {
-        !l.is_empty()
-    });
-    assert!(path_2.contains("subflow"), "{path_2}");
-    hosts.blackhole_path_2().unwrap();
 
-    let mut children = Vec::new();
-    for port in PORTS {
-        children.push(hosts.xfer_server(port, 0).unwrap());
-        let mut client = hosts
+    fn daemon(&mut self) -> &mut Daemon {
+        self.daemon.as_mut().unwrap()
+    }
+
+    /// A long transfer from the cgroup over both paths (killed at the end), once its
+    /// path-2 subflow is up.
+    fn transfer(&mut self, port: u16) {
+        let server = self.hosts.xfer_server(port, 0).unwrap();
+        self.children.push(server);
+        let mut client = self
+            .hosts
             .client
             .command(bins::path("mptcp-xfer").unwrap())
             .unwrap();
         client
             .args(["client", "--connect", &format!("10.0.1.2:{port}")])
-            .args(["--bytes", &(64_u64 << 20).to_string()])
+            .args(["--bytes", &(4_u64 << 30).to_string()])
             .args(["--wait-extra-subflows", "1"])
             .stdout(Stdio::null());
-        cgroup.join_on_spawn(&mut client).unwrap();
-        children.push(client.spawn().unwrap());
+        self.cgroup.join_on_spawn(&mut client).unwrap();
+        self.children.push(client.spawn().unwrap());
     }
-    let path_2 = endpoint_line(&hosts, "10.0.2.1", Duration::from_secs(60), |l| {
-        l.contains("backup")
-    });
-    let path_1 = endpoint_line(&hosts, "10.0.1.1", Duration::ZERO, |_| true);
-    for child in &mut children {
-        // Already gone is fine: only the endpoints matter here.
-        let _gone = child.kill();
-        let _status = child.wait();
+
+    /// Everything arriving on the server's path-2 link is dropped (the link stays up).
+    fn blackhole(&self) {
+        self.hosts.server_input_rule("iifname \"s2\" drop").unwrap();
     }
-    let (status, log) = daemon.stop().unwrap();
-    assert!(status.success(), "{log}");
-    assert!(path_2.contains("backup"), "{path_2}\n{log}");
-    assert!(!path_1.contains("backup"), "{path_1}\n{log}");
+
+    fn lift(&self) {
+        let nft = self
+            .hosts
+            .server
+            .command("nft")
+            .unwrap()
+            .args(["delete", "table", "inet", "lossy"])
+            .status()
+            .unwrap();
+        assert!(nft.success(), "nft refused to delete the table");
+    }
+
+    /// Bytes the client sent on `dev`.
+    fn tx_bytes(&self, dev: &str) -> u64 {
+        let shown = self
+            .hosts
+            .client
+            .ip(&["-j", "-s", "link", "show", dev])
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        json[0]["stats64"]["tx"]["bytes"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no tx bytes in {shown}"))
+    }
+
+    /// Polls `done` (kernel state) until it holds or the deadline passes.
+    fn until(&self, what: &str, done: impl Fn(&Self) -> bool) {
+        let deadline = Instant::now() + DEADLINE;
+        while !done(self) {
+            assert!(Instant::now() < deadline, "no {what}:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log(&self) -> String {
+        self.daemon.as_ref().map(Daemon::log).unwrap_or_default()
+    }
+
+    fn has_endpoint(&self, addr: &str) -> bool {
+        let shown = self
+            .hosts
+            .client
+            .ip(&["mptcp", "endpoint", "show"])
+            .unwrap();
+        shown.lines().any(|l| l.starts_with(&format!("{addr} ")))
+    }
+
+    /// Established TCP connections (subflows) from `addr` in the client's namespace.
+    fn established_from(&self, addr: &str) -> usize {
+        let out = self
+            .hosts
+            .client
+            .command("ss")
+            .unwrap()
+            .args(["-Htn", "state", "established", "src", addr])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    }
+
+    /// Once path 2 carries data, blackholes it and waits for the plugin to close it (no
+    /// established subflow from it left) and to fail a re-probe (the wait doubling), then
+    /// lifts the blackhole and waits for the next re-probe to hold and for path 2 to carry
+    /// data again. `closed` says what closing it did, `failed` what a failed re-probe did.
+    fn dead_and_back(&mut self, closed: &str, failed: &str) {
+        let start = self.tx_bytes("c2");
+        self.until("data on path 2", |lab| {
+            lab.tx_bytes("c2") > start + (1 << 20)
+        });
+        self.blackhole();
+        let daemon = self.daemon();
+        daemon
+            .wait_for_log("path 10.0.2.1 dead (was healthy)")
+            .unwrap_or_else(|e| panic!("{e}"));
+        daemon
+            .wait_for_log(&format!("path 10.0.2.1: {closed}; re-probe in 1 s"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.until("path 2's subflow closed", |lab| {
+            lab.established_from("10.0.2.1") == 0
+        });
+        self.daemon()
+            .wait_for_log(&format!(
+                "re-probe failed (no subflow established within 1 s): {failed}; re-probe in 2 s"
+            ))
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.lift();
+        let before = self.tx_bytes("c2");
+        self.daemon()
+            .wait_for_log("re-probe held for 1 s: path in use again, backoff reset")
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Path 2 carries data again: well beyond handshakes and probes.
+        self.until("data on path 2 after the blackhole", |lab| {
+            lab.tx_bytes("c2") > before + (1 << 20)
+        });
+    }
+
+    fn stop_transfer(&mut self) {
+        for mut child in self.children.drain(..) {
+            // Already gone is fine: only the paths matter here.
+            let _gone = child.kill();
+            let _status = child.wait();
+        }
+    }
+
+    fn finish(mut self) -> String {
+        self.stop_transfer();
+        let (status, log) = self.daemon.take().unwrap().stop().unwrap();
+        assert!(status.success(), "{log}");
+        assert!(!self.pins.exists(), "{} left behind", self.pins.display());
+        log
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.stop_transfer();
+    }
+}
+
+/// A warning, but the D-Bus one (no system bus here) and the routing-sanity one (the two
+/// hosts reach each other on-link, with no default route).
+fn loud(log: &str) -> Option<&str> {
+    log.lines().find(|l| {
+        l.contains("WARN") && !l.contains("mptcpd::dbus") && !l.contains("no default route")
+    })
+}
+
+#[test]
+fn kernel_pm_a_dead_paths_endpoint_is_removed_and_re_added_with_backoff() {
+    const TEST: &str = "kernel_pm_a_dead_paths_endpoint_is_removed_and_re_added_with_backoff";
+    if !skip::require_root(TEST) || !have_nft(TEST) {
+        return;
+    }
+    // No --path-manager: `addr_adv` handles the connections, `health` observes them.
+    let mut lab = Lab::new("health-k", false, &["--load-plugins", "addr_adv,health"]);
+    lab.until("endpoint for path 2", |lab| lab.has_endpoint("10.0.2.1"));
+    lab.transfer(5311);
+    lab.dead_and_back("endpoint 2 removed", "endpoint 2 removed");
+    let log = lab.log();
+    // Re-added each time with its id and the configured flags.
+    assert!(log.contains("re-probe 2: endpoint 2 re-added"), "{log}");
+    let shown = lab.hosts.client.ip(&["mptcp", "endpoint", "show"]).unwrap();
+    let path_2 = shown
+        .lines()
+        .find(|l| l.starts_with("10.0.2.1 "))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        path_2.contains("id 2") && path_2.contains("subflow") && !path_2.contains("backup"),
+        "{path_2}"
+    );
+    assert!(lab.has_endpoint("10.0.1.1"), "path 1 untouched: {shown}");
+    let log = lab.finish();
     let decision = log
         .lines()
         .find(|l| l.contains("path 10.0.2.1 dead (was healthy)"))
         .unwrap_or_else(|| panic!("{log}"));
     assert!(decision.contains("RTOs without progress"), "{decision}");
-    assert!(!pins.exists(), "{} left behind", pins.display());
+    assert_eq!(loud(&log), None, "nothing loud: {log}");
+}
+
+#[test]
+fn userspace_pm_a_dead_paths_subflows_are_destroyed_and_re_created_with_backoff() {
+    const TEST: &str =
+        "userspace_pm_a_dead_paths_subflows_are_destroyed_and_re_created_with_backoff";
+    if !skip::require_root(TEST) || !have_nft(TEST) {
+        return;
+    }
+    let mut lab = Lab::new(
+        "health-u",
+        true,
+        &["--load-plugins", "mesh,health", "--path-manager", "mesh"],
+    );
+    lab.transfer(5313);
+    lab.dead_and_back("1 subflows destroyed", "re-probe closed on 1 connections");
+    let log = lab.log();
+    assert!(log.contains("re-probe 2: 1 subflows re-created"), "{log}");
+    let log = lab.finish();
+    assert!(log.contains("path 10.0.2.1 dead (was healthy)"), "{log}");
+    assert_eq!(loud(&log), None, "nothing loud: {log}");
 }

@@ -10,11 +10,11 @@ use std::{
 
 use mptcpd_plugin::{
     Commands, ConnectionView, Endpoint, EndpointFlags, IdManager, Limits, NewSubflow, PathDecision,
-    PathHealth, PathManager, PmError, PmFuture, SubflowPath, Token,
+    PathHealth, PathManager, PmError, PmFuture, PmKind, SubflowPath, Token, errno,
 };
 use tracing::{debug, info, warn};
 
-use super::{Decisions, listeners::ListenerManager, mapped::MappedSubflows, owned::Owned};
+use super::{Decisions, listeners::ListenerManager, mapped::MappedSubflows, owned::Owned, pm_kind};
 use crate::connections::Connections;
 
 #[derive(Debug)]
@@ -135,9 +135,10 @@ impl<K: Commands> HostPm<K> {
         self.remove_all(stale, "stale").await
     }
 
-    /// Removes every endpoint of ours (shutdown) and closes the listeners.
+    /// Removes every endpoint of ours (shutdown; suspended ones are only forgotten) and
+    /// closes the listeners.
     pub(super) async fn remove_owned(&self) -> usize {
-        let ours = self.state().owned.all();
+        let ours = self.state().owned.all_with_suspended();
         let removed = self.remove_all(ours, "ours").await;
         self.state().listeners.clear();
         removed
@@ -197,6 +198,15 @@ impl<K: Commands> HostPm<K> {
     async fn remove_all(&self, endpoints: Vec<Endpoint>, why: &str) -> usize {
         let mut removed = 0;
         for e in endpoints {
+            if self.state().owned.suspended(e.id).is_some() {
+                // Not in the kernel: the id may be another tool's there now.
+                info!(id = e.id, addr = %e.addr, "forgot suspended endpoint ({why})");
+                let mut state = self.state();
+                state.owned.remove(e.id);
+                state.ids.remove_id(e.addr);
+                removed += 1;
+                continue;
+            }
             let result = self.kernel.remove_endpoint(e.id).await;
             if result.is_ok() || not_found(&result) {
                 info!(id = e.id, addr = %e.addr, "removed endpoint ({why})");
@@ -260,10 +270,22 @@ impl<K: Commands> HostPm<K> {
 fn seed(state: &mut State, kernel: &[Endpoint]) {
     let (ours, others): (Vec<&Endpoint>, Vec<&Endpoint>) =
         kernel.iter().partition(|e| state.owned.contains(e.id));
+    // Suspended ones keep their address's id: they come back with it.
+    let suspended = state.owned.all_suspended();
     state.ids.sync(
-        ours.iter().map(|e| (e.addr, e.id)),
+        ours.iter()
+            .map(|e| (e.addr, e.id))
+            .chain(suspended.iter().map(|e| (e.addr, e.id))),
         others.iter().map(|e| e.id),
     );
+}
+
+/// What the handle answers for an id that is not one of ours in the kernel.
+fn not_ours(id: u8) -> PmError {
+    PmError::kernel(
+        errno::EINVAL,
+        Some(&format!("endpoint {id} not found among this daemon's")),
+    )
 }
 
 /// The id of the kernel's implicit endpoint for the endpoint's address (and port), if any.
@@ -300,6 +322,11 @@ impl<K: Commands> Commands for HostPm<K> {
                     None => None,
                 }
             };
+            // Ours but suspended (adopted so after a restart): added again for real.
+            let suspended = self.state().owned.suspended_by_addr(endpoint.addr);
+            if let Some(suspended) = suspended {
+                self.state().owned.remove(suspended.id);
+            }
             if let Some(old) = replaced {
                 let result = self.kernel.remove_endpoint(old).await;
                 if !not_found(&result) {
@@ -314,8 +341,17 @@ impl<K: Commands> Commands for HostPm<K> {
         })
     }
 
+    /// A suspended endpoint of ours is only forgotten (it is not in the kernel).
     fn remove_endpoint(&self, id: u8) -> PmFuture<'_, ()> {
         Box::pin(async move {
+            {
+                let mut state = self.state();
+                if state.owned.suspended(id).is_some() {
+                    state.owned.remove(id);
+                    debug!(id, "suspended endpoint forgotten");
+                    return Ok(());
+                }
+            }
             let result = self.kernel.remove_endpoint(id).await;
             if result.is_ok() || not_found(&result) {
                 self.state().owned.remove(id);
@@ -435,6 +471,59 @@ impl<K: Commands> PathManager for HostPm<K> {
 
     fn owned_endpoints(&self) -> Vec<Endpoint> {
         self.state().owned.all()
+    }
+
+    fn suspend_endpoint(&self, id: u8) -> PmFuture<'_, ()> {
+        Box::pin(async move {
+            if !self.state().owned.suspend(id) {
+                return Err(not_ours(id));
+            }
+            let result = self.kernel.remove_endpoint(id).await;
+            match result {
+                Ok(()) => Ok(()),
+                // Out of the kernel already: suspended all the same.
+                Err(e) if e.is_not_found() => Ok(()),
+                Err(e) => {
+                    self.state().owned.unsuspend(id);
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    fn resume_endpoint(&self, id: u8, flags: EndpointFlags) -> PmFuture<'_, bool> {
+        Box::pin(async move {
+            let Some(suspended) = self.state().owned.suspended(id) else {
+                return Ok(false);
+            };
+            let endpoint = Endpoint { flags, ..suspended };
+            self.state().owned.resuming(endpoint);
+            // The same id, or nothing: the plugin that added it removes it by that id.
+            self.kernel.add_endpoint(endpoint).await?;
+            let still_ours = {
+                let mut state = self.state();
+                let ours = state.owned.suspended(id).is_some();
+                if ours {
+                    state.owned.unsuspend(id);
+                    state.ids.map_id(endpoint.addr, id);
+                }
+                ours
+            };
+            if still_ours {
+                Ok(true)
+            } else {
+                // Removed while the kernel added it: take it out again.
+                let result = self.kernel.remove_endpoint(id).await;
+                if !(result.is_ok() || not_found(&result)) {
+                    result?;
+                }
+                Ok(false)
+            }
+        })
+    }
+
+    fn pm_kind(&self) -> PmKind {
+        pm_kind::read()
     }
 
     fn connection_view(&self, token: Token) -> Option<ConnectionView> {

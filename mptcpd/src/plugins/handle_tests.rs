@@ -146,3 +146,102 @@ fn other_refusals_are_not_retried() {
     let calls = pm.kernel().take_calls();
     assert!(calls.len() < 10, "{calls:?}");
 }
+
+/// A handle keeping its endpoints in `file` (not adopted yet).
+fn with_file(kernel: RecordingPm, file: &std::path::Path) -> HostPm<RecordingPm> {
+    HostPm::with_listeners(
+        kernel,
+        Some(file.to_owned()),
+        ListenerManager::with_protocol(6),
+    )
+}
+
+#[test]
+fn a_suspended_endpoint_stays_ours_out_of_the_kernel_and_comes_back_with_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("endpoints");
+    let pm = with_file(RecordingPm::new(), &file);
+    block_on(pm.adopt()).unwrap();
+    assert_eq!(add(&pm, "192.0.2.1").ok(), Some(1));
+    assert_eq!(add(&pm, "192.0.2.2").ok(), Some(2));
+    block_on(pm.suspend_endpoint(2)).unwrap();
+    assert_eq!(
+        pm.kernel().endpoints(),
+        [endpoint(1, "192.0.2.1", EndpointFlags::SUBFLOW)]
+    );
+    assert_eq!(
+        pm.owned_endpoints(),
+        [endpoint(1, "192.0.2.1", EndpointFlags::SUBFLOW)]
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("endpoint suspended 2 192.0.2.2"), "{text}");
+    // Its id stays its address's, even after a dump.
+    block_on(pm.dump_endpoints()).unwrap();
+    assert_eq!(add(&pm, "192.0.2.3").ok(), Some(3));
+    assert_eq!(pm.address_id(ip("192.0.2.2")).ok(), Some(2));
+    // Not ours: refused.
+    let refused = block_on(pm.suspend_endpoint(9)).unwrap_err();
+    assert!(refused.is_not_found(), "{refused}");
+    // Back, with the flags asked for.
+    let back = EndpointFlags::SUBFLOW | EndpointFlags::BACKUP;
+    assert_eq!(block_on(pm.resume_endpoint(2, back)).ok(), Some(true));
+    assert!(
+        pm.kernel()
+            .endpoints()
+            .contains(&endpoint(2, "192.0.2.2", back))
+    );
+    assert!(
+        pm.owned_endpoints()
+            .contains(&endpoint(2, "192.0.2.2", back))
+    );
+    assert_eq!(block_on(pm.resume_endpoint(2, back)).ok(), Some(false));
+}
+
+#[test]
+fn removing_a_suspended_endpoint_forgets_it_without_asking_the_kernel() {
+    let pm = started(RecordingPm::new());
+    assert_eq!(add(&pm, "192.0.2.1").ok(), Some(1));
+    assert_eq!(add(&pm, "192.0.2.2").ok(), Some(2));
+    block_on(pm.suspend_endpoint(2)).unwrap();
+    // Another tool takes id 2 in the kernel meanwhile.
+    let admin = endpoint(2, "198.51.100.9", EndpointFlags::SIGNAL);
+    block_on(pm.kernel().add_endpoint(admin)).unwrap();
+    // The address goes away: its plugin removes the endpoint, quietly.
+    block_on(pm.remove_endpoint(2)).unwrap();
+    assert!(pm.kernel().endpoints().contains(&admin), "not the admin's");
+    assert_eq!(
+        block_on(pm.resume_endpoint(2, EndpointFlags::SUBFLOW)).ok(),
+        Some(false)
+    );
+    assert!(pm.kernel().endpoints().contains(&admin));
+    // Shutdown: a suspended one is forgotten, not removed from the kernel.
+    assert_eq!(add(&pm, "192.0.2.3").ok(), Some(3));
+    block_on(pm.suspend_endpoint(3)).unwrap();
+    let admin3 = endpoint(3, "198.51.100.10", EndpointFlags::SIGNAL);
+    block_on(pm.kernel().add_endpoint(admin3)).unwrap();
+    assert_eq!(block_on(pm.remove_owned()), 2);
+    assert_eq!(pm.kernel().endpoints(), [admin, admin3]);
+}
+
+#[test]
+fn a_restart_keeps_a_suspended_endpoint_and_its_plugin_adds_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("endpoints");
+    let first = with_file(RecordingPm::new(), &file);
+    block_on(first.adopt()).unwrap();
+    assert_eq!(add(&first, "192.0.2.1").ok(), Some(1));
+    block_on(first.suspend_endpoint(1)).unwrap();
+    // Killed: the next run finds the record and no endpoint.
+    let again = with_file(RecordingPm::new(), &file);
+    assert_eq!(block_on(again.adopt()).ok(), Some(1));
+    assert_eq!(again.adopted_addresses(), [(None, ip("192.0.2.1"))]);
+    assert_eq!(again.address_id(ip("192.0.2.1")).ok(), Some(1));
+    assert_eq!(add(&again, "192.0.2.1").ok(), Some(1));
+    assert_eq!(
+        again.kernel().endpoints(),
+        [endpoint(1, "192.0.2.1", EndpointFlags::SUBFLOW)]
+    );
+    assert_eq!(block_on(again.remove_unclaimed()), 0);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("endpoint added 1 192.0.2.1"), "{text}");
+}

@@ -29,6 +29,7 @@ mod listeners;
 mod mapped;
 mod netns_id;
 mod owned;
+mod pm_kind;
 mod registry;
 mod settings;
 pub mod state_file;

@@ -28,13 +28,23 @@ enum Entry {
         /// A plugin added it (or added it again) since start-up.
         claimed: bool,
     },
+    /// Ours but out of the kernel for now (`HostPm::suspend_endpoint`: a dead path's
+    /// re-probe), to be put back with the same id.
+    Suspended { endpoint: Endpoint, claimed: bool },
 }
 
 impl Entry {
     const fn added(&self) -> Option<&Endpoint> {
         match self {
-            Self::Adding(_) => None,
+            Self::Adding(_) | Self::Suspended { .. } => None,
             Self::Added { endpoint, .. } => Some(endpoint),
+        }
+    }
+
+    const fn suspended(&self) -> Option<&Endpoint> {
+        match self {
+            Self::Suspended { endpoint, .. } => Some(endpoint),
+            Self::Adding(_) | Self::Added { .. } => None,
         }
     }
 }
@@ -90,6 +100,20 @@ impl Owned {
                 (e.id, entry)
             })
             .collect();
+        // Suspended when the last run stopped: still ours, still out of the kernel; their
+        // addresses are reported again so that their plugin adds them back.
+        for r in records {
+            if r.state == RecordState::Suspended && !self.entries.contains_key(&r.endpoint.id) {
+                let taken = kernel.iter().any(|k| k.id == r.endpoint.id);
+                if !taken {
+                    let entry = Entry::Suspended {
+                        endpoint: r.endpoint,
+                        claimed: false,
+                    };
+                    self.entries.insert(r.endpoint.id, entry);
+                }
+            }
+        }
         self.save();
         self.entries.len()
     }
@@ -165,8 +189,69 @@ impl Owned {
     }
 
     pub(super) fn claim(&mut self, id: u8) {
-        if let Some(Entry::Added { claimed, .. }) = self.entries.get_mut(&id) {
+        if let Some(Entry::Added { claimed, .. } | Entry::Suspended { claimed, .. }) =
+            self.entries.get_mut(&id)
+        {
             *claimed = true;
+        }
+    }
+
+    /// Ours and suspended: the endpoint as it will be put back.
+    pub(super) fn suspended(&self, id: u8) -> Option<Endpoint> {
+        self.entries.get(&id).and_then(Entry::suspended).copied()
+    }
+
+    /// Our suspended endpoint of `addr`, if any.
+    pub(super) fn suspended_by_addr(&self, addr: IpAddr) -> Option<Endpoint> {
+        self.entries
+            .values()
+            .filter_map(Entry::suspended)
+            .find(|e| e.addr == addr)
+            .copied()
+    }
+
+    /// Every suspended endpoint (their ids stay reserved for their addresses).
+    pub(super) fn all_suspended(&self) -> Vec<Endpoint> {
+        self.entries
+            .values()
+            .filter_map(Entry::suspended)
+            .copied()
+            .collect()
+    }
+
+    /// Before taking ours `id` out of the kernel: written down first. Returns whether it
+    /// was ours (added).
+    pub(super) fn suspend(&mut self, id: u8) -> bool {
+        let Some(Entry::Added { endpoint, claimed }) = self.entries.get(&id).copied() else {
+            return false;
+        };
+        self.entries
+            .insert(id, Entry::Suspended { endpoint, claimed });
+        self.save();
+        true
+    }
+
+    /// The suspended `id` will be put back as `endpoint` (new flags): written down first,
+    /// so that a crash right after the kernel's answer still finds it identical.
+    pub(super) fn resuming(&mut self, endpoint: Endpoint) {
+        if let Some(Entry::Suspended { endpoint: e, .. }) = self.entries.get_mut(&endpoint.id)
+            && *e != endpoint
+        {
+            *e = endpoint;
+            self.save();
+        }
+    }
+
+    /// The suspended `id` is in the kernel again (or its removal from the kernel failed):
+    /// added.
+    pub(super) fn unsuspend(&mut self, id: u8) {
+        if let Some(Entry::Suspended { endpoint, .. }) = self.entries.get(&id).copied() {
+            let entry = Entry::Added {
+                endpoint,
+                claimed: true,
+            };
+            self.entries.insert(id, entry);
+            self.save();
         }
     }
 
@@ -221,6 +306,7 @@ impl Owned {
         self.save();
     }
 
+    /// Adopted (added or suspended) and not added again by a plugin since start-up.
     pub(super) fn unclaimed(&self) -> Vec<Endpoint> {
         self.entries
             .values()
@@ -228,10 +314,22 @@ impl Owned {
                 Entry::Added {
                     endpoint,
                     claimed: false,
+                }
+                | Entry::Suspended {
+                    endpoint,
+                    claimed: false,
                 } => Some(*endpoint),
                 _ => None,
             })
             .collect()
+    }
+
+    /// Ours in the kernel and suspended ones: what shutdown removes.
+    pub(super) fn all_with_suspended(&self) -> Vec<Endpoint> {
+        let mut all = self.all();
+        all.extend(self.all_suspended());
+        all.sort_by_key(|e| e.id);
+        all
     }
 
     pub(super) fn all(&self) -> Vec<Endpoint> {
@@ -260,6 +358,10 @@ impl Owned {
                     },
                     Entry::Added { endpoint, .. } => Record {
                         state: RecordState::Added,
+                        endpoint,
+                    },
+                    Entry::Suspended { endpoint, .. } => Record {
+                        state: RecordState::Suspended,
                         endpoint,
                     },
                 })

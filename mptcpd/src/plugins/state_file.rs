@@ -9,10 +9,13 @@
 //! netns-cookie 4101
 //! endpoint added 1 198.51.100.1 - subflow 3
 //! endpoint adding 2 2001:db8::1 8080 signal,backup -
+//! endpoint suspended 3 203.0.113.1 - subflow 4
 //! ```
 //!
 //! `adding` is written before the kernel is asked (`ADD_ADDR`) and becomes `added` once it
 //! answered, so that a crash in between still leaves the next run a record to match.
+//! `suspended` is one of ours taken out of the kernel for a while (a dead path's re-probe,
+//! `HostPm::suspend_endpoint`): written before `DEL_ADDR`, still ours after a restart.
 //! Written atomically (a temporary file unique to the process, then a rename).
 
 use std::{
@@ -38,6 +41,9 @@ pub enum RecordState {
     Adding,
     /// The kernel added it.
     Added,
+    /// Taken out of the kernel for a while by this daemon (a dead path, re-probed later):
+    /// still ours, its id reserved; put back when its plugin adds it again.
+    Suspended,
 }
 
 /// One endpoint of ours, with everything that identifies it.
@@ -84,6 +90,7 @@ impl fmt::Display for RecordState {
         f.write_str(match self {
             Self::Adding => "adding",
             Self::Added => "added",
+            Self::Suspended => "suspended",
         })
     }
 }
@@ -200,6 +207,7 @@ fn record(value: &str) -> Option<Record> {
     let state = match *state {
         "adding" => RecordState::Adding,
         "added" => RecordState::Added,
+        "suspended" => RecordState::Suspended,
         _ => return None,
     };
     let id: u8 = id.parse().ok().filter(|&id| id != 0)?;

@@ -83,6 +83,7 @@ mod health;
 mod ids;
 mod path_manager;
 mod plugin;
+mod pm_kind;
 mod policy;
 mod telemetry;
 #[cfg(feature = "testing")]
@@ -108,6 +109,7 @@ pub use plugin::{
     BoxFuture, HealthConfig, PRIORITY_DEFAULT, PRIORITY_HIGH, PRIORITY_LOW, Plugin, PluginConfig,
     done,
 };
+pub use pm_kind::PmKind;
 pub use policy::{EndpointPolicy, Rank};
 pub use telemetry::{
     ConnectionView, MptcpFigures, PathFigures, SubflowView, TelemetryEvent, TelemetryKind,

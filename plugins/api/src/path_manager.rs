@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::{
     BoxFuture, ConnectionView, Endpoint, EndpointFlags, Limits, NewSubflow, PathDecision,
-    PathHealth, PmError, SubflowPath, Token,
+    PathHealth, PmError, PmKind, SubflowPath, Token,
 };
 
 /// A command's answer, to await.
@@ -70,8 +70,24 @@ pub trait PathManager: Commands {
     /// Drops a reference taken by [`Self::listen`] (with the address it returned); the
     /// socket closes with the last one.
     fn close_listener(&self, addr: SocketAddr) -> Result<(), PmError>;
-    /// The in-kernel endpoints this daemon added (or adopted) and has not removed.
+    /// The in-kernel endpoints this daemon added (or adopted) and has not removed (nor
+    /// suspended).
     fn owned_endpoints(&self) -> Vec<Endpoint>;
+    /// Takes one of this daemon's endpoints out of the kernel (`DEL_ADDR`: the kernel closes
+    /// its subflows in every connection) while keeping it the daemon's: its id stays
+    /// reserved for its address, the state file keeps it, shutdown removes nothing more for
+    /// it. [`Self::resume_endpoint`] puts it back; a removal in the meantime
+    /// ([`Commands::remove_endpoint`], e.g. its address went away) just forgets it. Refused
+    /// ([`PmError::is_not_found`]) for an id that is not one of ours in the kernel.
+    fn suspend_endpoint(&self, id: u8) -> PmFuture<'_, ()>;
+    /// Puts a suspended endpoint back, identical but for `flags` (same id, address, port,
+    /// interface). `Ok(false)`: it is no longer ours (removed while suspended), nothing
+    /// added. A refusal (e.g. another tool took the id meanwhile) leaves it suspended.
+    fn resume_endpoint(&self, id: u8, flags: EndpointFlags) -> PmFuture<'_, bool>;
+    /// The path manager the kernel gives new connections of the daemon's network namespace,
+    /// read from its sysctls at each call (see [`PmKind::from_sysctls`]): whether a
+    /// connection takes endpoint commands or per-connection ones.
+    fn pm_kind(&self) -> PmKind;
     /// How the connection's subflows are doing: the path manager's view joined with the
     /// subflow telemetry's current figures. `None` for a connection the daemon does not
     /// track; subflows carry no figures when telemetry is off.

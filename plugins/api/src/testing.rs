@@ -21,7 +21,7 @@ use std::{
 use crate::{
     Commands, Connection, ConnectionView, Endpoint, EndpointFlags, Event, EventFlags, IdManager,
     Interface, Limits, NewSubflow, OperState, PathDecision, PathHealth, PathManager, PmError,
-    PmFuture, Subflow, SubflowPath, Token,
+    PmFuture, PmKind, Subflow, SubflowPath, Token,
 };
 use mptcpd_netmon::{IFF_LOWER_UP, IFF_RUNNING, IFF_UP};
 
@@ -148,6 +148,10 @@ pub enum Call {
     SubflowDestroy(SubflowPath),
     /// `set_backup`.
     SetBackup(SubflowPath, bool),
+    /// `suspend_endpoint`.
+    SuspendEndpoint(u8),
+    /// `resume_endpoint`.
+    ResumeEndpoint(u8, EndpointFlags),
     /// `listen` (the address asked for).
     Listen(SocketAddr),
     /// `close_listener`.
@@ -175,6 +179,10 @@ struct State {
     decisions: Vec<PathDecision>,
     /// Each address's latest reported health (kept by `take_decisions`).
     health: HashMap<IpAddr, PathHealth>,
+    /// Endpoints of ours taken out of the table by `suspend_endpoint`, by id.
+    suspended: BTreeMap<u8, Endpoint>,
+    /// What `pm_kind` answers.
+    pm_kind: PmKind,
 }
 
 /// A fake [`PathManager`] that records commands and keeps a kernel-like endpoint table.
@@ -205,6 +213,17 @@ impl RecordingPm {
     /// Makes `connection_view(token)` answer `None` again.
     pub fn forget_connection_view(&self, token: Token) {
         self.state().views.remove(&token);
+    }
+
+    /// Makes `pm_kind` answer `kind` (the in-kernel path manager by default).
+    pub fn set_pm_kind(&self, kind: PmKind) {
+        self.state().pm_kind = kind;
+    }
+
+    /// The endpoints suspended (out of the table, still ours).
+    #[must_use]
+    pub fn suspended(&self) -> Vec<Endpoint> {
+        self.state().suspended.values().copied().collect()
     }
 
     /// The path-health decisions reported so far, then forgets them.
@@ -346,6 +365,10 @@ impl Commands for RecordingPm {
 
     fn remove_endpoint(&self, id: u8) -> PmFuture<'_, ()> {
         self.run("remove_endpoint", Call::RemoveEndpoint(id), |s| {
+            // A suspended one is only forgotten: the id may be another's in the table now.
+            if s.suspended.remove(&id).is_some() {
+                return Ok(());
+            }
             s.foreign.remove(&id);
             s.endpoints
                 .remove(&id)
@@ -483,6 +506,35 @@ impl PathManager for RecordingPm {
             .filter(|e| !state.foreign.contains(&e.id))
             .copied()
             .collect()
+    }
+
+    fn suspend_endpoint(&self, id: u8) -> PmFuture<'_, ()> {
+        self.run("suspend_endpoint", Call::SuspendEndpoint(id), |s| {
+            if s.foreign.contains(&id) {
+                return Err(kernel(EINVAL, "address not found"));
+            }
+            let endpoint = s
+                .endpoints
+                .remove(&id)
+                .ok_or_else(|| kernel(EINVAL, "address not found"))?;
+            s.suspended.insert(id, endpoint);
+            Ok(())
+        })
+    }
+
+    fn resume_endpoint(&self, id: u8, flags: EndpointFlags) -> PmFuture<'_, bool> {
+        self.run("resume_endpoint", Call::ResumeEndpoint(id, flags), |s| {
+            let Some(endpoint) = s.suspended.get(&id).copied() else {
+                return Ok(false);
+            };
+            add(s, Endpoint { flags, ..endpoint })?;
+            s.suspended.remove(&id);
+            Ok(true)
+        })
+    }
+
+    fn pm_kind(&self) -> PmKind {
+        self.state().pm_kind
     }
 
     fn connection_view(&self, token: Token) -> Option<ConnectionView> {

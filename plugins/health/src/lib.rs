@@ -1,43 +1,57 @@
-//! `health`: demotes a local address whose subflows are degraded across enough connections
-//! to `backup`, and restores it once healthy again, for the in-kernel path manager (see the
-//! README for the model and its settings).
+//! `health`: acts on the health of local addresses judged from the subflow telemetry across
+//! connections (see the README for the model and its settings).
 //!
 //! - It observes connections ([`Plugin::observes_connections`]): loaded beside the plugin
-//!   that handles them (`addr_adv` for the in-kernel path manager), it hears their events
-//!   after that plugin and never becomes the default by priority. It remembers the connections it sees and, on each [`Event::Tick`] (about once
-//!   a second; the plugin asks for them), reads their views ([`PathManager::connection_views`], one read for all) and
-//!   feeds every subflow's figures to the decision core ([`decision::Core`]); telemetry
-//!   events feed it at once (an RTO does not wait for the tick).
-//! - A decision is acted on through the in-kernel endpoint of the address, and only one this
-//!   daemon owns ([`PathManager::owned_endpoints`]): Degraded or Dead sets `backup`; Healthy
-//!   again gives back the `backup` flag the configuration gave (`addr-flags`). Subflows of a
-//!   dead path are not closed (the kernel's own stale-subflow logic and the backup flag
-//!   steer traffic away).
-//! - Every decision is logged at info with the figures that caused it (connections are never
-//!   named by token) and reported to the daemon ([`PathManager::report_decision`]).
+//!   that handles them (`addr_adv` for the in-kernel path manager, `mesh` or `sspi` for the
+//!   userspace one), it hears their events after that plugin and never becomes the default
+//!   by priority. It remembers the connections it sees, with the path manager the kernel
+//!   gave each ([`PathManager::pm_kind`], read when it first hears of the connection) and,
+//!   on each [`Event::Tick`] (about once a second; the plugin asks for them), reads their
+//!   views ([`PathManager::connection_views`], one read for all) and feeds every subflow's
+//!   figures to the decision core ([`decision::Core`]); telemetry events feed it at once.
+//! - In-kernel path manager: through the daemon's own endpoint of the address only
+//!   ([`PathManager::owned_endpoints`]): Degraded sets `backup`, Healthy gives back the
+//!   `backup` flag `addr-flags` gave; Dead takes the endpoint out of the kernel
+//!   ([`PathManager::suspend_endpoint`]: the kernel closes its subflows in every connection)
+//!   and puts it back after a backoff ([`reprobe`]): the kernel then opens subflows from it
+//!   again, which is the re-probe.
+//! - Userspace path manager, per connection: Degraded sets each subflow from the address
+//!   backup (`SET_FLAGS` with the token), Healthy clears the backup flag of those it set (never
+//!   one another plugin or the peer set); Dead destroys them and re-creates, after the same
+//!   backoff, those of connections this side opened (same local address and id, same remote,
+//!   bound to the same interface).
+//! - Every decision and action is logged at info with the figures that caused it
+//!   (connections are never named by token) and reported to the daemon
+//!   ([`PathManager::report_decision`]).
 //!
 //! State sits behind one `std::sync::Mutex`, never held across the kernel's answers.
 
+mod actions;
 mod config;
 pub mod decision;
+pub mod reprobe;
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     net::{IpAddr, SocketAddr},
     sync::{Mutex, MutexGuard, PoisonError},
     time::{Duration, Instant},
 };
 
 use mptcpd_plugin::{
-    BoxFuture, Chain, EndpointFlags, Event, HealthConfig, PRIORITY_LOW, PathDecision, PathManager,
-    Plugin, PluginConfig, Token,
+    BoxFuture, EndpointFlags, EndpointPolicy, Event, HealthConfig, NewSubflow, PRIORITY_LOW,
+    PathDecision, PathManager, Plugin, PluginConfig, PmKind, Token,
 };
-use tracing::{info, warn};
+use tracing::{debug, info};
 
-use decision::{Core, Decision, Health as State};
+use decision::{Core, Decision, Figures, Health as State};
+use reprobe::{Phase, Reprobe, Step};
 
 /// The plugin's registered name.
 pub const NAME: &str = "health";
+
+/// A subflow's two ends.
+type Pair = (SocketAddr, SocketAddr);
 
 /// The `health` plugin.
 #[derive(Debug)]
@@ -54,14 +68,51 @@ struct Inner {
     /// The `[health]` settings in force (a reload replaces them).
     config: HealthConfig,
     core: Core,
-    /// Connections seen and the subflows observed on each (forgotten with it).
-    conns: HashMap<Token, BTreeSet<(SocketAddr, SocketAddr)>>,
+    reprobe: Reprobe,
+    conns: HashMap<Token, Conn>,
+    /// Per dead address, the userspace-PM subflows destroyed, to re-create at each re-probe.
+    closed: BTreeMap<IpAddr, Vec<NewSubflow>>,
+    /// Per dead address, the daemon's endpoint taken out of the kernel: its id and the
+    /// flags it comes back with.
+    suspended: BTreeMap<IpAddr, (u8, EndpointFlags)>,
+    /// `[interface PATTERN]` flags: what a restore gives back on each interface.
+    policy: EndpointPolicy,
+    /// Interface names by index (from the interface events every plugin hears).
+    ifnames: HashMap<u32, String>,
+}
+
+/// A connection seen.
+#[derive(Debug)]
+struct Conn {
+    /// The path manager the kernel gave it.
+    kind: PmKind,
+    /// This side accepted it: the peer's subflows end at its ephemeral ports, which listen
+    /// for nothing, so they are never re-created from here.
+    server_side: bool,
+    /// The subflows observed (forgotten with it).
+    seen: BTreeSet<Pair>,
+    /// The subflows this plugin set backup (userspace PM).
+    backups: BTreeSet<Pair>,
 }
 
 impl Inner {
+    fn track(&mut self, token: Token, server_side: bool, pm: &dyn PathManager) -> &mut Conn {
+        self.conns.entry(token).or_insert_with(|| Conn {
+            kind: pm.pm_kind(),
+            server_side,
+            seen: BTreeSet::new(),
+            backups: BTreeSet::new(),
+        })
+    }
+
     fn forget_connection(&mut self, token: Token) {
-        for (local, remote) in self.conns.remove(&token).unwrap_or_default() {
-            self.core.forget(local, remote);
+        if let Some(conn) = self.conns.remove(&token) {
+            for (local, remote) in conn.seen {
+                self.core.forget(local, remote);
+            }
+        }
+        for subflows in self.closed.values_mut() {
+            subflows.retain(|s| s.token != token);
         }
     }
 }
@@ -70,15 +121,40 @@ impl Health {
     /// A plugin with the daemon's settings (`addr-flags`, `health-*`).
     #[must_use]
     pub fn new(config: &PluginConfig) -> Self {
+        let hold = Duration::from_secs(config.health.hold_secs.into());
+        let max = Duration::from_secs(config.health.reprobe_max_secs.into());
         Self {
             addr_flags: config.addr_flags,
             origin: Instant::now(),
             inner: Mutex::new(Inner {
                 config: config.health,
                 core: Core::new(config.health.into()),
+                reprobe: Reprobe::new(hold, max),
                 conns: HashMap::new(),
+                closed: BTreeMap::new(),
+                suspended: BTreeMap::new(),
+                policy: config.policy.clone(),
+                ifnames: HashMap::new(),
             }),
         }
+    }
+
+    /// Whether the configuration makes an endpoint on interface `if_idx` backup: its
+    /// `[interface PATTERN]` flags, else `addr-flags`.
+    fn configured_backup(&self, if_idx: Option<i32>) -> bool {
+        let inner = self.inner();
+        let name = if_idx
+            .and_then(|i| u32::try_from(i).ok())
+            .and_then(|i| inner.ifnames.get(&i));
+        let flags = name.map_or(self.addr_flags, |name| {
+            inner.policy.flags_for(name, self.addr_flags)
+        });
+        flags.contains(EndpointFlags::BACKUP)
+    }
+
+    /// The hold time in force, seconds.
+    fn hold_secs(&self) -> u32 {
+        self.inner().config.hold_secs
     }
 
     fn inner(&self) -> MutexGuard<'_, Inner> {
@@ -90,10 +166,14 @@ impl Health {
         self.origin.elapsed()
     }
 
-    /// An address's state (for tests and the log).
+    /// An address's state as reported (for tests and the log): Dead while its re-probe runs.
     #[must_use]
     pub fn state(&self, addr: IpAddr) -> State {
-        self.inner().core.state(addr)
+        let inner = self.inner();
+        if inner.reprobe.phase(addr).is_some() {
+            return State::Dead;
+        }
+        inner.core.state(addr)
     }
 
     /// How many connections the plugin remembers (for tests).
@@ -122,8 +202,8 @@ impl Health {
             for sub in &view.subflows {
                 let Some(figures) = sub.figures else { continue };
                 inner.core.observe(now, sub.local, sub.remote, figures);
-                if let Some(seen) = inner.conns.get_mut(&token) {
-                    seen.insert((sub.local, sub.remote));
+                if let Some(conn) = inner.conns.get_mut(&token) {
+                    conn.seen.insert((sub.local, sub.remote));
                 }
             }
         }
@@ -134,32 +214,53 @@ impl Health {
     async fn handle(&self, now: Duration, event: &Event, pm: &dyn PathManager) {
         let decisions = match event {
             Event::NewConnection(conn) | Event::ConnectionEstablished(conn) => {
-                self.inner().conns.entry(conn.token).or_default();
+                self.inner().track(conn.token, conn.server_side(), pm);
                 return;
             }
             Event::ConnectionClosed(token) => {
                 self.inner().forget_connection(*token);
                 return;
             }
+            Event::NewInterface(i) | Event::UpdateInterface(i) => {
+                self.inner().ifnames.insert(i.index, i.name.clone());
+                return;
+            }
+            Event::DeleteInterface(i) => {
+                self.inner().ifnames.remove(&i.index);
+                return;
+            }
+            Event::NewSubflow(sub) => {
+                self.inner()
+                    .reprobe
+                    .established(sub.local.ip().to_canonical());
+                return;
+            }
             Event::SubflowClosed(sub) => {
-                self.inner().core.forget(sub.local, sub.remote);
+                let mut inner = self.inner();
+                inner.core.forget(sub.local, sub.remote);
+                if let Some(conn) = inner.conns.get_mut(&sub.token) {
+                    conn.backups.remove(&(sub.local, sub.remote));
+                }
                 return;
             }
             Event::Telemetry(t) => {
                 let mut inner = self.inner();
                 inner.core.observe(now, t.local, t.remote, t.figures);
-                if let Some(seen) = inner.conns.get_mut(&t.token) {
-                    seen.insert((t.local, t.remote));
+                if let Some(conn) = inner.conns.get_mut(&t.token) {
+                    conn.seen.insert((t.local, t.remote));
                 }
                 inner.core.evaluate(now)
             }
             Event::Tick => self.tick(now, pm),
             _ => return,
         };
-        self.act(decisions, pm).await;
+        self.act(now, decisions, pm).await;
+        if matches!(event, Event::Tick) {
+            self.reprobe(now, pm).await;
+        }
     }
 
-    async fn act(&self, decisions: Vec<Decision>, pm: &dyn PathManager) {
+    async fn act(&self, now: Duration, decisions: Vec<Decision>, pm: &dyn PathManager) {
         for d in decisions {
             let Decision {
                 addr,
@@ -167,57 +268,99 @@ impl Health {
                 to,
                 figures,
             } = d;
-            info!(%addr, %from, %to, "path {addr} {to} (was {from}): {figures}");
-            let action = self.act_on_endpoint(addr, to, pm).await;
-            pm.report_decision(PathDecision {
-                plugin: NAME,
-                addr,
-                from,
-                to,
-                reason: figures.to_string(),
-                action,
-            });
+            let phase = self.inner().reprobe.phase(addr);
+            let action = match phase {
+                // Its re-probe died: closed again, with a longer wait.
+                Some(Phase::Probing { .. }) if to == State::Dead => {
+                    info!(%addr, "path {addr} dead again while re-probed: {figures}");
+                    let action = actions::close_path(self, addr, now, pm).await;
+                    info!(%addr, "path {addr}: {action}");
+                    report(pm, addr, State::Dead, State::Dead, figures, action);
+                    continue;
+                }
+                // The re-probe decides, not the core's view of a closed path.
+                Some(_) => {
+                    debug!(%addr, %to, "path {addr} being re-probed: {to} ignored");
+                    continue;
+                }
+                None => {
+                    info!(%addr, %from, %to, "path {addr} {to} (was {from}): {figures}");
+                    match to {
+                        State::Dead => actions::close_path(self, addr, now, pm).await,
+                        State::Degraded | State::Healthy => {
+                            actions::set_backup(self, addr, to == State::Degraded, pm).await
+                        }
+                    }
+                }
+            };
+            info!(%addr, "path {addr}: {action}");
+            report(pm, addr, from, to, figures, action);
         }
     }
 
-    /// Sets or restores the `backup` flag of the daemon's endpoint of `addr`; says what it did.
-    async fn act_on_endpoint(&self, addr: IpAddr, to: State, pm: &dyn PathManager) -> String {
-        let Some(endpoint) = pm
-            .owned_endpoints()
-            .into_iter()
-            .find(|e| e.addr.to_canonical() == addr)
-        else {
-            info!(%addr, "no endpoint of this daemon for {addr}: nothing changed");
-            return "nothing: no endpoint of this daemon".to_owned();
-        };
-        let backup = match to {
-            State::Healthy => self.addr_flags.contains(EndpointFlags::BACKUP),
-            State::Degraded | State::Dead => true,
-        };
-        let mut flags = endpoint.flags;
-        flags.set(EndpointFlags::BACKUP, backup);
-        let done = if backup { "set backup" } else { "restored" };
-        if flags == endpoint.flags {
-            return format!("nothing: endpoint {} already {done}", endpoint.id);
-        }
-        match pm.set_endpoint_flags(endpoint.id, flags).await {
-            Ok(()) => {
-                info!(
-                    %addr, id = endpoint.id, backup,
-                    "endpoint {addr} (id {}) {done}", endpoint.id
-                );
-                format!("endpoint {} {done}", endpoint.id)
-            }
-            Err(e) => {
-                warn!("setting the flags of endpoint {addr}: {}", Chain(&e));
-                format!(
-                    "failed: setting the flags of endpoint {}: {}",
-                    endpoint.id,
-                    Chain(&e)
-                )
-            }
+    /// What the re-probe schedule says is due at `now`.
+    async fn reprobe(&self, now: Duration, pm: &dyn PathManager) {
+        let steps = self.inner().reprobe.due(now);
+        for step in steps {
+            let (addr, to, action) = match step {
+                Step::Reopen(addr) => {
+                    if let Some(action) = actions::reopen(self, addr, now, pm).await {
+                        (addr, State::Dead, action)
+                    } else {
+                        self.release(addr, now);
+                        let action = "nothing left to re-probe: released".to_owned();
+                        (addr, State::Healthy, action)
+                    }
+                }
+                Step::Failed(addr) => {
+                    let mut action = format!(
+                        "re-probe failed (no subflow established within {} s): ",
+                        self.hold_secs()
+                    );
+                    action.push_str(&actions::close_path(self, addr, now, pm).await);
+                    (addr, State::Dead, action)
+                }
+                Step::Recovered(addr) => {
+                    self.release(addr, now);
+                    let action = format!(
+                        "re-probe held for {} s: path in use again, backoff reset",
+                        self.hold_secs()
+                    );
+                    (addr, State::Healthy, action)
+                }
+            };
+            info!(%addr, "path {addr}: {action}");
+            report(pm, addr, State::Dead, to, Figures::default(), action);
         }
     }
+
+    /// A dead path is done with: healthy again for the core (the hold time runs from now).
+    fn release(&self, addr: IpAddr, now: Duration) {
+        let mut inner = self.inner();
+        inner.reprobe.forget(addr);
+        inner.closed.remove(&addr);
+        inner.suspended.remove(&addr);
+        inner.core.set_state(addr, State::Healthy, now);
+    }
+}
+
+/// Tells the daemon (metrics, D-Bus) what was decided and done.
+fn report(
+    pm: &dyn PathManager,
+    addr: IpAddr,
+    from: State,
+    to: State,
+    figures: Figures,
+    action: String,
+) {
+    pm.report_decision(PathDecision {
+        plugin: NAME,
+        addr,
+        from,
+        to,
+        reason: figures.to_string(),
+        action,
+    });
 }
 
 impl Plugin for Health {
@@ -226,7 +369,8 @@ impl Plugin for Health {
     }
 
     fn description(&self) -> &'static str {
-        "in-kernel path manager: a local address degraded across connections becomes backup"
+        "a local address degraded across connections becomes backup; a dead one is closed \
+         and re-probed"
     }
 
     /// Least favourable: an observer, never the default plugin by priority.
@@ -245,12 +389,22 @@ impl Plugin for Health {
     /// New thresholds apply to the core at once; its subflows, baselines and states stay.
     fn reconfigure(&self, config: &PluginConfig) {
         let mut inner = self.inner();
+        inner.policy = config.policy.clone();
         let changed = config::changes(&inner.config, &config.health);
         if changed.is_empty() {
             return;
         }
         inner.config = config.health;
         inner.core.set_thresholds(config.health.into());
+        let HealthConfig {
+            hold_secs,
+            reprobe_max_secs,
+            ..
+        } = config.health;
+        inner.reprobe.set_schedule(
+            Duration::from_secs(hold_secs.into()),
+            Duration::from_secs(reprobe_max_secs.into()),
+        );
         info!("health: new settings apply: {}", changed.join(", "));
     }
 

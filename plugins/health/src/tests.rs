@@ -1,6 +1,7 @@
 //! The plugin against the fake kernel: four connections, each with a subflow from A, B and
 //! another tool's address C to its own peer; the figures the daemon's view shows advance
-//! each tick as the test's paths say.
+//! each tick as the test's paths say. In-kernel path manager by default; the userspace
+//! one where a test says so (`Setup::userspace`).
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -8,10 +9,13 @@ use std::{
 };
 
 use mptcpd_plugin::{
-    Commands as _, ConnectionView, Endpoint, EndpointFlags, Event, HealthConfig, PathDecision,
-    PathFigures, PluginConfig, SubflowPath, SubflowView, TelemetryEvent, TelemetryKind,
+    Commands as _, ConnectionView, Endpoint, EndpointFlags, EndpointPolicy, Event, EventFlags,
+    HealthConfig, NewSubflow, PathDecision, PathFigures, PluginConfig, PmKind, SubflowPath,
+    SubflowView, TelemetryEvent, TelemetryKind,
     testing::{self, Call, RecordingPm, block_on},
 };
+
+use mptcpd_plugin::Plugin as _;
 
 use crate::{Health, NAME, State};
 
@@ -41,6 +45,8 @@ enum Path {
     Healthy,
     /// 30% retransmitted.
     Lossy,
+    /// No subflow from the address any more (closed).
+    Gone,
 }
 
 struct Setup {
@@ -49,12 +55,25 @@ struct Setup {
     now: Duration,
     /// Per connection (token = peer), the figures of the subflows from A, B, C.
     figures: Vec<[PathFigures; 3]>,
+    /// Peers whose subflow from B the view shows backup (someone else set it).
+    backup_b: Vec<u32>,
 }
 
 impl Setup {
     /// A and B are this daemon's endpoints (ids 1, 2; flags `addr_flags`), C another tool's.
     fn new(addr_flags: EndpointFlags) -> Self {
+        Self::with_kind(addr_flags, PmKind::Kernel)
+    }
+
+    /// The userspace path manager: the same four connections (peer 4's accepted by this
+    /// side), subflows from B bound to interface 1 under id 1.
+    fn userspace() -> Self {
+        Self::with_kind(EndpointFlags::SUBFLOW, PmKind::Userspace)
+    }
+
+    fn with_kind(addr_flags: EndpointFlags, kind: PmKind) -> Self {
         let pm = RecordingPm::new();
+        pm.set_pm_kind(kind);
         for (id, addr) in [(1, A), (2, B)] {
             block_on(pm.add_endpoint(Endpoint {
                 id,
@@ -85,13 +104,18 @@ impl Setup {
             pm,
             now: Duration::ZERO,
             figures: vec![[PathFigures::new(10_000, 0, 10_000, 10, 0, 0, 0, 0); 3]; 4],
+            backup_b: Vec::new(),
         };
         for peer in 1..=PEERS {
-            setup.event(&Event::NewConnection(testing::connection(SubflowPath {
+            let mut conn = testing::connection(SubflowPath {
                 token: peer,
                 local: local(A),
                 remote: remote(peer),
-            })));
+            });
+            if kind == PmKind::Userspace && peer == PEERS {
+                conn.flags = EventFlags::SERVER_SIDE;
+            }
+            setup.event(&Event::NewConnection(conn));
         }
         setup.pm.take_calls();
         setup
@@ -107,7 +131,12 @@ impl Setup {
         for (i, figures) in self.figures.iter_mut().enumerate() {
             let peer = u32::try_from(i).unwrap() + 1;
             let mut view = ConnectionView::new(peer, local(A), remote(peer));
-            for (figures, (addr, path)) in figures.iter_mut().zip([(A, a), (B, b), (C, c)]) {
+            for (id, (figures, (addr, path))) in
+                (0..).zip(figures.iter_mut().zip([(A, a), (B, b), (C, c)]))
+            {
+                if path == Path::Gone {
+                    continue;
+                }
                 figures.segs_out += 100;
                 figures.bytes_acked += 100_000;
                 if path == Path::Lossy {
@@ -115,6 +144,9 @@ impl Setup {
                 }
                 let mut sub = SubflowView::new(local(addr), remote(peer));
                 sub.figures = Some(*figures);
+                sub.local_id = Some(id);
+                sub.if_index = Some(u32::from(id));
+                sub.backup = addr == B && self.backup_b.contains(&peer);
                 view.subflows.push(sub);
             }
             self.pm.set_connection_view(view);
@@ -126,6 +158,49 @@ impl Setup {
         for _ in 0..n {
             self.second(a, b, c);
         }
+    }
+
+    /// B blackholed: RTO after RTO, nothing acknowledged, on every connection (telemetry
+    /// events, before the next tick).
+    fn blackhole_b(&mut self) {
+        for _ in 0..3 {
+            for peer in 1..=PEERS {
+                let figures = &mut self.figures[usize::try_from(peer - 1).unwrap()][1];
+                figures.segs_out += 1;
+                figures.retransmissions += 1;
+                figures.rtos += 1;
+                let figures = *figures;
+                self.event(&Event::Telemetry(TelemetryEvent::new(
+                    peer,
+                    local(B),
+                    remote(peer),
+                    TelemetryKind::Rto {
+                        consecutive: figures.rtos,
+                    },
+                    figures,
+                )));
+            }
+        }
+    }
+
+    /// A subflow from B to `peer` established (a re-probe's join).
+    fn joined_b(&self, peer: u32) {
+        let mut sub = testing::subflow(SubflowPath {
+            token: peer,
+            local: local(B),
+            remote: remote(peer),
+        });
+        sub.local_id = 2;
+        self.event(&Event::NewSubflow(sub));
+    }
+
+    /// The actions reported since the last call.
+    fn actions(&self) -> Vec<String> {
+        self.pm
+            .take_decisions()
+            .into_iter()
+            .map(|d| d.action)
+            .collect()
     }
 
     fn flags(&self, id: u8) -> EndpointFlags {
@@ -184,6 +259,52 @@ fn a_degraded_address_becomes_backup_and_is_restored_after_the_hold_time() {
     assert_eq!(s.flags(2), EndpointFlags::SUBFLOW);
 }
 
+/// The restore follows the `[interface PATTERN]` flags of the endpoint's interface: a
+/// cellular link configured `backup` stays backup when its path recovers.
+#[test]
+fn a_restore_gives_back_the_interfaces_configured_flags() {
+    let mut s = Setup::new(EndpointFlags::SUBFLOW);
+    block_on(s.pm.remove_endpoint(2)).unwrap();
+    block_on(s.pm.add_endpoint(Endpoint {
+        id: 2,
+        addr: ip(B),
+        port: None,
+        flags: EndpointFlags::SUBFLOW,
+        if_idx: Some(7),
+    }))
+    .unwrap();
+    let mut wwan = testing::interface(7);
+    wwan.name = "wwan0".to_owned();
+    s.event(&Event::NewInterface(wwan));
+    s.plugin.reconfigure(&PluginConfig {
+        addr_flags: EndpointFlags::SUBFLOW,
+        health: HealthConfig {
+            hold_secs: 10,
+            ..HealthConfig::DEFAULT
+        },
+        policy: EndpointPolicy {
+            interface_flags: vec![(
+                "wwan*".parse().unwrap(),
+                EndpointFlags::SUBFLOW | EndpointFlags::BACKUP,
+            )],
+            ..EndpointPolicy::default()
+        },
+        ..PluginConfig::default()
+    });
+    s.pm.take_calls();
+    s.seconds(3, Path::Healthy, Path::Lossy, Path::Healthy);
+    let backup = EndpointFlags::SUBFLOW | EndpointFlags::BACKUP;
+    assert_eq!(s.pm.take_calls(), [Call::SetEndpointFlags(2, backup)]);
+    s.seconds(15, Path::Healthy, Path::Healthy, Path::Healthy);
+    assert_eq!(s.plugin.state(ip(B)), State::Healthy);
+    assert_eq!(
+        s.pm.take_calls(),
+        [],
+        "wwan0's endpoints are backup by configuration"
+    );
+    assert_eq!(s.flags(2), backup);
+}
+
 #[test]
 fn a_restore_gives_back_the_configured_backup_flag() {
     let configured = EndpointFlags::SUBFLOW | EndpointFlags::BACKUP;
@@ -216,35 +337,230 @@ fn when_every_address_is_degraded_nothing_is_touched() {
 }
 
 #[test]
-fn rto_telemetry_alone_demotes_a_blackholed_address() {
+fn rto_telemetry_alone_closes_a_blackholed_address() {
     let mut s = Setup::new(EndpointFlags::SUBFLOW);
     s.seconds(2, Path::Healthy, Path::Healthy, Path::Healthy);
-    // B blackholed: RTO after RTO, nothing acknowledged, before the next tick.
-    for _ in 0..3 {
-        for peer in 1..=PEERS {
-            let figures = &mut s.figures[usize::try_from(peer - 1).unwrap()][1];
-            figures.segs_out += 1;
-            figures.retransmissions += 1;
-            figures.rtos += 1;
-            let figures = *figures;
-            s.event(&Event::Telemetry(TelemetryEvent::new(
-                peer,
-                local(B),
-                remote(peer),
-                TelemetryKind::Rto {
-                    consecutive: figures.rtos,
-                },
-                figures,
-            )));
-        }
-    }
+    s.blackhole_b();
     assert_eq!(s.plugin.state(ip(B)), State::Dead);
+    assert_eq!(s.pm.take_calls(), [Call::SuspendEndpoint(2)]);
+}
+
+/// One tick per second for `n` seconds, B without subflows (closed).
+fn closed_seconds(s: &mut Setup, n: u32) {
+    s.seconds(n, Path::Healthy, Path::Gone, Path::Healthy);
+}
+
+#[test]
+fn a_dead_addresss_endpoint_is_removed_and_re_added_with_backoff() {
+    let mut s = Setup::new(EndpointFlags::SUBFLOW);
+    s.seconds(2, Path::Healthy, Path::Healthy, Path::Healthy);
+    s.blackhole_b();
+    assert_eq!(s.pm.take_calls(), [Call::SuspendEndpoint(2)]);
+    assert_eq!(s.actions(), ["endpoint 2 removed; re-probe in 10 s"]);
+    // Out of the kernel, still the daemon's.
+    assert_eq!(s.pm.suspended().len(), 1);
+    assert!(s.pm.endpoints().iter().all(|e| e.id != 2));
+    closed_seconds(&mut s, 9);
     assert_eq!(
         s.pm.take_calls(),
-        [Call::SetEndpointFlags(
-            2,
-            EndpointFlags::SUBFLOW | EndpointFlags::BACKUP
-        )]
+        [],
+        "the first re-probe waits the hold time"
+    );
+    closed_seconds(&mut s, 1);
+    assert_eq!(
+        s.pm.take_calls(),
+        [Call::ResumeEndpoint(2, EndpointFlags::SUBFLOW)]
+    );
+    assert_eq!(s.flags(2), EndpointFlags::SUBFLOW);
+    let actions = s.actions();
+    assert!(
+        actions[0].starts_with("re-probe 1: endpoint 2 re-added"),
+        "{actions:?}"
+    );
+    assert_eq!(
+        s.plugin.state(ip(B)),
+        State::Dead,
+        "until the re-probe holds"
+    );
+    // Nothing joins within the hold time: out again, for twice as long.
+    closed_seconds(&mut s, 10);
+    assert_eq!(s.pm.take_calls(), [Call::SuspendEndpoint(2)]);
+    assert_eq!(
+        s.actions(),
+        [
+            "re-probe failed (no subflow established within 10 s): endpoint 2 removed; \
+          re-probe in 20 s"
+        ]
+    );
+    closed_seconds(&mut s, 19);
+    assert_eq!(s.pm.take_calls(), []);
+    closed_seconds(&mut s, 1);
+    assert_eq!(
+        s.pm.take_calls(),
+        [Call::ResumeEndpoint(2, EndpointFlags::SUBFLOW)]
+    );
+    s.actions();
+    // This time a join works and holds: the path is healthy, the backoff reset.
+    s.joined_b(1);
+    s.seconds(10, Path::Healthy, Path::Healthy, Path::Healthy);
+    assert_eq!(s.plugin.state(ip(B)), State::Healthy);
+    let reported = s.pm.take_decisions();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert_eq!(
+        (
+            reported[0].from,
+            reported[0].to,
+            reported[0].action.as_str()
+        ),
+        (
+            State::Dead,
+            State::Healthy,
+            "re-probe held for 10 s: path in use again, backoff reset"
+        )
+    );
+    assert_eq!(s.pm.take_calls(), []);
+    // Dead again later: the first re-probe after the hold time again.
+    s.seconds(10, Path::Healthy, Path::Healthy, Path::Healthy);
+    s.blackhole_b();
+    assert_eq!(s.pm.take_calls(), [Call::SuspendEndpoint(2)]);
+    assert_eq!(s.actions(), ["endpoint 2 removed; re-probe in 10 s"]);
+}
+
+#[test]
+fn an_endpoint_removed_while_suspended_is_not_re_added() {
+    let mut s = Setup::new(EndpointFlags::SUBFLOW);
+    s.seconds(2, Path::Healthy, Path::Healthy, Path::Healthy);
+    s.blackhole_b();
+    // Its address went away meanwhile: its plugin removes it (quietly).
+    block_on(s.pm.remove_endpoint(2)).unwrap();
+    s.pm.take_calls();
+    s.actions();
+    closed_seconds(&mut s, 10);
+    assert_eq!(
+        s.pm.take_calls(),
+        [Call::ResumeEndpoint(2, EndpointFlags::SUBFLOW)]
+    );
+    assert!(
+        s.pm.endpoints().iter().all(|e| e.id != 2),
+        "not resurrected"
+    );
+    assert_eq!(s.actions(), ["nothing left to re-probe: released"]);
+    assert_eq!(s.plugin.state(ip(B)), State::Healthy);
+}
+
+fn b_path(peer: u32) -> SubflowPath {
+    SubflowPath {
+        token: peer,
+        local: local(B),
+        remote: remote(peer),
+    }
+}
+
+#[test]
+fn userspace_pm_subflows_from_a_degraded_address_become_backup_and_are_restored() {
+    let mut s = Setup::userspace();
+    s.seconds(3, Path::Healthy, Path::Healthy, Path::Healthy);
+    assert_eq!(s.pm.take_calls(), []);
+    s.seconds(3, Path::Healthy, Path::Lossy, Path::Healthy);
+    let set: Vec<_> = (1..=PEERS)
+        .map(|p| Call::SetBackup(b_path(p), true))
+        .collect();
+    assert_eq!(sorted(s.pm.take_calls()), set, "no endpoint touched");
+    assert_eq!(s.actions(), ["4 subflows set backup"]);
+    assert_eq!(s.flags(2), EndpointFlags::SUBFLOW);
+    s.seconds(11, Path::Healthy, Path::Healthy, Path::Healthy);
+    let cleared: Vec<_> = (1..=PEERS)
+        .map(|p| Call::SetBackup(b_path(p), false))
+        .collect();
+    assert_eq!(sorted(s.pm.take_calls()), cleared);
+    assert_eq!(s.actions(), ["backup cleared on 4 subflows"]);
+}
+
+#[test]
+fn userspace_pm_a_subflow_already_backup_is_left_alone() {
+    let mut s = Setup::userspace();
+    s.seconds(2, Path::Healthy, Path::Healthy, Path::Healthy);
+    // The view says peer 2's subflow from B is backup (the peer set it).
+    s.backup_b.push(2);
+    s.seconds(3, Path::Healthy, Path::Lossy, Path::Healthy);
+    let mut calls = s.pm.take_calls();
+    calls.sort_by_key(|c| format!("{c:?}"));
+    let expected: Vec<_> = [1, 3, 4]
+        .into_iter()
+        .map(|p| Call::SetBackup(b_path(p), true))
+        .collect();
+    assert_eq!(calls, expected);
+    s.seconds(11, Path::Healthy, Path::Healthy, Path::Healthy);
+    let mut calls = s.pm.take_calls();
+    calls.sort_by_key(|c| format!("{c:?}"));
+    let expected: Vec<_> = [1, 3, 4]
+        .into_iter()
+        .map(|p| Call::SetBackup(b_path(p), false))
+        .collect();
+    assert_eq!(calls, expected, "only the flags it set");
+}
+
+fn recreated(peer: u32) -> Call {
+    Call::SubflowCreate(NewSubflow {
+        token: peer,
+        local: Endpoint {
+            id: 1,
+            addr: ip(B),
+            port: None,
+            flags: EndpointFlags::empty(),
+            if_idx: Some(1),
+        },
+        remote: remote(peer),
+    })
+}
+
+fn sorted(mut calls: Vec<Call>) -> Vec<Call> {
+    calls.sort_by_key(|c| format!("{c:?}"));
+    calls
+}
+
+#[test]
+fn userspace_pm_dead_subflows_are_destroyed_and_re_created_with_backoff() {
+    let mut s = Setup::userspace();
+    s.seconds(2, Path::Healthy, Path::Healthy, Path::Healthy);
+    s.blackhole_b();
+    let destroyed: Vec<_> = (1..=PEERS)
+        .map(|p| Call::SubflowDestroy(b_path(p)))
+        .collect();
+    assert_eq!(sorted(s.pm.take_calls()), destroyed);
+    assert_eq!(s.actions(), ["4 subflows destroyed; re-probe in 10 s"]);
+    assert_eq!(s.plugin.state(ip(B)), State::Dead);
+    closed_seconds(&mut s, 10);
+    // Same local address, id and interface, same remote; not peer 4's: it opened that one.
+    let created: Vec<_> = (1..PEERS).map(recreated).collect();
+    assert_eq!(sorted(s.pm.take_calls()), created);
+    // No join within the hold time: the re-probes are closed by id, twice the wait.
+    closed_seconds(&mut s, 10);
+    let removed: Vec<_> = (1..PEERS).map(|p| Call::RemoveAddress(p, 1)).collect();
+    assert_eq!(sorted(s.pm.take_calls()), removed);
+    let actions = s.actions();
+    assert!(
+        actions[1].ends_with("re-probe closed on 3 connections; re-probe in 20 s"),
+        "{actions:?}"
+    );
+    closed_seconds(&mut s, 20);
+    assert_eq!(sorted(s.pm.take_calls()), created);
+    s.joined_b(1);
+    s.seconds(10, Path::Healthy, Path::Healthy, Path::Healthy);
+    assert_eq!(s.plugin.state(ip(B)), State::Healthy);
+    assert_eq!(s.pm.take_calls(), []);
+}
+
+#[test]
+fn userspace_pm_connection_kind_is_read_when_first_heard_of() {
+    // A connection created under the in-kernel path manager keeps it after the switch.
+    let mut s = Setup::new(EndpointFlags::SUBFLOW);
+    s.pm.set_pm_kind(PmKind::Userspace);
+    s.seconds(3, Path::Healthy, Path::Lossy, Path::Healthy);
+    let calls = s.pm.take_calls();
+    assert!(
+        calls.iter().all(|c| !matches!(c, Call::SetBackup(..))),
+        "{calls:?}"
     );
 }
 

@@ -21,7 +21,9 @@
 //!
 //! A pair is never re-created: `SUBFLOW_DESTROY` drops the local address from the
 //! connection's list, so whoever re-creates one must re-announce the address under the same
-//! id (see the reference notes on the userspace path manager).
+//! id (see the reference notes on the userspace path manager). `health` does, for the
+//! subflows of a path it judged dead; meanwhile `mesh` opens no subflow from that address
+//! (`PathManager::path_health`).
 //!
 //! State sits behind one `std::sync::Mutex`, taken between the kernel's answers and never
 //! across one, as in `sspi`.
@@ -33,8 +35,8 @@ use std::{
 };
 
 use mptcpd_plugin::{
-    BoxFuture, Chain, Connection, Endpoint, EndpointFlags, Event, NewSubflow, PathManager, Plugin,
-    PluginConfig, RemoteAddress, Subflow, Token,
+    BoxFuture, Chain, Connection, Endpoint, EndpointFlags, Event, NewSubflow, PathHealth,
+    PathManager, Plugin, PluginConfig, RemoteAddress, Subflow, Token,
 };
 use tracing::{debug, info, warn};
 
@@ -227,6 +229,12 @@ impl State {
                     || (local, remote.ip()) == (initial_local.ip(), initial_remote.ip())
                     || conn.tried.contains(&pair)
                 {
+                    continue;
+                }
+                // A path judged dead (`health`) is closed and re-probed by its judge: not
+                // tried, so a later announcement may take it once it is back.
+                if pm.path_health(local) == PathHealth::Dead {
+                    debug!(%local, "no subflow from a dead path");
                     continue;
                 }
                 let id = match pm.address_id(local) {

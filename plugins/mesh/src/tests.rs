@@ -261,3 +261,31 @@ fn close_releases_ids_no_other_connection_holds() {
     assert_eq!(fresh, id2.min(id3), "released ids are free again");
     assert!(pm.listeners().is_empty());
 }
+
+#[test]
+fn no_subflow_from_a_path_judged_dead_until_it_is_back() {
+    let (p, pm) = setup(Some(8));
+    let dead = |to| mptcpd_plugin::PathDecision {
+        plugin: "health",
+        addr: ip("10.0.2.1"),
+        from: mptcpd_plugin::PathHealth::Healthy,
+        to,
+        reason: String::new(),
+        action: String::new(),
+    };
+    pm.report_decision(dead(mptcpd_plugin::PathHealth::Dead));
+    established(&p, &pm, conn());
+    assert_eq!(
+        pairs(&pm.take_calls()),
+        [(ip("10.0.3.1"), Some(3), sock("10.0.1.2:5201"))],
+        "not from the dead 10.0.2.1"
+    );
+    // Back: the next announcement takes the pair, which was never tried.
+    pm.report_decision(dead(mptcpd_plugin::PathHealth::Healthy));
+    announce(&p, &pm, 9, "10.0.9.2", Some(5201));
+    let pairs = pairs(&pm.take_calls());
+    assert!(
+        pairs.contains(&(ip("10.0.2.1"), Some(2), sock("10.0.1.2:5201"))),
+        "{pairs:?}"
+    );
+}

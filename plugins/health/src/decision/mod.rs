@@ -193,6 +193,19 @@ impl Core {
             .map_or(Health::Healthy, |a| a.state)
     }
 
+    /// Sets an address's state at `now` (the plugin's re-probe decided it: a dead path that
+    /// held healthy), as a change (the hold time runs from now).
+    pub fn set_state(&mut self, addr: IpAddr, state: Health, now: Duration) {
+        self.addrs.insert(
+            addr.to_canonical(),
+            Addr {
+                state,
+                changed: Some(now),
+                better_since: None,
+            },
+        );
+    }
+
     /// A subflow's figures at `now`.
     pub fn observe(
         &mut self,
