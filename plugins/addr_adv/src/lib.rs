@@ -21,7 +21,11 @@
 //! then `prefer-family=`): an address that finds no room takes the endpoint of a held address
 //! it outranks (which then waits), and freed room goes to the best waiting address. Equal
 //! ranks never displace each other, so without a policy the first come keep their endpoints.
+//!
+//! An address whose endpoint another tool added (NetworkManager) is left to that tool, and
+//! taken up again when that endpoint goes while the address stays (see [`foreign`]).
 
+mod foreign;
 mod limits;
 
 use std::{
@@ -36,6 +40,7 @@ use mptcpd_plugin::{
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
+use foreign::Foreign;
 use limits::LimitCounter;
 
 /// The plugin's registered name.
@@ -71,6 +76,7 @@ impl AddrAdv {
                 addrs: BTreeMap::new(),
                 held: BTreeMap::new(),
                 waiting: BTreeSet::new(),
+                foreign: Foreign::default(),
                 limits: LimitCounter::new(config.addr_flags),
             }),
         }
@@ -83,6 +89,8 @@ enum Added {
     Yes,
     /// The kernel holds 8 endpoints already.
     NoRoom,
+    /// Another tool's endpoint holds the address (left to it).
+    Foreign,
     /// Refused for another reason (logged).
     Failed,
 }
@@ -100,6 +108,8 @@ struct State {
     held: BTreeMap<IpAddr, Held>,
     /// Addresses with no endpoint for lack of room.
     waiting: BTreeSet<IpAddr>,
+    /// Addresses left to another tool's endpoint.
+    foreign: Foreign,
     limits: LimitCounter,
 }
 
@@ -161,11 +171,64 @@ impl State {
                 self.waiting.insert(addr);
                 Added::NoRoom
             }
+            Err(e) if e.is_exists() => {
+                pm.release_address_id(addr);
+                if self.leave_to_other_tool(addr, pm).await {
+                    Added::Foreign
+                } else {
+                    warn!("adding an endpoint for {addr}: {}", Chain(&e));
+                    Added::Failed
+                }
+            }
             Err(e) => {
                 warn!("adding an endpoint for {addr}: {}", Chain(&e));
                 pm.release_address_id(addr);
                 Added::Failed
             }
+        }
+    }
+
+    /// After `EEXIST`: whether another tool's endpoint holds the address (then recorded,
+    /// and said once in the log).
+    async fn leave_to_other_tool(&mut self, addr: IpAddr, pm: &dyn PathManager) -> bool {
+        let kernel = match pm.dump_endpoints().await {
+            Ok(kernel) => kernel,
+            Err(e) => {
+                warn!("reading the endpoints: {}", Chain(&e));
+                return false;
+            }
+        };
+        let Some(theirs) = foreign::find(&kernel, &pm.owned_endpoints(), addr) else {
+            return false;
+        };
+        if self.foreign.insert(theirs) {
+            info!(
+                "endpoint for {addr} is managed by another tool (id {}, flags {}): left alone",
+                theirs.id, theirs.flags
+            );
+        }
+        true
+    }
+
+    /// On a tick: takes up again the addresses whose other tool's endpoint is gone.
+    async fn reclaim(&mut self, pm: &dyn PathManager) {
+        if self.foreign.is_empty() {
+            return;
+        }
+        let kernel = match pm.dump_endpoints().await {
+            Ok(kernel) => kernel,
+            Err(e) => {
+                // Every second while it lasts: not worth more than debug.
+                debug!("reading the endpoints: {}", Chain(&e));
+                return;
+            }
+        };
+        for addr in self.foreign.gone(&kernel, &pm.owned_endpoints()) {
+            let Some(ifindex) = self.interface_of(addr) else {
+                continue;
+            };
+            info!("the other tool's endpoint for {addr} is gone: the daemon manages it again");
+            self.add(addr, ifindex, pm).await;
         }
     }
 
@@ -236,7 +299,10 @@ impl State {
 
     async fn address_up(&mut self, ifindex: u32, addr: IpAddr, pm: &dyn PathManager) {
         self.addrs.entry(addr).or_default().insert(ifindex);
-        if self.held.contains_key(&addr) || self.waiting.contains(&addr) {
+        if self.held.contains_key(&addr)
+            || self.waiting.contains(&addr)
+            || self.foreign.contains(addr)
+        {
             // Already there on another interface (or reported again): nothing changes.
             return;
         }
@@ -251,6 +317,7 @@ impl State {
         if on.is_empty() {
             self.addrs.remove(&addr);
             self.waiting.remove(&addr);
+            self.foreign.remove(addr);
             if self.withdraw(addr, pm).await {
                 self.fill_room(pm).await;
             }
@@ -292,6 +359,11 @@ impl Plugin for AddrAdv {
         "in-kernel path manager: an endpoint per usable local address"
     }
 
+    /// Ticks look again at the endpoints of other tools (their removal raises no event).
+    fn wants_ticks(&self) -> bool {
+        true
+    }
+
     fn init<'a>(&'a self, pm: &'a dyn PathManager) -> BoxFuture<'a, ()> {
         Box::pin(async move { self.state.lock().await.update_limits(2, pm).await })
     }
@@ -311,6 +383,7 @@ impl Plugin for AddrAdv {
                 Event::DeleteLocalAddress { iface, addr } => {
                     state.address_down(iface.index, *addr, pm).await;
                 }
+                Event::Tick => state.reclaim(pm).await,
                 _ => {}
             }
         })
