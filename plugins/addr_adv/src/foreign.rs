@@ -1,4 +1,4 @@
-//! Endpoints another tool manages (NetworkManager 1.40+ adds a `subflow` endpoint per
+//! Endpoints another tool manages (`NetworkManager` 1.40+ adds a `subflow` endpoint per
 //! address by itself): an address whose endpoint is another tool's is left to that tool.
 //!
 //! The kernel holds one endpoint per address (it refuses a second with `EEXIST`), so the
@@ -53,17 +53,18 @@ impl Foreign {
     /// foreign endpoint is gone (forgotten here).
     pub(crate) fn gone(&mut self, kernel: &[Endpoint], owned: &[Endpoint]) -> Vec<IpAddr> {
         let mut gone = Vec::new();
-        self.by_addr
-            .retain(|&addr, seen| match find(kernel, owned, addr) {
-                Some(now) => {
-                    *seen = now;
-                    true
-                }
-                None => {
+        self.by_addr.retain(|&addr, seen| {
+            find(kernel, owned, addr).map_or_else(
+                || {
                     gone.push(addr);
                     false
-                }
-            });
+                },
+                |now| {
+                    *seen = now;
+                    true
+                },
+            )
+        });
         gone
     }
 }

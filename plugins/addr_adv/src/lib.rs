@@ -22,7 +22,7 @@
 //! it outranks (which then waits), and freed room goes to the best waiting address. Equal
 //! ranks never displace each other, so without a policy the first come keep their endpoints.
 //!
-//! An address whose endpoint another tool added (NetworkManager) is left to that tool, and
+//! An address whose endpoint another tool added (`NetworkManager`) is left to that tool, and
 //! taken up again when that endpoint goes while the address stays (see [`foreign`]).
 
 mod foreign;

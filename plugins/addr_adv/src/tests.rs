@@ -222,7 +222,7 @@ fn a_foreign_endpoint_for_the_address_is_left_alone() {
     );
 }
 
-/// NetworkManager's way: its `subflow` endpoint, bound to the interface, came first.
+/// `NetworkManager`'s way: its `subflow` endpoint, bound to the interface, came first.
 #[test]
 fn the_address_is_taken_up_again_when_the_other_tools_endpoint_goes() {
     let (p, pm) = plugin(EndpointFlags::SIGNAL);
