@@ -52,6 +52,8 @@ struct Held {
     id: u8,
     /// The interface it is bound to.
     ifindex: u32,
+    /// The flags it was added with (or last set to).
+    flags: EndpointFlags,
 }
 
 /// The `addr_adv` plugin.
@@ -62,6 +64,9 @@ struct Held {
 #[derive(Debug)]
 pub struct AddrAdv {
     state: Mutex<State>,
+    /// A policy from a reload, applied with the next event (a tick at the latest): the
+    /// reload cannot wait for the state, nor command the kernel.
+    reloaded: std::sync::Mutex<Option<EndpointPolicy>>,
 }
 
 impl AddrAdv {
@@ -79,6 +84,7 @@ impl AddrAdv {
                 foreign: Foreign::default(),
                 limits: LimitCounter::new(config.addr_flags),
             }),
+            reloaded: std::sync::Mutex::new(None),
         }
     }
 }
@@ -162,7 +168,7 @@ impl State {
             Ok(id) => {
                 info!(id, %addr, ifindex, %flags, "endpoint added");
                 self.waiting.remove(&addr);
-                self.held.insert(addr, Held { id, ifindex });
+                self.held.insert(addr, Held { id, ifindex, flags });
                 self.update_limits(1, pm).await;
                 Added::Yes
             }
@@ -230,6 +236,42 @@ impl State {
             info!("the other tool's endpoint for {addr} is gone: the daemon manages it again");
             self.add(addr, ifindex, pm).await;
         }
+    }
+
+    /// A reloaded policy: held endpoints whose flags it changes get them (`SET_FLAGS` for
+    /// `backup` and `fullmesh`, the only ones the kernel changes in place; added again for
+    /// others), and a waiting address it ranks above a held one takes that one's room.
+    async fn apply_policy(&mut self, policy: EndpointPolicy, pm: &dyn PathManager) {
+        if policy == self.policy {
+            return;
+        }
+        info!("the endpoint policy changed: applying it to every endpoint");
+        self.policy = policy;
+        let held: Vec<(IpAddr, Held)> = self.held.iter().map(|(a, h)| (*a, *h)).collect();
+        for (addr, was) in held {
+            let flags = self.flags_of(was.ifindex);
+            if flags == was.flags {
+                continue;
+            }
+            let in_place = EndpointFlags::BACKUP | EndpointFlags::FULLMESH;
+            if (flags ^ was.flags).difference(in_place).is_empty() {
+                match pm.set_endpoint_flags(was.id, flags).await {
+                    Ok(()) => {
+                        info!(id = was.id, %addr, %flags, "endpoint flags changed");
+                        self.held.insert(addr, Held { flags, ..was });
+                    }
+                    Err(e) => warn!(
+                        "changing the flags of endpoint {} ({addr}): {}",
+                        was.id,
+                        Chain(&e)
+                    ),
+                }
+            } else {
+                self.withdraw(addr, pm).await;
+                self.add(addr, was.ifindex, pm).await;
+            }
+        }
+        self.fill_room(pm).await;
     }
 
     /// The flags of an endpoint bound to `ifindex`.
@@ -368,9 +410,24 @@ impl Plugin for AddrAdv {
         Box::pin(async move { self.state.lock().await.update_limits(2, pm).await })
     }
 
+    fn reconfigure(&self, config: &PluginConfig) {
+        *self
+            .reloaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(config.policy.clone());
+    }
+
     fn on_event<'a>(&'a self, event: &'a Event, pm: &'a dyn PathManager) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mut state = self.state.lock().await;
+            let reloaded = self
+                .reloaded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(policy) = reloaded {
+                state.apply_policy(policy, pm).await;
+            }
             match event {
                 Event::DeleteInterface(iface) => state.interface_gone(iface.index, pm).await,
                 Event::NewInterface(iface) | Event::UpdateInterface(iface) => {

@@ -368,3 +368,55 @@ fn without_a_policy_nobody_is_displaced() {
     block_on(p.on_event(&address_up(1, ip(1)), &pm));
     assert!(!pm.endpoints().iter().any(|e| e.addr == ip(1)));
 }
+
+/// SIGHUP: new `[interface]` flags reach the held endpoints with the next event (a tick), in
+/// place where the kernel allows it, and a new order re-ranks who waits.
+#[test]
+fn a_reloaded_policy_reflags_and_reranks() {
+    let flags = EndpointFlags::SUBFLOW;
+    let (p, pm) = plugin(flags);
+    for n in 10..=17 {
+        block_on(p.on_event(&address_up(u32::from(n), ip(n)), &pm));
+    }
+    block_on(p.on_event(&address_up(2, ip(2)), &pm));
+    assert!(!pm.endpoints().iter().any(|e| e.addr == ip(2)), "waits");
+    pm.take_calls();
+
+    let backup = flags | EndpointFlags::BACKUP;
+    let policy = EndpointPolicy {
+        interface_flags: vec![
+            ("eth10".parse().unwrap(), backup),
+            ("eth11".parse().unwrap(), EndpointFlags::SIGNAL),
+        ],
+        interface_order: vec!["eth2".parse().unwrap()],
+        ..EndpointPolicy::default()
+    };
+    p.reconfigure(&PluginConfig {
+        addr_flags: flags,
+        policy,
+        ..PluginConfig::default()
+    });
+    assert_eq!(pm.take_calls(), [], "nothing before the next event");
+    block_on(p.on_event(&Event::Tick, &pm));
+    let calls = pm.take_calls();
+    assert!(
+        calls.contains(&Call::SetEndpointFlags(1, backup)),
+        "{calls:?}"
+    );
+    let now = pm.endpoints();
+    let of = |n: u8| now.iter().find(|e| e.addr == ip(n)).copied();
+    assert_eq!(
+        of(10).map(|e| (e.id, e.flags)),
+        Some((1, backup)),
+        "in place"
+    );
+    assert_eq!(
+        of(11).map(|e| e.flags),
+        Some(EndpointFlags::SIGNAL),
+        "signal cannot be set in place: added again"
+    );
+    assert!(of(2).is_some(), "eth2 now first: takes a room\n{now:?}");
+    assert_eq!(now.len(), 8);
+    block_on(p.on_event(&Event::Tick, &pm));
+    assert_eq!(pm.take_calls(), [], "applied once");
+}
