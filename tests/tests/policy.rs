@@ -246,3 +246,54 @@ fn under_the_endpoint_limit_the_preferred_family_wins() {
     let (status, log) = daemon.stop().unwrap();
     assert!(status.success(), "{log}");
 }
+
+#[test]
+fn a_sighup_reflags_the_endpoints_and_reranks_who_waits() {
+    let test = "a_sighup_reflags_the_endpoints_and_reranks_who_waits";
+    if !skip::require_root(test) {
+        return;
+    }
+    let ns = NetNs::new("mptcpd-t-phup").unwrap();
+    let peer = NetNs::new("mptcpd-t-phup").unwrap();
+    let _a = VethPair::new("ph-a", &ns, "pi-a", &peer).unwrap();
+    let _b = VethPair::new("ph-b", &ns, "pi-b", &peer).unwrap();
+    let on_a: Vec<Address> = (1..=8)
+        .map(|n| Address::add(&ns, "ph-a", &format!("198.51.100.{n}/24")).unwrap())
+        .collect();
+    let _on_b = Address::add(&ns, "ph-b", "203.0.113.1/24").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mptcpd.conf");
+    write_config(&config, "[policy]\ninterfaces=ph-a,*\n");
+    let mut daemon = daemon(&ns, &config, "phup");
+    let on_a_count = |s: &str| s.lines().filter(|l| l.contains("198.51.100.")).count();
+    let shown = endpoints_until(&ns, |s| on_a_count(s) == 8);
+    assert!(
+        on_a_count(&shown) == 8 && !shown.contains("203.0.113.1 "),
+        "ph-a first: 203.0.113.1 waits\n{shown}\n{}",
+        daemon.log()
+    );
+
+    // ph-b first now, and ph-a's endpoints backup: changed without a restart.
+    write_config(
+        &config,
+        "[policy]\ninterfaces=ph-b,*\n[interface ph-a]\nflags=subflow,backup\n",
+    );
+    daemon.signal(libc::SIGHUP).unwrap();
+    daemon
+        .wait_for_log("the endpoint policy changed: applying it")
+        .unwrap();
+    let done = |s: &str| {
+        s.contains("203.0.113.1 ")
+            && on_a_count(s) == 7
+            && s.lines()
+                .filter(|l| l.contains("198.51.100."))
+                .all(|l| l.contains("subflow backup"))
+    };
+    let shown = endpoints_until(&ns, done);
+    let log = daemon.log();
+    assert!(done(&shown), "{shown}\n{log}");
+    assert!(!log.contains("take effect at the next start"), "{log}");
+    drop(on_a);
+    let (status, log) = daemon.stop().unwrap();
+    assert!(status.success(), "{log}");
+}

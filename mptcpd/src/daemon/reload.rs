@@ -3,9 +3,6 @@
 
 use crate::config::{Config, SETTINGS};
 
-/// How a change of the endpoint policy is named when it waits for a restart.
-const ENDPOINT_POLICY: &str = "[interface] flags, the interfaces= order and prefer-family";
-
 /// The configuration in force after a reload, and the keys whose new values wait for a
 /// restart (they keep their running values until then).
 #[derive(Debug, PartialEq, Eq)]
@@ -15,19 +12,14 @@ pub(super) struct Plan {
 }
 
 /// Takes from `new` what applies at once (`debug`, the notify filters `skip_link_local` and
-/// `skip_loopback`, the `[health]` keys, as each setting's `reload` says); keeps the rest from `current`, naming
-/// what differs.
+/// `skip_loopback`, the `[health]` keys, as each setting's `reload` says, and the address
+/// policy: the filter through the monitor, the endpoint policy through `addr_adv`'s
+/// `reconfigure`); keeps the rest from `current`, naming what differs.
 pub(super) fn plan(current: &Config, mut new: Config) -> Plan {
-    let mut need_restart: Vec<_> = SETTINGS
+    let need_restart: Vec<_> = SETTINGS
         .iter()
         .filter_map(|setting| setting.reload(current, &mut new))
         .collect();
-    // The filter (`interfaces`, `skip-*`) applies at once, to every address; what `addr_adv`
-    // was built with (flags per interface, ranking) waits.
-    if new.policy.endpoints != current.policy.endpoints {
-        new.policy.endpoints.clone_from(&current.policy.endpoints);
-        need_restart.push(ENDPOINT_POLICY);
-    }
     Plan {
         effective: new,
         need_restart,
@@ -84,7 +76,7 @@ mod tests {
     }
 
     #[test]
-    fn the_address_filter_applies_at_once_and_the_endpoint_policy_waits() {
+    fn the_address_policy_applies_at_once() {
         let current = Config::default();
         let text =
             "[policy]\ninterfaces=eth*\nskip-addresses=ula\n[interface wwan*]\nflags=backup\n";
@@ -93,9 +85,8 @@ mod tests {
             effective,
             need_restart,
         } = plan(&current, new.clone());
-        assert_eq!(effective.policy.filter, new.policy.filter);
-        assert_eq!(effective.policy.endpoints, current.policy.endpoints);
-        assert_eq!(need_restart, [super::ENDPOINT_POLICY]);
+        assert_eq!(effective.policy, new.policy);
+        assert!(need_restart.is_empty(), "{need_restart:?}");
     }
 
     #[test]

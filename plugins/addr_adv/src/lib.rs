@@ -21,7 +21,11 @@
 //! then `prefer-family=`): an address that finds no room takes the endpoint of a held address
 //! it outranks (which then waits), and freed room goes to the best waiting address. Equal
 //! ranks never displace each other, so without a policy the first come keep their endpoints.
+//!
+//! An address whose endpoint another tool added (`NetworkManager`) is left to that tool, and
+//! taken up again when that endpoint goes while the address stays (see [`foreign`]).
 
+mod foreign;
 mod limits;
 
 use std::{
@@ -36,6 +40,7 @@ use mptcpd_plugin::{
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
+use foreign::Foreign;
 use limits::LimitCounter;
 
 /// The plugin's registered name.
@@ -47,6 +52,8 @@ struct Held {
     id: u8,
     /// The interface it is bound to.
     ifindex: u32,
+    /// The flags it was added with (or last set to).
+    flags: EndpointFlags,
 }
 
 /// The `addr_adv` plugin.
@@ -57,6 +64,9 @@ struct Held {
 #[derive(Debug)]
 pub struct AddrAdv {
     state: Mutex<State>,
+    /// A policy from a reload, applied with the next event (a tick at the latest): the
+    /// reload cannot wait for the state, nor command the kernel.
+    reloaded: std::sync::Mutex<Option<EndpointPolicy>>,
 }
 
 impl AddrAdv {
@@ -71,8 +81,10 @@ impl AddrAdv {
                 addrs: BTreeMap::new(),
                 held: BTreeMap::new(),
                 waiting: BTreeSet::new(),
+                foreign: Foreign::default(),
                 limits: LimitCounter::new(config.addr_flags),
             }),
+            reloaded: std::sync::Mutex::new(None),
         }
     }
 }
@@ -83,6 +95,8 @@ enum Added {
     Yes,
     /// The kernel holds 8 endpoints already.
     NoRoom,
+    /// Another tool's endpoint holds the address (left to it).
+    Foreign,
     /// Refused for another reason (logged).
     Failed,
 }
@@ -100,6 +114,8 @@ struct State {
     held: BTreeMap<IpAddr, Held>,
     /// Addresses with no endpoint for lack of room.
     waiting: BTreeSet<IpAddr>,
+    /// Addresses left to another tool's endpoint.
+    foreign: Foreign,
     limits: LimitCounter,
 }
 
@@ -152,7 +168,7 @@ impl State {
             Ok(id) => {
                 info!(id, %addr, ifindex, %flags, "endpoint added");
                 self.waiting.remove(&addr);
-                self.held.insert(addr, Held { id, ifindex });
+                self.held.insert(addr, Held { id, ifindex, flags });
                 self.update_limits(1, pm).await;
                 Added::Yes
             }
@@ -161,12 +177,101 @@ impl State {
                 self.waiting.insert(addr);
                 Added::NoRoom
             }
+            Err(e) if e.is_exists() => {
+                pm.release_address_id(addr);
+                if self.leave_to_other_tool(addr, pm).await {
+                    Added::Foreign
+                } else {
+                    warn!("adding an endpoint for {addr}: {}", Chain(&e));
+                    Added::Failed
+                }
+            }
             Err(e) => {
                 warn!("adding an endpoint for {addr}: {}", Chain(&e));
                 pm.release_address_id(addr);
                 Added::Failed
             }
         }
+    }
+
+    /// After `EEXIST`: whether another tool's endpoint holds the address (then recorded,
+    /// and said once in the log).
+    async fn leave_to_other_tool(&mut self, addr: IpAddr, pm: &dyn PathManager) -> bool {
+        let kernel = match pm.dump_endpoints().await {
+            Ok(kernel) => kernel,
+            Err(e) => {
+                warn!("reading the endpoints: {}", Chain(&e));
+                return false;
+            }
+        };
+        let Some(theirs) = foreign::find(&kernel, &pm.owned_endpoints(), addr) else {
+            return false;
+        };
+        if self.foreign.insert(theirs) {
+            info!(
+                "endpoint for {addr} is managed by another tool (id {}, flags {}): left alone",
+                theirs.id, theirs.flags
+            );
+        }
+        true
+    }
+
+    /// On a tick: takes up again the addresses whose other tool's endpoint is gone.
+    async fn reclaim(&mut self, pm: &dyn PathManager) {
+        if self.foreign.is_empty() {
+            return;
+        }
+        let kernel = match pm.dump_endpoints().await {
+            Ok(kernel) => kernel,
+            Err(e) => {
+                // Every second while it lasts: not worth more than debug.
+                debug!("reading the endpoints: {}", Chain(&e));
+                return;
+            }
+        };
+        for addr in self.foreign.gone(&kernel, &pm.owned_endpoints()) {
+            let Some(ifindex) = self.interface_of(addr) else {
+                continue;
+            };
+            info!("the other tool's endpoint for {addr} is gone: the daemon manages it again");
+            self.add(addr, ifindex, pm).await;
+        }
+    }
+
+    /// A reloaded policy: held endpoints whose flags it changes get them (`SET_FLAGS` for
+    /// `backup` and `fullmesh`, the only ones the kernel changes in place; added again for
+    /// others), and a waiting address it ranks above a held one takes that one's room.
+    async fn apply_policy(&mut self, policy: EndpointPolicy, pm: &dyn PathManager) {
+        if policy == self.policy {
+            return;
+        }
+        info!("the endpoint policy changed: applying it to every endpoint");
+        self.policy = policy;
+        let held: Vec<(IpAddr, Held)> = self.held.iter().map(|(a, h)| (*a, *h)).collect();
+        for (addr, was) in held {
+            let flags = self.flags_of(was.ifindex);
+            if flags == was.flags {
+                continue;
+            }
+            let in_place = EndpointFlags::BACKUP | EndpointFlags::FULLMESH;
+            if (flags ^ was.flags).difference(in_place).is_empty() {
+                match pm.set_endpoint_flags(was.id, flags).await {
+                    Ok(()) => {
+                        info!(id = was.id, %addr, %flags, "endpoint flags changed");
+                        self.held.insert(addr, Held { flags, ..was });
+                    }
+                    Err(e) => warn!(
+                        "changing the flags of endpoint {} ({addr}): {}",
+                        was.id,
+                        Chain(&e)
+                    ),
+                }
+            } else {
+                self.withdraw(addr, pm).await;
+                self.add(addr, was.ifindex, pm).await;
+            }
+        }
+        self.fill_room(pm).await;
     }
 
     /// The flags of an endpoint bound to `ifindex`.
@@ -236,7 +341,10 @@ impl State {
 
     async fn address_up(&mut self, ifindex: u32, addr: IpAddr, pm: &dyn PathManager) {
         self.addrs.entry(addr).or_default().insert(ifindex);
-        if self.held.contains_key(&addr) || self.waiting.contains(&addr) {
+        if self.held.contains_key(&addr)
+            || self.waiting.contains(&addr)
+            || self.foreign.contains(addr)
+        {
             // Already there on another interface (or reported again): nothing changes.
             return;
         }
@@ -251,6 +359,7 @@ impl State {
         if on.is_empty() {
             self.addrs.remove(&addr);
             self.waiting.remove(&addr);
+            self.foreign.remove(addr);
             if self.withdraw(addr, pm).await {
                 self.fill_room(pm).await;
             }
@@ -292,13 +401,33 @@ impl Plugin for AddrAdv {
         "in-kernel path manager: an endpoint per usable local address"
     }
 
+    /// Ticks look again at the endpoints of other tools (their removal raises no event).
+    fn wants_ticks(&self) -> bool {
+        true
+    }
+
     fn init<'a>(&'a self, pm: &'a dyn PathManager) -> BoxFuture<'a, ()> {
         Box::pin(async move { self.state.lock().await.update_limits(2, pm).await })
+    }
+
+    fn reconfigure(&self, config: &PluginConfig) {
+        *self
+            .reloaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(config.policy.clone());
     }
 
     fn on_event<'a>(&'a self, event: &'a Event, pm: &'a dyn PathManager) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mut state = self.state.lock().await;
+            let reloaded = self
+                .reloaded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(policy) = reloaded {
+                state.apply_policy(policy, pm).await;
+            }
             match event {
                 Event::DeleteInterface(iface) => state.interface_gone(iface.index, pm).await,
                 Event::NewInterface(iface) | Event::UpdateInterface(iface) => {
@@ -311,6 +440,7 @@ impl Plugin for AddrAdv {
                 Event::DeleteLocalAddress { iface, addr } => {
                     state.address_down(iface.index, *addr, pm).await;
                 }
+                Event::Tick => state.reclaim(pm).await,
                 _ => {}
             }
         })

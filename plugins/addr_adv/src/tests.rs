@@ -1,7 +1,8 @@
 use std::net::IpAddr;
 
 use mptcpd_plugin::{
-    Endpoint, EndpointFlags, EndpointPolicy, Event, Limits, Plugin as _, PluginConfig,
+    Commands as _, Endpoint, EndpointFlags, EndpointPolicy, Event, Limits, Plugin as _,
+    PluginConfig,
     testing::{Call, EBUSY, RecordingPm, address_down, address_up, block_on, interface},
 };
 
@@ -196,18 +197,72 @@ fn a_foreign_endpoint_for_the_address_is_left_alone() {
     let calls = pm.take_calls();
     assert_eq!(
         calls,
-        [Call::AddEndpoint(endpoint(1, 1, EndpointFlags::SUBFLOW, 3))],
+        [
+            Call::AddEndpoint(endpoint(1, 1, EndpointFlags::SUBFLOW, 3)),
+            Call::DumpEndpoints
+        ],
         "another tool's id is kept off; the kernel refuses the duplicate, not retried"
+    );
+    block_on(p.on_event(&address_up(3, ip(1)), &pm));
+    assert_eq!(
+        pm.take_calls(),
+        [],
+        "reported again: known to be the other's"
     );
     block_on(p.on_event(&address_down(3, ip(1)), &pm));
     assert_eq!(pm.take_calls(), [], "it never held it");
     assert_eq!(pm.endpoints(), [theirs]);
+    block_on(p.on_event(&Event::Tick, &pm));
+    assert_eq!(pm.take_calls(), [], "nothing left to watch");
     block_on(p.on_event(&address_up(3, ip(2)), &pm));
     assert_eq!(
         pm.endpoints()[0].id,
         1,
         "the refused address's id was released"
     );
+}
+
+/// `NetworkManager`'s way: its `subflow` endpoint, bound to the interface, came first.
+#[test]
+fn the_address_is_taken_up_again_when_the_other_tools_endpoint_goes() {
+    let (p, pm) = plugin(EndpointFlags::SIGNAL);
+    let nm = endpoint(4, 1, EndpointFlags::SUBFLOW, 3);
+    pm.insert_endpoint(nm);
+    block_on(p.on_event(&address_up(3, ip(1)), &pm));
+    block_on(p.on_event(&Event::Tick, &pm));
+    assert_eq!(
+        pm.endpoints(),
+        [nm],
+        "still there: left alone, no duplicate"
+    );
+    pm.take_calls();
+
+    // The other tool removes it (re-adding it under another id would keep it theirs).
+    block_on(pm.remove_endpoint(4)).unwrap();
+    let again = endpoint(5, 1, EndpointFlags::SUBFLOW, 3);
+    pm.insert_endpoint(again);
+    block_on(p.on_event(&Event::Tick, &pm));
+    assert_eq!(pm.endpoints(), [again]);
+    block_on(pm.remove_endpoint(5)).unwrap();
+    pm.take_calls();
+    block_on(p.on_event(&Event::Tick, &pm));
+    let ours = endpoint(1, 1, EndpointFlags::SIGNAL, 3);
+    assert_eq!(
+        pm.take_calls(),
+        [
+            Call::DumpEndpoints,
+            Call::AddEndpoint(ours),
+            Call::SetLimits(Limits {
+                add_addr_accepted: 0,
+                subflows: 3
+            })
+        ]
+    );
+    assert_eq!(pm.endpoints(), [ours]);
+    block_on(p.on_event(&Event::Tick, &pm));
+    assert_eq!(pm.take_calls(), [], "ours now: nothing to watch");
+    block_on(p.on_event(&address_down(3, ip(1)), &pm));
+    assert_eq!(pm.endpoints(), [], "ours, removed with the address");
 }
 
 #[test]
@@ -312,4 +367,56 @@ fn without_a_policy_nobody_is_displaced() {
     }
     block_on(p.on_event(&address_up(1, ip(1)), &pm));
     assert!(!pm.endpoints().iter().any(|e| e.addr == ip(1)));
+}
+
+/// SIGHUP: new `[interface]` flags reach the held endpoints with the next event (a tick), in
+/// place where the kernel allows it, and a new order re-ranks who waits.
+#[test]
+fn a_reloaded_policy_reflags_and_reranks() {
+    let flags = EndpointFlags::SUBFLOW;
+    let (p, pm) = plugin(flags);
+    for n in 10..=17 {
+        block_on(p.on_event(&address_up(u32::from(n), ip(n)), &pm));
+    }
+    block_on(p.on_event(&address_up(2, ip(2)), &pm));
+    assert!(!pm.endpoints().iter().any(|e| e.addr == ip(2)), "waits");
+    pm.take_calls();
+
+    let backup = flags | EndpointFlags::BACKUP;
+    let policy = EndpointPolicy {
+        interface_flags: vec![
+            ("eth10".parse().unwrap(), backup),
+            ("eth11".parse().unwrap(), EndpointFlags::SIGNAL),
+        ],
+        interface_order: vec!["eth2".parse().unwrap()],
+        ..EndpointPolicy::default()
+    };
+    p.reconfigure(&PluginConfig {
+        addr_flags: flags,
+        policy,
+        ..PluginConfig::default()
+    });
+    assert_eq!(pm.take_calls(), [], "nothing before the next event");
+    block_on(p.on_event(&Event::Tick, &pm));
+    let calls = pm.take_calls();
+    assert!(
+        calls.contains(&Call::SetEndpointFlags(1, backup)),
+        "{calls:?}"
+    );
+    let now = pm.endpoints();
+    let of = |n: u8| now.iter().find(|e| e.addr == ip(n)).copied();
+    assert_eq!(
+        of(10).map(|e| (e.id, e.flags)),
+        Some((1, backup)),
+        "in place"
+    );
+    assert_eq!(
+        of(11).map(|e| e.flags),
+        Some(EndpointFlags::SIGNAL),
+        "signal cannot be set in place: added again"
+    );
+    assert!(of(2).is_some(), "eth2 now first: takes a room\n{now:?}");
+    assert_eq!(now.len(), 8);
+    block_on(p.on_event(&Event::Tick, &pm));
+    assert_eq!(pm.take_calls(), [], "applied once");
 }
