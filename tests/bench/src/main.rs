@@ -4,6 +4,7 @@
 //! of library crates.
 
 mod churn;
+mod failover;
 mod monitor;
 mod netlink;
 mod report;
@@ -79,6 +80,48 @@ enum Bench {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Failover: the `health` plugin beside the kernel alone and path A alone, path B
+    /// blackholed, lossy, slow or healthy.
+    Failover {
+        /// Scenarios (comma-separated), or `all`.
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
+        scenario: Vec<failover::Which>,
+        /// Repetitions per subject and scenario; at least 5.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(5..))]
+        runs: u64,
+        /// Measured seconds per run (after the outage for the blackhole).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=600))]
+        secs: u64,
+        /// Seconds path B is blackholed.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+        outage: u64,
+        /// The daemon's `health-hold`, seconds.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=600))]
+        hold: u64,
+        /// Where to write the JSON results.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// (Started by `failover` in the observed cgroup.) Sends for SECS seconds.
+    #[command(hide = true)]
+    FailoverSend {
+        #[arg(long)]
+        connect: SocketAddr,
+        #[arg(long)]
+        secs: f64,
+        #[arg(long)]
+        extra: u8,
+    },
+    /// (Started by `failover` in the observed cgroup.) 1 KiB exchanges for SECS seconds.
+    #[command(hide = true)]
+    FailoverEcho {
+        #[arg(long)]
+        connect: SocketAddr,
+        #[arg(long)]
+        secs: f64,
+        #[arg(long)]
+        extra: u8,
+    },
     /// (Started by `telemetry` in the observed cgroup.) Sends over MPTCP, answering `info`.
     #[command(hide = true)]
     TelemetrySend {
@@ -132,6 +175,35 @@ fn main() -> ExitCode {
             merge,
         })
         .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
+        Bench::Failover {
+            scenario,
+            runs,
+            secs,
+            outage,
+            hold,
+            json,
+        } => usize::try_from(runs)
+            .map_err(anyhow::Error::from)
+            .and_then(|runs| {
+                failover::run(&failover::Config {
+                    which: scenario,
+                    runs,
+                    secs,
+                    outage,
+                    hold,
+                })
+            })
+            .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
+        Bench::FailoverSend {
+            connect,
+            secs,
+            extra,
+        } => failover::peer::send(connect, secs, extra),
+        Bench::FailoverEcho {
+            connect,
+            secs,
+            extra,
+        } => failover::peer::echo(connect, secs, extra),
         Bench::TelemetrySend { connect, bytes } => telemetry::peer::send(connect, bytes),
         Bench::ConnectStorm {
             connect,
