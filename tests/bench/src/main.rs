@@ -102,6 +102,22 @@ enum Bench {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// One blackhole run with `health`, plotted: bytes per path over time, the decisions
+    /// marked (`failover.svg`, `failover.png`).
+    FailoverLab {
+        /// Where the SVG and the PNG go.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seconds path B is blackholed.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+        outage: u64,
+        /// Seconds after the outage.
+        #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=600))]
+        after: u64,
+        /// The daemon's `health-hold`, seconds.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=600))]
+        hold: u64,
+    },
     /// (Started by `failover` in the observed cgroup.) Sends for SECS seconds.
     #[command(hide = true)]
     FailoverSend {
@@ -194,6 +210,24 @@ fn main() -> ExitCode {
                 })
             })
             .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
+        Bench::FailoverLab {
+            out,
+            outage,
+            after,
+            hold,
+        } => failover::plot::lab(
+            &failover::plot::LabConfig {
+                outage,
+                after,
+                hold,
+            },
+            &out,
+        )
+        .map(|written| {
+            for path in written {
+                println!("lab: wrote {}", path.display());
+            }
+        }),
         Bench::FailoverSend {
             connect,
             secs,

@@ -9,6 +9,7 @@
 
 mod figures;
 pub(crate) mod peer;
+pub(crate) mod plot;
 mod report;
 mod run;
 
