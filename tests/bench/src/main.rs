@@ -98,6 +98,9 @@ enum Bench {
         /// The daemon's `health-hold`, seconds.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=600))]
         hold: u64,
+        /// Another `health-*` key for the daemon, as KEY=VALUE (`rtt-percent=0`); repeatable.
+        #[arg(long = "health", value_parser = health_arg)]
+        health_args: Vec<String>,
         /// Where to write the JSON results.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -197,6 +200,7 @@ fn main() -> ExitCode {
             secs,
             outage,
             hold,
+            health_args,
             json,
         } => usize::try_from(runs)
             .map_err(anyhow::Error::from)
@@ -207,6 +211,7 @@ fn main() -> ExitCode {
                     secs,
                     outage,
                     hold,
+                    health_args,
                 })
             })
             .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
@@ -251,6 +256,22 @@ fn main() -> ExitCode {
             eprintln!("bench: FAILED: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `--health KEY=VALUE`: a `health-*` key of the daemon (the daemon checks the value).
+fn health_arg(text: &str) -> Result<String, String> {
+    match text.split_once('=') {
+        Some((key, value))
+            if !key.is_empty()
+                && !value.is_empty()
+                && key.chars().all(|c| c.is_ascii_lowercase() || c == '-') =>
+        {
+            Ok(format!("{key}={value}"))
+        }
+        _ => Err(format!(
+            "{text:?} is not KEY=VALUE of a health-* key (e.g. rtt-percent=0)"
+        )),
     }
 }
 

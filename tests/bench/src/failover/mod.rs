@@ -92,6 +92,8 @@ pub(crate) struct Config {
     pub(crate) outage: u64,
     /// The daemon's `health-hold`.
     pub(crate) hold: u64,
+    /// Other `health-*` keys for the daemon, `KEY=VALUE`.
+    pub(crate) health_args: Vec<String>,
 }
 
 /// Path B counts as carrying data again at a quarter of its rate over [`BACK_WINDOW`] (more
@@ -104,6 +106,7 @@ pub(crate) fn run(config: &Config) -> anyhow::Result<Outcome> {
     let started = std::time::Instant::now();
     let health = HealthSettings {
         hold_secs: config.hold,
+        extra: config.health_args.clone(),
     };
     let mut rows = Vec::new();
     let mut scenarios: Vec<Scenario> = config.which.iter().flat_map(|w| w.scenarios()).collect();

@@ -52,6 +52,7 @@ pub(crate) fn lab(config: &LabConfig, out: &Path) -> anyhow::Result<[std::path::
         timing,
         &HealthSettings {
             hold_secs: config.hold,
+            extra: Vec::new(),
         },
         "lab",
     )?;

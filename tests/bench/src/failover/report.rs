@@ -124,6 +124,7 @@ struct Report<'a> {
     secs: u64,
     outage_secs: u64,
     health_hold_secs: u64,
+    health_args: &'a [String],
     rows: &'a [Row],
     wall_s: f64,
 }
@@ -135,6 +136,7 @@ pub(crate) fn outcome(rows: &[Row], config: &Config, wall: Duration) -> Outcome 
         secs,
         outage,
         hold,
+        ref health_args,
     } = config;
     let report = Report {
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -143,14 +145,20 @@ pub(crate) fn outcome(rows: &[Row], config: &Config, wall: Duration) -> Outcome 
         secs,
         outage_secs: outage,
         health_hold_secs: hold,
+        health_args,
         rows,
         wall_s: wall.as_secs_f64(),
     };
     let mut table = table(rows);
     let _infallible = writeln!(
         table,
-        "bench: {runs} runs per subject, kernel {}, health-hold {hold} s; this run took {:.0} s",
-        report.kernel, report.wall_s
+        "bench: {runs} runs per subject, kernel {}, health-hold {hold} s{}; this run took {:.0} s",
+        report.kernel,
+        health_args.iter().fold(String::new(), |mut out, kv| {
+            let _infallible = write!(out, ", health-{kv}");
+            out
+        }),
+        report.wall_s
     );
     let json = crate::report::json(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}\n"));
     Outcome { table, json }

@@ -67,6 +67,8 @@ impl Timing {
 /// The daemon's settings for the `health` subject (one server: one peer must do).
 pub(crate) struct HealthSettings {
     pub(crate) hold_secs: u64,
+    /// Other `health-*` keys for the daemon, `KEY=VALUE` (`rtt-percent=0`).
+    pub(crate) extra: Vec<String>,
 }
 
 /// What one run recorded; times are since the run's start.
@@ -335,7 +337,8 @@ fn start_daemon(
         ])
         .args(["--health-hold", &health.hold_secs.to_string()])
         // One server: every connection has the same peer.
-        .args(["--health-min-peers", "1"]);
+        .args(["--health-min-peers", "1"])
+        .args(health.extra.iter().map(|kv| format!("--health-{kv}")));
     let mut daemon = Daemon::start(cmd)?;
     daemon.wait_for_log("subflow telemetry attached to cgroup")?;
     Ok(daemon)
