@@ -4,6 +4,7 @@
 //! of library crates.
 
 mod churn;
+mod failover;
 mod monitor;
 mod netlink;
 mod report;
@@ -79,6 +80,67 @@ enum Bench {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Failover: the `health` plugin beside the kernel alone and path A alone, path B
+    /// blackholed, lossy, slow or healthy.
+    Failover {
+        /// Scenarios (comma-separated), or `all`.
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
+        scenario: Vec<failover::Which>,
+        /// Repetitions per subject and scenario; at least 5.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(5..))]
+        runs: u64,
+        /// Measured seconds per run (after the outage for the blackhole).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=600))]
+        secs: u64,
+        /// Seconds path B is blackholed.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+        outage: u64,
+        /// The daemon's `health-hold`, seconds.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=600))]
+        hold: u64,
+        /// Another `health-*` key for the daemon, as KEY=VALUE (`rtt-percent=0`); repeatable.
+        #[arg(long = "health", value_parser = health_arg)]
+        health_args: Vec<String>,
+        /// Where to write the JSON results.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// One blackhole run with `health`, plotted: bytes per path over time, the decisions
+    /// marked (`failover.svg`, `failover.png`).
+    FailoverLab {
+        /// Where the SVG and the PNG go.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seconds path B is blackholed.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+        outage: u64,
+        /// Seconds after the outage.
+        #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=600))]
+        after: u64,
+        /// The daemon's `health-hold`, seconds.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=600))]
+        hold: u64,
+    },
+    /// (Started by `failover` in the observed cgroup.) Sends for SECS seconds.
+    #[command(hide = true)]
+    FailoverSend {
+        #[arg(long)]
+        connect: SocketAddr,
+        #[arg(long)]
+        secs: f64,
+        #[arg(long)]
+        extra: u8,
+    },
+    /// (Started by `failover` in the observed cgroup.) 1 KiB exchanges for SECS seconds.
+    #[command(hide = true)]
+    FailoverEcho {
+        #[arg(long)]
+        connect: SocketAddr,
+        #[arg(long)]
+        secs: f64,
+        #[arg(long)]
+        extra: u8,
+    },
     /// (Started by `telemetry` in the observed cgroup.) Sends over MPTCP, answering `info`.
     #[command(hide = true)]
     TelemetrySend {
@@ -132,6 +194,55 @@ fn main() -> ExitCode {
             merge,
         })
         .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
+        Bench::Failover {
+            scenario,
+            runs,
+            secs,
+            outage,
+            hold,
+            health_args,
+            json,
+        } => usize::try_from(runs)
+            .map_err(anyhow::Error::from)
+            .and_then(|runs| {
+                failover::run(&failover::Config {
+                    which: scenario,
+                    runs,
+                    secs,
+                    outage,
+                    hold,
+                    health_args,
+                })
+            })
+            .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
+        Bench::FailoverLab {
+            out,
+            outage,
+            after,
+            hold,
+        } => failover::plot::lab(
+            &failover::plot::LabConfig {
+                outage,
+                after,
+                hold,
+            },
+            &out,
+        )
+        .map(|written| {
+            for path in written {
+                println!("lab: wrote {}", path.display());
+            }
+        }),
+        Bench::FailoverSend {
+            connect,
+            secs,
+            extra,
+        } => failover::peer::send(connect, secs, extra),
+        Bench::FailoverEcho {
+            connect,
+            secs,
+            extra,
+        } => failover::peer::echo(connect, secs, extra),
         Bench::TelemetrySend { connect, bytes } => telemetry::peer::send(connect, bytes),
         Bench::ConnectStorm {
             connect,
@@ -145,6 +256,22 @@ fn main() -> ExitCode {
             eprintln!("bench: FAILED: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `--health KEY=VALUE`: a `health-*` key of the daemon (the daemon checks the value).
+fn health_arg(text: &str) -> Result<String, String> {
+    match text.split_once('=') {
+        Some((key, value))
+            if !key.is_empty()
+                && !value.is_empty()
+                && key.chars().all(|c| c.is_ascii_lowercase() || c == '-') =>
+        {
+            Ok(format!("{key}={value}"))
+        }
+        _ => Err(format!(
+            "{text:?} is not KEY=VALUE of a health-* key (e.g. rtt-percent=0)"
+        )),
     }
 }
 

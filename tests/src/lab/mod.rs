@@ -369,7 +369,8 @@ impl Subflow {
 }
 
 /// The daemon removes its pins when it stops; this removes them if it could not (killed).
-struct PinsGuard<'a>(&'a PathBuf);
+#[derive(Debug)]
+pub struct PinsGuard<'a>(pub &'a PathBuf);
 
 impl Drop for PinsGuard<'_> {
     fn drop(&mut self) {
@@ -384,10 +385,12 @@ impl Drop for PinsGuard<'_> {
 }
 
 /// A child process, killed and reaped on drop.
-struct ChildGuard(Child);
+#[derive(Debug)]
+pub struct ChildGuard(Child);
 
 impl ChildGuard {
-    fn spawn(mut cmd: Command) -> anyhow::Result<Self> {
+    /// Spawns `cmd` with stdin closed and stdout and stderr piped (see [`Self::lines`]).
+    pub fn spawn(mut cmd: Command) -> anyhow::Result<Self> {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -395,7 +398,7 @@ impl ChildGuard {
     }
 
     /// Lines of stdout and stderr, as they come.
-    fn lines(&mut self) -> anyhow::Result<std::sync::mpsc::Receiver<String>> {
+    pub fn lines(&mut self) -> anyhow::Result<std::sync::mpsc::Receiver<String>> {
         let (tx, rx) = std::sync::mpsc::channel();
         let out = self.0.stdout.take().context("no stdout")?;
         let err = self.0.stderr.take().context("no stderr")?;
@@ -413,7 +416,8 @@ impl ChildGuard {
         Ok(rx)
     }
 
-    fn wait(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+    /// Waits for the exit (at most [`crate::daemon::process::LIVENESS`]; Ctrl-C ends the wait).
+    pub fn wait(&mut self) -> anyhow::Result<std::process::ExitStatus> {
         let deadline = Instant::now() + crate::daemon::process::LIVENESS;
         loop {
             if let Some(status) = self.0.try_wait()? {

@@ -2,6 +2,7 @@
 //! needs in release mode and runs it; nothing here is a test and no timing is judged.
 
 mod churn;
+mod failover;
 mod netlink;
 mod telemetry;
 mod upgrade;
@@ -31,6 +32,9 @@ enum Bench {
     /// Subflow telemetry: RTT beside `tcpi_rtt` (VM 6.12, netem), RTO detection, transfer
     /// overhead, memory after 100,000 connections, per-connection cost (host).
     Telemetry(telemetry::TelemetryArgs),
+    /// Failover: the `health` plugin beside the kernel alone and path A alone while path B is
+    /// blackholed, lossy, slow or healthy (host).
+    Failover(failover::FailoverArgs),
 }
 
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
@@ -42,6 +46,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Bench::Netlink(netlink) => netlink::run(netlink),
         Bench::Upgrade(upgrade) => upgrade::run(upgrade),
         Bench::Telemetry(telemetry) => telemetry::run(telemetry),
+        Bench::Failover(failover) => failover::run(failover),
     }
 }
 

@@ -40,6 +40,7 @@ pub(crate) const KERNELS: &[KernelSpec] = &[
             "tp_btf_reset",
             "reset_reason",
             "tp_btf_get_send",
+            "netem",
         ],
         // inet_diag before tcp_diag (loaded in name order): `ss -K` in the telemetry tests.
         // netem: the telemetry benchmark's delays (the host kernel has none). mptcp_diag:

@@ -26,6 +26,7 @@ const VM_TESTS: &[&str] = &[
     "upgrade",
     "mptcpize_ebpf",
     "telemetry",
+    "health_vm",
 ];
 /// Binaries those tests start.
 const VM_BINS: &[&str] = &["mptcpd", "mptcpize", "mptcp-xfer", "socket-bench"];

@@ -1,0 +1,187 @@
+//! The `health` plugin's functional check in the 6.12 VM (`cargo xtask vm-test --kernel 6.12
+//! health`; the host has no netem, where it skips with the reason): two paths, the daemon with
+//! `addr_adv` (which adds the client's endpoints) and `health` (observing a test cgroup's
+//! connections), netem loss on path 2 while connections from the cgroup send over both
+//! paths: path 2's endpoint becomes `backup`, path 1's does not. The host's scenarios are in
+//! `health.rs`.
+
+use std::{
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use mptcpd_tests::{
+    bins, daemon::process::Daemon, ebpf::cgroup::TestCgroup, features, net::two_hosts::TwoHosts,
+    skip,
+};
+
+const PORTS: [u16; 2] = [5311, 5312];
+
+/// The client namespace's `ip mptcp endpoint show` line for `addr`, once `done` holds for it
+/// (polled: kernel state; at most `within`).
+fn endpoint_line(
+    hosts: &TwoHosts,
+    addr: &str,
+    within: Duration,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let shown = hosts.client.ip(&["mptcp", "endpoint", "show"]).unwrap();
+        let line = shown
+            .lines()
+            .find(|l| l.starts_with(&format!("{addr} ")))
+            .unwrap_or_default()
+            .to_owned();
+        if done(&line) || Instant::now() > deadline {
+            return line;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The daemon in the client's namespace: `addr_adv` adds the endpoints, `health` observes the
+/// cgroup's connections with `health_args`; pins, state and configuration in temporary places.
+struct HealthDaemon {
+    daemon: Daemon,
+    pins: std::path::PathBuf,
+    _config: tempfile::NamedTempFile,
+    _state: tempfile::TempDir,
+}
+
+impl HealthDaemon {
+    fn start(hosts: &TwoHosts, cgroup: &TestCgroup, health_args: &[&str]) -> Self {
+        let config = tempfile::NamedTempFile::new().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let pins = std::path::PathBuf::from(format!(
+            "/sys/fs/bpf/mptcpd-test-{}-health",
+            std::process::id()
+        ));
+        let mut cmd = hosts.client.command(bins::path("mptcpd").unwrap()).unwrap();
+        cmd.args(["--log", "stderr", "--config"])
+            .arg(config.path())
+            .arg("--state-dir")
+            .arg(state.path())
+            .arg("--bpf-pin-dir")
+            .arg(&pins)
+            .arg("--observe-cgroup")
+            .arg(cgroup.path())
+            .args(["--notify-flags", "existing,skip_loopback,skip_link_local"])
+            .args(["--addr-flags", "subflow"])
+            // No --path-manager: `addr_adv` handles the connections, `health` observes them.
+            .args(["--load-plugins", "addr_adv,health"])
+            .args(health_args);
+        let mut daemon = Daemon::start(cmd).unwrap();
+        daemon
+            .wait_for_log("subflow telemetry attached to cgroup")
+            .unwrap_or_else(|e| panic!("{e}"));
+        Self {
+            daemon,
+            pins,
+            _config: config,
+            _state: state,
+        }
+    }
+
+    /// Stops the daemon (it must exit cleanly and remove its pins); its log.
+    fn stop(self) -> String {
+        let (status, log) = self.daemon.stop().unwrap();
+        assert!(status.success(), "{log}");
+        assert!(!self.pins.exists(), "{} left behind", self.pins.display());
+        log
+    }
+}
+
+/// A server per port and a client in the cgroup sending 64 MiB over both paths to each.
+fn transfers(hosts: &TwoHosts, cgroup: &TestCgroup) -> Vec<std::process::Child> {
+    let mut children = Vec::new();
+    for port in PORTS {
+        children.push(hosts.xfer_server(port, 0).unwrap());
+        let mut client = hosts
+            .client
+            .command(bins::path("mptcp-xfer").unwrap())
+            .unwrap();
+        client
+            .args(["client", "--connect", &format!("10.0.1.2:{port}")])
+            .args(["--bytes", &(64_u64 << 20).to_string()])
+            .args(["--wait-extra-subflows", "1"])
+            .stdout(Stdio::null());
+        cgroup.join_on_spawn(&mut client).unwrap();
+        children.push(client.spawn().unwrap());
+    }
+    children
+}
+
+fn end(children: &mut [std::process::Child]) {
+    for child in children {
+        // Already gone is fine: only the endpoints matter here.
+        let _gone = child.kill();
+        let _status = child.wait();
+    }
+}
+
+/// The VM's functional check (no figures): netem drops 30% of path 2's packets on the
+/// client's egress; `health` logs a decision about path 2 with the figures that caused it and
+/// sets its endpoint `backup`; path 1 keeps its flags. Loss only: under TCG the RTT of every
+/// path swings with the emulation's load.
+#[test]
+fn vm_netem_loss_on_path_2_makes_health_decide() {
+    const VM_TEST: &str = "vm_netem_loss_on_path_2_makes_health_decide";
+    if !skip::require_root(VM_TEST) {
+        return;
+    }
+    let hosts = TwoHosts::new("mptcpd-t-hnetem").unwrap();
+    let netem = hosts
+        .client
+        .command("tc")
+        .unwrap()
+        .args(["qdisc", "add", "dev", "c2", "root", "netem", "loss", "30%"])
+        .output()
+        .unwrap();
+    if !netem.status.success() {
+        features::missing(
+            "netem",
+            VM_TEST,
+            String::from_utf8_lossy(&netem.stderr).trim(),
+        );
+        return;
+    }
+    TwoHosts::set_limits(&hosts.server).unwrap();
+    let cgroup = TestCgroup::new("mptcpd-t-hnetem").unwrap();
+    let daemon = HealthDaemon::start(
+        &hosts,
+        &cgroup,
+        &[
+            "--health-hold",
+            "2",
+            "--health-min-peers",
+            "1",
+            "--health-rtt-percent",
+            "0",
+            // Degraded, never dead: a dead path's endpoint is taken out, not made backup.
+            "--health-dead-rtos",
+            "0",
+        ],
+    );
+    let path_2 = endpoint_line(&hosts, "10.0.2.1", Duration::from_secs(30), |l| {
+        !l.is_empty()
+    });
+    assert!(path_2.contains("subflow"), "{path_2}");
+    let mut children = transfers(&hosts, &cgroup);
+    let path_2 = endpoint_line(&hosts, "10.0.2.1", Duration::from_secs(120), |l| {
+        l.contains("backup")
+    });
+    let path_1 = endpoint_line(&hosts, "10.0.1.1", Duration::ZERO, |_| true);
+    end(&mut children);
+    let log = daemon.stop();
+    assert!(path_2.contains("backup"), "{path_2}\n{log}");
+    assert!(!path_1.contains("backup"), "{path_1}\n{log}");
+    let decision = log
+        .lines()
+        .find(|l| {
+            l.contains("path 10.0.2.1 degraded (was healthy)")
+                || l.contains("path 10.0.2.1 dead (was healthy)")
+        })
+        .unwrap_or_else(|| panic!("no decision about path 2:\n{log}"));
+    assert!(decision.contains("retransmitted"), "{decision}");
+}
