@@ -7,50 +7,32 @@ use zbus::{fdo::DBusProxy, message::Header, names::BusName};
 
 use super::errors::ControlError;
 
-/// The group allowed besides root, as configured (`dbus-group`) and resolved at start.
+/// The group allowed besides root, as configured (`dbus-group`); looked up at each call
+/// from a caller other than root, so that a group created later counts.
 #[derive(Debug, Clone)]
 pub(crate) struct Allowed {
-    /// The group's name, for the refusal's message.
+    /// The group's name.
     pub(crate) name: String,
-    /// Its id; `None` when no such group exists (then only root may).
-    pub(crate) gid: Option<u32>,
+}
+
+/// The id of group `name`, if the system's group database has it.
+fn gid_of(name: &str) -> Option<u32> {
+    match nix::unistd::Group::from_name(name) {
+        Ok(group) => group.map(|g| g.gid.as_raw()),
+        Err(e) => {
+            tracing::warn!("D-Bus: looking up group {name:?} (dbus-group): {e}");
+            None
+        }
+    }
+}
+
+/// Whether a caller with these credentials may change state, `gid` being the allowed group's.
+pub(crate) fn permits(uid: Option<u32>, gids: Option<&[u32]>, gid: Option<u32>) -> bool {
+    uid == Some(0) || gid.is_some_and(|gid| gids.is_some_and(|gids| gids.contains(&gid)))
 }
 
 impl Allowed {
-    /// `name`, resolved through the system's group database.
-    pub(crate) fn group(name: &str) -> Self {
-        let gid = match nix::unistd::Group::from_name(name) {
-            Ok(Some(group)) => Some(group.gid.as_raw()),
-            Ok(None) => {
-                tracing::warn!(
-                    "D-Bus: no group {name:?} (dbus-group): only root may call the control \
-                     methods"
-                );
-                None
-            }
-            Err(e) => {
-                tracing::warn!(
-                    "D-Bus: looking up group {name:?} (dbus-group): {e}; only root may call \
-                     the control methods"
-                );
-                None
-            }
-        };
-        Self {
-            name: name.to_owned(),
-            gid,
-        }
-    }
-
-    /// Whether a caller with these credentials may change state.
-    pub(crate) fn permits(&self, uid: Option<u32>, gids: Option<&[u32]>) -> bool {
-        uid == Some(0)
-            || self
-                .gid
-                .is_some_and(|gid| gids.is_some_and(|gids| gids.contains(&gid)))
-    }
-
-    /// Refuses (`org.mptcpd.Error.AccessDenied`) a caller that [`Self::permits`] does not
+    /// Refuses (`org.mptcpd.Error.AccessDenied`) a caller that [`permits`] does not
     /// allow, or whose credentials the bus does not give; returns its uid.
     pub(crate) async fn check(
         &self,
@@ -68,13 +50,23 @@ impl Allowed {
             .map_err(|e| denied(format!("the bus gave no credentials for {sender}: {e}")))?;
         let uid = credentials.unix_user_id();
         let gids = credentials.unix_group_ids().map(Vec::as_slice);
-        if self.permits(uid, gids) {
+        let gid = if uid == Some(0) {
+            None
+        } else {
+            gid_of(&self.name)
+        };
+        if permits(uid, gids, gid) {
             return Ok(uid.unwrap_or(0));
         }
         let who = uid.map_or_else(|| "unknown uid".to_owned(), |u| format!("uid {u}"));
+        let missing = if gid.is_none() {
+            ", which does not exist"
+        } else {
+            ""
+        };
         Err(denied(format!(
             "{who} may not change mptcpd's state: only root and members of group {:?} \
-             (dbus-group) may",
+             (dbus-group{missing}) may",
             self.name
         )))
     }
@@ -82,27 +74,20 @@ impl Allowed {
 
 #[cfg(test)]
 mod tests {
-    use super::Allowed;
+    use super::permits;
 
     #[test]
     fn root_and_members_of_the_group_only() {
-        let group = Allowed {
-            name: "mptcpd".to_owned(),
-            gid: Some(990),
-        };
-        assert!(group.permits(Some(0), None));
-        assert!(group.permits(Some(1000), Some(&[100, 990])));
-        assert!(!group.permits(Some(1000), Some(&[100])));
-        assert!(!group.permits(Some(1000), None), "no groups given: no");
-        let none = Allowed {
-            name: "mptcpd".to_owned(),
-            gid: None,
-        };
-        assert!(none.permits(Some(0), None));
+        let group = Some(990);
+        assert!(permits(Some(0), None, group));
+        assert!(permits(Some(1000), Some(&[100, 990]), group));
+        assert!(!permits(Some(1000), Some(&[100]), group));
+        assert!(!permits(Some(1000), None, group), "no groups given: no");
+        assert!(permits(Some(0), None, None));
         assert!(
-            !none.permits(Some(1000), Some(&[0, 990])),
+            !permits(Some(1000), Some(&[0, 990]), None),
             "gid 0 is not uid 0"
         );
-        assert!(!none.permits(None, None));
+        assert!(!permits(None, None, None));
     }
 }

@@ -66,7 +66,9 @@ impl Bus {
         };
         let control = control::Control {
             pm: handle,
-            allowed: caller::Allowed::group(&config.dbus_group),
+            allowed: caller::Allowed {
+                name: config.dbus_group.clone(),
+            },
         };
         tokio::spawn(async move {
             let connecting = connect(manager, control);
