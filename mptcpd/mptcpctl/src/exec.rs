@@ -163,7 +163,7 @@ fn change(command: Command) -> Result<Result<Change, Command>, CtlError> {
             local,
             remote,
         }),
-        Command::SetFlags(set) => flags_change(set)?,
+        Command::SetFlags(set) => flags_change(&set)?,
         read => return Ok(Err(read)),
     };
     Ok(Ok(change))
@@ -172,14 +172,14 @@ fn change(command: Command) -> Result<Result<Change, Command>, CtlError> {
 /// `set-flags` by id, or by token (backup only: the kernel sets a subflow's backup bit from
 /// what it gets and cannot tell the current one, so refuse what is not about backup rather
 /// than clear it).
-fn flags_change(set: SetFlags) -> Result<Change, CtlError> {
+fn flags_change(set: &SetFlags) -> Result<Change, CtlError> {
     let SetFlags {
         id,
         token,
         local,
         remote,
         change,
-    } = set;
+    } = *set;
     if let (Some(token), Some(local), Some(remote)) = (token, local, remote) {
         let backup = match change {
             FlagChange::Backup => true,

@@ -258,14 +258,7 @@ impl<K: Commands> HostPm<K> {
     pub async fn add_operator_endpoint(&self, mut endpoint: Endpoint) -> Result<u8, PmError> {
         let added = if endpoint.id == 0 {
             let kernel = self.kernel.dump_endpoints().await?;
-            {
-                let mut state = self.state();
-                seed(&mut state, &kernel);
-                endpoint.id = state
-                    .ids
-                    .get_id(endpoint.addr)
-                    .ok_or(PmError::IdsExhausted)?;
-            }
+            endpoint.id = self.fresh_id(&kernel, endpoint.addr)?;
             let added = self.add_to_kernel(endpoint, Origin::Operator).await;
             if added.is_err() {
                 self.state().ids.remove_id(endpoint.addr);
@@ -278,6 +271,13 @@ impl<K: Commands> HostPm<K> {
         self.state().ids.map_id(added.addr, added.id);
         info!(id = added.id, addr = %added.addr, "endpoint added for an operator");
         Ok(added.id)
+    }
+
+    /// The ID manager rebuilt from `kernel`, then `addr`'s id (its own, or the lowest free).
+    fn fresh_id(&self, kernel: &[Endpoint], addr: IpAddr) -> Result<u8, PmError> {
+        let mut state = self.state();
+        seed(&mut state, kernel);
+        state.ids.get_id(addr).ok_or(PmError::IdsExhausted)
     }
 
     /// Removes every endpoint the daemon recorded, the plugins' and the operators'; returns

@@ -422,7 +422,7 @@ mod tests {
         let file = StateFile::parse(text).unwrap();
         assert_eq!(file.records.len(), 1);
         assert_eq!(file.records[0].origin, Origin::Daemon);
-        let with_origin = format!("{text}").replace("subflow 3", "subflow 3 operator");
+        let with_origin = text.replace("subflow 3", "subflow 3 operator");
         assert!(
             StateFile::parse(&with_origin).is_err(),
             "no origin in version 2"
