@@ -467,7 +467,13 @@ impl<K: Commands> PathManager for HostPm<K> {
 
     fn release_address_id(&self, addr: IpAddr) {
         let mut state = self.state();
-        if state.owned.by_addr(addr).is_none() {
+        // An operator's endpoint keeps its address's id too.
+        let recorded = state
+            .owned
+            .with_origins()
+            .iter()
+            .any(|(e, _)| e.addr == addr);
+        if !recorded {
             state.ids.remove_id(addr);
         }
     }
