@@ -80,3 +80,8 @@ pub struct Judgement {
     /// across 4 peers; ...; endpoint 2 set backup`).
     pub reason: String,
 }
+
+/// The manager's state-changing interface (`docs/dbus.md`): root and the `dbus-group` only.
+pub const CONTROL_INTERFACE: &str = "org.mptcpd.Control1";
+/// The prefix of the daemon's named errors (`org.mptcpd.Error.NotFound`, ...).
+pub const ERROR_PREFIX: &str = "org.mptcpd.Error";

@@ -60,6 +60,12 @@ impl SystemLikeBus {
     /// Starts the bus and waits until it listens (it prints its address then). `None` when
     /// `dbus-daemon` is not installed (`cargo xtask setup` installs it).
     pub fn start() -> anyhow::Result<Option<Self>> {
+        Self::start_with("")
+    }
+
+    /// With `extra` policy rules (`<policy>` elements) after ours: a looser policy, to show
+    /// that the daemon checks its callers itself.
+    pub fn start_with(extra: &str) -> anyhow::Result<Option<Self>> {
         if !Path::new(DBUS_DAEMON).exists() {
             return Ok(None);
         }
@@ -77,7 +83,7 @@ impl SystemLikeBus {
                 "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus Configuration \
                  1.0//EN\" \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n\
                  <busconfig>\n  <type>system</type>\n  <listen>{address}</listen>\n  \
-                 <auth>EXTERNAL</auth>\n{SYSTEM_POLICY}\n  <include>{}</include>\n\
+                 <auth>EXTERNAL</auth>\n{SYSTEM_POLICY}\n  <include>{}</include>\n{extra}\n\
                  </busconfig>\n",
                 policy.display()
             ),

@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, os::unix::fs::MetadataExt as _, path::Path};
 use mptcpd::plugins::{
     NetnsId,
     api::{Endpoint, EndpointFlags},
-    state_file::{Record, RecordState, StateFile},
+    state_file::{Origin, Record, RecordState, StateFile},
 };
 use mptcpd_tests::{
     bins,
@@ -227,6 +227,7 @@ fn write_state(dir: &Path, ns: &NetNs, boot_id: Option<&str>, endpoint: Endpoint
         records: vec![Record {
             state: RecordState::Adding,
             endpoint,
+            origin: Origin::Daemon,
         }],
     };
     let path = dir.join(format!("endpoints.net{}", netns_inode(ns)));

@@ -8,7 +8,8 @@
 //! | `libmptcpwrap.so` | `PREFIX/lib/mptcpize/` (where `mptcpize` looks, beside `../lib`) |
 //! | `mptcpd.conf` | `/etc/mptcpd/` (the path the daemon reads; an existing one is kept) |
 //! | `mptcp.service` | `PREFIX/lib/systemd/system/` |
-//! | `org.mptcpd.Mptcpd.conf` | `/usr/share/dbus-1/system.d/` (the D-Bus policy: root owns the name, everyone reads) |
+//! | `org.mptcpd.Mptcpd.conf` | `/usr/share/dbus-1/system.d/` (the D-Bus policy: root owns the name, everyone reads, root and group `mptcpd` change) |
+//! | `mptcpd.conf` (sysusers) | `PREFIX/lib/sysusers.d/` (the group `mptcpd`; created at once by `systemd-sysusers` when installing to `/`) |
 
 use std::{
     fs,
@@ -26,6 +27,8 @@ const CONFIG: &str = include_str!("../../dist/mptcpd.conf");
 const UNIT: &str = include_str!("../../dist/mptcp.service.in");
 /// The D-Bus policy of the daemon's name.
 const DBUS_POLICY: &str = include_str!("../../dist/dbus/org.mptcpd.Mptcpd.conf");
+/// The group the D-Bus policy and the daemon's `dbus-group` name.
+const SYSUSERS: &str = include_str!("../../dist/sysusers.d/mptcpd.conf");
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct InstallArgs {
@@ -46,8 +49,18 @@ pub(crate) fn run(args: &InstallArgs) -> anyhow::Result<()> {
     }
     let built = workspace::target_dir().join("release");
     let installed = install(&built, &args.destdir, &args.prefix)?;
-    for path in installed {
+    for path in &installed {
         eprintln!("installed {}", path.display());
+    }
+    if args.destdir == Path::new("/")
+        && let Some(sysusers) = installed
+            .iter()
+            .find(|p| p.ends_with("sysusers.d/mptcpd.conf"))
+    {
+        // The group now rather than at the next boot; a failure only delays it.
+        if let Err(e) = cmd::run(std::process::Command::new("systemd-sysusers").arg(sysusers)) {
+            eprintln!("systemd-sysusers: {e:#}; the group mptcpd is created at the next boot");
+        }
     }
     Ok(())
 }
@@ -125,6 +138,10 @@ fn install(built: &Path, destdir: &Path, prefix: &Path) -> anyhow::Result<Vec<Pa
     ));
     write(&policy, DBUS_POLICY, 0o644)?;
     written.push(policy);
+
+    let sysusers = layout.staged(&layout.under_prefix("lib/sysusers.d/mptcpd.conf"));
+    write(&sysusers, SYSUSERS, 0o644)?;
+    written.push(sysusers);
     Ok(written)
 }
 
@@ -174,10 +191,11 @@ mod tests {
             ("etc/mptcpd/mptcpd.conf", 0o644),
             ("usr/lib/systemd/system/mptcp.service", 0o644),
             ("usr/share/dbus-1/system.d/org.mptcpd.Mptcpd.conf", 0o644),
+            ("usr/lib/sysusers.d/mptcpd.conf", 0o644),
         ] {
             assert_eq!(mode(&root.join(path)), expected, "{path}");
         }
-        assert_eq!(written.len(), 7);
+        assert_eq!(written.len(), 8);
         let unit = fs::read_to_string(root.join("usr/lib/systemd/system/mptcp.service")).unwrap();
         assert!(
             unit.contains("ExecStart=/usr/libexec/mptcpd --log=journal\n"),

@@ -12,6 +12,9 @@ pub(crate) struct CtlArgs {
     /// Print JSON, one value per line.
     #[arg(long, global = true)]
     pub(crate) json: bool,
+    /// Say on stderr whether a change goes through mptcpd (D-Bus) or to the kernel directly.
+    #[arg(long, short, global = true)]
+    pub(crate) verbose: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }

@@ -1,4 +1,5 @@
-//! Running an `mptcpctl` command against the kernel.
+//! Running an `mptcpctl` command: reads against the kernel (or the daemon's D-Bus view),
+//! changes through the daemon when it is on the bus for this namespace, else to the kernel.
 
 use mptcpd_common::Chain;
 use std::io::Write as _;
@@ -8,10 +9,12 @@ use super::{
         Command, CtlArgs, EndpointCommand, FlagChange, LimitsCommand, SetFlags, SubflowCommand,
     },
     bus::BusError,
-    connections, format, iface,
+    connections,
+    control::{Daemon, DaemonError},
+    format, iface,
 };
 use mptcp_pm::{
-    Endpoint, EndpointFlags, EventItem, Limits, NewSubflow, PmClient, PmError, SubflowPath,
+    Endpoint, EndpointFlags, EventItem, Limits, NewSubflow, PmClient, PmError, SubflowPath, Token,
 };
 
 /// Why a command failed; each says what was wrong in one line.
@@ -20,6 +23,9 @@ pub(crate) enum CtlError {
     /// The kernel (or the netlink layer) refused.
     #[error(transparent)]
     Pm(#[from] PmError),
+    /// The daemon refused a change, or could not be asked.
+    #[error(transparent)]
+    Daemon(#[from] DaemonError),
     /// `--dev` names no interface here.
     #[error("no interface named {0:?} in this network namespace")]
     UnknownInterface(String),
@@ -38,9 +44,33 @@ pub(crate) enum CtlError {
     Output(#[from] std::io::Error),
 }
 
+/// A command that changes the path manager's state.
+#[derive(Debug)]
+enum Change {
+    AddEndpoint(Endpoint),
+    RemoveEndpoint(u8),
+    Flush,
+    Limits {
+        subflows: Option<u32>,
+        add_addr_accepted: Option<u32>,
+    },
+    Announce(Token, Endpoint),
+    Remove(Token, u8),
+    CreateSubflow(NewSubflow),
+    DestroySubflow(SubflowPath),
+    /// An endpoint's flags, by id (the change applied to its current flags).
+    EndpointFlags(u8, FlagChange),
+    /// A subflow's backup flag.
+    Backup(SubflowPath, bool),
+}
+
 /// Runs `args`, printing to stdout.
 pub(crate) async fn run(args: CtlArgs) -> Result<(), CtlError> {
-    let CtlArgs { json, command } = args;
+    let CtlArgs {
+        json,
+        verbose,
+        command,
+    } = args;
     let mut out = std::io::stdout().lock();
     // Over D-Bus: the daemon's view, no netlink socket needed.
     match command {
@@ -48,19 +78,31 @@ pub(crate) async fn run(args: CtlArgs) -> Result<(), CtlError> {
         Command::Top { once, iterations } => {
             connections::top(if once { Some(1) } else { iterations }, &mut out).await
         }
-        command => kernel(json, command, &mut out).await,
+        command => match change(command)? {
+            Ok(change) => {
+                if let Some(daemon) = Daemon::find().await {
+                    if verbose {
+                        eprintln!("mptcpctl: through mptcpd (D-Bus)");
+                    }
+                    through_daemon(&daemon, change).await
+                } else {
+                    if verbose {
+                        eprintln!(
+                            "mptcpctl: directly to the kernel (no mptcpd on the bus for this \
+                             network namespace)"
+                        );
+                    }
+                    to_kernel(&PmClient::connect().await?, change).await
+                }
+            }
+            Err(read) => kernel(json, read, &mut out).await,
+        },
     }
 }
 
-/// Runs a command of the kernel's path manager (`mptcp_pm`).
-async fn kernel(
-    json: bool,
-    command: Command,
-    out: &mut std::io::StdoutLock<'_>,
-) -> Result<(), CtlError> {
-    let client = PmClient::connect().await?;
-    let name = |i| iface::name(i);
-    match command {
+/// The change `command` asks for, or the command back when it only reads.
+fn change(command: Command) -> Result<Result<Change, Command>, CtlError> {
+    let change = match command {
         Command::Endpoint(EndpointCommand::Add {
             addr,
             dev,
@@ -79,9 +121,170 @@ async fn kernel(
                 let index = iface::index(&dev).ok_or(CtlError::UnknownInterface(dev))?;
                 endpoint = endpoint.with_if_idx(index);
             }
-            client.add_addr(&endpoint).await?;
+            Change::AddEndpoint(endpoint)
         }
-        Command::Endpoint(EndpointCommand::Del { id }) => client.del_addr(id).await?,
+        Command::Endpoint(EndpointCommand::Del { id }) => Change::RemoveEndpoint(id),
+        Command::Endpoint(EndpointCommand::Flush) => Change::Flush,
+        Command::Limits(LimitsCommand::Set {
+            subflows,
+            add_addr_accepted,
+        }) => Change::Limits {
+            subflows,
+            add_addr_accepted,
+        },
+        Command::Announce {
+            token,
+            addr,
+            id,
+            port,
+        } => {
+            let endpoint = Endpoint::new(addr, EndpointFlags::SIGNAL)
+                .with_id(id)
+                .with_port(port.unwrap_or(0));
+            Change::Announce(token, endpoint)
+        }
+        Command::Remove { token, id } => Change::Remove(token, id),
+        Command::Subflow(SubflowCommand::Create {
+            token,
+            local,
+            local_id,
+            remote,
+        }) => Change::CreateSubflow(NewSubflow {
+            token,
+            local: Endpoint::new(local, EndpointFlags::empty()).with_id(local_id),
+            remote,
+        }),
+        Command::Subflow(SubflowCommand::Destroy {
+            token,
+            local,
+            remote,
+        }) => Change::DestroySubflow(SubflowPath {
+            token,
+            local,
+            remote,
+        }),
+        Command::SetFlags(set) => flags_change(&set)?,
+        read => return Ok(Err(read)),
+    };
+    Ok(Ok(change))
+}
+
+/// `set-flags` by id, or by token (backup only: the kernel sets a subflow's backup bit from
+/// what it gets and cannot tell the current one, so refuse what is not about backup rather
+/// than clear it).
+fn flags_change(set: &SetFlags) -> Result<Change, CtlError> {
+    let SetFlags {
+        id,
+        token,
+        local,
+        remote,
+        change,
+    } = *set;
+    if let (Some(token), Some(local), Some(remote)) = (token, local, remote) {
+        let backup = match change {
+            FlagChange::Backup => true,
+            FlagChange::Nobackup => false,
+            FlagChange::Fullmesh => return Err(CtlError::NotASubflowFlag("fullmesh")),
+            FlagChange::Nofullmesh => return Err(CtlError::NotASubflowFlag("nofullmesh")),
+        };
+        let subflow = SubflowPath {
+            token,
+            local,
+            remote,
+        };
+        return Ok(Change::Backup(subflow, backup));
+    }
+    // clap requires --id without --token.
+    Ok(Change::EndpointFlags(id.unwrap_or(0), change))
+}
+
+/// The kernel sets backup and fullmesh both from what it gets: start from the current flags
+/// so that changing one leaves the other.
+async fn new_flags(
+    client: &PmClient,
+    id: u8,
+    change: FlagChange,
+) -> Result<EndpointFlags, CtlError> {
+    let current = client.get_addr(id).await?.flags;
+    Ok(match change {
+        FlagChange::Backup => current | EndpointFlags::BACKUP,
+        FlagChange::Nobackup => current - EndpointFlags::BACKUP,
+        FlagChange::Fullmesh => current | EndpointFlags::FULLMESH,
+        FlagChange::Nofullmesh => current - EndpointFlags::FULLMESH,
+    })
+}
+
+async fn to_kernel(client: &PmClient, change: Change) -> Result<(), CtlError> {
+    match change {
+        Change::AddEndpoint(endpoint) => client.add_addr(&endpoint).await?,
+        Change::RemoveEndpoint(id) => client.del_addr(id).await?,
+        Change::Flush => client.flush_addrs().await?,
+        Change::Limits {
+            subflows,
+            add_addr_accepted,
+        } => {
+            let current = client.get_limits().await?;
+            client
+                .set_limits(Limits {
+                    subflows: subflows.unwrap_or(current.subflows),
+                    add_addr_accepted: add_addr_accepted.unwrap_or(current.add_addr_accepted),
+                })
+                .await?;
+        }
+        Change::Announce(token, endpoint) => client.announce(token, &endpoint).await?,
+        Change::Remove(token, id) => client.remove(token, id).await?,
+        Change::CreateSubflow(subflow) => client.subflow_create(&subflow).await?,
+        Change::DestroySubflow(subflow) => client.subflow_destroy(subflow).await?,
+        Change::EndpointFlags(id, change) => {
+            let flags = new_flags(client, id, change).await?;
+            client.set_flags(id, flags).await?;
+        }
+        Change::Backup(subflow, backup) => {
+            let flags = if backup {
+                EndpointFlags::BACKUP
+            } else {
+                EndpointFlags::empty()
+            };
+            client.set_flags_for(subflow, flags).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn through_daemon(daemon: &Daemon, change: Change) -> Result<(), CtlError> {
+    match change {
+        Change::AddEndpoint(endpoint) => {
+            daemon.add_endpoint(&endpoint).await?;
+        }
+        Change::RemoveEndpoint(id) => daemon.remove_endpoint(id).await?,
+        Change::Flush => daemon.flush_endpoints().await?,
+        Change::Limits {
+            subflows,
+            add_addr_accepted,
+        } => daemon.set_limits(subflows, add_addr_accepted).await?,
+        Change::Announce(token, endpoint) => daemon.announce(token, &endpoint).await?,
+        Change::Remove(token, id) => daemon.remove_address(token, id).await?,
+        Change::CreateSubflow(subflow) => daemon.create_subflow(&subflow).await?,
+        Change::DestroySubflow(subflow) => daemon.destroy_subflow(subflow).await?,
+        Change::EndpointFlags(id, change) => {
+            // Reading the current flags needs no privilege.
+            let flags = new_flags(&PmClient::connect().await?, id, change).await?;
+            daemon.set_endpoint_flags(id, flags).await?;
+        }
+        Change::Backup(subflow, backup) => daemon.set_backup(subflow, backup).await?,
+    }
+    Ok(())
+}
+
+/// Runs a reading command of the kernel's path manager (`mptcp_pm`).
+async fn kernel(
+    json: bool,
+    command: Command,
+    out: &mut std::io::StdoutLock<'_>,
+) -> Result<(), CtlError> {
+    let client = PmClient::connect().await?;
+    let name = |i| iface::name(i);
+    match command {
         Command::Endpoint(EndpointCommand::Show { id }) => {
             let endpoints = match id {
                 Some(id) => vec![client.get_addr(id).await?],
@@ -95,63 +298,13 @@ async fn kernel(
                 }
             }
         }
-        Command::Endpoint(EndpointCommand::Flush) => client.flush_addrs().await?,
         Command::Limits(LimitsCommand::Show) => {
             let limits = client.get_limits().await?;
             print_limits(out, json, limits)?;
         }
-        Command::Limits(LimitsCommand::Set {
-            subflows,
-            add_addr_accepted,
-        }) => {
-            let current = client.get_limits().await?;
-            client
-                .set_limits(Limits {
-                    subflows: subflows.unwrap_or(current.subflows),
-                    add_addr_accepted: add_addr_accepted.unwrap_or(current.add_addr_accepted),
-                })
-                .await?;
-        }
         Command::Monitor => monitor(&client, json, out).await?,
-        Command::Announce {
-            token,
-            addr,
-            id,
-            port,
-        } => {
-            let endpoint = Endpoint::new(addr, EndpointFlags::SIGNAL)
-                .with_id(id)
-                .with_port(port.unwrap_or(0));
-            client.announce(token, &endpoint).await?;
-        }
-        Command::Remove { token, id } => client.remove(token, id).await?,
-        Command::Subflow(SubflowCommand::Create {
-            token,
-            local,
-            local_id,
-            remote,
-        }) => {
-            let subflow = NewSubflow {
-                token,
-                local: Endpoint::new(local, EndpointFlags::empty()).with_id(local_id),
-                remote,
-            };
-            client.subflow_create(&subflow).await?;
-        }
-        Command::Subflow(SubflowCommand::Destroy {
-            token,
-            local,
-            remote,
-        }) => {
-            let subflow = SubflowPath {
-                token,
-                local,
-                remote,
-            };
-            client.subflow_destroy(subflow).await?;
-        }
-        Command::SetFlags(set) => set_flags(&client, set).await?,
-        Command::Connections | Command::Top { .. } => {}
+        // Changes and the D-Bus readers are handled by `run`.
+        _ => {}
     }
     Ok(())
 }
@@ -188,43 +341,4 @@ fn print_limits(out: &mut impl std::io::Write, json: bool, limits: Limits) -> st
     } else {
         writeln!(out, "{}", format::limits_text(limits))
     }
-}
-
-async fn set_flags(client: &PmClient, set: SetFlags) -> Result<(), CtlError> {
-    let SetFlags {
-        id,
-        token,
-        local,
-        remote,
-        change,
-    } = set;
-    if let (Some(token), Some(local), Some(remote)) = (token, local, remote) {
-        // The kernel sets the subflow's backup bit from what it gets and cannot tell us the
-        // current one, so a read-modify-write as by id is impossible: refuse what is not
-        // about backup rather than clear it.
-        let flags = match change {
-            FlagChange::Backup => EndpointFlags::BACKUP,
-            FlagChange::Nobackup => EndpointFlags::empty(),
-            FlagChange::Fullmesh => return Err(CtlError::NotASubflowFlag("fullmesh")),
-            FlagChange::Nofullmesh => return Err(CtlError::NotASubflowFlag("nofullmesh")),
-        };
-        let subflow = SubflowPath {
-            token,
-            local,
-            remote,
-        };
-        client.set_flags_for(subflow, flags).await?;
-    } else if let Some(id) = id {
-        // The kernel sets backup and fullmesh both from what it gets: start from the current
-        // flags so that changing one leaves the other.
-        let current = client.get_addr(id).await?.flags;
-        let flags = match change {
-            FlagChange::Backup => current | EndpointFlags::BACKUP,
-            FlagChange::Nobackup => current - EndpointFlags::BACKUP,
-            FlagChange::Fullmesh => current | EndpointFlags::FULLMESH,
-            FlagChange::Nofullmesh => current - EndpointFlags::FULLMESH,
-        };
-        client.set_flags(id, flags).await?;
-    }
-    Ok(())
 }

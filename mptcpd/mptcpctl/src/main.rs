@@ -7,6 +7,7 @@
 mod args;
 mod bus;
 mod connections;
+mod control;
 mod exec;
 mod format;
 mod iface;

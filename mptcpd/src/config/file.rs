@@ -300,6 +300,7 @@ path-manager=addr_adv
                 observe_cgroup: Some("/sys/fs/cgroup/x".into()),
                 state_dir: Some("/run/x".into()),
                 metrics_address: Some("[::1]:9477".parse().unwrap()),
+                dbus_group: None,
             })
         );
     }

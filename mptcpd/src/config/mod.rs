@@ -33,6 +33,8 @@ pub(crate) const DEFAULT_CONFIG_FILE: &str = "/etc/mptcpd/mptcpd.conf";
 pub(crate) const DEFAULT_PLUGIN_DIR: &str = "/usr/lib/mptcpd";
 /// Where the runtime state goes when neither the command line nor the file says.
 pub(crate) const DEFAULT_STATE_DIR: &str = "/run/mptcpd";
+/// The group allowed to call the D-Bus control methods (besides root).
+pub(crate) const DEFAULT_DBUS_GROUP: &str = "mptcpd";
 
 impl Config {
     /// Reads the file (`--config`, else [`DEFAULT_CONFIG_FILE`] if it exists), merges the

@@ -65,6 +65,7 @@ mod tests {
             observe_cgroup: Some("/sys/fs/cgroup/file".into()),
             state_dir: Some("/run/file".into()),
             metrics_address: Some("127.0.0.1:9477".parse().unwrap()),
+            dbus_group: None,
         }
     }
 
@@ -93,6 +94,7 @@ mod tests {
                 observe_cgroup: None,
                 state_dir: "/run/mptcpd".into(),
                 metrics_address: None,
+                dbus_group: "mptcpd".to_owned(),
                 config_file: None,
                 policy: Policy::default(),
             }
@@ -131,6 +133,7 @@ mod tests {
                 observe_cgroup: Some("/sys/fs/cgroup/file".into()),
                 state_dir: "/run/file".into(),
                 metrics_address: Some("127.0.0.1:9477".parse().unwrap()),
+                dbus_group: "mptcpd".to_owned(),
                 config_file: Some(path),
                 policy: Policy::default(),
             }
@@ -184,6 +187,7 @@ mod tests {
                 observe_cgroup: Some("/sys/fs/cgroup/cli".into()),
                 state_dir: "/run/cli".into(),
                 metrics_address: Some("[::1]:9478".parse().unwrap()),
+                dbus_group: "mptcpd".to_owned(),
                 config_file: None,
                 policy: Policy::default(),
             }

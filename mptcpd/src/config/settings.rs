@@ -24,7 +24,7 @@ use mptcp_pm::EndpointFlags;
 use mptcpd_plugin::HealthConfig;
 
 use super::{
-    DEFAULT_PLUGIN_DIR, DEFAULT_STATE_DIR, LogTarget, PluginList, Policy,
+    DEFAULT_DBUS_GROUP, DEFAULT_PLUGIN_DIR, DEFAULT_STATE_DIR, LogTarget, PluginList, Policy,
     file::{parse_bool, parse_socket_address},
     table::settings_table,
 };
@@ -259,6 +259,16 @@ settings_table! {
         example: "127.0.0.1:9477",
         parse: parse_socket_address,
         unset: "(off)",
+        reload: Restart,
+    };
+
+    /// Group whose members (besides root) may call the daemon's state-changing D-Bus methods
+    /// (`org.mptcpd.Control1`); the D-Bus policy file names it too [default: mptcpd].
+    #[arg(value_name = "GROUP", value_parser = NonEmptyStringValueParser::new())]
+    dbus_group: String => {
+        key: "dbus-group",
+        example: "netadmin",
+        default: DEFAULT_DBUS_GROUP.to_owned(),
         reload: Restart,
     };
 

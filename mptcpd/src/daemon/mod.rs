@@ -252,6 +252,7 @@ async fn serve(
     let plugins = host.plugin_names().into_iter().map(str::to_owned).collect();
     let bus = crate::dbus::Bus::spawn(
         pm.clone(),
+        host.shared_pm(),
         connections.clone(),
         host.pm().decisions().clone(),
         plugins,

@@ -1,14 +1,18 @@
-//! The daemon's read-only D-Bus surface (`docs/dbus.md`): the name `org.mptcpd.Mptcpd` on the
-//! system bus (`DBUS_SYSTEM_BUS_ADDRESS` honoured), the manager object, and one object per
-//! MPTCP connection under an `ObjectManager`, kept in step with the connection table.
+//! The daemon's D-Bus surface (`docs/dbus.md`): the name `org.mptcpd.Mptcpd` on the
+//! system bus (`DBUS_SYSTEM_BUS_ADDRESS` honoured), the manager object (read-only `Manager1`,
+//! state-changing `Control1`), and one object per MPTCP connection under an
+//! `ObjectManager`, kept in step with the connection table.
 //! Without a bus, or with the name taken, one warning and the daemon runs on.
 
+mod caller;
 mod connection;
+mod control;
+mod errors;
 mod health;
 mod manager;
 mod wire;
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use mptcp_pm::{PmClient, Token};
 use mptcpd_common::{
@@ -22,7 +26,11 @@ use zbus::{
     zvariant::OwnedObjectPath,
 };
 
-use crate::{config::Config, connections::Connections, plugins::Decisions};
+use crate::{
+    config::Config,
+    connections::Connections,
+    plugins::{Decisions, HostPm, NetlinkPm},
+};
 use connection::Connection;
 use manager::{Manager, ManagerSignals as _};
 
@@ -43,6 +51,7 @@ impl Bus {
     /// objects until the daemon stops.
     pub(crate) fn spawn(
         pm: PmClient,
+        handle: Arc<HostPm<NetlinkPm>>,
         connections: Connections,
         decisions: Decisions,
         plugins: Vec<String>,
@@ -55,8 +64,15 @@ impl Bus {
             config: receiver.clone(),
             decisions: decisions.clone(),
         };
+        let control = control::Control {
+            pm: handle,
+            allowed: caller::Allowed {
+                name: config.dbus_group.clone(),
+            },
+        };
         tokio::spawn(async move {
-            let connection = match tokio::time::timeout(CONNECT_TIMEOUT, connect(manager)).await {
+            let connecting = connect(manager, control);
+            let connection = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
                 Ok(Ok(connection)) => connection,
                 Ok(Err(e)) => {
                     tracing::warn!("D-Bus: {}; running without the D-Bus interface", Chain(&e));
@@ -93,10 +109,11 @@ impl Bus {
 
 /// Connects, serves the manager, then claims the name: not queued behind, nor replacing, nor
 /// replaceable by, another owner (a second daemon on the same bus stays off it).
-async fn connect(manager: Manager) -> zbus::Result<zbus::Connection> {
+async fn connect(manager: Manager, control: control::Control) -> zbus::Result<zbus::Connection> {
     let connection = zbus::connection::Builder::system()?
         .serve_at(MANAGER_PATH, ObjectManager)?
         .serve_at(MANAGER_PATH, manager)?
+        .serve_at(MANAGER_PATH, control)?
         .build()
         .await?;
     connection

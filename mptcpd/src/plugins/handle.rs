@@ -14,7 +14,10 @@ use mptcpd_plugin::{
 };
 use tracing::{debug, info, warn};
 
-use super::{Decisions, listeners::ListenerManager, mapped::MappedSubflows, owned::Owned, pm_kind};
+use super::{
+    Decisions, listeners::ListenerManager, mapped::MappedSubflows, owned::Owned, pm_kind,
+    state_file::Origin,
+};
 use crate::connections::Connections;
 
 #[derive(Debug)]
@@ -159,13 +162,17 @@ impl<K: Commands> HostPm<K> {
     /// An implicit endpoint of the address itself is refused for every explicit id (`EBUSY`
     /// for its own, `EINVAL` for another): then we ask without an id, and the kernel hands
     /// its id over to our endpoint, leaving the subflows that use it alone.
-    async fn add_to_kernel(&self, mut endpoint: Endpoint) -> Result<Endpoint, PmError> {
+    async fn add_to_kernel(
+        &self,
+        mut endpoint: Endpoint,
+        origin: Origin,
+    ) -> Result<Endpoint, PmError> {
         let mut attempt = 1;
         // The id the kernel will give: the endpoint's own, or that of an implicit endpoint
         // taken over (asked for with id 0).
         let mut expected = endpoint.id;
         loop {
-            let refused = match self.add_recorded(endpoint, expected).await {
+            let refused = match self.add_recorded(endpoint, expected, origin).await {
                 Ok(added) => return Ok(added),
                 Err(e) => e,
             };
@@ -226,12 +233,17 @@ impl<K: Commands> HostPm<K> {
     /// answer and the record's confirmation still leaves the next run a record to match.
     /// `expected` is the id the kernel will give (an implicit endpoint's when `endpoint.id` is
     /// 0); the endpoint is recorded with the id the kernel really gave.
-    async fn add_recorded(&self, endpoint: Endpoint, expected: u8) -> Result<Endpoint, PmError> {
+    async fn add_recorded(
+        &self,
+        endpoint: Endpoint,
+        expected: u8,
+        origin: Origin,
+    ) -> Result<Endpoint, PmError> {
         let intent = Endpoint {
             id: expected,
             ..endpoint
         };
-        self.state().owned.intend(intent);
+        self.state().owned.intend(intent, origin);
         let result = self.kernel.add_endpoint(endpoint).await;
         let mut state = self.state();
         match result {
@@ -240,7 +252,7 @@ impl<K: Commands> HostPm<K> {
                 if id != expected {
                     state.owned.abandon(intent);
                 }
-                state.owned.insert(added);
+                state.owned.insert(added, origin);
                 Ok(added)
             }
             Err(e) => {
@@ -248,6 +260,54 @@ impl<K: Commands> HostPm<K> {
                 Err(e)
             }
         }
+    }
+
+    /// Adds an endpoint for an operator (D-Bus): recorded as the operator's, so never removed
+    /// by the daemon and its id kept from the plugins. With id 0 the daemon picks the lowest
+    /// free id (asking again if another tool takes it meanwhile); an id given is used as is,
+    /// the kernel's refusal answered. Returns the id.
+    pub async fn add_operator_endpoint(&self, mut endpoint: Endpoint) -> Result<u8, PmError> {
+        let added = if endpoint.id == 0 {
+            let kernel = self.kernel.dump_endpoints().await?;
+            endpoint.id = self.fresh_id(&kernel, endpoint.addr)?;
+            let added = self.add_to_kernel(endpoint, Origin::Operator).await;
+            if added.is_err() {
+                self.state().ids.remove_id(endpoint.addr);
+            }
+            added?
+        } else {
+            self.add_recorded(endpoint, endpoint.id, Origin::Operator)
+                .await?
+        };
+        self.state().ids.map_id(added.addr, added.id);
+        info!(id = added.id, addr = %added.addr, "endpoint added for an operator");
+        Ok(added.id)
+    }
+
+    /// The ID manager rebuilt from `kernel`, then `addr`'s id (its own, or the lowest free).
+    fn fresh_id(&self, kernel: &[Endpoint], addr: IpAddr) -> Result<u8, PmError> {
+        let mut state = self.state();
+        seed(&mut state, kernel);
+        state.ids.get_id(addr).ok_or(PmError::IdsExhausted)
+    }
+
+    /// Removes every endpoint the daemon recorded, the plugins' and the operators'; returns
+    /// how many.
+    pub async fn remove_recorded(&self) -> usize {
+        let all = self
+            .state()
+            .owned
+            .with_origins()
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect();
+        self.remove_all(all, "flush").await
+    }
+
+    /// The endpoints the daemon recorded, with whose they are.
+    #[must_use]
+    pub fn recorded(&self) -> Vec<(Endpoint, Origin)> {
+        self.state().owned.with_origins()
     }
 
     /// The addresses (and interfaces) of the endpoints adopted at start-up that no plugin
@@ -334,7 +394,7 @@ impl<K: Commands> Commands for HostPm<K> {
                 }
                 self.state().owned.remove(old);
             }
-            let added = self.add_to_kernel(endpoint).await?;
+            let added = self.add_to_kernel(endpoint, Origin::Daemon).await?;
             let mut state = self.state();
             state.ids.map_id(added.addr, added.id);
             Ok(added.id)
@@ -444,7 +504,13 @@ impl<K: Commands> PathManager for HostPm<K> {
 
     fn release_address_id(&self, addr: IpAddr) {
         let mut state = self.state();
-        if state.owned.by_addr(addr).is_none() {
+        // An operator's endpoint keeps its address's id too.
+        let recorded = state
+            .owned
+            .with_origins()
+            .iter()
+            .any(|(e, _)| e.addr == addr);
+        if !recorded {
             state.ids.remove_id(addr);
         }
     }

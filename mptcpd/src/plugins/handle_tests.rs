@@ -245,3 +245,37 @@ fn a_restart_keeps_a_suspended_endpoint_and_its_plugin_adds_it_back() {
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("endpoint added 1 192.0.2.1"), "{text}");
 }
+
+#[test]
+fn an_operators_endpoint_is_neither_removed_nor_given_to_a_plugin() {
+    let pm = started(RecordingPm::new());
+    assert_eq!(add(&pm, "192.0.2.1").ok(), Some(1));
+    // Added over D-Bus with id 0: the daemon picks the next free id.
+    let operator = endpoint(0, "198.51.100.1", EndpointFlags::SIGNAL);
+    assert_eq!(block_on(pm.add_operator_endpoint(operator)).ok(), Some(2));
+    // A plugin asking for that address gets its id, and releasing it keeps it.
+    assert_eq!(pm.address_id(ip("198.51.100.1")).ok(), Some(2));
+    pm.release_address_id(ip("198.51.100.1"));
+    assert_eq!(
+        pm.address_id(ip("192.0.2.9")).ok(),
+        Some(3),
+        "2 stays taken"
+    );
+    assert_eq!(
+        pm.owned_endpoints(),
+        [endpoint(1, "192.0.2.1", EndpointFlags::SUBFLOW)],
+        "the plugins' only"
+    );
+    // An explicit id is used as given; a taken one is refused, not replaced.
+    let taken = endpoint(1, "198.51.100.2", EndpointFlags::SIGNAL);
+    assert!(block_on(pm.add_operator_endpoint(taken)).is_err());
+    assert_eq!(block_on(pm.remove_unclaimed()), 0);
+    assert_eq!(block_on(pm.remove_owned()), 1);
+    assert_eq!(
+        pm.kernel().endpoints(),
+        [endpoint(2, "198.51.100.1", EndpointFlags::SIGNAL)],
+        "the operator's stays"
+    );
+    assert_eq!(block_on(pm.remove_recorded()), 1);
+    assert_eq!(pm.kernel().endpoints(), []);
+}

@@ -8,6 +8,10 @@
 //! reused) and the kernel has an endpoint identical to one of its records: same id, address,
 //! port, flags and interface. A record the daemon was still `adding` counts too: the kernel
 //! may have added it just before a crash.
+//!
+//! An endpoint added through the daemon for an operator (D-Bus) is recorded with its origin:
+//! never stale, never removed at shutdown, not the plugins' (neither [`Owned::all`] nor
+//! [`Owned::by_addr`] name it), its id kept off for the plugins.
 
 use std::{collections::BTreeMap, net::IpAddr, path::PathBuf};
 
@@ -16,27 +20,28 @@ use tracing::warn;
 
 use super::{
     NetnsId,
-    state_file::{self, Record, RecordState, StateFile},
+    state_file::{self, Origin, Record, RecordState, StateFile},
 };
 
 #[derive(Debug, Clone, Copy)]
 enum Entry {
     /// The kernel is being asked to add it.
-    Adding(Endpoint),
+    Adding(Endpoint, Origin),
     Added {
         endpoint: Endpoint,
-        /// A plugin added it (or added it again) since start-up.
+        /// A plugin added it (or added it again) since start-up; an operator's always is.
         claimed: bool,
+        origin: Origin,
     },
     /// Ours but out of the kernel for now (`HostPm::suspend_endpoint`: a dead path's
-    /// re-probe), to be put back with the same id.
+    /// re-probe), to be put back with the same id. Only a plugin's endpoint is suspended.
     Suspended { endpoint: Endpoint, claimed: bool },
 }
 
 impl Entry {
     const fn added(&self) -> Option<&Endpoint> {
         match self {
-            Self::Adding(_) | Self::Suspended { .. } => None,
+            Self::Adding(..) | Self::Suspended { .. } => None,
             Self::Added { endpoint, .. } => Some(endpoint),
         }
     }
@@ -44,7 +49,19 @@ impl Entry {
     const fn suspended(&self) -> Option<&Endpoint> {
         match self {
             Self::Suspended { endpoint, .. } => Some(endpoint),
-            Self::Adding(_) | Self::Added { .. } => None,
+            Self::Adding(..) | Self::Added { .. } => None,
+        }
+    }
+
+    /// Added, and a plugin's.
+    const fn daemons(&self) -> Option<&Endpoint> {
+        match self {
+            Self::Added {
+                endpoint,
+                origin: Origin::Daemon,
+                ..
+            } => Some(endpoint),
+            _ => None,
         }
     }
 }
@@ -91,13 +108,14 @@ impl Owned {
         let records = self.records();
         self.entries = kernel
             .iter()
-            .filter(|e| records.iter().any(|r| r.endpoint == **e))
-            .map(|e| {
+            .filter_map(|e| {
+                let record = records.iter().find(|r| r.endpoint == *e)?;
                 let entry = Entry::Added {
                     endpoint: *e,
-                    claimed: false,
+                    claimed: record.origin == Origin::Operator,
+                    origin: record.origin,
                 };
-                (e.id, entry)
+                Some((e.id, entry))
             })
             .collect();
         // Suspended when the last run stopped: still ours, still out of the kernel; their
@@ -176,10 +194,11 @@ impl Owned {
         gone
     }
 
+    /// The plugins' endpoint for `addr`.
     pub(super) fn by_addr(&self, addr: IpAddr) -> Option<Endpoint> {
         self.entries
             .values()
-            .filter_map(Entry::added)
+            .filter_map(Entry::daemons)
             .find(|e| e.addr == addr)
             .copied()
     }
@@ -222,7 +241,12 @@ impl Owned {
     /// Before taking ours `id` out of the kernel: written down first. Returns whether it
     /// was ours (added).
     pub(super) fn suspend(&mut self, id: u8) -> bool {
-        let Some(Entry::Added { endpoint, claimed }) = self.entries.get(&id).copied() else {
+        let Some(Entry::Added {
+            endpoint,
+            claimed,
+            origin: Origin::Daemon,
+        }) = self.entries.get(&id).copied()
+        else {
             return false;
         };
         self.entries
@@ -249,6 +273,7 @@ impl Owned {
             let entry = Entry::Added {
                 endpoint,
                 claimed: true,
+                origin: Origin::Daemon,
             };
             self.entries.insert(id, entry);
             self.save();
@@ -257,18 +282,20 @@ impl Owned {
 
     /// Before asking the kernel to add `endpoint`: the intent is on disk first. (An id of
     /// ours already: the kernel refuses it, and our record stays.)
-    pub(super) fn intend(&mut self, endpoint: Endpoint) {
+    pub(super) fn intend(&mut self, endpoint: Endpoint, origin: Origin) {
         if !self.contains(endpoint.id) {
-            self.entries.insert(endpoint.id, Entry::Adding(endpoint));
+            self.entries
+                .insert(endpoint.id, Entry::Adding(endpoint, origin));
             self.save();
         }
     }
 
-    /// The kernel added `endpoint`: ours.
-    pub(super) fn insert(&mut self, endpoint: Endpoint) {
+    /// The kernel added `endpoint`: ours, or the operator's.
+    pub(super) fn insert(&mut self, endpoint: Endpoint, origin: Origin) {
         let entry = Entry::Added {
             endpoint,
             claimed: true,
+            origin,
         };
         self.entries.insert(endpoint.id, entry);
         self.save();
@@ -276,7 +303,7 @@ impl Owned {
 
     /// The kernel refused to add `endpoint`: the intent is dropped.
     pub(super) fn abandon(&mut self, endpoint: Endpoint) {
-        if matches!(self.entries.get(&endpoint.id), Some(Entry::Adding(e)) if *e == endpoint) {
+        if matches!(self.entries.get(&endpoint.id), Some(Entry::Adding(e, _)) if *e == endpoint) {
             self.entries.remove(&endpoint.id);
             self.save();
         }
@@ -314,6 +341,7 @@ impl Owned {
                 Entry::Added {
                     endpoint,
                     claimed: false,
+                    origin: Origin::Daemon,
                 }
                 | Entry::Suspended {
                     endpoint,
@@ -332,11 +360,26 @@ impl Owned {
         all
     }
 
+    /// The plugins' endpoints (not the operators').
     pub(super) fn all(&self) -> Vec<Endpoint> {
         self.entries
             .values()
-            .filter_map(Entry::added)
+            .filter_map(Entry::daemons)
             .copied()
+            .collect()
+    }
+
+    /// Every recorded endpoint in the kernel with its origin.
+    pub(super) fn with_origins(&self) -> Vec<(Endpoint, Origin)> {
+        self.entries
+            .values()
+            .filter_map(|e| match *e {
+                Entry::Added {
+                    endpoint, origin, ..
+                } => Some((endpoint, origin)),
+                // Out of the kernel: nothing to list or flush (a re-probe puts it back).
+                Entry::Adding(..) | Entry::Suspended { .. } => None,
+            })
             .collect()
     }
 
@@ -352,17 +395,22 @@ impl Owned {
                 .entries
                 .values()
                 .map(|entry| match *entry {
-                    Entry::Adding(endpoint) => Record {
+                    Entry::Adding(endpoint, origin) => Record {
                         state: RecordState::Adding,
                         endpoint,
+                        origin,
                     },
-                    Entry::Added { endpoint, .. } => Record {
+                    Entry::Added {
+                        endpoint, origin, ..
+                    } => Record {
                         state: RecordState::Added,
                         endpoint,
+                        origin,
                     },
                     Entry::Suspended { endpoint, .. } => Record {
                         state: RecordState::Suspended,
                         endpoint,
+                        origin: Origin::Daemon,
                     },
                 })
                 .collect();
@@ -386,6 +434,7 @@ mod tests {
 
     use super::Owned;
     use crate::plugins::NetnsId;
+    use crate::plugins::state_file::Origin;
 
     fn ep(id: u8, addr: &str) -> Endpoint {
         Endpoint {
@@ -414,14 +463,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sub/endpoints");
         let mut first = owned(&file);
-        first.insert(ep(1, "10.0.0.1"));
-        first.insert(ep(2, "10.0.0.2"));
-        first.insert(ep(3, "10.0.0.3"));
+        first.insert(ep(1, "10.0.0.1"), Origin::Daemon);
+        first.insert(ep(2, "10.0.0.2"), Origin::Daemon);
+        first.insert(ep(3, "10.0.0.3"), Origin::Daemon);
         first.remove(3);
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(
             text.ends_with(
-                "endpoint added 1 10.0.0.1 - subflow 3\nendpoint added 2 10.0.0.2 - subflow 3\n"
+                "endpoint added 1 10.0.0.1 - subflow 3 daemon\nendpoint added 2 10.0.0.2 - subflow 3 daemon\n"
             ),
             "{text}"
         );
@@ -447,12 +496,42 @@ mod tests {
     }
 
     #[test]
+    fn an_operators_endpoint_is_kept_across_restarts_and_never_the_plugins() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("endpoints");
+        let mut first = owned(&file);
+        first.insert(ep(1, "10.0.0.1"), Origin::Daemon);
+        first.intend(ep(2, "10.0.0.2"), Origin::Operator);
+        first.insert(ep(2, "10.0.0.2"), Origin::Operator);
+        assert_eq!(first.all(), [ep(1, "10.0.0.1")], "the plugins' only");
+        assert!(first.by_addr("10.0.0.2".parse().unwrap()).is_none());
+        assert!(first.contains(2), "its id is kept");
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.contains("endpoint added 2 10.0.0.2 - subflow 3 operator\n"),
+            "{text}"
+        );
+
+        // Restart: both adopted; only the daemon's can be stale.
+        let mut again = owned(&file);
+        assert_eq!(again.adopt(&[ep(1, "10.0.0.1"), ep(2, "10.0.0.2")]), 2);
+        assert_eq!(again.unclaimed(), [ep(1, "10.0.0.1")]);
+        assert_eq!(
+            again.with_origins(),
+            [
+                (ep(1, "10.0.0.1"), Origin::Daemon),
+                (ep(2, "10.0.0.2"), Origin::Operator)
+            ]
+        );
+    }
+
+    #[test]
     fn identity_is_every_field_not_only_id_and_address() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("endpoints");
         let mut first = owned(&file);
         for id in 1..=4 {
-            first.insert(ep(id, &format!("10.0.0.{id}")));
+            first.insert(ep(id, &format!("10.0.0.{id}")), Origin::Daemon);
         }
         // An administrator replaced 2, 3 and 4 with the same id and address while no
         // daemon ran: other flags, a port, another interface.
@@ -473,10 +552,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("endpoints");
         let mut first = owned(&file);
-        first.insert(ep(1, "10.0.0.1"));
+        first.insert(ep(1, "10.0.0.1"), Origin::Daemon);
         // Crashed while the kernel added 2 and while it was asked for 3.
-        first.intend(ep(2, "10.0.0.2"));
-        first.intend(ep(3, "10.0.0.3"));
+        first.intend(ep(2, "10.0.0.2"), Origin::Daemon);
+        first.intend(ep(3, "10.0.0.3"), Origin::Daemon);
         assert_eq!(
             first.all(),
             [ep(1, "10.0.0.1")],
@@ -494,15 +573,15 @@ mod tests {
         );
 
         // Refused by the kernel: the intent goes, what was ours stays.
-        again.intend(ep(4, "10.0.0.4"));
+        again.intend(ep(4, "10.0.0.4"), Origin::Daemon);
         again.abandon(ep(4, "10.0.0.4"));
         assert!(!std::fs::read_to_string(&file).unwrap().contains("10.0.0.4"));
         // Confirmed: ours.
-        again.intend(ep(5, "10.0.0.5"));
-        again.insert(ep(5, "10.0.0.5"));
+        again.intend(ep(5, "10.0.0.5"), Origin::Daemon);
+        again.insert(ep(5, "10.0.0.5"), Origin::Daemon);
         assert!(again.contains(5));
         // An intent for an id of ours (the kernel will refuse it) leaves our record alone.
-        again.intend(ep(5, "10.0.0.55"));
+        again.intend(ep(5, "10.0.0.55"), Origin::Daemon);
         again.abandon(ep(5, "10.0.0.55"));
         assert_eq!(
             again.by_addr("10.0.0.5".parse().unwrap()),
@@ -531,7 +610,7 @@ mod tests {
         ];
         for other in others {
             let mut before = Owned::with_netns(file.clone(), other.clone());
-            before.insert(ep(1, "10.0.0.1"));
+            before.insert(ep(1, "10.0.0.1"), Origin::Daemon);
             let mut now = owned(&file);
             assert_eq!(now.adopt(&kernel), 0, "{other:?}");
             assert!(
@@ -540,7 +619,7 @@ mod tests {
             );
         }
         let mut same = owned(&file);
-        same.insert(ep(1, "10.0.0.1"));
+        same.insert(ep(1, "10.0.0.1"), Origin::Daemon);
         assert_eq!(owned(&file).adopt(&kernel), 1);
     }
 
@@ -560,8 +639,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("endpoints");
         let mut first = owned(&file);
-        first.insert(ep(1, "10.0.0.1"));
-        first.insert(ep(2, "10.0.0.2"));
+        first.insert(ep(1, "10.0.0.1"), Origin::Daemon);
+        first.insert(ep(2, "10.0.0.2"), Origin::Daemon);
         let mut backup = ep(1, "10.0.0.1");
         backup.flags |= EndpointFlags::BACKUP;
         first.update(backup);

@@ -2,15 +2,19 @@
 //! namespace. Versioned, human-readable, one fact a line:
 //!
 //! ```text
-//! # mptcpd: endpoints this daemon added (state id address port flags ifindex)
-//! version 2
+//! # mptcpd: endpoints this daemon added (state id address port flags ifindex origin)
+//! version 3
 //! boot-id 0d5c2b0e-7a4b-4c3e-9d8e-3f1b2a4c5d6e
 //! netns-inode 4026532296
 //! netns-cookie 4101
-//! endpoint added 1 198.51.100.1 - subflow 3
-//! endpoint adding 2 2001:db8::1 8080 signal,backup -
-//! endpoint suspended 3 203.0.113.1 - subflow 4
+//! endpoint added 1 198.51.100.1 - subflow 3 daemon
+//! endpoint adding 2 2001:db8::1 8080 signal,backup - operator
+//! endpoint suspended 3 203.0.113.1 - subflow 4 daemon
 //! ```
+//!
+//! The origin says whose the endpoint is: a plugin's (`daemon`: removed at shutdown and when
+//! stale) or an operator's, added through D-Bus (`operator`: never removed by the daemon, its
+//! id kept). Version 2, without origins, is still read: every record is the daemon's.
 //!
 //! `adding` is written before the kernel is asked (`ADD_ADDR`) and becomes `added` once it
 //! answered, so that a crash in between still leaves the next run a record to match.
@@ -32,7 +36,29 @@ use mptcpd_plugin::{Endpoint, EndpointFlags};
 use super::NetnsId;
 
 /// The format this daemon writes and reads.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
+
+/// The format before origins, still read (every record the daemon's).
+const VERSION_WITHOUT_ORIGIN: u32 = 2;
+
+/// Whose an endpoint is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Origin {
+    /// A plugin's: removed at shutdown, and when stale after a restart.
+    #[default]
+    Daemon,
+    /// An operator's, added through the daemon (D-Bus): never removed by the daemon.
+    Operator,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Daemon => "daemon",
+            Self::Operator => "operator",
+        })
+    }
+}
 
 /// Where a record stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +79,8 @@ pub struct Record {
     pub state: RecordState,
     /// The endpoint as the kernel reports it.
     pub endpoint: Endpoint,
+    /// Whose it is.
+    pub origin: Origin,
 }
 
 /// A whole state file.
@@ -106,11 +134,16 @@ impl StateFile {
             boot_id,
         } = netns;
         let mut text = format!(
-            "# mptcpd: endpoints this daemon added (state id address port flags ifindex)\n\
+            "# mptcpd: endpoints this daemon added (state id address port flags ifindex origin)\n\
              version {VERSION}\nboot-id {boot_id}\nnetns-inode {inode}\nnetns-cookie {}\n",
             optional(*cookie)
         );
-        for Record { state, endpoint } in records {
+        for Record {
+            state,
+            endpoint,
+            origin,
+        } in records
+        {
             let Endpoint {
                 id,
                 addr,
@@ -126,7 +159,7 @@ impl StateFile {
             // Writing to a String cannot fail.
             let _ = writeln!(
                 text,
-                "endpoint {state} {id} {addr} {} {flags} {}",
+                "endpoint {state} {id} {addr} {} {flags} {} {origin}",
                 optional(*port),
                 optional(*if_idx)
             );
@@ -159,14 +192,19 @@ impl StateFile {
                 return Err(StateFileError::Missing("version"));
             }
             match key {
-                "version" if value == VERSION.to_string() => version = Some(()),
+                "version" if value == VERSION.to_string() => version = Some(VERSION),
+                "version" if value == VERSION_WITHOUT_ORIGIN.to_string() => {
+                    version = Some(VERSION_WITHOUT_ORIGIN);
+                }
                 "version" => return Err(StateFileError::Version(value.to_owned())),
                 "boot-id" => boot_id = Some(value.to_owned()),
                 "netns-inode" => inode = Some(value.parse().map_err(|_| bad("bad inode"))?),
                 "netns-cookie" => {
                     cookie = Some(parse_optional(value).map_err(|_| bad("bad cookie"))?);
                 }
-                "endpoint" => records.push(record(value).ok_or_else(|| bad("bad endpoint"))?),
+                "endpoint" => records.push(
+                    record(value, version == Some(VERSION)).ok_or_else(|| bad("bad endpoint"))?,
+                ),
                 _ => return Err(bad("unknown key")),
             }
         }
@@ -198,11 +236,22 @@ fn parse_optional<T: std::str::FromStr>(word: &str) -> Result<Option<T>, T::Err>
     }
 }
 
-/// `STATE ID ADDRESS PORT FLAGS IFINDEX`.
-fn record(value: &str) -> Option<Record> {
+/// `STATE ID ADDRESS PORT FLAGS IFINDEX ORIGIN` (no `ORIGIN` before version 3).
+fn record(value: &str, with_origin: bool) -> Option<Record> {
     let words: Vec<&str> = value.split_whitespace().collect();
-    let [state, id, addr, port, flags, if_idx] = words.as_slice() else {
-        return None;
+    let (state, id, addr, port, flags, if_idx, origin) = match (words.as_slice(), with_origin) {
+        ([state, id, addr, port, flags, if_idx, origin], true) => {
+            (state, id, addr, port, flags, if_idx, *origin)
+        }
+        ([state, id, addr, port, flags, if_idx], false) => {
+            (state, id, addr, port, flags, if_idx, "daemon")
+        }
+        _ => return None,
+    };
+    let origin = match origin {
+        "daemon" => Origin::Daemon,
+        "operator" => Origin::Operator,
+        _ => return None,
     };
     let state = match *state {
         "adding" => RecordState::Adding,
@@ -218,7 +267,11 @@ fn record(value: &str) -> Option<Record> {
         flags: parse_flags(flags)?,
         if_idx: parse_optional(if_idx).ok()?,
     };
-    Some(Record { state, endpoint })
+    Some(Record {
+        state,
+        endpoint,
+        origin,
+    })
 }
 
 /// What `EndpointFlags`' `Display` writes (names, unknown bits in hex); `-` for none.
@@ -290,7 +343,7 @@ mod tests {
 
     use mptcpd_plugin::{Endpoint, EndpointFlags};
 
-    use super::{Record, RecordState, StateFile, StateFileError, temporary};
+    use super::{Origin, Record, RecordState, StateFile, StateFileError, temporary};
     use crate::plugins::NetnsId;
 
     fn netns() -> NetnsId {
@@ -314,6 +367,7 @@ mod tests {
                         flags: EndpointFlags::SUBFLOW,
                         if_idx: Some(3),
                     },
+                    origin: Origin::Daemon,
                 },
                 Record {
                     state: RecordState::Adding,
@@ -326,6 +380,7 @@ mod tests {
                             | EndpointFlags::from_bits_retain(0x100),
                         if_idx: None,
                     },
+                    origin: Origin::Operator,
                 },
                 Record {
                     state: RecordState::Added,
@@ -336,6 +391,7 @@ mod tests {
                         flags: EndpointFlags::empty(),
                         if_idx: Some(-1),
                     },
+                    origin: Origin::Daemon,
                 },
             ],
         }
@@ -347,14 +403,14 @@ mod tests {
         let text = file.format();
         assert_eq!(
             text,
-            "# mptcpd: endpoints this daemon added (state id address port flags ifindex)\n\
-             version 2\n\
+            "# mptcpd: endpoints this daemon added (state id address port flags ifindex origin)\n\
+             version 3\n\
              boot-id 0d5c2b0e-7a4b-4c3e-9d8e-3f1b2a4c5d6e\n\
              netns-inode 4026532296\n\
              netns-cookie 4101\n\
-             endpoint added 1 198.51.100.1 - subflow 3\n\
-             endpoint adding 2 2001:db8::1 8080 signal,backup,0x100 -\n\
-             endpoint added 255 203.0.113.9 - - -1\n"
+             endpoint added 1 198.51.100.1 - subflow 3 daemon\n\
+             endpoint adding 2 2001:db8::1 8080 signal,backup,0x100 - operator\n\
+             endpoint added 255 203.0.113.9 - - -1 daemon\n"
         );
         assert_eq!(StateFile::parse(&text), Ok(file));
         let no_cookie = StateFile {
@@ -365,6 +421,20 @@ mod tests {
             records: vec![],
         };
         assert_eq!(StateFile::parse(&no_cookie.format()), Ok(no_cookie));
+    }
+
+    #[test]
+    fn version_2_is_read_with_every_record_the_daemons() {
+        let text = "version 2\nboot-id b\nnetns-inode 1\nnetns-cookie -\n\
+                    endpoint added 1 198.51.100.1 - subflow 3\n";
+        let file = StateFile::parse(text).unwrap();
+        assert_eq!(file.records.len(), 1);
+        assert_eq!(file.records[0].origin, Origin::Daemon);
+        let with_origin = text.replace("subflow 3", "subflow 3 operator");
+        assert!(
+            StateFile::parse(&with_origin).is_err(),
+            "no origin in version 2"
+        );
     }
 
     #[test]
@@ -393,11 +463,11 @@ mod tests {
             })
         );
         assert_eq!(
-            StateFile::parse(&good.replace("version 2", "version 3")),
-            Err(StateFileError::Version("3".to_owned()))
+            StateFile::parse(&good.replace("version 3", "version 4")),
+            Err(StateFileError::Version("4".to_owned()))
         );
         assert_eq!(
-            StateFile::parse("boot-id x\nversion 2\n"),
+            StateFile::parse("boot-id x\nversion 3\n"),
             Err(StateFileError::Missing("version"))
         );
         assert_eq!(
@@ -405,7 +475,7 @@ mod tests {
             Err(StateFileError::Missing("version"))
         );
         assert_eq!(
-            StateFile::parse("version 2\nboot-id x\nnetns-cookie 1\n"),
+            StateFile::parse("version 3\nboot-id x\nnetns-cookie 1\n"),
             Err(StateFileError::Missing("netns-inode"))
         );
         for (from, to) in [
@@ -415,8 +485,9 @@ mod tests {
             ("198.51.100.1", "198.51.100"),
             (" 8080 ", " 80800 "),
             ("signal,backup", "signal,bogus"),
-            (" -1\n", " x\n"),
-            (" -1\n", "\n"),
+            (" -1 daemon\n", " x daemon\n"),
+            (" -1 daemon\n", " -1\n"),
+            (" -1 daemon\n", " -1 someone\n"),
             ("cookie 4101", "cookie x"),
             ("inode 4026532296", "inode -"),
         ] {

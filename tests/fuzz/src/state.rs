@@ -29,8 +29,8 @@ pub fn run(input: &[u8]) {
     }
 }
 
-/// The format's example, files with every kind of record, and files from before the format
-/// had a version.
+/// The format's example, files with every kind of record and origin (version 3) or none
+/// (version 2), and files from before the format had a version.
 #[must_use]
 pub fn seeds() -> Vec<Vec<u8>> {
     [
@@ -43,6 +43,9 @@ pub fn seeds() -> Vec<Vec<u8>> {
          endpoint added 7 ::ffff:192.0.2.7 - 0x100,laminar 1\n\
          endpoint adding 3 fe80::1 - - 2\n",
         "version 2\nboot-id y\nnetns-inode 2\nnetns-cookie 3\n",
+        "version 3\nboot-id z\nnetns-inode 4\nnetns-cookie -\n\
+         endpoint added 1 198.51.100.1 - subflow 3 daemon\n\
+         endpoint adding 2 2001:db8::1 8080 signal - operator\n",
         "version 1\nboot-id y\n",
         "# mptcpd: endpoints this daemon added (id address)\n1 192.0.2.1\n2 2001:db8::2\n",
         "",
