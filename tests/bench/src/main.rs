@@ -4,6 +4,7 @@
 //! of library crates.
 
 mod churn;
+mod dbus;
 mod monitor;
 mod netlink;
 mod report;
@@ -26,6 +27,20 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Bench {
+    /// The daemon's event signals under a connection storm, with 1 and 10 subscribers on a
+    /// private system-like bus: counted against an independent `mptcp_pm` listener, and the
+    /// daemon's added CPU.
+    Dbus {
+        /// Connections per storm.
+        #[arg(long, default_value_t = 500)]
+        connections: usize,
+        /// Storms per subscriber count (medians are reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Where to write the JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Events decoded under a connection storm, and endpoint dump round trips.
     Netlink {
         /// Connections per storm.
@@ -102,6 +117,15 @@ enum Bench {
 fn main() -> ExitCode {
     let Args { bench } = Args::parse();
     let result = match bench {
+        Bench::Dbus {
+            connections,
+            rounds,
+            json,
+        } => dbus::run(dbus::Config {
+            connections,
+            rounds,
+        })
+        .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
         Bench::Netlink {
             connections,
             rounds,

@@ -374,18 +374,18 @@ const fn kind(event: &Event) -> &'static str {
     clippy::cast_precision_loss,
     reason = "event counts stay far below 2^52"
 )]
-fn count(n: u64) -> f64 {
+pub(crate) fn count(n: u64) -> f64 {
     n as f64
 }
 
-fn rate(n: u64, first: Option<Instant>, last: Option<Instant>) -> f64 {
+pub(crate) fn rate(n: u64, first: Option<Instant>, last: Option<Instant>) -> f64 {
     match (first, last) {
         (Some(first), Some(last)) if last > first => count(n) / (last - first).as_secs_f64(),
         _ => f64::NAN,
     }
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     match values.len() {
         0 => f64::NAN,
