@@ -16,19 +16,19 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use futures_util::StreamExt as _;
-use mptcp_pm::{Endpoint, EndpointFlags, Event, EventItem, Limits, PmClient};
+use mptcp_pm::{Event, EventItem, PmClient};
 use mptcpd_common::dbus::{BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH, signal};
 use mptcpd_tests::{
     bins,
     daemon::process::Daemon,
     dbus::SystemLikeBus,
-    net::two_hosts::{CLIENT, IpVersion, SERVER, TwoHosts},
+    net::two_hosts::{IpVersion, SERVER, TwoHosts},
 };
 use serde::Serialize;
 use tokio::runtime::Runtime;
 
 use crate::{
-    netlink::{count, median, rate},
+    netlink::{count, median, rate, storm_hosts},
     report::{self, Row, table},
     storm::StormServer,
 };
@@ -97,24 +97,7 @@ pub(crate) fn run(config: Config) -> anyhow::Result<Outcome> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let hosts = TwoHosts::new("mptcpd-bench-dbus")?;
-    // One extra subflow per connection, as in the netlink benchmark.
-    let extra = Endpoint::new(IpVersion::V4.addr(2, CLIENT), EndpointFlags::SUBFLOW).with_id(1);
-    let limits = Limits {
-        add_addr_accepted: 0,
-        subflows: 1,
-    };
-    for (ns, endpoint) in [(&hosts.client, Some(extra)), (&hosts.server, None)] {
-        let _in = ns.enter()?;
-        rt.block_on(async {
-            let pm = PmClient::connect().await?;
-            pm.set_limits(limits).await?;
-            if let Some(endpoint) = endpoint {
-                pm.add_addr(&endpoint).await?;
-            }
-            anyhow::Ok(())
-        })?;
-    }
+    let hosts = storm_hosts(&rt, "mptcpd-bench-dbus")?;
     let server = StormServer::new(&hosts, SocketAddr::new(IpVersion::V4.addr(1, SERVER), 5202))?;
     let mut storms = Vec::new();
     let mut dropped = 0;
