@@ -4,7 +4,8 @@
 //! system-like bus: once path 2 is judged degraded (its subflows stay, made backup), the
 //! metrics count the decision and show the path's state, `mptcpctl connections` (text and
 //! `--json`) says why its subflows are backup, `mptcpctl top` marks it, and the manager's
-//! `PathHealth` has it. (A dead path's subflows are closed: nothing would be left to show.)
+//! `PathHealth` has it, and a client subscribed to the manager's `PathDecision` signal
+//! heard the decision. (A dead path's subflows are closed: nothing would be left to show.)
 
 use std::{
     collections::HashMap,
@@ -13,7 +14,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mptcpd_common::dbus::{BUS_NAME, Judgement, MANAGER_INTERFACE, MANAGER_PATH};
+use futures_util::StreamExt as _;
+use mptcpd_common::dbus::{BUS_NAME, Decision, Judgement, MANAGER_INTERFACE, MANAGER_PATH, signal};
 use mptcpd_tests::{
     bins, daemon::process::Daemon, dbus::SystemLikeBus, ebpf::cgroup::TestCgroup,
     net::two_hosts::TwoHosts, prometheus, skip,
@@ -68,6 +70,51 @@ fn manager_path_health(bus: &SystemLikeBus) -> HashMap<String, Judgement> {
             .unwrap();
         proxy.get_property("PathHealth").await.unwrap()
     })
+}
+
+/// Listens to the manager's `PathDecision` signals in the background (subscribed when this
+/// returns): the first that judged [`PATH_2`] degraded, or `None` after [`WAIT`].
+fn listen_for_the_decision(bus: &SystemLikeBus) -> std::thread::JoinHandle<Option<Decision>> {
+    let address = bus.address().to_owned();
+    let (subscribed, is_subscribed) = std::sync::mpsc::channel();
+    let listener = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let conn = zbus::connection::Builder::address(address.as_str())
+                .unwrap()
+                .build()
+                .await
+                .unwrap();
+            let rule = zbus::MatchRule::builder()
+                .msg_type(zbus::message::Type::Signal)
+                .sender(BUS_NAME)
+                .unwrap()
+                .interface(MANAGER_INTERFACE)
+                .unwrap()
+                .member(signal::PATH_DECISION)
+                .unwrap()
+                .build();
+            let mut decisions = zbus::MessageStream::for_match_rule(rule, &conn, None)
+                .await
+                .unwrap();
+            subscribed.send(()).unwrap();
+            let degraded = async {
+                while let Some(Ok(message)) = decisions.next().await {
+                    let decision: Decision = message.body().deserialize().unwrap();
+                    if decision.address == PATH_2 && decision.to == "degraded" {
+                        return Some(decision);
+                    }
+                }
+                None
+            };
+            tokio::time::timeout(WAIT, degraded).await.ok().flatten()
+        })
+    });
+    is_subscribed.recv().unwrap();
+    listener
 }
 
 fn stdout(out: &Output) -> String {
@@ -130,11 +177,17 @@ struct Seen {
     json: String,
     top: String,
     manager: HashMap<String, Judgement>,
+    /// The `PathDecision` signal that judged path 2 degraded.
+    signal: Option<Decision>,
 }
 
 const WHY: &str = "(health: degraded: ";
 
-fn look(hosts: &TwoHosts, bus: &SystemLikeBus) -> Seen {
+fn look(
+    hosts: &TwoHosts,
+    bus: &SystemLikeBus,
+    signal: std::thread::JoinHandle<Option<Decision>>,
+) -> Seen {
     let address: SocketAddr = METRICS.parse().unwrap();
     let state = format!("mptcpd_path_health{{address=\"{PATH_2}\",state=\"degraded\"}} 1");
     let scraped = poll(|| {
@@ -157,6 +210,7 @@ fn look(hosts: &TwoHosts, bus: &SystemLikeBus) -> Seen {
         json: stdout(&ctl(hosts, bus, &["connections", "--json"])),
         top: stdout(&ctl(hosts, bus, &["top", "--iterations", "1"])),
         manager: manager_path_health(bus),
+        signal: signal.join().unwrap(),
     }
 }
 
@@ -186,6 +240,7 @@ fn a_degraded_paths_decision_is_in_the_metrics_and_in_mptcpctl() {
         std::process::id()
     ));
     let daemon = start_daemon(&hosts, &cgroup, &bus, &pins);
+    let signal = listen_for_the_decision(&bus);
     hosts
         .server_input_rule(&format!(
             "ip saddr {PATH_2} ip length > 200 numgen random mod 100 < 20 drop"
@@ -198,7 +253,7 @@ fn a_degraded_paths_decision_is_in_the_metrics_and_in_mptcpctl() {
         cgroup.join_on_spawn(&mut client).unwrap();
         children.push(client.spawn().unwrap());
     }
-    let seen = look(&hosts, &bus);
+    let seen = look(&hosts, &bus, signal);
     for child in &mut children {
         // Already gone is fine: only the decision matters here.
         let _gone = child.kill();
@@ -262,4 +317,12 @@ fn check(seen: &Seen, log: &str) {
         "{manager:?}"
     );
     assert!(!manager.contains_key("10.0.1.1"), "{manager:?}");
+    let signal = seen
+        .signal
+        .as_ref()
+        .unwrap_or_else(|| panic!("no PathDecision signal for {PATH_2}\n{log}"));
+    assert_eq!(signal.plugin, "health", "{signal:?}");
+    assert_eq!(signal.from, "healthy", "{signal:?}");
+    assert!(signal.reason.contains("% retransmitted"), "{signal:?}");
+    assert_eq!(signal.action, "endpoint 2 set backup", "{signal:?}");
 }

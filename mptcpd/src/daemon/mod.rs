@@ -282,6 +282,7 @@ async fn serve(
             event = running.netmon.next_event() => match event {
                 Some(event) => {
                     tracing::debug!("network: {event:?}");
+                    bus.net_event(&event);
                     host.on_net_event(&event).await;
                 }
                 None => {
@@ -293,6 +294,7 @@ async fn serve(
                     tracing::debug!("mptcp: {event:?}");
                     stats.pm_event();
                     connections.on_pm_event(&event);
+                    bus.pm_event(&event);
                     host.on_pm_event(&event).await;
                 }
                 EventItem::Overrun => {

@@ -1,5 +1,12 @@
 //! `org.mptcpd.Manager1` at `/org/mptcpd/Mptcpd`: what the daemon is and what the kernel's
-//! path manager holds (asked of the kernel when read), and the `FiguresUpdated` signal.
+//! path manager holds (asked of the kernel when read), and its signals: `FiguresUpdated`,
+//! and the event signals that `super::signals` sends.
+
+// On the generated signal functions too (outside the `impl`).
+#![expect(
+    clippy::too_many_arguments,
+    reason = "a signal's arguments are its D-Bus arguments (the subflow signals have 9)"
+)]
 
 use std::collections::HashMap;
 
@@ -9,7 +16,7 @@ use mptcpd_common::{
     dbus::{ConnectionFigures, Judgement},
 };
 use tokio::sync::watch;
-use zbus::{fdo, interface, object_server::SignalEmitter};
+use zbus::{fdo, interface, object_server::SignalEmitter, zvariant::ObjectPath};
 
 /// The sysctl that says which path manager the kernel runs (5.19+; absent: in-kernel only).
 const PM_TYPE: &str = "/proc/sys/net/mptcp/pm_type";
@@ -125,5 +132,163 @@ impl Manager {
     pub(super) async fn figures_updated(
         emitter: &SignalEmitter<'_>,
         connections: Vec<ConnectionFigures>,
+    ) -> zbus::Result<()>;
+
+    // The event signals (`super::signals`; their arguments are `mptcpd_common::dbus`'s
+    // structs, in order).
+
+    #[zbus(signal)]
+    pub(super) async fn connection_created(
+        emitter: &SignalEmitter<'_>,
+        connection: ObjectPath<'_>,
+        local: &str,
+        remote: &str,
+        local_id: i16,
+        remote_id: i16,
+        server_side: bool,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    pub(super) async fn connection_established(
+        emitter: &SignalEmitter<'_>,
+        connection: ObjectPath<'_>,
+        local: &str,
+        remote: &str,
+        local_id: i16,
+        remote_id: i16,
+        server_side: bool,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    pub(super) async fn connection_closed(
+        emitter: &SignalEmitter<'_>,
+        connection: ObjectPath<'_>,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    pub(super) async fn address_announced(
+        emitter: &SignalEmitter<'_>,
+        connection: ObjectPath<'_>,
+        id: u8,
+        address: &str,
+        port: u16,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    pub(super) async fn address_removed(
+        emitter: &SignalEmitter<'_>,
+        connection: ObjectPath<'_>,
+        id: u8,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    pub(super) async fn subflow_established(
+        emitter: &SignalEmitter<'_>,
+        connection: ObjectPath<'_>,
+        local: &str,
+        remote: &str,
+        local_id: u8,
+        remote_id: u8,
+        backup: bool,
+        if_index: u32,
+        error: u8,
+        reset_reason: u32,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    pub(super) async fn subflow_closed(
+        emitter: &SignalEmitter<'_>,
+        connection: ObjectPath<'_>,
+        local: &str,
+        remote: &str,
+        local_id: u8,
+        remote_id: u8,
+        backup: bool,
+        if_index: u32,
+        error: u8,
+        reset_reason: u32,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    pub(super) async fn subflow_priority(
+        emitter: &SignalEmitter<'_>,
+        connection: ObjectPath<'_>,
+        local: &str,
+        remote: &str,
+        local_id: u8,
+        remote_id: u8,
+        backup: bool,
+        if_index: u32,
+        error: u8,
+        reset_reason: u32,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    pub(super) async fn listener_created(
+        emitter: &SignalEmitter<'_>,
+        local: &str,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    pub(super) async fn listener_closed(
+        emitter: &SignalEmitter<'_>,
+        local: &str,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    pub(super) async fn network_interface_added(
+        emitter: &SignalEmitter<'_>,
+        index: u32,
+        name: &str,
+        flags: u32,
+        oper_state: &str,
+        ready: bool,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    pub(super) async fn network_interface_changed(
+        emitter: &SignalEmitter<'_>,
+        index: u32,
+        name: &str,
+        flags: u32,
+        oper_state: &str,
+        ready: bool,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    pub(super) async fn network_interface_removed(
+        emitter: &SignalEmitter<'_>,
+        index: u32,
+        name: &str,
+        flags: u32,
+        oper_state: &str,
+        ready: bool,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    pub(super) async fn local_address_added(
+        emitter: &SignalEmitter<'_>,
+        index: u32,
+        address: &str,
+        prefix_len: u8,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    pub(super) async fn local_address_removed(
+        emitter: &SignalEmitter<'_>,
+        index: u32,
+        address: &str,
+        prefix_len: u8,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    pub(super) async fn path_decision(
+        emitter: &SignalEmitter<'_>,
+        address: &str,
+        plugin: &str,
+        from: &str,
+        to: &str,
+        reason: &str,
+        action: &str,
     ) -> zbus::Result<()>;
 }

@@ -10,6 +10,7 @@ mod control;
 mod errors;
 mod health;
 mod manager;
+mod signals;
 mod wire;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -17,7 +18,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use mptcp_pm::{PmClient, Token};
 use mptcpd_common::{
     Chain,
-    dbus::{BUS_NAME, CONNECTION_PATH_PREFIX, MANAGER_PATH},
+    dbus::{BUS_NAME, MANAGER_PATH},
 };
 use tokio::sync::watch;
 use zbus::{
@@ -44,6 +45,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub(crate) struct Bus {
     config: watch::Sender<Vec<(&'static str, String)>>,
+    events: signals::Sink,
 }
 
 impl Bus {
@@ -58,6 +60,9 @@ impl Bus {
         config: &Config,
     ) -> Self {
         let (sender, receiver) = watch::channel(crate::config::pairs(config));
+        let (events, source) = signals::queue();
+        let sink = events.clone();
+        decisions.observe(move |d| sink.decision(d));
         let manager = Manager {
             pm,
             plugins,
@@ -95,10 +100,24 @@ impl Bus {
                     decisions,
                 },
                 receiver,
+                source,
             )
             .await;
         });
-        Self { config: sender }
+        Self {
+            config: sender,
+            events,
+        }
+    }
+
+    /// An MPTCP event the plugins see, for its signal; never waits.
+    pub(crate) fn pm_event(&self, event: &mptcp_pm::Event) {
+        self.events.pm_event(event);
+    }
+
+    /// A network-monitor event, for its signal; never waits.
+    pub(crate) fn net_event(&self, event: &mptcpd_netmon::NetEvent) {
+        self.events.net_event(event);
     }
 
     /// A reload changed the effective configuration.
@@ -136,11 +155,12 @@ struct Sources {
 
 /// Keeps the connection objects in step with the table, sends the figures at most once per
 /// [`FIGURES_PERIOD`] while they change, invalidates `PathHealth` when a decision changed it,
-/// and sends the configuration when a reload changes it.
+/// sends the configuration when a reload changes it, and sends the event signals.
 async fn serve(
     bus: &zbus::Connection,
     sources: Sources,
     mut config: watch::Receiver<Vec<(&'static str, String)>>,
+    mut events: signals::Source,
 ) {
     let Sources {
         connections,
@@ -150,7 +170,10 @@ async fn serve(
     let mut path_health = health::all(decisions);
     let mut changes = connections.changes();
     let mut objects: HashMap<Token, Object> = HashMap::new();
-    let mut counter: u64 = 0;
+    let mut paths = signals::Paths::default();
+    let Ok(emitter) = zbus::object_server::SignalEmitter::new(bus, MANAGER_PATH) else {
+        return;
+    };
     let mut sent = wire::Sent::default();
     let mut tick = tokio::time::interval(FIGURES_PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -160,12 +183,12 @@ async fn serve(
                 if table_changed.is_err() {
                     return;
                 }
-                sync(server, &sources, &mut objects, &mut counter).await;
+                sync(server, &sources, &mut objects, &mut paths).await;
             }
             _ = tick.tick() => {
                 // `Established` and the judgements change without a table change; a tick
                 // catches them.
-                sync(server, &sources, &mut objects, &mut counter).await;
+                sync(server, &sources, &mut objects, &mut paths).await;
                 let now = health::all(decisions);
                 if now != path_health
                     && let Ok(manager) = server.interface::<_, Manager>(MANAGER_PATH).await
@@ -180,6 +203,15 @@ async fn serve(
                 {
                     report(manager.figures_updated(due), "FiguresUpdated").await;
                 }
+            }
+            Some(event) = events.recv() => {
+                // A new connection's object first, so that its path leads somewhere.
+                if let signals::BusEvent::Pm(mptcp_pm::Event::Created(c)) = &event
+                    && !objects.contains_key(&c.token)
+                {
+                    sync(server, &sources, &mut objects, &mut paths).await;
+                }
+                report(signals::emit(&emitter, &mut paths, &event), "an event signal").await;
             }
             config_changed = config.changed() => {
                 if config_changed.is_err() {
@@ -208,7 +240,7 @@ async fn sync(
     server: &ObjectServer,
     sources: &Sources,
     objects: &mut HashMap<Token, Object>,
-    counter: &mut u64,
+    paths: &mut signals::Paths,
 ) {
     let Sources {
         connections,
@@ -222,6 +254,7 @@ async fn sync(
         .copied()
         .collect();
     for token in gone {
+        paths.retire(token);
         if let Some(object) = objects.remove(&token)
             && let Err(e) = server.remove::<Connection, _>(&object.path).await
         {
@@ -237,11 +270,7 @@ async fn sync(
             }
             continue;
         }
-        *counter += 1;
-        let Ok(path) = OwnedObjectPath::try_from(format!("{CONNECTION_PATH_PREFIX}{counter}"))
-        else {
-            continue;
-        };
+        let path = paths.of(view.token);
         match server
             .at(
                 &path,

@@ -15,10 +15,24 @@ use mptcpd_plugin::{PathDecision, PathHealth};
 #[derive(Debug, Clone, Default)]
 pub struct Decisions(Arc<Mutex<Log>>);
 
-#[derive(Debug, Default)]
+/// Told of every decision (the D-Bus `PathDecision` signal); must not wait.
+type Observer = Box<dyn Fn(&PathDecision) + Send>;
+
+#[derive(Default)]
 struct Log {
     latest: HashMap<IpAddr, PathDecision>,
     counts: BTreeMap<(&'static str, PathHealth), u64>,
+    observer: Option<Observer>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("latest", &self.latest)
+            .field("counts", &self.counts)
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
 }
 
 impl Decisions {
@@ -27,9 +41,17 @@ impl Decisions {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records a decision: the latest of its address, counted.
+    /// From now on, `observer` is told of every decision recorded (it must not wait).
+    pub fn observe(&self, observer: impl Fn(&PathDecision) + Send + 'static) {
+        self.log().observer = Some(Box::new(observer));
+    }
+
+    /// Records a decision: the latest of its address, counted, told to the observer.
     pub fn record(&self, decision: PathDecision) {
         let mut log = self.log();
+        if let Some(observer) = &log.observer {
+            observer(&decision);
+        }
         *log.counts
             .entry((decision.plugin, decision.to))
             .or_default() += 1;
@@ -76,6 +98,20 @@ mod tests {
             reason: "r".into(),
             action: "a".into(),
         }
+    }
+
+    #[test]
+    fn the_observer_hears_every_decision() {
+        let d = Decisions::default();
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let ear = Arc::clone(&heard);
+        d.observe(move |decision| ear.lock().unwrap().push(decision.to));
+        d.record(decision("192.0.2.1", PathHealth::Degraded));
+        d.record(decision("192.0.2.1", PathHealth::Dead));
+        assert_eq!(
+            *heard.lock().unwrap(),
+            [PathHealth::Degraded, PathHealth::Dead]
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! of library crates.
 
 mod churn;
+mod dbus;
 mod failover;
 mod monitor;
 mod netlink;
@@ -27,6 +28,20 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Bench {
+    /// The daemon's event signals under a connection storm, with 1 and 10 subscribers on a
+    /// private system-like bus: counted against an independent `mptcp_pm` listener, and the
+    /// daemon's added CPU.
+    Dbus {
+        /// Connections per storm.
+        #[arg(long, default_value_t = 500)]
+        connections: usize,
+        /// Storms per subscriber count (medians are reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Where to write the JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Events decoded under a connection storm, and endpoint dump round trips.
     Netlink {
         /// Connections per storm.
@@ -164,6 +179,15 @@ enum Bench {
 fn main() -> ExitCode {
     let Args { bench } = Args::parse();
     let result = match bench {
+        Bench::Dbus {
+            connections,
+            rounds,
+            json,
+        } => dbus::run(dbus::Config {
+            connections,
+            rounds,
+        })
+        .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
         Bench::Netlink {
             connections,
             rounds,
@@ -220,19 +244,14 @@ fn main() -> ExitCode {
             outage,
             after,
             hold,
-        } => failover::plot::lab(
+        } => failover_lab(
             &failover::plot::LabConfig {
                 outage,
                 after,
                 hold,
             },
             &out,
-        )
-        .map(|written| {
-            for path in written {
-                println!("lab: wrote {}", path.display());
-            }
-        }),
+        ),
         Bench::FailoverSend {
             connect,
             secs,
@@ -257,6 +276,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The failover lab's plot, and where it was written.
+fn failover_lab(config: &failover::plot::LabConfig, out: &std::path::Path) -> anyhow::Result<()> {
+    for path in failover::plot::lab(config, out)? {
+        println!("lab: wrote {}", path.display());
+    }
+    Ok(())
 }
 
 /// `--health KEY=VALUE`: a `health-*` key of the daemon (the daemon checks the value).

@@ -161,9 +161,10 @@ impl Tally {
     }
 }
 
-fn storm_rounds(rt: &Runtime, config: Config) -> anyhow::Result<Vec<StormRound>> {
-    let hosts = TwoHosts::new("mptcpd-bench-storm")?;
-    // One extra subflow per connection (more events, as a path manager sees them).
+/// The storm's two hosts: limits for one extra subflow per connection, and the client's
+/// `subflow` endpoint on path 2 (more events, as a path manager sees them).
+pub(crate) fn storm_hosts(rt: &Runtime, prefix: &str) -> anyhow::Result<TwoHosts> {
+    let hosts = TwoHosts::new(prefix)?;
     let extra = Endpoint::new(IpVersion::V4.addr(2, CLIENT), EndpointFlags::SUBFLOW).with_id(1);
     let limits = Limits {
         add_addr_accepted: 0,
@@ -180,6 +181,11 @@ fn storm_rounds(rt: &Runtime, config: Config) -> anyhow::Result<Vec<StormRound>>
             anyhow::Ok(())
         })?;
     }
+    Ok(hosts)
+}
+
+fn storm_rounds(rt: &Runtime, config: Config) -> anyhow::Result<Vec<StormRound>> {
+    let hosts = storm_hosts(rt, "mptcpd-bench-storm")?;
     let server = StormServer::new(&hosts, SocketAddr::new(IpVersion::V4.addr(1, SERVER), 5201))?;
     let monitor = Monitor::start(&hosts.client, SocketAddr::from(([127, 0, 0, 1], 5999)))?;
     // A first storm that is not counted: caches and neighbours warm up.
@@ -374,18 +380,18 @@ const fn kind(event: &Event) -> &'static str {
     clippy::cast_precision_loss,
     reason = "event counts stay far below 2^52"
 )]
-fn count(n: u64) -> f64 {
+pub(crate) fn count(n: u64) -> f64 {
     n as f64
 }
 
-fn rate(n: u64, first: Option<Instant>, last: Option<Instant>) -> f64 {
+pub(crate) fn rate(n: u64, first: Option<Instant>, last: Option<Instant>) -> f64 {
     match (first, last) {
         (Some(first), Some(last)) if last > first => count(n) / (last - first).as_secs_f64(),
         _ => f64::NAN,
     }
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     match values.len() {
         0 => f64::NAN,

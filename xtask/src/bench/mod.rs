@@ -2,6 +2,7 @@
 //! needs in release mode and runs it; nothing here is a test and no timing is judged.
 
 mod churn;
+mod dbus;
 mod failover;
 mod netlink;
 mod telemetry;
@@ -24,6 +25,9 @@ enum Bench {
     /// The `mptcp_pm` layer: events decoded under a connection storm between two namespaces
     /// (beside `ip mptcp monitor`), endpoint dump round trips (beside `ip mptcp endpoint show`).
     Netlink(netlink::NetlinkArgs),
+    /// The daemon's D-Bus event signals under a connection storm: every event reaches 1 and 10
+    /// subscribers (against an independent `mptcp_pm` listener), events/s, the daemon's added CPU.
+    Dbus(dbus::DbusArgs),
     /// Endpoint-table convergence under address churn: ours beside the C mptcpd 0.12 and the
     /// `ip mptcp endpoint` floor, with each daemon's memory.
     Churn(churn::ChurnArgs),
@@ -44,6 +48,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     match &args.bench {
         Bench::Churn(churn) => churn::run(churn),
         Bench::Netlink(netlink) => netlink::run(netlink),
+        Bench::Dbus(dbus) => dbus::run(dbus),
         Bench::Upgrade(upgrade) => upgrade::run(upgrade),
         Bench::Telemetry(telemetry) => telemetry::run(telemetry),
         Bench::Failover(failover) => failover::run(failover),
