@@ -11,7 +11,8 @@
 //!   both reach `retrans-percent`, or
 //!   its smoothed RTT exceeds `rtt-factor` times both the path's baseline and the RTT of the
 //!   same peer's active subflows from other addresses (queueing a path's own traffic causes
-//!   is no degradation: the other paths fill theirs too), each by [`RTT_FLOOR_US`]. The
+//!   is no degradation: the other paths fill theirs too), each by [`RTT_FLOOR_US`], all
+//!   past their [`SLOW_START`] (queues fill unevenly at the start). The
 //!   baseline is per (local address, peer address): it follows a lower RTT at once and a
 //!   higher one slowly (1/[`BASELINE_DRIFT`] per sample), so a lasting route change is
 //!   absorbed and a transient one is not.
@@ -169,6 +170,12 @@ struct Sub {
 impl Sub {
     fn fresh(&self, now: Duration) -> bool {
         now.saturating_sub(self.mark.1) <= STALE_EVIDENCE
+    }
+
+    /// Fresh and past slow start: its RTT says what its path does, not how its queue and
+    /// the others' fill at the start.
+    fn settled(&self, now: Duration) -> bool {
+        self.fresh(now) && now.saturating_sub(self.active_since) >= SLOW_START
     }
 }
 
@@ -342,7 +349,10 @@ impl Core {
                 && percent(rtt, reference) >= t.rtt_factor_percent
                 && rtt.saturating_sub(reference) >= RTT_FLOOR_US
         };
-        let inflated = t.rtt_factor_percent > 0 && above(baseline) && others_rtt.is_some_and(above);
+        let inflated = t.rtt_factor_percent > 0
+            && sub.settled(now)
+            && above(baseline)
+            && others_rtt.is_some_and(above);
         let lossy =
             t.retrans_percent > 0 && sub.retrans_percent.is_some_and(|p| p >= t.retrans_percent);
         if inflated || lossy {
@@ -431,7 +441,7 @@ impl Core {
         // The lowest fresh RTT per (peer, local address): what the other paths show.
         let mut rtts: BTreeMap<(IpAddr, IpAddr), u32> = BTreeMap::new();
         for (&(local, remote), sub) in &self.subs {
-            if sub.fresh(now) && sub.last.srtt_us > 0 {
+            if sub.settled(now) && sub.last.srtt_us > 0 {
                 let rtt = rtts.entry((remote.ip(), local.ip())).or_insert(u32::MAX);
                 *rtt = (*rtt).min(sub.last.srtt_us);
             }

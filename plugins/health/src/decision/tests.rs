@@ -400,3 +400,13 @@ fn consecutive_rtos_reported_at_once_make_a_path_dead() {
     assert_eq!(decisions.len(), 1, "{decisions:?}");
     assert_eq!((decisions[0].addr, decisions[0].to), (ip(B), Health::Dead));
 }
+
+#[test]
+fn queues_filling_unevenly_at_the_start_degrade_nothing() {
+    let mut run = Run::new(4);
+    // New subflows: B's queue fills first, A's a second later.
+    run.seconds(1, Path::Healthy, |_| Path::Healthy);
+    run.seconds(1, Path::Queued(10), |_| Path::Queued(60));
+    run.seconds(30, Path::Queued(60), |_| Path::Queued(60));
+    assert_eq!(run.changes(), []);
+}
