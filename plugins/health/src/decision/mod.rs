@@ -34,8 +34,10 @@ use mptcpd_plugin::{HealthConfig, PathFigures};
 
 /// Fewest segments sent between two samples for their retransmission rate to count.
 pub const MIN_SEGMENTS: u32 = 20;
-/// Least RTT excess over the baseline that counts as inflation, us.
-pub const RTT_FLOOR_US: u32 = 20_000;
+/// Least RTT excess over the baseline (and over the other paths) that counts as inflation,
+/// us: more than a usual bottleneck queue holds (the failover benchmark's tbf holds 50 ms;
+/// a busy healthy path fills its queue), far less than a congested cellular path's seconds.
+pub const RTT_FLOOR_US: u32 = 100_000;
 /// The baseline moves up by 1/this of the gap per sample.
 pub const BASELINE_DRIFT: u32 = 64;
 /// Evidence older than this is none: the subflow is idle (e.g. a backup), its figures stale.
@@ -43,6 +45,9 @@ pub const STALE_EVIDENCE: Duration = Duration::from_secs(3);
 /// A subflow's first seconds (and those after it was idle) do not count for its
 /// retransmission rate: slow start overshoots the bottleneck queue.
 pub const SLOW_START: Duration = Duration::from_secs(2);
+/// Least span of the retransmission rate's window: one burst (a telemetry event right after
+/// a tick) is not a rate.
+pub const RATE_SPAN: Duration = Duration::from_secs(2);
 
 /// An address's (or a subflow's) health, from best to worst (the plugin API's type, which
 /// the daemon shows operators).
@@ -304,8 +309,9 @@ impl Core {
             {
                 sub.window.pop_front();
             }
-            if let (Some(&(_, s0, r0)), Some(&(_, s1, r1))) =
+            if let (Some(&(t0, s0, r0)), Some(&(t1, s1, r1))) =
                 (sub.window.front(), sub.window.back())
+                && t1.saturating_sub(t0) >= RATE_SPAN
             {
                 let sent = s1.saturating_sub(s0);
                 if sent >= MIN_SEGMENTS {

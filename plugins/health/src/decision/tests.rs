@@ -176,7 +176,7 @@ fn a_lossy_path_is_degraded_across_enough_peers() {
 fn a_share_of_subflows_from_two_peers_is_enough() {
     let mut run = Run::new(2);
     // After the subflows' slow start.
-    run.seconds(4, Path::Healthy, |_| Path::Lossy(30));
+    run.seconds(5, Path::Healthy, |_| Path::Lossy(30));
     assert_eq!(run.changes(), [(ip(B), Health::Healthy, Health::Degraded)]);
 }
 
@@ -258,7 +258,7 @@ fn when_every_path_is_degraded_nothing_changes() {
 #[test]
 fn the_last_healthy_path_is_not_demoted() {
     let mut run = Run::new(4);
-    run.seconds(4, Path::Healthy, |_| Path::Lossy(30));
+    run.seconds(5, Path::Healthy, |_| Path::Lossy(30));
     assert_eq!(run.changes(), [(ip(B), Health::Healthy, Health::Degraded)]);
     run.seconds(30, Path::Lossy(30), |_| Path::Lossy(30));
     assert_eq!(run.core.state(ip(A)), Health::Healthy);
@@ -307,7 +307,7 @@ fn a_dead_path_recovers_through_degraded_or_healthy_after_the_hold_time() {
 #[test]
 fn closed_subflows_stop_counting() {
     let mut run = Run::new(4);
-    run.seconds(4, Path::Healthy, |_| Path::Lossy(30));
+    run.seconds(5, Path::Healthy, |_| Path::Lossy(30));
     assert_eq!(run.core.state(ip(B)), Health::Degraded);
     for flow in std::mem::take(&mut run.b) {
         run.core.forget(flow.local, flow.remote);
@@ -409,4 +409,18 @@ fn queues_filling_unevenly_at_the_start_degrade_nothing() {
     run.seconds(1, Path::Queued(10), |_| Path::Queued(60));
     run.seconds(30, Path::Queued(60), |_| Path::Queued(60));
     assert_eq!(run.changes(), []);
+}
+
+#[test]
+fn a_burst_just_after_slow_start_is_not_a_rate() {
+    let mut run = Run::new(4);
+    run.seconds(3, Path::Healthy, |_| Path::Healthy);
+    // A retransmission-burst event half a second after the first counted sample.
+    let now = run.now + Duration::from_millis(500);
+    for flow in &mut run.b {
+        flow.figures.segs_out += 40;
+        flow.figures.retransmissions += 20;
+        run.core.observe(now, flow.local, flow.remote, flow.figures);
+    }
+    assert_eq!(run.core.evaluate(now), []);
 }
