@@ -40,7 +40,7 @@ use std::{
 
 use mptcpd_plugin::{
     BoxFuture, EndpointFlags, EndpointPolicy, Event, HealthConfig, NewSubflow, PRIORITY_LOW,
-    PathDecision, PathManager, Plugin, PluginConfig, PmKind, Token,
+    PathDecision, PathManager, Plugin, PluginConfig, PmKind, TelemetryKind, Token,
 };
 use tracing::{debug, info};
 
@@ -246,6 +246,9 @@ impl Health {
             Event::Telemetry(t) => {
                 let mut inner = self.inner();
                 inner.core.observe(now, t.local, t.remote, t.figures);
+                if let TelemetryKind::Rto { consecutive } = t.kind {
+                    inner.core.rto(t.local, t.remote, consecutive);
+                }
                 if let Some(conn) = inner.conns.get_mut(&t.token) {
                     conn.seen.insert((t.local, t.remote));
                 }

@@ -218,7 +218,7 @@ fn a_degraded_address_becomes_backup_and_is_restored_after_the_hold_time() {
     let mut s = Setup::new(EndpointFlags::SUBFLOW);
     s.seconds(3, Path::Healthy, Path::Healthy, Path::Healthy);
     assert_eq!(s.pm.take_calls(), []);
-    s.seconds(3, Path::Healthy, Path::Lossy, Path::Healthy);
+    s.seconds(5, Path::Healthy, Path::Lossy, Path::Healthy);
     assert_eq!(
         s.pm.take_calls(),
         [Call::SetEndpointFlags(
@@ -292,7 +292,7 @@ fn a_restore_gives_back_the_interfaces_configured_flags() {
         ..PluginConfig::default()
     });
     s.pm.take_calls();
-    s.seconds(3, Path::Healthy, Path::Lossy, Path::Healthy);
+    s.seconds(5, Path::Healthy, Path::Lossy, Path::Healthy);
     let backup = EndpointFlags::SUBFLOW | EndpointFlags::BACKUP;
     assert_eq!(s.pm.take_calls(), [Call::SetEndpointFlags(2, backup)]);
     s.seconds(15, Path::Healthy, Path::Healthy, Path::Healthy);
@@ -312,7 +312,7 @@ fn a_restore_gives_back_the_configured_backup_flag() {
     // Another tool cleared the flag meanwhile: the demotion sets it, the restore keeps it.
     block_on(s.pm.set_endpoint_flags(2, EndpointFlags::SUBFLOW)).unwrap();
     s.pm.take_calls();
-    s.seconds(3, Path::Healthy, Path::Lossy, Path::Healthy);
+    s.seconds(5, Path::Healthy, Path::Lossy, Path::Healthy);
     assert_eq!(s.pm.take_calls(), [Call::SetEndpointFlags(2, configured)]);
     s.seconds(15, Path::Healthy, Path::Healthy, Path::Healthy);
     assert_eq!(s.plugin.state(ip(B)), State::Healthy);
@@ -461,7 +461,7 @@ fn userspace_pm_subflows_from_a_degraded_address_become_backup_and_are_restored(
     let mut s = Setup::userspace();
     s.seconds(3, Path::Healthy, Path::Healthy, Path::Healthy);
     assert_eq!(s.pm.take_calls(), []);
-    s.seconds(3, Path::Healthy, Path::Lossy, Path::Healthy);
+    s.seconds(5, Path::Healthy, Path::Lossy, Path::Healthy);
     let set: Vec<_> = (1..=PEERS)
         .map(|p| Call::SetBackup(b_path(p), true))
         .collect();
@@ -482,7 +482,7 @@ fn userspace_pm_a_subflow_already_backup_is_left_alone() {
     s.seconds(2, Path::Healthy, Path::Healthy, Path::Healthy);
     // The view says peer 2's subflow from B is backup (the peer set it).
     s.backup_b.push(2);
-    s.seconds(3, Path::Healthy, Path::Lossy, Path::Healthy);
+    s.seconds(5, Path::Healthy, Path::Lossy, Path::Healthy);
     let mut calls = s.pm.take_calls();
     calls.sort_by_key(|c| format!("{c:?}"));
     let expected: Vec<_> = [1, 3, 4]
@@ -556,7 +556,7 @@ fn userspace_pm_connection_kind_is_read_when_first_heard_of() {
     // A connection created under the in-kernel path manager keeps it after the switch.
     let mut s = Setup::new(EndpointFlags::SUBFLOW);
     s.pm.set_pm_kind(PmKind::Userspace);
-    s.seconds(3, Path::Healthy, Path::Lossy, Path::Healthy);
+    s.seconds(5, Path::Healthy, Path::Lossy, Path::Healthy);
     let calls = s.pm.take_calls();
     assert!(
         calls.iter().all(|c| !matches!(c, Call::SetBackup(..))),
@@ -567,7 +567,7 @@ fn userspace_pm_connection_kind_is_read_when_first_heard_of() {
 #[test]
 fn closed_connections_stop_counting() {
     let mut s = Setup::new(EndpointFlags::SUBFLOW);
-    s.seconds(3, Path::Healthy, Path::Lossy, Path::Healthy);
+    s.seconds(5, Path::Healthy, Path::Lossy, Path::Healthy);
     assert_eq!(s.plugin.state(ip(B)), State::Degraded);
     for peer in 1..=PEERS {
         s.pm.forget_connection_view(peer);

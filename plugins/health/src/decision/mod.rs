@@ -3,10 +3,16 @@
 //! duration since any origin).
 //!
 //! - Each subflow gets a verdict from its own figures: Dead when it made no progress
-//!   (`bytes_acked` unchanged) over `dead-rtos` retransmission timeouts; Degraded when its
-//!   retransmission rate since the last sample (at least [`MIN_SEGMENTS`] sent) reaches
-//!   `retrans-percent`, or its smoothed RTT exceeds `rtt-factor` times the path's baseline
-//!   (and the baseline by [`RTT_FLOOR_US`], so microsecond LAN jitter is no inflation). The
+//!   (`bytes_acked` unchanged) over `dead-rtos` retransmission timeouts (or the telemetry
+//!   reported that many RTOs in a row); Degraded, only from fresh evidence (at least
+//!   [`MIN_SEGMENTS`] sent since the previous evidence, within [`STALE_EVIDENCE`]: an idle
+//!   subflow is unknown, not bad), when its retransmission rate over the hold time (not
+//!   counting its first [`SLOW_START`]: start-up overshoot) and since the previous evidence
+//!   both reach `retrans-percent`, or
+//!   its smoothed RTT exceeds `rtt-factor` times both the path's baseline and the RTT of the
+//!   same peer's active subflows from other addresses (queueing a path's own traffic causes
+//!   is no degradation: the other paths fill theirs too), each by [`RTT_FLOOR_US`], all
+//!   past their [`SLOW_START`] (queues fill unevenly at the start). The
 //!   baseline is per (local address, peer address): it follows a lower RTT at once and a
 //!   higher one slowly (1/[`BASELINE_DRIFT`] per sample), so a lasting route change is
 //!   absorbed and a transient one is not.
@@ -18,7 +24,7 @@
 //!   address is not made (when all paths are degraded, moving traffic gains nothing).
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     fmt,
     net::{IpAddr, SocketAddr},
     time::Duration,
@@ -28,10 +34,20 @@ use mptcpd_plugin::{HealthConfig, PathFigures};
 
 /// Fewest segments sent between two samples for their retransmission rate to count.
 pub const MIN_SEGMENTS: u32 = 20;
-/// Least RTT excess over the baseline that counts as inflation, us.
-pub const RTT_FLOOR_US: u32 = 20_000;
+/// Least RTT excess over the baseline (and over the other paths) that counts as inflation,
+/// us: more than a usual bottleneck queue holds (the failover benchmark's tbf holds 50 ms;
+/// a busy healthy path fills its queue), far less than a congested cellular path's seconds.
+pub const RTT_FLOOR_US: u32 = 100_000;
 /// The baseline moves up by 1/this of the gap per sample.
 pub const BASELINE_DRIFT: u32 = 64;
+/// Evidence older than this is none: the subflow is idle (e.g. a backup), its figures stale.
+pub const STALE_EVIDENCE: Duration = Duration::from_secs(3);
+/// A subflow's first seconds (and those after it was idle) do not count for its
+/// retransmission rate: slow start overshoots the bottleneck queue.
+pub const SLOW_START: Duration = Duration::from_secs(2);
+/// Least span of the retransmission rate's window: one burst (a telemetry event right after
+/// a tick) is not a rate.
+pub const RATE_SPAN: Duration = Duration::from_secs(2);
 
 /// An address's (or a subflow's) health, from best to worst (the plugin API's type, which
 /// the daemon shows operators).
@@ -138,15 +154,34 @@ pub struct Decision {
 }
 
 /// One subflow's memory.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Sub {
     last: PathFigures,
     seen: Duration,
+    /// Since when it carries traffic (first seen, or active again after idling).
+    active_since: Duration,
+    /// The figures at the last evidence (enough sent since the one before), and when.
+    mark: (PathFigures, Duration),
+    /// Evidence points after slow start, (when, segments sent, retransmitted), spanning the
+    /// hold time: the retransmission rate is taken over them.
+    window: VecDeque<(Duration, u32, u32)>,
     /// RTOs since `bytes_acked` last moved.
     stalled_rtos: u32,
-    retrans_percent: u32,
+    /// `None`: no rate yet.
+    retrans_percent: Option<u32>,
     rtt_percent: u32,
-    verdict: Health,
+}
+
+impl Sub {
+    fn fresh(&self, now: Duration) -> bool {
+        now.saturating_sub(self.mark.1) <= STALE_EVIDENCE
+    }
+
+    /// Fresh and past slow start: its RTT says what its path does, not how its queue and
+    /// the others' fill at the start.
+    fn settled(&self, now: Duration) -> bool {
+        self.fresh(now) && now.saturating_sub(self.active_since) >= SLOW_START
+    }
 }
 
 /// One address's memory.
@@ -229,14 +264,16 @@ impl Core {
             };
         }
         let baseline = *baseline;
-        let t = self.thresholds;
+        let hold = self.thresholds.hold;
         let sub = self.subs.entry((local, remote)).or_insert(Sub {
             last: figures,
             seen: now,
+            active_since: now,
+            mark: (figures, now),
+            window: VecDeque::new(),
             stalled_rtos: 0,
-            retrans_percent: 0,
+            retrans_percent: None,
             rtt_percent: 100,
-            verdict: Health::Healthy,
         });
         let prev = sub.last;
         if figures.bytes_acked > prev.bytes_acked {
@@ -246,28 +283,89 @@ impl Core {
                 .stalled_rtos
                 .saturating_add(figures.rtos.saturating_sub(prev.rtos));
         }
-        let sent = figures.segs_out.saturating_sub(prev.segs_out);
-        if sent >= MIN_SEGMENTS {
-            let retrans = figures.retransmissions.saturating_sub(prev.retransmissions);
-            sub.retrans_percent = percent(retrans, sent);
+        let (mark, marked) = sub.mark;
+        if figures.segs_out.saturating_sub(mark.segs_out) >= MIN_SEGMENTS {
+            if now.saturating_sub(marked) > STALE_EVIDENCE {
+                // Active again after idling: starts over (its cwnd does too).
+                sub.active_since = now;
+                sub.window.clear();
+                sub.retrans_percent = None;
+            }
+            let sent = figures.segs_out.saturating_sub(mark.segs_out);
+            let last = percent(
+                figures.retransmissions.saturating_sub(mark.retransmissions),
+                sent,
+            );
+            sub.mark = (figures, now);
+            if now.saturating_sub(sub.active_since) >= SLOW_START {
+                sub.window
+                    .push_back((now, figures.segs_out, figures.retransmissions));
+            }
+            // Keep one point at or before the hold time ago: the window's start.
+            while sub
+                .window
+                .get(1)
+                .is_some_and(|&(at, _, _)| now.saturating_sub(at) >= hold)
+            {
+                sub.window.pop_front();
+            }
+            if let (Some(&(t0, s0, r0)), Some(&(t1, s1, r1))) =
+                (sub.window.front(), sub.window.back())
+                && t1.saturating_sub(t0) >= RATE_SPAN
+            {
+                let sent = s1.saturating_sub(s0);
+                if sent >= MIN_SEGMENTS {
+                    // Lossy over the hold time (a burst is diluted) and still now (a path
+                    // that turned clean counts as better at once).
+                    sub.retrans_percent = Some(percent(r1.saturating_sub(r0), sent).min(last));
+                }
+            }
         }
         sub.rtt_percent = if baseline == 0 {
             100
         } else {
             percent(rtt, baseline)
         };
+        sub.last = figures;
+        sub.seen = now;
+    }
+
+    /// The telemetry saw a retransmission timeout: `consecutive` in a row (the kernel's own
+    /// count, reset by an acknowledgement), which judges a blackhole without waiting for the
+    /// next figures.
+    pub fn rto(&mut self, local: SocketAddr, remote: SocketAddr, consecutive: u32) {
+        if let Some(sub) = self.subs.get_mut(&(canonical(local), canonical(remote))) {
+            sub.stalled_rtos = sub.stalled_rtos.max(consecutive);
+        }
+    }
+
+    /// A subflow's verdict at `now`; `others_rtt`: the lowest RTT of the same peer's
+    /// subflows from other addresses with fresh evidence.
+    fn verdict(&self, now: Duration, sub: &Sub, baseline: u32, others_rtt: Option<u32>) -> Health {
+        let t = self.thresholds;
+        if t.dead_rtos > 0 && sub.stalled_rtos >= t.dead_rtos {
+            return Health::Dead;
+        }
+        if !sub.fresh(now) {
+            return Health::Healthy;
+        }
+        let rtt = sub.last.srtt_us;
+        let above = |reference: u32| {
+            reference > 0
+                && percent(rtt, reference) >= t.rtt_factor_percent
+                && rtt.saturating_sub(reference) >= RTT_FLOOR_US
+        };
         let inflated = t.rtt_factor_percent > 0
-            && sub.rtt_percent >= t.rtt_factor_percent
-            && rtt.saturating_sub(baseline) >= RTT_FLOOR_US;
-        sub.verdict = if t.dead_rtos > 0 && sub.stalled_rtos >= t.dead_rtos {
-            Health::Dead
-        } else if inflated || (t.retrans_percent > 0 && sub.retrans_percent >= t.retrans_percent) {
+            && sub.settled(now)
+            && above(baseline)
+            && others_rtt.is_some_and(above);
+        let lossy =
+            t.retrans_percent > 0 && sub.retrans_percent.is_some_and(|p| p >= t.retrans_percent);
+        if inflated || lossy {
             Health::Degraded
         } else {
             Health::Healthy
-        };
-        sub.last = figures;
-        sub.seen = now;
+        }
     }
 
     /// How many paths (local address, peer address) have a baseline (for tests).
@@ -289,7 +387,7 @@ impl Core {
         self.subs.retain(|_, s| now.saturating_sub(s.seen) <= stale);
         self.baselines
             .retain(|_, &mut (_, fed)| now.saturating_sub(fed) <= stale);
-        let judged = self.judge();
+        let judged = self.judge(now);
         for &addr in judged.keys() {
             self.addrs.entry(addr).or_insert(Addr {
                 state: Health::Healthy,
@@ -342,21 +440,42 @@ impl Core {
     }
 
     /// Each address's verdict from its subflows' (with the quorum), and the figures.
-    fn judge(&self) -> BTreeMap<IpAddr, (Health, Figures)> {
+    fn judge(&self, now: Duration) -> BTreeMap<IpAddr, (Health, Figures)> {
         let t = self.thresholds;
         let mut per_addr: BTreeMap<IpAddr, (Figures, BTreeSet<IpAddr>, BTreeSet<IpAddr>)> =
             BTreeMap::new();
+        // The lowest fresh RTT per (peer, local address): what the other paths show.
+        let mut rtts: BTreeMap<(IpAddr, IpAddr), u32> = BTreeMap::new();
         for (&(local, remote), sub) in &self.subs {
+            if sub.settled(now) && sub.last.srtt_us > 0 {
+                let rtt = rtts.entry((remote.ip(), local.ip())).or_insert(u32::MAX);
+                *rtt = (*rtt).min(sub.last.srtt_us);
+            }
+        }
+        for (&(local, remote), sub) in &self.subs {
+            let others = rtts
+                .range((remote.ip(), IpAddr::from([0u8; 4]))..)
+                .take_while(|&(&(peer, _), _)| peer == remote.ip())
+                .filter(|&(&(_, addr), _)| addr != local.ip())
+                .map(|(_, &rtt)| rtt)
+                .min();
+            let baseline = self
+                .baselines
+                .get(&(local.ip(), remote.ip()))
+                .map_or(0, |&(b, _)| b);
+            let verdict = self.verdict(now, sub, baseline, others);
             let (f, bad_peers, dead_peers) = per_addr.entry(local.ip()).or_default();
             f.subflows += 1;
-            f.worst_retrans_percent = f.worst_retrans_percent.max(sub.retrans_percent);
+            f.worst_retrans_percent = f
+                .worst_retrans_percent
+                .max(sub.retrans_percent.unwrap_or(0));
             f.worst_rtt_percent = f.worst_rtt_percent.max(sub.rtt_percent);
             f.worst_rtos = f.worst_rtos.max(sub.stalled_rtos);
-            if sub.verdict >= Health::Degraded {
+            if verdict >= Health::Degraded {
                 f.bad_subflows += 1;
                 bad_peers.insert(remote.ip());
             }
-            if sub.verdict == Health::Dead {
+            if verdict == Health::Dead {
                 f.dead_subflows += 1;
                 dead_peers.insert(remote.ip());
             }

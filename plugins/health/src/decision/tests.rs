@@ -40,6 +40,10 @@ enum Path {
     Slow(u32),
     /// Nothing acknowledged, one RTO.
     Blackholed,
+    /// Busy: 100 segments, its own queue's RTT of `ms`.
+    Queued(u32),
+    /// Nothing sent (a backup subflow).
+    Idle,
 }
 
 impl Flow {
@@ -54,15 +58,15 @@ impl Flow {
     fn step(&mut self, path: Path) -> PathFigures {
         let f = &mut self.figures;
         match path {
-            Path::Healthy | Path::Slow(_) => {
+            Path::Healthy | Path::Slow(_) | Path::Queued(_) => {
                 f.segs_out += 100;
                 f.bytes_acked += 100_000;
-                f.srtt_us = if let Path::Slow(ms) = path {
-                    ms * 1000
-                } else {
-                    10_000
+                f.srtt_us = match path {
+                    Path::Slow(ms) | Path::Queued(ms) => ms * 1000,
+                    _ => 10_000,
                 };
             }
+            Path::Idle => {}
             Path::Lossy(pct) => {
                 f.segs_out += 100;
                 f.retransmissions += pct;
@@ -171,7 +175,8 @@ fn a_lossy_path_is_degraded_across_enough_peers() {
 #[test]
 fn a_share_of_subflows_from_two_peers_is_enough() {
     let mut run = Run::new(2);
-    run.seconds(3, Path::Healthy, |_| Path::Lossy(30));
+    // After the subflows' slow start.
+    run.seconds(5, Path::Healthy, |_| Path::Lossy(30));
     assert_eq!(run.changes(), [(ip(B), Health::Healthy, Health::Degraded)]);
 }
 
@@ -253,7 +258,7 @@ fn when_every_path_is_degraded_nothing_changes() {
 #[test]
 fn the_last_healthy_path_is_not_demoted() {
     let mut run = Run::new(4);
-    run.seconds(3, Path::Healthy, |_| Path::Lossy(30));
+    run.seconds(5, Path::Healthy, |_| Path::Lossy(30));
     assert_eq!(run.changes(), [(ip(B), Health::Healthy, Health::Degraded)]);
     run.seconds(30, Path::Lossy(30), |_| Path::Lossy(30));
     assert_eq!(run.core.state(ip(A)), Health::Healthy);
@@ -302,7 +307,7 @@ fn a_dead_path_recovers_through_degraded_or_healthy_after_the_hold_time() {
 #[test]
 fn closed_subflows_stop_counting() {
     let mut run = Run::new(4);
-    run.seconds(3, Path::Healthy, |_| Path::Lossy(30));
+    run.seconds(5, Path::Healthy, |_| Path::Lossy(30));
     assert_eq!(run.core.state(ip(B)), Health::Degraded);
     for flow in std::mem::take(&mut run.b) {
         run.core.forget(flow.local, flow.remote);
@@ -338,4 +343,84 @@ fn a_path_flipping_at_random_changes_at_most_once_per_hold_time() {
     for pair in run.decisions.windows(2) {
         assert!(gap(pair[0].0, pair[1].0) >= hold, "{:?}", run.decisions);
     }
+}
+
+#[test]
+fn paths_busy_with_their_own_queues_are_not_degraded() {
+    let mut run = Run::new(4);
+    run.seconds(5, Path::Healthy, |_| Path::Healthy);
+    // Both paths' queues fill under their own traffic: 6 to 9 times the idle RTT.
+    run.seconds(30, Path::Queued(60), |p| {
+        Path::Queued(60 + u32::from(p) * 10)
+    });
+    assert_eq!(run.changes(), []);
+}
+
+#[test]
+fn a_start_up_burst_degrades_nothing() {
+    let mut run = Run::new(4);
+    // Slow start overshoots the queue: half retransmitted in the first seconds.
+    run.seconds(2, Path::Healthy, |_| Path::Lossy(50));
+    run.seconds(30, Path::Healthy, |_| Path::Healthy);
+    assert_eq!(run.changes(), []);
+}
+
+#[test]
+fn an_idle_backup_path_recovers_after_the_hold_time() {
+    let hold = Duration::from_secs(10);
+    let mut run = Run::new(4);
+    run.seconds(5, Path::Healthy, |_| Path::Lossy(30));
+    assert_eq!(run.changes(), [(ip(B), Health::Healthy, Health::Degraded)]);
+    // Backup now: it sends nothing, its last figures are no evidence.
+    let idle_from = run.now;
+    run.seconds(30, Path::Healthy, |_| Path::Idle);
+    assert_eq!(
+        run.changes(),
+        [
+            (ip(B), Health::Healthy, Health::Degraded),
+            (ip(B), Health::Degraded, Health::Healthy)
+        ]
+    );
+    let restored = gap(idle_from, run.decisions[1].0);
+    assert!(
+        restored <= hold + super::STALE_EVIDENCE + Duration::from_secs(1),
+        "{restored:?}"
+    );
+}
+
+#[test]
+fn consecutive_rtos_reported_at_once_make_a_path_dead() {
+    let mut run = Run::new(4);
+    run.seconds(5, Path::Healthy, |_| Path::Healthy);
+    let now = run.now + Duration::from_millis(500);
+    for flow in &run.b {
+        run.core.rto(flow.local, flow.remote, 3);
+    }
+    let decisions = run.core.evaluate(now);
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    assert_eq!((decisions[0].addr, decisions[0].to), (ip(B), Health::Dead));
+}
+
+#[test]
+fn queues_filling_unevenly_at_the_start_degrade_nothing() {
+    let mut run = Run::new(4);
+    // New subflows: B's queue fills first, A's a second later.
+    run.seconds(1, Path::Healthy, |_| Path::Healthy);
+    run.seconds(1, Path::Queued(10), |_| Path::Queued(60));
+    run.seconds(30, Path::Queued(60), |_| Path::Queued(60));
+    assert_eq!(run.changes(), []);
+}
+
+#[test]
+fn a_burst_just_after_slow_start_is_not_a_rate() {
+    let mut run = Run::new(4);
+    run.seconds(3, Path::Healthy, |_| Path::Healthy);
+    // A retransmission-burst event half a second after the first counted sample.
+    let now = run.now + Duration::from_millis(500);
+    for flow in &mut run.b {
+        flow.figures.segs_out += 40;
+        flow.figures.retransmissions += 20;
+        run.core.observe(now, flow.local, flow.remote, flow.figures);
+    }
+    assert_eq!(run.core.evaluate(now), []);
 }
