@@ -23,7 +23,7 @@ pub(crate) fn unrouted_warning(addr: IpAddr, interface: &str) -> String {
     };
     format!(
         "{addr} on {interface}: no default route through {interface} for traffic from it: \
-         subflows from it will not establish; route it by source, e.g. \
+         subflows from it reach only its own link; route it by source, e.g. \
          `{ip} rule add from {addr} table 100` and \
          `{ip} route add default via {gateway} dev {interface} table 100`"
     )
@@ -52,7 +52,7 @@ mod tests {
         assert_eq!(
             v4,
             "198.51.100.7 on wlan0: no default route through wlan0 for traffic from it: \
-             subflows from it will not establish; route it by source, e.g. \
+             subflows from it reach only its own link; route it by source, e.g. \
              `ip rule add from 198.51.100.7 table 100` and \
              `ip route add default via GATEWAY dev wlan0 table 100`"
         );
