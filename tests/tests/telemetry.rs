@@ -940,10 +940,9 @@ fn telemetry_counts_mptcp_level_retransmissions_when_a_path_goes_down() {
     assert_eq!(records.len(), 2, "{records:#?}");
     let tokens: Vec<u32> = records.iter().map(|r| r.token).collect();
     assert!(tokens.iter().all(|&t| t != 0), "{records:#?}");
-    assert_eq!(
-        client_mptcp_retransmits(&hosts, &watched.telemetry, &tokens),
-        0
-    );
+    // Usually 0 here; a slow machine (the VM under emulation) may already have fired the
+    // MPTCP retransmission timer: the cut must add to whatever it is.
+    let before = client_mptcp_retransmits(&hosts, &watched.telemetry, &tokens);
     // Path 2 cut mid-transfer (the server's end down: the client's data on it is dropped, its
     // link has no carrier): what it had in flight without a DATA_ACK is sent again by the
     // MPTCP layer's retransmission timer, on path 1.
@@ -956,12 +955,15 @@ fn telemetry_counts_mptcp_level_retransmissions_when_a_path_goes_down() {
         .unwrap();
     assert!(down.success());
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut count = 0;
-    while count == 0 && Instant::now() < deadline {
+    let mut count = before;
+    while count == before && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
         count = client_mptcp_retransmits(&hosts, &watched.telemetry, &tokens);
     }
     stop([&mut client, &mut server]);
-    assert!(count > 0, "no MPTCP-level retransmission within 30 s");
-    eprintln!("MPTCP-level retransmissions: {count}");
+    assert!(
+        count > before,
+        "no MPTCP-level retransmission within 30 s of the cut (before it: {before})"
+    );
+    eprintln!("MPTCP-level retransmissions: {before} before the cut, {count} after");
 }
