@@ -243,17 +243,7 @@ fn a_degraded_paths_decision_is_in_the_metrics_and_in_mptcpctl() {
     let signal = listen_for_the_decision(&bus);
     // Both paths at 20 Mbit/s: the transfers last long enough (seconds) for the plugin to
     // judge past slow start and over a window.
-    for dev in ["c1", "c2"] {
-        let tc = hosts
-            .client
-            .command("tc")
-            .unwrap()
-            .args(["qdisc", "add", "dev", dev, "root", "tbf", "rate", "20mbit"])
-            .args(["burst", "32kbit", "latency", "100ms"])
-            .status()
-            .unwrap();
-        assert!(tc.success(), "tc refused the tbf qdisc");
-    }
+    hosts.shape_client(&["c1", "c2"]).unwrap();
     hosts
         .server_input_rule(&format!(
             "ip saddr {PATH_2} ip length > 200 numgen random mod 100 < 20 drop"

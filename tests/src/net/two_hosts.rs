@@ -166,13 +166,21 @@ impl TwoHosts {
     /// slowed (20 Mbit/s), so that the scheduler must put data on path 2 too.
     pub fn blackhole_path_2(&self) -> anyhow::Result<()> {
         self.server_input_rule("iifname \"s2\" ip length > 200 drop")?;
-        let tc = self
-            .client
-            .command("tc")?
-            .args(["qdisc", "add", "dev", "c1", "root", "tbf", "rate", "20mbit"])
-            .args(["burst", "32kbit", "latency", "100ms"])
-            .status()?;
-        ensure!(tc.success(), "tc refused the tbf qdisc");
+        self.shape_client(&["c1"])
+    }
+
+    /// Limits the client's egress on each of `devs` (`c1`, `c2`) to 20 Mbit/s (tbf, a 100 ms
+    /// queue): transfers last seconds, and the scheduler needs both paths.
+    pub fn shape_client(&self, devs: &[&str]) -> anyhow::Result<()> {
+        for dev in devs {
+            let tc = self
+                .client
+                .command("tc")?
+                .args(["qdisc", "add", "dev", dev, "root", "tbf", "rate", "20mbit"])
+                .args(["burst", "32kbit", "latency", "100ms"])
+                .status()?;
+            ensure!(tc.success(), "tc refused the tbf qdisc on {dev}");
+        }
         Ok(())
     }
 }
