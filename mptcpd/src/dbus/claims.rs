@@ -240,7 +240,11 @@ mod tests {
         let to_web = Event::Created(connection(1, "192.0.2.1:40000", "203.0.113.1:80"));
         let other = Event::Created(connection(2, "192.0.2.1:40001", "203.0.113.1:22"));
         assert_eq!(claims.route(&to_web).as_deref(), Some(":1.7"));
-        assert_eq!(claims.route(&other).as_deref(), Some(":1.8"), "all the rest");
+        assert_eq!(
+            claims.route(&other).as_deref(),
+            Some(":1.8"),
+            "all the rest"
+        );
         assert_eq!(claims.route(&subflow(1)).as_deref(), Some(":1.7"));
         assert!(claims.holds(":1.7", 1) && !claims.holds(":1.8", 1));
         assert_eq!(claims.held_by(":1.8"), [2]);

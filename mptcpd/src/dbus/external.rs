@@ -29,7 +29,8 @@ pub(crate) struct External {
 }
 
 /// The keys a match rule takes, for the error that names an unknown one.
-const KEYS: &str = "all (b), local_port (q), remote_port (q), local_address (s), remote_address (s)";
+const KEYS: &str =
+    "all (b), local_port (q), remote_port (q), local_address (s), remote_address (s)";
 
 fn invalid(what: String) -> ControlError {
     ControlError::InvalidArgument(what)
@@ -59,7 +60,11 @@ pub(crate) fn rule(given: &HashMap<String, OwnedValue>) -> Result<Rule, ControlE
             "remote_port" => rule.remote_port = Some(port()?),
             "local_address" => rule.local_address = Some(address()?),
             "remote_address" => rule.remote_address = Some(address()?),
-            _ => return Err(invalid(format!("unknown match key {key:?} (expected {KEYS})"))),
+            _ => {
+                return Err(invalid(format!(
+                    "unknown match key {key:?} (expected {KEYS})"
+                )));
+            }
         }
     }
     if all && rule != Rule::default() {
@@ -191,7 +196,9 @@ pub(crate) async fn watch_departures(
 }
 
 /// `ClaimedEvent`'s arguments: the event's kind and its details by name.
-pub(crate) fn details(event: &Event) -> Option<(&'static str, Token, HashMap<&'static str, Value<'static>>)> {
+pub(crate) fn details(
+    event: &Event,
+) -> Option<(&'static str, Token, HashMap<&'static str, Value<'static>>)> {
     let addr = |a: SocketAddr| Value::from(mptcp_pm::canonical(a).to_string());
     let mut details: HashMap<&'static str, Value<'static>> = HashMap::new();
     let (kind, token) = match event {
@@ -246,7 +253,12 @@ mod tests {
     fn given(pairs: &[(&str, Value<'_>)]) -> HashMap<String, OwnedValue> {
         pairs
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), OwnedValue::try_from(v.try_clone().unwrap()).unwrap()))
+            .map(|(k, v)| {
+                (
+                    (*k).to_owned(),
+                    OwnedValue::try_from(v.try_clone().unwrap()).unwrap(),
+                )
+            })
             .collect()
     }
 
@@ -289,13 +301,20 @@ mod tests {
             refusal(&[("local_port", Value::from(80_u32))]),
             "match key \"local_port\" takes q (uint16), not u"
         );
-        assert!(refusal(&[("port", Value::from(80_u16))]).starts_with("unknown match key \"port\""));
+        assert!(
+            refusal(&[("port", Value::from(80_u16))]).starts_with("unknown match key \"port\"")
+        );
         assert_eq!(
             refusal(&[("remote_address", Value::from("example.org"))]),
             "match key \"remote_address\": \"example.org\" is not an IP address"
         );
-        assert!(refusal(&[("all", Value::from(true)), ("remote_port", Value::from(80_u16))])
-            .contains("either all"));
+        assert!(
+            refusal(&[
+                ("all", Value::from(true)),
+                ("remote_port", Value::from(80_u16))
+            ])
+            .contains("either all")
+        );
         assert!(refusal(&[("all", Value::from(false))]).contains("leave it out"));
     }
 

@@ -138,8 +138,10 @@ impl Manager {
     /// signal. Read the state again (`GetManagedObjects`; an external path manager
     /// `ClaimedConnections` too).
     #[zbus(signal)]
-    pub(super) async fn signals_dropped(emitter: &SignalEmitter<'_>, count: u64)
-    -> zbus::Result<()>;
+    pub(super) async fn signals_dropped(
+        emitter: &SignalEmitter<'_>,
+        count: u64,
+    ) -> zbus::Result<()>;
 
     // The event signals (`super::signals`; their arguments are `mptcpd_common::dbus`'s
     // structs, in order).

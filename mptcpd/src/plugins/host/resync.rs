@@ -156,7 +156,11 @@ pub(super) async fn resync<K: Commands + 'static>(
 
 /// A connection the default plugin never saw becomes its own: `new_connection`, and
 /// `connection_established` if it is.
-async fn adopt<K: Commands + 'static>(host: &mut PluginHost<K>, conn: Connection, established: bool) {
+async fn adopt<K: Commands + 'static>(
+    host: &mut PluginHost<K>,
+    conn: Connection,
+    established: bool,
+) {
     host.track(
         conn.token,
         Some(Tracked {
