@@ -108,7 +108,10 @@ impl Example {
             match self.lines.recv_timeout(left) {
                 Ok(line) if line.contains(needle) => return line,
                 Ok(line) => self.seen.push(line),
-                Err(_) => panic!("the example never said {needle:?}; it said {:?}", self.seen),
+                Err(e) => panic!(
+                    "the example never said {needle:?} ({e}); it said {:?}",
+                    self.seen
+                ),
             }
         }
     }
@@ -361,6 +364,128 @@ fn under_the_in_kernel_path_manager_the_request_is_refused_by_name() {
     assert!(status.success(), "{log}");
 }
 
+/// `ClaimedConnections`' answer: token, local, remote, established, subflows.
+type Claimed = Vec<(u32, String, String, bool, Vec<(String, String)>)>;
+
+/// Arguments of the wrong type or value, and an unregistration without registration: each a
+/// named error, nothing registered.
+async fn refused_arguments(conn: &zbus::Connection, address: &str) {
+    let wrong_type = call::<_, ()>(conn, "RegisterPathManager", &("all",))
+        .await
+        .unwrap_err();
+    // zbus's own answer to a body of the wrong signature.
+    assert_eq!(wrong_type.0, "org.freedesktop.zbus.Error", "{wrong_type:?}");
+    assert!(
+        wrong_type.1.contains("expected `a{sv}`"),
+        "{}",
+        wrong_type.1
+    );
+    for (bad, says) in [
+        (
+            rule(&[("port", Value::from(80_u16))]),
+            "unknown match key \"port\"",
+        ),
+        (
+            rule(&[("remote_port", Value::from("80"))]),
+            "takes q (uint16), not s",
+        ),
+        (
+            rule(&[("local_address", Value::from("here"))]),
+            "is not an IP address",
+        ),
+    ] {
+        let refused = call::<_, ()>(conn, "RegisterPathManager", &(bad,))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.0, "org.mptcpd.Error.InvalidArgument", "{refused:?}");
+        assert!(refused.1.contains(says), "{}", refused.1);
+    }
+    let not_registered = call::<_, u32>(conn, "UnregisterPathManager", &())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        not_registered.0, "org.mptcpd.Error.NotHeld",
+        "{not_registered:?}"
+    );
+    assert!(
+        registered(address).await.is_empty(),
+        "nothing half-registered"
+    );
+}
+
+/// A registered client may command only the connections it holds; an endpoint it adds goes
+/// when it leaves.
+async fn commands_need_a_held_connection(conn: zbus::Connection, address: &str, ns: &NetNs) {
+    // Registered: it may command only the connections it holds.
+    call::<_, ()>(
+        &conn,
+        "RegisterPathManager",
+        &(rule(&[("remote_port", Value::from(9_u16))]),),
+    )
+    .await
+    .unwrap();
+    let name = conn.unique_name().unwrap().to_string();
+    assert_eq!(registered(address).await, [name]);
+    let not_held = call::<_, ()>(
+        &conn,
+        "CreateSubflow",
+        &(12345_u32, "198.51.100.7", 3_u8, "203.0.113.1:80"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(not_held.0, "org.mptcpd.Error.NotHeld", "{not_held:?}");
+    let not_held = call::<_, ()>(
+        &conn,
+        "Announce",
+        &(12345_u32, "198.51.100.7", 3_u8, 7000_u16),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(not_held.0, "org.mptcpd.Error.NotHeld", "{not_held:?}");
+    let claimed: Claimed = call(&conn, "ClaimedConnections", &()).await.unwrap();
+    assert_eq!(claimed, Claimed::new());
+    // An endpoint it adds is removed when it goes.
+    let id: u8 = call(
+        &conn,
+        "AddEndpoint",
+        &("198.51.100.7", 0_u16, 0_u32, vec!["signal"], 0_u8),
+    )
+    .await
+    .unwrap();
+    assert!(
+        ns.ip(&["mptcp", "endpoint", "show"])
+            .unwrap()
+            .contains("198.51.100.7")
+    );
+    drop(conn);
+    until_released(address, || {
+        !ns.ip(&["mptcp", "endpoint", "show"])
+            .unwrap()
+            .contains("198.51.100.7")
+    })
+    .await;
+    assert!(id > 0);
+}
+
+/// A client that leaves before its call is answered is not left registered.
+async fn leaving_mid_call(address: &str) {
+    // A client that leaves before its call is answered is not left registered.
+    for _ in 0..3 {
+        let conn = client(address).await;
+        let message = zbus::message::Message::method_call(MANAGER_PATH, "RegisterPathManager")
+            .unwrap()
+            .destination(BUS_NAME)
+            .unwrap()
+            .interface(CONTROL_INTERFACE)
+            .unwrap()
+            .build(&(rule(&[]),))
+            .unwrap();
+        conn.send(&message).await.unwrap();
+        drop(conn);
+    }
+    until_released(address, || true).await;
+}
+
 #[test]
 fn bad_input_is_refused_by_name_and_a_client_that_leaves_takes_its_endpoints_along() {
     const TEST: &str =
@@ -372,114 +497,9 @@ fn bad_input_is_refused_by_name_and_a_client_that_leaves_takes_its_endpoints_alo
     let (ns, daemon, _state) = lone_daemon("mptcpd-t-extpm-b", address, true);
     runtime().block_on(async {
         let conn = client(address).await;
-        let wrong_type = call::<_, ()>(&conn, "RegisterPathManager", &("all",))
-            .await
-            .unwrap_err();
-        // zbus's own answer to a body of the wrong signature.
-        assert_eq!(wrong_type.0, "org.freedesktop.zbus.Error", "{wrong_type:?}");
-        assert!(
-            wrong_type.1.contains("expected `a{sv}`"),
-            "{}",
-            wrong_type.1
-        );
-        for (bad, says) in [
-            (
-                rule(&[("port", Value::from(80_u16))]),
-                "unknown match key \"port\"",
-            ),
-            (
-                rule(&[("remote_port", Value::from("80"))]),
-                "takes q (uint16), not s",
-            ),
-            (
-                rule(&[("local_address", Value::from("here"))]),
-                "is not an IP address",
-            ),
-        ] {
-            let refused = call::<_, ()>(&conn, "RegisterPathManager", &(bad,))
-                .await
-                .unwrap_err();
-            assert_eq!(refused.0, "org.mptcpd.Error.InvalidArgument", "{refused:?}");
-            assert!(refused.1.contains(says), "{}", refused.1);
-        }
-        let not_registered = call::<_, u32>(&conn, "UnregisterPathManager", &())
-            .await
-            .unwrap_err();
-        assert_eq!(
-            not_registered.0, "org.mptcpd.Error.NotHeld",
-            "{not_registered:?}"
-        );
-        assert!(
-            registered(address).await.is_empty(),
-            "nothing half-registered"
-        );
-
-        // Registered: it may command only the connections it holds.
-        call::<_, ()>(
-            &conn,
-            "RegisterPathManager",
-            &(rule(&[("remote_port", Value::from(9_u16))]),),
-        )
-        .await
-        .unwrap();
-        let name = conn.unique_name().unwrap().to_string();
-        assert_eq!(registered(address).await, [name]);
-        let not_held = call::<_, ()>(
-            &conn,
-            "CreateSubflow",
-            &(12345_u32, "198.51.100.7", 3_u8, "203.0.113.1:80"),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(not_held.0, "org.mptcpd.Error.NotHeld", "{not_held:?}");
-        let not_held = call::<_, ()>(
-            &conn,
-            "Announce",
-            &(12345_u32, "198.51.100.7", 3_u8, 7000_u16),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(not_held.0, "org.mptcpd.Error.NotHeld", "{not_held:?}");
-        let claimed: Vec<(u32, String, String, bool, Vec<(String, String)>)> =
-            call(&conn, "ClaimedConnections", &()).await.unwrap();
-        assert!(claimed.is_empty());
-        // An endpoint it adds is removed when it goes.
-        let id: u8 = call(
-            &conn,
-            "AddEndpoint",
-            &("198.51.100.7", 0_u16, 0_u32, vec!["signal"], 0_u8),
-        )
-        .await
-        .unwrap();
-        assert!(
-            ns.ip(&["mptcp", "endpoint", "show"])
-                .unwrap()
-                .contains("198.51.100.7")
-        );
-        drop(conn);
-        until_released(address, || {
-            !ns.ip(&["mptcp", "endpoint", "show"])
-                .unwrap()
-                .contains("198.51.100.7")
-        })
-        .await;
-        assert!(id > 0);
-
-        // A client that leaves before its call is answered is not left registered.
-        for _ in 0..3 {
-            let conn = client(address).await;
-            let message = zbus::message::Message::method_call(MANAGER_PATH, "RegisterPathManager")
-                .unwrap()
-                .destination(BUS_NAME)
-                .unwrap()
-                .interface(CONTROL_INTERFACE)
-                .unwrap()
-                .build(&(rule(&[]),))
-                .unwrap();
-            conn.send(&message).await.unwrap();
-            drop(conn);
-        }
-        until_released(address, || true).await;
+        refused_arguments(&conn, address).await;
+        commands_need_a_held_connection(conn, address, &ns).await;
+        leaving_mid_call(address).await;
     });
     let (status, log) = daemon.stop().unwrap();
     assert!(status.success(), "{log}");

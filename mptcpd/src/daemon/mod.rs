@@ -136,6 +136,37 @@ async fn resync(
     host.resync(live).await;
 }
 
+/// An `mptcp_pm` event for the connection view, the bus and, unless an external path manager
+/// handles its connection, the plugins.
+async fn pm_event(
+    host: &mut PluginHost<NetlinkPm>,
+    connections: &Connections,
+    bus: &crate::dbus::Bus,
+    event: &mptcp_pm::Event,
+) {
+    tracing::debug!("mptcp: {event:?}");
+    connections.on_pm_event(event);
+    if !bus.pm_event(event) {
+        host.on_pm_event(event).await;
+    }
+}
+
+/// Connections an external path manager gave back: the default plugin's now.
+async fn hand_back(
+    host: &mut PluginHost<NetlinkPm>,
+    connections: &Connections,
+    tokens: Vec<mptcp_pm::Token>,
+) {
+    let views = tokens
+        .into_iter()
+        .filter_map(|t| connections.get(t))
+        .collect();
+    let adopted = host.adopt_released(views).await;
+    tracing::info!(
+        "{adopted} connections of an external path manager adopted by the default plugin"
+    );
+}
+
 /// The next telemetry event for the plugins; never, without a queue.
 async fn next_telemetry(
     events: &mut Option<tokio::sync::mpsc::Receiver<mptcpd_plugin::TelemetryEvent>>,
@@ -303,13 +334,8 @@ async fn serve(
             },
             item = pm_events.recv() => match item.map_err(DaemonError::Pm)? {
                 EventItem::Event(event) => {
-                    tracing::debug!("mptcp: {event:?}");
                     stats.pm_event();
-                    connections.on_pm_event(&event);
-                    // A connection an external path manager handles is not the plugins'.
-                    if !bus.pm_event(&event) {
-                        host.on_pm_event(&event).await;
-                    }
+                    pm_event(&mut host, &connections, &bus, &event).await;
                 }
                 EventItem::Overrun => {
                     let overruns = stats.overrun();
@@ -317,11 +343,7 @@ async fn serve(
                 }
                 EventItem::Malformed(e) => tracing::debug!("mptcp: undecodable event: {}", Chain(&e)),
             },
-            Some(tokens) = handed_back.recv() => {
-                let views = tokens.into_iter().filter_map(|t| connections.get(t)).collect();
-                let adopted = host.adopt_released(views).await;
-                tracing::info!("{adopted} connections of an external path manager adopted by the default plugin");
-            }
+            Some(tokens) = handed_back.recv() => hand_back(&mut host, &connections, tokens).await,
             Some(event) = next_telemetry(&mut telemetry_events) => host.on_telemetry(event).await,
             () = next_tick(&mut ticks) => host.on_tick().await,
         }

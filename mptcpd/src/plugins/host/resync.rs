@@ -193,7 +193,7 @@ fn viewed_connection(view: &ConnectionView) -> Connection {
     }
 }
 
-/// A subflow as SUB_ESTABLISHED would have given it, from the daemon's view of it.
+/// A subflow as `SUB_ESTABLISHED` would have given it, from the daemon's view of it.
 fn viewed_subflow(token: Token, view: &SubflowView) -> Subflow {
     // Not destructured: the view is `non_exhaustive`; its figures are not an event's.
     Subflow {
