@@ -400,6 +400,24 @@ async fn refused_arguments(conn: &zbus::Connection, address: &str) {
         assert_eq!(refused.0, "org.mptcpd.Error.InvalidArgument", "{refused:?}");
         assert!(refused.1.contains(says), "{}", refused.1);
     }
+    // An object the daemon does not serve.
+    let proxy = zbus::Proxy::new(
+        conn,
+        BUS_NAME,
+        "/org/mptcpd/Mptcpd/nowhere",
+        CONTROL_INTERFACE,
+    )
+    .await
+    .unwrap();
+    let unknown = proxy
+        .call::<_, _, ()>("RegisterPathManager", &(rule(&[]),))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&unknown, zbus::Error::MethodError(name, _, _)
+            if name.as_str() == "org.freedesktop.DBus.Error.UnknownObject"),
+        "{unknown:?}"
+    );
     let not_registered = call::<_, u32>(conn, "UnregisterPathManager", &())
         .await
         .unwrap_err();

@@ -5,6 +5,7 @@
 //! removed. The health decision signal is checked in `health_observe.rs`.
 
 use std::{
+    fmt::Write as _,
     io::{Read as _, Write as _},
     time::Duration,
 };
@@ -272,9 +273,10 @@ fn a_subscriber_that_fell_behind_is_told_how_many_and_reads_the_state_again() {
         })
         .unwrap();
     let batch = tempfile::NamedTempFile::new().unwrap();
-    let lines: String = (1..=200)
-        .map(|n| format!("address add 198.51.100.{n}/32 dev ov0\n"))
-        .collect();
+    let mut lines = String::new();
+    for n in 1..=200 {
+        writeln!(lines, "address add 198.51.100.{n}/32 dev ov0").unwrap();
+    }
     std::fs::write(batch.path(), lines).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -361,13 +361,13 @@ impl Control {
         let name = sender(&header)?;
         let kind = self.pm.pm_kind();
         if kind != PmKind::Userspace {
+            let under = match kind {
+                PmKind::Kernel => "the in-kernel path manager",
+                _ => "another path manager the kernel chose (net.mptcp.path_manager)",
+            };
             return Err(ControlError::WrongPathManager(format!(
-                "this namespace's connections are under the {} path manager, which takes no \
-                 external path manager: set net.mptcp.pm_type=1 (userspace) first",
-                match kind {
-                    PmKind::Kernel => "in-kernel",
-                    _ => "kernel's chosen (net.mptcp.path_manager)",
-                }
+                "this namespace's connections are under {under}, which takes no external path \
+                 manager: set net.mptcp.pm_type=1 (userspace) first"
             )));
         }
         let rule = super::external::rule(&rule)?;
