@@ -8,7 +8,7 @@
 //! bus (before or after its call is answered) each end in a D-Bus error or a release.
 
 use std::{
-    io::{BufRead as _, BufReader},
+    io::{BufRead as _, BufReader, Read as _, Write as _},
     net::SocketAddr,
     path::{Path as FsPath, PathBuf},
     process::{Child, Command, Stdio},
@@ -522,4 +522,81 @@ fn bad_input_is_refused_by_name_and_a_client_that_leaves_takes_its_endpoints_alo
     let (status, log) = daemon.stop().unwrap();
     assert!(status.success(), "{log}");
     assert!(!log.contains("panicked"), "{log}");
+}
+
+/// Whether something listens on TCP `port` in `ns` (MPTCP listeners show as their TCP
+/// listening subflow; the thread's own view, `/proc/net` being the main thread's namespace).
+fn listening(ns: &NetNs, port: u16) -> bool {
+    let port = format!(":{port:04X}");
+    ns.run(|| {
+        std::fs::read_to_string("/proc/thread-self/net/tcp")
+            .unwrap()
+            .lines()
+            .skip(1)
+            .any(|line| {
+                let mut fields = line.split_whitespace();
+                let local = fields.nth(1).unwrap_or_default();
+                local.ends_with(&port) && fields.nth(1) == Some("0A")
+            })
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_client_sees_its_connections_and_its_listeners_close_when_it_leaves() {
+    const TEST: &str = "a_client_sees_its_connections_and_its_listeners_close_when_it_leaves";
+    let Some(bus) = bus_or_skip(TEST) else {
+        return;
+    };
+    let address = bus.address();
+    let (ns, daemon, _state) = lone_daemon("mptcpd-t-extpm-l", address, true);
+    runtime().block_on(async {
+        let conn = client(address).await;
+        call::<_, ()>(&conn, "RegisterPathManager", &(rule(&[]),))
+            .await
+            .unwrap();
+        // Both ends of a connection on loopback are its own.
+        let (_client, _server) = ns
+            .run(|| {
+                let listener =
+                    mptcpd_tests::sockets::mptcp::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+                let client =
+                    mptcpd_tests::sockets::mptcp::connect(listener.local_addr().unwrap()).unwrap();
+                let (mut server, _) = listener.accept().unwrap();
+                // A byte each way: both ends established.
+                let mut byte = [0_u8; 1];
+                (&client).write_all(b"x").unwrap();
+                server.read_exact(&mut byte).unwrap();
+                server.write_all(b"y").unwrap();
+                (&client).read_exact(&mut byte).unwrap();
+                (client, server)
+            })
+            .unwrap();
+        let deadline = Instant::now() + WAIT;
+        let claimed = loop {
+            let claimed: Claimed = call(&conn, "ClaimedConnections", &()).await.unwrap();
+            if claimed.len() == 2 && claimed.iter().all(|c| c.3) {
+                break claimed;
+            }
+            assert!(Instant::now() < deadline, "{claimed:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let (token, ref local, _, _, ref subflows) = claimed[0];
+        assert!(local.starts_with("127.0.0.1:"), "{claimed:?}");
+        assert_eq!(subflows.len(), 1, "{claimed:?}");
+        // An announcement with a port opens the listener joins to it need.
+        assert!(!listening(&ns, 7000));
+        call::<_, ()>(&conn, "Announce", &(token, "127.0.0.1", 3_u8, 7000_u16))
+            .await
+            .unwrap();
+        assert!(listening(&ns, 7000), "the announcement's listener");
+        drop(conn);
+        until_released(address, || !listening(&ns, 7000)).await;
+    });
+    let (status, log) = daemon.stop().unwrap();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("left the bus: 2 connections back to the default plugin, 0 endpoints and 1 listeners removed"),
+        "{log}"
+    );
 }
