@@ -121,12 +121,10 @@ impl Control {
                 .map_err(|_| invalid(format!("interface index {ifindex} out of range")))?;
             endpoint = endpoint.with_if_idx(index);
         }
+        let name = sender(&header)?;
         let id = self.pm.add_operator_endpoint(endpoint).await?;
         // A path manager's endpoints go with it.
-        self.external
-            .claims
-            .lock()
-            .note_endpoint(sender(&header)?, id);
+        self.external.claims.lock().note_endpoint(name, id);
         tracing::info!("D-Bus: uid {uid} added endpoint {id} ({addr})");
         Ok(id)
     }

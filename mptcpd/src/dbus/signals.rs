@@ -27,7 +27,7 @@ use super::{claims::Owner, control::Control, manager::Manager};
 /// Events queued for the bus at most; more are dropped until the bus task catches up.
 const QUEUE: usize = 4096;
 
-/// Test-only: a smaller queue, so that a test can overflow it (`tests/tests/dbus_overrun.rs`).
+/// Test-only: a smaller queue, so that a test can overflow it (`tests/tests/dbus_signals.rs`).
 const TEST_QUEUE: &str = "MPTCPD_TEST_DBUS_QUEUE";
 
 /// What the bus task turns into a signal.
