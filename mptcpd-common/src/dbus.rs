@@ -122,6 +122,11 @@ pub mod signal {
     pub const LOCAL_ADDRESS_REMOVED: &str = "LocalAddressRemoved";
     /// A plugin judged a local address's paths: [`super::Decision`].
     pub const PATH_DECISION: &str = "PathDecision";
+    /// Event signals were dropped, the bus being behind: their count (`t`).
+    pub const SIGNALS_DROPPED: &str = "SignalsDropped";
+    /// `Control1`, to an external path manager only: an event of a connection it handles
+    /// (`sua{sv}`: kind, token, details).
+    pub const CLAIMED_EVENT: &str = "ClaimedEvent";
 }
 
 /// `ConnectionCreated`, `ConnectionEstablished` (D-Bus `ossnnb`).

@@ -5,6 +5,7 @@
 //! removed. The health decision signal is checked in `health_observe.rs`.
 
 use std::{
+    fmt::Write as _,
     io::{Read as _, Write as _},
     time::Duration,
 };
@@ -15,7 +16,11 @@ use mptcpd_common::dbus::{
     MANAGER_INTERFACE, MANAGER_PATH, SubflowEvent, signal,
 };
 use mptcpd_tests::{
-    bins, daemon::process::Daemon, dbus::SystemLikeBus, net::two_hosts::TwoHosts, skip,
+    bins,
+    daemon::process::Daemon,
+    dbus::SystemLikeBus,
+    net::{netns::NetNs, two_hosts::TwoHosts},
+    skip,
     sockets::mptcp,
 };
 use zbus::{MatchRule, MessageStream, message::Message, zvariant::OwnedObjectPath};
@@ -225,4 +230,89 @@ async fn network_signals(hosts: &TwoHosts, signals: &mut Signals) {
     assert_eq!(name, signal::LOCAL_ADDRESS_REMOVED);
     let removed: LocalAddressEvent = removed.body().deserialize().unwrap();
     assert_eq!(removed.address, "192.0.2.1");
+}
+
+/// A subscriber that fell behind (here: the daemon's queue made tiny, and a burst of address
+/// events) hears `SignalsDropped` with the count, and reads the state again from the objects.
+#[test]
+fn a_subscriber_that_fell_behind_is_told_how_many_and_reads_the_state_again() {
+    const TEST: &str = "a_subscriber_that_fell_behind_is_told_how_many_and_reads_the_state_again";
+    if !skip::require_root(TEST) {
+        return;
+    }
+    let Some(bus) = SystemLikeBus::start().unwrap() else {
+        skip::skip(TEST, "no dbus-daemon here (cargo xtask setup installs it)");
+        return;
+    };
+    let ns = NetNs::new("mptcpd-t-dsigov").unwrap();
+    ns.ip(&["link", "set", "lo", "up"]).unwrap();
+    ns.ip(&["link", "add", "ov0", "type", "veth", "peer", "name", "ov1"])
+        .unwrap();
+    let mut cmd = ns.command(bins::path("mptcpd").unwrap()).unwrap();
+    cmd.args([
+        "--log",
+        "stderr",
+        "--debug",
+        "--notify-flags",
+        "skip_loopback",
+    ])
+    .arg(format!("--bpf-pin-dir=/sys/fs/bpf/{}", ns.name()))
+    .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
+    .env("MPTCPD_TEST_DBUS_QUEUE", "1");
+    let state = tempfile::tempdir().unwrap();
+    cmd.arg("--state-dir").arg(state.path());
+    let mut daemon = Daemon::start(cmd).unwrap();
+    daemon.wait_for_log("D-Bus: serving").unwrap();
+    // A connection whose objects the subscriber reads back after the gap.
+    let (_client, _server) = ns
+        .run(|| {
+            let listener = mptcp::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+            let client = mptcp::connect(listener.local_addr().unwrap()).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            (client, server)
+        })
+        .unwrap();
+    let batch = tempfile::NamedTempFile::new().unwrap();
+    let mut lines = String::new();
+    for n in 1..=200 {
+        writeln!(lines, "address add 198.51.100.{n}/32 dev ov0").unwrap();
+    }
+    std::fs::write(batch.path(), lines).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut signals = Signals::subscribe(bus.address()).await;
+        for end in ["ov0", "ov1"] {
+            ns.ip(&["link", "set", end, "up"]).unwrap();
+        }
+        ns.ip(&["-batch", &batch.path().display().to_string()])
+            .unwrap();
+        let (_, dropped) = signals.next(&[signal::SIGNALS_DROPPED]).await;
+        let dropped: u64 = dropped.body().deserialize().unwrap();
+        assert!(dropped > 0);
+        let conn = zbus::connection::Builder::address(bus.address())
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
+        let objects = zbus::fdo::ObjectManagerProxy::new(&conn, BUS_NAME, MANAGER_PATH)
+            .await
+            .unwrap()
+            .get_managed_objects()
+            .await
+            .unwrap();
+        let connections = objects
+            .keys()
+            .filter(|p| p.as_str().starts_with(CONNECTION_PATH_PREFIX))
+            .count();
+        assert_eq!(connections, 2, "both ends: {objects:?}");
+    });
+    let (status, log) = daemon.stop().unwrap();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("event signals dropped: the bus was behind"),
+        "{log}"
+    );
 }

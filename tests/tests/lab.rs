@@ -120,3 +120,47 @@ fn interrupted_lab_removes_everything() {
     );
     assert!(lab_namespaces().is_empty(), "{:?}", lab_namespaces());
 }
+
+#[test]
+fn lab_with_the_external_path_manager_example_carries_data_over_both_paths() {
+    const TEST: &str = "lab_with_the_external_path_manager_example_carries_data_over_both_paths";
+    if !skip::require_root(TEST) {
+        return;
+    }
+    let found = Command::new("/usr/bin/python3")
+        .args(["-c", "import dbus_next"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found || !std::path::Path::new(mptcpd_tests::dbus::DBUS_DAEMON).exists() {
+        skip::skip(
+            TEST,
+            "no python3-dbus-next or dbus-daemon (cargo xtask setup installs them)",
+        );
+        return;
+    }
+    let out = Command::new(bins::path("mptcpd-lab").unwrap())
+        .args(["--bytes", "4000000", "--external-pm"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            "lab: external_pm.py: subflow from 198.51.100.1 (c-b) to 192.0.2.2:5201: requested"
+        ),
+        "{stdout}"
+    );
+    let subflows = stdout
+        .lines()
+        .filter(|l| l.starts_with("lab: client: subflow "))
+        .count();
+    assert_eq!(subflows, 2, "{stdout}");
+    assert!(
+        stdout.contains("lab: path B (198.51.100.1) carried"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("removed everything it made"), "{stdout}");
+    assert!(lab_namespaces().is_empty(), "{:?}", lab_namespaces());
+}

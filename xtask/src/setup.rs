@@ -20,6 +20,10 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
         "dbus-daemon",
         "the D-Bus tests run a private system-like bus",
     ),
+    (
+        "python3-dbus-next",
+        "the external path manager example (plugins/examples/external_pm.py) and its test",
+    ),
     ("qemu-system-x86", "the VM tests boot Debian kernels"),
     ("busybox-static", "the VM tests' initramfs"),
     ("cpio", "the VM tests' initramfs"),

@@ -117,14 +117,54 @@ fn subscribe(pm: &mptcp_pm::PmClient) -> Result<mptcp_pm::EventStream, DaemonErr
     Ok(events)
 }
 
-/// After lost `mptcp_pm` events: the connection view and the plugins get the kernel's list.
-async fn resync(host: &mut PluginHost<NetlinkPm>, connections: &Connections, overruns: u64) {
+/// After lost `mptcp_pm` events: the connection view and the plugins get the kernel's list
+/// (without the connections external path managers still handle).
+async fn resync(
+    host: &mut PluginHost<NetlinkPm>,
+    connections: &Connections,
+    claims: &crate::dbus::SharedClaims,
+    overruns: u64,
+) {
     tracing::warn!("mptcp_pm events lost (receive buffer overrun {overruns}): resynchronising");
-    let live = diag::connections().await;
-    if let Ok(live) = &live {
+    let mut live = diag::connections().await;
+    if let Ok(live) = &mut live {
         connections.resync(live);
+        let tokens: Vec<_> = live.iter().map(|s| s.token).collect();
+        let claimed = claims.lock().retain_live(&tokens);
+        live.retain(|s| !claimed.contains(&s.token));
     }
     host.resync(live).await;
+}
+
+/// An `mptcp_pm` event for the connection view, the bus and, unless an external path manager
+/// handles its connection, the plugins.
+async fn pm_event(
+    host: &mut PluginHost<NetlinkPm>,
+    connections: &Connections,
+    bus: &crate::dbus::Bus,
+    event: &mptcp_pm::Event,
+) {
+    tracing::debug!("mptcp: {event:?}");
+    connections.on_pm_event(event);
+    if !bus.pm_event(event) {
+        host.on_pm_event(event).await;
+    }
+}
+
+/// Connections an external path manager gave back: the default plugin's now.
+async fn hand_back(
+    host: &mut PluginHost<NetlinkPm>,
+    connections: &Connections,
+    tokens: Vec<mptcp_pm::Token>,
+) {
+    let views = tokens
+        .into_iter()
+        .filter_map(|t| connections.get(t))
+        .collect();
+    let adopted = host.adopt_released(views).await;
+    tracing::info!(
+        "{adopted} connections of an external path manager adopted by the default plugin"
+    );
 }
 
 /// The next telemetry event for the plugins; never, without a queue.
@@ -250,6 +290,8 @@ async fn serve(
     let stats = host.stats();
     let _metrics = start_metrics(&running.config, &host, &connections, telemetry.as_ref()).await;
     let plugins = host.plugin_names().into_iter().map(str::to_owned).collect();
+    // Connections external path managers gave back, for the default plugin.
+    let (handback, mut handed_back) = tokio::sync::mpsc::unbounded_channel();
     let bus = crate::dbus::Bus::spawn(
         pm.clone(),
         host.shared_pm(),
@@ -257,6 +299,7 @@ async fn serve(
         host.pm().decisions().clone(),
         plugins,
         &running.config,
+        handback,
     );
     notify::ready();
     tracing::info!("ready (notify flags: {})", running.config.notify_flags);
@@ -291,18 +334,16 @@ async fn serve(
             },
             item = pm_events.recv() => match item.map_err(DaemonError::Pm)? {
                 EventItem::Event(event) => {
-                    tracing::debug!("mptcp: {event:?}");
                     stats.pm_event();
-                    connections.on_pm_event(&event);
-                    bus.pm_event(&event);
-                    host.on_pm_event(&event).await;
+                    pm_event(&mut host, &connections, &bus, &event).await;
                 }
                 EventItem::Overrun => {
                     let overruns = stats.overrun();
-                    resync(&mut host, &connections, overruns).await;
+                    resync(&mut host, &connections, bus.claims(), overruns).await;
                 }
                 EventItem::Malformed(e) => tracing::debug!("mptcp: undecodable event: {}", Chain(&e)),
             },
+            Some(tokens) = handed_back.recv() => hand_back(&mut host, &connections, tokens).await,
             Some(event) = next_telemetry(&mut telemetry_events) => host.on_telemetry(event).await,
             () = next_tick(&mut ticks) => host.on_tick().await,
         }

@@ -12,16 +12,39 @@ use std::{
 };
 
 use mptcp_pm::{Endpoint, EndpointFlags, Limits, NewSubflow, SubflowPath};
-use mptcpd_plugin::Commands as _;
-use zbus::{interface, message::Header};
+use mptcpd_plugin::{Commands as _, PathManager as _, PmKind};
+use zbus::{
+    fdo::DBusProxy,
+    interface,
+    message::Header,
+    names::{BusName, UniqueName},
+    object_server::SignalEmitter,
+    zvariant::{OwnedValue, Value},
+};
 
-use super::{caller::Allowed, errors::ControlError};
-use crate::plugins::{HostPm, NetlinkPm, NetnsId};
+use super::{caller::Allowed, errors::ControlError, external::External};
+use crate::{
+    connections::Connections,
+    plugins::{HostPm, NetlinkPm, NetnsId},
+};
 
 /// The control object.
 pub(super) struct Control {
     pub(super) pm: Arc<HostPm<NetlinkPm>>,
     pub(super) allowed: Allowed,
+    pub(super) external: External,
+    pub(super) connections: Connections,
+}
+
+/// A claimed connection as `ClaimedConnections` gives it: token, local and remote address
+/// of the initial subflow, established, and every subflow's (local, remote).
+type Claimed = (u32, String, String, bool, Vec<(String, String)>);
+
+/// The caller's unique name (the credentials check made sure there is one).
+fn sender<'h>(header: &'h Header<'_>) -> Result<&'h UniqueName<'h>, ControlError> {
+    header
+        .sender()
+        .ok_or_else(|| ControlError::AccessDenied("the call has no sender".to_owned()))
 }
 
 fn invalid(what: String) -> ControlError {
@@ -98,7 +121,10 @@ impl Control {
                 .map_err(|_| invalid(format!("interface index {ifindex} out of range")))?;
             endpoint = endpoint.with_if_idx(index);
         }
+        let name = sender(&header)?;
         let id = self.pm.add_operator_endpoint(endpoint).await?;
+        // A path manager's endpoints go with it.
+        self.external.claims.lock().note_endpoint(name, id);
         tracing::info!("D-Bus: uid {uid} added endpoint {id} ({addr})");
         Ok(id)
     }
@@ -211,10 +237,18 @@ impl Control {
         port: u16,
     ) -> Result<(), ControlError> {
         let uid = self.allowed.check(bus, &header).await?;
-        let local = Endpoint::new(self::address(&address)?, EndpointFlags::SIGNAL)
+        let name = sender(&header)?;
+        self.external.check_token(name, token)?;
+        let addr = self::address(&address)?;
+        let local = Endpoint::new(addr, EndpointFlags::SIGNAL)
             .with_id(nonzero(id)?)
             .with_port(port);
-        self.pm.announce(token, local).await?;
+        let listener = SocketAddr::new(addr, port);
+        self.external.listen_for(name, listener, &self.pm)?;
+        if let Err(e) = self.pm.announce(token, local).await {
+            self.external.unlisten(name, listener, &self.pm);
+            return Err(e.into());
+        }
         tracing::debug!("D-Bus: uid {uid} announced {address} (id {id}) on token {token}");
         Ok(())
     }
@@ -228,6 +262,7 @@ impl Control {
         id: u8,
     ) -> Result<(), ControlError> {
         let uid = self.allowed.check(bus, &header).await?;
+        self.external.check_token(sender(&header)?, token)?;
         self.pm.remove_address(token, nonzero(id)?).await?;
         tracing::debug!("D-Bus: uid {uid} removed address id {id} on token {token}");
         Ok(())
@@ -245,6 +280,7 @@ impl Control {
         remote: String,
     ) -> Result<(), ControlError> {
         let uid = self.allowed.check(bus, &header).await?;
+        self.external.check_token(sender(&header)?, token)?;
         let subflow = NewSubflow {
             token,
             local: Endpoint::new(address(&local)?, EndpointFlags::empty())
@@ -266,6 +302,7 @@ impl Control {
         remote: String,
     ) -> Result<(), ControlError> {
         let uid = self.allowed.check(bus, &header).await?;
+        self.external.check_token(sender(&header)?, token)?;
         let subflow = SubflowPath {
             token,
             local: socket_address(&local)?,
@@ -287,6 +324,7 @@ impl Control {
         backup: bool,
     ) -> Result<(), ControlError> {
         let uid = self.allowed.check(bus, &header).await?;
+        self.external.check_token(sender(&header)?, token)?;
         let subflow = SubflowPath {
             token,
             local: socket_address(&local)?,
@@ -298,4 +336,106 @@ impl Control {
         );
         Ok(())
     }
+
+    /// The bus names of the registered external path managers, in registration order.
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn path_managers(&self) -> Vec<String> {
+        self.external.claims.lock().names()
+    }
+
+    /// Asks to handle new connections (under the userspace path manager): those `rule`
+    /// matches (`local_port`, `remote_port` q; `local_address`, `remote_address` s; every
+    /// one given must match; none, or `all` true: every new connection). Their events come
+    /// as `ClaimedEvent` signals to the caller only, and the default plugin leaves them
+    /// alone until the caller unregisters or leaves the bus. Registering again changes the
+    /// rule.
+    async fn register_path_manager(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] bus: &zbus::Connection,
+        rule: HashMap<String, OwnedValue>,
+    ) -> Result<(), ControlError> {
+        let uid = self.allowed.check(bus, &header).await?;
+        let name = sender(&header)?;
+        let kind = self.pm.pm_kind();
+        if kind != PmKind::Userspace {
+            let under = match kind {
+                PmKind::Kernel => "the in-kernel path manager",
+                _ => "another path manager the kernel chose (net.mptcp.path_manager)",
+            };
+            return Err(ControlError::WrongPathManager(format!(
+                "this namespace's connections are under {under}, which takes no external path \
+                 manager: set net.mptcp.pm_type=1 (userspace) first"
+            )));
+        }
+        let rule = super::external::rule(&rule)?;
+        self.external.claims.lock().register(name, rule.clone());
+        // A client that left before this ran: its NameOwnerChanged may have come already.
+        let present = DBusProxy::new(bus)
+            .await?
+            .name_has_owner(BusName::Unique(name.clone()))
+            .await;
+        if !matches!(present, Ok(true)) {
+            self.external.release(name, &self.pm, "left the bus").await;
+            return Ok(());
+        }
+        tracing::info!("D-Bus: uid {uid}'s {name} handles new connections matching {rule:?}");
+        Ok(())
+    }
+
+    /// Gives the caller's connections back to the default plugin, removes the endpoints it
+    /// added and closes the listeners opened for it. Returns how many connections it held.
+    async fn unregister_path_manager(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] bus: &zbus::Connection,
+    ) -> Result<u32, ControlError> {
+        self.allowed.check(bus, &header).await?;
+        let name = sender(&header)?;
+        let count = self
+            .external
+            .release(name, &self.pm, "unregistered")
+            .await
+            .ok_or_else(|| {
+                ControlError::NotHeld(format!(
+                    "{name} is not a registered path manager (RegisterPathManager first)"
+                ))
+            })?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    /// The connections the caller handles, as they are now: after `SignalsDropped`, what
+    /// the lost `ClaimedEvent`s would have told.
+    async fn claimed_connections(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] bus: &zbus::Connection,
+    ) -> Result<Vec<Claimed>, ControlError> {
+        self.allowed.check(bus, &header).await?;
+        let tokens = self.external.claims.lock().held_by(sender(&header)?);
+        Ok(tokens
+            .into_iter()
+            .filter_map(|token| self.connections.get(token))
+            .map(|view| {
+                let subflows = view
+                    .subflows
+                    .iter()
+                    .map(|s| (s.local.to_string(), s.remote.to_string()))
+                    .collect();
+                let (local, remote) = (view.local.to_string(), view.remote.to_string());
+                (view.token, local, remote, view.established, subflows)
+            })
+            .collect())
+    }
+
+    /// An event of a connection the receiver handles (sent to it alone): `kind`
+    /// (`created`, `established`, `closed`, `announced`, `removed`, `subflow_established`,
+    /// `subflow_closed`, `subflow_priority`), the token, and the event's fields by name.
+    #[zbus(signal)]
+    pub(super) async fn claimed_event(
+        emitter: &SignalEmitter<'_>,
+        kind: &str,
+        token: u32,
+        details: HashMap<&str, Value<'_>>,
+    ) -> zbus::Result<()>;
 }

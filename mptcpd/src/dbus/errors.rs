@@ -23,6 +23,11 @@ pub(crate) enum ControlError {
     InvalidArgument(String),
     /// Any other refusal or failure of the kernel.
     Kernel(String),
+    /// An external path manager asked under a path manager that does not take one (the
+    /// in-kernel one).
+    WrongPathManager(String),
+    /// A registered external path manager named a connection it does not handle.
+    NotHeld(String),
 }
 
 impl From<PmError> for ControlError {

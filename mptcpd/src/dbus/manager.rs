@@ -134,6 +134,15 @@ impl Manager {
         connections: Vec<ConnectionFigures>,
     ) -> zbus::Result<()>;
 
+    /// Event signals were dropped (the bus was behind): `count` of them, just before this
+    /// signal. Read the state again (`GetManagedObjects`; an external path manager
+    /// `ClaimedConnections` too).
+    #[zbus(signal)]
+    pub(super) async fn signals_dropped(
+        emitter: &SignalEmitter<'_>,
+        count: u64,
+    ) -> zbus::Result<()>;
+
     // The event signals (`super::signals`; their arguments are `mptcpd_common::dbus`'s
     // structs, in order).
 

@@ -5,9 +5,11 @@
 //! Without a bus, or with the name taken, one warning and the daemon runs on.
 
 mod caller;
+mod claims;
 mod connection;
 mod control;
 mod errors;
+mod external;
 mod health;
 mod manager;
 mod signals;
@@ -20,7 +22,7 @@ use mptcpd_common::{
     Chain,
     dbus::{BUS_NAME, MANAGER_PATH},
 };
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use zbus::{
     fdo::{ObjectManager, RequestNameFlags},
     object_server::ObjectServer,
@@ -32,7 +34,9 @@ use crate::{
     connections::Connections,
     plugins::{Decisions, HostPm, NetlinkPm},
 };
+pub(crate) use claims::SharedClaims;
 use connection::Connection;
+use external::External;
 use manager::{Manager, ManagerSignals as _};
 
 /// How often at most the manager sends `FiguresUpdated`.
@@ -46,11 +50,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct Bus {
     config: watch::Sender<Vec<(&'static str, String)>>,
     events: signals::Sink,
+    claims: SharedClaims,
 }
 
 impl Bus {
     /// Connects in the background (the daemon does not wait for the bus) and serves the
-    /// objects until the daemon stops.
+    /// objects until the daemon stops. The connections external path managers give back
+    /// (they unregistered or left the bus) come out of `handback`, for the default plugin.
     pub(crate) fn spawn(
         pm: PmClient,
         handle: Arc<HostPm<NetlinkPm>>,
@@ -58,6 +64,7 @@ impl Bus {
         decisions: Decisions,
         plugins: Vec<String>,
         config: &Config,
+        handback: mpsc::UnboundedSender<Vec<Token>>,
     ) -> Self {
         let (sender, receiver) = watch::channel(crate::config::pairs(config));
         let (events, source) = signals::queue();
@@ -69,11 +76,18 @@ impl Bus {
             config: receiver.clone(),
             decisions: decisions.clone(),
         };
+        let claims = SharedClaims::default();
+        let external = External {
+            claims: claims.clone(),
+            handback,
+        };
         let control = control::Control {
-            pm: handle,
+            pm: Arc::clone(&handle),
             allowed: caller::Allowed {
                 name: config.dbus_group.clone(),
             },
+            external: external.clone(),
+            connections: connections.clone(),
         };
         tokio::spawn(async move {
             let connecting = connect(manager, control);
@@ -93,6 +107,11 @@ impl Bus {
                 }
             };
             tracing::info!("D-Bus: serving {BUS_NAME}");
+            tokio::spawn(external::watch_departures(
+                connection.clone(),
+                external,
+                handle,
+            ));
             serve(
                 &connection,
                 Sources {
@@ -107,12 +126,23 @@ impl Bus {
         Self {
             config: sender,
             events,
+            claims,
         }
     }
 
-    /// An MPTCP event the plugins see, for its signal; never waits.
-    pub(crate) fn pm_event(&self, event: &mptcp_pm::Event) {
-        self.events.pm_event(event);
+    /// An MPTCP event, for its signal; never waits. Returns whether an external path manager
+    /// handles its connection (then the plugins must not see it).
+    pub(crate) fn pm_event(&self, event: &mptcp_pm::Event) -> bool {
+        let owner = self.claims.lock().route(event);
+        let claimed = owner.is_some();
+        self.events.pm_event(event, owner);
+        claimed
+    }
+
+    /// The claims of external path managers (after lost events, the event loop keeps the
+    /// live ones from the plugins).
+    pub(crate) const fn claims(&self) -> &SharedClaims {
+        &self.claims
     }
 
     /// A network-monitor event, for its signal; never waits.
@@ -204,9 +234,12 @@ async fn serve(
                     report(manager.figures_updated(due), "FiguresUpdated").await;
                 }
             }
-            Some(event) = events.recv() => {
+            Some((event, dropped)) = events.recv() => {
+                if dropped > 0 {
+                    report(Manager::signals_dropped(&emitter, dropped), "SignalsDropped").await;
+                }
                 // A new connection's object first, so that its path leads somewhere.
-                if let signals::BusEvent::Pm(mptcp_pm::Event::Created(c)) = &event
+                if let signals::BusEvent::Pm(mptcp_pm::Event::Created(c), _) = &event
                     && !objects.contains_key(&c.token)
                 {
                     sync(server, &sources, &mut objects, &mut paths).await;

@@ -22,15 +22,19 @@ use mptcpd_plugin::PathDecision;
 use tokio::sync::mpsc;
 use zbus::{object_server::SignalEmitter, zvariant::OwnedObjectPath};
 
-use super::manager::Manager;
+use super::{claims::Owner, control::Control, manager::Manager};
 
 /// Events queued for the bus at most; more are dropped until the bus task catches up.
 const QUEUE: usize = 4096;
 
+/// Test-only: a smaller queue, so that a test can overflow it (`tests/tests/dbus_signals.rs`).
+const TEST_QUEUE: &str = "MPTCPD_TEST_DBUS_QUEUE";
+
 /// What the bus task turns into a signal.
 #[derive(Debug, Clone)]
 pub(super) enum BusEvent {
-    Pm(Event),
+    /// With the external path manager that handles its connection, if one does.
+    Pm(Event, Option<Owner>),
     Net(NetEvent),
     Decision(PathDecision),
 }
@@ -48,9 +52,13 @@ pub(super) struct Source {
     dropped: Arc<AtomicU64>,
 }
 
-/// A queue of [`QUEUE`] events.
+/// A queue of [`QUEUE`] events (or the test setting's).
 pub(super) fn queue() -> (Sink, Source) {
-    let (sender, receiver) = mpsc::channel(QUEUE);
+    let test_size = std::env::var(TEST_QUEUE).ok().and_then(|n| n.parse().ok());
+    if let Some(size) = test_size {
+        tracing::warn!("{TEST_QUEUE}={size}: a test setting, not for production");
+    }
+    let (sender, receiver) = mpsc::channel(test_size.unwrap_or(QUEUE).max(1));
     let dropped = Arc::new(AtomicU64::new(0));
     (
         Sink {
@@ -65,10 +73,11 @@ pub(super) fn queue() -> (Sink, Source) {
 }
 
 impl Sink {
-    /// Queues an MPTCP event (those the plugins do not see are left out).
-    pub(crate) fn pm_event(&self, event: &Event) {
+    /// Queues an MPTCP event (those the plugins do not see are left out), with the external
+    /// path manager that handles its connection.
+    pub(crate) fn pm_event(&self, event: &Event, owner: Option<Owner>) {
         if !matches!(event, Event::Other(_)) {
-            self.send(BusEvent::Pm(event.clone()));
+            self.send(BusEvent::Pm(event.clone(), owner));
         }
     }
 
@@ -95,14 +104,14 @@ impl Sink {
 }
 
 impl Source {
-    /// The next event; logs what was dropped before it.
-    pub(super) async fn recv(&mut self) -> Option<BusEvent> {
-        let event = self.queue.recv().await;
+    /// The next event, and how many were dropped before it (logged).
+    pub(super) async fn recv(&mut self) -> Option<(BusEvent, u64)> {
+        let event = self.queue.recv().await?;
         let dropped = self.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
             tracing::warn!("D-Bus: {dropped} event signals dropped: the bus was behind");
         }
-        event
+        Some((event, dropped))
     }
 }
 
@@ -193,7 +202,13 @@ pub(super) async fn emit(
     event: &BusEvent,
 ) -> zbus::Result<()> {
     match event {
-        BusEvent::Pm(event) => pm(emitter, paths, event).await,
+        BusEvent::Pm(event, owner) => {
+            let sent = pm(emitter, paths, event).await;
+            if let Some(owner) = owner {
+                claimed(emitter, owner, event).await?;
+            }
+            sent
+        }
         BusEvent::Net(event) => net(emitter, event).await,
         BusEvent::Decision(d) => {
             let PathDecision {
@@ -216,6 +231,19 @@ pub(super) async fn emit(
             .await
         }
     }
+}
+
+/// `ClaimedEvent`, to the external path manager that handles the connection only (it carries
+/// the token).
+async fn claimed(emitter: &SignalEmitter<'_>, owner: &Owner, event: &Event) -> zbus::Result<()> {
+    let Some((kind, token, details)) = super::external::details(event) else {
+        return Ok(());
+    };
+    let owner = zbus::names::UniqueName::try_from(owner.to_string())?;
+    let to = emitter
+        .clone()
+        .set_destination(zbus::names::BusName::Unique(owner));
+    Control::claimed_event(&to, kind, token, details).await
 }
 
 async fn pm(emitter: &SignalEmitter<'_>, paths: &mut Paths, event: &Event) -> zbus::Result<()> {
@@ -395,14 +423,15 @@ mod tests {
         let (sink, mut source) = queue();
         let event = Event::Closed { token: 1 };
         for _ in 0..QUEUE + 3 {
-            sink.pm_event(&event);
+            sink.pm_event(&event, None);
         }
         assert_eq!(source.dropped.load(Ordering::Relaxed), 3);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         runtime.block_on(async {
-            assert!(source.recv().await.is_some());
+            let (_, dropped) = source.recv().await.unwrap();
+            assert_eq!(dropped, 3, "told with the next event");
         });
         assert_eq!(source.dropped.load(Ordering::Relaxed), 0, "reported");
     }

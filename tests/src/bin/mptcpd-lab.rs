@@ -14,11 +14,23 @@ struct Args {
     /// Egress rate of each client link (tc tbf syntax).
     #[arg(long, default_value = "100mbit")]
     rate: String,
+    /// The userspace path manager, the join opened by `plugins/examples/external_pm.py` over
+    /// D-Bus (a private bus; needs python3-dbus-next).
+    #[arg(long)]
+    external_pm: bool,
 }
 
 fn main() -> ExitCode {
-    let Args { bytes, rate } = Args::parse();
-    match run(&LabConfig { bytes, rate }) {
+    let Args {
+        bytes,
+        rate,
+        external_pm,
+    } = Args::parse();
+    match run(&LabConfig {
+        bytes,
+        rate,
+        external_pm,
+    }) {
         Ok(()) => {
             println!("lab: OK");
             ExitCode::SUCCESS

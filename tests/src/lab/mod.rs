@@ -13,6 +13,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
+mod external;
 mod telemetry;
 
 use crate::{
@@ -38,6 +39,9 @@ pub struct LabConfig {
     pub bytes: u64,
     /// Egress rate of each client link (tbf), so that one path alone cannot carry it all.
     pub rate: String,
+    /// The userspace path manager, the join made by the external path manager example over
+    /// D-Bus (a private bus) rather than by mptcpd's endpoint.
+    pub external_pm: bool,
 }
 
 /// Runs the lab; everything it creates is gone when this returns, whatever the outcome.
@@ -103,7 +107,6 @@ fn list(made: &[Made]) -> String {
 }
 
 fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::Result<()> {
-    let mptcpd = bins::path("mptcpd")?;
     let xfer = bins::path("mptcp-xfer")?;
 
     let topology = Topology::new(&config.rate, made)?;
@@ -113,25 +116,12 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
     made.push(Made::Pins(pin_dir.clone()));
     let _pins = PinsGuard(pin_dir);
 
-    // The lab's own (empty) configuration file: the host's /etc/mptcpd/mptcpd.conf stays out.
-    let config_dir = tempfile::Builder::new().prefix("mptcpd-lab-").tempdir()?;
-    let config_file = config_dir.path().join("mptcpd.conf");
-    std::fs::write(&config_file, "[core]\n")?;
-    println!(
-        "lab: starting mptcpd in {} (addr_adv, --addr-flags subflow)",
-        client.name()
-    );
-    let mut daemon_cmd = client.command(&mptcpd)?;
-    daemon_cmd
-        .args(["--log", "stderr", "--debug", "--config"])
-        .arg(&config_file)
-        .args(["--path-manager", "addr_adv", "--addr-flags", "subflow"])
-        .args(["--notify-flags", "existing,skip_link_local,skip_loopback"])
-        .arg("--bpf-pin-dir")
-        .arg(pin_dir)
-        .arg("--observe-cgroup")
-        .arg(cgroup.path());
-    let mut daemon = Daemon::start(daemon_cmd)?;
+    let bus = if config.external_pm {
+        Some(external::prepare(client)?)
+    } else {
+        None
+    };
+    let (mut daemon, _config_dir) = start_daemon(client, bus.as_ref(), pin_dir, &cgroup)?;
     println!("lab: mptcpd ready (pid {})", daemon.pid());
 
     // The server runs no daemon: its limits are the kernel's defaults, set explicitly here.
@@ -144,10 +134,7 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
         "add_addr_accepted",
         "0",
     ])?;
-    // mptcpd's addr_adv adds one endpoint per usable address; path B's makes the join.
-    for line in wait_for_endpoint(client, PATH_B.0, &mut daemon)?.lines() {
-        println!("lab: endpoint added by mptcpd: {}", line.trim());
-    }
+    let example = join_maker(client, bus.as_ref(), &mut daemon)?;
     println!(
         "lab: limits set by mptcpd: {}",
         client.ip(&["mptcp", "limits", "show"])?.trim()
@@ -180,6 +167,12 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
         }
     }
     drop(monitor);
+    if let Some((example, lines)) = example {
+        drop(example);
+        for line in lines.try_iter() {
+            println!("lab: external_pm.py: {line}");
+        }
+    }
 
     let counts = mptcpd_bpf::read_pinned_counts(&pin_dir.join(mptcpd_bpf::SOCK_COUNTS_PIN))
         .context("reading the observer's pinned counts")?;
@@ -206,6 +199,61 @@ fn lab(config: &LabConfig, pin_dir: &PathBuf, made: &mut Vec<Made>) -> anyhow::R
         println!("lab: path {name} ({local}) carried {carried} bytes");
     }
     Ok(())
+}
+
+/// mptcpd in the client's namespace: `addr_adv` with `subflow` endpoints, or `mesh` on `bus`
+/// (the external path manager's mode), with the lab's own (empty) configuration file: the
+/// host's /etc/mptcpd/mptcpd.conf stays out (its directory returned, to keep while it runs).
+fn start_daemon(
+    client: &NetNs,
+    bus: Option<&crate::dbus::SystemLikeBus>,
+    pin_dir: &PathBuf,
+    cgroup: &TestCgroup,
+) -> anyhow::Result<(Daemon, tempfile::TempDir)> {
+    let config_dir = tempfile::Builder::new().prefix("mptcpd-lab-").tempdir()?;
+    let config_file = config_dir.path().join("mptcpd.conf");
+    std::fs::write(&config_file, "[core]\n")?;
+    let plugin: &[&str] = if bus.is_some() {
+        &["--path-manager", "mesh", "--load-plugins", "mesh"]
+    } else {
+        &["--path-manager", "addr_adv", "--addr-flags", "subflow"]
+    };
+    println!(
+        "lab: starting mptcpd in {} ({})",
+        client.name(),
+        plugin.join(" ")
+    );
+    let mut cmd = client.command(bins::path("mptcpd")?)?;
+    if let Some(bus) = bus {
+        cmd.env("DBUS_SYSTEM_BUS_ADDRESS", bus.address());
+    }
+    cmd.args(["--log", "stderr", "--debug", "--config"])
+        .arg(&config_file)
+        .args(plugin)
+        .args(["--notify-flags", "existing,skip_link_local,skip_loopback"])
+        .arg("--bpf-pin-dir")
+        .arg(pin_dir)
+        .arg("--observe-cgroup")
+        .arg(cgroup.path());
+    Ok((Daemon::start(cmd)?, config_dir))
+}
+
+/// What makes the join over path B: mptcpd's `addr_adv` adds one endpoint per usable address,
+/// path B's makes it; or the external path manager (returned with its output, to stop after
+/// the transfer) opens it.
+fn join_maker(
+    client: &NetNs,
+    bus: Option<&crate::dbus::SystemLikeBus>,
+    daemon: &mut Daemon,
+) -> anyhow::Result<Option<(ChildGuard, std::sync::mpsc::Receiver<String>)>> {
+    if let Some(bus) = bus {
+        daemon.wait_for_log("D-Bus: serving")?;
+        return external::start(client, bus).map(Some);
+    }
+    for line in wait_for_endpoint(client, PATH_B.0, daemon)?.lines() {
+        println!("lab: endpoint added by mptcpd: {}", line.trim());
+    }
+    Ok(None)
 }
 
 /// Waits until the daemon has added an endpoint for `addr`; returns the endpoint table.

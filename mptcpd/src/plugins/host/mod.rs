@@ -439,6 +439,14 @@ impl<K: Commands + 'static> PluginHost<K> {
         resync::resync(self, live).await;
     }
 
+    /// Connections a path manager outside the daemon handled until it went (`views`, the
+    /// daemon's view of each live one): the default plugin gets `new_connection`,
+    /// `connection_established` (if established) and `new_subflow` for each further subflow,
+    /// as after an overrun, and their later events. Returns how many it took.
+    pub async fn adopt_released(&mut self, views: Vec<mptcpd_plugin::ConnectionView>) -> usize {
+        resync::adopt_released(self, views).await
+    }
+
     /// Calls each plugin's `exit` in reverse priority order, then removes every endpoint
     /// this daemon added (and only those) and closes the listeners. Returns how many
     /// endpoints were removed.

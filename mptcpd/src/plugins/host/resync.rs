@@ -4,8 +4,8 @@
 use mptcpd_common::Chain;
 use std::collections::HashMap;
 
-use mptcp_pm::{Connection, EventFlags, canonical};
-use mptcpd_plugin::{Commands, Event, Token};
+use mptcp_pm::{Connection, EventFlags, Subflow, canonical};
+use mptcpd_plugin::{Commands, ConnectionView, Event, SubflowView, Token};
 use tracing::{info, warn};
 
 use super::{PluginHost, Tracked};
@@ -127,10 +127,10 @@ pub(super) async fn resync<K: Commands + 'static>(
             }) => continue,
             Some(Tracked { plugin, .. }) => plugin,
             None => {
-                host.deliver_to_connection(host.default, Event::NewConnection(conn))
-                    .await;
+                adopt(host, conn, true).await;
                 adopted += 1;
-                host.default
+                established += 1;
+                continue;
             }
         };
         host.track(
@@ -152,4 +152,84 @@ pub(super) async fn resync<K: Commands + 'static>(
         established,
         "resynced with the kernel's connections"
     );
+}
+
+/// A connection the default plugin never saw becomes its own: `new_connection`, and
+/// `connection_established` if it is.
+async fn adopt<K: Commands + 'static>(
+    host: &mut PluginHost<K>,
+    conn: Connection,
+    established: bool,
+) {
+    host.track(
+        conn.token,
+        Some(Tracked {
+            plugin: host.default,
+            established,
+        }),
+    );
+    host.deliver_to_connection(host.default, Event::NewConnection(conn))
+        .await;
+    if established {
+        host.deliver_to_connection(host.default, Event::ConnectionEstablished(conn))
+            .await;
+    }
+}
+
+/// A connection as CREATED would have given it, from the daemon's view of it.
+fn viewed_connection(view: &ConnectionView) -> Connection {
+    let initial = view.subflows.first();
+    Connection {
+        token: view.token,
+        local: canonical(view.local),
+        remote: canonical(view.remote),
+        local_id: initial.and_then(|s| s.local_id),
+        remote_id: initial.and_then(|s| s.remote_id),
+        flags: if view.server_side {
+            EventFlags::SERVER_SIDE
+        } else {
+            EventFlags::empty()
+        },
+    }
+}
+
+/// A subflow as `SUB_ESTABLISHED` would have given it, from the daemon's view of it.
+fn viewed_subflow(token: Token, view: &SubflowView) -> Subflow {
+    // Not destructured: the view is `non_exhaustive`; its figures are not an event's.
+    Subflow {
+        token,
+        local: canonical(view.local),
+        remote: canonical(view.remote),
+        local_id: view.local_id.unwrap_or(0),
+        remote_id: view.remote_id.unwrap_or(0),
+        backup: view.backup,
+        if_idx: view.if_index.and_then(|i| i32::try_from(i).ok()),
+        error: None,
+        reset_reason: None,
+        reset_flags: None,
+    }
+}
+
+/// [`PluginHost::adopt_released`].
+pub(super) async fn adopt_released<K: Commands + 'static>(
+    host: &mut PluginHost<K>,
+    views: Vec<ConnectionView>,
+) -> usize {
+    let mut adopted = 0;
+    for view in views {
+        if host.connections.contains_key(&view.token) {
+            continue;
+        }
+        adopt(host, viewed_connection(&view), view.established).await;
+        for subflow in view.subflows.iter().skip(1) {
+            let subflow = viewed_subflow(view.token, subflow);
+            host.pm
+                .mapped()
+                .note(view.token, subflow.local, subflow.remote);
+            host.deliver_to_connection(host.default, Event::NewSubflow(subflow))
+                .await;
+        }
+        adopted += 1;
+    }
+    adopted
 }

@@ -760,3 +760,41 @@ async fn observers_hear_connection_events_after_the_handling_plugin() {
         assert_eq!(taken(&log), expected, "default plugin {default}");
     }
 }
+
+#[tokio::test]
+async fn connections_an_external_path_manager_gave_back_reach_the_default_plugin_whole() {
+    let log = Log::default();
+    let mut host = PluginHost::with_plugins(probes(&log), 1, pm(RecordingPm::new(), None))
+        .await
+        .unwrap();
+    // A server-side connection with a second subflow, established; one still connecting.
+    let mut served =
+        mptcpd_plugin::ConnectionView::new(5, sock("10.0.0.1:80"), sock("10.0.0.2:1000"));
+    served.server_side = true;
+    served.established = true;
+    let mut initial = mptcpd_plugin::SubflowView::new(served.local, served.remote);
+    initial.local_id = Some(0);
+    let mut joined = mptcpd_plugin::SubflowView::new(sock("10.0.1.1:80"), sock("10.0.0.2:2000"));
+    joined.local_id = Some(2);
+    joined.backup = true;
+    served.subflows = vec![initial, joined];
+    let connecting =
+        mptcpd_plugin::ConnectionView::new(6, sock("10.0.0.1:1001"), sock("10.0.0.2:80"));
+    assert_eq!(host.adopt_released(vec![served, connecting]).await, 2);
+    host.drain().await;
+    assert_eq!(
+        taken(&log),
+        [
+            "b:new_connection 5 flags=server_side",
+            "b:established 5",
+            "b:new_subflow 5 backup=true",
+            "b:new_connection 6",
+        ]
+    );
+    assert_eq!(host.connections(), 2);
+    // Their later events are the default plugin's; the one not yet established gets its
+    // ESTABLISHED, the other none twice.
+    pm_event(&mut host, Event::Established(connection(6))).await;
+    pm_event(&mut host, Event::Established(connection(5))).await;
+    assert_eq!(taken(&log), ["b:established 6"]);
+}
