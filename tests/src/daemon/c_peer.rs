@@ -46,6 +46,12 @@ impl CPeer {
         &self.version
     }
 
+    /// The package's default configuration file (`/etc/mptcpd/mptcpd.conf`).
+    #[must_use]
+    pub fn config_file(&self) -> PathBuf {
+        self.root.join("etc/mptcpd/mptcpd.conf")
+    }
+
     /// The daemon binary.
     #[must_use]
     pub fn binary(&self) -> PathBuf {
