@@ -175,6 +175,11 @@ fn the_package_holds_the_programs_the_unit_and_their_documentation() {
         unit.contains("\nExecStart=/usr/libexec/mptcpd --log=journal\n"),
         "{unit}"
     );
+    // The copyright file with the license's text.
+    assert_eq!(
+        fs::read_to_string(root.path().join("usr/share/doc/mptcpd-rs/copyright")).unwrap(),
+        include_str!("../../dist/debian/copyright")
+    );
     // The shipped configuration is the repository's default.
     assert_eq!(
         fs::read_to_string(root.path().join("etc/mptcpd/mptcpd.conf")).unwrap(),
@@ -192,6 +197,21 @@ fn the_control_fields_replace_debians_c_packages_and_sort_below_them() {
     assert_eq!(field("Package"), "mptcpd-rs");
     assert_eq!(field("Architecture"), "amd64");
     assert_eq!(field("Section"), "net");
+    // One line, a phrase (lintian: no full stop), under 80 characters.
+    let description = field("Description");
+    let mut lines = description.lines();
+    let synopsis = lines.next().unwrap();
+    assert!(
+        synopsis.len() < 80 && !synopsis.ends_with('.') && synopsis.contains("Multipath TCP"),
+        "{description}"
+    );
+    // Not wrapped: the extended description follows at once.
+    assert!(
+        lines
+            .next()
+            .is_some_and(|line| line.trim_start().starts_with("A Multipath TCP")),
+        "{description}"
+    );
     let c_packages = "mptcpd, mptcpd-plugins, mptcpize, libmptcpwrap0";
     assert_eq!(field("Conflicts"), c_packages);
     assert_eq!(field("Replaces"), c_packages);
@@ -293,6 +313,19 @@ fn the_man_pages_render_without_warnings_and_the_completions_parse() {
         );
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("NAME"), "{}: {text}", page.display());
+        // A whatis entry (`name \- what it does`), as apropos and lintian read it.
+        let source = Command::new("zcat").arg(page).output().unwrap();
+        let source = String::from_utf8(source.stdout).unwrap();
+        let name = source
+            .lines()
+            .skip_while(|line| *line != ".SH NAME")
+            .nth(1)
+            .unwrap_or_default();
+        assert!(
+            name.contains(" \\- "),
+            "{}: NAME is {name:?}",
+            page.display()
+        );
     }
     let conf = Command::new("man")
         .args(["-E", "UTF-8", "-l"])
