@@ -86,7 +86,7 @@ const FILES: &[(&str, &str)] = &[
     ("/usr/bin/mptcpize", "-rwxr-xr-x"),
     ("/usr/lib/mptcpize/libmptcpwrap.so", "-rw-r--r--"),
     ("/etc/mptcpd/mptcpd.conf", "-rw-r--r--"),
-    ("/usr/lib/systemd/system/mptcp.service", "-rw-r--r--"),
+    ("/lib/systemd/system/mptcp.service", "-rw-r--r--"),
     (
         "/usr/share/dbus-1/system.d/org.mptcpd.Mptcpd.conf",
         "-rw-r--r--",
@@ -169,8 +169,7 @@ fn the_package_holds_the_programs_the_unit_and_their_documentation() {
     // The unit runs the daemon where the package puts it.
     let root = tempfile::tempdir().unwrap();
     dpkg_deb("-x", &deb, &[root.path().as_os_str()]);
-    let unit =
-        fs::read_to_string(root.path().join("usr/lib/systemd/system/mptcp.service")).unwrap();
+    let unit = fs::read_to_string(root.path().join("lib/systemd/system/mptcp.service")).unwrap();
     assert!(
         unit.contains("\nExecStart=/usr/libexec/mptcpd --log=journal\n"),
         "{unit}"
@@ -402,4 +401,63 @@ fn the_c_packages_default_configuration_still_parses() {
         PathBuf::from("/usr/lib/x86_64-linux-gnu/mptcpd")
     );
     assert_eq!(config.path_manager.as_deref(), Some("addr_adv"));
+}
+
+/// `path` with merged /usr's aliases resolved (`/lib/x` is `/usr/lib/x`).
+fn unaliased(path: &str) -> String {
+    for alias in ["/lib/", "/lib64/", "/bin/", "/sbin/"] {
+        if path.starts_with(alias) {
+            return format!("/usr{path}");
+        }
+    }
+    path.to_owned()
+}
+
+/// The files below `dir`, as absolute paths of the tree `root`.
+fn files_below(root: &Path, dir: &Path, found: &mut Vec<String>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() && !path.is_symlink() {
+            files_below(root, &path, found);
+        } else {
+            let relative = path.strip_prefix(root).unwrap();
+            found.push(format!("/{}", relative.display()));
+        }
+    }
+}
+
+/// A file both packages ship must be spelled alike: dpkg takes `/lib/systemd/system/x` and
+/// `/usr/lib/systemd/system/x` (one file under merged /usr) for two, so it would delete ours
+/// when it removes the C package after unpacking this one (Replaces hands over a path only).
+#[test]
+fn files_shared_with_the_c_package_are_spelled_as_it_spells_them() {
+    let test = "files_shared_with_the_c_package_are_spelled_as_it_spells_them";
+    let Some(deb) = package(test) else {
+        return;
+    };
+    let peer = match CPeer::get() {
+        Ok(peer) => peer,
+        Err(e) => {
+            skip::skip(test, &format!("no C mptcpd package: {e:#}"));
+            return;
+        }
+    };
+    let root = peer.root();
+    let mut theirs = Vec::new();
+    files_below(root, root, &mut theirs);
+    assert!(
+        theirs.iter().any(|path| path == "/usr/libexec/mptcpd"),
+        "{theirs:?}"
+    );
+    let mut shared = 0;
+    for (ours, _, _) in contents(&deb) {
+        for their in &theirs {
+            if unaliased(&ours) == unaliased(their) {
+                assert_eq!(&ours, their, "the C package spells {ours} otherwise");
+                shared += 1;
+            }
+        }
+    }
+    // The daemon, the configuration file, the unit and the daemon's man page at least.
+    assert!(shared >= 4, "{shared} shared files");
 }
