@@ -8,6 +8,13 @@
 //! writes), the man pages and completions (`mptcpd-docgen`, from the clap definitions, and
 //! `dist/man/mptcpd.conf.5`), compressed as Debian wants them, and `changelog.Debian.gz`.
 //! The maintainer scripts are `dist/debian/`.
+//!
+//! What lintian (Debian 12's) still says, and why it stays: `initial-upload-closes-no-bugs`
+//! (W: the changelog closes no ITP bug; the package is not uploaded to Debian), and at info
+//! level `hardening-no-fortify-functions` (Rust code calls no fortifiable libc functions),
+//! `no-md5sums-control-file` (cargo deb writes none) and
+//! `package-supports-alternative-init-but-no-init.d-script` (the daemon is `Type=notify` under
+//! systemd; an init.d script would run it without readiness, restarts or hardening).
 
 use std::{
     fs,
@@ -175,4 +182,42 @@ pub(crate) fn lintian(deb: &Path) -> anyhow::Result<()> {
         bail!("lintian reports errors on {} ({status})", deb.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::{Package, changelog_text};
+
+    /// The changelog is one that dpkg reads, for the version the package gets.
+    #[test]
+    fn the_changelog_parses_with_the_packages_version() {
+        let package = Package::read().unwrap();
+        let text = changelog_text(&package, 7).unwrap();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &text).unwrap();
+        let Ok(out) = Command::new("dpkg-parsechangelog")
+            .arg("-l")
+            .arg(file.path())
+            .output()
+        else {
+            mptcpd_test_skip::skip(
+                "the_changelog_parses_with_the_packages_version",
+                "no dpkg-parsechangelog here (apt-get install dpkg-dev)",
+            );
+            return;
+        };
+        let parsed = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{out:?}\n{text}");
+        assert!(parsed.contains("Source: mptcpd-rs\n"), "{parsed}");
+        assert!(
+            parsed.contains(&format!("Version: {}-7\n", package.version)),
+            "{parsed}"
+        );
+        assert!(
+            parsed.contains(&format!("Maintainer: {}\n", package.maintainer)),
+            "{parsed}"
+        );
+    }
 }
