@@ -316,9 +316,10 @@ impl Health {
                     }
                 }
                 Step::Failed(addr) => {
+                    let window = self.inner().reprobe.window();
                     let mut action = format!(
                         "re-probe failed (no subflow established within {} s): ",
-                        self.hold_secs()
+                        window.as_secs_f32()
                     );
                     action.push_str(&actions::close_path(self, addr, now, pm).await);
                     (addr, State::Dead, action)

@@ -27,15 +27,25 @@ pub(crate) fn percentile(values: &mut [f64], p: f64) -> f64 {
 
 /// The longest time in `[from, to]` without a read (reads as the receiver noted them: time
 /// and bytes, in order), counting the window's edges: no read at all is a stall of the whole
-/// window.
-pub(crate) fn longest_stall(reads: &[(Duration, u64)], from: Duration, to: Duration) -> Duration {
+/// window. Returns the stall and when it began (where in the run the stall is says what
+/// caused it).
+pub(crate) fn longest_stall(
+    reads: &[(Duration, u64)],
+    from: Duration,
+    to: Duration,
+) -> (Duration, Duration) {
     let mut last = from;
-    let mut longest = Duration::ZERO;
+    let mut longest = (Duration::ZERO, from);
     for &(at, _) in reads.iter().filter(|(at, _)| *at >= from && *at <= to) {
-        longest = longest.max(at.saturating_sub(last));
+        if at.saturating_sub(last) > longest.0 {
+            longest = (at.saturating_sub(last), last);
+        }
         last = at;
     }
-    longest.max(to.saturating_sub(last))
+    if to.saturating_sub(last) > longest.0 {
+        longest = (to.saturating_sub(last), last);
+    }
+    longest
 }
 
 /// Megabits per second received in `(from, to]`.
@@ -187,11 +197,11 @@ mod tests {
     #[test]
     fn the_longest_stall_counts_the_windows_edges() {
         let reads = [(ms(100), 1), (ms(150), 1), (ms(900), 1), (ms(1000), 1)];
-        assert_eq!(longest_stall(&reads, ms(0), ms(1000)), ms(750));
+        assert_eq!(longest_stall(&reads, ms(0), ms(1000)), (ms(750), ms(150)));
         // Reads outside the window do not shorten a stall inside it.
-        assert_eq!(longest_stall(&reads, ms(200), ms(800)), ms(600));
-        assert_eq!(longest_stall(&[], ms(0), ms(10)), ms(10));
-        assert_eq!(longest_stall(&reads, ms(0), ms(2000)), ms(1000));
+        assert_eq!(longest_stall(&reads, ms(200), ms(800)), (ms(600), ms(200)));
+        assert_eq!(longest_stall(&[], ms(0), ms(10)), (ms(10), ms(0)));
+        assert_eq!(longest_stall(&reads, ms(0), ms(2000)), (ms(1000), ms(1000)));
     }
 
     #[test]

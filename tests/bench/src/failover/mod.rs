@@ -134,7 +134,9 @@ pub(crate) fn run(config: &Config) -> anyhow::Result<Outcome> {
                     .with_context(|| format!("{scenario:?}, {subject:?}, run {repetition}"))?;
                 let figures = Measured::from_records(&records);
                 eprintln!(
-                    "bench: failover {scenario:?} run {repetition} {subject:?}: {figures:?}{}",
+                    "bench: failover {scenario:?} run {repetition} {subject:?}: {figures:?} \
+                     (the longest stall began {:.1} s in){}",
+                    figures.stall_at_s,
                     decisions(&records)
                 );
                 if let Some((_, all)) = measured.iter_mut().find(|(s, _)| *s == subject) {
@@ -165,6 +167,8 @@ fn decisions(records: &Records) -> String {
 struct Measured {
     /// Longest gap between received chunks over the run's timeline, ms.
     stall_ms: f64,
+    /// When that gap began, seconds from the connections' readiness.
+    stall_at_s: f64,
     /// Goodput while B was blackholed (blackhole) or over the measured time (others), Mbit/s.
     goodput: f64,
     /// Seconds from the restore until B carried data again (infinite: not within the run).
@@ -181,8 +185,10 @@ impl Measured {
             // Loss and RTT: from a settling time after the fault; healthy: the same window.
             _ => (r.ready + r.end.saturating_sub(r.ready) / 8, r.end),
         };
+        let (stall, stall_at) = figures::longest_stall(reads, r.ready, r.end);
         Self {
-            stall_ms: figures::longest_stall(reads, r.ready, r.end).as_secs_f64() * 1e3,
+            stall_ms: stall.as_secs_f64() * 1e3,
+            stall_at_s: stall_at.saturating_sub(r.ready).as_secs_f64(),
             goodput: figures::goodput_mbps(reads, from, to),
             back_s: r.restored.map(|restored| {
                 figures::path_b_back_after(&r.samples, restored, BACK_WINDOW, BACK_MBPS)
