@@ -11,16 +11,14 @@
 //!   figures to the decision core ([`decision::Core`]); telemetry events feed it at once.
 //! - In-kernel path manager: through the daemon's own endpoint of the address only
 //!   ([`PathManager::owned_endpoints`]): Degraded sets `backup`, Healthy gives back the
-//!   `backup` flag `addr-flags` gave; Dead sets `backup` at once and, if still judged dead
-//!   a hold time later, takes the endpoint out of the kernel
+//!   `backup` flag `addr-flags` gave; Dead takes the endpoint out of the kernel
 //!   ([`PathManager::suspend_endpoint`]: the kernel closes its subflows in every connection)
-//!   and puts it back on the re-probe schedule ([`reprobe`]): the kernel then opens subflows
-//!   from it again, which is the re-probe.
+//!   and puts it back after a backoff ([`reprobe`]): the kernel then opens subflows from it
+//!   again, which is the re-probe.
 //! - Userspace path manager, per connection: Degraded sets each subflow from the address
 //!   backup (`SET_FLAGS` with the token), Healthy clears the backup flag of those it set (never
-//!   one another plugin or the peer set); Dead sets them backup the same way and, if still
-//!   judged dead a hold time later, destroys them and re-creates, on the same schedule,
-//!   those of connections this side opened (same local address and id, same remote,
+//!   one another plugin or the peer set); Dead destroys them and re-creates, after the same
+//!   backoff, those of connections this side opened (same local address and id, same remote,
 //!   bound to the same interface).
 //! - Every decision and action is logged at info with the figures that caused it
 //!   (connections are never named by token) and reported to the daemon
@@ -74,9 +72,6 @@ struct Inner {
     conns: HashMap<Token, Conn>,
     /// Per dead address, the userspace-PM subflows destroyed, to re-create at each re-probe.
     closed: BTreeMap<IpAddr, Vec<NewSubflow>>,
-    /// Per dead address set backup, when its subflows are closed if it is still judged dead
-    /// then.
-    closing: BTreeMap<IpAddr, Duration>,
     /// Per dead address, the daemon's endpoint taken out of the kernel: its id and the
     /// flags it comes back with.
     suspended: BTreeMap<IpAddr, (u8, EndpointFlags)>,
@@ -137,7 +132,6 @@ impl Health {
                 reprobe: Reprobe::new(hold, max),
                 conns: HashMap::new(),
                 closed: BTreeMap::new(),
-                closing: BTreeMap::new(),
                 suspended: BTreeMap::new(),
                 policy: config.policy.clone(),
                 ifnames: HashMap::new(),
@@ -265,40 +259,7 @@ impl Health {
         };
         self.act(now, decisions, pm).await;
         if matches!(event, Event::Tick) {
-            self.close_still_dead(now, pm).await;
             self.reprobe(now, pm).await;
-        }
-    }
-
-    /// Closes the dead paths set backup a hold time ago that are still judged dead (one
-    /// recovering is looked at again at the next tick; one no longer dead is let go).
-    async fn close_still_dead(&self, now: Duration, pm: &dyn PathManager) {
-        let due: Vec<IpAddr> = {
-            let mut inner = self.inner();
-            let Inner { closing, core, .. } = &mut *inner;
-            closing.retain(|&addr, at| now < *at || core.state(addr) == State::Dead);
-            closing
-                .iter()
-                .filter(|&(&addr, &at)| now >= at && !core.recovering(addr))
-                .map(|(&addr, _)| addr)
-                .collect()
-        };
-        for addr in due {
-            self.inner().closing.remove(&addr);
-            let action = format!(
-                "still dead after {} s: {}",
-                self.hold_secs(),
-                actions::close_path(self, addr, now, pm).await
-            );
-            info!(%addr, "path {addr}: {action}");
-            report(
-                pm,
-                addr,
-                State::Dead,
-                State::Dead,
-                Figures::default(),
-                action,
-            );
         }
     }
 
@@ -327,19 +288,11 @@ impl Health {
                 }
                 None => {
                     info!(%addr, %from, %to, "path {addr} {to} (was {from}): {figures}");
-                    let backup = to != State::Healthy;
-                    let action = actions::set_backup(self, addr, backup, pm).await;
-                    if to == State::Dead {
-                        // Backup first: the kernel stops sending on it at once, while closing
-                        // a subflow with data in flight re-sends the connection's whole
-                        // in-flight data. Closed only if it stays dead.
-                        let hold = self.inner().config.hold_secs;
-                        let at = now + Duration::from_secs(hold.into());
-                        self.inner().closing.insert(addr, at);
-                        format!("{action}; closed if still dead in {hold} s")
-                    } else {
-                        self.inner().closing.remove(&addr);
-                        action
+                    match to {
+                        State::Dead => actions::close_path(self, addr, now, pm).await,
+                        State::Degraded | State::Healthy => {
+                            actions::set_backup(self, addr, to == State::Degraded, pm).await
+                        }
                     }
                 }
             };
@@ -390,7 +343,6 @@ impl Health {
         let mut inner = self.inner();
         inner.reprobe.forget(addr);
         inner.closed.remove(&addr);
-        inner.closing.remove(&addr);
         inner.suspended.remove(&addr);
         inner.core.set_state(addr, State::Healthy, now);
     }

@@ -45,8 +45,6 @@ enum Path {
     Healthy,
     /// 30% retransmitted.
     Lossy,
-    /// Blackholed: its subflows still there, nothing sent or acknowledged.
-    Stalled,
     /// No subflow from the address any more (closed).
     Gone,
 }
@@ -139,10 +137,8 @@ impl Setup {
                 if path == Path::Gone {
                     continue;
                 }
-                if path != Path::Stalled {
-                    figures.segs_out += 100;
-                    figures.bytes_acked += 100_000;
-                }
+                figures.segs_out += 100;
+                figures.bytes_acked += 100_000;
                 if path == Path::Lossy {
                     figures.retransmissions += 30;
                 }
@@ -185,24 +181,6 @@ impl Setup {
                 )));
             }
         }
-    }
-
-    /// In-kernel path manager, B just judged dead by its RTOs (set backup: the calls and
-    /// actions taken).
-    fn dead_b() -> Self {
-        let mut s = Self::new(EndpointFlags::SUBFLOW);
-        s.seconds(2, Path::Healthy, Path::Healthy, Path::Healthy);
-        s.blackhole_b();
-        s.pm.take_calls();
-        s.actions();
-        s
-    }
-
-    /// B blackholed until it is judged dead (set backup at once), then for the hold time,
-    /// after which its subflows are closed.
-    fn kill_b(&mut self) {
-        self.blackhole_b();
-        self.seconds(10, Path::Healthy, Path::Stalled, Path::Healthy);
     }
 
     /// A subflow from B to `peer` established (a re-probe's join).
@@ -359,57 +337,12 @@ fn when_every_address_is_degraded_nothing_is_touched() {
 }
 
 #[test]
-fn rto_telemetry_alone_sets_a_blackholed_address_backup_at_once() {
+fn rto_telemetry_alone_closes_a_blackholed_address() {
     let mut s = Setup::new(EndpointFlags::SUBFLOW);
     s.seconds(2, Path::Healthy, Path::Healthy, Path::Healthy);
     s.blackhole_b();
     assert_eq!(s.plugin.state(ip(B)), State::Dead);
-    assert_eq!(
-        s.pm.take_calls(),
-        [Call::SetEndpointFlags(
-            2,
-            EndpointFlags::SUBFLOW | EndpointFlags::BACKUP
-        )]
-    );
-    assert_eq!(
-        s.actions(),
-        ["endpoint 2 set backup; closed if still dead in 10 s"]
-    );
-}
-
-#[test]
-fn a_dead_address_is_closed_only_if_still_dead_a_hold_time_later() {
-    let mut s = Setup::dead_b();
-    s.seconds(9, Path::Healthy, Path::Stalled, Path::Healthy);
-    assert_eq!(s.pm.take_calls(), [], "not before the hold time");
-    s.seconds(1, Path::Healthy, Path::Stalled, Path::Healthy);
     assert_eq!(s.pm.take_calls(), [Call::SuspendEndpoint(2)]);
-    assert_eq!(
-        s.actions(),
-        ["still dead after 10 s: endpoint 2 removed; re-probe in 10 s"]
-    );
-}
-
-#[test]
-fn a_dead_address_that_recovers_within_the_hold_time_is_restored_not_closed() {
-    let mut s = Setup::dead_b();
-    s.seconds(2, Path::Healthy, Path::Stalled, Path::Healthy);
-    // The blackhole is lifted: B's retransmissions are acknowledged; healthy for the hold
-    // time (past the time it would have been closed at) before it is restored.
-    s.seconds(10, Path::Healthy, Path::Healthy, Path::Healthy);
-    assert_eq!(
-        s.pm.take_calls(),
-        [],
-        "recovering: neither closed nor restored yet"
-    );
-    s.seconds(1, Path::Healthy, Path::Healthy, Path::Healthy);
-    assert_eq!(
-        s.pm.take_calls(),
-        [Call::SetEndpointFlags(2, EndpointFlags::SUBFLOW)]
-    );
-    assert_eq!(s.plugin.state(ip(B)), State::Healthy);
-    s.seconds(20, Path::Healthy, Path::Healthy, Path::Healthy);
-    assert_eq!(s.pm.take_calls(), [], "never closed");
 }
 
 /// One tick per second for `n` seconds, B without subflows (closed).
@@ -421,21 +354,9 @@ fn closed_seconds(s: &mut Setup, n: u32) {
 fn a_dead_addresss_endpoint_is_removed_and_re_added_every_hold_time() {
     let mut s = Setup::new(EndpointFlags::SUBFLOW);
     s.seconds(2, Path::Healthy, Path::Healthy, Path::Healthy);
-    s.kill_b();
-    assert_eq!(
-        s.pm.take_calls(),
-        [
-            Call::SetEndpointFlags(2, EndpointFlags::SUBFLOW | EndpointFlags::BACKUP),
-            Call::SuspendEndpoint(2)
-        ]
-    );
-    assert_eq!(
-        s.actions(),
-        [
-            "endpoint 2 set backup; closed if still dead in 10 s",
-            "still dead after 10 s: endpoint 2 removed; re-probe in 10 s"
-        ]
-    );
+    s.blackhole_b();
+    assert_eq!(s.pm.take_calls(), [Call::SuspendEndpoint(2)]);
+    assert_eq!(s.actions(), ["endpoint 2 removed; re-probe in 10 s"]);
     // Out of the kernel, still the daemon's.
     assert_eq!(s.pm.suspended().len(), 1);
     assert!(s.pm.endpoints().iter().all(|e| e.id != 2));
@@ -501,25 +422,16 @@ fn a_dead_addresss_endpoint_is_removed_and_re_added_every_hold_time() {
     assert_eq!(s.pm.take_calls(), []);
     // Dead again later: the first re-probe after the hold time again.
     s.seconds(10, Path::Healthy, Path::Healthy, Path::Healthy);
-    s.kill_b();
-    assert_eq!(
-        s.pm.take_calls(),
-        [
-            Call::SetEndpointFlags(2, EndpointFlags::SUBFLOW | EndpointFlags::BACKUP),
-            Call::SuspendEndpoint(2)
-        ]
-    );
-    assert_eq!(
-        s.actions()[1],
-        "still dead after 10 s: endpoint 2 removed; re-probe in 10 s"
-    );
+    s.blackhole_b();
+    assert_eq!(s.pm.take_calls(), [Call::SuspendEndpoint(2)]);
+    assert_eq!(s.actions(), ["endpoint 2 removed; re-probe in 10 s"]);
 }
 
 #[test]
 fn an_endpoint_removed_while_suspended_is_not_re_added() {
     let mut s = Setup::new(EndpointFlags::SUBFLOW);
     s.seconds(2, Path::Healthy, Path::Healthy, Path::Healthy);
-    s.kill_b();
+    s.blackhole_b();
     // Its address went away meanwhile: its plugin removes it (quietly).
     block_on(s.pm.remove_endpoint(2)).unwrap();
     s.pm.take_calls();
@@ -613,22 +525,11 @@ fn userspace_pm_dead_subflows_are_destroyed_and_re_created_with_backoff() {
     let mut s = Setup::userspace();
     s.seconds(2, Path::Healthy, Path::Healthy, Path::Healthy);
     s.blackhole_b();
-    let backup: Vec<_> = (1..=PEERS)
-        .map(|p| Call::SetBackup(b_path(p), true))
-        .collect();
-    assert_eq!(sorted(s.pm.take_calls()), backup);
-    s.seconds(10, Path::Healthy, Path::Stalled, Path::Healthy);
     let destroyed: Vec<_> = (1..=PEERS)
         .map(|p| Call::SubflowDestroy(b_path(p)))
         .collect();
     assert_eq!(sorted(s.pm.take_calls()), destroyed);
-    assert_eq!(
-        s.actions(),
-        [
-            "4 subflows set backup; closed if still dead in 10 s",
-            "still dead after 10 s: 4 subflows destroyed; re-probe in 10 s"
-        ]
-    );
+    assert_eq!(s.actions(), ["4 subflows destroyed; re-probe in 10 s"]);
     assert_eq!(s.plugin.state(ip(B)), State::Dead);
     closed_seconds(&mut s, 10);
     // Same local address, id and interface, same remote; not peer 4's: it opened that one.

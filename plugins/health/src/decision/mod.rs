@@ -228,15 +228,6 @@ impl Core {
             .map_or(Health::Healthy, |a| a.state)
     }
 
-    /// Whether the address is judged better than its state now: a recovery under way, made
-    /// once it has lasted the hold time.
-    #[must_use]
-    pub fn recovering(&self, addr: IpAddr) -> bool {
-        self.addrs
-            .get(&addr.to_canonical())
-            .is_some_and(|a| a.better_since.is_some())
-    }
-
     /// Sets an address's state at `now` (the plugin's re-probe decided it: a dead path that
     /// held healthy), as a change (the hold time runs from now).
     pub fn set_state(&mut self, addr: IpAddr, state: Health, now: Duration) {

@@ -134,9 +134,10 @@ pub(crate) fn run(config: &Config) -> anyhow::Result<Outcome> {
                     .with_context(|| format!("{scenario:?}, {subject:?}, run {repetition}"))?;
                 let figures = Measured::from_records(&records);
                 eprintln!(
-                    "bench: failover {scenario:?} run {repetition} {subject:?}: {figures:?} \
-                     (the longest stall began {:.1} s in){}",
-                    figures.stall_at_s,
+                    "bench: failover {scenario:?} run {repetition} {subject:?}: {figures:?}; \
+                     stalls of {} ms or more: {}{}",
+                    STALL_SHOWN.as_millis(),
+                    stalls(&records),
                     decisions(&records)
                 );
                 if let Some((_, all)) = measured.iter_mut().find(|(s, _)| *s == subject) {
@@ -147,6 +148,34 @@ pub(crate) fn run(config: &Config) -> anyhow::Result<Outcome> {
         rows.extend(rows_of(scenario, &measured, config.hold));
     }
     Ok(report::outcome(&rows, config, started.elapsed()))
+}
+
+/// Stalls this long or longer are listed with the run's figures (where in the run they are
+/// says what caused them).
+const STALL_SHOWN: Duration = Duration::from_millis(300);
+
+/// The run's stalls of [`STALL_SHOWN`] or more: `LENGTH ms at TIME s`, from the readiness.
+fn stalls(records: &Records) -> String {
+    let stalls = figures::stalls_over(
+        &records.received.reads,
+        records.ready,
+        records.end,
+        STALL_SHOWN,
+    );
+    if stalls.is_empty() {
+        return "none".to_owned();
+    }
+    stalls
+        .iter()
+        .map(|(len, at)| {
+            format!(
+                "{} ms at {:.1} s",
+                len.as_millis(),
+                at.saturating_sub(records.ready).as_secs_f64()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn decisions(records: &Records) -> String {
@@ -167,8 +196,6 @@ fn decisions(records: &Records) -> String {
 struct Measured {
     /// Longest gap between received chunks over the run's timeline, ms.
     stall_ms: f64,
-    /// When that gap began, seconds from the connections' readiness.
-    stall_at_s: f64,
     /// Goodput while B was blackholed (blackhole) or over the measured time (others), Mbit/s.
     goodput: f64,
     /// Seconds from the restore until B carried data again (infinite: not within the run).
@@ -185,10 +212,8 @@ impl Measured {
             // Loss and RTT: from a settling time after the fault; healthy: the same window.
             _ => (r.ready + r.end.saturating_sub(r.ready) / 8, r.end),
         };
-        let (stall, stall_at) = figures::longest_stall(reads, r.ready, r.end);
         Self {
-            stall_ms: stall.as_secs_f64() * 1e3,
-            stall_at_s: stall_at.saturating_sub(r.ready).as_secs_f64(),
+            stall_ms: figures::longest_stall(reads, r.ready, r.end).as_secs_f64() * 1e3,
             goodput: figures::goodput_mbps(reads, from, to),
             back_s: r.restored.map(|restored| {
                 figures::path_b_back_after(&r.samples, restored, BACK_WINDOW, BACK_MBPS)
