@@ -345,6 +345,35 @@ fn rto_telemetry_alone_closes_a_blackholed_address() {
     assert_eq!(s.pm.take_calls(), [Call::SuspendEndpoint(2)]);
 }
 
+#[test]
+fn a_closed_subflows_late_telemetry_does_not_count() {
+    let mut s = Setup::new(EndpointFlags::SUBFLOW);
+    s.seconds(2, Path::Healthy, Path::Healthy, Path::Healthy);
+    // An earlier subflow from B on each connection, closed by the kernel with data
+    // unacknowledged: it goes on retransmitting, RTO after RTO.
+    let old = |peer| SubflowPath {
+        token: peer,
+        local: SocketAddr::new(ip(B), 39_999),
+        remote: remote(peer),
+    };
+    for peer in 1..=PEERS {
+        s.event(&Event::SubflowClosed(testing::subflow(old(peer))));
+        for rtos in 1..=5 {
+            let figures = PathFigures::new(10_000, 0, 10_000, 1, 0, 0, rtos, rtos);
+            s.event(&Event::Telemetry(TelemetryEvent::new(
+                peer,
+                old(peer).local,
+                old(peer).remote,
+                TelemetryKind::Rto { consecutive: rtos },
+                figures,
+            )));
+        }
+    }
+    s.seconds(10, Path::Healthy, Path::Healthy, Path::Healthy);
+    assert_eq!(s.plugin.state(ip(B)), State::Healthy);
+    assert_eq!(s.pm.take_calls(), []);
+}
+
 /// One tick per second for `n` seconds, B without subflows (closed).
 fn closed_seconds(s: &mut Setup, n: u32) {
     s.seconds(n, Path::Healthy, Path::Gone, Path::Healthy);
