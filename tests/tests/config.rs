@@ -335,7 +335,7 @@ fn sighup_applies_new_health_settings_and_a_bad_value_keeps_them() {
         &format!("{core}[health]\nhold=2\nmin-peers=1\ndead-rtos=5\n"),
     );
     daemon
-        .wait_for_log("health: new settings apply: dead-rtos 3 -> 5")
+        .wait_for_log("health: new settings apply: dead-rtos 2 -> 5")
         .unwrap();
     let (status, log) = daemon.stop().unwrap();
     assert!(status.success(), "{log}");

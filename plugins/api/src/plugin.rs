@@ -69,7 +69,7 @@ impl HealthConfig {
         hold_secs: 10,
         retrans_percent: 10,
         rtt_percent: 300,
-        dead_rtos: 3,
+        dead_rtos: 2,
         min_peers: 3,
         min_share_percent: 50,
         reprobe_max_secs: 300,

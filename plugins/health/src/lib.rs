@@ -93,6 +93,10 @@ struct Conn {
     seen: BTreeSet<Pair>,
     /// The subflows this plugin set backup (userspace PM).
     backups: BTreeSet<Pair>,
+    /// The subflows the kernel said closed: a closed subflow with data unacknowledged still
+    /// retransmits (its telemetry goes on) and would count as a dead subflow of its address
+    /// long after the path recovered.
+    closed: BTreeSet<Pair>,
 }
 
 impl Inner {
@@ -102,6 +106,7 @@ impl Inner {
             server_side,
             seen: BTreeSet::new(),
             backups: BTreeSet::new(),
+            closed: BTreeSet::new(),
         })
     }
 
@@ -201,6 +206,13 @@ impl Health {
             };
             for sub in &view.subflows {
                 let Some(figures) = sub.figures else { continue };
+                let closed = inner
+                    .conns
+                    .get(&token)
+                    .is_some_and(|c| c.closed.contains(&(sub.local, sub.remote)));
+                if closed {
+                    continue;
+                }
                 inner.core.observe(now, sub.local, sub.remote, figures);
                 if let Some(conn) = inner.conns.get_mut(&token) {
                     conn.seen.insert((sub.local, sub.remote));
@@ -230,9 +242,11 @@ impl Health {
                 return;
             }
             Event::NewSubflow(sub) => {
-                self.inner()
-                    .reprobe
-                    .established(sub.local.ip().to_canonical());
+                let mut inner = self.inner();
+                inner.reprobe.established(sub.local.ip().to_canonical());
+                if let Some(conn) = inner.conns.get_mut(&sub.token) {
+                    conn.closed.remove(&(sub.local, sub.remote));
+                }
                 return;
             }
             Event::SubflowClosed(sub) => {
@@ -240,11 +254,19 @@ impl Health {
                 inner.core.forget(sub.local, sub.remote);
                 if let Some(conn) = inner.conns.get_mut(&sub.token) {
                     conn.backups.remove(&(sub.local, sub.remote));
+                    conn.closed.insert((sub.local, sub.remote));
                 }
                 return;
             }
             Event::Telemetry(t) => {
                 let mut inner = self.inner();
+                let closed = inner
+                    .conns
+                    .get(&t.token)
+                    .is_some_and(|c| c.closed.contains(&(t.local, t.remote)));
+                if closed {
+                    return;
+                }
                 inner.core.observe(now, t.local, t.remote, t.figures);
                 if let TelemetryKind::Rto { consecutive } = t.kind {
                     inner.core.rto(t.local, t.remote, consecutive);
@@ -316,9 +338,10 @@ impl Health {
                     }
                 }
                 Step::Failed(addr) => {
+                    let window = self.inner().reprobe.window();
                     let mut action = format!(
                         "re-probe failed (no subflow established within {} s): ",
-                        self.hold_secs()
+                        window.as_secs_f32()
                     );
                     action.push_str(&actions::close_path(self, addr, now, pm).await);
                     (addr, State::Dead, action)

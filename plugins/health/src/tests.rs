@@ -345,13 +345,42 @@ fn rto_telemetry_alone_closes_a_blackholed_address() {
     assert_eq!(s.pm.take_calls(), [Call::SuspendEndpoint(2)]);
 }
 
+#[test]
+fn a_closed_subflows_late_telemetry_does_not_count() {
+    let mut s = Setup::new(EndpointFlags::SUBFLOW);
+    s.seconds(2, Path::Healthy, Path::Healthy, Path::Healthy);
+    // An earlier subflow from B on each connection, closed by the kernel with data
+    // unacknowledged: it goes on retransmitting, RTO after RTO.
+    let old = |peer| SubflowPath {
+        token: peer,
+        local: SocketAddr::new(ip(B), 39_999),
+        remote: remote(peer),
+    };
+    for peer in 1..=PEERS {
+        s.event(&Event::SubflowClosed(testing::subflow(old(peer))));
+        for rtos in 1..=5 {
+            let figures = PathFigures::new(10_000, 0, 10_000, 1, 0, 0, rtos, rtos);
+            s.event(&Event::Telemetry(TelemetryEvent::new(
+                peer,
+                old(peer).local,
+                old(peer).remote,
+                TelemetryKind::Rto { consecutive: rtos },
+                figures,
+            )));
+        }
+    }
+    s.seconds(10, Path::Healthy, Path::Healthy, Path::Healthy);
+    assert_eq!(s.plugin.state(ip(B)), State::Healthy);
+    assert_eq!(s.pm.take_calls(), []);
+}
+
 /// One tick per second for `n` seconds, B without subflows (closed).
 fn closed_seconds(s: &mut Setup, n: u32) {
     s.seconds(n, Path::Healthy, Path::Gone, Path::Healthy);
 }
 
 #[test]
-fn a_dead_addresss_endpoint_is_removed_and_re_added_with_backoff() {
+fn a_dead_addresss_endpoint_is_removed_and_re_added_every_hold_time() {
     let mut s = Setup::new(EndpointFlags::SUBFLOW);
     s.seconds(2, Path::Healthy, Path::Healthy, Path::Healthy);
     s.blackhole_b();
@@ -382,17 +411,18 @@ fn a_dead_addresss_endpoint_is_removed_and_re_added_with_backoff() {
         State::Dead,
         "until the re-probe holds"
     );
-    // Nothing joins within the hold time: out again, for twice as long.
-    closed_seconds(&mut s, 10);
+    // Nothing joins within the probe window: out again, re-probed a hold time after the
+    // last began (the fast phase).
+    closed_seconds(&mut s, 2);
     assert_eq!(s.pm.take_calls(), [Call::SuspendEndpoint(2)]);
     assert_eq!(
         s.actions(),
         [
-            "re-probe failed (no subflow established within 10 s): endpoint 2 removed; \
-          re-probe in 20 s"
+            "re-probe failed (no subflow established within 2 s): endpoint 2 removed; \
+          re-probe in 8 s"
         ]
     );
-    closed_seconds(&mut s, 19);
+    closed_seconds(&mut s, 7);
     assert_eq!(s.pm.take_calls(), []);
     closed_seconds(&mut s, 1);
     assert_eq!(
@@ -534,16 +564,17 @@ fn userspace_pm_dead_subflows_are_destroyed_and_re_created_with_backoff() {
     // Same local address, id and interface, same remote; not peer 4's: it opened that one.
     let created: Vec<_> = (1..PEERS).map(recreated).collect();
     assert_eq!(sorted(s.pm.take_calls()), created);
-    // No join within the hold time: the re-probes are closed by id, twice the wait.
-    closed_seconds(&mut s, 10);
+    // No join within the probe window: the re-probes are closed by id, re-probed a hold
+    // time after the last began.
+    closed_seconds(&mut s, 2);
     let removed: Vec<_> = (1..PEERS).map(|p| Call::RemoveAddress(p, 1)).collect();
     assert_eq!(sorted(s.pm.take_calls()), removed);
     let actions = s.actions();
     assert!(
-        actions[1].ends_with("re-probe closed on 3 connections; re-probe in 20 s"),
+        actions[1].ends_with("re-probe closed on 3 connections; re-probe in 8 s"),
         "{actions:?}"
     );
-    closed_seconds(&mut s, 20);
+    closed_seconds(&mut s, 8);
     assert_eq!(sorted(s.pm.take_calls()), created);
     s.joined_b(1);
     s.seconds(10, Path::Healthy, Path::Healthy, Path::Healthy);

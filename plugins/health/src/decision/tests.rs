@@ -147,9 +147,9 @@ fn a_blackholed_path_goes_dead() {
     run.seconds(5, Path::Healthy, |_| Path::Blackholed);
     assert_eq!(run.changes(), [(ip(B), Health::Healthy, Health::Dead)]);
     let (at, d) = run.decisions[0];
-    // Three RTOs without progress.
-    assert_eq!(at, Duration::from_secs(8));
-    assert_eq!((d.figures.dead_subflows, d.figures.worst_rtos), (4, 3));
+    // Two RTOs without progress (one a second here).
+    assert_eq!(at, Duration::from_secs(7));
+    assert_eq!((d.figures.dead_subflows, d.figures.worst_rtos), (4, 2));
     assert_eq!(run.core.state(ip(A)), Health::Healthy);
 }
 

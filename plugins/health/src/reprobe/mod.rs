@@ -2,13 +2,23 @@
 //! monotonic duration since any origin).
 //!
 //! A path judged dead has its subflows closed; nothing then observes it, so it is re-opened
-//! (re-probed) after a wait: the first after the hold time, each one after a failed re-probe
-//! twice the previous, at most `max`. A re-probe succeeds when a subflow from the address
-//! established and it stayed so for the hold time (the caller reports a dead verdict at once
-//! through [`Reprobe::close`]); then the path is released and the next death starts again
-//! from the hold time. A re-probe fails when no subflow established within the hold time.
+//! (re-probed): a re-probe is short (it fails when no subflow established within
+//! [`PROBE_WINDOW`]) and cheap (one join per connection), so they come often while outages
+//! are usually short: one every hold time during the first [`FAST_PHASE`] after the path
+//! died (a restored path is found within the hold time), then each wait twice the previous,
+//! at most `max` (a path that stays dead costs little). A re-probe succeeds when a subflow
+//! from the address established and the path was not judged dead again (the caller reports
+//! that at once through [`Reprobe::close`]) for the hold time since the re-probe began; then
+//! the path is released and the next death starts again from the fast phase.
 
 use std::{collections::BTreeMap, net::IpAddr, time::Duration};
+
+/// How long a re-probe's joins have to establish: a join on a working path takes a round
+/// trip, and this lets the kernel's one SYN retransmission (after 1 s) in; not more, so that
+/// re-probes can come often. At most the hold time.
+pub const PROBE_WINDOW: Duration = Duration::from_secs(2);
+/// How long after the death re-probes come every hold time before the waits double.
+pub const FAST_PHASE: Duration = Duration::from_secs(60);
 
 /// Where a dead path stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +28,8 @@ pub enum Phase {
         /// When the re-probe is due.
         until: Duration,
     },
-    /// Re-opened at `since`; judged at `since` + hold.
+    /// Re-opened at `since`; failed at `since` + [`PROBE_WINDOW`] if nothing established,
+    /// else recovered at `since` + hold.
     Probing {
         /// When it was re-opened.
         since: Duration,
@@ -32,8 +43,8 @@ pub enum Phase {
 pub enum Step {
     /// Re-open it (its wait is over): then call [`Reprobe::reopened`].
     Reopen(IpAddr),
-    /// Its re-probe failed (nothing established within the hold time): close it again with
-    /// [`Reprobe::close`].
+    /// Its re-probe failed (nothing established within [`PROBE_WINDOW`]): close it again
+    /// with [`Reprobe::close`].
     Failed(IpAddr),
     /// Its re-probe held for the hold time: released, the backoff reset.
     Recovered(IpAddr),
@@ -42,7 +53,9 @@ pub enum Step {
 #[derive(Debug, Clone, Copy)]
 struct Path {
     phase: Phase,
-    /// The current wait.
+    /// When it was judged dead (the fast phase runs from then).
+    died: Duration,
+    /// The last wait past the fast phase (zero: none yet).
     wait: Duration,
     /// Re-probes so far.
     probes: u32,
@@ -57,7 +70,8 @@ pub struct Reprobe {
 }
 
 impl Reprobe {
-    /// First wait `hold`, doubling up to `max` (at least `hold`).
+    /// Re-probes every `hold` during the fast phase, then waits doubling up to `max` (at
+    /// least `hold`).
     #[must_use]
     pub fn new(hold: Duration, max: Duration) -> Self {
         Self {
@@ -74,6 +88,13 @@ impl Reprobe {
         self.max = max.max(hold);
     }
 
+    /// How long a re-probe's joins have to establish: [`PROBE_WINDOW`], at most the hold
+    /// time.
+    #[must_use]
+    pub fn window(&self) -> Duration {
+        PROBE_WINDOW.min(self.hold)
+    }
+
     /// Where `addr` stands; `None`: not a dead path.
     #[must_use]
     pub fn phase(&self, addr: IpAddr) -> Option<Phase> {
@@ -88,22 +109,29 @@ impl Reprobe {
 
     /// The path's subflows were closed at `now` (judged dead, or its re-probe failed):
     /// returns the wait until its re-probe. A new dead path waits the hold time; one closed
-    /// while probing twice its last wait, at most `max`; one already closed keeps its wait.
+    /// while probing waits until the hold time after that re-probe began during the fast
+    /// phase, then twice its last wait, at most `max`; one already closed keeps its wait.
     pub fn close(&mut self, addr: IpAddr, now: Duration) -> Duration {
         let (hold, max) = (self.hold, self.max);
         let path = self.paths.entry(addr).or_insert(Path {
             phase: Phase::Closed { until: now + hold },
-            wait: hold,
+            died: now,
+            wait: Duration::ZERO,
             probes: 0,
         });
-        match path.phase {
+        let since = match path.phase {
             Phase::Closed { until } => return until.saturating_sub(now),
-            Phase::Probing { .. } => path.wait = path.wait.saturating_mul(2).min(max),
-        }
-        path.phase = Phase::Closed {
-            until: now + path.wait,
+            Phase::Probing { since, .. } => since,
         };
-        path.wait
+        let until = if now.saturating_sub(path.died) < FAST_PHASE {
+            // One re-probe per hold time: the window and the wait together.
+            (since + hold).max(now)
+        } else {
+            path.wait = path.wait.max(hold).saturating_mul(2).min(max);
+            now + path.wait
+        };
+        path.phase = Phase::Closed { until };
+        until.saturating_sub(now)
     }
 
     /// `addr` was re-opened at `now`.
@@ -135,7 +163,7 @@ impl Reprobe {
 
     /// What is due at `now`, in address order; recovered paths are released.
     pub fn due(&mut self, now: Duration) -> Vec<Step> {
-        let hold = self.hold;
+        let (hold, window) = (self.hold, self.window());
         let mut steps = Vec::new();
         self.paths.retain(|&addr, path| match path.phase {
             Phase::Closed { until } => {
@@ -145,13 +173,14 @@ impl Reprobe {
                 true
             }
             Phase::Probing { since, established } => {
-                if now.saturating_sub(since) < hold {
-                    true
-                } else if established {
+                let probed = now.saturating_sub(since);
+                if established && probed >= hold {
                     steps.push(Step::Recovered(addr));
                     false
                 } else {
-                    steps.push(Step::Failed(addr));
+                    if !established && probed >= window {
+                        steps.push(Step::Failed(addr));
+                    }
                     true
                 }
             }

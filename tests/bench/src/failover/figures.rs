@@ -25,17 +25,40 @@ pub(crate) fn percentile(values: &mut [f64], p: f64) -> f64 {
     values[rank - 1]
 }
 
-/// The longest time in `[from, to]` without a read (reads as the receiver noted them: time
-/// and bytes, in order), counting the window's edges: no read at all is a stall of the whole
-/// window.
-pub(crate) fn longest_stall(reads: &[(Duration, u64)], from: Duration, to: Duration) -> Duration {
+/// The times in `[from, to]` without a read (reads as the receiver noted them: time and
+/// bytes, in order), counting the window's edges (no read at all is a stall of the whole
+/// window): each as (length, when it began), in order.
+fn gaps(reads: &[(Duration, u64)], from: Duration, to: Duration) -> Vec<(Duration, Duration)> {
     let mut last = from;
-    let mut longest = Duration::ZERO;
+    let mut gaps = Vec::new();
     for &(at, _) in reads.iter().filter(|(at, _)| *at >= from && *at <= to) {
-        longest = longest.max(at.saturating_sub(last));
+        gaps.push((at.saturating_sub(last), last));
         last = at;
     }
-    longest.max(to.saturating_sub(last))
+    gaps.push((to.saturating_sub(last), last));
+    gaps
+}
+
+/// The longest time in `[from, to]` without a read.
+pub(crate) fn longest_stall(reads: &[(Duration, u64)], from: Duration, to: Duration) -> Duration {
+    gaps(reads, from, to)
+        .into_iter()
+        .map(|(len, _)| len)
+        .max()
+        .unwrap_or_default()
+}
+
+/// The stalls in `[from, to]` of at least `min`, as (length, when it began), in order.
+pub(crate) fn stalls_over(
+    reads: &[(Duration, u64)],
+    from: Duration,
+    to: Duration,
+    min: Duration,
+) -> Vec<(Duration, Duration)> {
+    gaps(reads, from, to)
+        .into_iter()
+        .filter(|&(len, _)| len >= min)
+        .collect()
 }
 
 /// Megabits per second received in `(from, to]`.
@@ -169,7 +192,7 @@ mod tests {
 
     use super::{
         Sample, Summary, Target, Verdict, goodput_mbps, longest_stall, path_b_back_after,
-        percentile,
+        percentile, stalls_over,
     };
 
     fn ms(ms: u64) -> Duration {
@@ -192,6 +215,10 @@ mod tests {
         assert_eq!(longest_stall(&reads, ms(200), ms(800)), ms(600));
         assert_eq!(longest_stall(&[], ms(0), ms(10)), ms(10));
         assert_eq!(longest_stall(&reads, ms(0), ms(2000)), ms(1000));
+        assert_eq!(
+            stalls_over(&reads, ms(0), ms(2000), ms(500)),
+            [(ms(750), ms(150)), (ms(1000), ms(1000))]
+        );
     }
 
     #[test]

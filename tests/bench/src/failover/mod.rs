@@ -134,7 +134,10 @@ pub(crate) fn run(config: &Config) -> anyhow::Result<Outcome> {
                     .with_context(|| format!("{scenario:?}, {subject:?}, run {repetition}"))?;
                 let figures = Measured::from_records(&records);
                 eprintln!(
-                    "bench: failover {scenario:?} run {repetition} {subject:?}: {figures:?}{}",
+                    "bench: failover {scenario:?} run {repetition} {subject:?}: {figures:?}; \
+                     stalls of {} ms or more: {}{}",
+                    STALL_SHOWN.as_millis(),
+                    stalls(&records),
                     decisions(&records)
                 );
                 if let Some((_, all)) = measured.iter_mut().find(|(s, _)| *s == subject) {
@@ -145,6 +148,34 @@ pub(crate) fn run(config: &Config) -> anyhow::Result<Outcome> {
         rows.extend(rows_of(scenario, &measured, config.hold));
     }
     Ok(report::outcome(&rows, config, started.elapsed()))
+}
+
+/// Stalls this long or longer are listed with the run's figures (where in the run they are
+/// says what caused them).
+const STALL_SHOWN: Duration = Duration::from_millis(300);
+
+/// The run's stalls of [`STALL_SHOWN`] or more: `LENGTH ms at TIME s`, from the readiness.
+fn stalls(records: &Records) -> String {
+    let stalls = figures::stalls_over(
+        &records.received.reads,
+        records.ready,
+        records.end,
+        STALL_SHOWN,
+    );
+    if stalls.is_empty() {
+        return "none".to_owned();
+    }
+    stalls
+        .iter()
+        .map(|(len, at)| {
+            format!(
+                "{} ms at {:.1} s",
+                len.as_millis(),
+                at.saturating_sub(records.ready).as_secs_f64()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn decisions(records: &Records) -> String {

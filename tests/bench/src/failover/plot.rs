@@ -154,7 +154,12 @@ where
     if let Some(at) = records.restored {
         marks.push((since(at), "B restored".to_owned(), BLACK));
     }
-    for (at, line) in &records.decisions {
+    // The state changes only: the actions (each re-probe) would crowd the picture.
+    for (at, line) in records
+        .decisions
+        .iter()
+        .filter(|(_, l)| l.contains(" (was "))
+    {
         let said = line.split_once("path ").map_or(line.as_str(), |(_, l)| l);
         let words: Vec<&str> = said.split_whitespace().take(2).collect();
         marks.push((since(*at), format!("health: {}", words.join(" ")), GREEN));

@@ -84,7 +84,8 @@ pub(crate) struct Records {
     pub(crate) received: Received,
     pub(crate) samples: Vec<Sample>,
     pub(crate) p99_us: f64,
-    /// The daemon's path decisions (its `path ADDR STATE (was ...)` lines), when seen.
+    /// The daemon's path decisions (its `path ADDR STATE (was ...)` lines) and `health`'s
+    /// actions, when seen.
     pub(crate) decisions: Vec<(Duration, String)>,
 }
 
@@ -383,7 +384,8 @@ fn pace(
     }
 }
 
-/// Notes the daemon's new `path ADDR STATE (was STATE)` lines with the time they were seen.
+/// Notes the daemon's new `path ADDR STATE (was STATE)` lines, and `health`'s `path ADDR:
+/// ACTION` lines (what it did: set backup, closed, re-probed), with the time they were seen.
 fn watch_decisions(
     daemon: &mut Option<Daemon>,
     start: Instant,
@@ -394,7 +396,9 @@ fn watch_decisions(
     let seen = decisions.len();
     let all: Vec<&str> = log
         .lines()
-        .filter(|l| l.contains(" (was ") && l.contains("path "))
+        .filter(|l| {
+            l.contains("path ") && (l.contains(" (was ") || l.contains("mptcpd_plugin_health"))
+        })
         .collect();
     for line in all.into_iter().skip(seen) {
         decisions.push((start.elapsed(), line.to_owned()));
