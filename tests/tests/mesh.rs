@@ -324,3 +324,63 @@ async fn mesh_joins_again_from_an_address_whose_subflow_was_destroyed() {
         &[v4(Path::A, Side::Daemon), v4(Path::B, Side::Daemon)],
     );
 }
+
+/// A burst of connections, each established while the daemon still handles the ones before:
+/// every one gets its subflow from path B (none waits behind another's kernel round trips,
+/// none is lost).
+#[tokio::test]
+async fn mesh_gives_every_connection_of_a_burst_its_subflow() {
+    const NAME: &str = "mesh_gives_every_connection_of_a_burst_its_subflow";
+    const BURST: usize = 300;
+    if !skip::require_root(NAME) {
+        return;
+    }
+    let (pair, listener, mut events) = prepare("burst", None).await;
+    let _daemon = pair.start_plugin("mesh", &[], &[]).unwrap();
+    // Connected and accepted one by one (the listener's backlog is short), then data on all
+    // at once: they become fully established together.
+    let mut held = Vec::new();
+    for _ in 0..BURST {
+        let stream = {
+            let _in = pair.daemon.enter().unwrap();
+            mptcp_tokio::connect(SocketAddr::new(v4(Path::A, Side::Peer), PORT)).unwrap()
+        };
+        let (accepted, _) = tokio::time::timeout(HANG, listener.accept())
+            .await
+            .expect("accept hangs")
+            .expect("accept");
+        held.push((stream, accepted));
+    }
+    for (stream, _) in &held {
+        mptcp_tokio::send(stream, b"x").await.unwrap();
+    }
+    for (_, accepted) in &held {
+        mptcp_tokio::send(accepted, b"y").await.unwrap();
+    }
+    let mut established = BTreeSet::new();
+    let mut joined = BTreeSet::new();
+    while established.len() < BURST || joined.len() < BURST {
+        let what = format!(
+            "every connection joined ({} established, {} joined)",
+            established.len(),
+            joined.len()
+        );
+        match wait_for(&mut events, &what, |e| match e {
+            Event::Established(_) | Event::SubflowEstablished(_) => Some(e.clone()),
+            _ => None,
+        })
+        .await
+        {
+            Event::Established(c) => {
+                established.insert(c.token);
+            }
+            Event::SubflowEstablished(s) => {
+                assert_eq!(s.local.ip(), v4(Path::B, Side::Daemon), "{s:?}");
+                joined.insert(s.token);
+            }
+            _ => unreachable!("picked above"),
+        }
+    }
+    assert_eq!(joined, established, "each connection its own subflow");
+    drop(held);
+}

@@ -232,6 +232,37 @@ async fn pipelined_requests_get_their_own_replies() {
     }
 }
 
+/// Thousands of requests in flight at once (a path manager answering a connection storm): every
+/// one gets its reply; none is lost to the request socket's receive buffer.
+#[tokio::test]
+async fn a_burst_of_pipelined_requests_loses_no_reply() {
+    const NAME: &str = "a_burst_of_pipelined_requests_loses_no_reply";
+    const BURST: usize = 4000;
+    if !skip::require_root(NAME) {
+        return;
+    }
+    let ns = NetNs::new(concat!("mptcpd-t-pm-", "burst")).unwrap();
+    let _in = ns.enter().unwrap();
+    let client = PmClient::connect().await.expect("connect");
+    let mut gets = JoinSet::new();
+    for _ in 0..BURST {
+        let client = client.clone();
+        gets.spawn(async move { client.get_limits().await });
+    }
+    let mut failed = Vec::new();
+    while let Some(done) = timeout(WAIT, gets.join_next()).await.expect("a reply") {
+        if let Err(e) = done.expect("task") {
+            failed.push(e.to_string());
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {BURST} failed, first: {:?}",
+        failed.len(),
+        failed.first()
+    );
+}
+
 #[tokio::test]
 async fn events_of_a_connection_with_a_subflow_endpoint() {
     if !skip::require_root("events_of_a_connection_with_a_subflow_endpoint") {

@@ -3,6 +3,12 @@
 //!
 //! Netlink runs one dump per socket at a time (a second one fails with `EBUSY`), so dumps
 //! wait in a queue while one is in flight; other requests are not held back.
+//!
+//! The kernel answers each request inside the `send`, queueing the reply on this socket; a
+//! reply that does not fit the receive buffer is dropped. So at most [`MAX_IN_FLIGHT`]
+//! requests are unanswered at a time (the others wait in the channel), and replies are read
+//! before more requests are sent: a storm of requests (a path manager answering thousands of
+//! new connections) loses none.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -14,6 +20,10 @@ use super::{
     socket::{NlSocket, Received},
     wire::{FrameKind, frames},
 };
+
+/// Requests sent and not yet answered, at most: their replies (a few KiB each, as the kernel
+/// sizes them) fit the default receive buffer (`net.core.rmem_default`, 208 KiB).
+const MAX_IN_FLIGHT: usize = 32;
 
 /// The data messages answering one request (whole netlink messages), or why it failed.
 pub(crate) type Replies = Result<Vec<Vec<u8>>, PmError>;
@@ -62,13 +72,8 @@ impl Driver {
         let mut open = true;
         while open || !self.pending.is_empty() || !self.queued_dumps.is_empty() {
             tokio::select! {
-                job = self.jobs.recv(), if open => match job {
-                    Some(job) if job.dump && self.dumping.is_some() => {
-                        self.queued_dumps.push_back(job);
-                    }
-                    Some(job) => self.submit(job).await,
-                    None => open = false,
-                },
+                // Replies first: they free room for the requests waiting.
+                biased;
                 received = self.socket.recv() => match received {
                     Ok(Received::Datagram(datagram)) => {
                         dispatch(&mut self.pending, &mut self.dumping, datagram);
@@ -84,6 +89,13 @@ impl Driver {
                         fail_all(&mut self.pending, || PmError::Io(kind.into()));
                         return;
                     }
+                },
+                job = self.jobs.recv(), if open && self.pending.len() < MAX_IN_FLIGHT => match job {
+                    Some(job) if job.dump && self.dumping.is_some() => {
+                        self.queued_dumps.push_back(job);
+                    }
+                    Some(job) => self.submit(job).await,
+                    None => open = false,
                 },
             }
             if self.dumping.is_none()

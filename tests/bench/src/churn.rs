@@ -262,7 +262,7 @@ fn daemon_alive(daemon: &Running, name: &str) -> anyhow::Result<()> {
 }
 
 /// Median and 99th percentile (nearest rank).
-fn stats(samples: &[f64]) -> (f64, f64) {
+pub(crate) fn stats(samples: &[f64]) -> (f64, f64) {
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
     let rank = |q: f64| {

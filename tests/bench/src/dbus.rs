@@ -419,7 +419,7 @@ fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
 }
 
 /// The process's user and system CPU time so far, ms.
-fn cpu_ms(pid: u32) -> anyhow::Result<f64> {
+pub(crate) fn cpu_ms(pid: u32) -> anyhow::Result<f64> {
     // SAFETY: sysconf only reads a configuration value.
     let per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     let per_s = u32::try_from(per_s).context("_SC_CLK_TCK")?;

@@ -8,6 +8,7 @@ mod dbus;
 mod failover;
 mod monitor;
 mod netlink;
+mod pm_storm;
 mod report;
 mod storm;
 mod telemetry;
@@ -63,6 +64,9 @@ enum Bench {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// The userspace path manager at scale: connections held until their second subflow,
+    /// under the in-kernel PM, our daemon's `mesh` and the C mptcpd's `sspi`.
+    Storm(pm_storm::Args),
     /// Subflow telemetry: RTT beside `tcpi_rtt`, RTO detection, overhead, memory, connect cost.
     Telemetry {
         /// Parts to run (comma-separated).
@@ -199,6 +203,7 @@ fn main() -> ExitCode {
         .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
         Bench::Churn { cycles, json } => churn::run(churn::Config { cycles })
             .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
+        Bench::Storm(args) => storm(args),
         Bench::Telemetry {
             parts,
             connections,
@@ -276,6 +281,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The storm benchmark, its figures printed and written.
+fn storm(args: pm_storm::Args) -> anyhow::Result<()> {
+    let pm_storm::Args {
+        connections,
+        runs,
+        json,
+    } = args;
+    let config = pm_storm::Config {
+        connections: usize::try_from(connections)?,
+        runs: usize::try_from(runs)?,
+    };
+    let outcome = pm_storm::run(config)?;
+    report(&outcome.table, &outcome.json, json)
 }
 
 /// The failover lab's plot, and where it was written.

@@ -24,6 +24,10 @@ const DIR_ENV: &str = "MPTCPD_C_PEER_DIR";
 /// monitor's events reach them from then on. The C daemon sends no `READY=1`.
 pub const READY_LINE: &str = "MPTCP address advertiser path manager initialized";
 
+/// What the C `sspi` plugin logs from its init (plugins initialise in turn: `addr_adv`'s line
+/// alone does not say that `sspi` is ready).
+pub const SSPI_READY_LINE: &str = "MPTCP single-subflow-per-interface path manager initialized";
+
 /// The unpacked C daemon.
 #[derive(Debug, Clone)]
 pub struct CPeer {
@@ -76,11 +80,24 @@ impl CPeer {
         addr_flags: Option<&str>,
         notify_flags: Option<&str>,
     ) -> anyhow::Result<Command> {
+        self.command_for(netns, "addr_adv", addr_flags, notify_flags)
+    }
+
+    /// [`Self::command`] with another default plugin (`sspi`; both plugins are loaded, as the
+    /// C daemon loads every plugin of its directory).
+    pub fn command_for(
+        &self,
+        netns: &NetNs,
+        path_manager: &str,
+        addr_flags: Option<&str>,
+        notify_flags: Option<&str>,
+    ) -> anyhow::Result<Command> {
         let lib = self.lib_dir()?;
         let mut cmd = netns.command(self.binary())?;
         cmd.env("LD_LIBRARY_PATH", &lib)
             .arg(format!("--plugin-dir={}", lib.join("mptcpd").display()))
-            .args(["--path-manager=addr_adv", "-l", "stderr"]);
+            .arg(format!("--path-manager={path_manager}"))
+            .args(["-l", "stderr"]);
         if let Some(flags) = addr_flags {
             cmd.arg(format!("--addr-flags={flags}"));
         }

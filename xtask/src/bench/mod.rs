@@ -5,6 +5,7 @@ mod churn;
 mod dbus;
 mod failover;
 mod netlink;
+mod storm;
 mod telemetry;
 mod upgrade;
 
@@ -31,6 +32,9 @@ enum Bench {
     /// Endpoint-table convergence under address churn: ours beside the C mptcpd 0.12 and the
     /// `ip mptcp endpoint` floor, with each daemon's memory.
     Churn(churn::ChurnArgs),
+    /// The userspace path manager at scale: N connections held until their second subflow,
+    /// under the in-kernel PM (reference), our daemon's `mesh` and the C mptcpd's `sspi`.
+    Storm(storm::StormArgs),
     /// `socket()+close()`: native TCP, native MPTCP, `LD_PRELOAD` (host), eBPF upgrade (VM 6.12).
     Upgrade(upgrade::UpgradeArgs),
     /// Subflow telemetry: RTT beside `tcpi_rtt` (VM 6.12, netem), RTO detection, transfer
@@ -49,6 +53,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Bench::Churn(churn) => churn::run(churn),
         Bench::Netlink(netlink) => netlink::run(netlink),
         Bench::Dbus(dbus) => dbus::run(dbus),
+        Bench::Storm(storm) => storm::run(storm),
         Bench::Upgrade(upgrade) => upgrade::run(upgrade),
         Bench::Telemetry(telemetry) => telemetry::run(telemetry),
         Bench::Failover(failover) => failover::run(failover),

@@ -16,8 +16,12 @@ use crate::diag::{DiagError, InfoFlags, MptcpSocket, wire::state};
 enum Seen {
     /// Closed by its owner, or closed: its CLOSED event was sent (and maybe lost).
     Gone,
-    /// Exists, but plugins are not told about it from the dump (still connecting, fallen
-    /// back to TCP, shutting down): its events, if any, are still to come.
+    /// Exists, not established yet (still connecting, or waiting for the peer's key): its
+    /// CREATED may have been lost, its ESTABLISHED is still to come. Plugins hear
+    /// `NewConnection` from the dump, so that the ESTABLISHED finds its plugin.
+    Connecting,
+    /// Exists, but plugins are not told about it (fallen back to TCP, shutting down): no
+    /// path-manager event is to come but its CLOSED.
     Alive,
     /// Established with the peer's key: what CREATED and ESTABLISHED announce. A client can
     /// be here a moment before the kernel's ESTABLISHED (MPTCP-level establishment waits for
@@ -55,11 +59,14 @@ fn live_connection(s: &MptcpSocket) -> Connection {
 fn seen(socket: &MptcpSocket) -> Seen {
     if socket.gone() {
         Seen::Gone
+    } else if socket.flags.contains(InfoFlags::FALLBACK) {
+        Seen::Alive
     } else if socket.state == state::ESTABLISHED
         && socket.flags.contains(InfoFlags::REMOTE_KEY_RECEIVED)
-        && !socket.flags.contains(InfoFlags::FALLBACK)
     {
         Seen::Ready
+    } else if matches!(socket.state, state::SYN_SENT | state::ESTABLISHED) {
+        Seen::Connecting
     } else {
         Seen::Alive
     }
@@ -112,6 +119,23 @@ pub(super) async fn resync<K: Commands + 'static>(
         }
     }
     let (mut adopted, mut established) = (0_usize, 0_usize);
+    // Before the overrun's later events: a connection whose CREATED was lost must be known
+    // when its ESTABLISHED comes, or it would be dropped as unknown and get no paths.
+    for socket in live
+        .iter()
+        .filter(|s| s.token != 0 && seen(s) == Seen::Connecting)
+    {
+        if host.connections.contains_key(&socket.token) {
+            continue;
+        }
+        host.pm
+            .mapped()
+            .note(socket.token, socket.local, socket.remote);
+        host.track(socket.token, Some(Tracked::new(host.default)));
+        host.deliver_to_connection(host.default, Event::NewConnection(live_connection(socket)))
+            .await;
+        adopted += 1;
+    }
     for socket in live
         .iter()
         .filter(|s| s.token != 0 && seen(s) == Seen::Ready)

@@ -494,8 +494,9 @@ async fn a_resync_closes_what_is_gone_and_gives_the_default_plugin_what_it_misse
         live(10, state::ESTABLISHED, false),
         // Not accepted yet (no file), never seen.
         live(15, state::ESTABLISHED, true),
-        // Still connecting, fallen back to TCP, closed: not for plugins.
+        // Still connecting, never seen: its ESTABLISHED is to come.
         live(11, state::SYN_SENT, false),
+        // Fallen back to TCP, closed: not for plugins.
         fallback,
         live(13, state::CLOSE, true),
     ];
@@ -506,6 +507,7 @@ async fn a_resync_closes_what_is_gone_and_gives_the_default_plugin_what_it_misse
         [
             "b:closed 9",
             "b:closed 14",
+            "b:new_connection 11",
             "b:established 8",
             "b:new_connection 10",
             "b:established 10",
@@ -513,22 +515,26 @@ async fn a_resync_closes_what_is_gone_and_gives_the_default_plugin_what_it_misse
             "b:established 15",
         ]
     );
-    assert_eq!(host.connections(), 4);
+    assert_eq!(host.connections(), 5);
     // The events queued behind the overrun are not passed on twice, and unknown tokens are
     // dropped again.
     pm_event(&mut host, Event::Established(connection(8))).await;
     pm_event(&mut host, Event::Created(connection(10))).await;
     pm_event(&mut host, Event::Established(connection(10))).await;
     pm_event(&mut host, Event::Closed { token: 9 }).await;
-    pm_event(&mut host, Event::SubflowEstablished(subflow(11))).await;
+    pm_event(&mut host, Event::Created(connection(11))).await;
+    pm_event(&mut host, Event::SubflowEstablished(subflow(12))).await;
     assert_eq!(taken(&log), Vec::<String>::new());
+    // The connection still connecting at the resync gets its paths once established.
+    pm_event(&mut host, Event::Established(connection(11))).await;
+    assert_eq!(taken(&log), ["b:established 11"]);
     pm_event(&mut host, Event::SubflowEstablished(subflow(10))).await;
     pm_event(&mut host, Event::Closed { token: 10 }).await;
     assert_eq!(
         taken(&log),
         ["b:new_subflow 10 backup=false", "b:closed 10"]
     );
-    assert_eq!(host.connections(), 3);
+    assert_eq!(host.connections(), 4);
 }
 
 #[tokio::test]
