@@ -1,0 +1,96 @@
+//! The packages the stage installs: `mptcpd-rs` at revision 1, and the same code at revision 2
+//! (a newer version, for the upgrade). A stand-in made with `dpkg-deb` from the tree
+//! `cargo xtask install` writes, with debhelper-style maintainer scripts, until
+//! `cargo xtask deb` builds the real one.
+
+use std::{
+    fs,
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use crate::{cmd, install, workspace};
+
+const CONFLICTS: &str = "mptcpd, mptcpd-plugins, mptcpize, libmptcpwrap0";
+const POSTINST: &str = r#"#!/bin/sh
+set -e
+if [ "$1" = configure ]; then
+    systemd-sysusers mptcpd.conf
+    if [ -d /run/systemd/system ]; then
+        systemctl --system daemon-reload
+        deb-systemd-helper unmask mptcp.service >/dev/null || true
+        deb-systemd-helper enable mptcp.service >/dev/null || true
+        if [ -n "$2" ]; then
+            deb-systemd-invoke restart mptcp.service
+        else
+            deb-systemd-invoke start mptcp.service
+        fi
+    fi
+fi
+"#;
+const PRERM: &str = r#"#!/bin/sh
+set -e
+if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
+    deb-systemd-invoke stop mptcp.service
+fi
+"#;
+const POSTRM: &str = r#"#!/bin/sh
+set -e
+if [ -d /run/systemd/system ]; then
+    systemctl --system daemon-reload >/dev/null || true
+fi
+if [ "$1" = purge ]; then
+    deb-systemd-helper purge mptcp.service >/dev/null || true
+    rm -rf /run/mptcpd /sys/fs/bpf/mptcpd
+    if getent group mptcpd >/dev/null; then groupdel mptcpd; fi
+fi
+"#;
+
+/// Builds both; returns (file name in the guest, path) pairs.
+pub(super) fn build() -> anyhow::Result<Vec<(String, PathBuf)>> {
+    cmd::run(cmd::build(["mptcpd", "mptcpctl", "mptcpize", "mptcpwrap"]).arg("--release"))?;
+    let built = workspace::target_dir().join("release");
+    let out = workspace::target_dir().join("vm").join("systemd-debs");
+    let _stale = fs::remove_dir_all(&out);
+    fs::create_dir_all(&out)?;
+    [1, 2]
+        .into_iter()
+        .map(|revision| {
+            let deb = stand_in(&built, &out, revision)?;
+            Ok((format!("mptcpd-rs-{revision}.deb"), deb))
+        })
+        .collect()
+}
+
+fn stand_in(built: &Path, out: &Path, revision: u32) -> anyhow::Result<PathBuf> {
+    let tree = out.join(format!("tree-{revision}"));
+    install::install(built, &tree, Path::new("/usr"))?;
+    let control = tree.join("DEBIAN");
+    fs::create_dir_all(&control)?;
+    let version = format!("{}-{revision}", env!("CARGO_PKG_VERSION"));
+    fs::write(
+        control.join("control"),
+        format!(
+            "Package: mptcpd-rs\nVersion: {version}\nArchitecture: amd64\n\
+             Maintainer: mptcpd-rs <mptcpd-rs@example.invalid>\nSection: net\n\
+             Priority: optional\nConflicts: {CONFLICTS}\nReplaces: {CONFLICTS}\n\
+             Description: Multipath TCP path-management daemon (Rust)\n \
+             Stand-in package of the systemd VM stage.\n"
+        ),
+    )?;
+    fs::write(control.join("conffiles"), "/etc/mptcpd/mptcpd.conf\n")?;
+    for (name, text) in [("postinst", POSTINST), ("prerm", PRERM), ("postrm", POSTRM)] {
+        let path = control.join(name);
+        fs::write(&path, text)?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755))?;
+    }
+    let deb = out.join(format!("mptcpd-rs_{version}_amd64.deb"));
+    cmd::run(
+        Command::new("dpkg-deb")
+            .args(["--root-owner-group", "-Zxz", "--build"])
+            .arg(&tree)
+            .arg(&deb),
+    )?;
+    Ok(deb)
+}
