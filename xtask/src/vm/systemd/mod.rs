@@ -20,7 +20,7 @@ use std::{
 
 use anyhow::Context as _;
 
-use super::{TARGET, kernel, qemu};
+use super::{kernel, qemu};
 use crate::{cmd, workspace};
 
 /// The script the guest runs at every boot.
@@ -63,7 +63,7 @@ pub(crate) fn run(out: &mut dyn FnMut(&str)) -> anyhow::Result<bool> {
     for module in MODULES {
         super::initramfs::copy_module(&boot, module, &payload.join("modules"))?;
     }
-    copy_static_client(&payload.join("bin"))?;
+    copy_client(&payload.join("bin"))?;
     let script = payload.join("guest.sh");
     fs::write(&script, GUEST_SCRIPT)?;
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755))?;
@@ -131,21 +131,15 @@ fn drive(path: &Path, format: &str, read_only: bool) -> String {
     arg
 }
 
-/// The static MPTCP test client and server (`mptcp-xfer`), for the live connection.
-fn copy_static_client(dir: &Path) -> anyhow::Result<()> {
-    cmd::run(cmd::build(["mptcpd-tests"]).args([
-        "--bin",
-        "mptcp-xfer",
-        "--profile",
-        super::PROFILE,
-        "--target",
-        TARGET,
-    ]))?;
-    let built = workspace::target_dir()
-        .join(TARGET)
-        .join(super::PROFILE)
-        .join("mptcp-xfer");
-    fs::copy(&built, dir.join("mptcp-xfer"))
-        .with_context(|| format!("copying {}", built.display()))?;
-    Ok(())
+/// The MPTCP test client and server (`mptcp-xfer`), for the live connection: the debug build
+/// (the guest's Debian 12 has the host's glibc), stripped.
+fn copy_client(dir: &Path) -> anyhow::Result<()> {
+    // Built with the packages' binaries (`package::build`).
+    let built = workspace::target_dir().join("debug").join("mptcp-xfer");
+    cmd::run(
+        Command::new("strip")
+            .arg("-o")
+            .arg(dir.join("mptcp-xfer"))
+            .arg(&built),
+    )
 }

@@ -1,7 +1,8 @@
 //! The packages the stage installs: `mptcpd-rs` at revision 1, and the same code at revision 2
 //! (a newer version, for the upgrade). A stand-in made with `dpkg-deb` from the tree
 //! `cargo xtask install` writes, with debhelper-style maintainer scripts, until
-//! `cargo xtask deb` builds the real one.
+//! `cargo xtask deb` builds the real one. Its binaries are the debug build, stripped: what the
+//! tests already built, where a release build would take many minutes on two shared cores.
 
 use std::{
     fs,
@@ -49,11 +50,21 @@ fi
 
 /// Builds both; returns (file name in the guest, path) pairs.
 pub(super) fn build() -> anyhow::Result<Vec<(String, PathBuf)>> {
-    cmd::run(cmd::build(["mptcpd", "mptcpctl", "mptcpize", "mptcpwrap"]).arg("--release"))?;
-    let built = workspace::target_dir().join("release");
+    // What the integration tests build: one feature resolution, nothing rebuilt twice.
+    cmd::run(&mut cmd::build_test_binaries())?;
+    let debug = workspace::target_dir().join("debug");
     let out = workspace::target_dir().join("vm").join("systemd-debs");
     let _stale = fs::remove_dir_all(&out);
-    fs::create_dir_all(&out)?;
+    let built = out.join("stripped");
+    fs::create_dir_all(&built)?;
+    for name in ["mptcpd", "mptcpctl", "mptcpize", "libmptcpwrap.so"] {
+        cmd::run(
+            Command::new("strip")
+                .arg("-o")
+                .arg(built.join(name))
+                .arg(debug.join(name)),
+        )?;
+    }
     [1, 2]
         .into_iter()
         .map(|revision| {
