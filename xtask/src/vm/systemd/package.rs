@@ -85,7 +85,8 @@ fn stand_in(built: &Path, out: &Path, revision: u32) -> anyhow::Result<PathBuf> 
         format!(
             "Package: mptcpd-rs\nVersion: {version}\nArchitecture: amd64\n\
              Maintainer: mptcpd-rs <mptcpd-rs@example.invalid>\nSection: net\n\
-             Priority: optional\nConflicts: {CONFLICTS}\nReplaces: {CONFLICTS}\n\
+             Priority: optional\nDepends: procps\nConflicts: {CONFLICTS}\n\
+             Replaces: {CONFLICTS}\n\
              Description: Multipath TCP path-management daemon (Rust)\n \
              Stand-in package of the systemd VM stage.\n"
         ),

@@ -17,8 +17,10 @@ use crate::cmd;
 
 /// What the image holds beyond the `apt` variant. The C packages are what ours replaces;
 /// `apt-utils` indexes the local repository of their archives (`/srv/repo`), busybox-static
-/// is the demo unit's static plain-TCP server.
+/// is the demo unit's static plain-TCP server, procps has the `kill` of the unit's
+/// `ExecReload=` (priority important: on every standard Debian system, not in a minimal one).
 const PACKAGES: &[&str] = &[
+    "procps",
     "systemd",
     "systemd-sysv",
     "dbus",
@@ -31,15 +33,15 @@ const PACKAGES: &[&str] = &[
     "mptcpize",
     "libmptcpwrap0",
 ];
-/// The archives kept in `/srv/repo`: the C daemon's, which `apt-get upgrade` must not bring
-/// back.
+/// The archives put in `/srv/repo` (downloaded on the host: mmdebstrap drops its own): the C
+/// daemon's, which `apt-get upgrade` must not bring back.
 const REPO_PACKAGES: &[&str] = &[
-    "mptcpd_",
-    "mptcpd-plugins_",
-    "mptcpize_",
-    "libmptcpwrap0_",
-    "libmptcpd3_",
-    "libell0_",
+    "mptcpd",
+    "mptcpd-plugins",
+    "mptcpize",
+    "libmptcpwrap0",
+    "libmptcpd3",
+    "libell0",
 ];
 const SUITE: &str = "bookworm";
 /// The image's size (sparse: only what is written takes room).
@@ -89,7 +91,7 @@ pub(super) fn image() -> anyhow::Result<PathBuf> {
     let _stale = fs::remove_dir_all(&staging);
     let mut mmdebstrap = Command::new("mmdebstrap");
     mmdebstrap
-        .args(["--variant=apt", "--mode=root", "--skip=download/empty"])
+        .args(["--variant=apt", "--mode=root"])
         .arg(format!("--include={}", PACKAGES.join(",")))
         .arg(SUITE)
         .arg(&staging);
@@ -127,23 +129,12 @@ fn customize(root: &Path) -> anyhow::Result<()> {
     fs::write(root.join("etc/hostname"), "mptcpd-vm\n")?;
     let repo = root.join("srv/repo");
     fs::create_dir_all(&repo)?;
-    let archives = root.join("var/cache/apt/archives");
-    for entry in fs::read_dir(&archives)? {
-        let path = entry?.path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        if path.extension().is_none_or(|e| e != "deb") {
-            continue;
-        }
-        if REPO_PACKAGES.iter().any(|p| name.starts_with(p)) {
-            fs::rename(&path, repo.join(&name))?;
-        } else {
-            fs::remove_file(&path)?;
-        }
-    }
+    cmd::run(
+        Command::new("apt-get")
+            .args(["download", "-q"])
+            .args(REPO_PACKAGES)
+            .current_dir(&repo),
+    )?;
     fs::set_permissions(&repo, fs::Permissions::from_mode(0o755))
         .context("the local repository")?;
     Ok(())
