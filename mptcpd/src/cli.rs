@@ -4,3 +4,9 @@
 //! options are declared with the settings, in `config/settings.rs`.
 
 pub use crate::config::Args;
+
+/// The command line's definition (what `--help` shows), for man pages and completions.
+#[must_use]
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}

@@ -128,8 +128,7 @@ pub(crate) fn install(built: &Path, destdir: &Path, prefix: &Path) -> anyhow::Re
     }
 
     let unit = layout.staged(&layout.under_prefix("lib/systemd/system/mptcp.service"));
-    let text = UNIT.replace("@LIBEXECDIR@", &libexec.display().to_string());
-    write(&unit, &text, 0o644)?;
+    write(&unit, &unit_text(&libexec), 0o644)?;
     written.push(unit);
 
     // Where the system bus reads packages' policies (dbus 1.9+), whatever the prefix.
@@ -143,6 +142,11 @@ pub(crate) fn install(built: &Path, destdir: &Path, prefix: &Path) -> anyhow::Re
     write(&sysusers, SYSUSERS, 0o644)?;
     written.push(sysusers);
     Ok(written)
+}
+
+/// `mptcp.service` for a daemon installed in `libexec` (the package's too).
+pub(crate) fn unit_text(libexec: &Path) -> String {
+    UNIT.replace("@LIBEXECDIR@", &libexec.display().to_string())
 }
 
 fn create_parent(path: &Path) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@
 mod bench;
 mod build_ebpf;
 mod cmd;
+mod deb;
 #[cfg(test)]
 mod error_convention;
 mod fuzz;
@@ -42,6 +43,9 @@ enum Task {
     /// Release build installed with the default config and a hardened systemd unit
     /// (`--destdir` for staging).
     Install(install::InstallArgs),
+    /// The Debian package `mptcpd-rs` (`target/debian/*.deb`, with `cargo deb`), checked by
+    /// lintian; install it with `apt install ./target/debian/mptcpd-rs_*.deb`.
+    Deb(deb::DebArgs),
     /// Benchmarks against the real kernel (root); each prints a table and writes
     /// `target/bench/NAME.json`.
     Bench(bench::BenchArgs),
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Task::Test(args) => setup::run(false).and_then(|()| test::run(&args)),
         Task::VmTest(args) => setup::run(false).and_then(|()| vm::run(&args)),
         Task::Install(args) => install::run(&args),
+        Task::Deb(args) => setup::run(false).and_then(|()| deb::run(&args)),
         Task::Bench(args) => setup::run(false).and_then(|()| bench::run(&args)),
         Task::Soak(args) => setup::run(false).and_then(|()| soak::run(&args)),
         Task::Fuzz(args) => setup::run(false).and_then(|()| fuzz::run(&args)),

@@ -34,6 +34,7 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ),
     ("e2fsprogs", "the systemd VM stage's disks (mkfs.ext4 -d)"),
     ("g++", "libfuzzer-sys compiles libFuzzer (cargo xtask fuzz)"),
+    ("lintian", "cargo xtask deb checks the package"),
 ];
 /// Targets of the stable toolchain beyond the host's.
 const STABLE_TARGETS: &[&str] = &["x86_64-unknown-linux-musl"];
@@ -77,6 +78,16 @@ pub(crate) const CARGO_FUZZ: CargoTool = CargoTool {
     version: "0.13.2",
     version_cmd: &["cargo", "fuzz", "--version"],
     install_args: &[],
+    install_env: &[],
+};
+
+/// `cargo xtask deb` only: installed by that task, not by setup (it takes minutes to build).
+/// Without `debug-id` (build ids for separate debug symbols, which the package does not ship).
+pub(crate) const CARGO_DEB: CargoTool = CargoTool {
+    name: "cargo-deb",
+    version: "3.8.0",
+    version_cmd: &["cargo", "deb", "--version"],
+    install_args: &["--no-default-features", "--features", "lzma"],
     install_env: &[],
 };
 

@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-use crate::{cmd, vm, workspace};
+use crate::{cmd, deb, vm, workspace};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct TestArgs {
@@ -85,6 +85,14 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
         stage(&tally, "clippy (eBPF)", &mut ebpf_clippy);
     }
     stage(&tally, "build", &mut cmd::build_test_binaries());
+    // The package tests/tests/package.rs reads: a release build (the longest stage on a
+    // machine without a release build yet).
+    eprintln!("\n== Debian package (cargo xtask deb)");
+    outcome(
+        &tally,
+        "Debian package (cargo xtask deb)",
+        deb::build(deb::DEFAULT_REVISION).and_then(|deb| deb::lintian(&deb)),
+    );
 
     let filter: Vec<&str> = args.filter.as_deref().into_iter().collect();
     let mut unit = cmd::cargo();
@@ -193,6 +201,16 @@ fn stage(tally: &Arc<Mutex<Tally>>, name: &str, command: &mut Command) {
     let ok = command.status().is_ok_and(|s| s.success());
     let mut tally = tally.lock().unwrap_or_else(PoisonError::into_inner);
     if !ok {
+        tally.failed += 1;
+        tally.failures.push(name.to_owned());
+    }
+}
+
+/// A check done in this process that passes or fails as a whole.
+fn outcome(tally: &Arc<Mutex<Tally>>, name: &str, result: anyhow::Result<()>) {
+    if let Err(e) = result {
+        eprintln!("{name}: {e:#}");
+        let mut tally = tally.lock().unwrap_or_else(PoisonError::into_inner);
         tally.failed += 1;
         tally.failures.push(name.to_owned());
     }

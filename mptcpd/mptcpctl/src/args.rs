@@ -102,6 +102,7 @@ pub(crate) enum EndpointCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum LimitsCommand {
+    /// Show the limits.
     Show,
     /// Set the limits; an omitted one keeps its value.
     Set {

@@ -1,39 +1,7 @@
-//! `mptcpctl`, the operator's command line over the `mptcp_pm` layer: endpoints, limits and
-//! flags of the in-kernel path manager, the userspace path manager's per-connection commands,
-//! and the event stream. Output reads like `ip mptcp`; `--json` prints one JSON value per
-//! line for scripts. `connections` and `top` read the daemon over D-Bus (`docs/dbus.md`). It
-//! links the `mptcp-pm` client and a D-Bus client only: no eBPF, no journald writer.
-
-mod args;
-mod bus;
-mod connections;
-mod control;
-mod exec;
-mod format;
-mod iface;
+//! The `mptcpctl` binary: runs the `mptcpctl` library (see its documentation).
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = match mptcpd_common::usage::parse::<args::CtlArgs>("mptcpctl") {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("mptcpctl: starting the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(exec::run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("mptcpctl: {}", mptcpd_common::Chain(&e));
-            ExitCode::FAILURE
-        }
-    }
+    mptcpctl::main()
 }

@@ -29,6 +29,12 @@ use unit::{DropIn, service_name, unit_name};
 
 use mptcpd_bpf::{Upgrade, cgroup};
 
+/// The command line's definition (what `--help` shows), for man pages and completions.
+#[must_use]
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}
+
 /// Runs a command; returns the exit code (for `run`, the program's).
 pub fn execute(args: &Args) -> Result<i32, MptcpizeError> {
     let Args {

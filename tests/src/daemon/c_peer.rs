@@ -3,7 +3,11 @@
 //! ([`mptcpd_deb_cache`]), once per version, never installed (its package would create `/etc/mptcpd/mptcpd.conf`, which our daemon reads), and
 //! run only inside test namespaces.
 
-use std::{fs, path::PathBuf, process::Command};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use anyhow::bail;
 
@@ -44,6 +48,18 @@ impl CPeer {
     #[must_use]
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// Where the packages are unpacked (`etc/`, `lib/`, `usr/` below it).
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The package's default configuration file (`/etc/mptcpd/mptcpd.conf`).
+    #[must_use]
+    pub fn config_file(&self) -> PathBuf {
+        self.root.join("etc/mptcpd/mptcpd.conf")
     }
 
     /// The daemon binary.
