@@ -1,8 +1,9 @@
 //! The packages the stage installs: `mptcpd-rs` at revision 1, and the same code at revision 2
 //! (a newer version, for the upgrade). A stand-in made with `dpkg-deb` from the tree
-//! `cargo xtask install` writes, with debhelper-style maintainer scripts, until
-//! `cargo xtask deb` builds the real one. Its binaries are the debug build, stripped: what the
-//! tests already built, where a release build would take many minutes on two shared cores.
+//! `cargo xtask install` writes, with the real package's maintainer scripts (`dist/debian/`),
+//! until the stage uses `cargo xtask deb`'s package. Its binaries are the debug build,
+//! stripped: what the tests already built, where a release build takes many minutes on two
+//! shared cores.
 
 use std::{
     fs,
@@ -14,39 +15,12 @@ use std::{
 use crate::{cmd, install, workspace};
 
 const CONFLICTS: &str = "mptcpd, mptcpd-plugins, mptcpize, libmptcpwrap0";
-const POSTINST: &str = r#"#!/bin/sh
-set -e
-if [ "$1" = configure ]; then
-    systemd-sysusers mptcpd.conf
-    if [ -d /run/systemd/system ]; then
-        systemctl --system daemon-reload
-        deb-systemd-helper unmask mptcp.service >/dev/null || true
-        deb-systemd-helper enable mptcp.service >/dev/null || true
-        if [ -n "$2" ]; then
-            deb-systemd-invoke restart mptcp.service
-        else
-            deb-systemd-invoke start mptcp.service
-        fi
-    fi
-fi
-"#;
-const PRERM: &str = r#"#!/bin/sh
-set -e
-if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
-    deb-systemd-invoke stop mptcp.service
-fi
-"#;
-const POSTRM: &str = r#"#!/bin/sh
-set -e
-if [ -d /run/systemd/system ]; then
-    systemctl --system daemon-reload >/dev/null || true
-fi
-if [ "$1" = purge ]; then
-    deb-systemd-helper purge mptcp.service >/dev/null || true
-    rm -rf /run/mptcpd /sys/fs/bpf/mptcpd
-    if getent group mptcpd >/dev/null; then groupdel mptcpd; fi
-fi
-"#;
+/// The package's own maintainer scripts (`cargo xtask deb` ships them).
+const SCRIPTS: [(&str, &str); 3] = [
+    ("postinst", include_str!("../../../../dist/debian/postinst")),
+    ("prerm", include_str!("../../../../dist/debian/prerm")),
+    ("postrm", include_str!("../../../../dist/debian/postrm")),
+];
 
 /// Builds both; returns (file name in the guest, path) pairs.
 pub(super) fn build() -> anyhow::Result<Vec<(String, PathBuf)>> {
@@ -77,6 +51,13 @@ pub(super) fn build() -> anyhow::Result<Vec<(String, PathBuf)>> {
 fn stand_in(built: &Path, out: &Path, revision: u32) -> anyhow::Result<PathBuf> {
     let tree = out.join(format!("tree-{revision}"));
     install::install(built, &tree, Path::new("/usr"))?;
+    // Where the C package has it and the real package puts it (merged /usr: one path only).
+    let units = tree.join("lib/systemd/system");
+    fs::create_dir_all(&units)?;
+    fs::rename(
+        tree.join("usr/lib/systemd/system/mptcp.service"),
+        units.join("mptcp.service"),
+    )?;
     let control = tree.join("DEBIAN");
     fs::create_dir_all(&control)?;
     let version = format!("{}-{revision}", env!("CARGO_PKG_VERSION"));
@@ -92,7 +73,7 @@ fn stand_in(built: &Path, out: &Path, revision: u32) -> anyhow::Result<PathBuf> 
         ),
     )?;
     fs::write(control.join("conffiles"), "/etc/mptcpd/mptcpd.conf\n")?;
-    for (name, text) in [("postinst", POSTINST), ("prerm", PRERM), ("postrm", POSTRM)] {
+    for (name, text) in SCRIPTS {
         let path = control.join(name);
         fs::write(&path, text)?;
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755))?;
