@@ -85,7 +85,7 @@ impl Layout {
 
 /// Copies the binaries found in `built` and writes the configuration and the unit. Returns
 /// the staged paths written.
-fn install(built: &Path, destdir: &Path, prefix: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn install(built: &Path, destdir: &Path, prefix: &Path) -> anyhow::Result<Vec<PathBuf>> {
     anyhow::ensure!(prefix.is_absolute(), "--prefix must be absolute");
     let layout = Layout {
         root: destdir.to_owned(),

@@ -28,6 +28,15 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("busybox-static", "the VM tests' initramfs"),
     ("cpio", "the VM tests' initramfs"),
     ("xz-utils", "the VM tests unpack compressed kernel modules"),
+    (
+        "mmdebstrap",
+        "the systemd VM stage builds its Debian root filesystem",
+    ),
+    (
+        "qemu-utils",
+        "the systemd VM stage's overlay disk (qemu-img)",
+    ),
+    ("e2fsprogs", "the systemd VM stage's disks (mkfs.ext4 -d)"),
     ("g++", "libfuzzer-sys compiles libFuzzer (cargo xtask fuzz)"),
     ("lintian", "cargo xtask deb checks the package"),
 ];

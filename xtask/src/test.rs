@@ -148,7 +148,8 @@ fn unused_dependencies() -> Command {
 }
 
 /// The VM tests on every kernel, counted like the host's.
-fn vm_stage(tally: &Arc<Mutex<Tally>>, filter: Option<&str>) {
+fn vm_stage(tally_ref: &Arc<Mutex<Tally>>, filter: Option<&str>) {
+    let tally = tally_ref;
     eprintln!("\n== VM tests (cargo xtask vm-test)");
     let failed_before = tally.lock().unwrap_or_else(PoisonError::into_inner).failed;
     let result = vm::run_kernels("all", vm::Guest::Tests(filter), &mut |line| {
@@ -169,6 +170,27 @@ fn vm_stage(tally: &Arc<Mutex<Tally>>, filter: Option<&str>) {
         Err(e) => {
             tally.failed += 1;
             tally.failures.push(format!("VM stage: {e:#}"));
+        }
+    }
+    drop(tally);
+    if filter.is_some() {
+        return;
+    }
+    eprintln!("\n== systemd VM stage (cargo xtask vm-test --only-systemd)");
+    let result = vm::run_systemd(&mut |line| {
+        println!("{line}");
+        count(tally_ref, line);
+    });
+    let mut tally = tally_ref.lock().unwrap_or_else(PoisonError::into_inner);
+    match result {
+        Ok(true) => {}
+        Ok(false) => {
+            tally.failed += 1;
+            tally.failures.push("the systemd VM stage".to_owned());
+        }
+        Err(e) => {
+            tally.failed += 1;
+            tally.failures.push(format!("systemd VM stage: {e:#}"));
         }
     }
 }

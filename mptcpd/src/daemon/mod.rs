@@ -2,6 +2,7 @@
 //! SIGHUP and shutdown on SIGTERM or SIGINT.
 
 mod builder;
+mod departure;
 mod error;
 mod family;
 mod instance;
@@ -350,7 +351,7 @@ async fn serve(
     };
     tracing::info!("{signal} received, shutting down");
     notify::stopping();
-    host.shutdown().await;
+    departure::leave(host, signal).await;
     if let Some(telemetry) = telemetry {
         telemetry.log_summary();
     }

@@ -66,20 +66,7 @@ pub(crate) fn build(
         copy_with_libraries(Path::new(tool), &root)?;
     }
     for module in spec.modules {
-        let name = Path::new(module).file_name().context("module name")?;
-        let source = boot.modules.join("kernel").join(module);
-        let dest = root.join("lib/modules").join(name);
-        let compressed = PathBuf::from(format!("{}.xz", source.display()));
-        if compressed.is_file() {
-            // busybox insmod takes plain modules only.
-            let out = cmd::output(Command::new("xz").arg("-dc").arg(&compressed))?;
-            if !out.status.success() {
-                bail!("xz -dc {} failed", compressed.display());
-            }
-            fs::write(&dest, out.stdout)?;
-        } else {
-            fs::copy(&source, &dest).with_context(|| format!("{}", source.display()))?;
-        }
+        copy_module(boot, module, &root.join("lib/modules"))?;
     }
     for test in &payload.tests {
         let file = test
@@ -102,8 +89,14 @@ pub(crate) fn build(
     fs::set_permissions(&init, fs::Permissions::from_mode(0o755))?;
 
     let cpio = dir.join("initramfs.cpio");
+    pack(&root, &cpio)?;
+    Ok(cpio)
+}
+
+/// Packs the tree `root` into the newc archive `cpio`.
+pub(super) fn pack(root: &Path, cpio: &Path) -> anyhow::Result<()> {
     let status = Command::new("sh")
-        .current_dir(&root)
+        .current_dir(root)
         .arg("-c")
         .arg(format!(
             "find . -print0 | cpio --null -o -H newc --quiet > '{}'",
@@ -113,7 +106,7 @@ pub(crate) fn build(
     if !status.success() {
         bail!("packing {} failed", cpio.display());
     }
-    Ok(cpio)
+    Ok(())
 }
 
 fn init_script(spec: &KernelSpec, guest: Guest<'_>) -> String {
@@ -167,6 +160,25 @@ poweroff -f
 "#
     );
     script
+}
+
+/// Copies `module` (a path below `lib/modules/VERSION/kernel/`, without `.xz`) into `dir`,
+/// decompressed: busybox insmod takes plain modules only.
+pub(super) fn copy_module(boot: &Boot, module: &str, dir: &Path) -> anyhow::Result<()> {
+    let name = Path::new(module).file_name().context("module name")?;
+    let source = boot.modules.join("kernel").join(module);
+    let dest = dir.join(name);
+    let compressed = PathBuf::from(format!("{}.xz", source.display()));
+    if compressed.is_file() {
+        let out = cmd::output(Command::new("xz").arg("-dc").arg(&compressed))?;
+        if !out.status.success() {
+            bail!("xz -dc {} failed", compressed.display());
+        }
+        fs::write(&dest, out.stdout)?;
+    } else {
+        fs::copy(&source, &dest).with_context(|| format!("{}", source.display()))?;
+    }
+    Ok(())
 }
 
 fn copy_at_same_path(file: &Path, root: &Path) -> anyhow::Result<()> {

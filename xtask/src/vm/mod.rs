@@ -5,6 +5,7 @@
 mod initramfs;
 mod kernel;
 mod qemu;
+mod systemd;
 
 use std::{path::PathBuf, time::Instant};
 
@@ -40,6 +41,12 @@ pub(crate) struct VmArgs {
     kernel: String,
     /// Only tests whose names contain this.
     filter: Option<String>,
+    /// Leave out the systemd stage (the package under a real systemd, `vm/systemd`).
+    #[arg(long)]
+    no_systemd: bool,
+    /// Run only the systemd stage.
+    #[arg(long, conflicts_with_all = ["no_systemd", "filter"])]
+    only_systemd: bool,
 }
 
 /// What one kernel's run printed and how it ended.
@@ -49,22 +56,34 @@ pub(crate) struct VmRun {
 }
 
 pub(crate) fn run(args: &VmArgs) -> anyhow::Result<()> {
-    let runs = run_kernels(
-        &args.kernel,
-        Guest::Tests(args.filter.as_deref()),
-        &mut |line| {
+    let mut failed: Vec<&str> = Vec::new();
+    if !args.only_systemd {
+        let runs = run_kernels(
+            &args.kernel,
+            Guest::Tests(args.filter.as_deref()),
+            &mut |line| {
+                println!("{line}");
+            },
+        )?;
+        failed.extend(runs.iter().filter(|r| !r.passed).map(|r| r.kernel));
+    }
+    if !args.no_systemd
+        && args.filter.is_none()
+        && !run_systemd(&mut |line| {
             println!("{line}");
-        },
-    )?;
-    let failed: Vec<&str> = runs
-        .iter()
-        .filter(|r| !r.passed)
-        .map(|r| r.kernel)
-        .collect();
+        })?
+    {
+        failed.push("the systemd stage");
+    }
     if !failed.is_empty() {
         bail!("VM tests failed on {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// The systemd stage: the package under a real systemd (`vm/systemd`); whether it passed.
+pub(crate) fn run_systemd(out: &mut dyn FnMut(&str)) -> anyhow::Result<bool> {
+    systemd::run(out)
 }
 
 /// Builds the test binaries once, then boots each selected kernel; every line the guests

@@ -23,6 +23,18 @@ pub(crate) fn boot(
     cmdline: &str,
     out: &mut dyn FnMut(&str),
 ) -> anyhow::Result<bool> {
+    boot_with(vmlinuz, initrd, cmdline, &[], BOOT_LIMIT, out)
+}
+
+/// [`boot`] with more qemu arguments (disks) and another hang guard.
+pub(crate) fn boot_with(
+    vmlinuz: &Path,
+    initrd: &Path,
+    cmdline: &str,
+    extra: &[&std::ffi::OsStr],
+    limit: Duration,
+    out: &mut dyn FnMut(&str),
+) -> anyhow::Result<bool> {
     let mut qemu = Command::new("qemu-system-x86_64");
     qemu.args([
         "-accel",
@@ -40,6 +52,7 @@ pub(crate) fn boot(
     .arg(initrd)
     .arg("-append")
     .arg(format!("console=ttyS0 quiet panic=-1 {cmdline}").trim_end())
+    .args(extra)
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
@@ -53,7 +66,7 @@ pub(crate) fn boot(
         forward_lines(stderr, tx.clone());
     }
     drop(tx);
-    let deadline = Instant::now() + BOOT_LIMIT;
+    let deadline = Instant::now() + limit;
     let mut passed = false;
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
@@ -64,9 +77,7 @@ pub(crate) fn boot(
             Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {
                 if Instant::now() > deadline {
-                    out(&format!(
-                        "vm: no result within {BOOT_LIMIT:?}; killing qemu"
-                    ));
+                    out(&format!("vm: no result within {limit:?}; killing qemu"));
                     let _killed = child.kill();
                     break;
                 }

@@ -459,6 +459,23 @@ impl<K: Commands + 'static> PluginHost<K> {
         info!(removed, "endpoints of this daemon removed");
         removed
     }
+
+    /// A stop that hands over to the next daemon (a restart or an upgrade): calls each
+    /// plugin's `exit` as [`Self::shutdown`] does, but leaves the endpoints this daemon added
+    /// in the kernel and in the state file, for the next daemon to adopt (so live
+    /// connections keep their subflows). Returns how many were left.
+    pub async fn hand_over(mut self) -> usize {
+        self.drain().await;
+        for plugin in self.plugins.iter().rev() {
+            plugin.exit(&*self.pm).await;
+        }
+        let kept = mptcpd_plugin::PathManager::owned_endpoints(&*self.pm).len();
+        info!(
+            kept,
+            "endpoints of this daemon left for the next one to adopt"
+        );
+        kept
+    }
 }
 
 /// What follows a plugin's handling of `event` in its lane: the mapped subflows are

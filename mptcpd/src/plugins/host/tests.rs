@@ -414,6 +414,49 @@ async fn a_restart_adopts_ours_without_duplicates_and_removes_stale_ones() {
     assert_eq!(host.shutdown().await, 1);
 }
 
+/// `addr_adv` on an empty kernel, recording in the state file `file`.
+async fn fresh_with_state(file: &std::path::Path) -> PluginHost<RecordingPm> {
+    PluginHost::with_plugins(addr_adv(), 0, pm(RecordingPm::new(), Some(file.to_owned())))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_hand_over_leaves_our_endpoints_for_the_next_daemon_to_adopt() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("endpoints");
+    let mut host = fresh_with_state(&file).await;
+    net_event(&mut host, address(3, "eth0", "10.0.0.1")).await;
+    net_event(&mut host, address(4, "eth1", "10.0.1.1")).await;
+    let held = host.pm().kernel().endpoints();
+    // The kernel outlives the daemon: the next one sees the same table.
+    let kernel = RecordingPm::new();
+    for e in &held {
+        kernel.insert_endpoint(*e);
+    }
+    host.pm().kernel().take_calls();
+    assert_eq!(host.hand_over().await, 2);
+
+    let mut host = PluginHost::with_plugins(addr_adv(), 0, pm(kernel, Some(file)))
+        .await
+        .unwrap();
+    net_event(&mut host, address(3, "eth0", "10.0.0.1")).await;
+    net_event(&mut host, address(4, "eth1", "10.0.1.1")).await;
+    assert_eq!(host.settle().await, 0, "nothing stale");
+    let calls = host.pm().kernel().take_calls();
+    assert_eq!(adds(&calls), [], "adopted, not added again: {calls:?}");
+    assert!(
+        !calls.iter().any(|c| matches!(c, Call::RemoveEndpoint(_))),
+        "{calls:?}"
+    );
+    assert_eq!(
+        host.pm().kernel().endpoints(),
+        held,
+        "the same ids, no duplicate"
+    );
+    assert_eq!(host.shutdown().await, 2, "adopted ones are ours to remove");
+}
+
 #[tokio::test]
 async fn resync_forgets_endpoints_removed_behind_our_back() {
     let mut host = PluginHost::with_plugins(addr_adv(), 0, pm(RecordingPm::new(), None))
@@ -594,10 +637,7 @@ async fn mapped_ipv4_addresses_reach_plugins_as_ipv4() {
 async fn flag_changes_and_failed_removals_keep_the_record_for_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("endpoints");
-    let mut host =
-        PluginHost::with_plugins(addr_adv(), 0, pm(RecordingPm::new(), Some(file.clone())))
-            .await
-            .unwrap();
+    let mut host = fresh_with_state(&file).await;
     net_event(&mut host, address(3, "eth0", "10.0.0.1")).await;
     // A refused add leaves no record behind.
     host.pm().kernel().fail_next("add_endpoint", libc::EPERM);
