@@ -218,6 +218,8 @@ fn the_control_fields_replace_debians_c_packages_and_sort_below_them() {
     let depends = field("Depends");
     assert!(depends.contains("libc6"), "{depends}");
     assert!(depends.contains("systemd-sysusers"), "{depends}");
+    // The unit's `ExecReload=/bin/kill`: a minimal Debian has no kill without it.
+    assert!(depends.contains("procps"), "{depends}");
 
     let version = field("Version");
     for c_version in ["0.12", "0.12-1"] {

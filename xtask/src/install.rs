@@ -220,7 +220,7 @@ mod tests {
             "ProtectSystem=strict",
             "ProtectHome=yes",
             "RuntimeDirectory=mptcpd",
-            "ReadWritePaths=/sys/fs/bpf",
+            "BindPaths=/sys/fs/bpf",
             "ExecReload=/bin/kill -HUP $MAINPID",
             "Restart=on-failure",
         ] {
