@@ -22,8 +22,13 @@ pub mod cli;
 pub mod config;
 pub mod connections;
 pub(crate) mod daemon;
+#[cfg(feature = "dbus")]
+pub(crate) mod dbus;
+#[cfg(not(feature = "dbus"))]
+#[path = "dbus_off.rs"]
 pub(crate) mod dbus;
 pub mod diag;
+#[cfg(feature = "metrics")]
 pub(crate) mod metrics;
 pub mod plugins;
 pub mod stats;

@@ -28,13 +28,12 @@ use crate::{
     cli::Args,
     config::Config,
     connections::{Connections, KernelDiag},
-    diag, metrics,
+    diag,
     plugins::{NetlinkPm, PluginHost, Registry},
 };
 use mptcp_pm::EventItem;
 use mptcpd_common::Chain;
 use mptcpd_netmon::NetworkMonitor;
-use mptcpd_plugin::PathManager as _;
 use signals::{Signal, Signals};
 
 /// Loads the configuration from `args` and runs the daemon, with the plugins of `registry`,
@@ -199,15 +198,17 @@ async fn next_tick(ticks: &mut Option<tokio::time::Interval>) {
 }
 
 /// The metrics server, if `--metrics-address` is set.
+#[cfg(feature = "metrics")]
 async fn start_metrics(
     config: &Config,
     host: &PluginHost<NetlinkPm>,
     connections: &Connections,
     telemetry: Option<&telemetry::Telemetry>,
-) -> Option<metrics::MetricsServer> {
-    metrics::start(config.metrics_address, || {
+) -> Option<crate::metrics::MetricsServer> {
+    use mptcpd_plugin::PathManager as _;
+    crate::metrics::start(config.metrics_address, || {
         let pm = host.shared_pm();
-        metrics::Sources {
+        crate::metrics::Sources {
             connections: connections.clone(),
             stats: host.stats(),
             endpoints_owned: Box::new(move || pm.owned_endpoints().len()),
@@ -216,6 +217,23 @@ async fn start_metrics(
         }
     })
     .await
+}
+
+/// A build without metrics: an address asked for is refused in one line, the daemon runs on.
+#[cfg(not(feature = "metrics"))]
+#[expect(clippy::unused_async, reason = "the metrics build's signature")]
+async fn start_metrics(
+    config: &Config,
+    _host: &PluginHost<NetlinkPm>,
+    _connections: &Connections,
+    _telemetry: Option<&telemetry::Telemetry>,
+) -> Option<std::convert::Infallible> {
+    if let Some(address) = config.metrics_address {
+        tracing::error!(
+            "metrics off: this mptcpd was built without the metrics feature ({address} not served)"
+        );
+    }
+    None
 }
 
 /// Waits for the `mptcp_pm` family, reloading on SIGHUP meanwhile; `None` if told to stop.

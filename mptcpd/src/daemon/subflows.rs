@@ -8,9 +8,7 @@
 use std::sync::Arc;
 
 use mptcp_pm::canonical;
-use mptcpd_bpf::{
-    EbpfError, PinDir, SubflowRecord, Telemetry, TelemetryEvents, TelemetryStatsReader,
-};
+use mptcpd_bpf::{EbpfError, PinDir, SubflowRecord, Telemetry, TelemetryEvents};
 use mptcpd_common::Chain;
 use mptcpd_common::telemetry::{
     EVENT_RESET, EVENT_RETRANS_BURST, EVENT_RTO, RESET_REASON_UNKNOWN, RESET_RECEIVED, RESET_SENT,
@@ -25,6 +23,10 @@ use crate::connections::{Connections, ProbedRetransmits, RecordSource, path_figu
 pub(super) struct Subflows {
     events: tokio::task::JoinHandle<()>,
     connections: Connections,
+    #[cfg_attr(
+        not(feature = "metrics"),
+        expect(dead_code, reason = "read for the metrics only")
+    )]
     telemetry: Arc<Telemetry>,
 }
 
@@ -98,7 +100,8 @@ impl Subflows {
     }
 
     /// The program's counters, for the metrics.
-    pub(super) fn stats_reader(&self) -> Result<TelemetryStatsReader, EbpfError> {
+    #[cfg(feature = "metrics")]
+    pub(super) fn stats_reader(&self) -> Result<mptcpd_bpf::TelemetryStatsReader, EbpfError> {
         self.telemetry.stats_reader()
     }
 }

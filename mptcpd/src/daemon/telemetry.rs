@@ -12,6 +12,13 @@ use crate::{config::Config, connections::Connections};
 pub(super) struct Telemetry {
     // Field order is drop order: unpin, then detach.
     _pins: Option<PinDir>,
+    #[cfg_attr(
+        not(feature = "metrics"),
+        expect(
+            dead_code,
+            reason = "held for its drop (detaches the program); read by the metrics"
+        )
+    )]
     subflows: Option<super::subflows::Subflows>,
     observer: SockObserver,
 }
@@ -71,6 +78,7 @@ impl Telemetry {
 
     /// The subflow telemetry's counters, for the metrics; `None` when it is off (one line
     /// says why if it cannot be read).
+    #[cfg(feature = "metrics")]
     pub(super) fn stats_reader(&self) -> Option<mptcpd_bpf::TelemetryStatsReader> {
         self.subflows
             .as_ref()?

@@ -7,12 +7,18 @@
 //! subjects so that the machine's noise falls on all three alike. A cycle adds 8 addresses in
 //! one `ip -batch` run and measures from just before that run until a dump of the endpoint
 //! table lists all 8, then deletes them the same way and measures until the table is empty.
+//!
+//! Besides the times: each daemon's memory (`VmRSS`, `VmHWM`, `RssAnon`) and installed size
+//! (our stripped binary; the C daemon's binary, libraries and plugins), with the targets of
+//! issue 16 judged met or missed. Several builds of ours (feature sets) can be measured side by
+//! side; the first is the one judged.
 
 use std::{
     fmt::Write as _,
     io::Write as _,
     net::IpAddr,
-    process::Stdio,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -22,7 +28,6 @@ use serde::Serialize;
 use tokio::runtime::Runtime;
 
 use mptcpd_tests::{
-    bins,
     daemon::{
         c_peer::CPeer,
         process::{LIVENESS, Memory},
@@ -42,6 +47,12 @@ const LINK: &str = "ch0";
 const POLL: Duration = Duration::from_micros(200);
 /// Memory is sampled every this many cycles (for flatness), besides the start and the end.
 const MEMORY_EVERY: usize = 50;
+/// Issue 16's targets: memory at most this many times the C daemon's ...
+const MEMORY_RATIO: f64 = 1.5;
+/// ... and the stripped daemon at most this many bytes (2.5 MB).
+const SIZE_BYTES: u64 = 2_500_000;
+/// Resident memory that grows by more than this share of its start over the run is not flat.
+const FLAT_SHARE: f64 = 0.05;
 
 /// What the daemons are given: what the lab and a typical installation use.
 const SETTINGS: Settings<'static> = Settings {
@@ -49,11 +60,37 @@ const SETTINGS: Settings<'static> = Settings {
     notify_flags: Some("skip_link_local,skip_loopback"),
 };
 
+/// One build of our daemon (a feature set).
+#[derive(Debug, Clone)]
+pub(crate) struct Build {
+    /// The feature set, as the table names it.
+    pub(crate) name: String,
+    pub(crate) binary: PathBuf,
+}
+
+impl std::str::FromStr for Build {
+    type Err = String;
+
+    /// `NAME=PATH`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, binary) = s
+            .split_once('=')
+            .filter(|(name, binary)| !name.is_empty() && !binary.is_empty())
+            .ok_or_else(|| format!("{s:?}: expected NAME=PATH (a feature set and its daemon)"))?;
+        Ok(Self {
+            name: name.to_owned(),
+            binary: binary.into(),
+        })
+    }
+}
+
 /// What to run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Config {
     /// Add-then-delete cycles per subject (after one warm-up cycle).
     pub(crate) cycles: usize,
+    /// Our builds, the judged one first; none: the `mptcpd` beside this program.
+    pub(crate) builds: Vec<Build>,
 }
 
 /// The results.
@@ -68,6 +105,8 @@ pub(crate) struct Outcome {
 /// One subject's namespace, daemon and measurements.
 struct Lab {
     name: String,
+    /// Installed bytes: our stripped binary; the C daemon with its libraries and plugins.
+    size_bytes: Option<u64>,
     pm: PmClient,
     daemon: Option<Running>,
     _link: VethPair,
@@ -79,22 +118,27 @@ struct Lab {
 }
 
 impl Lab {
-    fn new(rt: &Runtime, subject: Option<&Subject>) -> anyhow::Result<Self> {
+    fn new(
+        rt: &Runtime,
+        subject: Option<(&Subject, String)>,
+        size_bytes: Option<u64>,
+    ) -> anyhow::Result<Self> {
         let ns = NetNs::new("mptcpd-bench-churn")?;
         let peer = NetNs::new("mptcpd-bench-churn")?;
         let link = VethPair::new(LINK, &ns, "ch1", &peer)?;
-        let daemon = subject.map(|s| s.start(&ns, SETTINGS)).transpose()?;
+        let daemon = subject
+            .as_ref()
+            .map(|(s, _)| s.start(&ns, SETTINGS))
+            .transpose()?;
         // The client's socket belongs to the namespace it was made in.
         let pm = {
             let _in = ns.enter()?;
             rt.block_on(PmClient::connect())?
         };
-        let name = subject.map_or_else(
-            || "floor (ip mptcp endpoint)".to_owned(),
-            ToString::to_string,
-        );
+        let name = subject.map_or_else(|| "floor (ip mptcp endpoint)".to_owned(), |(_, n)| n);
         Ok(Self {
             name,
+            size_bytes,
             pm,
             daemon,
             _link: link,
@@ -198,23 +242,61 @@ fn address(n: u8) -> IpAddr {
     IpAddr::from([10, 77, n, 1])
 }
 
+/// The size `binary` has stripped (`strip --strip-all` of a copy; the release profile
+/// strips already, a build from elsewhere may not be).
+fn stripped_size(binary: &Path) -> anyhow::Result<u64> {
+    let dir = tempfile::tempdir()?;
+    let copy = dir.path().join("stripped");
+    let status = Command::new("strip")
+        .arg("--strip-all")
+        .arg("-o")
+        .arg(&copy)
+        .arg(binary)
+        .status()
+        .context("running strip (binutils: apt-get install binutils)")?;
+    if !status.success() {
+        bail!("strip {} failed ({status})", binary.display());
+    }
+    Ok(std::fs::metadata(&copy)?.len())
+}
+
+/// The C daemon's installed bytes: binary, libraries, plugins.
+fn c_size(peer: &CPeer) -> anyhow::Result<u64> {
+    peer.installed_files()?
+        .iter()
+        .map(|file| Ok(std::fs::metadata(file)?.len()))
+        .sum()
+}
+
 /// Runs the benchmark (root).
 pub(crate) fn run(config: Config) -> anyhow::Result<Outcome> {
     if config.cycles == 0 {
         bail!("--cycles must be at least 1");
     }
+    let builds = if config.builds.is_empty() {
+        vec![Build {
+            name: "default".to_owned(),
+            binary: mptcpd_tests::bins::path("mptcpd")?,
+        }]
+    } else {
+        config.builds
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let peer = CPeer::get()?;
     let version = peer.version().to_owned();
-    let ours = Subject::Ours(bins::path("mptcpd")?);
+    let c_bytes = c_size(&peer)?;
     let c = Subject::C(peer);
-    let mut labs = [
-        Lab::new(&rt, Some(&ours))?,
-        Lab::new(&rt, Some(&c))?,
-        Lab::new(&rt, None)?,
-    ];
+    let mut labs = Vec::new();
+    for build in &builds {
+        let ours = Subject::Ours(build.binary.clone());
+        let name = format!("{ours} [{}]", build.name);
+        let size = stripped_size(&build.binary)?;
+        labs.push(Lab::new(&rt, Some((&ours, name)), Some(size))?);
+    }
+    labs.push(Lab::new(&rt, Some((&c, c.to_string())), Some(c_bytes))?);
+    labs.push(Lab::new(&rt, None, None)?);
     for lab in &mut labs {
         lab.sample_memory(0)?;
         lab.cycle(&rt, false)?;
@@ -240,14 +322,32 @@ pub(crate) fn run(config: Config) -> anyhow::Result<Outcome> {
             daemon_alive(daemon, &lab.name)?;
         }
     }
-    let [ours, c, floor] = &labs;
+    let (ours, rest) = labs.split_at(builds.len());
+    let [c, floor] = rest else {
+        unreachable!("the C daemon and the floor follow our builds");
+    };
+    let judged = Judged::of(&ours[0], c)?;
+    let features: Vec<FeatureSet<'_>> = builds
+        .iter()
+        .zip(ours)
+        .map(|(build, lab)| FeatureSet::of(&build.name, lab))
+        .collect::<anyhow::Result<_>>()?;
     Ok(Outcome {
-        table: table(ours, c, floor, config.cycles),
+        table: table(
+            &ours[0],
+            c,
+            floor,
+            config.cycles,
+            &judged.targets,
+            &features,
+        ),
         json: report::json(&Report {
             benchmark: "churn",
             cycles: config.cycles,
             addresses: ADDRESSES,
             c_mptcpd: &version,
+            targets: &judged.targets,
+            feature_sets: &features,
             subjects: labs.iter().map(SubjectReport::from).collect(),
         })?,
     })
@@ -261,26 +361,31 @@ fn daemon_alive(daemon: &Running, name: &str) -> anyhow::Result<()> {
         .with_context(|| format!("{name} is no longer running:\n{}", daemon.log()))
 }
 
-/// Median and 99th percentile (nearest rank).
-pub(crate) fn stats(samples: &[f64]) -> (f64, f64) {
+/// The `q` quantile of `samples` (nearest rank).
+fn quantile(samples: &[f64], q: f64) -> f64 {
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let rank = |q: f64| {
-        let n = sorted.len();
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss,
-            reason = "a rank within a vector of at most millions of samples"
-        )]
-        let index = ((q * n as f64).ceil() as usize).clamp(1, n) - 1;
-        sorted[index]
-    };
-    (rank(0.5), rank(0.99))
+    let n = sorted.len();
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "a rank within a vector of at most millions of samples"
+    )]
+    let index = ((q * n as f64).ceil() as usize).clamp(1, n) - 1;
+    sorted[index]
 }
 
-fn first_last(lab: &Lab) -> Option<(Memory, Memory)> {
-    Some((lab.memory.first()?.1, lab.memory.last()?.1))
+/// Median and 99th percentile (nearest rank).
+pub(crate) fn stats(samples: &[f64]) -> (f64, f64) {
+    (quantile(samples, 0.5), quantile(samples, 0.99))
+}
+
+fn first_last(lab: &Lab) -> anyhow::Result<(Memory, Memory)> {
+    Ok((
+        lab.memory.first().context("no memory sample")?.1,
+        lab.memory.last().context("no memory sample")?.1,
+    ))
 }
 
 fn ratio(a: f64, b: f64) -> String {
@@ -291,50 +396,209 @@ fn ratio(a: f64, b: f64) -> String {
     }
 }
 
-fn table(ours: &Lab, c: &Lab, floor: &Lab, cycles: usize) -> String {
+/// One of issue 16's targets, judged.
+#[derive(Debug, Serialize)]
+struct Target {
+    measure: &'static str,
+    ours: f64,
+    c: f64,
+    #[serde(rename = "target")]
+    goal: String,
+    met: bool,
+}
+
+impl Target {
+    fn verdict(&self) -> String {
+        format!(
+            "{}: {}",
+            self.goal,
+            if self.met { "met" } else { "**missed**" }
+        )
+    }
+}
+
+/// The judged build's targets.
+struct Judged {
+    targets: Vec<Target>,
+}
+
+impl Judged {
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "KiB and byte counts far below 2^52"
+    )]
+    fn of(ours: &Lab, c: &Lab) -> anyhow::Result<Self> {
+        let (o0, o1) = first_last(ours)?;
+        let (_, c1) = first_last(c)?;
+        let c_upper = quantile(&c.del_ms, 0.75);
+        let ours_size = ours.size_bytes.unwrap_or_default();
+        let memory = |measure, o: u64, cv: u64| Target {
+            measure,
+            ours: o as f64,
+            c: cv as f64,
+            goal: format!("<= {MEMORY_RATIO}x C"),
+            met: o as f64 <= MEMORY_RATIO * cv as f64,
+        };
+        let targets = vec![
+            Target {
+                measure: "adds, median (ms)",
+                ours: quantile(&ours.add_ms, 0.5),
+                c: quantile(&c.add_ms, 0.5),
+                goal: "<= C".to_owned(),
+                met: quantile(&ours.add_ms, 0.5) <= quantile(&c.add_ms, 0.5),
+            },
+            Target {
+                measure: "deletes, median (ms)",
+                ours: quantile(&ours.del_ms, 0.5),
+                c: quantile(&c.del_ms, 0.5),
+                goal: format!("<= {c_upper:.1}, C's spread (its upper quartile)"),
+                met: quantile(&ours.del_ms, 0.5) <= c_upper,
+            },
+            memory("VmRSS at end (KiB)", o1.rss_kib, c1.rss_kib),
+            memory("RssAnon at end (KiB)", o1.anon_kib, c1.anon_kib),
+            Target {
+                measure: "VmRSS growth over the run (KiB)",
+                ours: o1.rss_kib as f64 - o0.rss_kib as f64,
+                c: 0.0,
+                goal: format!("flat: <= {:.0}% of the start", FLAT_SHARE * 100.0),
+                met: o1.rss_kib as f64 <= o0.rss_kib as f64 * (1.0 + FLAT_SHARE),
+            },
+            Target {
+                measure: "installed size (bytes)",
+                ours: ours_size as f64,
+                c: c.size_bytes.unwrap_or_default() as f64,
+                goal: format!("stripped <= {SIZE_BYTES}"),
+                met: ours_size <= SIZE_BYTES,
+            },
+        ];
+        Ok(Self { targets })
+    }
+}
+
+/// One build's size and memory, for the per-feature-set table.
+#[derive(Debug, Serialize)]
+struct FeatureSet<'a> {
+    name: &'a str,
+    size_bytes: u64,
+    vm_rss_kib: u64,
+    rss_anon_kib: u64,
+    add_median_ms: f64,
+}
+
+impl<'a> FeatureSet<'a> {
+    fn of(name: &'a str, lab: &Lab) -> anyhow::Result<Self> {
+        let (_, end) = first_last(lab)?;
+        Ok(Self {
+            name,
+            size_bytes: lab.size_bytes.unwrap_or_default(),
+            vm_rss_kib: end.rss_kib,
+            rss_anon_kib: end.anon_kib,
+            add_median_ms: quantile(&lab.add_ms, 0.5),
+        })
+    }
+}
+
+fn table(
+    ours: &Lab,
+    c: &Lab,
+    floor: &Lab,
+    cycles: usize,
+    targets: &[Target],
+    features: &[FeatureSet<'_>],
+) -> String {
+    let verdict = |measure: &str| {
+        targets
+            .iter()
+            .find(|t| t.measure == measure)
+            .map(Target::verdict)
+            .unwrap_or_default()
+    };
     let mut out = format!(
         "churn: {cycles} cycles of adding then deleting {ADDRESSES} addresses; time until the \
-         endpoint table matches\n{:<30} {:>10} {:>10} {:>10} {:>8} {:>8}  target\n",
-        "measure", "mptcpd", "C mptcpd", "floor", "ours/C", "ours/fl"
+         endpoint table matches ({})\n{:<32} {:>10} {:>10} {:>10} {:>8} {:>8}  target\n",
+        ours.name, "measure", "mptcpd", "C mptcpd", "floor", "ours/C", "ours/fl"
     );
     let mut time_row = |label: &str, pick: fn((f64, f64)) -> f64, samples: fn(&Lab) -> &[f64]| {
         let [o, cv, f] = [ours, c, floor].map(|lab| pick(stats(samples(lab))));
         let _infallible = writeln!(
             out,
-            "{label:<30} {o:>10.2} {cv:>10.2} {f:>10.2} {:>8} {:>8}  {}",
+            "{label:<32} {o:>10.2} {cv:>10.2} {f:>10.2} {:>8} {:>8}  {}",
             ratio(o, cv),
             ratio(o, f),
-            if label.contains("median") {
-                "<= 1.15x floor, <= C"
-            } else {
-                ""
-            }
+            verdict(label)
         );
     };
     time_row("adds, median (ms)", |s| s.0, |l| &l.add_ms);
     time_row("adds, p99 (ms)", |s| s.1, |l| &l.add_ms);
     time_row("deletes, median (ms)", |s| s.0, |l| &l.del_ms);
     time_row("deletes, p99 (ms)", |s| s.1, |l| &l.del_ms);
-    if let (Some((o0, o1)), Some((c0, c1))) = (first_last(ours), first_last(c)) {
+    if let (Ok((o0, o1)), Ok((c0, c1))) = (first_last(ours), first_last(c)) {
         #[expect(clippy::cast_precision_loss, reason = "KiB counts far below 2^52")]
-        let mut mem_row = |label: &str, o: u64, cv: u64, target: &str| {
+        let mut mem_row = |label: &str, o: u64, cv: u64, target: String| {
             let _infallible = writeln!(
                 out,
-                "{label:<30} {o:>10} {cv:>10} {:>10} {:>8} {:>8}  {target}",
+                "{label:<32} {o:>10} {cv:>10} {:>10} {:>8} {:>8}  {target}",
                 "-",
                 ratio(o as f64, cv as f64),
                 "-"
             );
         };
-        mem_row("VmRSS at start (KiB)", o0.rss_kib, c0.rss_kib, "<= 2x C");
+        mem_row(
+            "VmRSS at start (KiB)",
+            o0.rss_kib,
+            c0.rss_kib,
+            String::new(),
+        );
+        let flat = verdict("VmRSS growth over the run (KiB)");
         mem_row(
             "VmRSS at end (KiB)",
             o1.rss_kib,
             c1.rss_kib,
-            "<= 2x C, flat",
+            format!("{}; {flat}", verdict("VmRSS at end (KiB)")),
         );
-        mem_row("VmHWM at start (KiB)", o0.hwm_kib, c0.hwm_kib, "");
-        mem_row("VmHWM at end (KiB)", o1.hwm_kib, c1.hwm_kib, "");
+        mem_row(
+            "RssAnon at end (KiB)",
+            o1.anon_kib,
+            c1.anon_kib,
+            verdict("RssAnon at end (KiB)"),
+        );
+        mem_row("VmHWM at end (KiB)", o1.hwm_kib, c1.hwm_kib, String::new());
+    }
+    if let (Some(o), Some(cv)) = (ours.size_bytes, c.size_bytes) {
+        #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^52")]
+        let _infallible = writeln!(
+            out,
+            "{:<32} {:>10} {:>10} {:>10} {:>8} {:>8}  {}",
+            "installed size (KiB)",
+            o / 1024,
+            cv / 1024,
+            "-",
+            ratio(o as f64, cv as f64),
+            "-",
+            verdict("installed size (bytes)")
+        );
+    }
+    let _infallible = writeln!(
+        out,
+        "(installed size: our stripped daemon; the C daemon's binary, libmptcpd, libell and plugins)"
+    );
+    if features.len() > 1 {
+        let _infallible = writeln!(
+            out,
+            "\nfeature sets of ours\n{:<32} {:>10} {:>10} {:>12} {:>10}",
+            "build", "size (KiB)", "VmRSS", "RssAnon", "adds (ms)"
+        );
+        for set in features {
+            let _infallible = writeln!(
+                out,
+                "{:<32} {:>10} {:>10} {:>12} {:>10.2}",
+                set.name,
+                set.size_bytes / 1024,
+                set.vm_rss_kib,
+                set.rss_anon_kib,
+                set.add_median_ms
+            );
+        }
     }
     out
 }
@@ -347,6 +611,10 @@ struct Report<'a> {
     addresses: u8,
     /// The C daemon's version.
     c_mptcpd: &'a str,
+    /// Issue 16's targets for the first (default) build.
+    targets: &'a [Target],
+    /// Each build of ours: size and memory at the end.
+    feature_sets: &'a [FeatureSet<'a>],
     subjects: Vec<SubjectReport<'a>>,
 }
 
@@ -354,6 +622,7 @@ struct Report<'a> {
 #[derive(Debug, Serialize)]
 struct SubjectReport<'a> {
     name: &'a str,
+    size_bytes: Option<u64>,
     add_ms: Stats,
     delete_ms: Stats,
     memory: Vec<MemorySample>,
@@ -377,22 +646,34 @@ struct MemorySample {
     cycle: usize,
     vm_rss_kib: u64,
     vm_hwm_kib: u64,
+    rss_anon_kib: u64,
 }
 
 impl<'a> From<&'a Lab> for SubjectReport<'a> {
     fn from(lab: &'a Lab) -> Self {
         Self {
             name: &lab.name,
+            size_bytes: lab.size_bytes,
             add_ms: Stats::of(&lab.add_ms),
             delete_ms: Stats::of(&lab.del_ms),
             memory: lab
                 .memory
                 .iter()
-                .map(|&(cycle, Memory { rss_kib, hwm_kib })| MemorySample {
-                    cycle,
-                    vm_rss_kib: rss_kib,
-                    vm_hwm_kib: hwm_kib,
-                })
+                .map(
+                    |&(
+                        cycle,
+                        Memory {
+                            rss_kib,
+                            hwm_kib,
+                            anon_kib,
+                        },
+                    )| MemorySample {
+                        cycle,
+                        vm_rss_kib: rss_kib,
+                        vm_hwm_kib: hwm_kib,
+                        rss_anon_kib: anon_kib,
+                    },
+                )
                 .collect(),
         }
     }
@@ -402,13 +683,31 @@ impl<'a> From<&'a Lab> for SubjectReport<'a> {
 mod tests {
     use serde_json::{Value, json};
 
-    use super::{MemorySample, Report, Stats, SubjectReport, stats};
+    use super::{
+        Build, FeatureSet, MemorySample, Report, Stats, SubjectReport, Target, quantile, stats,
+    };
 
     #[test]
     fn median_and_p99_by_nearest_rank() {
         let samples: Vec<f64> = (1..=200).map(f64::from).collect();
         assert_eq!(stats(&samples), (100.0, 198.0));
+        assert_eq!(quantile(&samples, 0.75), 150.0);
         assert_eq!(stats(&[3.0]), (3.0, 3.0));
+    }
+
+    #[test]
+    fn a_build_is_a_feature_set_and_its_daemon() {
+        let build: Build = "no-dbus=/tmp/mptcpd".parse().unwrap();
+        assert_eq!(
+            (build.name.as_str(), build.binary.to_str()),
+            ("no-dbus", Some("/tmp/mptcpd"))
+        );
+        for bad in ["/tmp/mptcpd", "=/tmp/mptcpd", "default="] {
+            assert!(
+                bad.parse::<Build>().unwrap_err().contains("NAME=PATH"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -418,14 +717,30 @@ mod tests {
             cycles: 2,
             addresses: 8,
             c_mptcpd: "0.12",
+            targets: &[Target {
+                measure: "adds, median (ms)",
+                ours: 1.0,
+                c: 2.0,
+                goal: "<= C".to_owned(),
+                met: true,
+            }],
+            feature_sets: &[FeatureSet {
+                name: "default",
+                size_bytes: 2_000_000,
+                vm_rss_kib: 3000,
+                rss_anon_kib: 300,
+                add_median_ms: 1.5,
+            }],
             subjects: vec![SubjectReport {
                 name: "floor (ip \"mptcp\")",
+                size_bytes: None,
                 add_ms: Stats::of(&[1.0 / 3.0, 2.0]),
                 delete_ms: Stats::of(&[f64::NAN]),
                 memory: vec![MemorySample {
                     cycle: 0,
                     vm_rss_kib: 6244,
                     vm_hwm_kib: 6250,
+                    rss_anon_kib: 400,
                 }],
             }],
         };
@@ -434,11 +749,22 @@ mod tests {
             value,
             json!({
                 "benchmark": "churn", "cycles": 2, "addresses": 8, "c_mptcpd": "0.12",
+                "targets": [{
+                    "measure": "adds, median (ms)", "ours": 1.0, "c": 2.0, "target": "<= C",
+                    "met": true,
+                }],
+                "feature_sets": [{
+                    "name": "default", "size_bytes": 2_000_000, "vm_rss_kib": 3000,
+                    "rss_anon_kib": 300, "add_median_ms": 1.5,
+                }],
                 "subjects": [{
                     "name": "floor (ip \"mptcp\")",
+                    "size_bytes": null,
                     "add_ms": {"median": 1.0 / 3.0, "p99": 2.0},
                     "delete_ms": {"median": null, "p99": null},
-                    "memory": [{"cycle": 0, "vm_rss_kib": 6244, "vm_hwm_kib": 6250}],
+                    "memory": [{
+                        "cycle": 0, "vm_rss_kib": 6244, "vm_hwm_kib": 6250, "rss_anon_kib": 400,
+                    }],
                 }],
             })
         );

@@ -60,6 +60,10 @@ enum Bench {
         /// Add-then-delete cycles of 8 addresses per subject.
         #[arg(long, default_value_t = 200)]
         cycles: usize,
+        /// A build of our daemon as `FEATURE_SET=PATH` (repeatable; the first is judged against
+        /// the targets; default: `default=` the `mptcpd` beside this program).
+        #[arg(long = "daemon")]
+        builds: Vec<churn::Build>,
         /// Where to write the JSON results.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -180,6 +184,7 @@ enum Bench {
     },
 }
 
+#[expect(clippy::too_many_lines, reason = "one arm per benchmark")]
 fn main() -> ExitCode {
     let Args { bench } = Args::parse();
     let result = match bench {
@@ -201,7 +206,11 @@ fn main() -> ExitCode {
             rounds,
         })
         .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
-        Bench::Churn { cycles, json } => churn::run(churn::Config { cycles })
+        Bench::Churn {
+            cycles,
+            builds,
+            json,
+        } => churn::run(churn::Config { cycles, builds })
             .and_then(|outcome| report(&outcome.table, &outcome.json, json)),
         Bench::Storm(args) => storm(args),
         Bench::Telemetry {

@@ -117,6 +117,24 @@ impl CPeer {
         Daemon::start_logged(self.command(netns, addr_flags, notify_flags)?, READY_LINE)
     }
 
+    /// What an installation of the daemon holds: the binary, its libraries (`libmptcpd`,
+    /// `libell`) and its plugins; symbolic links left out.
+    pub fn installed_files(&self) -> anyhow::Result<Vec<PathBuf>> {
+        let lib = self.lib_dir()?;
+        let mut files = vec![self.binary()];
+        for dir in [lib.join("mptcpd"), lib] {
+            for entry in fs::read_dir(&dir)? {
+                let entry = entry?;
+                let name = entry.file_name();
+                if entry.file_type()?.is_file() && name.to_string_lossy().contains(".so") {
+                    files.push(entry.path());
+                }
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+
     /// The multiarch library directory (`usr/lib/x86_64-linux-gnu`), which holds the
     /// libraries and the `mptcpd` plugin directory.
     fn lib_dir(&self) -> anyhow::Result<PathBuf> {

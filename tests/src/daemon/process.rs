@@ -31,6 +31,9 @@ pub struct Memory {
     pub rss_kib: u64,
     /// `VmHWM`: the resident peak so far.
     pub hwm_kib: u64,
+    /// `RssAnon`: the resident anonymous part of `VmRSS` (heap, stacks, mmapped buffers); the
+    /// rest is file pages (the binary, libraries) and shared memory.
+    pub anon_kib: u64,
 }
 
 /// A running daemon; stopped and reaped on drop if still running.
@@ -103,7 +106,8 @@ impl Daemon {
         self.child.id()
     }
 
-    /// The daemon's resident memory now and at its peak (`VmRSS`, `VmHWM`).
+    /// The daemon's resident memory now, at its peak and its anonymous part (`VmRSS`,
+    /// `VmHWM`, `RssAnon`).
     pub fn memory(&self) -> anyhow::Result<Memory> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
         let kib = |key: &str| -> anyhow::Result<u64> {
@@ -116,6 +120,7 @@ impl Daemon {
         Ok(Memory {
             rss_kib: kib("VmRSS:")?,
             hwm_kib: kib("VmHWM:")?,
+            anon_kib: kib("RssAnon:")?,
         })
     }
 
