@@ -208,6 +208,8 @@ mod tests {
         assert!(!unit.contains("@LIBEXECDIR@"), "{unit}");
         // Root needs no ambient capabilities; the daemon drops CAP_BPF/CAP_PERFMON itself.
         assert!(!unit.contains("\nAmbientCapabilities="), "{unit}");
+        // It would make /sys/fs/bpf read-only whatever ReadWritePaths= says: no pins.
+        assert!(!unit.contains("\nProtectKernelTunables="), "{unit}");
         for line in [
             "Type=notify",
             "CapabilityBoundingSet=CAP_NET_ADMIN CAP_BPF CAP_PERFMON",
@@ -220,7 +222,8 @@ mod tests {
             "ProtectSystem=strict",
             "ProtectHome=yes",
             "RuntimeDirectory=mptcpd",
-            "BindPaths=/sys/fs/bpf",
+            "ReadOnlyPaths=/sys /proc/sys /proc/sysrq-trigger",
+            "ReadWritePaths=/sys/fs/bpf",
             "ExecReload=/bin/kill -HUP $MAINPID",
             "Restart=on-failure",
         ] {

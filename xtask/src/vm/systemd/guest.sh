@@ -115,9 +115,10 @@ phase1() {
     check endpoints_for_the_vm_addresses until_true 30 bash -c 'ip mptcp endpoint show | grep -q "^198.51.100.1 .*subflow" && ip mptcp endpoint show | grep -q "^203.0.113.1 .*subflow"'
     check hardening_seccomp_and_caps bash -c 'pid=$(systemctl show -p MainPID --value mptcp); grep -q "^Seccomp:[[:space:]]*2" /proc/$pid/status && grep -q "^NoNewPrivs:[[:space:]]*1" /proc/$pid/status'
     check hardening_bpf_loaded bash -c 'journalctl -u mptcp -o cat | grep -q "socket observer attached" && ! journalctl -u mptcp -o cat | grep -q "socket observer off"'
-    # ProtectKernelTunables= mounts bpffs read-only for the unit; BindPaths=/sys/fs/bpf gives
-    # the daemon a writable bind of it (ReadWritePaths= did not, in systemd 252).
+    # ProtectKernelTunables= would mount bpffs read-only for the unit (systemd lists /sys/fs/bpf
+    # itself); the unit makes /sys read-only by hand with /sys/fs/bpf writable.
     say "note: bpffs as the unit sees it: $(nsenter -t "$(systemctl show -p MainPID --value mptcp)" -m findmnt -no FSTYPE,OPTIONS /sys/fs/bpf 2>&1 | tr '\n' ' ')"
+    check hardening_tunables_read_only bash -c 'pid=$(systemctl show -p MainPID --value mptcp); for p in /sys /proc/sys; do nsenter -t "$pid" -m findmnt -no OPTIONS "$p" | grep -q "^ro," || exit 1; done; nsenter -t "$pid" -m findmnt /proc/kallsyms >/dev/null'
     check hardening_pins_under_the_unit bash -c '[ -n "$(ls /sys/fs/bpf/mptcpd 2>/dev/null)" ] && ! journalctl -u mptcp -o cat | grep "not pinned"'
     check hardening_dbus_served bash -c 'busctl --system status org.mptcpd.Mptcpd | grep -q "^PID=$(systemctl show -p MainPID --value mptcp)$"'
     say "systemd-analyze security: $(systemd-analyze security mptcp.service 2>/dev/null | tail -n1)"
