@@ -7,6 +7,7 @@ use std::{
     ffi::OsStr,
     io::{BufRead as _, BufReader},
     os::unix::net::UnixDatagram,
+    path::Path,
     process::{Child, Command, ExitStatus, Stdio},
     sync::{Arc, Mutex, PoisonError},
     thread::JoinHandle,
@@ -15,7 +16,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-use crate::{bins, interrupt};
+use crate::interrupt;
 
 /// How long a daemon may take to become ready or to stop before the harness gives up: a bound
 /// on a hang, not a performance expectation.
@@ -258,9 +259,12 @@ impl Daemon {
     }
 }
 
-/// Whether `cmd` runs our daemon (the C peer's binary is called `mptcpd` too).
+/// Whether `cmd` runs our daemon: any build of it (a benchmark's `--daemon NAME=PATH` too),
+/// not the C peer, whose binary is called `mptcpd` as well but lives in an unpacked
+/// `usr/libexec` and knows no `--state-dir`.
 fn is_ours(cmd: &Command) -> bool {
-    bins::path("mptcpd").is_ok_and(|ours| cmd.get_program() == ours.as_os_str())
+    let program = Path::new(cmd.get_program());
+    program.file_name() == Some(OsStr::new("mptcpd")) && !program.ends_with("usr/libexec/mptcpd")
 }
 
 fn names_state_dir(cmd: &Command) -> bool {
@@ -287,5 +291,23 @@ impl Drop for Daemon {
         }
         let _killed = self.child.kill();
         let _reaped = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::is_ours;
+
+    #[test]
+    fn any_build_of_our_daemon_is_ours_and_the_c_peer_is_not() {
+        // A benchmark's other build got the host's /run/mptcpd when only target/debug counted.
+        assert!(is_ours(&Command::new("/work/target/release/mptcpd")));
+        assert!(is_ours(&Command::new("/tmp/feature-sets/no-dbus/mptcpd")));
+        assert!(!is_ours(&Command::new(
+            "/root/.cache/mptcpd-rs/c-mptcpd-0.12/usr/libexec/mptcpd"
+        )));
+        assert!(!is_ours(&Command::new("/usr/bin/ip")));
     }
 }
