@@ -126,3 +126,32 @@ impl Drop for SystemLikeBus {
         let _reaped = self.child.wait();
     }
 }
+
+/// A client of the bus at `address`.
+///
+/// # Panics
+/// If the bus cannot be reached (a test helper: the test fails).
+pub async fn client(address: &str) -> zbus::Connection {
+    zbus::connection::Builder::address(address)
+        .expect("a bus address")
+        .build()
+        .await
+        .expect("connect to the bus")
+}
+
+/// `mptcpctl ARGS` run in `ns`, with the system bus at `address`.
+///
+/// # Panics
+/// If it cannot be started (a test helper: the test fails).
+#[must_use]
+pub fn mptcpctl(
+    ns: &crate::net::netns::NetNs,
+    address: &str,
+    args: &[&str],
+) -> std::process::Output {
+    let mut cmd = ns
+        .command(crate::bins::path("mptcpctl").expect("mptcpctl built"))
+        .expect("a command in the namespace");
+    cmd.args(args).env("DBUS_SYSTEM_BUS_ADDRESS", address);
+    cmd.output().expect("run mptcpctl")
+}

@@ -17,7 +17,12 @@ use mptcpd_common::dbus::{
     Subflow,
 };
 use mptcpd_tests::{
-    bins, daemon::process::Daemon, dbus::SystemLikeBus, net::netns::NetNs, skip, sockets::mptcp,
+    bins,
+    daemon::process::Daemon,
+    dbus::{self, SystemLikeBus},
+    net::netns::NetNs,
+    skip,
+    sockets::mptcp,
 };
 use zbus::{
     fdo::{DBusProxy, ObjectManagerProxy},
@@ -123,14 +128,6 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap()
-}
-
-async fn client(address: &str) -> zbus::Connection {
-    zbus::connection::Builder::address(address)
-        .unwrap()
-        .build()
-        .await
         .unwrap()
 }
 
@@ -322,7 +319,7 @@ fn the_bus_shows_the_manager_and_follows_connections() {
         .wait_for_log("D-Bus: serving org.mptcpd.Mptcpd")
         .unwrap();
     runtime().block_on(async {
-        let conn = client(bus.address()).await;
+        let conn = dbus::client(bus.address()).await;
         let owned = DBusProxy::new(&conn)
             .await
             .unwrap()
@@ -450,12 +447,6 @@ fn without_a_bus_or_with_the_name_taken_the_daemon_says_so_once_and_runs() {
     assert!(status.success(), "{log}");
 }
 
-fn ctl(ns: &NetNs, address: &str, args: &[&str]) -> Output {
-    let mut cmd = ns.command(bins::path("mptcpctl").unwrap()).unwrap();
-    cmd.args(args).env("DBUS_SYSTEM_BUS_ADDRESS", address);
-    cmd.output().unwrap()
-}
-
 #[test]
 fn mptcpctl_connections_and_top_read_the_bus() {
     const TEST: &str = "mptcpctl_connections_and_top_read_the_bus";
@@ -464,7 +455,7 @@ fn mptcpctl_connections_and_top_read_the_bus() {
     };
     let ns = namespace("mptcpd-t-dbusctl");
     // No daemon on the bus yet: one line, and a failure.
-    let out = ctl(&ns, bus.address(), &["connections"]);
+    let out = dbus::mptcpctl(&ns, bus.address(), &["connections"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -477,7 +468,7 @@ fn mptcpctl_connections_and_top_read_the_bus() {
     // The objects follow the events: wait until both ends show both subflows.
     let deadline = Instant::now() + WAIT;
     let listed = loop {
-        let out = ctl(&ns, bus.address(), &["connections", "--json"]);
+        let out = dbus::mptcpctl(&ns, bus.address(), &["connections", "--json"]);
         assert!(
             out.status.success(),
             "{}",
@@ -509,13 +500,13 @@ fn mptcpctl_connections_and_top_read_the_bus() {
     assert_eq!(client_side["subflows"][1]["local_id"], 7);
     assert!(client_side.get("token").is_none());
 
-    let text = ctl(&ns, bus.address(), &["connections"]);
+    let text = dbus::mptcpctl(&ns, bus.address(), &["connections"]);
     assert!(text.status.success());
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains(&local), "{text}");
     assert!(text.contains("127.0.0.2:"), "{text}");
 
-    let top = ctl(&ns, bus.address(), &["top", "--iterations", "2"]);
+    let top = dbus::mptcpctl(&ns, bus.address(), &["top", "--iterations", "2"]);
     assert!(
         top.status.success(),
         "{}",

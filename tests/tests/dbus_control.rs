@@ -7,7 +7,13 @@
 use std::{path::Path, process::Output};
 
 use mptcpd_common::dbus::{BUS_NAME, CONTROL_INTERFACE, MANAGER_PATH};
-use mptcpd_tests::{bins, daemon::process::Daemon, dbus::SystemLikeBus, net::netns::NetNs, skip};
+use mptcpd_tests::{
+    bins,
+    daemon::process::Daemon,
+    dbus::{self, SystemLikeBus},
+    net::netns::NetNs,
+    skip,
+};
 
 /// Root, and `dbus-daemon`, or a skip; the bus has `extra` policy rules.
 fn bus_or_skip(test: &str, extra: &str) -> Option<SystemLikeBus> {
@@ -273,12 +279,6 @@ fn only_root_and_the_dbus_group_may_change_state() {
     }
 }
 
-fn ctl(ns: &NetNs, address: &str, args: &[&str]) -> Output {
-    let mut cmd = ns.command(bins::path("mptcpctl").unwrap()).unwrap();
-    cmd.args(args).env("DBUS_SYSTEM_BUS_ADDRESS", address);
-    cmd.output().unwrap()
-}
-
 #[test]
 fn mptcpctl_goes_through_the_daemon_when_it_is_on_the_bus() {
     const TEST: &str = "mptcpctl_goes_through_the_daemon_when_it_is_on_the_bus";
@@ -289,7 +289,7 @@ fn mptcpctl_goes_through_the_daemon_when_it_is_on_the_bus() {
     let state = tempfile::tempdir().unwrap();
     let address = bus.address();
     let add = |addr: &str| {
-        let out = ctl(
+        let out = dbus::mptcpctl(
             &ns,
             address,
             &["--verbose", "endpoint", "add", addr, "signal"],
@@ -315,12 +315,12 @@ fn mptcpctl_goes_through_the_daemon_when_it_is_on_the_bus() {
         .wait_for_log("endpoint added for an operator")
         .unwrap();
     // Its refusals as one line with the kernel's message.
-    let out = ctl(&ns, address, &["endpoint", "del", "200"]);
+    let out = dbus::mptcpctl(&ns, address, &["endpoint", "del", "200"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("NotFound"), "{stderr}");
-    let out = ctl(
+    let out = dbus::mptcpctl(
         &ns,
         address,
         &["--verbose", "limits", "set", "--subflows", "3"],

@@ -23,13 +23,13 @@ use mptcpd_tests::{
         process::Daemon,
         sspi_pair::{Path, Side, SspiPair, v4},
     },
-    dbus::SystemLikeBus,
+    dbus::{self, SystemLikeBus},
     kernel_pm::events::wait_for,
     net::{netns::NetNs, sysctl},
     skip,
     sockets::mptcp_tokio,
 };
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use zbus::zvariant::{OwnedValue, Value};
 
 /// A bound on a hang while waiting for the kernel, the daemon, the bus or the example.
@@ -136,29 +136,6 @@ async fn peer(pair: &SspiPair) -> TcpListener {
     mptcp_tokio::listen(SocketAddr::new("0.0.0.0".parse().unwrap(), PORT)).unwrap()
 }
 
-/// The `mptcp_pm` events of the daemon's namespace.
-async fn daemon_events(pair: &SspiPair) -> EventStream {
-    let _in = pair.daemon.enter().unwrap();
-    let pm = PmClient::connect().await.expect("mptcp_pm");
-    pm.subscribe().expect("subscribe")
-}
-
-/// An MPTCP connection from the daemon's namespace to the peer's path-A address, accepted,
-/// one byte each way (fully established).
-async fn connect(pair: &SspiPair, listener: &TcpListener) -> (TcpStream, TcpStream) {
-    let stream = {
-        let _in = pair.daemon.enter().unwrap();
-        mptcp_tokio::connect(SocketAddr::new(v4(Path::A, Side::Peer), PORT)).unwrap()
-    };
-    let (accepted, _) = tokio::time::timeout(WAIT, listener.accept())
-        .await
-        .expect("accept hangs")
-        .expect("accept");
-    mptcp_tokio::send(&stream, b"x").await.unwrap();
-    mptcp_tokio::send(&accepted, b"y").await.unwrap();
-    (stream, accepted)
-}
-
 /// The next subflow established from path B's address in the daemon's namespace.
 async fn subflow_from_b(events: &mut EventStream) -> mptcp_pm::Subflow {
     wait_for(events, "a subflow from path B", |e| match e {
@@ -191,7 +168,7 @@ async fn the_python_example_handles_connections_until_it_goes_then_the_default_p
     }
     let pair = SspiPair::new("mptcpd-t-extpm").unwrap();
     let listener = peer(&pair).await;
-    let mut events = daemon_events(&pair).await;
+    let mut events = pair.daemon_events().await;
     let env = [("DBUS_SYSTEM_BUS_ADDRESS", bus.address())];
     let mut daemon = pair
         .start_plugin("mesh", &["--max-subflows=8"], &env)
@@ -201,7 +178,7 @@ async fn the_python_example_handles_connections_until_it_goes_then_the_default_p
     example.wait_for("registered as");
 
     // The example's connection: the subflow it asked for, and nothing from mesh.
-    let old = connect(&pair, &listener).await;
+    let old = pair.connect_established(&listener, PORT, WAIT).await;
     let asked = subflow_from_b(&mut events).await;
     assert_eq!(asked.remote, SocketAddr::new(v4(Path::A, Side::Peer), PORT));
     let said = example.wait_for("requested");
@@ -230,7 +207,7 @@ async fn the_python_example_handles_connections_until_it_goes_then_the_default_p
     }
 
     // A new connection is mesh's from the start: its subflow is bound to path B's interface.
-    let new = connect(&pair, &listener).await;
+    let new = pair.connect_established(&listener, PORT, WAIT).await;
     let joined = loop {
         let s = subflow_from_b(&mut events).await;
         if s.token != asked.token {
@@ -247,15 +224,6 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap()
-}
-
-/// A client of the bus at `address`.
-async fn client(address: &str) -> zbus::Connection {
-    zbus::connection::Builder::address(address)
-        .unwrap()
-        .build()
-        .await
         .unwrap()
 }
 
@@ -287,7 +255,7 @@ fn rule(pairs: &[(&str, Value<'_>)]) -> std::collections::HashMap<String, OwnedV
 
 /// The registered path managers (the `PathManagers` property).
 async fn registered(address: &str) -> Vec<String> {
-    let bus = client(address).await;
+    let bus = dbus::client(address).await;
     let proxy = zbus::Proxy::new(&bus, BUS_NAME, MANAGER_PATH, CONTROL_INTERFACE)
         .await
         .unwrap();
@@ -344,7 +312,7 @@ fn under_the_in_kernel_path_manager_the_request_is_refused_by_name() {
     };
     let (_ns, daemon, _state) = lone_daemon("mptcpd-t-extpm-k", bus.address(), false);
     runtime().block_on(async {
-        let conn = client(bus.address()).await;
+        let conn = dbus::client(bus.address()).await;
         let refused = call::<_, ()>(&conn, "RegisterPathManager", &(rule(&[]),))
             .await
             .unwrap_err();
@@ -489,7 +457,7 @@ async fn commands_need_a_held_connection(conn: zbus::Connection, address: &str, 
 async fn leaving_mid_call(address: &str) {
     // A client that leaves before its call is answered is not left registered.
     for _ in 0..3 {
-        let conn = client(address).await;
+        let conn = dbus::client(address).await;
         let message = zbus::message::Message::method_call(MANAGER_PATH, "RegisterPathManager")
             .unwrap()
             .destination(BUS_NAME)
@@ -514,7 +482,7 @@ fn bad_input_is_refused_by_name_and_a_client_that_leaves_takes_its_endpoints_alo
     let address = bus.address();
     let (ns, daemon, _state) = lone_daemon("mptcpd-t-extpm-b", address, true);
     runtime().block_on(async {
-        let conn = client(address).await;
+        let conn = dbus::client(address).await;
         refused_arguments(&conn, address).await;
         commands_need_a_held_connection(conn, address, &ns).await;
         leaving_mid_call(address).await;
@@ -551,7 +519,7 @@ fn a_client_sees_its_connections_and_its_listeners_close_when_it_leaves() {
     let address = bus.address();
     let (ns, daemon, _state) = lone_daemon("mptcpd-t-extpm-l", address, true);
     runtime().block_on(async {
-        let conn = client(address).await;
+        let conn = dbus::client(address).await;
         call::<_, ()>(&conn, "RegisterPathManager", &(rule(&[]),))
             .await
             .unwrap();

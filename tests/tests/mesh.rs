@@ -45,29 +45,6 @@ async fn peer(pair: &SspiPair, announce: Option<IpAddr>) -> TcpListener {
     mptcp_tokio::listen(SocketAddr::new("0.0.0.0".parse().unwrap(), PORT)).unwrap()
 }
 
-/// The `mptcp_pm` events of the daemon's namespace.
-async fn daemon_events(pair: &SspiPair) -> EventStream {
-    let _in = pair.daemon.enter().unwrap();
-    let pm = PmClient::connect().await.expect("mptcp_pm");
-    pm.subscribe().expect("subscribe")
-}
-
-/// An MPTCP connection from the daemon's namespace to the peer's path-A address, accepted,
-/// one byte each way (fully established).
-async fn connect(pair: &SspiPair, listener: &TcpListener) -> (TcpStream, TcpStream) {
-    let stream = {
-        let _in = pair.daemon.enter().unwrap();
-        mptcp_tokio::connect(SocketAddr::new(v4(Path::A, Side::Peer), PORT)).unwrap()
-    };
-    let (accepted, _) = tokio::time::timeout(HANG, listener.accept())
-        .await
-        .expect("accept hangs")
-        .expect("accept");
-    mptcp_tokio::send(&stream, b"x").await.unwrap();
-    mptcp_tokio::send(&accepted, b"y").await.unwrap();
-    (stream, accepted)
-}
-
 /// The ifindex of `dev` in the daemon's namespace.
 fn ifindex(pair: &SspiPair, dev: &str) -> i32 {
     let shown = pair.daemon.ip(&["-o", "link", "show", dev]).unwrap();
@@ -142,7 +119,7 @@ fn close(daemon: &mut Daemon, pair: &SspiPair, ends: (TcpStream, TcpStream), add
 async fn prepare(suffix: &str, announce: Option<IpAddr>) -> (SspiPair, TcpListener, EventStream) {
     let pair = SspiPair::new(&format!("mptcpd-t-mesh-{suffix}")).unwrap();
     let listener = peer(&pair, announce).await;
-    let events = daemon_events(&pair).await;
+    let events = pair.daemon_events().await;
     (pair, listener, events)
 }
 
@@ -153,7 +130,7 @@ async fn start(
     args: &[&str],
 ) -> (Daemon, (TcpStream, TcpStream)) {
     let daemon = pair.start_plugin("mesh", args, &[]).unwrap();
-    let ends = connect(pair, listener).await;
+    let ends = pair.connect_established(listener, PORT, HANG).await;
     (daemon, ends)
 }
 

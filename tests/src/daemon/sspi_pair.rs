@@ -139,4 +139,46 @@ impl SspiPair {
             .envs(env.iter().copied());
         Daemon::start(cmd)
     }
+
+    /// The `mptcp_pm` events of the daemon's namespace.
+    ///
+    /// # Panics
+    /// If the generic netlink family cannot be reached (a test helper: the test fails).
+    pub async fn daemon_events(&self) -> mptcp_pm::EventStream {
+        let _in = self.daemon.enter().expect("enter the daemon's namespace");
+        let pm = mptcp_pm::PmClient::connect().await.expect("mptcp_pm");
+        pm.subscribe().expect("subscribe")
+    }
+
+    /// An MPTCP connection from the daemon's namespace to `port` on the peer's path-A address,
+    /// accepted by `listener` within `wait`, one byte each way (fully established).
+    ///
+    /// # Panics
+    /// If the connection is not made or not accepted in time (a test helper: the test fails).
+    pub async fn connect_established(
+        &self,
+        listener: &tokio::net::TcpListener,
+        port: u16,
+        wait: std::time::Duration,
+    ) -> (tokio::net::TcpStream, tokio::net::TcpStream) {
+        let stream = {
+            let _in = self.daemon.enter().expect("enter the daemon's namespace");
+            crate::sockets::mptcp_tokio::connect(std::net::SocketAddr::new(
+                v4(Path::A, Side::Peer),
+                port,
+            ))
+            .expect("connect")
+        };
+        let (accepted, _) = tokio::time::timeout(wait, listener.accept())
+            .await
+            .expect("accept hangs")
+            .expect("accept");
+        crate::sockets::mptcp_tokio::send(&stream, b"x")
+            .await
+            .expect("send");
+        crate::sockets::mptcp_tokio::send(&accepted, b"y")
+            .await
+            .expect("send");
+        (stream, accepted)
+    }
 }
