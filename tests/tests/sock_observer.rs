@@ -36,12 +36,9 @@ fn daemon_counts_tcp_and_mptcp_sockets_of_a_cgroup() {
     let mut cmd = netns.command(bins::path("mptcpd").unwrap()).unwrap();
     cmd.args(["--log", "stderr", "--debug", "--bpf-pin-dir"])
         .arg(&pins);
-    let daemon = Daemon::start(cmd).unwrap();
-    assert!(
-        daemon.log().contains("socket observer attached"),
-        "{}",
-        daemon.log()
-    );
+    let mut daemon = Daemon::start(cmd).unwrap();
+    // Logged before READY=1, but the harness's reader of its stderr may not have it yet.
+    daemon.wait_for_log("socket observer attached").unwrap();
     assert_eq!(loaded_observers(), observers_before + 1);
 
     // Protocol 0 and IPPROTO_MPTCP, each from a fresh process inside the test cgroup.

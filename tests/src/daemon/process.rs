@@ -125,7 +125,8 @@ impl Daemon {
         })
     }
 
-    /// What the daemon logged so far.
+    /// What the harness has read of the daemon's log so far. A thread reads its stderr, so a
+    /// line written before `READY=1` may still be in the pipe: [`Self::wait_for_log`] for it.
     #[must_use]
     pub fn log(&self) -> String {
         self.log
