@@ -329,9 +329,20 @@ fn a_small_subflow_map_stays_bounded_counts_evictions_and_empties_at_close() {
     // the record to remove it).
     let overflow = u64::try_from(subflows).unwrap() - u64::from(MAX);
     assert!(stats.evicted >= overflow, "{stats:?}");
-    // Every record ever made went at a close or to the LRU, and every LRU loss was counted.
-    assert_eq!(stats.created, stats.removed + stats.evicted, "{stats:?}");
-    assert_eq!(stats.removed, u64::try_from(subflows).unwrap(), "{stats:?}");
+    let subflows = u64::try_from(subflows).unwrap();
+    if stats.insert_failed == 0 {
+        // Every record ever made went at a close or to the LRU, and every LRU loss was counted.
+        assert_eq!(stats.created, stats.removed + stats.evicted, "{stats:?}");
+        assert_eq!(stats.removed, subflows, "{stats:?}");
+    } else {
+        // The kernel's LRU can refuse an insert outright (ENOMEM) when its free nodes sit on
+        // another CPU's list, as with four slots on a two-CPU VM. Such a subflow has no record
+        // until it is next seen, which counts it as evicted, or a failure again at its close.
+        let lost = stats.created - stats.removed;
+        assert!(lost <= stats.evicted, "{stats:?}");
+        assert!(stats.evicted <= lost + stats.insert_failed, "{stats:?}");
+        assert!(stats.removed + stats.insert_failed >= subflows, "{stats:?}");
+    }
 }
 
 /// Whether `nft` runs; skips `test` with one line if not.
