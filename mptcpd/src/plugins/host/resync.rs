@@ -23,10 +23,11 @@ enum Seen {
     /// Exists, but plugins are not told about it (fallen back to TCP, shutting down): no
     /// path-manager event is to come but its CLOSED.
     Alive,
-    /// Established with the peer's key: what CREATED and ESTABLISHED announce. A client can
-    /// be here a moment before the kernel's ESTABLISHED (MPTCP-level establishment waits for
-    /// the peer's first ack); plugins then hear of it that much earlier, and the kernel's
-    /// event is not passed on again.
+    /// Fully established: what CREATED and ESTABLISHED announce (the kernel sent both, maybe
+    /// lost). A client has the peer's key from the SYN-ACK but is fully established only at
+    /// the peer's first DSS, when ESTABLISHED is sent and the kernel starts accepting
+    /// `SUBFLOW_CREATE` (`ENOTCONN` before): until then it is `Connecting`. Where the dump
+    /// could not tell (no subflow listed), the peer's key is taken as enough.
     Ready,
 }
 
@@ -45,6 +46,7 @@ fn live_connection(s: &MptcpSocket) -> Connection {
         orphan: _,
         retransmits: _,
         bytes_retrans: _,
+        fully_established: _,
     } = *s;
     Connection {
         token,
@@ -63,6 +65,7 @@ fn seen(socket: &MptcpSocket) -> Seen {
         Seen::Alive
     } else if socket.state == state::ESTABLISHED
         && socket.flags.contains(InfoFlags::REMOTE_KEY_RECEIVED)
+        && socket.fully_established != Some(false)
     {
         Seen::Ready
     } else if matches!(socket.state, state::SYN_SENT | state::ESTABLISHED) {
