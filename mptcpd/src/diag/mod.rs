@@ -28,19 +28,19 @@ pub enum DiagError {
 const FAMILIES: [i32; 2] = [libc::AF_INET, libc::AF_INET6];
 
 /// Lists the MPTCP connections (every state but `LISTEN`) of both address families, then
-/// their subflows (a dump of the TCP sockets: the cost grows with every TCP socket of the
-/// namespace, paid after an event overrun only) for [`MptcpSocket::fully_established`]; if
+/// their subflows (a dump of the TCP sockets that can be subflows of them, neither
+/// connecting nor in `TIME_WAIT`: its cost grows with the namespace's TCP connections, paid
+/// after an event overrun only) for [`MptcpSocket::fully_established`]; if
 /// that second dump fails (it needs `CAP_NET_ADMIN` and `tcp_diag`), one warning and the
 /// field stays `None`. Needs a tokio runtime.
 pub async fn connections() -> Result<Vec<MptcpSocket>, DiagError> {
     let mut socket = NlSocket::open_sock_diag()?;
-    let mut live = sockets(&dump(&mut socket, wire::dump_request, 1).await?);
-    match dump(&mut socket, wire::subflow_dump_request, 3).await {
-        Ok(msgs) => {
-            let subflows: Vec<SubflowSocket> =
-                msgs.iter().filter_map(wire::DiagMsg::subflow).collect();
-            mark_fully_established(&mut live, &subflows);
-        }
+    let mut live = dump(&mut socket, wire::dump_request, 1, sockets).await?;
+    let subflows = dump(&mut socket, wire::subflow_dump_request, 3, |msgs| {
+        msgs.iter().filter_map(wire::DiagMsg::subflow).collect()
+    });
+    match subflows.await {
+        Ok(subflows) => mark_fully_established(&mut live, &subflows),
         Err(e) => tracing::warn!(
             "sock_diag: cannot list the MPTCP subflows ({}): connections with the peer's key \
              are taken as fully established",
@@ -50,19 +50,25 @@ pub async fn connections() -> Result<Vec<MptcpSocket>, DiagError> {
     Ok(live)
 }
 
-/// One dump of `request` for each family (sequence numbers from `seq`).
-async fn dump(
+/// One dump of `request` for each family (sequence numbers from `seq`), each datagram's
+/// messages turned into what `keep` keeps of them (a TCP dump can list many sockets).
+async fn dump<T>(
     socket: &mut NlSocket,
     request: fn(u8, u32) -> Vec<u8>,
     seq: u32,
-) -> Result<Vec<wire::DiagMsg>, DiagError> {
+    keep: impl Fn(&[wire::DiagMsg]) -> Vec<T>,
+) -> Result<Vec<T>, DiagError> {
+    let mut kept = Vec::new();
     let mut msgs = Vec::new();
     for (seq, family) in (seq..).zip(FAMILIES) {
         socket.send(&request(family_byte(family), seq)).await?;
         loop {
             match socket.recv().await? {
                 Received::Datagram(datagram) => {
-                    if wire::read_reply(datagram, &mut msgs)? {
+                    let done = wire::read_reply(datagram, &mut msgs)?;
+                    kept.extend(keep(&msgs));
+                    msgs.clear();
+                    if done {
                         break;
                     }
                 }
@@ -70,7 +76,7 @@ async fn dump(
             }
         }
     }
-    Ok(msgs)
+    Ok(kept)
 }
 
 /// Sets [`MptcpSocket::fully_established`] of each connection of which `subflows` lists a

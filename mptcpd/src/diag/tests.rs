@@ -255,5 +255,13 @@ fn the_subflow_request_is_a_plain_tcp_dump_with_info() {
     let mptcp = dump_request(2, 3);
     assert_eq!(tcp.len(), mptcp.len() - 8, "no INET_DIAG_REQ_PROTOCOL");
     assert_eq!(u32::from_ne_bytes(tcp[..4].try_into().unwrap()), 72);
-    assert_eq!(tcp[4..], mptcp[4..72], "the same request otherwise");
+    assert_eq!(tcp[4..20], mptcp[4..20], "the same header and family");
+    assert_eq!(tcp[24..], mptcp[24..72], "and no filter");
+    let states = u32::from_ne_bytes(tcp[20..24].try_into().unwrap());
+    for kept in [state::ESTABLISHED, state::FIN_WAIT1, 8, state::CLOSING] {
+        assert_ne!(states & 1 << kept, 0, "state {kept}");
+    }
+    for left in [state::SYN_SENT, state::TIME_WAIT, state::CLOSE, 10] {
+        assert_eq!(states & 1 << left, 0, "state {left}");
+    }
 }

@@ -110,19 +110,31 @@ pub enum DiagWireError {
 /// real protocol rides in `INET_DIAG_REQ_PROTOCOL`).
 #[must_use]
 pub(crate) fn dump_request(family: u8, seq: u32) -> Vec<u8> {
-    request(family, seq, Some(IPPROTO_MPTCP))
+    request(family, seq, !(1_u32 << TCP_LISTEN), Some(IPPROTO_MPTCP))
 }
 
-/// The dump request for the TCP sockets of `family`, every state but `LISTEN`, with
+/// The states of a subflow that can be fully established: not `SYN_SENT`, `SYN_RECV`,
+/// `TIME_WAIT` (no ULP info, and the bulk of a busy host's sockets), `CLOSE`, `LISTEN`.
+const SUBFLOW_STATES: u32 = 1 << state::ESTABLISHED
+    | 1 << state::FIN_WAIT1
+    | 1 << state::FIN_WAIT2
+    | 1 << TCP_CLOSE_WAIT
+    | 1 << state::LAST_ACK
+    | 1 << state::CLOSING;
+/// `TCP_CLOSE_WAIT`.
+const TCP_CLOSE_WAIT: u8 = 8;
+
+/// The dump request for the TCP sockets of `family` in [`SUBFLOW_STATES`], with
 /// `INET_DIAG_INFO`, as `ss -ti` sends it: MPTCP subflows then carry their
 /// `INET_DIAG_ULP_INFO` ([`DiagMsg::subflow`]).
 #[must_use]
 pub(crate) fn subflow_dump_request(family: u8, seq: u32) -> Vec<u8> {
-    request(family, seq, None)
+    request(family, seq, SUBFLOW_STATES, None)
 }
 
-/// `inet_diag_req_v2` for `family`, TCP, or `protocol` in `INET_DIAG_REQ_PROTOCOL`.
-fn request(family: u8, seq: u32, protocol: Option<u32>) -> Vec<u8> {
+/// `inet_diag_req_v2` for `family` and `states`, TCP, or `protocol` in
+/// `INET_DIAG_REQ_PROTOCOL`.
+fn request(family: u8, seq: u32, states: u32, protocol: Option<u32>) -> Vec<u8> {
     let len = NLMSG_HDRLEN + REQUEST_LEN + if protocol.is_some() { 8 } else { 0 };
     let mut buf = Vec::with_capacity(len);
     buf.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_ne_bytes());
@@ -133,7 +145,7 @@ fn request(family: u8, seq: u32, protocol: Option<u32>) -> Vec<u8> {
     // inet_diag_req_v2: family, protocol, ext, pad, states, then a zero sockid (no filter).
     let tcp = u8::try_from(libc::IPPROTO_TCP).unwrap_or(6);
     buf.extend_from_slice(&[family, tcp, 1 << (INET_DIAG_INFO - 1), 0]);
-    buf.extend_from_slice(&(!(1_u32 << TCP_LISTEN)).to_ne_bytes());
+    buf.extend_from_slice(&states.to_ne_bytes());
     buf.resize(NLMSG_HDRLEN + REQUEST_LEN, 0);
     if let Some(protocol) = protocol {
         buf.extend_from_slice(&8_u16.to_ne_bytes());

@@ -117,18 +117,52 @@ pub(super) async fn resync<K: Commands + 'static>(
     for token in &closed {
         if let Some(tracked) = host.connections.get(token).copied() {
             host.track(*token, None);
-            host.deliver_to_connection(tracked.plugin, Event::ConnectionClosed(*token))
-                .await;
+            if tracked.announced {
+                host.deliver_to_connection(tracked.plugin, Event::ConnectionClosed(*token))
+                    .await;
+            }
         }
     }
-    let (mut adopted, mut established) = (0_usize, 0_usize);
     // Before the overrun's later events: a connection whose CREATED was lost must be known
     // when its ESTABLISHED comes, or it would be dropped as unknown and get no paths.
+    let connecting = track_connecting(host, &live).await;
+    let (adopted, established) = establish_ready(host, &live).await;
+    let adopted = adopted + connecting;
+    host.events_lost = false;
+    info!(
+        listed = by_token.len(),
+        closed = closed.len(),
+        adopted,
+        established,
+        "resynced with the kernel's connections"
+    );
+}
+
+/// Tracks the connections `live` lists still connecting that the host does not know, and
+/// gives the default plugin `NewConnection` for those the dump has addresses for. Returns
+/// how many it gave.
+async fn track_connecting<K: Commands + 'static>(
+    host: &mut PluginHost<K>,
+    live: &[MptcpSocket],
+) -> usize {
+    let mut adopted = 0;
     for socket in live
         .iter()
         .filter(|s| s.token != 0 && seen(s) == Seen::Connecting)
     {
         if host.connections.contains_key(&socket.token) {
+            continue;
+        }
+        if [socket.local, socket.remote]
+            .iter()
+            .any(|a| a.ip().is_unspecified() || a.port() == 0)
+        {
+            // Tracked for its events, announced by them (see `Tracked::announced`).
+            let tracked = Tracked {
+                announced: false,
+                ..Tracked::new(host.default)
+            };
+            host.track(socket.token, Some(tracked));
             continue;
         }
         host.pm
@@ -139,6 +173,17 @@ pub(super) async fn resync<K: Commands + 'static>(
             .await;
         adopted += 1;
     }
+    adopted
+}
+
+/// Passes `ConnectionEstablished` (and `NewConnection` where missing) for the connections
+/// `live` lists fully established that the host has not passed it for. Returns how many
+/// were new to the host and how many were established.
+async fn establish_ready<K: Commands + 'static>(
+    host: &mut PluginHost<K>,
+    live: &[MptcpSocket],
+) -> (usize, usize) {
+    let (mut adopted, mut established) = (0_usize, 0_usize);
     for socket in live
         .iter()
         .filter(|s| s.token != 0 && seen(s) == Seen::Ready)
@@ -152,7 +197,16 @@ pub(super) async fn resync<K: Commands + 'static>(
             Some(Tracked {
                 established: true, ..
             }) => continue,
-            Some(Tracked { plugin, .. }) => plugin,
+            Some(Tracked {
+                plugin,
+                announced: true,
+                ..
+            }) => plugin,
+            Some(Tracked { plugin, .. }) => {
+                host.deliver_to_connection(plugin, Event::NewConnection(conn))
+                    .await;
+                plugin
+            }
             None => {
                 adopt(host, conn, true).await;
                 adopted += 1;
@@ -165,20 +219,14 @@ pub(super) async fn resync<K: Commands + 'static>(
             Some(Tracked {
                 plugin,
                 established: true,
+                announced: true,
             }),
         );
         host.deliver_to_connection(plugin, Event::ConnectionEstablished(conn))
             .await;
         established += 1;
     }
-    host.events_lost = false;
-    info!(
-        listed = by_token.len(),
-        closed = closed.len(),
-        adopted,
-        established,
-        "resynced with the kernel's connections"
-    );
+    (adopted, established)
 }
 
 /// A connection the default plugin never saw becomes its own: `new_connection`, and
@@ -193,6 +241,7 @@ async fn adopt<K: Commands + 'static>(
         Some(Tracked {
             plugin: host.default,
             established,
+            announced: true,
         }),
     );
     host.deliver_to_connection(host.default, Event::NewConnection(conn))

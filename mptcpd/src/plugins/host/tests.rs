@@ -618,6 +618,46 @@ async fn a_resync_leaves_a_connection_not_fully_established_to_its_established()
 }
 
 #[tokio::test]
+async fn a_connection_the_dump_lists_without_addresses_is_announced_by_its_events() {
+    let log = Log::default();
+    let mut host = PluginHost::with_plugins(probes(&log), 1, pm(RecordingPm::new(), None))
+        .await
+        .unwrap();
+    // Clients before their SYN-ACK: the dump has no addresses for them yet.
+    let connecting = |token| MptcpSocket {
+        local: sock("0.0.0.0:0"),
+        remote: sock("0.0.0.0:0"),
+        flags: InfoFlags::empty(),
+        ..live(token, state::SYN_SENT, false)
+    };
+    host.resync(Ok(vec![connecting(7), connecting(8), connecting(9)]))
+        .await;
+    host.drain().await;
+    assert_eq!(
+        taken(&log),
+        Vec::<String>::new(),
+        "nothing without addresses"
+    );
+    assert_eq!(host.connections(), 3, "but tracked, for their events");
+    // 9 fails to connect: its plugin never heard of it.
+    pm_event(&mut host, Event::Closed { token: 9 }).await;
+    // 7's CREATED comes; 8's was lost, its ESTABLISHED announces it.
+    pm_event(&mut host, Event::Created(connection(7))).await;
+    pm_event(&mut host, Event::Created(connection(7))).await;
+    pm_event(&mut host, Event::Established(connection(7))).await;
+    pm_event(&mut host, Event::Established(connection(8))).await;
+    assert_eq!(
+        taken(&log),
+        [
+            "b:new_connection 7",
+            "b:established 7",
+            "b:new_connection 8",
+            "b:established 8"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn mapped_ipv4_addresses_reach_plugins_as_ipv4() {
     let plugins: Vec<Arc<dyn Plugin>> = vec![Arc::new(Sspi::new())];
     let mut host = PluginHost::with_plugins(plugins, 0, pm(RecordingPm::new(), None))
