@@ -31,8 +31,8 @@ const FAMILIES: [i32; 2] = [libc::AF_INET, libc::AF_INET6];
 /// their subflows (a dump of the TCP sockets that can be subflows of them, neither
 /// connecting nor in `TIME_WAIT`: its cost grows with the namespace's TCP connections, paid
 /// after an event overrun only) for [`MptcpSocket::fully_established`]. If that second dump
-/// fails (no `tcp_diag`), one warning; it fails or lists no subflow info (no `CAP_NET_ADMIN`),
-/// the field stays `None`. Needs a tokio runtime.
+/// fails (no `tcp_diag`: one warning) or carries no subflow info (no `CAP_NET_ADMIN`), the
+/// field stays `None`. Needs a tokio runtime.
 pub async fn connections() -> Result<Vec<MptcpSocket>, DiagError> {
     let mut socket = NlSocket::open_sock_diag()?;
     let mut live = dump(&mut socket, wire::dump_request, 1, sockets).await?;
