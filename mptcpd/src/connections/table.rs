@@ -250,6 +250,7 @@ mod tests {
             orphan,
             retransmits: None,
             bytes_retrans: None,
+            fully_established: None,
         }
     }
 

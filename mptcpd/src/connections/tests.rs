@@ -39,6 +39,7 @@ impl SocketSource for Counting {
                 orphan: false,
                 retransmits: Some(0),
                 bytes_retrans: Some(0),
+                fully_established: None,
             })
             .collect())
     }

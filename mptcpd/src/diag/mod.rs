@@ -6,7 +6,7 @@ pub mod wire;
 
 use std::io;
 
-pub use wire::{DiagWireError, InfoFlags, MptcpSocket};
+pub use wire::{DiagWireError, InfoFlags, MptcpSocket, SubflowSocket};
 
 use mptcp_pm::socket::{NlSocket, Received};
 
@@ -27,19 +27,48 @@ pub enum DiagError {
 /// Address families dumped, in order, as `u8` (what the request carries).
 const FAMILIES: [i32; 2] = [libc::AF_INET, libc::AF_INET6];
 
-/// Lists the MPTCP connections (every state but `LISTEN`) of both address families. Needs a
-/// tokio runtime; no privilege.
+/// Lists the MPTCP connections (every state but `LISTEN`) of both address families, then
+/// their subflows (a dump of the TCP sockets that can be subflows of them, neither
+/// connecting nor in `TIME_WAIT`: its cost grows with the namespace's TCP connections, paid
+/// after an event overrun only) for [`MptcpSocket::fully_established`]. If that second dump
+/// fails (no `tcp_diag`: one warning) or carries no subflow info (no `CAP_NET_ADMIN`), the
+/// field stays `None`. Needs a tokio runtime.
 pub async fn connections() -> Result<Vec<MptcpSocket>, DiagError> {
     let mut socket = NlSocket::open_sock_diag()?;
+    let mut live = dump(&mut socket, wire::dump_request, 1, sockets).await?;
+    let subflows = dump(&mut socket, wire::subflow_dump_request, 3, |msgs| {
+        msgs.iter().filter_map(wire::DiagMsg::subflow).collect()
+    });
+    match subflows.await {
+        Ok(subflows) => mark_fully_established(&mut live, &subflows),
+        Err(e) => tracing::warn!(
+            "sock_diag: cannot list the MPTCP subflows ({}): connections with the peer's key \
+             are taken as fully established",
+            mptcpd_common::Chain(&e)
+        ),
+    }
+    Ok(live)
+}
+
+/// One dump of `request` for each family (sequence numbers from `seq`), each datagram's
+/// messages turned into what `keep` keeps of them (a TCP dump can list many sockets).
+async fn dump<T>(
+    socket: &mut NlSocket,
+    request: fn(u8, u32) -> Vec<u8>,
+    seq: u32,
+    keep: impl Fn(&[wire::DiagMsg]) -> Vec<T>,
+) -> Result<Vec<T>, DiagError> {
+    let mut kept = Vec::new();
     let mut msgs = Vec::new();
-    for (seq, family) in (1..).zip(FAMILIES) {
-        socket
-            .send(&wire::dump_request(family_byte(family), seq))
-            .await?;
+    for (seq, family) in (seq..).zip(FAMILIES) {
+        socket.send(&request(family_byte(family), seq)).await?;
         loop {
             match socket.recv().await? {
                 Received::Datagram(datagram) => {
-                    if wire::read_reply(datagram, &mut msgs)? {
+                    let done = wire::read_reply(datagram, &mut msgs)?;
+                    kept.extend(keep(&msgs));
+                    msgs.clear();
+                    if done {
                         break;
                     }
                 }
@@ -47,7 +76,19 @@ pub async fn connections() -> Result<Vec<MptcpSocket>, DiagError> {
             }
         }
     }
-    Ok(sockets(&msgs))
+    Ok(kept)
+}
+
+/// Sets [`MptcpSocket::fully_established`] of each connection of which `subflows` lists a
+/// subflow: whether any of them is.
+pub fn mark_fully_established(live: &mut [MptcpSocket], subflows: &[SubflowSocket]) {
+    let mut by_token = std::collections::HashMap::new();
+    for s in subflows {
+        *by_token.entry(s.token).or_insert(false) |= s.fully_established;
+    }
+    for socket in live {
+        socket.fully_established = by_token.get(&socket.token).copied();
+    }
 }
 
 /// As [`connections`], blocking the caller: for synchronous readers of the connection view

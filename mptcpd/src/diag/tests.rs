@@ -4,9 +4,12 @@
 
 use std::{fs, net::SocketAddr, path::PathBuf};
 
-use super::wire::{
-    DiagMsg, DiagWireError, INET_DIAG_INFO, InfoFlags, MptcpSocket, SOCK_DIAG_BY_FAMILY,
-    dump_request, read_reply, state,
+use super::{
+    mark_fully_established,
+    wire::{
+        Attr, DiagMsg, DiagWireError, INET_DIAG_INFO, InfoFlags, MptcpSocket, SOCK_DIAG_BY_FAMILY,
+        SubflowSocket, dump_request, read_reply, state, subflow_dump_request,
+    },
 };
 fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -61,6 +64,7 @@ fn ipv4_connections_of_both_ends() {
             orphan: false,
             retransmits: Some(0),
             bytes_retrans: Some(0),
+            fully_established: None,
         }
     );
     let (_, server) = socket_of("diag-srv-inet-00");
@@ -166,4 +170,98 @@ fn mptcp_level_retransmissions_by_the_length_of_mptcp_info() {
     let old = msg.socket().unwrap();
     assert_eq!((old.retransmits, old.bytes_retrans), (None, None));
     assert_eq!(old.token, socket.token, "the rest is read as before");
+}
+
+/// An attribute as the kernel writes it (padded to 4 bytes).
+fn attr_bytes(kind: u16, value: &[u8]) -> Vec<u8> {
+    let mut buf = u16::try_from(value.len() + 4)
+        .unwrap()
+        .to_ne_bytes()
+        .to_vec();
+    buf.extend_from_slice(&kind.to_ne_bytes());
+    buf.extend_from_slice(value);
+    buf.resize(buf.len().next_multiple_of(4), 0);
+    buf
+}
+
+/// A TCP socket of a TCP dump, with `INET_DIAG_ULP_INFO` as `subflow_get_info` fills it
+/// (`linux/net/mptcp/diag.c`) when `ulp` is given: (local token, subflow flags).
+fn tcp_socket(ulp: Option<(u32, u32)>) -> DiagMsg {
+    let mut msg = DiagMsg::decode(&fixture("diag-cli-inet-00")[16..]).unwrap();
+    msg.attrs.retain(|a| a.kind != INET_DIAG_INFO);
+    if let Some((token, flags)) = ulp {
+        let mptcp = [
+            attr_bytes(1, &0x1111_u32.to_ne_bytes()),
+            attr_bytes(2, &token.to_ne_bytes()),
+            attr_bytes(3, &0_u32.to_ne_bytes()),
+            attr_bytes(8, &flags.to_ne_bytes()),
+            attr_bytes(9, &[0]),
+            attr_bytes(10, &[0]),
+        ]
+        .concat();
+        // INET_ULP_INFO_NAME, then INET_ULP_INFO_MPTCP (NLA_F_NESTED set: it is ignored).
+        let ulp = [attr_bytes(1, b"mptcp\0"), attr_bytes(3 | 0x8000, &mptcp)].concat();
+        msg.attrs.push(Attr {
+            kind: 19,
+            value: ulp,
+        });
+    }
+    msg
+}
+
+#[test]
+fn subflows_of_a_tcp_dump_say_whether_their_connection_is_fully_established() {
+    // MCAP_REM | MCAP_LOC | CONNECTED: the peer's key from the SYN-ACK, not acked yet.
+    let connecting = tcp_socket(Some((7, 0b1000_0011))).subflow();
+    assert_eq!(
+        connecting,
+        Some(SubflowSocket {
+            token: 7,
+            fully_established: false
+        })
+    );
+    // ... | FULLY_ESTABLISHED.
+    let established = tcp_socket(Some((7, 0b1100_0011))).subflow();
+    assert_eq!(established.map(|s| s.fully_established), Some(true));
+    // Plain TCP, or no CAP_NET_ADMIN: no ULP info.
+    assert_eq!(tcp_socket(None).subflow(), None);
+    // A broken nest is no subflow, not a panic.
+    let mut broken = tcp_socket(Some((7, 0)));
+    broken.attrs.last_mut().unwrap().value.truncate(13);
+    assert_eq!(broken.subflow(), None);
+}
+
+#[test]
+fn a_connection_is_fully_established_when_one_of_its_subflows_is() {
+    let (_, socket) = socket_of("diag-cli-inet-00");
+    let mut live = [1, 2, 3].map(|token| MptcpSocket { token, ..socket });
+    let subflows =
+        [(1, false), (1, true), (2, false)].map(|(token, fully_established)| SubflowSocket {
+            token,
+            fully_established,
+        });
+    mark_fully_established(&mut live, &subflows);
+    let marked = live.map(|s| s.fully_established);
+    assert_eq!(
+        marked,
+        [Some(true), Some(false), None],
+        "3 has no subflow listed"
+    );
+}
+
+#[test]
+fn the_subflow_request_is_a_plain_tcp_dump_with_info() {
+    let tcp = subflow_dump_request(2, 3);
+    let mptcp = dump_request(2, 3);
+    assert_eq!(tcp.len(), mptcp.len() - 8, "no INET_DIAG_REQ_PROTOCOL");
+    assert_eq!(u32::from_ne_bytes(tcp[..4].try_into().unwrap()), 72);
+    assert_eq!(tcp[4..20], mptcp[4..20], "the same header and family");
+    assert_eq!(tcp[24..], mptcp[24..72], "and no filter");
+    let states = u32::from_ne_bytes(tcp[20..24].try_into().unwrap());
+    for kept in [state::ESTABLISHED, state::FIN_WAIT1, 8, state::CLOSING] {
+        assert_ne!(states & 1 << kept, 0, "state {kept}");
+    }
+    for left in [state::SYN_SENT, state::TIME_WAIT, state::CLOSE, 10] {
+        assert_eq!(states & 1 << left, 0, "state {left}");
+    }
 }

@@ -1,5 +1,6 @@
 //! The `sock_diag` wire format for MPTCP sockets (`mptcp_diag`), apart from any I/O: the dump
-//! request `ss -M` sends and the `inet_diag_msg` replies carrying `struct mptcp_info`
+//! request `ss -M` sends and the `inet_diag_msg` replies carrying `struct mptcp_info`, and the
+//! TCP dump `ss -ti` sends, whose MPTCP subflows carry their `INET_DIAG_ULP_INFO`
 //! (uapi `linux/sock_diag.h`, `linux/inet_diag.h`, `linux/mptcp.h`; host byte order except
 //! ports and addresses, which are in network order).
 //!
@@ -22,6 +23,19 @@ pub(crate) const INET_DIAG_INFO: u16 = 2;
 const INET_DIAG_REQ_PROTOCOL: u16 = 3;
 /// `IPPROTO_MPTCP`.
 const IPPROTO_MPTCP: u32 = 262;
+/// `INET_DIAG_ULP_INFO`: a TCP socket's upper-layer protocol (nested; sent only to
+/// `CAP_NET_ADMIN` and only with `INET_DIAG_INFO` asked for).
+const INET_DIAG_ULP_INFO: u16 = 19;
+/// `INET_ULP_INFO_MPTCP`, inside it: the subflow's attributes (nested).
+const INET_ULP_INFO_MPTCP: u16 = 3;
+/// `MPTCP_SUBFLOW_ATTR_TOKEN_LOC`: the connection's local token.
+const SUBFLOW_ATTR_TOKEN_LOC: u16 = 2;
+/// `MPTCP_SUBFLOW_ATTR_FLAGS`.
+const SUBFLOW_ATTR_FLAGS: u16 = 8;
+/// `MPTCP_SUBFLOW_FLAG_FULLY_ESTABLISHED`.
+const SUBFLOW_FLAG_FULLY_ESTABLISHED: u32 = 1 << 6;
+/// `NLA_TYPE_MASK`: an attribute's type without `NLA_F_NESTED` and `NLA_F_NET_BYTEORDER`.
+const NLA_TYPE_MASK: u16 = 0x3fff;
 /// `TCP_LISTEN`: left out of the dump (listeners are not connections).
 const TCP_LISTEN: u8 = 10;
 /// `sizeof(struct nlmsghdr)`.
@@ -96,7 +110,32 @@ pub enum DiagWireError {
 /// real protocol rides in `INET_DIAG_REQ_PROTOCOL`).
 #[must_use]
 pub(crate) fn dump_request(family: u8, seq: u32) -> Vec<u8> {
-    let len = NLMSG_HDRLEN + REQUEST_LEN + 8;
+    request(family, seq, !(1_u32 << TCP_LISTEN), Some(IPPROTO_MPTCP))
+}
+
+/// The states of a subflow that can be fully established: not `SYN_SENT`, `SYN_RECV`,
+/// `TIME_WAIT` (no ULP info, and the bulk of a busy host's sockets), `CLOSE`, `LISTEN`.
+const SUBFLOW_STATES: u32 = 1 << state::ESTABLISHED
+    | 1 << state::FIN_WAIT1
+    | 1 << state::FIN_WAIT2
+    | 1 << TCP_CLOSE_WAIT
+    | 1 << state::LAST_ACK
+    | 1 << state::CLOSING;
+/// `TCP_CLOSE_WAIT`.
+const TCP_CLOSE_WAIT: u8 = 8;
+
+/// The dump request for the TCP sockets of `family` in [`SUBFLOW_STATES`], with
+/// `INET_DIAG_INFO`, as `ss -ti` sends it: MPTCP subflows then carry their
+/// `INET_DIAG_ULP_INFO` ([`DiagMsg::subflow`]).
+#[must_use]
+pub(crate) fn subflow_dump_request(family: u8, seq: u32) -> Vec<u8> {
+    request(family, seq, SUBFLOW_STATES, None)
+}
+
+/// `inet_diag_req_v2` for `family` and `states`, TCP, or `protocol` in
+/// `INET_DIAG_REQ_PROTOCOL`.
+fn request(family: u8, seq: u32, states: u32, protocol: Option<u32>) -> Vec<u8> {
+    let len = NLMSG_HDRLEN + REQUEST_LEN + if protocol.is_some() { 8 } else { 0 };
     let mut buf = Vec::with_capacity(len);
     buf.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_ne_bytes());
     buf.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
@@ -106,11 +145,13 @@ pub(crate) fn dump_request(family: u8, seq: u32) -> Vec<u8> {
     // inet_diag_req_v2: family, protocol, ext, pad, states, then a zero sockid (no filter).
     let tcp = u8::try_from(libc::IPPROTO_TCP).unwrap_or(6);
     buf.extend_from_slice(&[family, tcp, 1 << (INET_DIAG_INFO - 1), 0]);
-    buf.extend_from_slice(&(!(1_u32 << TCP_LISTEN)).to_ne_bytes());
+    buf.extend_from_slice(&states.to_ne_bytes());
     buf.resize(NLMSG_HDRLEN + REQUEST_LEN, 0);
-    buf.extend_from_slice(&8_u16.to_ne_bytes());
-    buf.extend_from_slice(&INET_DIAG_REQ_PROTOCOL.to_ne_bytes());
-    buf.extend_from_slice(&IPPROTO_MPTCP.to_ne_bytes());
+    if let Some(protocol) = protocol {
+        buf.extend_from_slice(&8_u16.to_ne_bytes());
+        buf.extend_from_slice(&INET_DIAG_REQ_PROTOCOL.to_ne_bytes());
+        buf.extend_from_slice(&protocol.to_ne_bytes());
+    }
     buf
 }
 
@@ -179,24 +220,7 @@ impl DiagMsg {
         src.copy_from_slice(&payload[8..24]);
         let mut dst = [0; 16];
         dst.copy_from_slice(&payload[24..40]);
-        let mut attrs = Vec::new();
-        let mut rest = &payload[MSG_LEN..];
-        while rest.len() >= 4 {
-            let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
-            let kind = u16::from_ne_bytes([rest[2], rest[3]]);
-            let value = rest
-                .get(4..len)
-                .filter(|_| len >= 4)
-                .ok_or(DiagWireError::Truncated {
-                    what: "attribute",
-                    len: rest.len(),
-                })?;
-            attrs.push(Attr {
-                kind,
-                value: value.to_vec(),
-            });
-            rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
-        }
+        let attrs = attributes(&payload[MSG_LEN..])?;
         Ok(Self {
             family: payload[0],
             state: payload[1],
@@ -267,6 +291,20 @@ impl DiagMsg {
             .map(|a| a.value.as_slice())
     }
 
+    /// The MPTCP subflow this socket of a TCP dump ([`subflow_dump_request`]) is, from its
+    /// `INET_DIAG_ULP_INFO`: `None` for plain TCP (or without `CAP_NET_ADMIN`, which the
+    /// kernel asks for this attribute).
+    #[must_use]
+    pub fn subflow(&self) -> Option<SubflowSocket> {
+        let ulp = attributes(self.attr(INET_DIAG_ULP_INFO)?).ok()?;
+        let mptcp = attributes(nested(&ulp, INET_ULP_INFO_MPTCP)?).ok()?;
+        Some(SubflowSocket {
+            token: nested_u32(&mptcp, SUBFLOW_ATTR_TOKEN_LOC)?,
+            fully_established: nested_u32(&mptcp, SUBFLOW_ATTR_FLAGS)
+                .is_some_and(|flags| flags & SUBFLOW_FLAG_FULLY_ESTABLISHED != 0),
+        })
+    }
+
     /// What the daemon uses of it.
     pub fn socket(&self) -> Result<MptcpSocket, DiagWireError> {
         let (local, remote) = match self.family {
@@ -297,8 +335,56 @@ impl DiagMsg {
             orphan: self.inode == 0,
             retransmits,
             bytes_retrans,
+            fully_established: None,
         })
     }
+}
+
+/// The attributes in `bytes`, in order.
+fn attributes(mut rest: &[u8]) -> Result<Vec<Attr>, DiagWireError> {
+    let mut attrs = Vec::new();
+    while rest.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
+        let kind = u16::from_ne_bytes([rest[2], rest[3]]);
+        let value = rest
+            .get(4..len)
+            .filter(|_| len >= 4)
+            .ok_or(DiagWireError::Truncated {
+                what: "attribute",
+                len: rest.len(),
+            })?;
+        attrs.push(Attr {
+            kind,
+            value: value.to_vec(),
+        });
+        rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
+    }
+    Ok(attrs)
+}
+
+/// The value of nested attribute `kind` in `attrs` (flags bits ignored).
+fn nested(attrs: &[Attr], kind: u16) -> Option<&[u8]> {
+    attrs
+        .iter()
+        .find(|a| a.kind & NLA_TYPE_MASK == kind)
+        .map(|a| a.value.as_slice())
+}
+
+/// A `u32` attribute's value.
+fn nested_u32(attrs: &[Attr], kind: u16) -> Option<u32> {
+    nested(attrs, kind)
+        .filter(|v| v.len() >= 4)
+        .map(|v| u32_at(v, 0))
+}
+
+/// An MPTCP subflow as a TCP dump lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubflowSocket {
+    /// Its connection's local token (`MPTCP_SUBFLOW_ATTR_TOKEN_LOC`).
+    pub token: u32,
+    /// `MPTCP_SUBFLOW_FLAG_FULLY_ESTABLISHED`: the peer acknowledged its MPTCP
+    /// establishment, which makes the connection fully established.
+    pub fully_established: bool,
 }
 
 /// An MPTCP connection (`msk`) as a dump lists it. Addresses are as the kernel reports them:
@@ -321,6 +407,11 @@ pub struct MptcpSocket {
     pub retransmits: Option<u32>,
     /// `mptcpi_bytes_retrans` (Linux 6.5+; `None` on older kernels).
     pub bytes_retrans: Option<u64>,
+    /// Fully established (a subflow of it is, [`SubflowSocket`]): only then has the kernel
+    /// sent its `ESTABLISHED` and does it accept `SUBFLOW_CREATE` for it. A client has the
+    /// peer's key (`REMOTE_KEY_RECEIVED`) from the SYN-ACK, a round trip earlier. `None`:
+    /// not known (no subflow dump, or no subflow of it listed).
+    pub fully_established: Option<bool>,
 }
 
 impl MptcpSocket {

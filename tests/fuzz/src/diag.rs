@@ -1,6 +1,6 @@
 //! `diag`: a datagram of a `sock_diag` dump reply (`mptcp_diag`, what the daemon reads after
 //! lost events). Checked: every message that decodes encodes back to the same message, and
-//! reading its connection does not panic.
+//! reading its connection, or its subflow (a TCP dump's `INET_DIAG_ULP_INFO`), does not panic.
 
 use mptcpd::diag::wire::{DiagMsg, read_reply};
 
@@ -15,6 +15,7 @@ pub fn run(input: &[u8]) {
         let again = DiagMsg::decode(&message.encode()).expect("what decoded encodes back");
         assert_eq!(again, message);
         let _socket = message.socket();
+        let _subflow = message.subflow();
     }
 }
 

@@ -64,6 +64,7 @@ fn socket(token: u32, flags: InfoFlags, retrans: Option<(u32, u64)>) -> MptcpSoc
         orphan: false,
         retransmits: retrans.map(|r| r.0),
         bytes_retrans: retrans.map(|r| r.1),
+        fully_established: None,
     }
 }
 

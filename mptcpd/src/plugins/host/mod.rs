@@ -31,6 +31,10 @@ struct Tracked {
     /// `ConnectionEstablished` was passed on: a later ESTABLISHED is a duplicate (after a
     /// resync gave it first).
     established: bool,
+    /// `NewConnection` was passed on. Not for a connection a resync found connecting without
+    /// its addresses (a client before its SYN-ACK: the dump says `0.0.0.0:0`): its CREATED or
+    /// ESTABLISHED, which carry them, announce it.
+    announced: bool,
 }
 
 impl Tracked {
@@ -38,6 +42,7 @@ impl Tracked {
         Self {
             plugin,
             established: false,
+            announced: true,
         }
     }
 }
@@ -282,42 +287,23 @@ impl<K: Commands + 'static> PluginHost<K> {
     pub async fn on_pm_event(&mut self, event: &Event) {
         let default = self.default;
         let (plugin, event) = match event {
-            Event::Created(c) => {
-                // Known already: a resync gave it before this event, queued behind the overrun.
-                if self.connections.contains_key(&c.token) {
-                    debug!("CREATED of a connection already known from a resync");
-                    return;
-                }
-                self.track(c.token, Some(Tracked::new(default)));
-                self.pm.mapped().note(c.token, c.local, c.remote);
-                (default, PluginEvent::NewConnection(c.canonical()))
-            }
-            Event::Established(c) => {
-                let Some(tracked) = self.route(c.token) else {
-                    return;
-                };
-                if tracked.established {
-                    debug!("ESTABLISHED of a connection already established by a resync");
-                    return;
-                }
-                self.track(
-                    c.token,
-                    Some(Tracked {
-                        established: true,
-                        ..tracked
-                    }),
-                );
-                (
-                    tracked.plugin,
-                    PluginEvent::ConnectionEstablished(c.canonical()),
-                )
-            }
+            Event::Created(c) => match self.created(c) {
+                Some(routed) => routed,
+                None => return,
+            },
+            Event::Established(c) => match self.established(c).await {
+                Some(routed) => routed,
+                None => return,
+            },
             Event::Closed { token } => {
                 // Dropped here: the C daemon kept every token for its whole life.
                 let Some(tracked) = self.route(*token) else {
                     return;
                 };
                 self.track(*token, None);
+                if !tracked.announced {
+                    return;
+                }
                 (tracked.plugin, PluginEvent::ConnectionClosed(*token))
             }
             Event::Announced(a) => {
@@ -367,6 +353,51 @@ impl<K: Commands + 'static> PluginHost<K> {
             }
         };
         self.deliver_to_connection(plugin, event).await;
+    }
+
+    /// CREATED: a new connection for the default plugin, unless a resync gave it already.
+    fn created(&mut self, c: &mptcp_pm::Connection) -> Option<(usize, PluginEvent)> {
+        let plugin = match self.connections.get(&c.token).copied() {
+            // Known already: a resync gave it before this event, queued behind the overrun.
+            Some(Tracked {
+                announced: true, ..
+            }) => {
+                debug!("CREATED of a connection already known from a resync");
+                return None;
+            }
+            Some(tracked) => tracked.plugin,
+            None => self.default,
+        };
+        self.track(c.token, Some(Tracked::new(plugin)));
+        self.pm.mapped().note(c.token, c.local, c.remote);
+        Some((plugin, PluginEvent::NewConnection(c.canonical())))
+    }
+
+    /// ESTABLISHED: for the connection's plugin, unless a resync gave it already.
+    async fn established(&mut self, c: &mptcp_pm::Connection) -> Option<(usize, PluginEvent)> {
+        let tracked = self.route(c.token)?;
+        if tracked.established {
+            debug!("ESTABLISHED of a connection already established by a resync");
+            return None;
+        }
+        if !tracked.announced {
+            // Its CREATED was lost: ESTABLISHED carries the same.
+            self.pm.mapped().note(c.token, c.local, c.remote);
+            let event = PluginEvent::NewConnection(c.canonical());
+            self.deliver_to_connection(tracked.plugin, event).await;
+        }
+        self.track(
+            c.token,
+            Some(Tracked {
+                established: true,
+                announced: true,
+                ..tracked
+            }),
+        );
+        Some((
+            tracked.plugin,
+            PluginEvent::ConnectionEstablished(c.canonical()),
+        ))
     }
 
     /// Queues a telemetry event for the plugin that handles its connection, in that

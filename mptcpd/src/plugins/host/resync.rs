@@ -23,10 +23,11 @@ enum Seen {
     /// Exists, but plugins are not told about it (fallen back to TCP, shutting down): no
     /// path-manager event is to come but its CLOSED.
     Alive,
-    /// Established with the peer's key: what CREATED and ESTABLISHED announce. A client can
-    /// be here a moment before the kernel's ESTABLISHED (MPTCP-level establishment waits for
-    /// the peer's first ack); plugins then hear of it that much earlier, and the kernel's
-    /// event is not passed on again.
+    /// Fully established: what CREATED and ESTABLISHED announce (the kernel sent both, maybe
+    /// lost). A client has the peer's key from the SYN-ACK but is fully established only at
+    /// the peer's first DSS, when ESTABLISHED is sent and the kernel starts accepting
+    /// `SUBFLOW_CREATE` (`ENOTCONN` before): until then it is `Connecting`. Where the dump
+    /// could not tell (no subflow listed), the peer's key is taken as enough.
     Ready,
 }
 
@@ -45,6 +46,7 @@ fn live_connection(s: &MptcpSocket) -> Connection {
         orphan: _,
         retransmits: _,
         bytes_retrans: _,
+        fully_established: _,
     } = *s;
     Connection {
         token,
@@ -63,6 +65,7 @@ fn seen(socket: &MptcpSocket) -> Seen {
         Seen::Alive
     } else if socket.state == state::ESTABLISHED
         && socket.flags.contains(InfoFlags::REMOTE_KEY_RECEIVED)
+        && socket.fully_established != Some(false)
     {
         Seen::Ready
     } else if matches!(socket.state, state::SYN_SENT | state::ESTABLISHED) {
@@ -114,18 +117,52 @@ pub(super) async fn resync<K: Commands + 'static>(
     for token in &closed {
         if let Some(tracked) = host.connections.get(token).copied() {
             host.track(*token, None);
-            host.deliver_to_connection(tracked.plugin, Event::ConnectionClosed(*token))
-                .await;
+            if tracked.announced {
+                host.deliver_to_connection(tracked.plugin, Event::ConnectionClosed(*token))
+                    .await;
+            }
         }
     }
-    let (mut adopted, mut established) = (0_usize, 0_usize);
     // Before the overrun's later events: a connection whose CREATED was lost must be known
     // when its ESTABLISHED comes, or it would be dropped as unknown and get no paths.
+    let connecting = track_connecting(host, &live).await;
+    let (adopted, established) = establish_ready(host, &live).await;
+    let adopted = adopted + connecting;
+    host.events_lost = false;
+    info!(
+        listed = by_token.len(),
+        closed = closed.len(),
+        adopted,
+        established,
+        "resynced with the kernel's connections"
+    );
+}
+
+/// Tracks the connections `live` lists still connecting that the host does not know, and
+/// gives the default plugin `NewConnection` for those the dump has addresses for. Returns
+/// how many it gave.
+async fn track_connecting<K: Commands + 'static>(
+    host: &mut PluginHost<K>,
+    live: &[MptcpSocket],
+) -> usize {
+    let mut adopted = 0;
     for socket in live
         .iter()
         .filter(|s| s.token != 0 && seen(s) == Seen::Connecting)
     {
         if host.connections.contains_key(&socket.token) {
+            continue;
+        }
+        if [socket.local, socket.remote]
+            .iter()
+            .any(|a| a.ip().is_unspecified() || a.port() == 0)
+        {
+            // Tracked for its events, announced by them (see `Tracked::announced`).
+            let tracked = Tracked {
+                announced: false,
+                ..Tracked::new(host.default)
+            };
+            host.track(socket.token, Some(tracked));
             continue;
         }
         host.pm
@@ -136,6 +173,17 @@ pub(super) async fn resync<K: Commands + 'static>(
             .await;
         adopted += 1;
     }
+    adopted
+}
+
+/// Passes `ConnectionEstablished` (and `NewConnection` where missing) for the connections
+/// `live` lists fully established that the host has not passed it for. Returns how many
+/// were new to the host and how many were established.
+async fn establish_ready<K: Commands + 'static>(
+    host: &mut PluginHost<K>,
+    live: &[MptcpSocket],
+) -> (usize, usize) {
+    let (mut adopted, mut established) = (0_usize, 0_usize);
     for socket in live
         .iter()
         .filter(|s| s.token != 0 && seen(s) == Seen::Ready)
@@ -149,7 +197,16 @@ pub(super) async fn resync<K: Commands + 'static>(
             Some(Tracked {
                 established: true, ..
             }) => continue,
-            Some(Tracked { plugin, .. }) => plugin,
+            Some(Tracked {
+                plugin,
+                announced: true,
+                ..
+            }) => plugin,
+            Some(Tracked { plugin, .. }) => {
+                host.deliver_to_connection(plugin, Event::NewConnection(conn))
+                    .await;
+                plugin
+            }
             None => {
                 adopt(host, conn, true).await;
                 adopted += 1;
@@ -162,20 +219,14 @@ pub(super) async fn resync<K: Commands + 'static>(
             Some(Tracked {
                 plugin,
                 established: true,
+                announced: true,
             }),
         );
         host.deliver_to_connection(plugin, Event::ConnectionEstablished(conn))
             .await;
         established += 1;
     }
-    host.events_lost = false;
-    info!(
-        listed = by_token.len(),
-        closed = closed.len(),
-        adopted,
-        established,
-        "resynced with the kernel's connections"
-    );
+    (adopted, established)
 }
 
 /// A connection the default plugin never saw becomes its own: `new_connection`, and
@@ -190,6 +241,7 @@ async fn adopt<K: Commands + 'static>(
         Some(Tracked {
             plugin: host.default,
             established,
+            announced: true,
         }),
     );
     host.deliver_to_connection(host.default, Event::NewConnection(conn))

@@ -510,6 +510,7 @@ fn live(token: u32, state: u8, orphan: bool) -> MptcpSocket {
         orphan,
         retransmits: None,
         bytes_retrans: None,
+        fully_established: None,
     }
 }
 
@@ -578,6 +579,82 @@ async fn a_resync_closes_what_is_gone_and_gives_the_default_plugin_what_it_misse
         ["b:new_subflow 10 backup=false", "b:closed 10"]
     );
     assert_eq!(host.connections(), 4);
+}
+
+#[tokio::test]
+async fn a_resync_leaves_a_connection_not_fully_established_to_its_established() {
+    let log = Log::default();
+    let mut host = PluginHost::with_plugins(probes(&log), 1, pm(RecordingPm::new(), None))
+        .await
+        .unwrap();
+    pm_event(&mut host, Event::Created(connection(7))).await;
+    taken(&log);
+    let dumped = |token, fully_established| MptcpSocket {
+        fully_established: Some(fully_established),
+        ..live(token, state::ESTABLISHED, false)
+    };
+    let kernel = vec![
+        // Clients with the peer's key from the SYN-ACK, not fully established (the kernel
+        // would refuse their subflows): known, and never seen. ESTABLISHED is to come.
+        dumped(7, false),
+        dumped(8, false),
+        // Fully established, never seen: its CREATED and ESTABLISHED were lost.
+        dumped(9, true),
+    ];
+    host.resync(Ok(kernel)).await;
+    host.drain().await;
+    assert_eq!(
+        taken(&log),
+        [
+            "b:new_connection 8",
+            "b:new_connection 9",
+            "b:established 9"
+        ]
+    );
+    for token in [7, 8, 9] {
+        pm_event(&mut host, Event::Established(connection(token))).await;
+    }
+    assert_eq!(taken(&log), ["b:established 7", "b:established 8"]);
+}
+
+#[tokio::test]
+async fn a_connection_the_dump_lists_without_addresses_is_announced_by_its_events() {
+    let log = Log::default();
+    let mut host = PluginHost::with_plugins(probes(&log), 1, pm(RecordingPm::new(), None))
+        .await
+        .unwrap();
+    // Clients before their SYN-ACK: the dump has no addresses for them yet.
+    let connecting = |token| MptcpSocket {
+        local: sock("0.0.0.0:0"),
+        remote: sock("0.0.0.0:0"),
+        flags: InfoFlags::empty(),
+        ..live(token, state::SYN_SENT, false)
+    };
+    host.resync(Ok(vec![connecting(7), connecting(8), connecting(9)]))
+        .await;
+    host.drain().await;
+    assert_eq!(
+        taken(&log),
+        Vec::<String>::new(),
+        "nothing without addresses"
+    );
+    assert_eq!(host.connections(), 3, "but tracked, for their events");
+    // 9 fails to connect: its plugin never heard of it.
+    pm_event(&mut host, Event::Closed { token: 9 }).await;
+    // 7's CREATED comes; 8's was lost, its ESTABLISHED announces it.
+    pm_event(&mut host, Event::Created(connection(7))).await;
+    pm_event(&mut host, Event::Created(connection(7))).await;
+    pm_event(&mut host, Event::Established(connection(7))).await;
+    pm_event(&mut host, Event::Established(connection(8))).await;
+    assert_eq!(
+        taken(&log),
+        [
+            "b:new_connection 7",
+            "b:established 7",
+            "b:new_connection 8",
+            "b:established 8"
+        ]
+    );
 }
 
 #[tokio::test]
