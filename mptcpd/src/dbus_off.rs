@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use mptcp_pm::PmClient;
+use mptcp_pm::{PmClient, Token};
+use tokio::sync::mpsc;
 
 use crate::{
     config::Config,
@@ -12,7 +13,32 @@ use crate::{
 
 /// Stands in for the bus task.
 #[derive(Debug)]
-pub(crate) struct Bus;
+pub(crate) struct Bus {
+    claims: SharedClaims,
+}
+
+/// No external path manager claims a connection without a bus.
+#[derive(Debug, Default)]
+pub(crate) struct SharedClaims;
+
+impl SharedClaims {
+    #[expect(clippy::unused_self, reason = "the bus build's signature")]
+    pub(crate) const fn lock(&self) -> Claims {
+        Claims
+    }
+}
+
+/// The claims: none.
+#[derive(Debug)]
+pub(crate) struct Claims;
+
+impl Claims {
+    #[expect(clippy::unused_self, reason = "the bus build's signature")]
+    pub(crate) fn retain_live(&mut self, live: &[Token]) -> Vec<Token> {
+        let _ = live;
+        Vec::new()
+    }
+}
 
 impl Bus {
     /// Says once that there is no bus.
@@ -23,15 +49,32 @@ impl Bus {
         decisions: Decisions,
         plugins: Vec<String>,
         config: &Config,
+        handback: mpsc::UnboundedSender<Vec<Token>>,
     ) -> Self {
-        drop((pm, handle, connections, decisions, plugins, config));
+        drop((
+            pm,
+            handle,
+            connections,
+            decisions,
+            plugins,
+            config,
+            handback,
+        ));
         tracing::info!("built without the dbus feature: no D-Bus interface");
-        Self
+        Self {
+            claims: SharedClaims,
+        }
     }
 
+    /// No external path manager handles a connection: the plugins see every event.
     #[expect(clippy::unused_self, reason = "the bus build's signature")]
-    pub(crate) const fn pm_event(&self, event: &mptcp_pm::Event) {
+    pub(crate) const fn pm_event(&self, event: &mptcp_pm::Event) -> bool {
         let _ = event;
+        false
+    }
+
+    pub(crate) const fn claims(&self) -> &SharedClaims {
+        &self.claims
     }
 
     #[expect(clippy::unused_self, reason = "the bus build's signature")]

@@ -6,11 +6,8 @@
 //! job is the unit's `Job`; `systemctl stop`, a shutdown and `dpkg --remove` queue `stop`.
 //! So under systemd (`INVOCATION_ID` set) the daemon asks it over the system bus; outside
 //! systemd, on SIGINT, or when the answer does not come, it stops as before and removes them.
-
-use std::time::Duration;
-
-use mptcpd_common::Chain;
-use zbus::{proxy::CacheProperties, zvariant::OwnedObjectPath};
+//! A build without the `dbus` feature cannot ask: it always removes them (the next daemon
+//! adds them again, with new ids).
 
 use super::signals::Signal;
 use crate::plugins::{NetlinkPm, PluginHost};
@@ -42,6 +39,10 @@ pub(super) async fn leave(host: PluginHost<NetlinkPm>, signal: Signal) {
 }
 
 /// systemd's job types that start the unit again after stopping it.
+#[cfg_attr(
+    all(not(feature = "dbus"), not(test)),
+    expect(dead_code, reason = "only a build with D-Bus asks systemd")
+)]
 const RESTARTS: &[&str] = &[
     "restart",
     "try-restart",
@@ -50,6 +51,10 @@ const RESTARTS: &[&str] = &[
 ];
 
 /// The departure for the unit's pending job type (`None`: no job, as for `systemctl kill`).
+#[cfg_attr(
+    all(not(feature = "dbus"), not(test)),
+    expect(dead_code, reason = "only a build with D-Bus asks systemd")
+)]
 fn for_job(job_type: Option<&str>) -> Departure {
     match job_type {
         Some(kind) if RESTARTS.contains(&kind) => Departure::HandOver,
@@ -57,71 +62,92 @@ fn for_job(job_type: Option<&str>) -> Departure {
     }
 }
 
-/// systemd sets this for every process it starts as a unit.
-const INVOCATION_ID: &str = "INVOCATION_ID";
-
-/// A bound on asking: a stop must not wait long for a bus that does not answer.
-const ASK_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// The departure for a SIGTERM: asks systemd, when it started the daemon.
+/// The departure for a SIGTERM, built without D-Bus: systemd cannot be asked.
+#[cfg(not(feature = "dbus"))]
+#[expect(clippy::unused_async, reason = "the D-Bus build's signature")]
 async fn on_sigterm() -> Departure {
-    if std::env::var_os(INVOCATION_ID).is_none() {
-        return Departure::Stop;
-    }
-    match tokio::time::timeout(ASK_TIMEOUT, pending_job_type()).await {
-        Ok(Ok(job)) => {
-            tracing::debug!(
-                "systemd job of this unit: {}",
-                job.as_deref().unwrap_or("none")
-            );
-            for_job(job.as_deref())
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(
-                "asking systemd whether this is a restart: {}; removing the endpoints",
-                Chain(&e)
-            );
-            Departure::Stop
-        }
-        Err(_) => {
-            tracing::warn!(
-                "no answer from systemd in {}s on whether this is a restart; removing the \
-                 endpoints",
-                ASK_TIMEOUT.as_secs()
-            );
-            Departure::Stop
-        }
-    }
+    Departure::Stop
 }
 
-const SYSTEMD: &str = "org.freedesktop.systemd1";
+#[cfg(feature = "dbus")]
+use ask::on_sigterm;
 
-/// The type of the job pending on the unit this process belongs to, if any.
-async fn pending_job_type() -> zbus::Result<Option<String>> {
-    let bus = zbus::Connection::system().await?;
-    let proxy = |path: OwnedObjectPath, interface: &'static str| {
-        zbus::proxy::Builder::<zbus::Proxy<'_>>::new(&bus)
-            .destination(SYSTEMD)
-            .and_then(|b| b.path(path))
-            .and_then(|b| b.interface(interface))
-            .map(|b| b.cache_properties(CacheProperties::No))
-    };
-    let manager = proxy(
-        OwnedObjectPath::try_from("/org/freedesktop/systemd1")?,
-        "org.freedesktop.systemd1.Manager",
-    )?
-    .build()
-    .await?;
-    let unit: OwnedObjectPath = manager.call("GetUnitByPID", &(std::process::id(),)).await?;
-    let unit = proxy(unit, "org.freedesktop.systemd1.Unit")?
+/// Asking systemd over the system bus.
+#[cfg(feature = "dbus")]
+mod ask {
+    use std::time::Duration;
+
+    use mptcpd_common::Chain;
+    use zbus::{proxy::CacheProperties, zvariant::OwnedObjectPath};
+
+    use super::{Departure, for_job};
+
+    /// systemd sets this for every process it starts as a unit.
+    const INVOCATION_ID: &str = "INVOCATION_ID";
+
+    /// A bound on asking: a stop must not wait long for a bus that does not answer.
+    const ASK_TIMEOUT: Duration = Duration::from_secs(3);
+
+    /// The departure for a SIGTERM: asks systemd, when it started the daemon.
+    pub(super) async fn on_sigterm() -> Departure {
+        if std::env::var_os(INVOCATION_ID).is_none() {
+            return Departure::Stop;
+        }
+        match tokio::time::timeout(ASK_TIMEOUT, pending_job_type()).await {
+            Ok(Ok(job)) => {
+                tracing::debug!(
+                    "systemd job of this unit: {}",
+                    job.as_deref().unwrap_or("none")
+                );
+                for_job(job.as_deref())
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    "asking systemd whether this is a restart: {}; removing the endpoints",
+                    Chain(&e)
+                );
+                Departure::Stop
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "no answer from systemd in {}s on whether this is a restart; removing the \
+                 endpoints",
+                    ASK_TIMEOUT.as_secs()
+                );
+                Departure::Stop
+            }
+        }
+    }
+
+    const SYSTEMD: &str = "org.freedesktop.systemd1";
+
+    /// The type of the job pending on the unit this process belongs to, if any.
+    async fn pending_job_type() -> zbus::Result<Option<String>> {
+        let bus = zbus::Connection::system().await?;
+        let proxy = |path: OwnedObjectPath, interface: &'static str| {
+            zbus::proxy::Builder::<zbus::Proxy<'_>>::new(&bus)
+                .destination(SYSTEMD)
+                .and_then(|b| b.path(path))
+                .and_then(|b| b.interface(interface))
+                .map(|b| b.cache_properties(CacheProperties::No))
+        };
+        let manager = proxy(
+            OwnedObjectPath::try_from("/org/freedesktop/systemd1")?,
+            "org.freedesktop.systemd1.Manager",
+        )?
         .build()
         .await?;
-    let (id, job): (u32, OwnedObjectPath) = unit.get_property("Job").await?;
-    if id == 0 {
-        return Ok(None);
+        let unit: OwnedObjectPath = manager.call("GetUnitByPID", &(std::process::id(),)).await?;
+        let unit = proxy(unit, "org.freedesktop.systemd1.Unit")?
+            .build()
+            .await?;
+        let (id, job): (u32, OwnedObjectPath) = unit.get_property("Job").await?;
+        if id == 0 {
+            return Ok(None);
+        }
+        let job = proxy(job, "org.freedesktop.systemd1.Job")?.build().await?;
+        job.get_property("JobType").await.map(Some)
     }
-    let job = proxy(job, "org.freedesktop.systemd1.Job")?.build().await?;
-    job.get_property("JobType").await.map(Some)
 }
 
 #[cfg(test)]

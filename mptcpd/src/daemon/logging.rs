@@ -7,7 +7,7 @@ use std::{
 };
 
 use tracing_subscriber::{
-    EnvFilter, Registry, layer::SubscriberExt as _, reload, util::SubscriberInitExt as _,
+    Registry, filter::Targets, layer::SubscriberExt as _, reload, util::SubscriberInitExt as _,
 };
 
 use super::{
@@ -18,7 +18,9 @@ use super::{
 };
 use crate::config::LogTarget;
 
-/// Overrides the level filter, in `tracing_subscriber::EnvFilter` syntax.
+/// Overrides the level filter: `target=level` directives and a default level, as `RUST_LOG`
+/// (`tracing_subscriber`'s `Targets`: no span or field filters, the daemon logs no spans, and
+/// no regex engine in the binary).
 const FILTER_ENV: &str = "MPTCPD_LOG";
 /// Overrides the socket of `syslog` (`/dev/log`) and `journal` (journald's): for containers
 /// that put it elsewhere, and for tests.
@@ -29,7 +31,7 @@ const DEBUG: &str = "debug,aya=info,aya_obj=info";
 /// Changes the level of the installed subscriber, and knows what a log socket dropped.
 #[derive(Debug)]
 pub(super) struct LogLevel {
-    handle: reload::Handle<EnvFilter, Registry>,
+    handle: reload::Handle<Targets, Registry>,
     /// `MPTCPD_LOG` is set: it wins over `debug` now and after reloads.
     from_env: bool,
     /// Messages that `syslog` or `journal` dropped (a log daemon not reading).
@@ -57,18 +59,28 @@ impl LogLevel {
     }
 }
 
-fn filter(debug: bool) -> EnvFilter {
-    EnvFilter::new(if debug { DEBUG } else { "info" })
+fn filter(debug: bool) -> Targets {
+    let directives = if debug { DEBUG } else { "info" };
+    directives.parse().unwrap_or_default()
+}
+
+/// `MPTCPD_LOG`'s filter, if it is set and parses.
+fn from_env() -> Option<Targets> {
+    parse(&std::env::var(FILTER_ENV).ok()?)
+}
+
+fn parse(directives: &str) -> Option<Targets> {
+    directives.parse().ok()
 }
 
 /// Installs the global subscriber. `log` records become `tracing` events.
 pub(super) fn init(target: LogTarget, debug: bool) -> Result<LogLevel, DaemonError> {
-    let (env_filter, from_env) = match EnvFilter::try_from_env(FILTER_ENV) {
-        Ok(f) => (f, true),
-        Err(_) => (filter(debug), false),
+    let (targets, from_env) = match from_env() {
+        Some(f) => (f, true),
+        None => (filter(debug), false),
     };
-    let (env_filter, handle) = reload::Layer::new(env_filter);
-    let registry = tracing_subscriber::registry().with(env_filter);
+    let (targets, handle) = reload::Layer::new(targets);
+    let registry = tracing_subscriber::registry().with(targets);
     let socket_path = |default: &str| {
         std::env::var_os(SOCKET_ENV).map_or_else(|| PathBuf::from(default), PathBuf::from)
     };
@@ -124,4 +136,28 @@ where
         .without_time()
         .with_level(false)
         .with_target(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    use super::{filter, parse};
+
+    #[test]
+    fn debug_spares_aya_and_the_environment_takes_target_directives() {
+        let debug = filter(true);
+        assert!(debug.would_enable("mptcpd::plugins::handle", &Level::DEBUG));
+        assert!(!debug.would_enable("aya::bpf", &Level::DEBUG));
+        assert!(debug.would_enable("aya_obj::btf", &Level::INFO));
+        let quiet = filter(false);
+        assert!(!quiet.would_enable("mptcpd", &Level::DEBUG));
+        assert!(quiet.would_enable("mptcpd", &Level::INFO));
+
+        let env = parse("warn,mptcpd::plugins=trace").unwrap();
+        assert!(env.would_enable("mptcpd::plugins::owned", &Level::TRACE));
+        assert!(!env.would_enable("mptcpd::daemon", &Level::INFO));
+        assert!(env.would_enable("mptcpd::daemon", &Level::WARN));
+        assert!(parse("mptcpd=loud").is_none(), "not a level");
+    }
 }

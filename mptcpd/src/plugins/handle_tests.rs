@@ -242,8 +242,11 @@ fn a_restart_keeps_a_suspended_endpoint_and_its_plugin_adds_it_back() {
         [endpoint(1, "192.0.2.1", EndpointFlags::SUBFLOW)]
     );
     assert_eq!(block_on(again.remove_unclaimed()), 0);
+    // A record like any other add's again: its intent (one write per add), no longer
+    // suspended.
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains("endpoint added 1 192.0.2.1"), "{text}");
+    assert!(text.contains("endpoint adding 1 192.0.2.1"), "{text}");
+    assert!(!text.contains("suspended"), "{text}");
 }
 
 #[test]

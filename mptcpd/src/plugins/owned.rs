@@ -290,15 +290,19 @@ impl Owned {
         }
     }
 
-    /// The kernel added `endpoint`: ours, or the operator's.
+    /// The kernel added `endpoint`: ours, or the operator's. When the intent on disk names
+    /// it already, the file is not rewritten (one write per add, not two): a restart takes
+    /// an `adding` record the kernel holds as ours, so `added` waits for the next write.
     pub(super) fn insert(&mut self, endpoint: Endpoint, origin: Origin) {
         let entry = Entry::Added {
             endpoint,
             claimed: true,
             origin,
         };
-        self.entries.insert(endpoint.id, entry);
-        self.save();
+        let intended = self.entries.insert(endpoint.id, entry);
+        if !matches!(intended, Some(Entry::Adding(e, o)) if e == endpoint && o == origin) {
+            self.save();
+        }
     }
 
     /// The kernel refused to add `endpoint`: the intent is dropped.
@@ -506,9 +510,10 @@ mod tests {
         assert_eq!(first.all(), [ep(1, "10.0.0.1")], "the plugins' only");
         assert!(first.by_addr("10.0.0.2".parse().unwrap()).is_none());
         assert!(first.contains(2), "its id is kept");
+        // Its intent is its record (one write per add): `adding` until the next write.
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(
-            text.contains("endpoint added 2 10.0.0.2 - subflow 3 operator\n"),
+            text.contains("endpoint adding 2 10.0.0.2 - subflow 3 operator\n"),
             "{text}"
         );
 
@@ -587,6 +592,36 @@ mod tests {
             again.by_addr("10.0.0.5".parse().unwrap()),
             Some(ep(5, "10.0.0.5"))
         );
+    }
+
+    #[test]
+    fn an_add_is_written_once_and_its_intent_is_adopted_after_a_crash() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("endpoints");
+        let inode = || std::fs::metadata(&file).unwrap().ino();
+        let mut first = owned(&file);
+        first.intend(ep(1, "10.0.0.1"), Origin::Daemon);
+        let intent = inode();
+        first.insert(ep(1, "10.0.0.1"), Origin::Daemon);
+        // Every write replaces the file (a new inode): the confirmation wrote nothing.
+        assert_eq!(inode(), intent, "one write per add");
+        assert!(first.contains(1));
+        // Killed now: the next run adopts it from its intent.
+        let mut again = owned(&file);
+        assert_eq!(again.adopt(&[ep(1, "10.0.0.1")]), 1);
+        assert_eq!(again.all(), [ep(1, "10.0.0.1")]);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("endpoint added 1 10.0.0.1"), "{text}");
+
+        // The kernel gave another id than intended (an implicit endpoint taken over): the
+        // intent goes and the endpoint is written as added.
+        again.intend(ep(2, "10.0.0.2"), Origin::Daemon);
+        again.abandon(ep(2, "10.0.0.2"));
+        again.insert(ep(3, "10.0.0.2"), Origin::Daemon);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("endpoint added 3 10.0.0.2"), "{text}");
+        assert!(!text.contains(" 2 10.0.0.2"), "{text}");
     }
 
     #[test]

@@ -16,8 +16,10 @@
 //! stale) or an operator's, added through D-Bus (`operator`: never removed by the daemon, its
 //! id kept). Version 2, without origins, is still read: every record is the daemon's.
 //!
-//! `adding` is written before the kernel is asked (`ADD_ADDR`) and becomes `added` once it
-//! answered, so that a crash in between still leaves the next run a record to match.
+//! `adding` is written before the kernel is asked (`ADD_ADDR`), so that a crash before or
+//! after the kernel's answer still leaves the next run a record to match; it becomes `added`
+//! at the next write (a restart takes an `adding` record the kernel has as ours, so the
+//! answer is not worth a write of its own: one write per add).
 //! `suspended` is one of ours taken out of the kernel for a while (a dead path's re-probe,
 //! `HostPm::suspend_endpoint`): written before `DEL_ADDR`, still ours after a restart.
 //! Written atomically (a temporary file unique to the process, then a rename).

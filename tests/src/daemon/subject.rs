@@ -62,14 +62,45 @@ impl Subject {
     /// Starts the daemon in `netns` and waits until it is ready: `READY=1` from ours, the
     /// plugin's init line from the C daemon (it has no `sd_notify`).
     pub fn start(&self, netns: &NetNs, settings: Settings<'_>) -> anyhow::Result<Running> {
+        self.start_with(netns, settings, State::Temporary)
+    }
+
+    /// As [`Subject::start`], our daemon's state in `state_dir` (the C daemon keeps none):
+    /// a benchmark puts it on a tmpfs, as `/run/mptcpd` is in production.
+    pub fn start_with_state_dir(
+        &self,
+        netns: &NetNs,
+        settings: Settings<'_>,
+        state_dir: &Path,
+    ) -> anyhow::Result<Running> {
+        self.start_with(netns, settings, State::Dir(state_dir))
+    }
+
+    fn start_with(
+        &self,
+        netns: &NetNs,
+        settings: Settings<'_>,
+        state: State<'_>,
+    ) -> anyhow::Result<Running> {
         match self {
-            Self::Ours(binary) => start_ours(binary, netns, settings, None),
+            Self::Ours(binary) => start_ours(binary, netns, settings, state),
             Self::C(peer) => Ok(Running {
                 daemon: peer.start(netns, settings.addr_flags, settings.notify_flags)?,
                 _config: None,
             }),
         }
     }
+}
+
+/// Where our daemon keeps its state and its pins.
+#[derive(Debug, Clone, Copy)]
+enum State<'a> {
+    /// The harness's temporary directory; pinned under `/sys/fs/bpf/NETNS`.
+    Temporary,
+    /// This directory; pinned under `/sys/fs/bpf/NETNS`.
+    Dir(&'a Path),
+    /// This directory, pins included (they fail there: nothing outlives a killed daemon).
+    Restartable(&'a Path),
 }
 
 /// Our daemon in `netns`, restartable after a `kill -9`: it keeps its state in `state_dir`
@@ -81,14 +112,14 @@ pub fn start_ours_with_state(
     settings: Settings<'_>,
     state_dir: &Path,
 ) -> anyhow::Result<Running> {
-    start_ours(binary, netns, settings, Some(state_dir))
+    start_ours(binary, netns, settings, State::Restartable(state_dir))
 }
 
 fn start_ours(
     binary: &Path,
     netns: &NetNs,
     settings: Settings<'_>,
-    state_dir: Option<&Path>,
+    state: State<'_>,
 ) -> anyhow::Result<Running> {
     // An empty configuration file of its own: /etc/mptcpd/mptcpd.conf must not count.
     let config = tempfile::Builder::new()
@@ -99,14 +130,21 @@ fn start_ours(
     cmd.args(["--log", "stderr", "--config"])
         .arg(config.path())
         .args(["--path-manager", "addr_adv"]);
-    if let Some(dir) = state_dir {
-        // Not on bpffs: pinning fails with a warning and leaves nothing behind.
-        cmd.arg("--state-dir")
-            .arg(dir)
-            .arg("--bpf-pin-dir")
-            .arg(dir.join("pins"));
-    } else {
-        cmd.arg(format!("--bpf-pin-dir=/sys/fs/bpf/{}", netns.name()));
+    match state {
+        State::Restartable(dir) => {
+            // Not on bpffs: pinning fails with a warning and leaves nothing behind.
+            cmd.arg("--state-dir")
+                .arg(dir)
+                .arg("--bpf-pin-dir")
+                .arg(dir.join("pins"));
+        }
+        State::Dir(dir) => {
+            cmd.arg("--state-dir").arg(dir);
+            cmd.arg(format!("--bpf-pin-dir=/sys/fs/bpf/{}", netns.name()));
+        }
+        State::Temporary => {
+            cmd.arg(format!("--bpf-pin-dir=/sys/fs/bpf/{}", netns.name()));
+        }
     }
     if let Some(flags) = settings.addr_flags {
         cmd.arg(format!("--addr-flags={flags}"));
