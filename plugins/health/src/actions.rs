@@ -2,15 +2,21 @@
 //! path manager) and each connection's subflows (userspace path manager). Each returns one
 //! line saying what was done, for the log and the report.
 
-use std::{net::IpAddr, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
 
 use mptcpd_plugin::{
-    Chain, Endpoint, EndpointFlags, NewSubflow, PathManager, PmKind, SubflowPath, SubflowView,
-    Token,
+    Chain, Endpoint, EndpointFlags, NewSubflow, PathManager, PathProbe, PmKind, SubflowPath,
+    SubflowView, Token,
 };
 use tracing::warn;
 
-use crate::{Health, reprobe::Phase};
+use crate::{Health, Test, reprobe::Phase};
+
+/// Most peers remembered per dead path for its tests (they take turns).
+const MAX_PEERS: usize = 8;
 
 /// Degraded (`backup`) or Healthy again (`!backup`): the endpoint's flag, or the flag of
 /// each subflow from `addr` of the userspace path manager's connections.
@@ -186,7 +192,7 @@ pub(crate) async fn close_path(
 async fn suspend(h: &Health, addr: IpAddr, pm: &dyn PathManager, parts: &mut Vec<String>) -> bool {
     let Some(endpoint) = owned_endpoint(addr, pm) else {
         // A re-probe whose re-add failed: still out.
-        let still = h.inner().suspended.get(&addr).map(|&(id, _)| id);
+        let still = h.inner().suspended.get(&addr).map(|&(id, _, _)| id);
         if let Some(id) = still {
             parts.push(format!("endpoint {id} still removed"));
         }
@@ -198,7 +204,15 @@ async fn suspend(h: &Health, addr: IpAddr, pm: &dyn PathManager, parts: &mut Vec
     flags.set(EndpointFlags::BACKUP, h.configured_backup(endpoint.if_idx));
     match pm.suspend_endpoint(endpoint.id).await {
         Ok(()) => {
-            h.inner().suspended.insert(addr, (endpoint.id, flags));
+            let mut inner = h.inner();
+            inner
+                .suspended
+                .insert(addr, (endpoint.id, flags, endpoint.if_idx));
+            let peers = peers_of(&inner, addr);
+            if !peers.is_empty() {
+                inner.peers.insert(addr, peers);
+            }
+            drop(inner);
             parts.push(format!("endpoint {} removed", endpoint.id));
             true
         }
@@ -343,7 +357,7 @@ pub(crate) async fn reopen(
     };
     let mut parts = Vec::new();
     let mut reopened = false;
-    if let Some((id, flags)) = suspended {
+    if let Some((id, flags, _)) = suspended {
         match pm.resume_endpoint(id, flags).await {
             Ok(true) => {
                 h.inner().suspended.remove(&addr);
@@ -386,6 +400,53 @@ pub(crate) async fn reopen(
         "re-probe {probes}: {}; kept once a subflow establishes and holds {} s",
         parts.join("; "),
         h.hold_secs()
+    ))
+}
+
+/// The peers (address and port) the subflows from `addr` used, at most [`MAX_PEERS`].
+fn peers_of(inner: &crate::Inner, addr: IpAddr) -> Vec<SocketAddr> {
+    let mut peers: Vec<SocketAddr> = inner
+        .conns
+        .values()
+        .flat_map(|c| c.seen.iter())
+        .filter(|(local, _)| local.ip().to_canonical() == addr)
+        .map(|&(_, remote)| remote)
+        .collect();
+    peers.sort_unstable();
+    peers.dedup();
+    peers.truncate(MAX_PEERS);
+    peers
+}
+
+/// A due re-probe of a suspended endpoint: tests the path outside the connections first
+/// (the peers its subflows used take turns). `None`: nothing to test it with (no peer
+/// known, or the path manager cannot test), so re-open it at once.
+pub(crate) fn start_test(
+    h: &Health,
+    addr: IpAddr,
+    now: Duration,
+    pm: &dyn PathManager,
+) -> Option<String> {
+    let mut inner = h.inner();
+    let &(id, _, if_idx) = inner.suspended.get(&addr)?;
+    let remote = {
+        let peers = inner.peers.get_mut(&addr)?;
+        let remote = *peers.first()?;
+        peers.rotate_left(1);
+        remote
+    };
+    let probe = PathProbe {
+        local: addr,
+        if_index: if_idx.and_then(|i| u32::try_from(i).ok()),
+        remote,
+        timeout: inner.reprobe.window(),
+    };
+    let outcome = pm.probe_path(probe)?;
+    inner.reprobe.testing(addr, now);
+    inner.tests.insert(addr, Test { remote, outcome });
+    Some(format!(
+        "re-probe: testing the path first (a TCP connection attempt from {addr} to {remote}, \
+         reset at once if answered); endpoint {id} stays removed until it is answered"
     ))
 }
 

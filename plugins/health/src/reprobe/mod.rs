@@ -10,6 +10,12 @@
 //! from the address established and the path was not judged dead again (the caller reports
 //! that at once through [`Reprobe::close`]) for the hold time since the re-probe began; then
 //! the path is released and the next death starts again from the fast phase.
+//!
+//! Where the caller can test the path outside the connections ([`Reprobe::testing`]: the
+//! in-kernel path manager's endpoint stays out while a plain connection attempt from the
+//! address tries the peer), a due re-probe is that test first: only an answered test
+//! re-opens the path (the kernel then joins in every connection); one not answered within
+//! [`PROBE_WINDOW`] fails like a re-probe and keeps the same schedule.
 
 use std::{collections::BTreeMap, net::IpAddr, time::Duration};
 
@@ -23,10 +29,17 @@ pub const FAST_PHASE: Duration = Duration::from_secs(60);
 /// Where a dead path stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
-    /// Its subflows are closed; re-opened at `until`.
+    /// Its subflows are closed; re-opened (or tested first) at `until`.
     Closed {
         /// When the re-probe is due.
         until: Duration,
+    },
+    /// Still closed, tested outside the connections since `since` (a connection attempt
+    /// from its address): re-opened when that is answered, closed again when not within
+    /// [`PROBE_WINDOW`].
+    Testing {
+        /// When the test began.
+        since: Duration,
     },
     /// Re-opened at `since`; failed at `since` + [`PROBE_WINDOW`] if nothing established,
     /// else recovered at `since` + hold.
@@ -43,8 +56,8 @@ pub enum Phase {
 pub enum Step {
     /// Re-open it (its wait is over): then call [`Reprobe::reopened`].
     Reopen(IpAddr),
-    /// Its re-probe failed (nothing established within [`PROBE_WINDOW`]): close it again
-    /// with [`Reprobe::close`].
+    /// Its re-probe (or its test) failed: nothing established (or answered) within
+    /// [`PROBE_WINDOW`]. Close it again with [`Reprobe::close`].
     Failed(IpAddr),
     /// Its re-probe held for the hold time: released, the backoff reset.
     Recovered(IpAddr),
@@ -121,7 +134,7 @@ impl Reprobe {
         });
         let since = match path.phase {
             Phase::Closed { until } => return until.saturating_sub(now),
-            Phase::Probing { since, .. } => since,
+            Phase::Testing { since } | Phase::Probing { since, .. } => since,
         };
         let until = if now.saturating_sub(path.died) < FAST_PHASE {
             // One re-probe per hold time: the window and the wait together.
@@ -132,6 +145,13 @@ impl Reprobe {
         };
         path.phase = Phase::Closed { until };
         until.saturating_sub(now)
+    }
+
+    /// `addr`'s test outside the connections began at `now` (instead of re-opening it).
+    pub fn testing(&mut self, addr: IpAddr, now: Duration) {
+        if let Some(path) = self.paths.get_mut(&addr) {
+            path.phase = Phase::Testing { since: now };
+        }
     }
 
     /// `addr` was re-opened at `now`.
@@ -169,6 +189,12 @@ impl Reprobe {
             Phase::Closed { until } => {
                 if now >= until {
                     steps.push(Step::Reopen(addr));
+                }
+                true
+            }
+            Phase::Testing { since } => {
+                if now.saturating_sub(since) >= window {
+                    steps.push(Step::Failed(addr));
                 }
                 true
             }

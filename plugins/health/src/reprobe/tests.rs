@@ -19,12 +19,22 @@ fn secs(s: u64) -> Duration {
 /// Runs the schedule second by second until `until`, re-opening what is due and failing
 /// every re-probe; returns the times of the re-openings.
 fn fail_until(r: &mut Reprobe, from: u64, until: u64) -> Vec<u64> {
+    fail_each(r, from, until, Reprobe::reopened)
+}
+
+/// The same with `begin` (re-open, or test) at each due re-probe.
+fn fail_each(
+    r: &mut Reprobe,
+    from: u64,
+    until: u64,
+    begin: fn(&mut Reprobe, IpAddr, Duration),
+) -> Vec<u64> {
     let mut reopened = Vec::new();
     for t in from..=until {
         for step in r.due(secs(t)) {
             match step {
                 Step::Reopen(a) => {
-                    r.reopened(a, secs(t));
+                    begin(r, a, secs(t));
                     reopened.push(t);
                 }
                 Step::Failed(a) => {
@@ -150,4 +160,59 @@ fn a_reloaded_schedule_applies_to_the_next_wait() {
             4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 70, 80
         ]
     );
+}
+
+#[test]
+fn a_test_not_answered_fails_after_the_probe_window_and_keeps_the_schedule() {
+    let mut r = Reprobe::new(HOLD, secs(300));
+    r.close(addr(), secs(0));
+    assert_eq!(r.due(secs(10)), [Step::Reopen(addr())]);
+    r.testing(addr(), secs(10));
+    assert_eq!(r.phase(addr()), Some(Phase::Testing { since: secs(10) }));
+    // Not a re-probe: nothing re-opened, nothing counted as established.
+    r.established(addr());
+    assert_eq!(r.probes(addr()), 0);
+    assert_eq!(
+        r.due(secs(10) + PROBE_WINDOW.saturating_sub(Duration::from_millis(1))),
+        []
+    );
+    assert_eq!(r.due(secs(10) + PROBE_WINDOW), [Step::Failed(addr())]);
+    // The next test a hold time after this one began, as for a failed re-probe.
+    assert_eq!(
+        r.close(addr(), secs(10) + PROBE_WINDOW),
+        HOLD.checked_sub(PROBE_WINDOW).unwrap()
+    );
+    assert_eq!(r.due(secs(20)), [Step::Reopen(addr())]);
+}
+
+#[test]
+fn an_answered_test_reopens_and_the_reprobe_runs_as_before() {
+    let mut r = Reprobe::new(HOLD, secs(300));
+    r.close(addr(), secs(0));
+    assert_eq!(r.due(secs(10)), [Step::Reopen(addr())]);
+    r.testing(addr(), secs(10));
+    // Answered a second later: re-opened then.
+    r.reopened(addr(), secs(11));
+    assert_eq!(r.probes(addr()), 1);
+    r.established(addr());
+    assert_eq!(r.due(secs(20)), []);
+    assert_eq!(r.due(secs(21)), [Step::Recovered(addr())]);
+    assert_eq!(r.phase(addr()), None);
+}
+
+#[test]
+fn tests_past_the_fast_phase_wait_doubling() {
+    let mut r = Reprobe::new(HOLD, secs(80));
+    r.close(addr(), secs(0));
+    let began = fail_each(&mut r, 1, 400, Reprobe::testing);
+    let w = PROBE_WINDOW.as_secs();
+    // Every hold time for the first minute, then 20, 40, 80, 80 s after each failure.
+    let mut expected: Vec<u64> = (1..=6).map(|i| i * 10).collect();
+    let mut at = 60 + w;
+    for wait in [20, 40, 80, 80, 80] {
+        at += wait;
+        expected.push(at);
+        at += w;
+    }
+    assert_eq!(&began[..expected.len()], &expected[..], "{began:?}");
 }
