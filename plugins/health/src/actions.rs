@@ -439,7 +439,7 @@ pub(crate) fn start_test(
         local: addr,
         if_index: if_idx.and_then(|i| u32::try_from(i).ok()),
         remote,
-        timeout: inner.reprobe.window(),
+        timeout: inner.reprobe.test_window(),
     };
     let outcome = pm.probe_path(probe)?;
     inner.reprobe.testing(addr, now);

@@ -383,7 +383,18 @@ impl Health {
         for (addr, remote, outcome) in ended {
             self.test_ended(addr, remote, &outcome, now, pm).await;
         }
-        let steps = self.inner().reprobe.due(now);
+        // Twice: an unanswered test's path is due again at once (its next test).
+        for _pass in 0..2 {
+            let steps = self.inner().reprobe.due(now);
+            if steps.is_empty() {
+                break;
+            }
+            self.steps(steps, now, pm).await;
+        }
+    }
+
+    /// Does what the schedule says is due.
+    async fn steps(&self, steps: Vec<Step>, now: Duration, pm: &dyn PathManager) {
         for step in steps {
             let (addr, to, action) = match step {
                 Step::Reopen(addr) => {
@@ -398,7 +409,7 @@ impl Health {
                     }
                 }
                 Step::Failed(addr) if self.inner().tests.contains_key(&addr) => {
-                    // Its test's own timeout is the probe window too: a last look.
+                    // Its test's own timeout is the test window too: a last look.
                     let test = self.inner().tests.remove(&addr);
                     if let Some(mut test) = test {
                         let outcome = test.outcome().unwrap_or(ProbeOutcome::NoAnswer);
@@ -440,7 +451,7 @@ impl Health {
         pm: &dyn PathManager,
     ) {
         let within = if *outcome == ProbeOutcome::NoAnswer {
-            let window = self.inner().reprobe.window();
+            let window = self.inner().reprobe.test_window();
             format!(" within {} s", window.as_secs_f32())
         } else {
             String::new()

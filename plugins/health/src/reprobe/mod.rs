@@ -14,8 +14,10 @@
 //! Where the caller can test the path outside the connections ([`Reprobe::testing`]: the
 //! in-kernel path manager's endpoint stays out while a plain connection attempt from the
 //! address tries the peer), a due re-probe is that test first: only an answered test
-//! re-opens the path (the kernel then joins in every connection); one not answered within
-//! [`PROBE_WINDOW`] fails like a re-probe and keeps the same schedule.
+//! re-opens the path (the kernel then joins in every connection). A test costs the
+//! connections nothing, so during the fast phase one follows another at once, each given
+//! [`TEST_WINDOW`] (a restored path is found within about a second); past it, an
+//! unanswered test waits as a failed re-probe does.
 
 use std::{collections::BTreeMap, net::IpAddr, time::Duration};
 
@@ -23,6 +25,10 @@ use std::{collections::BTreeMap, net::IpAddr, time::Duration};
 /// trip, and this lets the kernel's one SYN retransmission (after 1 s) in; not more, so that
 /// re-probes can come often. At most the hold time.
 pub const PROBE_WINDOW: Duration = Duration::from_secs(2);
+/// How long a test outside the connections has to be answered: a round trip on any usable
+/// path, without the kernel's SYN retransmission (the next test follows at once). At most
+/// the hold time.
+pub const TEST_WINDOW: Duration = Duration::from_secs(1);
 /// How long after the death re-probes come every hold time before the waits double.
 pub const FAST_PHASE: Duration = Duration::from_secs(60);
 
@@ -36,7 +42,7 @@ pub enum Phase {
     },
     /// Still closed, tested outside the connections since `since` (a connection attempt
     /// from its address): re-opened when that is answered, closed again when not within
-    /// [`PROBE_WINDOW`].
+    /// [`TEST_WINDOW`].
     Testing {
         /// When the test began.
         since: Duration,
@@ -56,8 +62,8 @@ pub enum Phase {
 pub enum Step {
     /// Re-open it (its wait is over): then call [`Reprobe::reopened`].
     Reopen(IpAddr),
-    /// Its re-probe (or its test) failed: nothing established (or answered) within
-    /// [`PROBE_WINDOW`]. Close it again with [`Reprobe::close`].
+    /// Its re-probe (or its test) failed: nothing established within [`PROBE_WINDOW`] (or
+    /// answered within [`TEST_WINDOW`]). Close it again with [`Reprobe::close`].
     Failed(IpAddr),
     /// Its re-probe held for the hold time: released, the backoff reset.
     Recovered(IpAddr),
@@ -114,6 +120,12 @@ impl Reprobe {
         self.paths.get(&addr).map(|p| p.phase)
     }
 
+    /// How long a test has to be answered: [`TEST_WINDOW`], at most the hold time.
+    #[must_use]
+    pub fn test_window(&self) -> Duration {
+        TEST_WINDOW.min(self.hold)
+    }
+
     /// Re-probes of `addr` so far (0 when not a dead path).
     #[must_use]
     pub fn probes(&self, addr: IpAddr) -> u32 {
@@ -123,7 +135,8 @@ impl Reprobe {
     /// The path's subflows were closed at `now` (judged dead, or its re-probe failed):
     /// returns the wait until its re-probe. A new dead path waits the hold time; one closed
     /// while probing waits until the hold time after that re-probe began during the fast
-    /// phase, then twice its last wait, at most `max`; one already closed keeps its wait.
+    /// phase (after an unanswered test: none), then twice its last wait, at most `max`;
+    /// one already closed keeps its wait.
     pub fn close(&mut self, addr: IpAddr, now: Duration) -> Duration {
         let (hold, max) = (self.hold, self.max);
         let path = self.paths.entry(addr).or_insert(Path {
@@ -132,13 +145,19 @@ impl Reprobe {
             wait: Duration::ZERO,
             probes: 0,
         });
-        let since = match path.phase {
+        let (since, tested) = match path.phase {
             Phase::Closed { until } => return until.saturating_sub(now),
-            Phase::Testing { since } | Phase::Probing { since, .. } => since,
+            Phase::Testing { since } => (since, true),
+            Phase::Probing { since, .. } => (since, false),
         };
         let until = if now.saturating_sub(path.died) < FAST_PHASE {
-            // One re-probe per hold time: the window and the wait together.
-            (since + hold).max(now)
+            if tested {
+                // The next test at once: it costs the connections nothing.
+                now
+            } else {
+                // One re-probe per hold time: the window and the wait together.
+                (since + hold).max(now)
+            }
         } else {
             path.wait = path.wait.max(hold).saturating_mul(2).min(max);
             now + path.wait
@@ -183,7 +202,7 @@ impl Reprobe {
 
     /// What is due at `now`, in address order; recovered paths are released.
     pub fn due(&mut self, now: Duration) -> Vec<Step> {
-        let (hold, window) = (self.hold, self.window());
+        let (hold, window, test_window) = (self.hold, self.window(), self.test_window());
         let mut steps = Vec::new();
         self.paths.retain(|&addr, path| match path.phase {
             Phase::Closed { until } => {
@@ -193,7 +212,7 @@ impl Reprobe {
                 true
             }
             Phase::Testing { since } => {
-                if now.saturating_sub(since) >= window {
+                if now.saturating_sub(since) >= test_window {
                     steps.push(Step::Failed(addr));
                 }
                 true
