@@ -314,7 +314,7 @@ fn kernel_pm_a_dead_path_is_tested_outside_the_connections_and_re_added_once_ans
     // Two tests in a row unanswered (one a hold time): the endpoint stayed out, and the
     // kernel sent no join on the path meanwhile.
     let unanswered = "path 10.0.2.1: test from 10.0.2.1 to 10.0.1.2:5311: no answer within \
-                      1 s: endpoint 2 still removed";
+                      0.9 s: endpoint 2 still removed";
     lab.until("two unanswered tests", |lab| {
         lab.log().matches(unanswered).count() >= 2
     });

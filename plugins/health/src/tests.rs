@@ -461,7 +461,7 @@ fn probe_b(peer: u32) -> Call {
         local: ip(B),
         if_index: None,
         remote: remote(peer),
-        timeout: Duration::from_secs(1),
+        timeout: Duration::from_millis(900),
     })
 }
 
@@ -491,7 +491,7 @@ fn a_dead_paths_endpoint_comes_back_only_once_a_test_outside_the_connections_is_
     let actions = s.actions();
     assert_eq!(
         actions[0],
-        "test from 198.51.100.1 to 203.0.113.1:443: no answer within 1 s: endpoint 2 still \
+        "test from 198.51.100.1 to 203.0.113.1:443: no answer within 0.9 s: endpoint 2 still \
          removed; re-probe in 0 s"
     );
     assert!(s.pm.endpoints().iter().all(|e| e.id != 2));

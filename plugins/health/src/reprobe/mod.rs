@@ -26,9 +26,10 @@ use std::{collections::BTreeMap, net::IpAddr, time::Duration};
 /// re-probes can come often. At most the hold time.
 pub const PROBE_WINDOW: Duration = Duration::from_secs(2);
 /// How long a test outside the connections has to be answered: a round trip on any usable
-/// path, without the kernel's SYN retransmission (the next test follows at once). At most
-/// the hold time.
-pub const TEST_WINDOW: Duration = Duration::from_secs(1);
+/// path, without the kernel's SYN retransmission (the next test follows at once); under the
+/// daemon's tick (1 s), so that the tick after a test began ends it and begins the next.
+/// At most the hold time.
+pub const TEST_WINDOW: Duration = Duration::from_millis(900);
 /// How long after the death re-probes come every hold time before the waits double.
 pub const FAST_PHASE: Duration = Duration::from_secs(60);
 

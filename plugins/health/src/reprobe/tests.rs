@@ -213,7 +213,7 @@ fn tests_come_back_to_back_in_the_fast_phase_then_wait_doubling() {
             }
         }
     }
-    // One a second from the hold time on (each given 1 s) until the minute is over; then
+    // One a second from the hold time on (each given 0.9 s) until the minute is over; then
     // 20, 40, 80, 80 s after each failure (the cap 80 s).
     let mut expected: Vec<u64> = (10..=59).collect();
     expected.extend([80, 121, 202, 283, 364]);
