@@ -168,7 +168,8 @@ pub(crate) async fn close_path(
     now: Duration,
     pm: &dyn PathManager,
 ) -> String {
-    let probing = matches!(h.inner().reprobe.phase(addr), Some(Phase::Probing { .. }));
+    let phase = h.inner().reprobe.phase(addr);
+    let probing = matches!(phase, Some(Phase::Probing { .. }));
     let mut parts = Vec::new();
     let mut closed = false;
     if pm.pm_kind() == PmKind::Kernel {
@@ -179,6 +180,14 @@ pub(crate) async fn close_path(
     } else {
         destroy_subflows(h, addr, pm, &mut parts).await
     };
+    if !closed
+        && matches!(phase, Some(Phase::Testing { .. }))
+        && h.inner().closed.contains_key(&addr)
+    {
+        // An unanswered test of destroyed subflows: nothing was re-created.
+        parts.push("subflows stay closed".to_owned());
+        closed = true;
+    }
     if !closed {
         parts.push("nothing closed: no endpoint or subflow of this daemon's".to_owned());
         return parts.join("; ");
@@ -418,9 +427,10 @@ fn peers_of(inner: &crate::Inner, addr: IpAddr) -> Vec<SocketAddr> {
     peers
 }
 
-/// A due re-probe of a suspended endpoint: tests the path outside the connections first
-/// (the peers its subflows used take turns). `None`: nothing to test it with (no peer
-/// known, or the path manager cannot test), so re-open it at once.
+/// A due re-probe of a suspended endpoint, or of destroyed userspace-PM subflows: tests
+/// the path outside the connections first (the peers its subflows used take turns).
+/// `None`: nothing to test it with (no peer known, or the path manager cannot test), so
+/// re-open it at once.
 pub(crate) fn start_test(
     h: &Health,
     addr: IpAddr,
@@ -428,7 +438,27 @@ pub(crate) fn start_test(
     pm: &dyn PathManager,
 ) -> Option<String> {
     let mut inner = h.inner();
-    let &(id, _, if_idx) = inner.suspended.get(&addr)?;
+    let (kept, if_idx) = if let Some(&(id, _, if_idx)) = inner.suspended.get(&addr) {
+        (format!("endpoint {id} stays removed"), if_idx)
+    } else {
+        // The subflows to re-create, of connections still open.
+        let again: Vec<NewSubflow> = inner
+            .closed
+            .get(&addr)?
+            .iter()
+            .filter(|s| inner.conns.contains_key(&s.token))
+            .copied()
+            .collect();
+        let if_idx = again.first()?.local.if_idx;
+        inner.peers.entry(addr).or_insert_with(|| {
+            let mut peers: Vec<SocketAddr> = again.iter().map(|s| s.remote).collect();
+            peers.sort_unstable();
+            peers.dedup();
+            peers.truncate(MAX_PEERS);
+            peers
+        });
+        ("its subflows stay closed".to_owned(), if_idx)
+    };
     let remote = {
         let peers = inner.peers.get_mut(&addr)?;
         let remote = *peers.first()?;
@@ -446,7 +476,7 @@ pub(crate) fn start_test(
     inner.tests.insert(addr, Test { remote, outcome });
     Some(format!(
         "re-probe: testing the path first (a TCP connection attempt from {addr} to {remote}, \
-         reset at once if answered); endpoint {id} stays removed until it is answered"
+         reset at once if answered); {kept} until it is answered"
     ))
 }
 

@@ -22,9 +22,9 @@
 //!   every connection's data on it).
 //! - Userspace path manager, per connection: Degraded sets each subflow from the address
 //!   backup (`SET_FLAGS` with the token), Healthy clears the backup flag of those it set (never
-//!   one another plugin or the peer set); Dead destroys them and re-creates, after the same
-//!   backoff, those of connections this side opened (same local address and id, same remote,
-//!   bound to the same interface).
+//!   one another plugin or the peer set); Dead destroys them and re-creates, once a test as
+//!   above is answered, those of connections this side opened (same local address and id,
+//!   same remote, bound to the same interface).
 //! - Every decision and action is logged at info with the figures that caused it
 //!   (connections are never named by token) and reported to the daemon
 //!   ([`PathManager::report_decision`]).

@@ -646,6 +646,51 @@ fn userspace_pm_dead_subflows_are_destroyed_and_re_created_with_backoff() {
 }
 
 #[test]
+fn userspace_pm_dead_subflows_are_re_created_only_once_a_test_is_answered() {
+    let mut s = Setup::userspace();
+    s.pm.answer_probes(ProbeOutcome::NoAnswer);
+    s.seconds(2, Path::Healthy, Path::Healthy, Path::Healthy);
+    s.blackhole_b();
+    s.pm.take_calls();
+    s.actions();
+    closed_seconds(&mut s, 10);
+    // A test from B on its subflows' interface to a peer they used; nothing re-created.
+    let probe = |peer| {
+        Call::ProbePath(PathProbe {
+            local: ip(B),
+            if_index: Some(1),
+            remote: remote(peer),
+            timeout: Duration::from_millis(900),
+        })
+    };
+    assert_eq!(s.pm.take_calls(), [probe(1)]);
+    s.actions();
+    closed_seconds(&mut s, 1);
+    assert_eq!(s.pm.take_calls(), [probe(2)]);
+    let actions = s.actions();
+    assert_eq!(
+        actions[0],
+        "test from 198.51.100.1 to 203.0.113.1:443: no answer within 0.9 s: subflows stay \
+         closed; re-probe in 0 s"
+    );
+    s.pm.answer_probes(ProbeOutcome::Answered { refused: true });
+    closed_seconds(&mut s, 2);
+    let mut calls = s.pm.take_calls();
+    assert_eq!(calls.remove(0), probe(3));
+    // Answered: the subflows of connections this side opened are re-created.
+    let created: Vec<_> = (1..PEERS).map(recreated).collect();
+    assert_eq!(sorted(calls), created);
+    let actions = s.actions();
+    assert!(
+        actions.last().unwrap().starts_with(
+            "test from 198.51.100.1 to 203.0.113.3:443: answered (reset); re-probe 1: 3 \
+             subflows re-created"
+        ),
+        "{actions:?}"
+    );
+}
+
+#[test]
 fn userspace_pm_connection_kind_is_read_when_first_heard_of() {
     // A connection created under the in-kernel path manager keeps it after the switch.
     let mut s = Setup::new(EndpointFlags::SUBFLOW);
