@@ -3,11 +3,13 @@
 //! that both carry data); path 2 blackholed in the server's input hook (the link stays up).
 //!
 //! - In-kernel path manager (`addr_adv` adds the endpoints, `health` observes): the dead
-//!   path's endpoint is taken out of the kernel (its subflow closes), put back after the hold
-//!   time, out again when nothing joins, put back a hold time after the last re-probe began;
-//!   once the blackhole is lifted the next re-probe holds and path 2 carries data again.
+//!   path's endpoint is taken out of the kernel (its subflow closes); each re-probe (every
+//!   hold time) is a TCP connection attempt from the path's address to the server, outside
+//!   the connections: unanswered, the endpoint stays out and the kernel joins nothing on the
+//!   path; once the blackhole is lifted the next attempt is answered, the endpoint is put
+//!   back, the re-probe holds and path 2 carries data again.
 //! - Userspace path manager (`mesh` handles, `health` observes): the same with the subflow
-//!   destroyed and re-created.
+//!   destroyed, and re-created once a test is answered.
 //!
 //! Needs root and `nft` (else each test prints `skipped: TEST: REASON`, or panics under
 //! `CI=true`).
@@ -175,6 +177,26 @@ impl Lab {
         shown.lines().any(|l| l.starts_with(&format!("{addr} ")))
     }
 
+    /// The client's `MPTcpExtMPJoinSynTx` (joins the kernel sent); `None` before Linux 6.12.
+    fn joins_sent(&self) -> Option<u64> {
+        let out = self
+            .hosts
+            .client
+            .command("cat")
+            .unwrap()
+            .arg("/proc/net/netstat")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines().filter(|l| l.starts_with("MPTcpExt:"));
+        let (names, values) = (lines.next()?, lines.next()?);
+        names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|&(name, _)| name == "MPJoinSynTx")
+            .map(|(_, value)| value.parse().unwrap())
+    }
+
     /// Established TCP connections (subflows) from `addr` in the client's namespace.
     fn established_from(&self, addr: &str) -> usize {
         let out = self
@@ -191,7 +213,7 @@ impl Lab {
     /// Once path 2 carries data, blackholes it and waits for the plugin to close it (no
     /// established subflow from it left) and to fail a re-probe, then
     /// lifts the blackhole and waits for the next re-probe to hold and for path 2 to carry
-    /// data again. `closed` says what closing it did, `failed` what a failed re-probe did.
+    /// data again. `closed` says what closing it did, `failed` what a failed re-probe logs.
     fn dead_and_back(&mut self, closed: &str, failed: &str) {
         let start = self.tx_bytes("c2");
         self.until("data on path 2", |lab| {
@@ -208,18 +230,8 @@ impl Lab {
         self.until("path 2's subflow closed", |lab| {
             lab.established_from("10.0.2.1") == 0
         });
-        // The first re-probe ends in closing the path again, the next re-probe at once
-        // (hold 1 s, the fast phase: one re-probe per hold time): either no subflow
-        // established within the probe window, or (the join's small packets pass the
-        // blackhole) one did and its RTOs judged the path dead again.
-        let failed = format!(
-            "path 10.0.2.1: re-probe failed (no subflow established within 1 s): {failed}; \
-             re-probe in 0 s"
-        );
-        self.until("a failed re-probe", |lab| {
-            let log = lab.log();
-            log.contains(&failed) || log.contains("path 10.0.2.1 dead again while re-probed")
-        });
+        // The first re-probe fails: its test outside the connections is not answered.
+        self.until("a failed re-probe", |lab| lab.log().contains(failed));
         self.lift();
         let before = self.tx_bytes("c2");
         self.daemon()
@@ -263,8 +275,9 @@ fn loud(log: &str) -> Option<&str> {
 }
 
 #[test]
-fn kernel_pm_a_dead_paths_endpoint_is_removed_and_re_added_until_it_holds() {
-    const TEST: &str = "kernel_pm_a_dead_paths_endpoint_is_removed_and_re_added_until_it_holds";
+fn kernel_pm_a_dead_path_is_tested_outside_the_connections_and_re_added_once_answered() {
+    const TEST: &str =
+        "kernel_pm_a_dead_path_is_tested_outside_the_connections_and_re_added_once_answered";
     if !skip::require_root(TEST) || !have_nft(TEST) {
         return;
     }
@@ -272,10 +285,50 @@ fn kernel_pm_a_dead_paths_endpoint_is_removed_and_re_added_until_it_holds() {
     let mut lab = Lab::new("health-k", false, &["--load-plugins", "addr_adv,health"]);
     lab.until("endpoint for path 2", |lab| lab.has_endpoint("10.0.2.1"));
     lab.transfer(5311);
-    lab.dead_and_back("endpoint 2 removed", "endpoint 2 removed");
+    let start = lab.tx_bytes("c2");
+    lab.until("data on path 2", |lab| {
+        lab.tx_bytes("c2") > start + (1 << 20)
+    });
+    lab.blackhole();
+    let daemon = lab.daemon();
+    daemon
+        .wait_for_log("path 10.0.2.1 dead (was healthy)")
+        .unwrap_or_else(|e| panic!("{e}"));
+    daemon
+        .wait_for_log("path 10.0.2.1: endpoint 2 removed; re-probe in 1 s")
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab.until("path 2's subflow closed", |lab| {
+        lab.established_from("10.0.2.1") == 0
+    });
+    let joins = lab.joins_sent();
+    // Two tests in a row unanswered (one a hold time): the endpoint stayed out, and the
+    // kernel sent no join on the path meanwhile.
+    let unanswered = "path 10.0.2.1: test from 10.0.2.1 to 10.0.1.2:5311: no answer within \
+                      0.9 s: endpoint 2 still removed";
+    lab.until("two unanswered tests", |lab| {
+        lab.log().matches(unanswered).count() >= 2
+    });
+    assert!(!lab.has_endpoint("10.0.2.1"), "{}", lab.log());
+    assert_eq!(lab.joins_sent(), joins, "no join while the path was dead");
+    lab.lift();
+    let before = lab.tx_bytes("c2");
+    let daemon = lab.daemon();
+    daemon
+        .wait_for_log(
+            "path 10.0.2.1: test from 10.0.2.1 to 10.0.1.2:5311: answered (SYN-ACK; reset at \
+             once); re-probe 1: endpoint 2 re-added",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    daemon
+        .wait_for_log("re-probe held for 1 s: path in use again, backoff reset")
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Path 2 carries data again: well beyond handshakes and probes.
+    lab.until("data on path 2 after the blackhole", |lab| {
+        lab.tx_bytes("c2") > before + (1 << 20)
+    });
+    // Re-added once (after the answer), with its id and the configured flags.
     let log = lab.log();
-    // Re-added each time with its id and the configured flags.
-    assert!(log.contains("re-probe 2: endpoint 2 re-added"), "{log}");
+    assert_eq!(log.matches("endpoint 2 re-added").count(), 1, "{log}");
     let shown = lab.hosts.client.ip(&["mptcp", "endpoint", "show"]).unwrap();
     let path_2 = shown
         .lines()
@@ -308,9 +361,17 @@ fn userspace_pm_a_dead_paths_subflows_are_destroyed_and_re_created_until_they_ho
         &["--load-plugins", "mesh,health", "--path-manager", "mesh"],
     );
     lab.transfer(5313);
-    lab.dead_and_back("1 subflows destroyed", "re-probe closed on 1 connections");
+    lab.dead_and_back(
+        "1 subflows destroyed",
+        "no answer within 0.9 s: subflows stay closed; re-probe in 0 s",
+    );
     let log = lab.log();
-    assert!(log.contains("re-probe 2: 1 subflows re-created"), "{log}");
+    // Re-created once, after a test was answered.
+    assert!(
+        log.contains("answered (SYN-ACK; reset at once); re-probe 1: 1 subflows re-created"),
+        "{log}"
+    );
+    assert_eq!(log.matches("subflows re-created").count(), 1, "{log}");
     let log = lab.finish();
     assert!(log.contains("path 10.0.2.1 dead (was healthy)"), "{log}");
     assert_eq!(loud(&log), None, "nothing loud: {log}");

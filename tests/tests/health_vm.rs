@@ -2,8 +2,10 @@
 //! health`; the host has no netem, where it skips with the reason): two paths, the daemon with
 //! `addr_adv` (which adds the client's endpoints) and `health` (observing a test cgroup's
 //! connections), path 2 silenced by netem while connections from the cgroup send over both
-//! paths: path 2 is judged dead and its endpoint taken out, path 1's is untouched. The host's scenarios are in
-//! `health.rs`.
+//! paths: path 2 is judged dead and its endpoint taken out, path 1's is untouched; while
+//! path 2 is silent the re-probes' connection attempts from it go unanswered and the
+//! endpoint stays out; once netem lets it through again an attempt is answered and the
+//! endpoint comes back. The host's scenarios are in `health.rs`.
 
 use std::{
     process::Stdio,
@@ -141,7 +143,9 @@ fn netem(hosts: &TwoHosts, action: &str, dev: &str, args: &[&str]) -> Result<(),
 /// transfers last seconds and use both paths); once path 2 carries a subflow, netem drops all
 /// of its packets on the client's egress (the link stays up); `health` judges path 2 dead from
 /// its RTOs without progress, logs the figures and takes its endpoint out (its subflows
-/// close); path 1 keeps its endpoint and flags.
+/// close); path 1 keeps its endpoint and flags. The re-probes test path 2 outside the
+/// connections (unanswered while silent); once netem drops nothing, one is answered and the
+/// endpoint is put back.
 #[test]
 fn vm_netem_loss_on_path_2_makes_health_decide() {
     const VM_TEST: &str = "vm_netem_loss_on_path_2_makes_health_decide";
@@ -158,7 +162,7 @@ fn vm_netem_loss_on_path_2_makes_health_decide() {
     let cgroup = TestCgroup::new("mptcpd-t-hnetem").unwrap();
     // Only a dead path counts (under TCG every path's RTT and losses swing with the
     // emulation's load); one peer is enough.
-    let daemon = HealthDaemon::start(
+    let mut daemon = HealthDaemon::start(
         &hosts,
         &cgroup,
         &[
@@ -195,8 +199,33 @@ fn vm_netem_loss_on_path_2_makes_health_decide() {
     netem(&hosts, "change", "c2", &["rate", "20mbit", "loss", "100%"]).unwrap();
     let path_2 = endpoint_line(&hosts, "10.0.2.1", Duration::from_secs(120), str::is_empty);
     let path_1 = endpoint_line(&hosts, "10.0.1.1", Duration::ZERO, |_| true);
+    daemon
+        .daemon
+        .wait_for_log("no answer within 0.9 s: endpoint 2 still removed")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let still_out = endpoint_line(&hosts, "10.0.2.1", Duration::ZERO, |_| true);
+    netem(&hosts, "change", "c2", &["rate", "20mbit"]).unwrap();
+    let back = endpoint_line(&hosts, "10.0.2.1", Duration::from_secs(60), |l| {
+        !l.is_empty()
+    });
     end(&mut children);
     let log = daemon.stop();
+    assert!(
+        still_out.is_empty(),
+        "re-added while silent: {still_out}\n{log}"
+    );
+    assert!(
+        back.contains("id 2") && back.contains("subflow"),
+        "{back}\n{log}"
+    );
+    assert!(
+        log.lines().any(
+            |l| l.contains("path 10.0.2.1: test from 10.0.2.1 to 10.0.1.2:")
+                && l.contains(": answered (")
+                && l.contains("endpoint 2 re-added")
+        ),
+        "{log}"
+    );
     assert!(
         path_2.is_empty(),
         "path 2's endpoint still there: {path_2}\n{log}"

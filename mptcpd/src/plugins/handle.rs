@@ -9,8 +9,9 @@ use std::{
 };
 
 use mptcpd_plugin::{
-    Commands, ConnectionView, Endpoint, EndpointFlags, IdManager, Limits, NewSubflow, PathDecision,
-    PathHealth, PathManager, PmError, PmFuture, PmKind, SubflowPath, Token, errno,
+    BoxFuture, Commands, ConnectionView, Endpoint, EndpointFlags, IdManager, Limits, NewSubflow,
+    PathDecision, PathHealth, PathManager, PathProbe, PmError, PmFuture, PmKind, ProbeOutcome,
+    SubflowPath, Token, errno,
 };
 use tracing::{debug, info, warn};
 
@@ -609,6 +610,10 @@ impl<K: Commands> PathManager for HostPm<K> {
 
     fn path_health(&self, addr: IpAddr) -> PathHealth {
         self.decisions().health(addr)
+    }
+
+    fn probe_path(&self, probe: PathProbe) -> Option<BoxFuture<'static, ProbeOutcome>> {
+        Some(super::probe::spawn(probe))
     }
 }
 

@@ -30,6 +30,7 @@ mod mapped;
 mod netns_id;
 mod owned;
 mod pm_kind;
+mod probe;
 mod registry;
 mod settings;
 pub mod state_file;

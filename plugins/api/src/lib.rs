@@ -85,6 +85,7 @@ mod path_manager;
 mod plugin;
 mod pm_kind;
 mod policy;
+mod probe;
 mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -111,6 +112,7 @@ pub use plugin::{
 };
 pub use pm_kind::PmKind;
 pub use policy::{EndpointPolicy, Rank};
+pub use probe::{PathProbe, ProbeOutcome};
 pub use telemetry::{
     ConnectionView, MptcpFigures, PathFigures, SubflowView, TelemetryEvent, TelemetryKind,
 };

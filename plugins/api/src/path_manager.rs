@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::{
     BoxFuture, ConnectionView, Endpoint, EndpointFlags, Limits, NewSubflow, PathDecision,
-    PathHealth, PmError, PmKind, SubflowPath, Token,
+    PathHealth, PathProbe, PmError, PmKind, ProbeOutcome, SubflowPath, Token,
 };
 
 /// A command's answer, to await.
@@ -113,5 +113,13 @@ pub trait PathManager: Commands {
     fn path_health(&self, addr: IpAddr) -> PathHealth {
         let _ = addr;
         PathHealth::Healthy
+    }
+    /// Starts testing a path outside the connections ([`PathProbe`]: a TCP connection
+    /// attempt, reset at once if answered; no subflow, no endpoint). The attempt runs on its
+    /// own: the future only hands over its outcome, so a caller may poll it now and then
+    /// (e.g. once a tick) rather than wait. `None`: this path manager cannot test paths.
+    fn probe_path(&self, probe: PathProbe) -> Option<BoxFuture<'static, ProbeOutcome>> {
+        let _ = probe;
+        None
     }
 }

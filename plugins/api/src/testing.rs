@@ -19,9 +19,9 @@ use std::{
 };
 
 use crate::{
-    Commands, Connection, ConnectionView, Endpoint, EndpointFlags, Event, EventFlags, IdManager,
-    Interface, Limits, NewSubflow, OperState, PathDecision, PathHealth, PathManager, PmError,
-    PmFuture, PmKind, Subflow, SubflowPath, Token,
+    BoxFuture, Commands, Connection, ConnectionView, Endpoint, EndpointFlags, Event, EventFlags,
+    IdManager, Interface, Limits, NewSubflow, OperState, PathDecision, PathHealth, PathManager,
+    PathProbe, PmError, PmFuture, PmKind, ProbeOutcome, Subflow, SubflowPath, Token,
 };
 use mptcpd_netmon::{IFF_LOWER_UP, IFF_RUNNING, IFF_UP};
 
@@ -156,6 +156,8 @@ pub enum Call {
     Listen(SocketAddr),
     /// `close_listener`.
     CloseListener(SocketAddr),
+    /// `probe_path` (answered only after [`RecordingPm::answer_probes`]).
+    ProbePath(PathProbe),
 }
 
 #[derive(Debug, Default)]
@@ -183,6 +185,8 @@ struct State {
     suspended: BTreeMap<u8, Endpoint>,
     /// What `pm_kind` answers.
     pm_kind: PmKind,
+    /// What every `probe_path` ends with; `None`: it cannot probe.
+    probe_outcome: Option<ProbeOutcome>,
 }
 
 /// A fake [`PathManager`] that records commands and keeps a kernel-like endpoint table.
@@ -213,6 +217,12 @@ impl RecordingPm {
     /// Makes `connection_view(token)` answer `None` again.
     pub fn forget_connection_view(&self, token: Token) {
         self.state().views.remove(&token);
+    }
+
+    /// Makes every later `probe_path` end with `outcome` at once (by default the fake cannot
+    /// probe: `probe_path` answers `None`).
+    pub fn answer_probes(&self, outcome: ProbeOutcome) {
+        self.state().probe_outcome = Some(outcome);
     }
 
     /// Makes `pm_kind` answer `kind` (the in-kernel path manager by default).
@@ -553,6 +563,13 @@ impl PathManager for RecordingPm {
 
     fn path_health(&self, addr: IpAddr) -> PathHealth {
         self.state().health.get(&addr).copied().unwrap_or_default()
+    }
+
+    fn probe_path(&self, probe: PathProbe) -> Option<BoxFuture<'static, ProbeOutcome>> {
+        let mut state = self.state();
+        let outcome = state.probe_outcome.clone()?;
+        state.calls.push(Call::ProbePath(probe));
+        Some(Box::pin(future::ready(outcome)))
     }
 }
 

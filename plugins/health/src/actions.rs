@@ -2,15 +2,21 @@
 //! path manager) and each connection's subflows (userspace path manager). Each returns one
 //! line saying what was done, for the log and the report.
 
-use std::{net::IpAddr, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
 
 use mptcpd_plugin::{
-    Chain, Endpoint, EndpointFlags, NewSubflow, PathManager, PmKind, SubflowPath, SubflowView,
-    Token,
+    Chain, Endpoint, EndpointFlags, NewSubflow, PathManager, PathProbe, PmKind, SubflowPath,
+    SubflowView, Token,
 };
 use tracing::warn;
 
-use crate::{Health, reprobe::Phase};
+use crate::{Health, Test, reprobe::Phase};
+
+/// Most peers remembered per dead path for its tests (they take turns).
+const MAX_PEERS: usize = 8;
 
 /// Degraded (`backup`) or Healthy again (`!backup`): the endpoint's flag, or the flag of
 /// each subflow from `addr` of the userspace path manager's connections.
@@ -162,7 +168,8 @@ pub(crate) async fn close_path(
     now: Duration,
     pm: &dyn PathManager,
 ) -> String {
-    let probing = matches!(h.inner().reprobe.phase(addr), Some(Phase::Probing { .. }));
+    let phase = h.inner().reprobe.phase(addr);
+    let probing = matches!(phase, Some(Phase::Probing { .. }));
     let mut parts = Vec::new();
     let mut closed = false;
     if pm.pm_kind() == PmKind::Kernel {
@@ -173,6 +180,14 @@ pub(crate) async fn close_path(
     } else {
         destroy_subflows(h, addr, pm, &mut parts).await
     };
+    if !closed
+        && matches!(phase, Some(Phase::Testing { .. }))
+        && h.inner().closed.contains_key(&addr)
+    {
+        // An unanswered test of destroyed subflows: nothing was re-created.
+        parts.push("subflows stay closed".to_owned());
+        closed = true;
+    }
     if !closed {
         parts.push("nothing closed: no endpoint or subflow of this daemon's".to_owned());
         return parts.join("; ");
@@ -186,7 +201,7 @@ pub(crate) async fn close_path(
 async fn suspend(h: &Health, addr: IpAddr, pm: &dyn PathManager, parts: &mut Vec<String>) -> bool {
     let Some(endpoint) = owned_endpoint(addr, pm) else {
         // A re-probe whose re-add failed: still out.
-        let still = h.inner().suspended.get(&addr).map(|&(id, _)| id);
+        let still = h.inner().suspended.get(&addr).map(|&(id, _, _)| id);
         if let Some(id) = still {
             parts.push(format!("endpoint {id} still removed"));
         }
@@ -198,7 +213,15 @@ async fn suspend(h: &Health, addr: IpAddr, pm: &dyn PathManager, parts: &mut Vec
     flags.set(EndpointFlags::BACKUP, h.configured_backup(endpoint.if_idx));
     match pm.suspend_endpoint(endpoint.id).await {
         Ok(()) => {
-            h.inner().suspended.insert(addr, (endpoint.id, flags));
+            let mut inner = h.inner();
+            inner
+                .suspended
+                .insert(addr, (endpoint.id, flags, endpoint.if_idx));
+            let peers = peers_of(&inner, addr);
+            if !peers.is_empty() {
+                inner.peers.insert(addr, peers);
+            }
+            drop(inner);
             parts.push(format!("endpoint {} removed", endpoint.id));
             true
         }
@@ -343,7 +366,7 @@ pub(crate) async fn reopen(
     };
     let mut parts = Vec::new();
     let mut reopened = false;
-    if let Some((id, flags)) = suspended {
+    if let Some((id, flags, _)) = suspended {
         match pm.resume_endpoint(id, flags).await {
             Ok(true) => {
                 h.inner().suspended.remove(&addr);
@@ -386,6 +409,74 @@ pub(crate) async fn reopen(
         "re-probe {probes}: {}; kept once a subflow establishes and holds {} s",
         parts.join("; "),
         h.hold_secs()
+    ))
+}
+
+/// The peers (address and port) the subflows from `addr` used, at most [`MAX_PEERS`].
+fn peers_of(inner: &crate::Inner, addr: IpAddr) -> Vec<SocketAddr> {
+    let mut peers: Vec<SocketAddr> = inner
+        .conns
+        .values()
+        .flat_map(|c| c.seen.iter())
+        .filter(|(local, _)| local.ip().to_canonical() == addr)
+        .map(|&(_, remote)| remote)
+        .collect();
+    peers.sort_unstable();
+    peers.dedup();
+    peers.truncate(MAX_PEERS);
+    peers
+}
+
+/// A due re-probe of a suspended endpoint, or of destroyed userspace-PM subflows: tests
+/// the path outside the connections first (the peers its subflows used take turns).
+/// `None`: nothing to test it with (no peer known, or the path manager cannot test), so
+/// re-open it at once.
+pub(crate) fn start_test(
+    h: &Health,
+    addr: IpAddr,
+    now: Duration,
+    pm: &dyn PathManager,
+) -> Option<String> {
+    let mut inner = h.inner();
+    let (kept, if_idx) = if let Some(&(id, _, if_idx)) = inner.suspended.get(&addr) {
+        (format!("endpoint {id} stays removed"), if_idx)
+    } else {
+        // The subflows to re-create, of connections still open.
+        let again: Vec<NewSubflow> = inner
+            .closed
+            .get(&addr)?
+            .iter()
+            .filter(|s| inner.conns.contains_key(&s.token))
+            .copied()
+            .collect();
+        let if_idx = again.first()?.local.if_idx;
+        inner.peers.entry(addr).or_insert_with(|| {
+            let mut peers: Vec<SocketAddr> = again.iter().map(|s| s.remote).collect();
+            peers.sort_unstable();
+            peers.dedup();
+            peers.truncate(MAX_PEERS);
+            peers
+        });
+        ("its subflows stay closed".to_owned(), if_idx)
+    };
+    let remote = {
+        let peers = inner.peers.get_mut(&addr)?;
+        let remote = *peers.first()?;
+        peers.rotate_left(1);
+        remote
+    };
+    let probe = PathProbe {
+        local: addr,
+        if_index: if_idx.and_then(|i| u32::try_from(i).ok()),
+        remote,
+        timeout: inner.reprobe.test_window(),
+    };
+    let outcome = pm.probe_path(probe)?;
+    inner.reprobe.testing(addr, now);
+    inner.tests.insert(addr, Test { remote, outcome });
+    Some(format!(
+        "re-probe: testing the path first (a TCP connection attempt from {addr} to {remote}, \
+         reset at once if answered); {kept} until it is answered"
     ))
 }
 

@@ -14,12 +14,17 @@
 //!   `backup` flag `addr-flags` gave; Dead takes the endpoint out of the kernel
 //!   ([`PathManager::suspend_endpoint`]: the kernel closes its subflows in every connection)
 //!   and puts it back after a backoff ([`reprobe`]): the kernel then opens subflows from it
-//!   again, which is the re-probe.
+//!   again, which is the re-probe. Each re-probe is first a test outside the connections
+//!   ([`PathManager::probe_path`]: a TCP connection attempt from the address, on its
+//!   interface, to a peer address and port its subflows used, reset at once if answered);
+//!   the endpoint goes back only when that is answered, so a path still dead costs the
+//!   connections nothing (each join the kernel opens on a dead path, and its closing, stalls
+//!   every connection's data on it).
 //! - Userspace path manager, per connection: Degraded sets each subflow from the address
 //!   backup (`SET_FLAGS` with the token), Healthy clears the backup flag of those it set (never
-//!   one another plugin or the peer set); Dead destroys them and re-creates, after the same
-//!   backoff, those of connections this side opened (same local address and id, same remote,
-//!   bound to the same interface).
+//!   one another plugin or the peer set); Dead destroys them and re-creates, once a test as
+//!   above is answered, those of connections this side opened (same local address and id,
+//!   same remote, bound to the same interface).
 //! - Every decision and action is logged at info with the figures that caused it
 //!   (connections are never named by token) and reported to the daemon
 //!   ([`PathManager::report_decision`]).
@@ -33,14 +38,16 @@ pub mod reprobe;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
+    fmt,
     net::{IpAddr, SocketAddr},
     sync::{Mutex, MutexGuard, PoisonError},
+    task::{Context, Poll, Waker},
     time::{Duration, Instant},
 };
 
 use mptcpd_plugin::{
     BoxFuture, EndpointFlags, EndpointPolicy, Event, HealthConfig, NewSubflow, PRIORITY_LOW,
-    PathDecision, PathManager, Plugin, PluginConfig, PmKind, TelemetryKind, Token,
+    PathDecision, PathManager, Plugin, PluginConfig, PmKind, ProbeOutcome, TelemetryKind, Token,
 };
 use tracing::{debug, info};
 
@@ -72,9 +79,14 @@ struct Inner {
     conns: HashMap<Token, Conn>,
     /// Per dead address, the userspace-PM subflows destroyed, to re-create at each re-probe.
     closed: BTreeMap<IpAddr, Vec<NewSubflow>>,
-    /// Per dead address, the daemon's endpoint taken out of the kernel: its id and the
-    /// flags it comes back with.
-    suspended: BTreeMap<IpAddr, (u8, EndpointFlags)>,
+    /// Per dead address, the daemon's endpoint taken out of the kernel: its id, the flags
+    /// it comes back with and its interface.
+    suspended: BTreeMap<IpAddr, (u8, EndpointFlags, Option<i32>)>,
+    /// Per dead address, the peers (address and port) its subflows used: what its tests
+    /// try.
+    peers: BTreeMap<IpAddr, Vec<SocketAddr>>,
+    /// Per dead address, its test under way.
+    tests: BTreeMap<IpAddr, Test>,
     /// `[interface PATTERN]` flags: what a restore gives back on each interface.
     policy: EndpointPolicy,
     /// Interface names by index (from the interface events every plugin hears).
@@ -97,6 +109,35 @@ struct Conn {
     /// retransmits (its telemetry goes on) and would count as a dead subflow of its address
     /// long after the path recovered.
     closed: BTreeSet<Pair>,
+}
+
+/// A test of a dead path under way ([`PathManager::probe_path`]).
+struct Test {
+    remote: SocketAddr,
+    outcome: BoxFuture<'static, ProbeOutcome>,
+}
+
+impl Test {
+    /// The outcome if there is one yet (polled at ticks, never waited for: the attempt
+    /// runs on its own).
+    fn outcome(&mut self) -> Option<ProbeOutcome> {
+        match self
+            .outcome
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(outcome) => Some(outcome),
+            Poll::Pending => None,
+        }
+    }
+}
+
+impl fmt::Debug for Test {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Test")
+            .field("remote", &self.remote)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Inner {
@@ -138,6 +179,8 @@ impl Health {
                 conns: HashMap::new(),
                 closed: BTreeMap::new(),
                 suspended: BTreeMap::new(),
+                peers: BTreeMap::new(),
+                tests: BTreeMap::new(),
                 policy: config.policy.clone(),
                 ifnames: HashMap::new(),
             }),
@@ -323,19 +366,56 @@ impl Health {
         }
     }
 
-    /// What the re-probe schedule says is due at `now`.
+    /// What the re-probe schedule says is due at `now`, after the tests that ended.
     async fn reprobe(&self, now: Duration, pm: &dyn PathManager) {
-        let steps = self.inner().reprobe.due(now);
+        let ended: Vec<(IpAddr, SocketAddr, ProbeOutcome)> = {
+            let mut inner = self.inner();
+            let mut ended = Vec::new();
+            inner.tests.retain(|&addr, test| match test.outcome() {
+                Some(outcome) => {
+                    ended.push((addr, test.remote, outcome));
+                    false
+                }
+                None => true,
+            });
+            ended
+        };
+        for (addr, remote, outcome) in ended {
+            self.test_ended(addr, remote, &outcome, now, pm).await;
+        }
+        // Twice: an unanswered test's path is due again at once (its next test).
+        for _pass in 0..2 {
+            let steps = self.inner().reprobe.due(now);
+            if steps.is_empty() {
+                break;
+            }
+            self.steps(steps, now, pm).await;
+        }
+    }
+
+    /// Does what the schedule says is due.
+    async fn steps(&self, steps: Vec<Step>, now: Duration, pm: &dyn PathManager) {
         for step in steps {
             let (addr, to, action) = match step {
                 Step::Reopen(addr) => {
-                    if let Some(action) = actions::reopen(self, addr, now, pm).await {
+                    if let Some(action) = actions::start_test(self, addr, now, pm) {
+                        (addr, State::Dead, action)
+                    } else if let Some(action) = actions::reopen(self, addr, now, pm).await {
                         (addr, State::Dead, action)
                     } else {
                         self.release(addr, now);
                         let action = "nothing left to re-probe: released".to_owned();
                         (addr, State::Healthy, action)
                     }
+                }
+                Step::Failed(addr) if self.inner().tests.contains_key(&addr) => {
+                    // Its test's own timeout is the test window too: a last look.
+                    let test = self.inner().tests.remove(&addr);
+                    if let Some(mut test) = test {
+                        let outcome = test.outcome().unwrap_or(ProbeOutcome::NoAnswer);
+                        self.test_ended(addr, test.remote, &outcome, now, pm).await;
+                    }
+                    continue;
                 }
                 Step::Failed(addr) => {
                     let window = self.inner().reprobe.window();
@@ -360,12 +440,47 @@ impl Health {
         }
     }
 
+    /// A dead path's test ended: answered, the path is re-opened at once; else it stays
+    /// closed until the next one.
+    async fn test_ended(
+        &self,
+        addr: IpAddr,
+        remote: SocketAddr,
+        outcome: &ProbeOutcome,
+        now: Duration,
+        pm: &dyn PathManager,
+    ) {
+        let within = if *outcome == ProbeOutcome::NoAnswer {
+            let window = self.inner().reprobe.test_window();
+            format!(" within {} s", window.as_secs_f32())
+        } else {
+            String::new()
+        };
+        let tested = format!("test from {addr} to {remote}: {outcome}{within}");
+        let (to, action) = if outcome.answered() {
+            if let Some(action) = actions::reopen(self, addr, now, pm).await {
+                (State::Dead, format!("{tested}; {action}"))
+            } else {
+                self.release(addr, now);
+                let action = format!("{tested}; nothing to re-open: released");
+                (State::Healthy, action)
+            }
+        } else {
+            let closed = actions::close_path(self, addr, now, pm).await;
+            (State::Dead, format!("{tested}: {closed}"))
+        };
+        info!(%addr, "path {addr}: {action}");
+        report(pm, addr, State::Dead, to, Figures::default(), action);
+    }
+
     /// A dead path is done with: healthy again for the core (the hold time runs from now).
     fn release(&self, addr: IpAddr, now: Duration) {
         let mut inner = self.inner();
         inner.reprobe.forget(addr);
         inner.closed.remove(&addr);
         inner.suspended.remove(&addr);
+        inner.peers.remove(&addr);
+        inner.tests.remove(&addr);
         inner.core.set_state(addr, State::Healthy, now);
     }
 }

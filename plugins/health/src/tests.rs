@@ -10,8 +10,8 @@ use std::{
 
 use mptcpd_plugin::{
     Commands as _, ConnectionView, Endpoint, EndpointFlags, EndpointPolicy, Event, EventFlags,
-    HealthConfig, NewSubflow, PathDecision, PathFigures, PluginConfig, PmKind, SubflowPath,
-    SubflowView, TelemetryEvent, TelemetryKind,
+    HealthConfig, NewSubflow, PathDecision, PathFigures, PathProbe, PluginConfig, PmKind,
+    ProbeOutcome, SubflowPath, SubflowView, TelemetryEvent, TelemetryKind,
     testing::{self, Call, RecordingPm, block_on},
 };
 
@@ -456,6 +456,69 @@ fn a_dead_addresss_endpoint_is_removed_and_re_added_every_hold_time() {
     assert_eq!(s.actions(), ["endpoint 2 removed; re-probe in 10 s"]);
 }
 
+fn probe_b(peer: u32) -> Call {
+    Call::ProbePath(PathProbe {
+        local: ip(B),
+        if_index: None,
+        remote: remote(peer),
+        timeout: Duration::from_millis(900),
+    })
+}
+
+#[test]
+fn a_dead_paths_endpoint_comes_back_only_once_a_test_outside_the_connections_is_answered() {
+    let mut s = Setup::new(EndpointFlags::SUBFLOW);
+    s.pm.answer_probes(ProbeOutcome::NoAnswer);
+    s.seconds(2, Path::Healthy, Path::Healthy, Path::Healthy);
+    s.blackhole_b();
+    assert_eq!(s.pm.take_calls(), [Call::SuspendEndpoint(2)]);
+    s.actions();
+    closed_seconds(&mut s, 10);
+    // The re-probe is a test from B to a peer its subflows used: no endpoint re-added.
+    assert_eq!(s.pm.take_calls(), [probe_b(1)]);
+    assert_eq!(
+        s.actions(),
+        [
+            "re-probe: testing the path first (a TCP connection attempt from 198.51.100.1 to \
+             203.0.113.1:443, reset at once if answered); endpoint 2 stays removed until it \
+             is answered"
+        ]
+    );
+    // Not answered (seen at the next tick): still out, the next test at once (it costs the
+    // connections nothing), to the next peer.
+    closed_seconds(&mut s, 1);
+    assert_eq!(s.pm.take_calls(), [probe_b(2)]);
+    let actions = s.actions();
+    assert_eq!(
+        actions[0],
+        "test from 198.51.100.1 to 203.0.113.1:443: no answer within 0.9 s: endpoint 2 still \
+         removed; re-probe in 0 s"
+    );
+    assert!(s.pm.endpoints().iter().all(|e| e.id != 2));
+    // The path carries packets again: the next test is answered and the endpoint re-added
+    // at the tick that sees it; the re-probe then holds as before.
+    s.pm.answer_probes(ProbeOutcome::Answered { refused: false });
+    closed_seconds(&mut s, 1);
+    assert_eq!(s.pm.take_calls(), [probe_b(3)]);
+    closed_seconds(&mut s, 1);
+    assert_eq!(
+        s.pm.take_calls(),
+        [Call::ResumeEndpoint(2, EndpointFlags::SUBFLOW)]
+    );
+    let actions = s.actions();
+    assert!(
+        actions.last().unwrap().starts_with(
+            "test from 198.51.100.1 to 203.0.113.3:443: answered (SYN-ACK; reset at once); \
+             re-probe 1: endpoint 2 re-added"
+        ),
+        "{actions:?}"
+    );
+    s.joined_b(1);
+    s.seconds(10, Path::Healthy, Path::Healthy, Path::Healthy);
+    assert_eq!(s.plugin.state(ip(B)), State::Healthy);
+    assert_eq!(s.pm.take_calls(), []);
+}
+
 #[test]
 fn an_endpoint_removed_while_suspended_is_not_re_added() {
     let mut s = Setup::new(EndpointFlags::SUBFLOW);
@@ -580,6 +643,51 @@ fn userspace_pm_dead_subflows_are_destroyed_and_re_created_with_backoff() {
     s.seconds(10, Path::Healthy, Path::Healthy, Path::Healthy);
     assert_eq!(s.plugin.state(ip(B)), State::Healthy);
     assert_eq!(s.pm.take_calls(), []);
+}
+
+#[test]
+fn userspace_pm_dead_subflows_are_re_created_only_once_a_test_is_answered() {
+    let mut s = Setup::userspace();
+    s.pm.answer_probes(ProbeOutcome::NoAnswer);
+    s.seconds(2, Path::Healthy, Path::Healthy, Path::Healthy);
+    s.blackhole_b();
+    s.pm.take_calls();
+    s.actions();
+    closed_seconds(&mut s, 10);
+    // A test from B on its subflows' interface to a peer they used; nothing re-created.
+    let probe = |peer| {
+        Call::ProbePath(PathProbe {
+            local: ip(B),
+            if_index: Some(1),
+            remote: remote(peer),
+            timeout: Duration::from_millis(900),
+        })
+    };
+    assert_eq!(s.pm.take_calls(), [probe(1)]);
+    s.actions();
+    closed_seconds(&mut s, 1);
+    assert_eq!(s.pm.take_calls(), [probe(2)]);
+    let actions = s.actions();
+    assert_eq!(
+        actions[0],
+        "test from 198.51.100.1 to 203.0.113.1:443: no answer within 0.9 s: subflows stay \
+         closed; re-probe in 0 s"
+    );
+    s.pm.answer_probes(ProbeOutcome::Answered { refused: true });
+    closed_seconds(&mut s, 2);
+    let mut calls = s.pm.take_calls();
+    assert_eq!(calls.remove(0), probe(3));
+    // Answered: the subflows of connections this side opened are re-created.
+    let created: Vec<_> = (1..PEERS).map(recreated).collect();
+    assert_eq!(sorted(calls), created);
+    let actions = s.actions();
+    assert!(
+        actions.last().unwrap().starts_with(
+            "test from 198.51.100.1 to 203.0.113.3:443: answered (reset); re-probe 1: 3 \
+             subflows re-created"
+        ),
+        "{actions:?}"
+    );
 }
 
 #[test]

@@ -10,6 +10,14 @@
 //! from the address established and the path was not judged dead again (the caller reports
 //! that at once through [`Reprobe::close`]) for the hold time since the re-probe began; then
 //! the path is released and the next death starts again from the fast phase.
+//!
+//! Where the caller can test the path outside the connections ([`Reprobe::testing`]: the
+//! in-kernel path manager's endpoint stays out while a plain connection attempt from the
+//! address tries the peer), a due re-probe is that test first: only an answered test
+//! re-opens the path (the kernel then joins in every connection). A test costs the
+//! connections nothing, so during the fast phase one follows another at once, each given
+//! [`TEST_WINDOW`] (a restored path is found within about a second); past it, an
+//! unanswered test waits as a failed re-probe does.
 
 use std::{collections::BTreeMap, net::IpAddr, time::Duration};
 
@@ -17,16 +25,28 @@ use std::{collections::BTreeMap, net::IpAddr, time::Duration};
 /// trip, and this lets the kernel's one SYN retransmission (after 1 s) in; not more, so that
 /// re-probes can come often. At most the hold time.
 pub const PROBE_WINDOW: Duration = Duration::from_secs(2);
+/// How long a test outside the connections has to be answered: a round trip on any usable
+/// path, without the kernel's SYN retransmission (the next test follows at once); under the
+/// daemon's tick (1 s), so that the tick after a test began ends it and begins the next.
+/// At most the hold time.
+pub const TEST_WINDOW: Duration = Duration::from_millis(900);
 /// How long after the death re-probes come every hold time before the waits double.
 pub const FAST_PHASE: Duration = Duration::from_secs(60);
 
 /// Where a dead path stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
-    /// Its subflows are closed; re-opened at `until`.
+    /// Its subflows are closed; re-opened (or tested first) at `until`.
     Closed {
         /// When the re-probe is due.
         until: Duration,
+    },
+    /// Still closed, tested outside the connections since `since` (a connection attempt
+    /// from its address): re-opened when that is answered, closed again when not within
+    /// [`TEST_WINDOW`].
+    Testing {
+        /// When the test began.
+        since: Duration,
     },
     /// Re-opened at `since`; failed at `since` + [`PROBE_WINDOW`] if nothing established,
     /// else recovered at `since` + hold.
@@ -43,8 +63,8 @@ pub enum Phase {
 pub enum Step {
     /// Re-open it (its wait is over): then call [`Reprobe::reopened`].
     Reopen(IpAddr),
-    /// Its re-probe failed (nothing established within [`PROBE_WINDOW`]): close it again
-    /// with [`Reprobe::close`].
+    /// Its re-probe (or its test) failed: nothing established within [`PROBE_WINDOW`] (or
+    /// answered within [`TEST_WINDOW`]). Close it again with [`Reprobe::close`].
     Failed(IpAddr),
     /// Its re-probe held for the hold time: released, the backoff reset.
     Recovered(IpAddr),
@@ -101,6 +121,12 @@ impl Reprobe {
         self.paths.get(&addr).map(|p| p.phase)
     }
 
+    /// How long a test has to be answered: [`TEST_WINDOW`], at most the hold time.
+    #[must_use]
+    pub fn test_window(&self) -> Duration {
+        TEST_WINDOW.min(self.hold)
+    }
+
     /// Re-probes of `addr` so far (0 when not a dead path).
     #[must_use]
     pub fn probes(&self, addr: IpAddr) -> u32 {
@@ -110,7 +136,8 @@ impl Reprobe {
     /// The path's subflows were closed at `now` (judged dead, or its re-probe failed):
     /// returns the wait until its re-probe. A new dead path waits the hold time; one closed
     /// while probing waits until the hold time after that re-probe began during the fast
-    /// phase, then twice its last wait, at most `max`; one already closed keeps its wait.
+    /// phase (after an unanswered test: none), then twice its last wait, at most `max`;
+    /// one already closed keeps its wait.
     pub fn close(&mut self, addr: IpAddr, now: Duration) -> Duration {
         let (hold, max) = (self.hold, self.max);
         let path = self.paths.entry(addr).or_insert(Path {
@@ -119,19 +146,32 @@ impl Reprobe {
             wait: Duration::ZERO,
             probes: 0,
         });
-        let since = match path.phase {
+        let (since, tested) = match path.phase {
             Phase::Closed { until } => return until.saturating_sub(now),
-            Phase::Probing { since, .. } => since,
+            Phase::Testing { since } => (since, true),
+            Phase::Probing { since, .. } => (since, false),
         };
         let until = if now.saturating_sub(path.died) < FAST_PHASE {
-            // One re-probe per hold time: the window and the wait together.
-            (since + hold).max(now)
+            if tested {
+                // The next test at once: it costs the connections nothing.
+                now
+            } else {
+                // One re-probe per hold time: the window and the wait together.
+                (since + hold).max(now)
+            }
         } else {
             path.wait = path.wait.max(hold).saturating_mul(2).min(max);
             now + path.wait
         };
         path.phase = Phase::Closed { until };
         until.saturating_sub(now)
+    }
+
+    /// `addr`'s test outside the connections began at `now` (instead of re-opening it).
+    pub fn testing(&mut self, addr: IpAddr, now: Duration) {
+        if let Some(path) = self.paths.get_mut(&addr) {
+            path.phase = Phase::Testing { since: now };
+        }
     }
 
     /// `addr` was re-opened at `now`.
@@ -163,12 +203,18 @@ impl Reprobe {
 
     /// What is due at `now`, in address order; recovered paths are released.
     pub fn due(&mut self, now: Duration) -> Vec<Step> {
-        let (hold, window) = (self.hold, self.window());
+        let (hold, window, test_window) = (self.hold, self.window(), self.test_window());
         let mut steps = Vec::new();
         self.paths.retain(|&addr, path| match path.phase {
             Phase::Closed { until } => {
                 if now >= until {
                     steps.push(Step::Reopen(addr));
+                }
+                true
+            }
+            Phase::Testing { since } => {
+                if now.saturating_sub(since) >= test_window {
+                    steps.push(Step::Failed(addr));
                 }
                 true
             }

@@ -4,7 +4,7 @@
 
 use std::{net::IpAddr, time::Duration};
 
-use super::{FAST_PHASE, PROBE_WINDOW, Phase, Reprobe, Step};
+use super::{FAST_PHASE, PROBE_WINDOW, Phase, Reprobe, Step, TEST_WINDOW};
 
 const HOLD: Duration = Duration::from_secs(10);
 
@@ -150,4 +150,72 @@ fn a_reloaded_schedule_applies_to_the_next_wait() {
             4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 70, 80
         ]
     );
+}
+
+#[test]
+fn an_unanswered_test_fails_after_the_test_window_and_the_next_follows_at_once() {
+    let mut r = Reprobe::new(HOLD, secs(300));
+    r.close(addr(), secs(0));
+    assert_eq!(r.due(secs(10)), [Step::Reopen(addr())]);
+    r.testing(addr(), secs(10));
+    assert_eq!(r.phase(addr()), Some(Phase::Testing { since: secs(10) }));
+    // Not a re-probe: nothing re-opened, nothing counted as established.
+    r.established(addr());
+    assert_eq!(r.probes(addr()), 0);
+    assert_eq!(
+        r.due(secs(10) + TEST_WINDOW.saturating_sub(Duration::from_millis(1))),
+        []
+    );
+    assert_eq!(r.due(secs(10) + TEST_WINDOW), [Step::Failed(addr())]);
+    // It cost the connections nothing: the next test at once.
+    assert_eq!(r.close(addr(), secs(10) + TEST_WINDOW), Duration::ZERO);
+    assert_eq!(r.due(secs(10) + TEST_WINDOW), [Step::Reopen(addr())]);
+}
+
+#[test]
+fn an_answered_test_reopens_and_the_reprobe_runs_as_before() {
+    let mut r = Reprobe::new(HOLD, secs(300));
+    r.close(addr(), secs(0));
+    assert_eq!(r.due(secs(10)), [Step::Reopen(addr())]);
+    r.testing(addr(), secs(10));
+    // Answered a second later: re-opened then.
+    r.reopened(addr(), secs(11));
+    assert_eq!(r.probes(addr()), 1);
+    r.established(addr());
+    assert_eq!(r.due(secs(20)), []);
+    assert_eq!(r.due(secs(21)), [Step::Recovered(addr())]);
+    assert_eq!(r.phase(addr()), None);
+}
+
+#[test]
+fn tests_come_back_to_back_in_the_fast_phase_then_wait_doubling() {
+    let mut r = Reprobe::new(HOLD, secs(80));
+    r.close(addr(), secs(0));
+    let mut began = Vec::new();
+    for t in 1..=400 {
+        // As the plugin does: what an unanswered test makes due is done at once.
+        loop {
+            let steps = r.due(secs(t));
+            if steps.is_empty() {
+                break;
+            }
+            for step in steps {
+                match step {
+                    Step::Reopen(a) => {
+                        r.testing(a, secs(t));
+                        began.push(t);
+                    }
+                    Step::Failed(a) => {
+                        r.close(a, secs(t));
+                    }
+                    Step::Recovered(_) => panic!("never answered"),
+                }
+            }
+        }
+    }
+    // One a second from the hold time on (each given 0.9 s) until the minute is over; then
+    // 20, 40, 80, 80 s after each failure (the cap 80 s).
+    let mut expected: Vec<u64> = (10..=59).collect();
+    expected.extend([80, 121, 202, 283, 364]);
+    assert_eq!(began, expected);
 }
