@@ -113,6 +113,19 @@ impl SystemLikeBus {
         }))
     }
 
+    /// The bus for `test` (with `extra` policy rules, as [`Self::start_with`]), or `None`
+    /// after a skip line: not root, or no `dbus-daemon`.
+    pub fn for_test(test: &str, extra: &str) -> anyhow::Result<Option<Self>> {
+        if !crate::skip::require_root(test) {
+            return Ok(None);
+        }
+        let bus = Self::start_with(extra)?;
+        if bus.is_none() {
+            crate::skip::skip(test, "no dbus-daemon here (cargo xtask setup installs it)");
+        }
+        Ok(bus)
+    }
+
     /// The address to put in `DBUS_SYSTEM_BUS_ADDRESS`.
     #[must_use]
     pub fn address(&self) -> &str {
@@ -137,6 +150,21 @@ pub async fn client(address: &str) -> zbus::Connection {
         .build()
         .await
         .expect("connect to the bus")
+}
+
+/// Our daemon in `ns` on the bus at `address`, logging to stderr at debug, loopback skipped
+/// (it adds no endpoints); the caller adds its pin directory and the rest.
+pub fn daemon_command(ns: &crate::net::netns::NetNs, address: &str) -> anyhow::Result<Command> {
+    let mut cmd = ns.command(crate::bins::path("mptcpd")?)?;
+    cmd.args([
+        "--log",
+        "stderr",
+        "--debug",
+        "--notify-flags",
+        "skip_loopback",
+    ])
+    .env("DBUS_SYSTEM_BUS_ADDRESS", address);
+    Ok(cmd)
 }
 
 /// `mptcpctl ARGS` run in `ns`, with the system bus at `address`.

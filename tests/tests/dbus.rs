@@ -17,11 +17,9 @@ use mptcpd_common::dbus::{
     Subflow,
 };
 use mptcpd_tests::{
-    bins,
     daemon::process::Daemon,
     dbus::{self, SystemLikeBus},
     net::netns::NetNs,
-    skip,
     sockets::mptcp,
 };
 use zbus::{
@@ -33,17 +31,6 @@ use zbus::{
 const WAIT: Duration = Duration::from_secs(20);
 
 /// Root, and `dbus-daemon`, or a skip.
-fn bus_or_skip(test: &str) -> Option<SystemLikeBus> {
-    if !skip::require_root(test) {
-        return None;
-    }
-    let bus = SystemLikeBus::start().unwrap();
-    if bus.is_none() {
-        skip::skip(test, "no dbus-daemon here (cargo xtask setup installs it)");
-    }
-    bus
-}
-
 /// A namespace with limits and a subflow endpoint on loopback, so that a connection to
 /// 127.0.0.1 gets a second subflow from 127.0.0.2.
 fn namespace(prefix: &str) -> NetNs {
@@ -65,16 +52,8 @@ fn namespace(prefix: &str) -> NetNs {
 
 /// Our daemon in `ns` on the bus at `address` (loopback skipped: it adds no endpoints).
 fn daemon(ns: &NetNs, address: &str, pins: &str) -> Daemon {
-    let mut cmd = ns.command(bins::path("mptcpd").unwrap()).unwrap();
-    cmd.args([
-        "--log",
-        "stderr",
-        "--debug",
-        "--notify-flags",
-        "skip_loopback",
-    ])
-    .args(["--bpf-pin-dir", &format!("/sys/fs/bpf/mptcpd-test-{pins}")])
-    .env("DBUS_SYSTEM_BUS_ADDRESS", address);
+    let mut cmd = dbus::daemon_command(ns, address).unwrap();
+    cmd.args(["--bpf-pin-dir", &format!("/sys/fs/bpf/mptcpd-test-{pins}")]);
     Daemon::start(cmd).unwrap()
 }
 
@@ -310,7 +289,7 @@ fn check_unprivileged_reader(address: &str) {
 #[test]
 fn the_bus_shows_the_manager_and_follows_connections() {
     const TEST: &str = "the_bus_shows_the_manager_and_follows_connections";
-    let Some(bus) = bus_or_skip(TEST) else {
+    let Some(bus) = SystemLikeBus::for_test(TEST, "").unwrap() else {
         return;
     };
     let ns = namespace("mptcpd-t-dbus");
@@ -415,7 +394,7 @@ fn as_nobody(address: &str, args: &[&str]) -> Output {
 #[test]
 fn without_a_bus_or_with_the_name_taken_the_daemon_says_so_once_and_runs() {
     const TEST: &str = "without_a_bus_or_with_the_name_taken_the_daemon_says_so_once_and_runs";
-    let Some(bus) = bus_or_skip(TEST) else {
+    let Some(bus) = SystemLikeBus::for_test(TEST, "").unwrap() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -450,7 +429,7 @@ fn without_a_bus_or_with_the_name_taken_the_daemon_says_so_once_and_runs() {
 #[test]
 fn mptcpctl_connections_and_top_read_the_bus() {
     const TEST: &str = "mptcpctl_connections_and_top_read_the_bus";
-    let Some(bus) = bus_or_skip(TEST) else {
+    let Some(bus) = SystemLikeBus::for_test(TEST, "").unwrap() else {
         return;
     };
     let ns = namespace("mptcpd-t-dbusctl");

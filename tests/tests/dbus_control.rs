@@ -8,24 +8,10 @@ use std::{path::Path, process::Output};
 
 use mptcpd_common::dbus::{BUS_NAME, CONTROL_INTERFACE, MANAGER_PATH};
 use mptcpd_tests::{
-    bins,
     daemon::process::Daemon,
     dbus::{self, SystemLikeBus},
     net::netns::NetNs,
-    skip,
 };
-
-/// Root, and `dbus-daemon`, or a skip; the bus has `extra` policy rules.
-fn bus_or_skip(test: &str, extra: &str) -> Option<SystemLikeBus> {
-    if !skip::require_root(test) {
-        return None;
-    }
-    let bus = SystemLikeBus::start_with(extra).unwrap();
-    if bus.is_none() {
-        skip::skip(test, "no dbus-daemon here (cargo xtask setup installs it)");
-    }
-    bus
-}
 
 fn namespace(prefix: &str) -> NetNs {
     let ns = NetNs::new(prefix).unwrap();
@@ -35,19 +21,11 @@ fn namespace(prefix: &str) -> NetNs {
 
 /// Our daemon in `ns` on the bus at `address`, its state in `state`.
 fn daemon(ns: &NetNs, address: &str, state: &Path, extra: &[&str]) -> Daemon {
-    let mut cmd = ns.command(bins::path("mptcpd").unwrap()).unwrap();
-    cmd.args([
-        "--log",
-        "stderr",
-        "--debug",
-        "--notify-flags",
-        "skip_loopback",
-    ])
-    .args(["--bpf-pin-dir", "/sys/fs/bpf/mptcpd-test-dbusctl"])
-    .arg("--state-dir")
-    .arg(state)
-    .args(extra)
-    .env("DBUS_SYSTEM_BUS_ADDRESS", address);
+    let mut cmd = dbus::daemon_command(ns, address).unwrap();
+    cmd.args(["--bpf-pin-dir", "/sys/fs/bpf/mptcpd-test-dbusctl"])
+        .arg("--state-dir")
+        .arg(state)
+        .args(extra);
     let mut daemon = Daemon::start(cmd).unwrap();
     daemon.wait_for_log("D-Bus: serving").unwrap();
     daemon
@@ -109,7 +87,7 @@ fn add_as_nobody(address: &str, groups: &str, addr: &str) -> Output {
 #[test]
 fn operator_endpoints_survive_the_daemon_and_refusals_are_named() {
     const TEST: &str = "operator_endpoints_survive_the_daemon_and_refusals_are_named";
-    let Some(bus) = bus_or_skip(TEST, "") else {
+    let Some(bus) = SystemLikeBus::for_test(TEST, "").unwrap() else {
         return;
     };
     let ns = namespace("mptcpd-t-dbusctl1");
@@ -226,7 +204,7 @@ fn only_root_and_the_dbus_group_may_change_state() {
     let loose = r#"<policy context="default">
         <allow send_destination="org.mptcpd.Mptcpd" send_interface="org.mptcpd.Control1"/>
       </policy>"#;
-    let Some(strict) = bus_or_skip(TEST, "") else {
+    let Some(strict) = SystemLikeBus::for_test(TEST, "").unwrap() else {
         return;
     };
     let loose = SystemLikeBus::start_with(loose).unwrap().unwrap();
@@ -282,7 +260,7 @@ fn only_root_and_the_dbus_group_may_change_state() {
 #[test]
 fn mptcpctl_goes_through_the_daemon_when_it_is_on_the_bus() {
     const TEST: &str = "mptcpctl_goes_through_the_daemon_when_it_is_on_the_bus";
-    let Some(bus) = bus_or_skip(TEST, "") else {
+    let Some(bus) = SystemLikeBus::for_test(TEST, "").unwrap() else {
         return;
     };
     let ns = namespace("mptcpd-t-dbusctl3");

@@ -39,17 +39,6 @@ const PORT: u16 = 5341;
 const PYTHON: &str = "/usr/bin/python3";
 
 /// Root and `dbus-daemon`, or a skip.
-fn bus_or_skip(test: &str) -> Option<SystemLikeBus> {
-    if !skip::require_root(test) {
-        return None;
-    }
-    let bus = SystemLikeBus::start().unwrap();
-    if bus.is_none() {
-        skip::skip(test, "no dbus-daemon here (cargo xtask setup installs it)");
-    }
-    bus
-}
-
 /// Whether Debian's python3-dbus-next is there, else a skip.
 fn python_or_skip(test: &str) -> bool {
     let found = Command::new(PYTHON)
@@ -160,7 +149,7 @@ fn ifindex(ns: &NetNs, dev: &str) -> i32 {
 async fn the_python_example_handles_connections_until_it_goes_then_the_default_plugin_does() {
     const TEST: &str =
         "the_python_example_handles_connections_until_it_goes_then_the_default_plugin_does";
-    let Some(bus) = bus_or_skip(TEST) else {
+    let Some(bus) = SystemLikeBus::for_test(TEST, "").unwrap() else {
         return;
     };
     if !python_or_skip(TEST) {
@@ -284,19 +273,9 @@ fn lone_daemon(prefix: &str, address: &str, userspace: bool) -> (NetNs, Daemon, 
         sysctl::set_in(&ns, "net.mptcp.pm_type", "1").unwrap();
     }
     let plugin = if userspace { "mesh" } else { "addr_adv" };
-    let mut cmd = ns
-        .command(mptcpd_tests::bins::path("mptcpd").unwrap())
-        .unwrap();
-    cmd.args([
-        "--log",
-        "stderr",
-        "--debug",
-        "--notify-flags",
-        "skip_loopback",
-    ])
-    .args(["--path-manager", plugin, "--load-plugins", plugin])
-    .arg(format!("--bpf-pin-dir=/sys/fs/bpf/{}", ns.name()))
-    .env("DBUS_SYSTEM_BUS_ADDRESS", address);
+    let mut cmd = dbus::daemon_command(&ns, address).unwrap();
+    cmd.args(["--path-manager", plugin, "--load-plugins", plugin])
+        .arg(format!("--bpf-pin-dir=/sys/fs/bpf/{}", ns.name()));
     let state = tempfile::tempdir().unwrap();
     cmd.arg("--state-dir").arg(state.path());
     let mut daemon = Daemon::start(cmd).unwrap();
@@ -307,7 +286,7 @@ fn lone_daemon(prefix: &str, address: &str, userspace: bool) -> (NetNs, Daemon, 
 #[test]
 fn under_the_in_kernel_path_manager_the_request_is_refused_by_name() {
     const TEST: &str = "under_the_in_kernel_path_manager_the_request_is_refused_by_name";
-    let Some(bus) = bus_or_skip(TEST) else {
+    let Some(bus) = SystemLikeBus::for_test(TEST, "").unwrap() else {
         return;
     };
     let (_ns, daemon, _state) = lone_daemon("mptcpd-t-extpm-k", bus.address(), false);
@@ -476,7 +455,7 @@ async fn leaving_mid_call(address: &str) {
 fn bad_input_is_refused_by_name_and_a_client_that_leaves_takes_its_endpoints_along() {
     const TEST: &str =
         "bad_input_is_refused_by_name_and_a_client_that_leaves_takes_its_endpoints_along";
-    let Some(bus) = bus_or_skip(TEST) else {
+    let Some(bus) = SystemLikeBus::for_test(TEST, "").unwrap() else {
         return;
     };
     let address = bus.address();
@@ -513,7 +492,7 @@ fn listening(ns: &NetNs, port: u16) -> bool {
 #[test]
 fn a_client_sees_its_connections_and_its_listeners_close_when_it_leaves() {
     const TEST: &str = "a_client_sees_its_connections_and_its_listeners_close_when_it_leaves";
-    let Some(bus) = bus_or_skip(TEST) else {
+    let Some(bus) = SystemLikeBus::for_test(TEST, "").unwrap() else {
         return;
     };
     let address = bus.address();

@@ -18,9 +18,8 @@ use mptcpd_common::dbus::{
 use mptcpd_tests::{
     bins,
     daemon::process::Daemon,
-    dbus::SystemLikeBus,
+    dbus::{self, SystemLikeBus},
     net::{netns::NetNs, two_hosts::TwoHosts},
-    skip,
     sockets::mptcp,
 };
 use zbus::{MatchRule, MessageStream, message::Message, zvariant::OwnedObjectPath};
@@ -93,11 +92,7 @@ impl Signals {
 
 #[test]
 fn a_subscriber_sees_connection_subflow_interface_and_address_signals() {
-    if !skip::require_root(TEST) {
-        return;
-    }
-    let Some(bus) = SystemLikeBus::start().unwrap() else {
-        skip::skip(TEST, "no dbus-daemon here (cargo xtask setup installs it)");
+    let Some(bus) = SystemLikeBus::for_test(TEST, "").unwrap() else {
         return;
     };
     let hosts = TwoHosts::new("mptcpd-t-dsig").unwrap();
@@ -237,28 +232,16 @@ async fn network_signals(hosts: &TwoHosts, signals: &mut Signals) {
 #[test]
 fn a_subscriber_that_fell_behind_is_told_how_many_and_reads_the_state_again() {
     const TEST: &str = "a_subscriber_that_fell_behind_is_told_how_many_and_reads_the_state_again";
-    if !skip::require_root(TEST) {
-        return;
-    }
-    let Some(bus) = SystemLikeBus::start().unwrap() else {
-        skip::skip(TEST, "no dbus-daemon here (cargo xtask setup installs it)");
+    let Some(bus) = SystemLikeBus::for_test(TEST, "").unwrap() else {
         return;
     };
     let ns = NetNs::new("mptcpd-t-dsigov").unwrap();
     ns.ip(&["link", "set", "lo", "up"]).unwrap();
     ns.ip(&["link", "add", "ov0", "type", "veth", "peer", "name", "ov1"])
         .unwrap();
-    let mut cmd = ns.command(bins::path("mptcpd").unwrap()).unwrap();
-    cmd.args([
-        "--log",
-        "stderr",
-        "--debug",
-        "--notify-flags",
-        "skip_loopback",
-    ])
-    .arg(format!("--bpf-pin-dir=/sys/fs/bpf/{}", ns.name()))
-    .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
-    .env("MPTCPD_TEST_DBUS_QUEUE", "1");
+    let mut cmd = dbus::daemon_command(&ns, bus.address()).unwrap();
+    cmd.arg(format!("--bpf-pin-dir=/sys/fs/bpf/{}", ns.name()))
+        .env("MPTCPD_TEST_DBUS_QUEUE", "1");
     let state = tempfile::tempdir().unwrap();
     cmd.arg("--state-dir").arg(state.path());
     let mut daemon = Daemon::start(cmd).unwrap();

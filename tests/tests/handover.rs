@@ -17,7 +17,6 @@ use mptcpd_tests::{
         restart_lab::{RestartLab, foreign, ours},
     },
     dbus::SystemLikeBus,
-    skip,
 };
 use zbus::{interface, zvariant::OwnedObjectPath};
 
@@ -133,11 +132,7 @@ fn start(lab: &RestartLab, state: &Path, bus: &str) -> Daemon {
 #[test]
 fn a_restart_hands_the_endpoints_over_and_a_stop_removes_them() {
     const TEST: &str = "a_restart_hands_the_endpoints_over_and_a_stop_removes_them";
-    if !skip::require_root(TEST) {
-        return;
-    }
-    let Some(bus) = SystemLikeBus::start_with(FAKE_POLICY).unwrap() else {
-        skip::skip(TEST, "no dbus-daemon here (cargo xtask setup installs it)");
+    let Some(bus) = SystemLikeBus::for_test(TEST, FAKE_POLICY).unwrap() else {
         return;
     };
     let pending = Pending::default();
