@@ -102,6 +102,31 @@ fn bad_config_files_are_refused_with_one_line() {
     assert_refused(&out, 1, "missing.conf");
 }
 
+/// A `MPTCPD_LOG` that does not parse is named in one warning and the default filter kept.
+#[test]
+fn a_bad_mptcpd_log_is_named_and_the_default_filter_kept() {
+    if !skip::require_root("a_bad_mptcpd_log_is_named_and_the_default_filter_kept") {
+        return;
+    }
+    let ns = NetNs::new("mptcpd-t-envlog").unwrap();
+    let (_dir, path) = config_file("[core]\n", 0o644);
+    let mut cmd = ns.command(bins::path("mptcpd").unwrap()).unwrap();
+    cmd.arg("--config")
+        .arg(&path)
+        .args(["--log=stderr", "--notify-flags=skip_loopback"])
+        .args(["--bpf-pin-dir", &pin_dir("envlog")])
+        .env("MPTCPD_LOG", "mptcpd=loud");
+    let mut daemon = Daemon::start(cmd).unwrap();
+    daemon
+        .wait_for_log("MPTCPD_LOG=\"mptcpd=loud\" ignored: not a filter")
+        .unwrap();
+    daemon.wait_for_log("ready").unwrap();
+    let (status, log) = daemon.stop().unwrap();
+    assert!(status.success(), "{log}");
+    assert_eq!(log.matches("MPTCPD_LOG").count(), 1, "{log}");
+    assert!(!log.contains("DEBUG"), "{log}");
+}
+
 #[test]
 fn config_file_and_options_make_the_effective_settings() {
     if !skip::require_root("config_file_and_options_make_the_effective_settings") {

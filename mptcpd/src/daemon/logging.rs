@@ -64,18 +64,14 @@ fn filter(debug: bool) -> Targets {
     directives.parse().unwrap_or_default()
 }
 
-/// `MPTCPD_LOG`'s filter, if it is set and parses.
-fn from_env() -> Option<Targets> {
-    parse(&std::env::var(FILTER_ENV).ok()?)
-}
-
 fn parse(directives: &str) -> Option<Targets> {
     directives.parse().ok()
 }
 
 /// Installs the global subscriber. `log` records become `tracing` events.
 pub(super) fn init(target: LogTarget, debug: bool) -> Result<LogLevel, DaemonError> {
-    let (targets, from_env) = match from_env() {
+    let env = std::env::var(FILTER_ENV).ok();
+    let (targets, from_env) = match env.as_deref().and_then(parse) {
         Some(f) => (f, true),
         None => (filter(debug), false),
     };
@@ -106,6 +102,13 @@ pub(super) fn init(target: LogTarget, debug: bool) -> Result<LogLevel, DaemonErr
         }
         LogTarget::Null => registry.try_init(),
     };
+    if let Some(value) = env.filter(|_| !from_env) {
+        let default = if debug { DEBUG } else { "info" };
+        tracing::warn!(
+            "{FILTER_ENV}={value:?} ignored: not a filter of target=level directives and a \
+             default level (e.g. info,mptcpd::plugins=debug); using {default}"
+        );
+    }
     Ok(LogLevel {
         handle,
         from_env,
