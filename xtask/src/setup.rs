@@ -182,12 +182,24 @@ fn install(item: &Missing, stable: &str) -> anyhow::Result<()> {
                 );
             }
             cmd::run(Command::new("apt-get").args(["update", "-q"]))?;
-            cmd::run(
-                Command::new("apt-get")
-                    .args(["install", "-y", "-q", "--no-install-recommends"])
-                    .args(names)
-                    .env("DEBIAN_FRONTEND", "noninteractive"),
-            )
+            cmd::run(&mut apt_install(names))?;
+            // apt may remove a listed package to install another: a machine image's newer
+            // qemu-utils from backports goes when Debian 12's qemu-system-x86 comes. Such a
+            // package is installed again, in the version that fits.
+            if let Some(Missing::Debian(removed)) = debian_packages()? {
+                eprintln!(
+                    "setup: installing again what that install removed: {}",
+                    removed.join(" ")
+                );
+                cmd::run(&mut apt_install(&removed))?;
+            }
+            match debian_packages()? {
+                Some(Missing::Debian(still)) => bail!(
+                    "apt-get left Debian packages {} missing; install them by hand",
+                    still.join(" ")
+                ),
+                _ => Ok(()),
+            }
         }
         Missing::Toolchain {
             channel,
@@ -215,6 +227,14 @@ fn install(item: &Missing, stable: &str) -> anyhow::Result<()> {
         ),
         Missing::Tool(tool) => tool.install(stable),
     }
+}
+
+fn apt_install(names: &[&str]) -> Command {
+    let mut apt = Command::new("apt-get");
+    apt.args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(names)
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    apt
 }
 
 impl CargoTool {
