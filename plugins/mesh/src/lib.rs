@@ -10,7 +10,8 @@
 //!   pair is skipped. On the server side only the announced addresses are joined: the
 //!   client's initial port listens for nothing.
 //! - At most `max-subflows` subflows made by the plugin are open per connection (default: the
-//!   kernel's subflow limit, `GET_LIMITS`, read when the connection is established). A
+//!   kernel's subflow limit, `GET_LIMITS`, read when a connection is established and kept
+//!   for [`LIMIT_MAX_AGE`]: a storm of connections costs one request each, not two). A
 //!   subflow that closes (or that the kernel refused) frees its place for a pair not tried
 //!   yet, taken at the next announcement: not at once, as a closing connection closes its
 //!   subflows one by one. A pair is tried once per connection, so a refused or failing path
@@ -32,6 +33,7 @@ use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     net::{IpAddr, SocketAddr},
     sync::{Mutex, MutexGuard, PoisonError},
+    time::{Duration, Instant},
 };
 
 use mptcpd_plugin::{
@@ -46,14 +48,23 @@ pub const NAME: &str = "mesh";
 /// The kernel's default subflow limit, used when it cannot be read.
 const KERNEL_DEFAULT_SUBFLOWS: u32 = 2;
 
+/// How long the kernel's subflow limit, once read, stands for the connections established
+/// after it. The kernel sends no event when `ip mptcp limits set` changes it, so a change
+/// applies to connections established at most this long after it.
+pub const LIMIT_MAX_AGE: Duration = Duration::from_secs(1);
+
 /// A subflow as the plugin names it: local address, remote address and port.
 type Pair = (IpAddr, SocketAddr);
 
 /// The `mesh` plugin.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Mesh {
     /// `max-subflows`; `None`: the kernel's limit.
     max_subflows: Option<u32>,
+    /// [`LIMIT_MAX_AGE`], shorter in tests.
+    limit_max_age: Duration,
+    /// The kernel's subflow limit and when it was read.
+    kernel_limit: Mutex<Option<(Instant, u32)>>,
     state: Mutex<State>,
 }
 
@@ -89,7 +100,18 @@ impl Mesh {
     pub fn new(config: &PluginConfig) -> Self {
         Self {
             max_subflows: config.max_subflows,
+            limit_max_age: LIMIT_MAX_AGE,
+            kernel_limit: Mutex::default(),
             state: Mutex::default(),
+        }
+    }
+
+    /// The same, keeping the kernel's limit for `max_age` instead of [`LIMIT_MAX_AGE`].
+    #[cfg(test)]
+    fn with_limit_max_age(config: &PluginConfig, max_age: Duration) -> Self {
+        Self {
+            limit_max_age: max_age,
+            ..Self::new(config)
         }
     }
 
@@ -113,19 +135,43 @@ impl Mesh {
     async fn established(&self, conn: &Connection, pm: &dyn PathManager) {
         let limit = match self.max_subflows {
             Some(limit) => limit,
-            None => match pm.get_limits().await {
-                Ok(limits) => limits.subflows,
-                Err(e) => {
-                    warn!(
-                        "reading the kernel's subflow limit: {}; using {KERNEL_DEFAULT_SUBFLOWS}",
-                        Chain(&e)
-                    );
-                    KERNEL_DEFAULT_SUBFLOWS
-                }
-            },
+            None => self.kernel_limit(pm).await,
         };
         self.state().track(conn).limit = Some(limit);
         self.fill(conn.token, pm).await;
+    }
+
+    /// The kernel's subflow limit, read again once the last reading is older than
+    /// `limit_max_age`. Connections established together may each read it: the lock is
+    /// never held across the kernel's answer.
+    async fn kernel_limit(&self, pm: &dyn PathManager) -> u32 {
+        let fresh = |read: &Option<(Instant, u32)>| {
+            read.filter(|(at, _)| at.elapsed() < self.limit_max_age)
+                .map(|(_, limit)| limit)
+        };
+        if let Some(limit) = fresh(&self.kernel_limit_read()) {
+            return limit;
+        }
+        match pm.get_limits().await {
+            Ok(limits) => {
+                *self.kernel_limit_read() = Some((Instant::now(), limits.subflows));
+                limits.subflows
+            }
+            Err(e) => {
+                warn!(
+                    "reading the kernel's subflow limit: {}; using {KERNEL_DEFAULT_SUBFLOWS}",
+                    Chain(&e)
+                );
+                KERNEL_DEFAULT_SUBFLOWS
+            }
+        }
+    }
+
+    fn kernel_limit_read(&self) -> MutexGuard<'_, Option<(Instant, u32)>> {
+        // A poisoned reading is still a reading.
+        self.kernel_limit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn announced(&self, addr: &RemoteAddress) -> bool {

@@ -1,4 +1,7 @@
-use std::net::{IpAddr, SocketAddr};
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
 
 use mptcpd_plugin::{
     Commands as _, Connection, Event, EventFlags, Limits, NewSubflow, PathManager as _,
@@ -29,11 +32,14 @@ fn conn() -> Connection {
 /// Interfaces 1 (10.0.1.1, the connection's), 2 (10.0.2.1), 3 (10.0.3.1, an IPv6 address
 /// and a link-local one).
 fn setup(max_subflows: Option<u32>) -> (Mesh, RecordingPm) {
-    let pm = RecordingPm::new();
-    let p = Mesh::new(&PluginConfig {
+    setup_with(Mesh::new(&PluginConfig {
         max_subflows,
         ..PluginConfig::default()
-    });
+    }))
+}
+
+fn setup_with(p: Mesh) -> (Mesh, RecordingPm) {
+    let pm = RecordingPm::new();
     for (index, addr) in [
         (1, "10.0.1.1"),
         (2, "10.0.2.1"),
@@ -141,6 +147,60 @@ fn at_most_max_subflows_and_the_default_is_the_kernels_limit() {
     let (p, pm) = setup(Some(0));
     established(&p, &pm, conn());
     assert_eq!(created(&pm.take_calls()), [], "0: none at all");
+}
+
+fn conn_with(token: u32) -> Connection {
+    testing::connection(SubflowPath {
+        token,
+        local: sock("10.0.1.1:40000"),
+        remote: sock("10.0.1.2:5201"),
+    })
+}
+
+fn limits_read(calls: &[Call]) -> usize {
+    calls.iter().filter(|c| **c == Call::GetLimits).count()
+}
+
+#[test]
+fn the_kernels_limit_is_read_once_for_connections_established_together() {
+    let (p, pm) = setup(None);
+    block_on(pm.set_limits(Limits {
+        add_addr_accepted: 0,
+        subflows: 2,
+    }))
+    .unwrap();
+    pm.take_calls();
+    for token in 1..=3 {
+        established(&p, &pm, conn_with(token));
+    }
+    let calls = pm.take_calls();
+    assert_eq!(limits_read(&calls), 1, "{calls:?}");
+    assert_eq!(created(&calls).len(), 6, "two each: {calls:?}");
+}
+
+#[test]
+fn a_changed_kernel_limit_applies_once_the_reading_is_old() {
+    let (p, pm) = setup_with(Mesh::with_limit_max_age(
+        &PluginConfig::default(),
+        Duration::ZERO,
+    ));
+    block_on(pm.set_limits(Limits {
+        add_addr_accepted: 0,
+        subflows: 2,
+    }))
+    .unwrap();
+    established(&p, &pm, conn_with(1));
+    assert_eq!(created(&pm.take_calls()).len(), 2, "the first limit");
+    block_on(pm.set_limits(Limits {
+        add_addr_accepted: 0,
+        subflows: 1,
+    }))
+    .unwrap();
+    pm.take_calls();
+    established(&p, &pm, conn_with(2));
+    let calls = pm.take_calls();
+    assert_eq!(limits_read(&calls), 1, "read again: {calls:?}");
+    assert_eq!(created(&calls).len(), 1, "the new limit: {calls:?}");
 }
 
 #[test]
