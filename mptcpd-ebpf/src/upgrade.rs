@@ -69,9 +69,8 @@ extern "C" fn upgrade_socket(ctx: *const u64) -> i32 {
     let allowed = if cookie == 0 {
         core::ptr::null_mut()
     } else {
-        UPGRADE_NETNS
-            .get_ptr_mut(&cookie)
-            .unwrap_or(core::ptr::null_mut())
+        // Null when the namespace is not listed.
+        UPGRADE_NETNS.get_ptr_mut(&cookie).unwrap_or_default()
     };
     if allowed.is_null() {
         // SAFETY: the array's only element, live while the program runs.
