@@ -52,6 +52,16 @@ fn setup_with(p: Mesh) -> (Mesh, RecordingPm) {
     (p, pm)
 }
 
+/// Sets the (fake) kernel's subflow limit and forgets the call.
+fn kernel_limit(pm: &RecordingPm, subflows: u32) {
+    block_on(pm.set_limits(Limits {
+        add_addr_accepted: 0,
+        subflows,
+    }))
+    .unwrap();
+    pm.take_calls();
+}
+
 fn established(p: &Mesh, pm: &RecordingPm, conn: Connection) {
     block_on(p.on_event(&Event::NewConnection(conn), pm));
     block_on(p.on_event(&Event::ConnectionEstablished(conn), pm));
@@ -133,12 +143,7 @@ fn at_most_max_subflows_and_the_default_is_the_kernels_limit() {
     assert_eq!(created(&pm.take_calls()), [], "still one");
 
     let (p, pm) = setup(None);
-    block_on(pm.set_limits(Limits {
-        add_addr_accepted: 0,
-        subflows: 1,
-    }))
-    .unwrap();
-    pm.take_calls();
+    kernel_limit(&pm, 1);
     established(&p, &pm, conn());
     let calls = pm.take_calls();
     assert_eq!(calls.first(), Some(&Call::GetLimits), "{calls:?}");
@@ -164,12 +169,7 @@ fn limits_read(calls: &[Call]) -> usize {
 #[test]
 fn the_kernels_limit_is_read_once_for_connections_established_together() {
     let (p, pm) = setup(None);
-    block_on(pm.set_limits(Limits {
-        add_addr_accepted: 0,
-        subflows: 2,
-    }))
-    .unwrap();
-    pm.take_calls();
+    kernel_limit(&pm, 2);
     for token in 1..=3 {
         established(&p, &pm, conn_with(token));
     }
@@ -184,19 +184,10 @@ fn a_changed_kernel_limit_applies_once_the_reading_is_old() {
         &PluginConfig::default(),
         Duration::ZERO,
     ));
-    block_on(pm.set_limits(Limits {
-        add_addr_accepted: 0,
-        subflows: 2,
-    }))
-    .unwrap();
+    kernel_limit(&pm, 2);
     established(&p, &pm, conn_with(1));
     assert_eq!(created(&pm.take_calls()).len(), 2, "the first limit");
-    block_on(pm.set_limits(Limits {
-        add_addr_accepted: 0,
-        subflows: 1,
-    }))
-    .unwrap();
-    pm.take_calls();
+    kernel_limit(&pm, 1);
     established(&p, &pm, conn_with(2));
     let calls = pm.take_calls();
     assert_eq!(limits_read(&calls), 1, "read again: {calls:?}");
