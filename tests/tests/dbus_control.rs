@@ -122,6 +122,15 @@ fn operator_endpoints_survive_the_daemon_and_refusals_are_named() {
     assert!(text.starts_with("kernel: "), "{text}");
     let (name, text) = call::<_, ()>(address, "RemoveEndpoint", &(200_u8,)).unwrap_err();
     assert_eq!(name, "org.mptcpd.Error.NotFound", "{text}");
+    // Ids out of range: 0 names no endpoint; above 255 is not a byte (the bus's own error).
+    let (name, text) = call::<_, ()>(address, "RemoveEndpoint", &(0_u8,)).unwrap_err();
+    assert_eq!(name, "org.mptcpd.Error.InvalidArgument", "{text}");
+    assert!(text.contains("address id 0 refused"), "{text}");
+    let (name, text) =
+        call::<_, ()>(address, "SetEndpointFlags", &(0_u8, vec!["backup"])).unwrap_err();
+    assert_eq!(name, "org.mptcpd.Error.InvalidArgument", "{text}");
+    let (name, text) = call::<_, ()>(address, "RemoveEndpoint", &(300_u32,)).unwrap_err();
+    assert!(!name.starts_with("org.mptcpd."), "{name}: {text}");
     for (method, bad) in [
         (
             "AddEndpoint",
