@@ -122,15 +122,7 @@ fn operator_endpoints_survive_the_daemon_and_refusals_are_named() {
     assert!(text.starts_with("kernel: "), "{text}");
     let (name, text) = call::<_, ()>(address, "RemoveEndpoint", &(200_u8,)).unwrap_err();
     assert_eq!(name, "org.mptcpd.Error.NotFound", "{text}");
-    // Ids out of range: 0 names no endpoint; above 255 is not a byte (the bus's own error).
-    let (name, text) = call::<_, ()>(address, "RemoveEndpoint", &(0_u8,)).unwrap_err();
-    assert_eq!(name, "org.mptcpd.Error.InvalidArgument", "{text}");
-    assert!(text.contains("address id 0 refused"), "{text}");
-    let (name, text) =
-        call::<_, ()>(address, "SetEndpointFlags", &(0_u8, vec!["backup"])).unwrap_err();
-    assert_eq!(name, "org.mptcpd.Error.InvalidArgument", "{text}");
-    let (name, text) = call::<_, ()>(address, "RemoveEndpoint", &(300_u32,)).unwrap_err();
-    assert!(!name.starts_with("org.mptcpd."), "{name}: {text}");
+    ids_out_of_range_are_refused(address);
     for (method, bad) in [
         (
             "AddEndpoint",
@@ -330,4 +322,16 @@ fn mptcpctl_goes_through_the_daemon_when_it_is_on_the_bus() {
         shown.contains("198.51.100.21") && shown.contains("198.51.100.22"),
         "{shown}"
     );
+}
+
+/// Ids out of range: 0 names no endpoint; above 255 is not a byte (the bus's own error).
+fn ids_out_of_range_are_refused(address: &str) {
+    let (name, text) = call::<_, ()>(address, "RemoveEndpoint", &(0_u8,)).unwrap_err();
+    assert_eq!(name, "org.mptcpd.Error.InvalidArgument", "{text}");
+    assert!(text.contains("address id 0 refused"), "{text}");
+    let (name, text) =
+        call::<_, ()>(address, "SetEndpointFlags", &(0_u8, vec!["backup"])).unwrap_err();
+    assert_eq!(name, "org.mptcpd.Error.InvalidArgument", "{text}");
+    let (name, text) = call::<_, ()>(address, "RemoveEndpoint", &(300_u32,)).unwrap_err();
+    assert!(!name.starts_with("org.mptcpd."), "{name}: {text}");
 }
