@@ -1,7 +1,8 @@
 //! `cargo xtask bench churn`: builds our daemon and `mptcpd-bench` (release) and runs its
 //! `churn` benchmark (ours, the C mptcpd fetched by the harness, and the `ip` floor), which
 //! prints the table and writes `target/bench/churn.json`. With `--feature-sets` it first builds
-//! the daemon without each optional part too and measures those builds beside the default one.
+//! the daemon without each optional part too, and the small build for routers (`release-small`
+//! without the optional parts), and measures those builds beside the default one.
 
 use std::fs;
 
@@ -13,17 +14,19 @@ pub(crate) struct ChurnArgs {
     /// kernel).
     #[arg(long, default_value_t = 200)]
     cycles: usize,
-    /// Also build and measure the daemon without D-Bus, without metrics and without both (each
-    /// a release build of its own: minutes).
+    /// Also build and measure the daemon without D-Bus, without metrics, without both, and the
+    /// router build (`--profile release-small`, neither) (each a release build of its own:
+    /// minutes).
     #[arg(long)]
     feature_sets: bool,
 }
 
-/// The builds besides the default one: a name and the features they keep.
-const FEATURE_SETS: &[(&str, &str)] = &[
-    ("no-dbus", "metrics"),
-    ("no-metrics", "dbus"),
-    ("neither", ""),
+/// The builds besides the default one: a name, the features they keep and the profile.
+const FEATURE_SETS: &[(&str, &str, &str)] = &[
+    ("no-dbus", "metrics", "release"),
+    ("no-metrics", "dbus", "release"),
+    ("neither", "", "release"),
+    ("router", "", "release-small"),
 ];
 
 pub(crate) fn run(args: &ChurnArgs) -> anyhow::Result<()> {
@@ -31,16 +34,16 @@ pub(crate) fn run(args: &ChurnArgs) -> anyhow::Result<()> {
     let release = target.join("release").join("mptcpd");
     let mut daemons = Vec::new();
     if args.feature_sets {
-        for (name, features) in FEATURE_SETS {
+        for (name, features, profile) in FEATURE_SETS {
             cmd::run(
                 cmd::cargo()
-                    .args(["build", "--release", "-p", "mptcpd", "--bin", "mptcpd"])
+                    .args(["build", "--profile", profile, "-p", "mptcpd", "--bin", "mptcpd"])
                     .args(["--no-default-features", "--features", features]),
             )?;
             let dir = target.join("bench").join("churn-builds").join(name);
             fs::create_dir_all(&dir)?;
             let copy = dir.join("mptcpd");
-            fs::copy(&release, &copy)?;
+            fs::copy(target.join(profile).join("mptcpd"), &copy)?;
             daemons.push(format!("{name}={}", copy.display()));
         }
     }
