@@ -54,7 +54,7 @@ fn main() -> anyhow::Result<()> {
 /// Rewrites the object at `path` without its `.debug_*` sections and their relocations; the
 /// `.BTF` and `.BTF.ext` sections (types, CO-RE relocations, line info) stay.
 fn strip_dwarf(path: &Path) -> anyhow::Result<()> {
-    use object::build::elf::{Builder, SectionData};
+    use object::build::elf::{Builder, Section, SectionData};
 
     let data = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let mut builder = Builder::read(data.as_slice())
@@ -63,9 +63,9 @@ fn strip_dwarf(path: &Path) -> anyhow::Result<()> {
         .sections
         .iter()
         .filter(|section| section.name.starts_with(b".debug_"))
-        .map(|section| section.id())
+        .map(Section::id)
         .collect();
-    for section in builder.sections.iter_mut() {
+    for section in &mut builder.sections {
         let relocates_dwarf = section
             .sh_info_section
             .is_some_and(|target| dwarf.contains(&target));

@@ -13,18 +13,32 @@ pub enum NetmonError {
     Dump {
         /// `links` or `addresses`.
         what: &'static str,
-        /// The rtnetlink error.
+        /// What went wrong.
         #[source]
-        source: rtnetlink::Error,
+        source: RequestError,
     },
     /// A route lookup failed for another reason than "no such route" (the request socket
     /// is gone).
     #[error("looking up a route")]
-    Lookup(#[source] rtnetlink::Error),
+    Lookup(#[source] RequestError),
     /// The notification socket closed.
     #[error("the rtnetlink notification socket closed")]
     Closed,
     /// The monitor task panicked or was cancelled.
     #[error("the network monitor task failed")]
     Task(#[source] tokio::task::JoinError),
+}
+
+/// Why a request on the rtnetlink socket got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The request could not be handed to the socket's task (it has stopped).
+    #[error("sending the request")]
+    Send(#[source] netlink_proto::NetlinkProtoError),
+    /// The kernel answered with an error.
+    #[error("refused by the kernel")]
+    Kernel(#[source] io::Error),
+    /// The answer was a message of a type that does not answer this request.
+    #[error("unexpected answer of type {0}")]
+    Unexpected(u16),
 }

@@ -6,12 +6,13 @@ use std::{
     net::IpAddr,
 };
 
-use futures_util::{FutureExt as _, StreamExt as _, TryStreamExt as _, stream::BoxStream};
-use rtnetlink::{
-    Handle, MulticastGroup,
-    packet_core::{NetlinkMessage, NetlinkPayload},
-    packet_route::RouteNetlinkMessage,
-    sys::{AsyncSocket as _, SocketAddr},
+use futures_util::{FutureExt as _, StreamExt as _, stream::BoxStream};
+use netlink_packet_core::{
+    NLM_F_DUMP, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload, NetlinkSerializable as _,
+};
+use netlink_proto::{
+    ConnectionHandle,
+    sys::{AsyncSocket as _, SocketAddr, protocols::NETLINK_ROUTE},
 };
 use tokio::{
     sync::{
@@ -23,12 +24,13 @@ use tokio::{
 use tracing::{debug, warn};
 
 use super::{
-    NetmonError, decode,
+    NetmonError, RequestError, decode,
     flags::NotifyFlags,
     model::{Interface, LocalAddress, NetEvent},
     policy::AddressFilter,
     routing,
     state::{Input, NetState, Output, RouteCheck},
+    wire::{Address, Link, RTM_NEWADDR, RTM_NEWLINK, Route, RtMessage},
 };
 
 /// Receive buffer of the notification socket (the kernel doubles it): twice the `mptcp_pm`
@@ -41,7 +43,21 @@ pub const NOTIFY_RECEIVE_BUFFER: usize = 8 << 20;
 type Adopted = (Vec<(Option<u32>, IpAddr)>, oneshot::Sender<()>);
 
 /// Notifications as netlink-proto hands them over.
-type Notifications = BoxStream<'static, (NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
+type Notifications = BoxStream<'static, (NetlinkMessage<RtMessage>, SocketAddr)>;
+
+/// Requests (dumps and route lookups) to the kernel.
+type Handle = ConnectionHandle<RtMessage>;
+
+/// `RTNLGRP_*` (linux/rtnetlink.h): link changes.
+const RTNLGRP_LINK: u32 = 1;
+/// IPv4 address changes.
+const RTNLGRP_IPV4_IFADDR: u32 = 5;
+/// IPv4 route changes.
+const RTNLGRP_IPV4_ROUTE: u32 = 7;
+/// IPv6 address changes.
+const RTNLGRP_IPV6_IFADDR: u32 = 9;
+/// IPv6 route changes.
+const RTNLGRP_IPV6_ROUTE: u32 = 11;
 
 /// A running network monitor: links and addresses of this network namespace, as events.
 ///
@@ -70,17 +86,21 @@ impl NetworkMonitor {
         flags: NotifyFlags,
         filter: AddressFilter,
     ) -> Result<Self, NetmonError> {
-        let mut groups = vec![
-            MulticastGroup::Link,
-            MulticastGroup::Ipv4Ifaddr,
-            MulticastGroup::Ipv6Ifaddr,
-        ];
+        let mut groups = vec![RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR];
         if flags.contains(NotifyFlags::CHECK_ROUTE) {
-            groups.extend([MulticastGroup::Ipv4Route, MulticastGroup::Ipv6Route]);
+            groups.extend([RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE]);
         }
-        // Subscribed before the dump, so that nothing between the two is lost.
+        // Subscribed before the dump, so that nothing between the two is lost: the groups
+        // (all below 32) joined by binding with their bitmask, as `ip monitor` does.
         let (mut notify_conn, _, notifications) =
-            rtnetlink::new_multicast_connection(&groups).map_err(NetmonError::Socket)?;
+            netlink_proto::new_connection::<RtMessage>(NETLINK_ROUTE)
+                .map_err(NetmonError::Socket)?;
+        let mask = groups.iter().fold(0, |mask, group| mask | 1 << (group - 1));
+        notify_conn
+            .socket_mut()
+            .socket_mut()
+            .bind(&SocketAddr::new(0, mask))
+            .map_err(NetmonError::Socket)?;
         // Past rmem_max, as the mptcp_pm event socket: an overrun costs a full re-dump.
         if let Err(e) = mptcpd_common::rcvbuf::set_receive_buffer(
             &*notify_conn.socket_mut().socket_mut(),
@@ -88,7 +108,8 @@ impl NetworkMonitor {
         ) {
             warn!("could not enlarge the notification buffer: {e}");
         }
-        let (request_conn, handle, _) = rtnetlink::new_connection().map_err(NetmonError::Socket)?;
+        let (request_conn, handle, _) = netlink_proto::new_connection::<RtMessage>(NETLINK_ROUTE)
+            .map_err(NetmonError::Socket)?;
         let connections = [tokio::spawn(notify_conn), tokio::spawn(request_conn)];
 
         let (sender, events) = unbounded_channel();
@@ -239,7 +260,7 @@ impl Worker {
 
     async fn handle_message(
         &mut self,
-        message: NetlinkMessage<RouteNetlinkMessage>,
+        message: NetlinkMessage<RtMessage>,
     ) -> Result<(), NetmonError> {
         match message.payload {
             NetlinkPayload::InnerMessage(inner) => {
@@ -260,28 +281,10 @@ impl Worker {
 
     /// Dumps links then addresses and applies them as one snapshot.
     async fn sync(&mut self) -> Result<(), NetmonError> {
-        let links: Vec<_> = self
-            .handle
-            .link()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|source| NetmonError::Dump {
-                what: "links",
-                source,
-            })?;
-        let addresses: Vec<_> = self
-            .handle
-            .address()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|source| NetmonError::Dump {
-                what: "addresses",
-                source,
-            })?;
+        let get_links = RtMessage::GetLink(Link::default());
+        let links = dump(&self.handle, "links", get_links, RTM_NEWLINK).await?;
+        let get_addresses = RtMessage::GetAddress(Address::default());
+        let addresses = dump(&self.handle, "addresses", get_addresses, RTM_NEWADDR).await?;
         debug!(
             links = links.len(),
             addresses = addresses.len(),
@@ -289,12 +292,16 @@ impl Worker {
         );
         self.apply(Input::DumpStarted).await?;
         for link in &links {
-            if let Some(info) = decode::link(link) {
+            if let RtMessage::NewLink(link) = link
+                && let Some(info) = decode::link(link)
+            {
                 self.apply(Input::NewLink(info)).await?;
             }
         }
         for address in &addresses {
-            if let Some(info) = decode::address(address) {
+            if let RtMessage::NewAddress(address) = address
+                && let Some(info) = decode::address(address)
+            {
                 self.apply(Input::NewAddress(info)).await?;
             }
         }
@@ -369,22 +376,60 @@ async fn lookup(handle: &Handle, check: &RouteCheck) -> Result<bool, NetmonError
     lookup_with(handle, decode::route_lookup(check), check).await
 }
 
+/// Sends `request` as a dump of `what` and collects its entries, all of type `entry`
+/// (netlink-proto ends the stream at `NLMSG_DONE`).
+async fn dump(
+    handle: &Handle,
+    what: &'static str,
+    request: RtMessage,
+    entry: u16,
+) -> Result<Vec<RtMessage>, NetmonError> {
+    let failed = |source| NetmonError::Dump { what, source };
+    let mut request = NetlinkMessage::from(request);
+    request.header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    let mut replies = handle
+        .request(request, SocketAddr::new(0, 0))
+        .map_err(|e| failed(RequestError::Send(e)))?;
+    let mut entries = Vec::new();
+    while let Some(reply) = replies.next().await {
+        match reply.payload {
+            NetlinkPayload::InnerMessage(inner) if inner.message_type() == entry => {
+                entries.push(inner);
+            }
+            NetlinkPayload::Error(e) => return Err(failed(RequestError::Kernel(e.to_io()))),
+            other => return Err(failed(RequestError::Unexpected(other.message_type()))),
+        }
+    }
+    Ok(entries)
+}
+
 /// Whether the answers to `request` show a default route through `check.ifindex`.
 async fn lookup_with(
     handle: &Handle,
-    request: rtnetlink::packet_route::route::RouteMessage,
+    request: Route,
     check: &RouteCheck,
 ) -> Result<bool, NetmonError> {
-    let mut replies = handle.route().get(request).execute();
+    let mut request = NetlinkMessage::from(RtMessage::GetRoute(request));
+    // With a destination: one answer, not a dump.
+    request.header.flags = NLM_F_REQUEST;
+    let mut replies = handle
+        .request(request, SocketAddr::new(0, 0))
+        .map_err(|e| NetmonError::Lookup(RequestError::Send(e)))?;
     let mut routable = false;
     while let Some(reply) = replies.next().await {
-        match reply {
-            Ok(route) => routable |= decode::leaves_through(&route, check.ifindex),
+        match reply.payload {
+            NetlinkPayload::InnerMessage(RtMessage::NewRoute(route)) => {
+                routable |= decode::leaves_through(&route, check.ifindex);
+            }
             // No route through that interface (ENETUNREACH and the like).
-            Err(rtnetlink::Error::NetlinkError(e)) => {
+            NetlinkPayload::Error(e) => {
                 debug!(address = %check.addr, "no default route: {e}");
             }
-            Err(e) => return Err(NetmonError::Lookup(e)),
+            other => {
+                return Err(NetmonError::Lookup(RequestError::Unexpected(
+                    other.message_type(),
+                )));
+            }
         }
     }
     Ok(routable)

@@ -2,7 +2,7 @@
 //! (`mptcpd/tests/fixtures/diag/`, see its README.md). The `diag` fuzz target (`tests/fuzz`)
 //! mutates them.
 
-use std::{fs, net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf};
 
 use super::{
     mark_fully_established,
@@ -12,16 +12,8 @@ use super::{
     },
 };
 fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/diag")
-        .join(format!("{name}.hex"));
-    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    // `#` comment lines, then hex bytes.
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .flat_map(str::split_whitespace)
-        .map(|byte| u8::from_str_radix(byte, 16).expect("a hex byte"))
-        .collect()
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/diag");
+    mptcpd_hex_fixtures::read(&dir, name)
 }
 
 fn sock(text: &str) -> SocketAddr {

@@ -4,7 +4,7 @@
 //! `cargo xtask fuzz TARGET`) and by this crate's tests, which replay the committed corpora
 //! (`corpus/TARGET/`) and the seeds, then a bounded number of fresh mutations of them.
 
-use std::{fs, path::PathBuf};
+use std::path::PathBuf;
 
 pub mod cli;
 pub mod config;
@@ -74,23 +74,9 @@ pub fn hex_fixtures(dir: &str) -> Vec<Vec<u8>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .join(dir);
-    let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|entry| Some(entry.ok()?.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "hex"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|path| {
-            let text =
-                fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            text.lines()
-                .filter(|line| !line.starts_with('#'))
-                .flat_map(str::split_whitespace)
-                .map(|byte| u8::from_str_radix(byte, 16).expect("a hex byte"))
-                .collect()
-        })
+    mptcpd_hex_fixtures::all(&dir)
+        .into_iter()
+        .map(|(_, bytes)| bytes)
         .collect()
 }
 

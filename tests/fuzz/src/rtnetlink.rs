@@ -18,16 +18,11 @@ use std::{
 
 use mptcp_pm::wire::frames;
 use mptcpd_netmon::{
-    Interface, NetEvent, NotifyFlags, decode,
+    IFF_LOOPBACK, IFF_LOWER_UP, IFF_RUNNING, IFF_UP, Interface, NetEvent, NotifyFlags, decode,
     state::{Input, NetState, Output},
+    wire::{AF_BRIDGE, AF_INET, AF_INET6, Address, Link, Route, RtMessage},
 };
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
-use rtnetlink::packet_route::{
-    AddressFamily, RouteNetlinkMessage,
-    address::{AddressAttribute, AddressFlags, AddressMessage, AddressScope as Scope},
-    link::{LinkAttribute, LinkFlags, LinkLayerType, LinkMessage, State},
-    route::{RouteAddress, RouteAttribute, RouteMessage},
-};
 
 /// The fuzz target.
 ///
@@ -41,12 +36,12 @@ pub fn run(input: &[u8]) {
     monitor.apply(Input::DumpStarted);
     for frame in frames(messages) {
         let Ok(frame) = frame else { break };
-        let Ok(message) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(frame.bytes) else {
+        let Ok(message) = NetlinkMessage::<RtMessage>::deserialize(frame.bytes) else {
             continue;
         };
         match &message.payload {
             NetlinkPayload::InnerMessage(inner) => {
-                if let RouteNetlinkMessage::NewRoute(route) = inner {
+                if let RtMessage::NewRoute(route) = inner {
                     // Lookup replies go through this; any index will do.
                     let _via = decode::leaves_through(route, monitor.lookups);
                 }
@@ -197,59 +192,55 @@ impl Monitor {
     }
 }
 
+/// `RT_SCOPE_*` of the seeds' addresses.
+const UNIVERSE: u8 = 0;
+const LINK: u8 = 253;
+const HOST: u8 = 254;
+/// `IF_OPER_UP` and `IF_OPER_DOWN`.
+const OPER_UP: u8 = 6;
+const OPER_DOWN: u8 = 2;
+
 /// A start-up dump (loopback, two links, addresses of both families, one link-local and one
 /// tentative), then notifications (routes, a link going down, deletions), a reload with
-/// other flags and a dump after lost notifications, under four sets of flags.
+/// other flags and a dump after lost notifications, under four sets of flags; and the
+/// messages captured from the kernel (`mptcpd/netmon/tests/fixtures`).
 #[must_use]
 pub fn seeds() -> Vec<Vec<u8>> {
-    let lo = link(
-        1,
-        "lo",
-        LinkFlags::Up | LinkFlags::Running | LinkFlags::Loopback,
-    );
-    let eth = link(
-        2,
-        "eth0",
-        LinkFlags::Up | LinkFlags::Running | LinkFlags::LowerUp,
-    );
-    let wlan = link(
-        3,
-        "wlan0",
-        LinkFlags::Up | LinkFlags::Running | LinkFlags::LowerUp,
-    );
-    let mut bridge_port = eth.clone();
-    bridge_port.header.interface_family = AddressFamily::Bridge;
+    let lo = link(1, "lo", IFF_UP | IFF_RUNNING | IFF_LOOPBACK);
+    let eth = link(2, "eth0", IFF_UP | IFF_RUNNING | IFF_LOWER_UP);
+    let wlan = link(3, "wlan0", IFF_UP | IFF_RUNNING | IFF_LOWER_UP);
+    let bridge_port = Link {
+        family: AF_BRIDGE,
+        ..eth.clone()
+    };
     let addresses = [
-        address(1, "127.0.0.1", 8, Scope::Host, 0x80),
-        address(1, "::1", 128, Scope::Host, 0x80),
-        address(2, "192.0.2.1", 24, Scope::Universe, 0x80),
-        address(2, "2001:db8::1", 64, Scope::Universe, 0),
-        address(2, "fe80::1", 64, Scope::Link, 0x80),
-        address(3, "198.51.100.7", 24, Scope::Universe, 0x40),
-        address(3, "169.254.3.3", 16, Scope::Universe, 0),
+        address(1, "127.0.0.1", 8, HOST, 0x80),
+        address(1, "::1", 128, HOST, 0x80),
+        address(2, "192.0.2.1", 24, UNIVERSE, 0x80),
+        address(2, "2001:db8::1", 64, UNIVERSE, 0),
+        address(2, "fe80::1", 64, LINK, 0x80),
+        address(3, "198.51.100.7", 24, UNIVERSE, 0x40),
+        address(3, "169.254.3.3", 16, UNIVERSE, 0),
     ];
-    let mut dump: Vec<RouteNetlinkMessage> = [lo, eth.clone(), wlan.clone()]
+    let mut dump: Vec<RtMessage> = [lo, eth.clone(), wlan.clone()]
         .into_iter()
-        .map(RouteNetlinkMessage::NewLink)
+        .map(RtMessage::NewLink)
         .collect();
-    dump.extend(
-        addresses
-            .iter()
-            .cloned()
-            .map(RouteNetlinkMessage::NewAddress),
-    );
-    let mut down = wlan;
-    down.header.flags = LinkFlags::Up;
-    down.attributes.push(LinkAttribute::OperState(State::Down));
+    dump.extend(addresses.iter().cloned().map(RtMessage::NewAddress));
+    let down = Link {
+        flags: IFF_UP,
+        oper_state: Some(OPER_DOWN),
+        ..wlan
+    };
     let later = [
-        RouteNetlinkMessage::NewRoute(route("0.0.0.0", 0, 2)),
-        RouteNetlinkMessage::NewRoute(route("192.0.2.0", 24, 2)),
-        RouteNetlinkMessage::DelRoute(route("::", 0, 2)),
-        RouteNetlinkMessage::NewAddress(address(3, "203.0.113.9", 24, Scope::Universe, 0)),
-        RouteNetlinkMessage::NewLink(bridge_port),
-        RouteNetlinkMessage::NewLink(down),
-        RouteNetlinkMessage::DelAddress(addresses[2].clone()),
-        RouteNetlinkMessage::DelLink(eth),
+        RtMessage::NewRoute(route("0.0.0.0", 0, 2)),
+        RtMessage::NewRoute(route("192.0.2.0", 24, 2)),
+        RtMessage::DelRoute(route("::", 0, 2)),
+        RtMessage::NewAddress(address(3, "203.0.113.9", 24, UNIVERSE, 0)),
+        RtMessage::NewLink(bridge_port),
+        RtMessage::NewLink(down),
+        RtMessage::DelAddress(addresses[2].clone()),
+        RtMessage::DelLink(eth),
     ];
     let mut seeds = Vec::new();
     for flags in [0, 0b0001, 0b0111, 0b1111] {
@@ -263,6 +254,15 @@ pub fn seeds() -> Vec<Vec<u8>> {
         input.extend(control(NLMSG_DONE, 0));
         seeds.push(input);
     }
+    // The kernel's own messages (links, addresses, routes, lookups and their answers), under
+    // every flag.
+    let mut captured = vec![0b1111, 0b0101_0101];
+    for message in crate::hex_fixtures("mptcpd/netmon/tests/fixtures") {
+        let start = captured.len();
+        captured.extend_from_slice(&message);
+        captured.resize(start + message.len().next_multiple_of(4), 0);
+    }
+    seeds.push(captured);
     seeds
 }
 
@@ -270,7 +270,7 @@ const NLMSG_NOOP: u16 = 1;
 const NLMSG_DONE: u16 = 3;
 const NLMSG_OVERRUN: u16 = 4;
 
-fn append(input: &mut Vec<u8>, messages: &[RouteNetlinkMessage]) {
+fn append(input: &mut Vec<u8>, messages: &[RtMessage]) {
     for message in messages {
         let mut message = NetlinkMessage::from(message.clone());
         message.finalize();
@@ -294,53 +294,46 @@ fn control(kind: u16, seq: u32) -> Vec<u8> {
     message
 }
 
-fn link(index: u32, name: &str, flags: LinkFlags) -> LinkMessage {
-    let mut message = LinkMessage::default();
-    message.header.index = index;
-    message.header.link_layer_type = LinkLayerType::Ether;
-    message.header.flags = flags;
-    message.attributes = vec![
-        LinkAttribute::IfName(name.to_owned()),
-        LinkAttribute::Mtu(1500),
-        LinkAttribute::OperState(State::Up),
-    ];
-    message
-}
-
-fn address(index: u32, addr: &str, prefix_len: u8, scope: Scope, flags: u32) -> AddressMessage {
-    let addr: IpAddr = addr.parse().expect("an address");
-    let mut message = AddressMessage::default();
-    message.header.family = match addr {
-        IpAddr::V4(_) => AddressFamily::Inet,
-        IpAddr::V6(_) => AddressFamily::Inet6,
-    };
-    message.header.index = index;
-    message.header.prefix_len = prefix_len;
-    message.header.scope = scope;
-    message.attributes = vec![
-        AddressAttribute::Address(addr),
-        AddressAttribute::Local(addr),
-        AddressAttribute::Flags(AddressFlags::from_bits_retain(flags)),
-    ];
-    message
-}
-
-fn route(destination: &str, prefix_len: u8, oif: u32) -> RouteMessage {
-    let destination: IpAddr = destination.parse().expect("an address");
-    let mut message = RouteMessage::default();
-    message.header.address_family = match destination {
-        IpAddr::V4(_) => AddressFamily::Inet,
-        IpAddr::V6(_) => AddressFamily::Inet6,
-    };
-    message.header.destination_prefix_length = prefix_len;
-    if prefix_len > 0 {
-        message
-            .attributes
-            .push(RouteAttribute::Destination(match destination {
-                IpAddr::V4(v4) => RouteAddress::Inet(v4),
-                IpAddr::V6(v6) => RouteAddress::Inet6(v6),
-            }));
+fn link(index: u32, name: &str, flags: u32) -> Link {
+    Link {
+        index,
+        // ARPHRD_ETHER.
+        link_type: 1,
+        flags,
+        name: Some(name.to_owned()),
+        oper_state: Some(OPER_UP),
+        ..Link::default()
     }
-    message.attributes.push(RouteAttribute::Oif(oif));
-    message
+}
+
+fn address(index: u32, addr: &str, prefix_len: u8, scope: u8, flags: u32) -> Address {
+    let addr: IpAddr = addr.parse().expect("an address");
+    Address {
+        family: family(addr),
+        index,
+        prefix_len,
+        scope,
+        address: Some(addr),
+        local: Some(addr),
+        flags: Some(flags),
+        ..Address::default()
+    }
+}
+
+fn route(destination: &str, prefix_len: u8, oif: u32) -> Route {
+    let destination: IpAddr = destination.parse().expect("an address");
+    Route {
+        family: family(destination),
+        dst_len: prefix_len,
+        destination: (prefix_len > 0).then_some(destination),
+        oif: Some(oif),
+        ..Route::default()
+    }
+}
+
+const fn family(addr: IpAddr) -> u8 {
+    match addr {
+        IpAddr::V4(_) => AF_INET,
+        IpAddr::V6(_) => AF_INET6,
+    }
 }

@@ -3,17 +3,16 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use rtnetlink::packet_route::{
-    AddressFamily, RouteNetlinkMessage,
-    address::{AddressAttribute, AddressMessage},
-    link::{LinkAttribute, LinkMessage},
-    route::{RouteAddress, RouteAttribute, RouteFlags, RouteMessage},
-};
+use netlink_packet_core::NetlinkSerializable as _;
 use tracing::debug;
 
 use super::{
     model::{Family, Interface, LocalAddress},
     state::{Input, RouteCheck},
+    wire::{
+        AF_INET, AF_INET6, AF_UNSPEC, Address, Link, RTM_F_FIB_MATCH, RTM_F_LOOKUP_TABLE, Route,
+        RtMessage,
+    },
 };
 
 /// What the default-route lookup asks the way to (RFC 5737 TEST-NET-1), as the C daemon does.
@@ -25,15 +24,13 @@ pub(super) const PROBE_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0
 
 /// The input a notification stands for, if the monitor cares about it.
 #[must_use]
-pub fn input(message: &RouteNetlinkMessage) -> Option<Input> {
+pub fn input(message: &RtMessage) -> Option<Input> {
     match message {
-        RouteNetlinkMessage::NewLink(link_msg) => link(link_msg).map(Input::NewLink),
-        RouteNetlinkMessage::DelLink(link_msg) => {
-            link_index(link_msg).map(|index| Input::DelLink { index })
-        }
-        RouteNetlinkMessage::NewAddress(addr_msg) => address(addr_msg).map(Input::NewAddress),
-        RouteNetlinkMessage::DelAddress(addr_msg) => address(addr_msg).map(Input::DelAddress),
-        RouteNetlinkMessage::NewRoute(route_msg) | RouteNetlinkMessage::DelRoute(route_msg) => {
+        RtMessage::NewLink(link_msg) => link(link_msg).map(Input::NewLink),
+        RtMessage::DelLink(link_msg) => link_index(link_msg).map(|index| Input::DelLink { index }),
+        RtMessage::NewAddress(addr_msg) => address(addr_msg).map(Input::NewAddress),
+        RtMessage::DelAddress(addr_msg) => address(addr_msg).map(Input::DelAddress),
+        RtMessage::NewRoute(route_msg) | RtMessage::DelRoute(route_msg) => {
             route_change(route_msg).map(Input::RoutesChanged)
         }
         other => {
@@ -45,114 +42,88 @@ pub fn input(message: &RouteNetlinkMessage) -> Option<Input> {
 
 /// The index of a link message for an interface (not a bridge port's `AF_BRIDGE` message,
 /// which comes on the same group and whose `RTM_DELLINK` does not delete the interface).
-fn link_index(message: &LinkMessage) -> Option<u32> {
-    let header = &message.header;
-    if header.interface_family != AddressFamily::Unspec {
-        debug!(family = ?header.interface_family, index = header.index, "link message of another family ignored");
+fn link_index(message: &Link) -> Option<u32> {
+    if message.family != AF_UNSPEC {
+        debug!(
+            family = message.family,
+            index = message.index,
+            "link message of another family ignored"
+        );
         return None;
     }
-    if header.index == 0 {
+    if message.index == 0 {
         debug!("link message without an index ignored");
         return None;
     }
-    Some(header.index)
+    Some(message.index)
 }
 
 /// An `RTM_NEWLINK` (notification or dump entry) as an [`Interface`].
-pub(super) fn link(message: &LinkMessage) -> Option<Interface> {
+pub(super) fn link(message: &Link) -> Option<Interface> {
     let index = link_index(message)?;
-    let mut name = None;
-    let mut oper_state = None;
-    for attribute in &message.attributes {
-        match attribute {
-            LinkAttribute::IfName(n) => name = Some(n.clone()),
-            LinkAttribute::OperState(state) => oper_state = Some(u8::from(*state).into()),
-            _ => {}
-        }
-    }
-    let Some(name) = name else {
+    let Some(name) = message.name.clone() else {
         debug!(index, "link message without a name ignored");
         return None;
     };
     Some(Interface {
         index,
         name,
-        flags: message.header.flags.bits(),
-        oper_state: oper_state.unwrap_or_default(),
-        link_type: message.header.link_layer_type.into(),
+        flags: message.flags,
+        oper_state: message.oper_state.map(Into::into).unwrap_or_default(),
+        link_type: message.link_type,
     })
 }
 
 /// An `RTM_NEWADDR` or `RTM_DELADDR` for an IP address as a [`LocalAddress`].
-pub(super) fn address(message: &AddressMessage) -> Option<LocalAddress> {
-    let header = &message.header;
-    let max_prefix = match header.family {
-        AddressFamily::Inet => 32,
-        AddressFamily::Inet6 => 128,
+pub(super) fn address(message: &Address) -> Option<LocalAddress> {
+    let max_prefix = match message.family {
+        AF_INET => 32,
+        AF_INET6 => 128,
         other => {
-            debug!(family = ?other, "address of another family ignored");
+            debug!(family = other, "address of another family ignored");
             return None;
         }
     };
-    let mut local = None;
-    let mut peer = None;
-    let mut flags = None;
-    for attribute in &message.attributes {
-        match attribute {
-            AddressAttribute::Local(addr) => local = Some(*addr),
-            AddressAttribute::Address(addr) => peer = Some(*addr),
-            AddressAttribute::Flags(f) => flags = Some(f.bits()),
-            _ => {}
-        }
-    }
     // On point-to-point links IFA_ADDRESS is the peer's; IFA_LOCAL is ours when present.
-    let Some(addr) = local.or(peer) else {
+    let Some(addr) = message.local.or(message.address) else {
         debug!(
-            index = header.index,
+            index = message.index,
             "address message without an address ignored"
         );
         return None;
     };
     let family_matches = match addr {
-        IpAddr::V4(_) => header.family == AddressFamily::Inet,
-        IpAddr::V6(_) => header.family == AddressFamily::Inet6,
+        IpAddr::V4(_) => message.family == AF_INET,
+        IpAddr::V6(_) => message.family == AF_INET6,
     };
-    if !family_matches || header.prefix_len > max_prefix || header.index == 0 {
-        debug!(%addr, prefix = header.prefix_len, index = header.index, "malformed address message ignored");
+    if !family_matches || message.prefix_len > max_prefix || message.index == 0 {
+        debug!(%addr, prefix = message.prefix_len, index = message.index, "malformed address message ignored");
         return None;
     }
     Some(LocalAddress {
-        ifindex: header.index,
+        ifindex: message.index,
         addr,
-        prefix_len: header.prefix_len,
-        scope: u8::from(header.scope).into(),
+        prefix_len: message.prefix_len,
+        scope: message.scope.into(),
         // IFA_FLAGS holds all 32 bits; the header's byte only the low 8 (old kernels).
-        flags: flags.unwrap_or_else(|| u32::from(header.flags.bits())),
+        flags: message
+            .flags
+            .unwrap_or_else(|| u32::from(message.header_flags)),
     })
 }
 
 /// The family whose default-route lookups a route change could alter: only routes whose
 /// prefix holds the probe address can be what the lookup finds.
-pub(super) fn route_change(message: &RouteMessage) -> Option<Family> {
-    let header = &message.header;
-    let (family, probe) = match header.address_family {
-        AddressFamily::Inet => (Family::V4, IpAddr::V4(PROBE_V4)),
-        AddressFamily::Inet6 => (Family::V6, IpAddr::V6(PROBE_V6)),
+pub(super) fn route_change(message: &Route) -> Option<Family> {
+    let (family, probe) = match message.family {
+        AF_INET => (Family::V4, IpAddr::V4(PROBE_V4)),
+        AF_INET6 => (Family::V6, IpAddr::V6(PROBE_V6)),
         _ => return None,
     };
-    let prefix_len = header.destination_prefix_length;
-    if prefix_len == 0 {
+    if message.dst_len == 0 {
         return Some(family);
     }
-    let destination = message
-        .attributes
-        .iter()
-        .find_map(|attribute| match attribute {
-            RouteAttribute::Destination(RouteAddress::Inet(v4)) => Some(IpAddr::V4(*v4)),
-            RouteAttribute::Destination(RouteAddress::Inet6(v6)) => Some(IpAddr::V6(*v6)),
-            _ => None,
-        })?;
-    prefix_contains(destination, prefix_len, probe).then_some(family)
+    prefix_contains(message.destination?, message.dst_len, probe).then_some(family)
 }
 
 /// Whether `addr` lies in `prefix/len` (false across families).
@@ -172,55 +143,42 @@ fn prefix_contains(prefix: IpAddr, len: u8, addr: IpAddr) -> bool {
 
 /// The C daemon's `RTM_GETROUTE`: the route the FIB would use to reach the probe address,
 /// constrained to leave through `check.ifindex`.
-pub(super) fn route_lookup(check: &RouteCheck) -> RouteMessage {
+pub(super) fn route_lookup(check: &RouteCheck) -> Route {
     let (family, probe, len) = match check.addr {
-        IpAddr::V4(_) => (AddressFamily::Inet, IpAddr::V4(PROBE_V4), 32),
-        IpAddr::V6(_) => (AddressFamily::Inet6, IpAddr::V6(PROBE_V6), 128),
+        IpAddr::V4(_) => (AF_INET, IpAddr::V4(PROBE_V4), 32),
+        IpAddr::V6(_) => (AF_INET6, IpAddr::V6(PROBE_V6), 128),
     };
-    let mut message = RouteMessage::default();
-    message.header.address_family = family;
-    message.header.destination_prefix_length = len;
-    // The matching FIB entry itself (so a default route shows as one), looked up through
-    // the policy rules.
-    message.header.flags = RouteFlags::LookupTable | RouteFlags::FibMatch;
-    message.attributes = vec![
-        RouteAttribute::Destination(probe.into()),
-        RouteAttribute::Oif(check.ifindex),
-    ];
-    message
+    Route {
+        family,
+        dst_len: len,
+        // The matching FIB entry itself (so a default route shows as one), looked up through
+        // the policy rules.
+        flags: RTM_F_LOOKUP_TABLE | RTM_F_FIB_MATCH,
+        destination: Some(probe),
+        oif: Some(check.ifindex),
+        ..Route::default()
+    }
 }
 
 /// The routing-sanity lookup: [`route_lookup`] for traffic *from* the address, so that the
 /// rules that select a table by source (`ip rule add from ADDR table N`) apply as they will to
 /// its subflows.
-pub(super) fn source_route_lookup(check: &RouteCheck) -> RouteMessage {
-    let mut message = route_lookup(check);
-    message.header.source_prefix_length = if check.addr.is_ipv4() { 32 } else { 128 };
-    message
-        .attributes
-        .push(RouteAttribute::Source(check.addr.into()));
-    message
+pub(super) fn source_route_lookup(check: &RouteCheck) -> Route {
+    Route {
+        src_len: if check.addr.is_ipv4() { 32 } else { 128 },
+        source: Some(check.addr),
+        ..route_lookup(check)
+    }
 }
 
 /// Whether the lookup's answer is a default route (no destination) that leaves through
 /// `ifindex`, directly or as one of its multipath next hops.
 #[must_use]
-pub fn leaves_through(reply: &RouteMessage, ifindex: u32) -> bool {
-    if reply.header.destination_prefix_length != 0 {
+pub fn leaves_through(reply: &Route, ifindex: u32) -> bool {
+    if reply.dst_len != 0 || reply.destination.is_some() {
         return false;
     }
-    let mut via = false;
-    for attribute in &reply.attributes {
-        match attribute {
-            RouteAttribute::Destination(_) => return false,
-            RouteAttribute::Oif(oif) => via |= *oif == ifindex,
-            RouteAttribute::MultiPath(hops) => {
-                via |= hops.iter().any(|hop| hop.interface_index == ifindex);
-            }
-            _ => {}
-        }
-    }
-    via
+    reply.oif == Some(ifindex) || reply.multipath.iter().any(|hop| hop.ifindex == ifindex)
 }
 
 #[cfg(test)]
