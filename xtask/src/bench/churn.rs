@@ -37,7 +37,15 @@ pub(crate) fn run(args: &ChurnArgs) -> anyhow::Result<()> {
         for (name, features, profile) in FEATURE_SETS {
             cmd::run(
                 cmd::cargo()
-                    .args(["build", "--profile", profile, "-p", "mptcpd", "--bin", "mptcpd"])
+                    .args([
+                        "build",
+                        "--profile",
+                        profile,
+                        "-p",
+                        "mptcpd",
+                        "--bin",
+                        "mptcpd",
+                    ])
                     .args(["--no-default-features", "--features", features]),
             )?;
             let dir = target.join("bench").join("churn-builds").join(name);
