@@ -28,6 +28,7 @@ pub(super) async fn leave(host: PluginHost<NetlinkPm>, signal: Signal) {
         Signal::Term => on_sigterm().await,
         Signal::Int | Signal::Hup => Departure::Stop,
     };
+    let handle = host.shared_pm();
     match departure {
         Departure::HandOver => {
             host.hand_over().await;
@@ -36,6 +37,8 @@ pub(super) async fn leave(host: PluginHost<NetlinkPm>, signal: Signal) {
             host.shutdown().await;
         }
     }
+    // What the next start reads: the removals not written yet too.
+    handle.write_deferred_state();
 }
 
 /// systemd's job types that start the unit again after stopping it.
