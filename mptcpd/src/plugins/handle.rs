@@ -233,7 +233,7 @@ impl<K: Commands> HostPm<K> {
                 // Not in the kernel: the id may be another tool's there now.
                 info!(id = e.id, addr = %e.addr, "forgot suspended endpoint ({why})");
                 let mut state = self.state();
-                state.owned.remove(e.id);
+                state.owned.forget_removed(e.id);
                 state.ids.remove_id(e.addr);
                 removed += 1;
                 continue;
@@ -243,13 +243,15 @@ impl<K: Commands> HostPm<K> {
                 info!(id = e.id, addr = %e.addr, "removed endpoint ({why})");
                 removed += 1;
                 let mut state = self.state();
-                state.owned.remove(e.id);
+                state.owned.forget_removed(e.id);
                 state.ids.remove_id(e.addr);
             } else if let Err(err) = result {
                 // Still ours, and still recorded: the next run removes it or adopts it.
                 warn!("removing endpoint {} ({}): {}", e.id, e.addr, Chain(&err));
             }
         }
+        // One write for them all, not one between two `DEL_ADDR`s.
+        self.write_deferred_state();
         removed
     }
 
