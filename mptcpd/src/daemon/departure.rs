@@ -21,8 +21,11 @@ enum Departure {
     Stop,
 }
 
-/// Stops the plugins after `signal`, then hands the endpoints over or removes them.
+/// Says the daemon stops (log, systemd), then hands the endpoints over or removes them, and
+/// writes what the state file still lacks.
 pub(super) async fn leave(host: PluginHost<NetlinkPm>, signal: Signal) {
+    tracing::info!("{signal} received, shutting down");
+    super::notify::stopping();
     // Asked now, not at the signal: systemd has queued the job before it sends the signal.
     let departure = match signal {
         Signal::Term => on_sigterm().await,

@@ -323,8 +323,6 @@ async fn serve(
     notify::ready();
     tracing::info!("ready (notify flags: {})", running.config.notify_flags);
     let mut ticks = host.wants_ticks().then(ticks);
-    // Its own handle on the path manager: `host` is borrowed by the other arms.
-    let handle = host.shared_pm();
 
     let signal = loop {
         tokio::select! {
@@ -367,11 +365,9 @@ async fn serve(
             Some(tokens) = handed_back.recv() => hand_back(&mut host, &connections, tokens).await,
             Some(event) = next_telemetry(&mut telemetry_events) => host.on_telemetry(event).await,
             () = next_tick(&mut ticks) => host.on_tick().await,
-            () = handle.deferred_write_due() => handle.write_deferred_state(),
+            () = host.pm().deferred_write_due() => host.pm().write_deferred_state(),
         }
     };
-    tracing::info!("{signal} received, shutting down");
-    notify::stopping();
     departure::leave(host, signal).await;
     if let Some(telemetry) = telemetry {
         telemetry.log_summary();
