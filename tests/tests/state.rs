@@ -294,3 +294,44 @@ fn an_intent_is_adopted_and_a_file_of_another_boot_is_ignored() {
     assert!(status.success(), "{log}");
     wait_for(&lab, "the adopted one removed at shutdown", &[foreign()]);
 }
+
+#[test]
+fn removals_reach_the_state_file_once_their_burst_is_over() {
+    if !skip::require_root("removals_reach_the_state_file_once_their_burst_is_over") {
+        return;
+    }
+    let lab = RestartLab::new("mptcpd-t-st-lazy").unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let daemon = start(&lab, state.path());
+    let addrs = ["198.51.100.1", "198.51.100.2", "198.51.100.3"];
+    for addr in addrs {
+        add(&lab, addr);
+    }
+    wait_for(
+        &lab,
+        "three endpoints",
+        &[ours(addrs[0]), ours(addrs[1]), ours(addrs[2]), foreign()],
+    );
+    let file = state
+        .path()
+        .join(format!("endpoints.net{}", netns_inode(&lab.ns)));
+    assert!(file.exists());
+    for addr in addrs {
+        del(&lab, addr);
+    }
+    wait_for(&lab, "the three removed", &[foreign()]);
+    // Nothing else happens: the deferred write alone empties the record, which removes the
+    // file (nothing left to remember).
+    let deadline = std::time::Instant::now() + mptcpd_tests::daemon::process::LIVENESS;
+    while file.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the removals never written:\n{}\n{}",
+            std::fs::read_to_string(&file).unwrap_or_default(),
+            daemon.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (status, log) = daemon.into_daemon().stop().unwrap();
+    assert!(status.success(), "{log}");
+}

@@ -21,13 +21,17 @@ enum Departure {
     Stop,
 }
 
-/// Stops the plugins after `signal`, then hands the endpoints over or removes them.
+/// Says the daemon stops (log, systemd), then hands the endpoints over or removes them, and
+/// writes what the state file still lacks.
 pub(super) async fn leave(host: PluginHost<NetlinkPm>, signal: Signal) {
+    tracing::info!("{signal} received, shutting down");
+    super::notify::stopping();
     // Asked now, not at the signal: systemd has queued the job before it sends the signal.
     let departure = match signal {
         Signal::Term => on_sigterm().await,
         Signal::Int | Signal::Hup => Departure::Stop,
     };
+    let handle = host.shared_pm();
     match departure {
         Departure::HandOver => {
             host.hand_over().await;
@@ -36,6 +40,8 @@ pub(super) async fn leave(host: PluginHost<NetlinkPm>, signal: Signal) {
             host.shutdown().await;
         }
     }
+    // What the next start reads: the removals not written yet too.
+    handle.write_deferred_state();
 }
 
 /// systemd's job types that start the unit again after stopping it.

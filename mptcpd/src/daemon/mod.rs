@@ -365,10 +365,9 @@ async fn serve(
             Some(tokens) = handed_back.recv() => hand_back(&mut host, &connections, tokens).await,
             Some(event) = next_telemetry(&mut telemetry_events) => host.on_telemetry(event).await,
             () = next_tick(&mut ticks) => host.on_tick().await,
+            () = host.pm().deferred_write_due() => host.pm().write_deferred_state(),
         }
     };
-    tracing::info!("{signal} received, shutting down");
-    notify::stopping();
     departure::leave(host, signal).await;
     if let Some(telemetry) = telemetry {
         telemetry.log_summary();

@@ -16,8 +16,8 @@ use mptcpd_plugin::{
 use tracing::{debug, info, warn};
 
 use super::{
-    Decisions, listeners::ListenerManager, mapped::MappedSubflows, owned::Owned, pm_kind,
-    state_file::Origin,
+    Decisions, deferred_write::DeferredWrite, listeners::ListenerManager, mapped::MappedSubflows,
+    owned::Owned, pm_kind, state_file::Origin,
 };
 use crate::connections::Connections;
 
@@ -44,6 +44,8 @@ pub struct HostPm<K> {
     connections: OnceLock<Connections>,
     /// The plugins' path-health decisions.
     decisions: Decisions,
+    /// When the state file's deferred write of removals is due.
+    deferred: DeferredWrite,
 }
 
 /// "address not found": what `DEL_ADDR` answers for an id the kernel does not have.
@@ -73,6 +75,27 @@ impl<K: Commands> HostPm<K> {
             mapped: Mutex::default(),
             connections: OnceLock::new(),
             decisions: Decisions::default(),
+            deferred: DeferredWrite::default(),
+        }
+    }
+
+    /// Returns once the state file's deferred write is due (the daemon's loop then calls
+    /// [`Self::write_deferred_state`]); waits for a removal first.
+    pub async fn deferred_write_due(&self) {
+        self.deferred.due_passed().await;
+    }
+
+    /// Writes the removals the state file does not have yet (also at a stop).
+    pub fn write_deferred_state(&self) {
+        self.deferred.clear();
+        self.state().owned.write_deferred();
+    }
+
+    /// After the kernel removed our endpoint `id`: forgotten now, written once the burst of
+    /// removals is over.
+    fn forget_removed(&self, id: u8) {
+        if self.state().owned.forget_removed(id) {
+            self.deferred.push_back();
         }
     }
 
@@ -210,7 +233,7 @@ impl<K: Commands> HostPm<K> {
                 // Not in the kernel: the id may be another tool's there now.
                 info!(id = e.id, addr = %e.addr, "forgot suspended endpoint ({why})");
                 let mut state = self.state();
-                state.owned.remove(e.id);
+                state.owned.forget_removed(e.id);
                 state.ids.remove_id(e.addr);
                 removed += 1;
                 continue;
@@ -220,13 +243,15 @@ impl<K: Commands> HostPm<K> {
                 info!(id = e.id, addr = %e.addr, "removed endpoint ({why})");
                 removed += 1;
                 let mut state = self.state();
-                state.owned.remove(e.id);
+                state.owned.forget_removed(e.id);
                 state.ids.remove_id(e.addr);
             } else if let Err(err) = result {
                 // Still ours, and still recorded: the next run removes it or adopts it.
                 warn!("removing endpoint {} ({}): {}", e.id, e.addr, Chain(&err));
             }
         }
+        // One write for them all, not one between two `DEL_ADDR`s.
+        self.write_deferred_state();
         removed
     }
 
@@ -415,7 +440,7 @@ impl<K: Commands> Commands for HostPm<K> {
             }
             let result = self.kernel.remove_endpoint(id).await;
             if result.is_ok() || not_found(&result) {
-                self.state().owned.remove(id);
+                self.forget_removed(id);
             }
             result
         })

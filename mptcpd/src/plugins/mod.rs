@@ -21,6 +21,7 @@
 //!   Shutdown removes ours and only ours.
 
 mod decisions;
+mod deferred_write;
 mod error;
 mod handle;
 mod host;

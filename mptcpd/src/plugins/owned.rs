@@ -12,6 +12,12 @@
 //! An endpoint added through the daemon for an operator (D-Bus) is recorded with its origin:
 //! never stale, never removed at shutdown, not the plugins' (neither [`Owned::all`] nor
 //! [`Owned::by_addr`] name it), its id kept off for the plugins.
+//!
+//! A removal the kernel has made may be written later ([`Owned::forget_removed`], then
+//! [`Owned::write_deferred`]): a record the kernel no longer has is dropped at the next start,
+//! so the file may lag behind a removal, never behind an add. Writing between the `DEL_ADDR`s of
+//! a burst lengthened the kernel's RCU wait in each of them by a fifth (docs/testing.md,
+//! "Deletes, found").
 
 use std::{collections::BTreeMap, net::IpAddr, path::PathBuf};
 
@@ -72,6 +78,8 @@ pub(super) struct Owned {
     entries: BTreeMap<u8, Entry>,
     /// The state file and the namespace it belongs to.
     file: Option<(PathBuf, NetnsId)>,
+    /// A removal is not in the file yet.
+    unwritten: bool,
 }
 
 impl Owned {
@@ -90,6 +98,7 @@ impl Owned {
         Self {
             entries: BTreeMap::new(),
             file,
+            unwritten: false,
         }
     }
 
@@ -99,6 +108,7 @@ impl Owned {
         Self {
             entries: BTreeMap::new(),
             file: Some((file, netns)),
+            unwritten: false,
         }
     }
 
@@ -332,6 +342,22 @@ impl Owned {
         removed.as_ref().and_then(Entry::added).copied()
     }
 
+    /// [`Self::remove`] for an endpoint the kernel no longer has, written with the next change
+    /// or by [`Self::write_deferred`]. Returns whether a write is now pending.
+    pub(super) fn forget_removed(&mut self, id: u8) -> bool {
+        if self.entries.remove(&id).is_some() && self.file.is_some() {
+            self.unwritten = true;
+        }
+        self.unwritten
+    }
+
+    /// Writes the removals [`Self::forget_removed`] left unwritten, if any.
+    pub(super) fn write_deferred(&mut self) {
+        if self.unwritten {
+            self.save();
+        }
+    }
+
     pub(super) fn clear(&mut self) {
         self.entries.clear();
         self.save();
@@ -387,10 +413,12 @@ impl Owned {
             .collect()
     }
 
-    fn save(&self) {
+    fn save(&mut self) {
         let Some((path, netns)) = &self.file else {
             return;
         };
+        // Whatever the result: a failed write is logged, and the next change tries again.
+        self.unwritten = false;
         let result = if self.entries.is_empty() {
             // Nothing to remember: leave no file behind (one per network namespace).
             state_file::remove(path)
@@ -622,6 +650,41 @@ mod tests {
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(text.contains("endpoint added 3 10.0.0.2"), "{text}");
         assert!(!text.contains(" 2 10.0.0.2"), "{text}");
+    }
+
+    #[test]
+    fn a_removal_is_written_with_the_next_change_or_when_asked_and_a_crash_before_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("endpoints");
+        let text = || std::fs::read_to_string(&file).unwrap();
+        let mut first = owned(&file);
+        for (id, addr) in [(1, "10.0.0.1"), (2, "10.0.0.2"), (3, "10.0.0.3")] {
+            first.intend(ep(id, addr), Origin::Daemon);
+            first.insert(ep(id, addr), Origin::Daemon);
+        }
+        assert!(first.forget_removed(1), "a write is pending");
+        assert!(!first.contains(1));
+        assert!(
+            text().contains(" 1 10.0.0.1"),
+            "not written yet: {}",
+            text()
+        );
+
+        // Killed now: the kernel no longer has 1, so the next run does not take it.
+        let mut crashed = owned(&file);
+        assert_eq!(crashed.adopt(&[ep(2, "10.0.0.2"), ep(3, "10.0.0.3")]), 2);
+        assert!(!text().contains(" 1 10.0.0.1"), "{}", text());
+
+        // The next change writes the removal along.
+        assert!(crashed.forget_removed(2));
+        crashed.intend(ep(4, "10.0.0.4"), Origin::Daemon);
+        assert!(!text().contains(" 2 10.0.0.2"), "{}", text());
+        assert!(text().contains("endpoint adding 4 10.0.0.4"), "{}", text());
+        // Or the deferred write does; then nothing is pending.
+        assert!(crashed.forget_removed(3));
+        crashed.write_deferred();
+        assert!(!text().contains(" 3 10.0.0.3"), "{}", text());
+        assert!(!crashed.forget_removed(9), "not ours: nothing to write");
     }
 
     #[test]
