@@ -690,6 +690,29 @@ struct Held {
 
 impl Held {
     fn start(hosts: &TwoHosts, watched: &Watched, port: u16, args: &[&str]) -> Self {
+        match Self::try_start(hosts, watched, port, args) {
+            Ok(held) => held,
+            // The kernel closed the join during the transfer, as the client saw (twice in the
+            // 6.12 VM under emulation, with no daemon involved): the kernel's doing, not what
+            // this tests. Once more, on another port, once the first try's records are gone.
+            Err((lines, _)) if lines.iter().any(|l| l.contains(": 1 subflows,")) => {
+                eprintln!("the join closed during the transfer ({lines:?}): once more");
+                wait_records(hosts, &watched.telemetry, watched.cookie, <[_]>::is_empty);
+                Self::try_start(hosts, watched, port + 100, args)
+                    .unwrap_or_else(|(lines, records)| panic!("again: {lines:?} {records:#?}"))
+            }
+            Err((lines, records)) => panic!("{lines:?} {records:#?}"),
+        }
+    }
+
+    /// [`Self::start`] once; `Err` with the client's lines and the records found when there
+    /// are not two.
+    fn try_start(
+        hosts: &TwoHosts,
+        watched: &Watched,
+        port: u16,
+        args: &[&str],
+    ) -> Result<Self, (Vec<String>, Vec<SubflowRecord>)> {
         let server = hosts.xfer_server(port, 0).unwrap();
         let mut client = client_command(hosts, &watched.cgroup, port, 1 << 20)
             .arg("--hold")
@@ -701,11 +724,15 @@ impl Held {
         let mut out = BufReader::new(client.stdout.take().unwrap());
         let lines = read_until_holding(&mut out);
         let records = wait_records(hosts, &watched.telemetry, watched.cookie, |r| r.len() == 2);
-        assert_eq!(records.len(), 2, "{lines:?} {records:#?}");
-        Self {
+        let held = Self {
             server,
             client,
             records,
+        };
+        if held.records.len() == 2 {
+            Ok(held)
+        } else {
+            Err((lines, held.records.clone()))
         }
     }
 
