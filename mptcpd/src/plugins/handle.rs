@@ -411,14 +411,14 @@ impl<K: Commands> Commands for HostPm<K> {
             // Ours but suspended (adopted so after a restart): added again for real.
             let suspended = self.state().owned.suspended_by_addr(endpoint.addr);
             if let Some(suspended) = suspended {
-                self.state().owned.remove(suspended.id);
+                self.forget_removed(suspended.id);
             }
             if let Some(old) = replaced {
                 let result = self.kernel.remove_endpoint(old).await;
                 if !not_found(&result) {
                     result?;
                 }
-                self.state().owned.remove(old);
+                self.forget_removed(old);
             }
             let added = self.add_to_kernel(endpoint, Origin::Daemon).await?;
             let mut state = self.state();
