@@ -9,7 +9,8 @@
 //!   address's interface, with the address's id from the ID manager. The initial subflow's
 //!   pair is skipped. On the server side only the announced addresses are joined: the
 //!   client's initial port listens for nothing.
-//! - At most `max-subflows` subflows made by the plugin are open per connection (default: the
+//! - At most `max-subflows` subflows made by the plugin (or re-created from its pairs by
+//!   another plugin) are open per connection (default: the
 //!   kernel's subflow limit, `GET_LIMITS`, read when a connection is established and kept
 //!   for [`LIMIT_MAX_AGE`]: a storm of connections costs one request each, not two). A
 //!   subflow that closes (or that the kernel refused) frees its place for a pair not tried
@@ -212,6 +213,20 @@ impl Mesh {
         }
     }
 
+    /// A subflow joined: one of the plugin's pairs that another plugin re-created (`health`
+    /// re-probing a path it closed) takes its place again, so that the limit still holds.
+    /// The plugin's own creations are open already; the peer's joins are not its own.
+    fn subflow_joined(&self, sub: &Subflow) {
+        let pair = (sub.local.ip().to_canonical(), canonical(sub.remote));
+        let mut state = self.state();
+        if let Some(conn) = state.conns.get_mut(&sub.token)
+            && conn.tried.contains(&pair)
+            && conn.open.insert(pair)
+        {
+            debug!(local = %pair.0, remote = %pair.1, "subflow re-created: counted again");
+        }
+    }
+
     /// A subflow closed: frees its place.
     fn subflow_gone(&self, sub: &Subflow) {
         let pair = (sub.local.ip().to_canonical(), canonical(sub.remote));
@@ -381,6 +396,7 @@ impl Plugin for Mesh {
                         conn.announced.remove(remote_id);
                     }
                 }
+                Event::NewSubflow(sub) => self.subflow_joined(sub),
                 Event::SubflowClosed(sub) => self.subflow_gone(sub),
                 Event::ConnectionClosed(token) => self.closed(*token, pm),
                 Event::DeleteInterface(iface) => self.state().addrs.retain(|_, on| {

@@ -274,6 +274,32 @@ fn a_closed_subflow_frees_its_place_for_the_next_untried_pair_and_is_not_retried
     assert_eq!(p.subflows_of(TOKEN), 2);
 }
 
+fn joined(p: &Mesh, pm: &RecordingPm, local: &str, remote: &str) {
+    let sub = testing::subflow(SubflowPath {
+        token: TOKEN,
+        local: sock(local),
+        remote: sock(remote),
+    });
+    block_on(p.on_event(&Event::NewSubflow(sub), pm));
+}
+
+#[test]
+fn a_subflow_of_its_own_pair_re_created_by_another_plugin_counts_against_the_limit() {
+    let (p, pm) = setup(Some(2));
+    established(&p, &pm, conn());
+    assert_eq!(created(&pm.take_calls()).len(), 2);
+    // `health` closes the subflow from 10.0.2.1 (dead path), then re-creates it (re-probe).
+    closed(&p, &pm, "10.0.2.1:41000", "10.0.1.2:5201");
+    assert_eq!(p.subflows_of(TOKEN), 1);
+    joined(&p, &pm, "10.0.2.1:41001", "10.0.1.2:5201");
+    assert_eq!(p.subflows_of(TOKEN), 2, "its pair is open again");
+    announce(&p, &pm, 1, "10.0.2.2", None);
+    assert_eq!(created(&pm.take_calls()), [], "the limit holds");
+    // A join the plugin never tried (the peer's) takes no place of its own.
+    joined(&p, &pm, "10.0.1.1:40000", "10.0.4.2:5201");
+    assert_eq!(p.subflows_of(TOKEN), 2);
+}
+
 #[test]
 fn a_refused_create_frees_its_place() {
     let (p, pm) = setup(Some(1));
