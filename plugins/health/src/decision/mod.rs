@@ -305,12 +305,14 @@ impl Core {
             if now.saturating_sub(sub.active_since) >= SLOW_START {
                 sub.window.push_back((now, last));
             }
-            // Keep one point at or before the hold time ago: the window's start (its own
+            // Keep one point at or before the hold time ago (at least RATE_SPAN: with a
+            // shorter hold the span would never be reached): the window's start (its own
             // interval lies before it).
+            let span = hold.max(RATE_SPAN);
             while sub
                 .window
                 .get(1)
-                .is_some_and(|&(at, _)| now.saturating_sub(at) >= hold)
+                .is_some_and(|&(at, _)| now.saturating_sub(at) >= span)
             {
                 sub.window.pop_front();
             }

@@ -435,6 +435,36 @@ fn a_burst_just_after_slow_start_is_not_a_rate() {
     assert_eq!(run.core.evaluate(now), []);
 }
 
+/// A hold shorter than the rate's least span (1 s against 2 s): a subflow that loses in every
+/// interval, sampled four times a second, is judged lossy once past its slow start and the
+/// span, not never (the window was cut to the hold time, so it never spanned 2 s).
+#[test]
+fn a_hold_shorter_than_the_rate_span_still_judges_loss() {
+    let mut run = Run::with(
+        1,
+        Thresholds {
+            hold: Duration::from_secs(1),
+            min_peers: 1,
+            ..Thresholds::default()
+        },
+    );
+    let mut healthy = Flow::new(A, 1, 40_000);
+    let mut lossy = Flow::new(B, 1, 40_001);
+    for _ in 0..40 {
+        run.now += Duration::from_millis(250);
+        let (a, b) = (healthy.step(Path::Healthy), lossy.step(Path::Lossy(30)));
+        run.core.observe(run.now, healthy.local, healthy.remote, a);
+        run.core.observe(run.now, lossy.local, lossy.remote, b);
+        let now = run.now;
+        run.decisions
+            .extend(run.core.evaluate(now).into_iter().map(|d| (now, d)));
+    }
+    assert_eq!(run.changes(), [(ip(B), Health::Healthy, Health::Degraded)]);
+    let (at, d) = run.decisions[0];
+    assert!(at <= Duration::from_secs(5), "judged at {at:?}");
+    assert_eq!(d.figures.worst_retrans_percent, 30);
+}
+
 /// The failover benchmark's settings: hold 3 s, one peer.
 fn bench_thresholds() -> Thresholds {
     Thresholds {
