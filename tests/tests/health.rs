@@ -58,6 +58,19 @@ struct Lab {
 impl Lab {
     /// `userspace`: the client's namespace uses the userspace path manager.
     fn new(name: &str, userspace: bool, plugins: &[&str]) -> Self {
+        // Only a dead path counts (the shaping inflates RTTs and loses segments).
+        let dead_only = ["--health-rtt-percent", "0", "--health-retrans-percent", "0"];
+        Self::with_health(name, userspace, plugins, 1, &dead_only)
+    }
+
+    /// `health`: its hold time and its settings besides the peers needed (1).
+    fn with_health(
+        name: &str,
+        userspace: bool,
+        plugins: &[&str],
+        hold: u32,
+        health: &[&str],
+    ) -> Self {
         let hosts = TwoHosts::new(&format!("mptcpd-t-{name}")).unwrap();
         TwoHosts::set_limits(&hosts.server).unwrap();
         if userspace {
@@ -83,10 +96,14 @@ impl Lab {
             .args(["--notify-flags", "existing,skip_loopback,skip_link_local"])
             .args(["--addr-flags", "subflow"])
             .args(plugins)
-            // Only a dead path counts (the shaping inflates RTTs and loses segments); one
-            // peer is enough (every connection goes to the one server); short holds.
-            .args(["--health-hold", "1", "--health-min-peers", "1"])
-            .args(["--health-rtt-percent", "0", "--health-retrans-percent", "0"]);
+            // One peer is enough (every connection goes to the one server).
+            .args([
+                "--health-hold",
+                &hold.to_string(),
+                "--health-min-peers",
+                "1",
+            ])
+            .args(health);
         let mut daemon = Daemon::start(cmd).unwrap();
         daemon
             .wait_for_log("subflow telemetry attached to cgroup")
@@ -123,6 +140,24 @@ impl Lab {
             .stdout(Stdio::null());
         self.cgroup.join_on_spawn(&mut client).unwrap();
         self.children.push(client.spawn().unwrap());
+    }
+
+    /// The `ss -tni` lines of the established subflows from `addr` (their MPTCP flags:
+    /// `b` for a subflow this side made backup).
+    fn subflows_from(&self, addr: &str) -> Vec<String> {
+        let out = self
+            .hosts
+            .client
+            .command("ss")
+            .unwrap()
+            .args(["-Htni", "state", "established", "src", addr])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .filter(|l| l.contains("tcp-ulp-mptcp"))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Everything arriving on the server's path-2 link is dropped (the link stays up).
@@ -374,5 +409,64 @@ fn userspace_pm_a_dead_paths_subflows_are_destroyed_and_re_created_until_they_ho
     assert_eq!(log.matches("subflows re-created").count(), 1, "{log}");
     let log = lab.finish();
     assert!(log.contains("path 10.0.2.1 dead (was healthy)"), "{log}");
+    assert_eq!(loud(&log), None, "nothing loud: {log}");
+}
+
+/// Whether an `ss -tni` line's MPTCP flags say this side made the subflow backup.
+fn backup_here(line: &str) -> bool {
+    line.split_whitespace()
+        .find_map(|word| word.strip_prefix("flags:"))
+        .is_some_and(|flags| flags.contains('b'))
+}
+
+#[test]
+fn userspace_pm_a_subflow_joining_a_degraded_path_is_made_backup_at_once() {
+    const TEST: &str = "userspace_pm_a_subflow_joining_a_degraded_path_is_made_backup_at_once";
+    if !skip::require_root(TEST) || !have_nft(TEST) {
+        return;
+    }
+    // Only the retransmission rate counts (never dead: the subflows must stay).
+    let lossy_only = [
+        "--health-rtt-percent",
+        "0",
+        "--health-dead-rtos",
+        "0",
+        "--health-retrans-percent",
+        "5",
+    ];
+    let mut lab = Lab::with_health(
+        "health-j",
+        true,
+        &["--load-plugins", "mesh,health", "--path-manager", "mesh"],
+        2,
+        &lossy_only,
+    );
+    lab.hosts
+        .server_input_rule("ip saddr 10.0.2.1 ip length > 200 numgen random mod 100 < 20 drop")
+        .unwrap();
+    lab.transfer(5314);
+    let daemon = lab.daemon();
+    daemon
+        .wait_for_log("path 10.0.2.1 degraded (was healthy)")
+        .unwrap_or_else(|e| panic!("{e}"));
+    daemon
+        .wait_for_log("path 10.0.2.1: 1 subflows set backup")
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A second connection while path 2 stays degraded: `mesh` joins it from path 2, and
+    // `health` makes that subflow backup on its own (no decision comes).
+    lab.transfer(5315);
+    lab.daemon()
+        .wait_for_log("that joined set backup")
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab.until("both subflows from path 2 backup in the kernel", |lab| {
+        let subflows = lab.subflows_from("10.0.2.1");
+        subflows.len() == 2 && subflows.iter().all(|l| backup_here(l))
+    });
+    let log = lab.finish();
+    assert_eq!(
+        log.matches("path 10.0.2.1 degraded (was").count(),
+        1,
+        "{log}"
+    );
     assert_eq!(loud(&log), None, "nothing loud: {log}");
 }

@@ -21,8 +21,9 @@
 //!   connections nothing (each join the kernel opens on a dead path, and its closing, stalls
 //!   every connection's data on it).
 //! - Userspace path manager, per connection: Degraded sets each subflow from the address
-//!   backup (`SET_FLAGS` with the token), Healthy clears the backup flag of those it set (never
-//!   one another plugin or the peer set); Dead destroys them and re-creates, once a test as
+//!   backup (`SET_FLAGS` with the token), and each one that joins while it stays degraded;
+//!   Healthy clears the backup flag of those it set (never one another plugin or the peer
+//!   set); Dead destroys them and re-creates, once a test as
 //!   above is answered, those of connections this side opened (same local address and id,
 //!   same remote, bound to the same interface).
 //! - Every decision and action is logged at info with the figures that caused it
@@ -105,6 +106,10 @@ struct Conn {
     seen: BTreeSet<Pair>,
     /// The subflows this plugin set backup (userspace PM).
     backups: BTreeSet<Pair>,
+    /// Joins from a degraded address whose backup flag the kernel refused, with the tries
+    /// left: a join's `SUB_ESTABLISHED` can come before the connection lists the subflow
+    /// ("subflow not found"), so it is tried again at the next ticks.
+    pending_backups: BTreeMap<Pair, u8>,
     /// The subflows the kernel said closed: a closed subflow with data unacknowledged still
     /// retransmits (its telemetry goes on) and would count as a dead subflow of its address
     /// long after the path recovered.
@@ -147,6 +152,7 @@ impl Inner {
             server_side,
             seen: BTreeSet::new(),
             backups: BTreeSet::new(),
+            pending_backups: BTreeMap::new(),
             closed: BTreeSet::new(),
         })
     }
@@ -285,10 +291,21 @@ impl Health {
                 return;
             }
             Event::NewSubflow(sub) => {
-                let mut inner = self.inner();
-                inner.reprobe.established(sub.local.ip().to_canonical());
-                if let Some(conn) = inner.conns.get_mut(&sub.token) {
-                    conn.closed.remove(&(sub.local, sub.remote));
+                let degraded_join = {
+                    let mut inner = self.inner();
+                    let addr = sub.local.ip().to_canonical();
+                    inner.reprobe.established(addr);
+                    let userspace = inner.conns.get_mut(&sub.token).is_some_and(|conn| {
+                        conn.closed.remove(&(sub.local, sub.remote));
+                        conn.kind == PmKind::Userspace
+                    });
+                    userspace
+                        && !sub.backup
+                        && inner.reprobe.phase(addr).is_none()
+                        && inner.core.state(addr) == State::Degraded
+                };
+                if degraded_join {
+                    actions::backup_joined(self, sub, pm).await;
                 }
                 return;
             }
@@ -297,6 +314,7 @@ impl Health {
                 inner.core.forget(sub.local, sub.remote);
                 if let Some(conn) = inner.conns.get_mut(&sub.token) {
                     conn.backups.remove(&(sub.local, sub.remote));
+                    conn.pending_backups.remove(&(sub.local, sub.remote));
                     conn.closed.insert((sub.local, sub.remote));
                 }
                 return;
@@ -324,6 +342,7 @@ impl Health {
         };
         self.act(now, decisions, pm).await;
         if matches!(event, Event::Tick) {
+            actions::retry_joined(self, pm).await;
             self.reprobe(now, pm).await;
         }
     }

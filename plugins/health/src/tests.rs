@@ -11,7 +11,7 @@ use std::{
 use mptcpd_plugin::{
     Commands as _, ConnectionView, Endpoint, EndpointFlags, EndpointPolicy, Event, EventFlags,
     HealthConfig, NewSubflow, PathDecision, PathFigures, PathProbe, PluginConfig, PmKind,
-    ProbeOutcome, SubflowPath, SubflowView, TelemetryEvent, TelemetryKind,
+    ProbeOutcome, Subflow, SubflowPath, SubflowView, TelemetryEvent, TelemetryKind,
     testing::{self, Call, RecordingPm, block_on},
 };
 
@@ -567,6 +567,102 @@ fn userspace_pm_subflows_from_a_degraded_address_become_backup_and_are_restored(
         .collect();
     assert_eq!(sorted(s.pm.take_calls()), cleared);
     assert_eq!(s.actions(), ["backup cleared on 4 subflows"]);
+}
+
+#[test]
+fn userspace_pm_a_subflow_joining_from_a_degraded_address_becomes_backup_at_once() {
+    let mut s = Setup::userspace();
+    s.seconds(3, Path::Healthy, Path::Healthy, Path::Healthy);
+    s.seconds(5, Path::Healthy, Path::Lossy, Path::Healthy);
+    assert_eq!(s.pm.take_calls().len(), 4, "4 subflows set backup");
+    // Peer 1's subflow from B closes and joins again (`mesh` or the peer re-creating it)
+    // while B stays lossy: no new decision comes, the join is set backup on its own.
+    let sub = testing::subflow(b_path(1));
+    s.event(&Event::SubflowClosed(sub));
+    s.event(&Event::NewSubflow(sub));
+    assert_eq!(s.pm.take_calls(), [Call::SetBackup(b_path(1), true)]);
+    s.seconds(2, Path::Healthy, Path::Lossy, Path::Healthy);
+    assert_eq!(s.pm.take_calls(), [], "no decision while B stays degraded");
+    // One already backup (the peer's MP_PRIO) is not the plugin's, and A's joins are healthy.
+    s.event(&Event::SubflowClosed(sub));
+    s.event(&Event::NewSubflow(Subflow {
+        backup: true,
+        ..sub
+    }));
+    let a = SubflowPath {
+        token: 2,
+        local: SocketAddr::new(ip(A), 40_001),
+        remote: remote(2),
+    };
+    s.event(&Event::NewSubflow(testing::subflow(a)));
+    assert_eq!(s.pm.take_calls(), []);
+    s.seconds(11, Path::Healthy, Path::Healthy, Path::Healthy);
+    let cleared: Vec<_> = (2..=PEERS)
+        .map(|p| Call::SetBackup(b_path(p), false))
+        .collect();
+    assert_eq!(
+        sorted(s.pm.take_calls()),
+        cleared,
+        "peer 1's is the peer's now"
+    );
+}
+
+#[test]
+fn userspace_pm_a_join_the_kernel_does_not_list_yet_is_set_backup_at_the_next_tick() {
+    let mut s = Setup::userspace();
+    s.seconds(3, Path::Healthy, Path::Healthy, Path::Healthy);
+    s.seconds(5, Path::Healthy, Path::Lossy, Path::Healthy);
+    s.pm.take_calls();
+    let sub = testing::subflow(b_path(1));
+    s.event(&Event::SubflowClosed(sub));
+    // The kernel's answer to a join it has not moved to the connection's list yet.
+    s.pm.fail_next("set_backup", testing::EINVAL);
+    s.event(&Event::NewSubflow(sub));
+    assert_eq!(s.pm.take_calls(), [Call::SetBackup(b_path(1), true)]);
+    s.second(Path::Healthy, Path::Lossy, Path::Healthy);
+    assert_eq!(s.pm.take_calls(), [Call::SetBackup(b_path(1), true)]);
+    s.seconds(2, Path::Healthy, Path::Lossy, Path::Healthy);
+    assert_eq!(s.pm.take_calls(), [], "set: not tried again");
+    s.seconds(11, Path::Healthy, Path::Healthy, Path::Healthy);
+    let cleared: Vec<_> = (1..=PEERS)
+        .map(|p| Call::SetBackup(b_path(p), false))
+        .collect();
+    assert_eq!(
+        sorted(s.pm.take_calls()),
+        cleared,
+        "cleared with the others"
+    );
+}
+
+#[test]
+fn userspace_pm_a_join_refused_three_times_is_given_up() {
+    let mut s = Setup::userspace();
+    s.seconds(3, Path::Healthy, Path::Healthy, Path::Healthy);
+    s.seconds(5, Path::Healthy, Path::Lossy, Path::Healthy);
+    s.pm.take_calls();
+    let sub = testing::subflow(b_path(1));
+    s.event(&Event::SubflowClosed(sub));
+    for _ in 0..3 {
+        s.pm.fail_next("set_backup", testing::EINVAL);
+    }
+    s.event(&Event::NewSubflow(sub));
+    s.seconds(4, Path::Healthy, Path::Lossy, Path::Healthy);
+    assert_eq!(s.pm.take_calls(), vec![Call::SetBackup(b_path(1), true); 3]);
+}
+
+#[test]
+fn kernel_pm_a_subflow_joining_from_a_degraded_address_is_left_to_the_endpoint() {
+    let mut s = Setup::new(EndpointFlags::SUBFLOW);
+    s.seconds(3, Path::Healthy, Path::Healthy, Path::Healthy);
+    s.seconds(5, Path::Healthy, Path::Lossy, Path::Healthy);
+    assert_eq!(s.flags(2), EndpointFlags::SUBFLOW | EndpointFlags::BACKUP);
+    s.pm.take_calls();
+    s.event(&Event::NewSubflow(testing::subflow(b_path(1))));
+    assert_eq!(
+        s.pm.take_calls(),
+        [],
+        "the kernel makes it backup from the endpoint"
+    );
 }
 
 #[test]
