@@ -74,7 +74,8 @@ pub const EVENTS_BYTE_SIZE: u32 = 256 * 1024;
 
 /// Records created (an MPTCP subflow reached ESTABLISHED).
 pub const STAT_CREATED: u32 = 0;
-/// Records removed at close.
+/// Records gone at their subflow's close: removed then, or taken by the LRU during that last
+/// callback.
 pub const STAT_REMOVED: u32 = 1;
 /// Callbacks of an MPTCP subflow whose record was gone: the LRU evicted it (it is recreated).
 pub const STAT_EVICTED: u32 = 2;

@@ -105,6 +105,9 @@ const SUBFLOW_CB_FLAGS: u32 = BPF_SOCK_OPS_RTO_CB_FLAG
 /// `-EEXIST`: the key is there already.
 const EEXIST: i32 = -17;
 
+/// `-ENOENT`: no such key.
+const ENOENT: i32 = -2;
+
 /// `sock_ops` programs return 1 (0 would make some callers treat the op as failed).
 const OK: u32 = 1;
 
@@ -121,11 +124,11 @@ fn subflow_ops(ctx: SockOpsContext) -> u32 {
                 // Fails only for a non-full socket, which has no subflow to watch.
                 let _ignored = ctx.set_cb_flags(SUBFLOW_CB_FLAGS.cast_signed());
                 let record = fresh_record(ops, msk);
-                insert(&record);
+                let _created = insert(&record);
             }
         }
         BPF_SOCK_OPS_RTT_CB => {
-            if let Some(record) = record_of(ops) {
+            if let Lookup::Found(record) = record_of(ops) {
                 // SAFETY: a live map element while the program runs; a helper without
                 // arguments.
                 let (last, now) = unsafe { ((*record).last_activity_ns, bpf_ktime_get_ns()) };
@@ -135,7 +138,7 @@ fn subflow_ops(ctx: SockOpsContext) -> u32 {
             }
         }
         BPF_SOCK_OPS_RTO_CB => {
-            if let Some(record) = record_of(ops) {
+            if let Lookup::Found(record) = record_of(ops) {
                 refresh(record, ops);
                 // SAFETY: a live element of the map while the program runs.
                 unsafe { (*record).rto_count = (*record).rto_count.wrapping_add(1) };
@@ -143,35 +146,65 @@ fn subflow_ops(ctx: SockOpsContext) -> u32 {
             }
         }
         BPF_SOCK_OPS_RETRANS_CB => {
-            if let Some(record) = record_of(ops) {
+            if let Lookup::Found(record) = record_of(ops) {
                 refresh(record, ops);
                 count_retransmission(record);
             }
         }
         BPF_SOCK_OPS_STATE_CB => {
             let (old, new) = (ctx.arg(0), ctx.arg(1));
-            if new == tcp_state::CLOSE
-                && let Some(record) = record_of(ops)
-            {
-                refresh(record, ops);
-                // SAFETY: as above.
-                unsafe { (*record).state = new };
-                let kind = if closed_abruptly(old) {
-                    mark_local_abort(record, ops);
-                    EVENT_RESET
-                } else {
-                    EVENT_CLOSED
-                };
-                emit(kind, old, record);
-                let cookie = socket_cookie(ops);
-                if TELEMETRY_SUBFLOWS.remove(&cookie).is_ok() {
-                    stat(STAT_REMOVED);
-                }
+            if new == tcp_state::CLOSE {
+                close(ops, old);
             }
         }
         _ => {}
     }
     OK
+}
+
+/// A subflow's last callback: its close event, and its record goes (counted removed).
+///
+/// The LRU can take the record during this callback: another socket's callback, on the other
+/// CPU, that inserts into a full map takes an entry, even one just looked up (the kernel
+/// ignores the reference bit when every candidate has it; seen in a 4-entry map on 6.1, whose
+/// LRU moves up to 128 free entries to one CPU's list). The record is gone at this close all
+/// the same: counted removed, so that every record created goes either at its subflow's close
+/// or to the LRU while the subflow lives (counted evicted when the subflow is next seen).
+#[expect(clippy::inline_always, reason = "our loader links no BPF-to-BPF calls")]
+#[inline(always)]
+fn close(ops: *mut bpf_sock_ops, old: u32) {
+    match record_of(ops) {
+        Lookup::Found(record) => {
+            report_close(record, ops, old);
+            match TELEMETRY_SUBFLOWS.remove(&socket_cookie(ops)) {
+                // ENOENT: the LRU took it since the lookup.
+                Ok(()) | Err(ENOENT) => stat(STAT_REMOVED),
+                Err(_) => {}
+            }
+        }
+        Lookup::Lost(msk) => {
+            let mut record = fresh_record(ops, msk);
+            report_close(&raw mut record, ops, old);
+            stat(STAT_REMOVED);
+        }
+        Lookup::Absent => {}
+    }
+}
+
+/// Refreshes `record` at a close from `old` and emits the close event.
+#[expect(clippy::inline_always, reason = "our loader links no BPF-to-BPF calls")]
+#[inline(always)]
+fn report_close(record: *mut SubflowRecord, ops: *mut bpf_sock_ops, old: u32) {
+    refresh(record, ops);
+    // SAFETY: a live map element or our stack.
+    unsafe { (*record).state = tcp_state::CLOSE };
+    let kind = if closed_abruptly(old) {
+        mark_local_abort(record, ops);
+        EVENT_RESET
+    } else {
+        EVENT_CLOSED
+    };
+    emit(kind, old, record);
 }
 
 /// The kernel address of the callback socket's MPTCP connection if the socket is a TCP socket
@@ -212,32 +245,57 @@ fn config() -> TelemetryConfig {
     }
 }
 
-/// The socket's record, or null-free `None` for a socket that is no subflow of ours. An MPTCP
-/// subflow without a record lost it to the LRU: counted and recreated.
-#[expect(clippy::inline_always, reason = "our loader links no BPF-to-BPF calls")]
-#[inline(always)]
-fn record_of(ops: *mut bpf_sock_ops) -> Option<*mut SubflowRecord> {
-    let cookie = socket_cookie(ops);
-    if let Some(record) = TELEMETRY_SUBFLOWS.get_ptr_mut(&cookie) {
-        return Some(record);
-    }
-    // Another program on the cgroup may have enabled these callbacks for a plain TCP socket.
-    let msk = mptcp_subflow(ops)?;
-    stat(STAT_EVICTED);
-    let record = fresh_record(ops, msk);
-    insert(&record);
-    TELEMETRY_SUBFLOWS.get_ptr_mut(&cookie)
+/// A socket's record as a callback finds it.
+enum Lookup {
+    /// The record, a live map element.
+    Found(*mut SubflowRecord),
+    /// An MPTCP subflow (its connection's kernel address) whose record the LRU took, recreated
+    /// and taken again by another CPU's insert before this callback could use it. Not counted
+    /// evicted here: the subflow's next callback counts it when it recreates the record.
+    Lost(u64),
+    /// No subflow of ours, or the map refused the record.
+    Absent,
 }
 
+/// The socket's record. An MPTCP subflow without a record lost it to the LRU: counted and
+/// recreated.
 #[expect(clippy::inline_always, reason = "our loader links no BPF-to-BPF calls")]
 #[inline(always)]
-fn insert(record: &SubflowRecord) {
+fn record_of(ops: *mut bpf_sock_ops) -> Lookup {
+    let cookie = socket_cookie(ops);
+    if let Some(record) = TELEMETRY_SUBFLOWS.get_ptr_mut(&cookie) {
+        return Lookup::Found(record);
+    }
+    // Another program on the cgroup may have enabled these callbacks for a plain TCP socket.
+    let Some(msk) = mptcp_subflow(ops) else {
+        return Lookup::Absent;
+    };
+    stat(STAT_EVICTED);
+    let record = fresh_record(ops, msk);
+    let created = insert(&record);
+    match TELEMETRY_SUBFLOWS.get_ptr_mut(&cookie) {
+        Some(record) => Lookup::Found(record),
+        None if created => Lookup::Lost(msk),
+        None => Lookup::Absent,
+    }
+}
+
+/// Inserts `record` if its subflow has none; whether it did.
+#[expect(clippy::inline_always, reason = "our loader links no BPF-to-BPF calls")]
+#[inline(always)]
+fn insert(record: &SubflowRecord) -> bool {
     // NOEXIST: a record already there (an ESTABLISHED callback after an eviction's recreation)
     // keeps its counts.
     match TELEMETRY_SUBFLOWS.insert(&record.cookie, record, u64::from(BPF_NOEXIST)) {
-        Ok(()) => stat(STAT_CREATED),
-        Err(EEXIST) => {}
-        Err(_) => stat(STAT_INSERT_FAILED),
+        Ok(()) => {
+            stat(STAT_CREATED);
+            true
+        }
+        Err(EEXIST) => false,
+        Err(_) => {
+            stat(STAT_INSERT_FAILED);
+            false
+        }
     }
 }
 

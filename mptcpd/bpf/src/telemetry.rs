@@ -38,7 +38,8 @@ pub const STATS_PIN: &str = "telemetry_stats";
 pub struct TelemetryStats {
     /// Records created.
     pub created: u64,
-    /// Records removed at close.
+    /// Records gone at their subflow's close (removed then, or taken by the LRU during that
+    /// last callback).
     pub removed: u64,
     /// Records the LRU evicted while their subflow lived.
     pub evicted: u64,
