@@ -145,16 +145,8 @@ impl Lab {
     /// The `ss -tni` lines of the established subflows from `addr` (their MPTCP flags:
     /// `b` for a subflow this side made backup).
     fn subflows_from(&self, addr: &str) -> Vec<String> {
-        let out = self
-            .hosts
-            .client
-            .command("ss")
-            .unwrap()
-            .args(["-Htni", "state", "established", "src", addr])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.lines()
+        self.ss_established("-Htni", addr)
+            .lines()
             .filter(|l| l.contains("tcp-ulp-mptcp"))
             .map(str::to_owned)
             .collect()
@@ -234,15 +226,20 @@ impl Lab {
 
     /// Established TCP connections (subflows) from `addr` in the client's namespace.
     fn established_from(&self, addr: &str) -> usize {
+        self.ss_established("-Htn", addr).lines().count()
+    }
+
+    /// `ss OPTIONS state established src ADDR` in the client's namespace.
+    fn ss_established(&self, options: &str, addr: &str) -> String {
         let out = self
             .hosts
             .client
             .command("ss")
             .unwrap()
-            .args(["-Htn", "state", "established", "src", addr])
+            .args([options, "state", "established", "src", addr])
             .output()
             .unwrap();
-        String::from_utf8_lossy(&out.stdout).lines().count()
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Once path 2 carries data, blackholes it and waits for the plugin to close it (no

@@ -5,7 +5,7 @@ use std::{
 
 use mptcpd_plugin::{
     Commands as _, Connection, Event, EventFlags, Limits, NewSubflow, PathManager as _,
-    Plugin as _, PluginConfig, RemoteAddress, SubflowPath,
+    Plugin as _, PluginConfig, RemoteAddress, Subflow, SubflowPath,
     testing::{self, Call, RecordingPm, address_up, block_on},
 };
 
@@ -95,13 +95,21 @@ fn announce(p: &Mesh, pm: &RecordingPm, id: u8, addr: &str, port: Option<u16>) {
     block_on(p.on_event(&Event::NewAddress(addr), pm));
 }
 
-fn closed(p: &Mesh, pm: &RecordingPm, local: &str, remote: &str) {
-    let sub = testing::subflow(SubflowPath {
+/// The subflow `local` -> `remote` of the connection.
+fn subflow(local: &str, remote: &str) -> Subflow {
+    testing::subflow(SubflowPath {
         token: TOKEN,
         local: sock(local),
         remote: sock(remote),
-    });
-    block_on(p.on_event(&Event::SubflowClosed(sub), pm));
+    })
+}
+
+fn closed(p: &Mesh, pm: &RecordingPm, local: &str, remote: &str) {
+    block_on(p.on_event(&Event::SubflowClosed(subflow(local, remote)), pm));
+}
+
+fn joined(p: &Mesh, pm: &RecordingPm, local: &str, remote: &str) {
+    block_on(p.on_event(&Event::NewSubflow(subflow(local, remote)), pm));
 }
 
 #[test]
@@ -272,15 +280,6 @@ fn a_closed_subflow_frees_its_place_for_the_next_untried_pair_and_is_not_retried
     closed(&p, &pm, "10.0.1.1:40000", "10.0.1.2:5201");
     assert_eq!(pm.take_calls(), []);
     assert_eq!(p.subflows_of(TOKEN), 2);
-}
-
-fn joined(p: &Mesh, pm: &RecordingPm, local: &str, remote: &str) {
-    let sub = testing::subflow(SubflowPath {
-        token: TOKEN,
-        local: sock(local),
-        remote: sock(remote),
-    });
-    block_on(p.on_event(&Event::NewSubflow(sub), pm));
 }
 
 #[test]
