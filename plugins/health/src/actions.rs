@@ -8,12 +8,12 @@ use std::{
 };
 
 use mptcpd_plugin::{
-    Chain, Endpoint, EndpointFlags, NewSubflow, PathManager, PathProbe, PmKind, Subflow,
+    Chain, Endpoint, EndpointFlags, NewSubflow, PathManager, PathProbe, PmError, PmKind,
     SubflowPath, SubflowView, Token,
 };
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
-use crate::{Health, State, Test, reprobe::Phase};
+use crate::{Health, Test, reprobe::Phase};
 
 /// Most peers remembered per dead path for its tests (they take turns).
 const MAX_PEERS: usize = 8;
@@ -66,83 +66,24 @@ pub(crate) async fn set_backup(
     parts.join("; ")
 }
 
-/// Tries to set a join's backup flag: the kernel can refuse a join it does not list yet.
-const JOIN_BACKUP_TRIES: u8 = 3;
-
-/// A subflow of a userspace-PM connection that joined from an address judged degraded: set
-/// backup at once, as the address's others were (the address may stay degraded, with no
-/// decision to come); refused, tried again at the next ticks ([`retry_joined`]).
-pub(crate) async fn backup_joined(h: &Health, sub: &Subflow, pm: &dyn PathManager) {
-    let path = SubflowPath {
-        token: sub.token,
-        local: sub.local,
-        remote: sub.remote,
-    };
-    backup_join(h, path, JOIN_BACKUP_TRIES - 1, pm).await;
-}
-
-/// The joins whose backup flag was refused, tried again while their address stays degraded.
-pub(crate) async fn retry_joined(h: &Health, pm: &dyn PathManager) {
-    let pending: Vec<(SubflowPath, u8)> = {
-        let mut inner = h.inner();
-        let inner = &mut *inner;
-        let mut pending = Vec::new();
-        for (&token, conn) in &mut inner.conns {
-            let pairs = std::mem::take(&mut conn.pending_backups);
-            for ((local, remote), left) in pairs {
-                let addr = local.ip().to_canonical();
-                if inner.reprobe.phase(addr).is_none() && inner.core.state(addr) == State::Degraded
-                {
-                    let path = SubflowPath {
-                        token,
-                        local,
-                        remote,
-                    };
-                    pending.push((path, left));
-                }
-            }
-        }
-        pending
-    };
-    for (path, left) in pending {
-        backup_join(h, path, left - 1, pm).await;
+/// Sets a subflow from an address that stays degraded backup (one that joined after the
+/// decision), remembered as set by this plugin.
+pub(crate) async fn backup_join(
+    h: &Health,
+    path: SubflowPath,
+    pm: &dyn PathManager,
+) -> Result<(), PmError> {
+    pm.set_backup(path, true).await?;
+    if let Some(conn) = h.inner().conns.get_mut(&path.token) {
+        conn.backups.insert((path.local, path.remote));
     }
-}
-
-/// Sets a join backup; refused, keeps it for another try while `left` is not 0.
-async fn backup_join(h: &Health, path: SubflowPath, left: u8, pm: &dyn PathManager) {
     let addr = path.local.ip().to_canonical();
-    let pair = (path.local, path.remote);
-    match pm.set_backup(path, true).await {
-        Ok(()) => {
-            if let Some(conn) = h.inner().conns.get_mut(&path.token) {
-                conn.backups.insert(pair);
-            }
-            info!(
-                %addr,
-                "path {addr} degraded: subflow {} -> {} that joined set backup",
-                path.local, path.remote
-            );
-        }
-        Err(e) if left > 0 => {
-            debug!(
-                "setting the backup flag of subflow {} -> {} that joined: {}; tried again at \
-                 the next tick",
-                path.local,
-                path.remote,
-                Chain(&e)
-            );
-            if let Some(conn) = h.inner().conns.get_mut(&path.token) {
-                conn.pending_backups.insert(pair, left);
-            }
-        }
-        Err(e) => warn!(
-            "setting the backup flag of subflow {} -> {} that joined: {}",
-            path.local,
-            path.remote,
-            Chain(&e)
-        ),
-    }
+    info!(
+        %addr,
+        "path {addr} degraded: subflow {} -> {} that joined set backup",
+        path.local, path.remote
+    );
+    Ok(())
 }
 
 /// A live subflow from the address judged, of a userspace-PM connection.

@@ -47,10 +47,11 @@ use std::{
 };
 
 use mptcpd_plugin::{
-    BoxFuture, EndpointFlags, EndpointPolicy, Event, HealthConfig, NewSubflow, PRIORITY_LOW,
-    PathDecision, PathManager, Plugin, PluginConfig, PmKind, ProbeOutcome, TelemetryKind, Token,
+    BoxFuture, Chain, EndpointFlags, EndpointPolicy, Event, HealthConfig, NewSubflow, PRIORITY_LOW,
+    PathDecision, PathManager, Plugin, PluginConfig, PmKind, ProbeOutcome, SubflowPath,
+    TelemetryKind, Token,
 };
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use decision::{Core, Decision, Figures, Health as State};
 use reprobe::{Phase, Reprobe, Step};
@@ -106,10 +107,6 @@ struct Conn {
     seen: BTreeSet<Pair>,
     /// The subflows this plugin set backup (userspace PM).
     backups: BTreeSet<Pair>,
-    /// Joins from a degraded address whose backup flag the kernel refused, with the tries
-    /// left: a join's `SUB_ESTABLISHED` can come before the connection lists the subflow
-    /// ("subflow not found"), so it is tried again at the next ticks.
-    pending_backups: BTreeMap<Pair, u8>,
     /// The subflows the kernel said closed: a closed subflow with data unacknowledged still
     /// retransmits (its telemetry goes on) and would count as a dead subflow of its address
     /// long after the path recovered.
@@ -152,9 +149,16 @@ impl Inner {
             server_side,
             seen: BTreeSet::new(),
             backups: BTreeSet::new(),
-            pending_backups: BTreeMap::new(),
             closed: BTreeSet::new(),
         })
+    }
+
+    /// An address's state: Dead while its re-probe runs, else the core's.
+    fn state(&self, addr: IpAddr) -> State {
+        if self.reprobe.phase(addr).is_some() {
+            return State::Dead;
+        }
+        self.core.state(addr)
     }
 
     fn forget_connection(&mut self, token: Token) {
@@ -223,11 +227,7 @@ impl Health {
     /// An address's state as reported (for tests and the log): Dead while its re-probe runs.
     #[must_use]
     pub fn state(&self, addr: IpAddr) -> State {
-        let inner = self.inner();
-        if inner.reprobe.phase(addr).is_some() {
-            return State::Dead;
-        }
-        inner.core.state(addr)
+        self.inner().state(addr)
     }
 
     /// How many connections the plugin remembers (for tests).
@@ -238,7 +238,10 @@ impl Health {
 
     /// Reads the views of the connections seen, then judges at `now`. A connection the
     /// daemon no longer tracks is forgotten (its CLOSED may have been lost).
-    fn tick(&self, now: Duration, pm: &dyn PathManager) -> Vec<Decision> {
+    /// Also returns the subflows of userspace-PM connections from an address that stays
+    /// degraded that are not backup yet (joins since its decision, which set the others;
+    /// one the kernel did not list yet when it joined): the tick sets them.
+    fn tick(&self, now: Duration, pm: &dyn PathManager) -> (Vec<Decision>, Vec<SubflowPath>) {
         // One read of the sources for all connections, not one per connection.
         let mut all: HashMap<Token, _> = pm
             .connection_views()
@@ -247,9 +250,9 @@ impl Health {
             .collect();
         let mut inner = self.inner();
         let tokens: Vec<Token> = inner.conns.keys().copied().collect();
-        let views: Vec<_> = tokens.into_iter().map(|t| (t, all.remove(&t))).collect();
-        for (token, view) in views {
-            let Some(view) = view else {
+        let mut views = Vec::new();
+        for token in tokens {
+            let Some(view) = all.remove(&token) else {
                 inner.forget_connection(token);
                 continue;
             };
@@ -267,8 +270,36 @@ impl Health {
                     conn.seen.insert((sub.local, sub.remote));
                 }
             }
+            views.push(view);
         }
-        inner.core.evaluate(now)
+        let decisions = inner.core.evaluate(now);
+        let mut joins = Vec::new();
+        for view in &views {
+            let Some(conn) = inner.conns.get(&view.token) else {
+                continue;
+            };
+            if conn.kind != PmKind::Userspace {
+                continue;
+            }
+            for sub in &view.subflows {
+                let addr = sub.local.ip().to_canonical();
+                let pair = (sub.local, sub.remote);
+                // A decision of this tick acts on every subflow from its address itself.
+                if !sub.backup
+                    && !conn.backups.contains(&pair)
+                    && !conn.closed.contains(&pair)
+                    && inner.state(addr) == State::Degraded
+                    && !decisions.iter().any(|d| d.addr == addr)
+                {
+                    joins.push(SubflowPath {
+                        token: view.token,
+                        local: sub.local,
+                        remote: sub.remote,
+                    });
+                }
+            }
+        }
+        (decisions, joins)
     }
 
     /// An event at `now` (the tests' clock).
@@ -299,13 +330,24 @@ impl Health {
                         conn.closed.remove(&(sub.local, sub.remote));
                         conn.kind == PmKind::Userspace
                     });
-                    userspace
-                        && !sub.backup
-                        && inner.reprobe.phase(addr).is_none()
-                        && inner.core.state(addr) == State::Degraded
+                    userspace && !sub.backup && inner.state(addr) == State::Degraded
                 };
                 if degraded_join {
-                    actions::backup_joined(self, sub, pm).await;
+                    let path = SubflowPath {
+                        token: sub.token,
+                        local: sub.local,
+                        remote: sub.remote,
+                    };
+                    if let Err(e) = actions::backup_join(self, path, pm).await {
+                        // The kernel may not list the join yet: the next tick sets it.
+                        debug!(
+                            "setting the backup flag of subflow {} -> {} that joined: {}; \
+                             again at the next tick",
+                            sub.local,
+                            sub.remote,
+                            Chain(&e)
+                        );
+                    }
                 }
                 return;
             }
@@ -314,7 +356,6 @@ impl Health {
                 inner.core.forget(sub.local, sub.remote);
                 if let Some(conn) = inner.conns.get_mut(&sub.token) {
                     conn.backups.remove(&(sub.local, sub.remote));
-                    conn.pending_backups.remove(&(sub.local, sub.remote));
                     conn.closed.insert((sub.local, sub.remote));
                 }
                 return;
@@ -337,14 +378,25 @@ impl Health {
                 }
                 inner.core.evaluate(now)
             }
-            Event::Tick => self.tick(now, pm),
+            Event::Tick => {
+                let (decisions, joins) = self.tick(now, pm);
+                self.act(now, decisions, pm).await;
+                for path in joins {
+                    if let Err(e) = actions::backup_join(self, path, pm).await {
+                        warn!(
+                            "setting the backup flag of subflow {} -> {}: {}",
+                            path.local,
+                            path.remote,
+                            Chain(&e)
+                        );
+                    }
+                }
+                self.reprobe(now, pm).await;
+                return;
+            }
             _ => return,
         };
         self.act(now, decisions, pm).await;
-        if matches!(event, Event::Tick) {
-            actions::retry_joined(self, pm).await;
-            self.reprobe(now, pm).await;
-        }
     }
 
     async fn act(&self, now: Duration, decisions: Vec<Decision>, pm: &dyn PathManager) {
